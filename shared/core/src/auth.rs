@@ -1,0 +1,298 @@
+//! Who is calling and what they may do.
+//!
+//! Two kinds of principals exist: the bootstrap admin (a token configured at deploy time, allowed
+//! everything) and API keys (opaque tokens of one organization, allowed what their roles grant).
+//! Roles hold permissions `{target, action, operation: ADD|REMOVE}`; a permission applies to its
+//! target and everything below it, `REMOVE` beats `ADD`, and the action `all` stands for every action.
+
+use base64::Engine;
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::target::Target;
+
+/// Every action a permission can name. The string forms are the API's permission names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    TenantCreate,
+    ServiceCreate,
+    ResourceList,
+    ResourceDelete,
+    ConfigurationView,
+    ConfigurationUpdate,
+    DependencyAdd,
+    DependencyRemove,
+    DependencyList,
+    ApiKeyCreate,
+    ApiKeyList,
+    ApiKeyDelete,
+    RoleCreate,
+    RoleList,
+}
+
+impl Action {
+    pub const ALL: [Action; 14] = [
+        Action::TenantCreate,
+        Action::ServiceCreate,
+        Action::ResourceList,
+        Action::ResourceDelete,
+        Action::ConfigurationView,
+        Action::ConfigurationUpdate,
+        Action::DependencyAdd,
+        Action::DependencyRemove,
+        Action::DependencyList,
+        Action::ApiKeyCreate,
+        Action::ApiKeyList,
+        Action::ApiKeyDelete,
+        Action::RoleCreate,
+        Action::RoleList,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::TenantCreate => "tenant-create",
+            Action::ServiceCreate => "service-create",
+            Action::ResourceList => "resource-list",
+            Action::ResourceDelete => "resource-delete",
+            Action::ConfigurationView => "service-configuration-view",
+            Action::ConfigurationUpdate => "service-configuration-update",
+            Action::DependencyAdd => "service-dependency-add",
+            Action::DependencyRemove => "service-dependency-remove",
+            Action::DependencyList => "service-dependency-list",
+            Action::ApiKeyCreate => "apikey-create",
+            Action::ApiKeyList => "apikey-list",
+            Action::ApiKeyDelete => "apikey-delete",
+            Action::RoleCreate => "role-create",
+            Action::RoleList => "role-list",
+        }
+    }
+}
+
+/// The wildcard action.
+pub const ACTION_ALL: &str = "all";
+
+/// Validates a permission's action name (case-insensitive for `all`, as walt.id accepts `ALL`).
+pub fn parse_action_name(s: &str) -> Result<String, ApiError> {
+    if s.eq_ignore_ascii_case(ACTION_ALL) {
+        return Ok(ACTION_ALL.to_owned());
+    }
+    if Action::ALL.iter().any(|a| a.as_str() == s) {
+        return Ok(s.to_owned());
+    }
+    Err(ApiError::validation(format!(
+        "unknown action {s:?}; known actions: all, {}",
+        Action::ALL.map(|a| a.as_str()).join(", ")
+    )))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Operation {
+    Add,
+    Remove,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Permission {
+    pub target: String,
+    pub action: String,
+    pub operation: Operation,
+}
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    /// The bootstrap administrator.
+    Admin,
+    /// An API key of one organization with the union of its roles' permissions.
+    ApiKey {
+        key_id: Target,
+        permissions: Vec<Permission>,
+    },
+}
+
+impl Principal {
+    /// Whether the principal may perform `action` on `target`.
+    pub fn allows(&self, target: &Target, action: Action) -> bool {
+        match self {
+            Principal::Admin => true,
+            Principal::ApiKey {
+                key_id,
+                permissions,
+            } => {
+                if target.org() != key_id.org() {
+                    return false;
+                }
+                let mut granted = false;
+                for p in permissions {
+                    let applies = (p.action == ACTION_ALL || p.action == action.as_str())
+                        && Target::parse(&p.target).is_ok_and(|scope| target.is_within(&scope));
+                    if applies {
+                        match p.operation {
+                            Operation::Remove => return false,
+                            Operation::Add => granted = true,
+                        }
+                    }
+                }
+                granted
+            }
+        }
+    }
+
+    /// Fails with 403 unless `allows`. The message names the action, never whether the target exists.
+    pub fn authorize(&self, target: &Target, action: Action) -> Result<(), ApiError> {
+        if self.allows(target, action) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "not permitted: {} on {}",
+                action.as_str(),
+                target
+            )))
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Principal::Admin)
+    }
+
+    /// A short, secret-free description for logs.
+    pub fn describe(&self) -> String {
+        match self {
+            Principal::Admin => "admin".to_owned(),
+            Principal::ApiKey { key_id, .. } => format!("api-key:{key_id}"),
+        }
+    }
+}
+
+/// Prefix of every API-key token, so leaked tokens are easy to recognise and scan for.
+pub const TOKEN_PREFIX: &str = "tfk_";
+
+/// A new random API-key token: the prefix and 32 random bytes, base64url.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}
+
+/// The lowercase hex SHA-256 of a token: what is stored and compared.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Compares two byte strings in time independent of where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Extracts the token of an `Authorization: Bearer <token>` header value.
+pub fn bearer(header: Option<&str>) -> Result<&str, ApiError> {
+    let value = header.ok_or_else(|| ApiError::unauthorized("missing Authorization header"))?;
+    let (scheme, token) = value
+        .trim()
+        .split_once(' ')
+        .ok_or_else(|| ApiError::unauthorized("Authorization header must be 'Bearer <token>'"))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::unauthorized(
+            "Authorization header must be 'Bearer <token>'",
+        ));
+    }
+    Ok(token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(perms: &[(&str, &str, Operation)]) -> Principal {
+        Principal::ApiKey {
+            key_id: Target::parse("acme.k1").unwrap(),
+            permissions: perms
+                .iter()
+                .map(|(t, a, o)| Permission {
+                    target: t.to_string(),
+                    action: a.to_string(),
+                    operation: *o,
+                })
+                .collect(),
+        }
+    }
+    fn t(s: &str) -> Target {
+        Target::parse(s).unwrap()
+    }
+
+    #[test]
+    fn grants_propagate_down_not_up_or_sideways() {
+        let p = key(&[("acme.t1", "resource-list", Operation::Add)]);
+        assert!(p.allows(&t("acme.t1"), Action::ResourceList));
+        assert!(p.allows(&t("acme.t1.kms.k"), Action::ResourceList));
+        assert!(!p.allows(&t("acme"), Action::ResourceList));
+        assert!(!p.allows(&t("acme.t2"), Action::ResourceList));
+        assert!(!p.allows(&t("acme.t10"), Action::ResourceList));
+        assert!(!p.allows(&t("acme.t1"), Action::ResourceDelete));
+    }
+
+    #[test]
+    fn remove_beats_add_and_all_is_wildcard() {
+        let p = key(&[
+            ("acme", "all", Operation::Add),
+            ("acme.t1.secret", "resource-delete", Operation::Remove),
+        ]);
+        assert!(p.allows(&t("acme.t1.secret"), Action::ResourceList));
+        assert!(!p.allows(&t("acme.t1.secret.x"), Action::ResourceDelete));
+        assert!(p.allows(&t("acme.t1"), Action::ResourceDelete));
+        let deny_all = key(&[
+            ("acme", "all", Operation::Add),
+            ("acme.t1", "all", Operation::Remove),
+        ]);
+        assert!(!deny_all.allows(&t("acme.t1"), Action::TenantCreate));
+    }
+
+    #[test]
+    fn keys_never_reach_other_orgs() {
+        let p = key(&[("other", "all", Operation::Add)]);
+        assert!(!p.allows(&t("other.t1"), Action::ResourceList));
+        assert!(Principal::Admin.allows(&t("other.t1"), Action::ResourceList));
+    }
+
+    #[test]
+    fn tokens_are_random_and_hashed() {
+        let a = new_token();
+        assert!(a.starts_with(TOKEN_PREFIX) && a.len() > 40);
+        assert_ne!(a, new_token());
+        assert_eq!(
+            token_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+
+    #[test]
+    fn parses_bearer_headers() {
+        assert_eq!(bearer(Some("Bearer abc")).unwrap(), "abc");
+        assert_eq!(bearer(Some("bearer  abc ")).unwrap(), "abc");
+        for bad in [
+            None,
+            Some(""),
+            Some("Basic abc"),
+            Some("Bearer"),
+            Some("Bearer   "),
+        ] {
+            assert_eq!(bearer(bad).unwrap_err().status, 401);
+        }
+    }
+
+    #[test]
+    fn validates_action_names() {
+        assert_eq!(parse_action_name("ALL").unwrap(), "all");
+        assert!(parse_action_name("resource-list").is_ok());
+        assert_eq!(parse_action_name("rm-rf").unwrap_err().status, 400);
+    }
+}

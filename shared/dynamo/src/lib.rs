@@ -1,0 +1,491 @@
+//! DynamoDB adapter of [`trustfn_core::repo::Repository`]: one table, keys `pk`/`sk`.
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | resource | `R#<parent>` (`R#` for organizations) | `<_id>` |
+//! | dependency edge | `D#<from>` | `<to>` |
+//! | reverse edge | `U#<to>` | `<from>` |
+//! | API-key token | `T#<sha256>` | `T` |
+//!
+//! Children and edges are read with `Query` on the partition key, never `Scan`. Every commit is
+//! one `TransactWriteItems` with a condition on every item.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use base64::Engine;
+use trustfn_core::model::{Kind, Record};
+use trustfn_core::repo::{Op, Page, RepoError, Repository, TokenRecord};
+use trustfn_core::Target;
+
+type Item = HashMap<String, AttributeValue>;
+
+pub struct DynamoRepo {
+    client: Client,
+    table: String,
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn resource_pk(id: &Target) -> String {
+    match id.parent() {
+        Some(p) => format!("R#{p}"),
+        None => "R#".to_owned(),
+    }
+}
+
+fn key(pk: String, sk: String) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+fn resource_key(id: &Target) -> Item {
+    key(resource_pk(id), id.to_string())
+}
+
+fn unavailable<E: std::error::Error + 'static>(what: &str, e: E) -> RepoError {
+    RepoError::Unavailable(format!("{what}: {}", DisplayErrorContext(e)))
+}
+
+fn get_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+fn get_n(item: &Item, k: &str) -> Option<i64> {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+fn to_record(item: &Item) -> Result<Record, RepoError> {
+    let bad = |what: &str| RepoError::Unavailable(format!("corrupt item: {what}"));
+    let id =
+        Target::parse(get_s(item, "_id").ok_or_else(|| bad("_id"))?).map_err(|_| bad("_id"))?;
+    let kind =
+        Kind::parse(get_s(item, "type").ok_or_else(|| bad("type"))?).ok_or_else(|| bad("type"))?;
+    let doc = serde_json::from_str(get_s(item, "doc").ok_or_else(|| bad("doc"))?)
+        .map_err(|_| bad("doc"))?;
+    Ok(Record {
+        id,
+        kind,
+        doc,
+        version: get_n(item, "version").unwrap_or(1) as u64,
+        children: get_n(item, "children").unwrap_or(0),
+        dependants: get_n(item, "dependants").unwrap_or(0),
+        created_at: get_s(item, "createdAt").unwrap_or_default().to_owned(),
+    })
+}
+
+fn to_item(r: &Record) -> Item {
+    let mut item = resource_key(&r.id);
+    item.insert("_id".into(), s(r.id.as_str()));
+    if let Some(p) = r.id.parent() {
+        item.insert("parent".into(), s(p.as_str()));
+    }
+    item.insert("type".into(), s(r.kind.as_str()));
+    item.insert("doc".into(), s(r.doc.to_string()));
+    item.insert("version".into(), n(r.version as i64));
+    item.insert("children".into(), n(r.children));
+    item.insert("dependants".into(), n(r.dependants));
+    item.insert("createdAt".into(), s(r.created_at.clone()));
+    item
+}
+
+fn encode_cursor(sk: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sk)
+}
+fn decode_cursor(c: &str) -> Result<String, RepoError> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(c)
+        .map_err(|_| RepoError::InvalidCursor)?;
+    let sk = String::from_utf8(bytes).map_err(|_| RepoError::InvalidCursor)?;
+    Target::parse(&sk).map_err(|_| RepoError::InvalidCursor)?;
+    Ok(sk)
+}
+
+fn put(table: &str, item: Item) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .table_name(table)
+                .build()
+                .expect("put has item and table"),
+        )
+        .build()
+}
+
+fn delete_existing(table: &str, k: Item) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .delete(
+            Delete::builder()
+                .set_key(Some(k))
+                .condition_expression("attribute_exists(pk)")
+                .table_name(table)
+                .build()
+                .expect("delete has key and table"),
+        )
+        .build()
+}
+
+impl DynamoRepo {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoRepo {
+            client,
+            table: table.into(),
+        }
+    }
+
+    /// Translates ops into transaction items; returns them with the op index of each item.
+    fn plan(&self, ops: Vec<Op>) -> (Vec<TransactWriteItem>, Vec<usize>) {
+        let table = self.table.as_str();
+        let mut items = Vec::new();
+        let mut owner = Vec::new();
+        for (i, op) in ops.into_iter().enumerate() {
+            let ws: Vec<TransactWriteItem> = match op {
+                Op::Create(r) => vec![put(table, to_item(&r))],
+                Op::Replace {
+                    record,
+                    expected_version,
+                } => vec![TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .set_key(Some(resource_key(&record.id)))
+                            .update_expression("SET #doc = :doc, #v = :nv")
+                            .condition_expression("#v = :v")
+                            .expression_attribute_names("#doc", "doc")
+                            .expression_attribute_names("#v", "version")
+                            .expression_attribute_values(":doc", s(record.doc.to_string()))
+                            .expression_attribute_values(":v", n(expected_version as i64))
+                            .expression_attribute_values(":nv", n(expected_version as i64 + 1))
+                            .table_name(table)
+                            .build()
+                            .expect("update"),
+                    )
+                    .build()],
+                Op::Delete {
+                    id,
+                    children,
+                    dependants,
+                } => vec![TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .set_key(Some(resource_key(&id)))
+                            .condition_expression("#c = :c AND #d = :d")
+                            .expression_attribute_names("#c", "children")
+                            .expression_attribute_names("#d", "dependants")
+                            .expression_attribute_values(":c", n(children))
+                            .expression_attribute_values(":d", n(dependants))
+                            .table_name(table)
+                            .build()
+                            .expect("delete"),
+                    )
+                    .build()],
+                Op::Count {
+                    id,
+                    children,
+                    dependants,
+                } => vec![TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .set_key(Some(resource_key(&id)))
+                            .update_expression("ADD #c :c, #d :d")
+                            .condition_expression("attribute_exists(pk)")
+                            .expression_attribute_names("#c", "children")
+                            .expression_attribute_names("#d", "dependants")
+                            .expression_attribute_values(":c", n(children))
+                            .expression_attribute_values(":d", n(dependants))
+                            .table_name(table)
+                            .build()
+                            .expect("update"),
+                    )
+                    .build()],
+                Op::AddEdge { from, to } => {
+                    let mut fwd = key(format!("D#{from}"), to.to_string());
+                    fwd.insert("from".into(), s(from.as_str()));
+                    fwd.insert("to".into(), s(to.as_str()));
+                    let mut rev = key(format!("U#{to}"), from.to_string());
+                    rev.insert("from".into(), s(from.as_str()));
+                    rev.insert("to".into(), s(to.as_str()));
+                    vec![put(table, fwd), put(table, rev)]
+                }
+                Op::RemoveEdge { from, to } => vec![
+                    delete_existing(table, key(format!("D#{from}"), to.to_string())),
+                    delete_existing(table, key(format!("U#{to}"), from.to_string())),
+                ],
+                Op::AddToken(t) => {
+                    let mut item = key(format!("T#{}", t.hash), "T".into());
+                    item.insert("keyId".into(), s(t.key_id.as_str()));
+                    item.insert(
+                        "roles".into(),
+                        AttributeValue::L(t.roles.iter().map(|r| s(r.as_str())).collect()),
+                    );
+                    if let Some(at) = t.expires_at {
+                        item.insert("expiresAt".into(), n(at));
+                    }
+                    vec![put(table, item)]
+                }
+                Op::RemoveToken { hash } => {
+                    vec![delete_existing(table, key(format!("T#{hash}"), "T".into()))]
+                }
+            };
+            for w in ws {
+                items.push(w);
+                owner.push(i);
+            }
+        }
+        (items, owner)
+    }
+
+    async fn query_all_sk(&self, pk: String) -> Result<Vec<String>, RepoError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .projection_expression("sk")
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable("query", e))?;
+            out.extend(
+                resp.items()
+                    .iter()
+                    .filter_map(|i| get_s(i, "sk").map(str::to_owned)),
+            );
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Repository for DynamoRepo {
+    async fn get(&self, id: &Target) -> Result<Option<Record>, RepoError> {
+        let resp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(resource_key(id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("get", e))?;
+        resp.item.as_ref().map(to_record).transpose()
+    }
+
+    async fn get_many(&self, ids: &[Target]) -> Result<Vec<Record>, RepoError> {
+        let mut found: HashMap<String, Record> = HashMap::new();
+        for chunk in ids.chunks(100) {
+            let mut keys: Vec<Item> = chunk.iter().map(resource_key).collect();
+            keys.dedup();
+            let mut attempts = 0;
+            while !keys.is_empty() {
+                attempts += 1;
+                let ka = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys");
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ka)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("batch get", e))?;
+                for item in resp
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table)
+                    .unwrap_or_default()
+                {
+                    let r = to_record(&item)?;
+                    found.insert(r.id.to_string(), r);
+                }
+                keys = resp
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    if attempts >= 5 {
+                        return Err(RepoError::Unavailable(
+                            "batch get: unprocessed keys after retries".into(),
+                        ));
+                    }
+                    tokio_sleep(attempts).await;
+                }
+            }
+        }
+        Ok(ids
+            .iter()
+            .filter_map(|id| found.get(id.as_str()).cloned())
+            .collect())
+    }
+
+    async fn children(
+        &self,
+        parent: Option<&Target>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page, RepoError> {
+        let pk = match parent {
+            Some(p) => format!("R#{p}"),
+            None => "R#".to_owned(),
+        };
+        let mut start = match cursor {
+            Some(c) => Some(key(pk.clone(), decode_cursor(c)?)),
+            None => None,
+        };
+        let mut items = Vec::new();
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .consistent_read(true)
+                .limit((limit + 1 - items.len()) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable("query", e))?;
+            for i in resp.items() {
+                items.push(to_record(i)?);
+            }
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() && items.len() <= limit => start = Some(k),
+                _ => break,
+            }
+        }
+        let next = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|r| encode_cursor(r.id.as_str()))
+        } else {
+            None
+        };
+        Ok(Page { items, next })
+    }
+
+    async fn dependencies(&self, from: &Target) -> Result<Vec<Target>, RepoError> {
+        Ok(self
+            .query_all_sk(format!("D#{from}"))
+            .await?
+            .iter()
+            .filter_map(|t| Target::parse(t).ok())
+            .collect())
+    }
+
+    async fn dependants(&self, to: &Target) -> Result<Vec<Target>, RepoError> {
+        Ok(self
+            .query_all_sk(format!("U#{to}"))
+            .await?
+            .iter()
+            .filter_map(|t| Target::parse(t).ok())
+            .collect())
+    }
+
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, RepoError> {
+        let resp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("T#{hash}"), "T".into())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("get token", e))?;
+        let Some(item) = resp.item else {
+            return Ok(None);
+        };
+        let key_id = get_s(&item, "keyId")
+            .and_then(|k| Target::parse(k).ok())
+            .ok_or_else(|| RepoError::Unavailable("corrupt token item".into()))?;
+        let roles = item
+            .get("roles")
+            .and_then(|v| v.as_l().ok())
+            .map(|l| l.iter().filter_map(|r| r.as_s().ok().cloned()).collect())
+            .unwrap_or_default();
+        Ok(Some(TokenRecord {
+            hash: hash.to_owned(),
+            key_id,
+            roles,
+            expires_at: get_n(&item, "expiresAt"),
+        }))
+    }
+
+    async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let (items, owner) = self.plan(ops);
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(se)) => match se.err() {
+                TransactWriteItemsError::TransactionCanceledException(tce) => {
+                    let reasons = tce.cancellation_reasons();
+                    if let Some(i) = reasons
+                        .iter()
+                        .position(|r| r.code() == Some("ConditionalCheckFailed"))
+                    {
+                        return Err(RepoError::ConditionFailed {
+                            index: owner.get(i).copied(),
+                        });
+                    }
+                    if reasons
+                        .iter()
+                        .any(|r| r.code() == Some("TransactionConflict"))
+                    {
+                        return Err(RepoError::TransactionConflict);
+                    }
+                    if reasons.is_empty() {
+                        // Some emulators omit the reasons; the condition is the only cause we write.
+                        return Err(RepoError::ConditionFailed { index: None });
+                    }
+                    let codes: Vec<_> = reasons
+                        .iter()
+                        .map(|r| r.code().unwrap_or("-").to_owned())
+                        .collect();
+                    Err(RepoError::Unavailable(format!(
+                        "transaction cancelled: {codes:?}"
+                    )))
+                }
+                other => Err(RepoError::Unavailable(format!(
+                    "transact write: {}",
+                    DisplayErrorContext(other)
+                ))),
+            },
+            Err(e) => Err(unavailable("transact write", e)),
+        }
+    }
+}
+
+async fn tokio_sleep(attempt: u32) {
+    let ms = 20u64 << attempt.min(6);
+    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+}

@@ -1,0 +1,335 @@
+//! What every trustfn function shares between `lambda_http` and the domain: start-up (clients
+//! built once), request parsing at the edge (targets, bodies, auth), and answers in the walt.id
+//! error shape. A function's main is `trustfn_http::run(handler)`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use lambda_http::http::{header, HeaderMap, StatusCode};
+use lambda_http::{Body, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use trustfn_core::auth::Principal;
+use trustfn_core::ops::{self, AdminToken, PageParams, Reply};
+use trustfn_core::repo::Repository;
+use trustfn_core::{ApiError, Target};
+use trustfn_dynamo::DynamoRepo;
+
+pub use lambda_http::{self, Error, Request};
+pub use trustfn_core;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 256 * 1024;
+
+/// Everything a handler needs, built once per cold start.
+pub struct App {
+    pub repo: Arc<dyn Repository>,
+    pub admin: AdminToken,
+}
+
+impl App {
+    /// Builds the app from the environment: `TABLE_NAME` (required), `TRUSTFN_ADMIN_TOKEN` or
+    /// `TRUSTFN_ADMIN_TOKEN_SHA256`, and the standard AWS SDK variables (`AWS_REGION`,
+    /// `AWS_ENDPOINT_URL[_DYNAMODB]`, credentials).
+    pub async fn from_env() -> Result<App, Error> {
+        let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
+        let admin = AdminToken::new(
+            std::env::var("TRUSTFN_ADMIN_TOKEN").ok().as_deref(),
+            std::env::var("TRUSTFN_ADMIN_TOKEN_SHA256").ok().as_deref(),
+        )?;
+        let sdk = aws_config::load_from_env().await;
+        let client = aws_sdk_dynamodb::Client::new(&sdk);
+        Ok(App {
+            repo: Arc::new(DynamoRepo::new(client, table)),
+            admin,
+        })
+    }
+
+    /// For tests: an app over any repository.
+    pub fn with_repo(repo: Arc<dyn Repository>, admin: AdminToken) -> App {
+        App { repo, admin }
+    }
+
+    /// Authenticates the request's bearer token.
+    pub async fn principal(&self, req: &Request) -> Result<Principal, ApiError> {
+        let header = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or("\u{0}"));
+        ops::authenticate(self.repo.as_ref(), &self.admin, header).await
+    }
+}
+
+/// Structured JSON logs (the Lambda runtime's subscriber; JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`).
+pub fn init_tracing() {
+    lambda_http::tracing::init_default_subscriber();
+}
+
+/// Runs a Lambda whose handler maps a request to a reply. Errors become walt.id error JSON;
+/// the invocation itself never fails.
+pub async fn run<F, Fut>(handler: F) -> Result<(), Error>
+where
+    F: Fn(Arc<App>, Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Reply, ApiError>> + Send,
+{
+    init_tracing();
+    let app = Arc::new(App::from_env().await?);
+    let handler = Arc::new(handler);
+    lambda_http::run(lambda_http::service_fn(move |req: Request| {
+        let app = app.clone();
+        let handler = handler.clone();
+        async move {
+            let method = req.method().to_string();
+            let path = req.uri().path().to_owned();
+            let out = handler(app, req).await;
+            Ok::<_, Error>(respond(&method, &path, out))
+        }
+    }))
+    .await
+}
+
+/// Turns a handler's outcome into the HTTP response, logging one line per request.
+pub fn respond(method: &str, path: &str, out: Result<Reply, ApiError>) -> Response<Body> {
+    match out {
+        Ok(reply) => {
+            tracing::info!(method, path, status = reply.status, "request handled");
+            let mut b = Response::builder().status(reply.status);
+            for (k, v) in &reply.headers {
+                b = b.header(*k, v.as_str());
+            }
+            match reply.body {
+                Some(v) => b
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::Text(v.to_string()))
+                    .expect("valid response"),
+                None => b.body(Body::Empty).expect("valid response"),
+            }
+        }
+        Err(e) => {
+            if e.status >= 500 {
+                tracing::error!(
+                    method,
+                    path,
+                    status = e.status,
+                    error_id = e.id,
+                    "request failed"
+                );
+            } else {
+                tracing::info!(method, path, status = e.status, error_id = e.id, message = %e.message, "request rejected");
+            }
+            error_response(&e)
+        }
+    }
+}
+
+pub fn error_response(e: &ApiError) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::Text(e.to_json()))
+        .expect("valid response")
+}
+
+/// A path parameter, URL-decoded by API Gateway.
+pub fn path_param<'a>(req: &'a Request, name: &str) -> Result<&'a str, ApiError> {
+    req.path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "BadRequestException",
+                format!("missing path parameter {{{name}}}"),
+            )
+        })
+}
+
+/// The `{target}` path parameter, parsed.
+pub fn target(req: &Request) -> Result<Target, ApiError> {
+    Target::parse(path_param(req, "target")?)
+}
+
+/// `limit` and `cursor` query parameters.
+pub fn page_params(req: &Request) -> PageParams {
+    let q = req.query_string_parameters_ref();
+    PageParams {
+        limit: q.and_then(|q| q.first("limit")).map(str::to_owned),
+        cursor: q.and_then(|q| q.first("cursor")).map(str::to_owned),
+    }
+}
+
+fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
+    let bytes: &[u8] = req.body().as_ref();
+    if bytes.len() > MAX_BODY {
+        return Err(ApiError::payload_too_large(MAX_BODY));
+    }
+    Ok(bytes)
+}
+
+fn media_type(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    match headers.get(header::CONTENT_TYPE) {
+        None => Ok(None),
+        Some(v) => {
+            let s = v
+                .to_str()
+                .map_err(|_| ApiError::unsupported_media_type("Content-Type is not valid"))?;
+            Ok(Some(
+                s.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase(),
+            ))
+        }
+    }
+}
+
+fn is_json(mt: &str) -> bool {
+    mt == "application/json" || (mt.starts_with("application/") && mt.ends_with("+json"))
+}
+
+/// A JSON body parsed into `T`. `Content-Type` must be JSON (or absent); size and nesting are limited.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
+    let bytes = body_bytes(req)?;
+    if let Some(mt) = media_type(req.headers())? {
+        if !is_json(&mt) {
+            return Err(ApiError::unsupported_media_type(format!(
+                "Content-Type must be application/json, not {mt}"
+            )));
+        }
+    }
+    trustfn_core::json::parse(bytes)
+}
+
+/// The body of a dependency call, in any of its three forms: a raw `text/plain` path, a JSON
+/// string, or `{"dependency": "<path>"}`.
+pub fn dependency_body(req: &Request) -> Result<String, ApiError> {
+    let bytes = body_bytes(req)?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|_| ApiError::bad_request("BadRequestException", "body is not valid UTF-8"))?;
+    let trimmed = text.trim();
+    let mt = media_type(req.headers())?;
+    let looks_json = trimmed.starts_with('"') || trimmed.starts_with('{');
+    match mt.as_deref() {
+        Some(m) if is_json(m) => dependency_from_json(bytes),
+        Some("text/plain") | None if !looks_json => {
+            if trimmed.is_empty() {
+                Err(ApiError::validation("body must name the dependency"))
+            } else {
+                Ok(trimmed.to_owned())
+            }
+        }
+        Some("text/plain") | None => dependency_from_json(bytes),
+        Some(m) => Err(ApiError::unsupported_media_type(format!(
+            "Content-Type must be application/json or text/plain, not {m}"
+        ))),
+    }
+}
+
+fn dependency_from_json(bytes: &[u8]) -> Result<String, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Dep {
+        Path(String),
+        Object { dependency: String },
+    }
+    match trustfn_core::json::parse::<serde_json::Value>(bytes)? {
+        v @ (serde_json::Value::String(_) | serde_json::Value::Object(_)) => {
+            match serde_json::from_value::<Dep>(v) {
+                Ok(Dep::Path(p)) | Ok(Dep::Object { dependency: p }) => Ok(p),
+                Err(_) => Err(ApiError::validation(
+                    "body must be a path string or {\"dependency\": \"<path>\"}",
+                )),
+            }
+        }
+        _ => Err(ApiError::validation(
+            "body must be a path string or {\"dependency\": \"<path>\"}",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use lambda_http::http;
+
+    fn req(ct: Option<&str>, body: &str) -> Request {
+        let mut b = http::Request::builder().method("POST").uri("/x");
+        if let Some(ct) = ct {
+            b = b.header("content-type", ct);
+        }
+        b.body(Body::Text(body.to_owned())).unwrap()
+    }
+
+    #[test]
+    fn dependency_bodies_in_all_three_forms() {
+        for (ct, body) in [
+            (Some("text/plain"), "acme.t1.kms"),
+            (None, "acme.t1.kms\n"),
+            (Some("application/json"), "\"acme.t1.kms\""),
+            (
+                Some("application/json; charset=utf-8"),
+                "{\"dependency\": \"acme.t1.kms\"}",
+            ),
+            (Some("text/plain"), "\"acme.t1.kms\""),
+        ] {
+            assert_eq!(
+                dependency_body(&req(ct, body)).unwrap(),
+                "acme.t1.kms",
+                "{ct:?} {body}"
+            );
+        }
+        assert_eq!(
+            dependency_body(&req(Some("application/json"), "[1]"))
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            dependency_body(&req(Some("application/json"), "{\"dep\": 1}"))
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            dependency_body(&req(Some("image/png"), "x"))
+                .unwrap_err()
+                .status,
+            415
+        );
+        assert_eq!(
+            dependency_body(&req(Some("text/plain"), "  "))
+                .unwrap_err()
+                .status,
+            400
+        );
+    }
+
+    #[test]
+    fn json_bodies_check_type_and_size() {
+        let v: serde_json::Value = json_body(&req(Some("application/json"), "{\"a\":1}")).unwrap();
+        assert_eq!(v["a"], 1);
+        let e =
+            json_body::<serde_json::Value>(&req(Some("application/x-www-form-urlencoded"), "a=1"))
+                .unwrap_err();
+        assert_eq!(e.status, 415);
+        let big = format!("\"{}\"", "x".repeat(MAX_BODY));
+        assert_eq!(
+            json_body::<serde_json::Value>(&req(None, &big))
+                .unwrap_err()
+                .status,
+            413
+        );
+    }
+
+    #[test]
+    fn errors_render_in_waltid_shape() {
+        let r = error_response(&ApiError::forbidden("no"));
+        assert_eq!(r.status(), 403);
+        let Body::Text(t) = r.body() else {
+            panic!("text body")
+        };
+        let v: serde_json::Value = serde_json::from_str(t).unwrap();
+        assert_eq!(
+            (v["code"].as_str(), v["status"].as_str()),
+            (Some("403"), Some("Forbidden"))
+        );
+    }
+}
