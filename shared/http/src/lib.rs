@@ -202,10 +202,15 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
 /// string, or `{"dependency": "<path>"}`.
 pub fn dependency_body(req: &Request) -> Result<String, ApiError> {
     let bytes = body_bytes(req)?;
+    let mt = media_type(req.headers())?;
+    if let Some(m) = mt.as_deref().filter(|m| !is_json(m) && *m != "text/plain") {
+        return Err(ApiError::unsupported_media_type(format!(
+            "Content-Type must be application/json or text/plain, not {m}"
+        )));
+    }
     let text = std::str::from_utf8(bytes)
         .map_err(|_| ApiError::bad_request("BadRequestException", "body is not valid UTF-8"))?;
     let trimmed = text.trim();
-    let mt = media_type(req.headers())?;
     let looks_json = trimmed.starts_with('"') || trimmed.starts_with('{');
     match mt.as_deref() {
         Some(m) if is_json(m) => dependency_from_json(bytes),
@@ -216,10 +221,7 @@ pub fn dependency_body(req: &Request) -> Result<String, ApiError> {
                 Ok(trimmed.to_owned())
             }
         }
-        Some("text/plain") | None => dependency_from_json(bytes),
-        Some(m) => Err(ApiError::unsupported_media_type(format!(
-            "Content-Type must be application/json or text/plain, not {m}"
-        ))),
+        _ => dependency_from_json(bytes),
     }
 }
 
@@ -306,6 +308,11 @@ mod tests {
     fn json_bodies_check_type_and_size() {
         let v: serde_json::Value = json_body(&req(Some("application/json"), "{\"a\":1}")).unwrap();
         assert_eq!(v["a"], 1);
+        let mut bin = req(Some("application/json"), "");
+        *bin.body_mut() = Body::Binary(b"{\"name\": \"\xff\"}".to_vec());
+        assert_eq!(json_body::<serde_json::Value>(&bin).unwrap_err().status, 400);
+        *bin.body_mut() = Body::Binary(b"\xff\xfe".to_vec());
+        assert_eq!(dependency_body(&bin).unwrap_err().status, 400);
         let e =
             json_body::<serde_json::Value>(&req(Some("application/x-www-form-urlencoded"), "a=1"))
                 .unwrap_err();

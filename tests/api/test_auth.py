@@ -1,0 +1,192 @@
+"""Authentication, roles, API keys and isolation between organizations and tenants."""
+import time
+
+import pytest
+
+from conftest import assert_error, table_items
+
+
+def test_missing_and_invalid_tokens_are_401(api):
+    org = api.org()
+    path = f"/v1/{org}/resource-api/resources/list"
+    assert_error(api.get(path, token=None), 401)
+    assert_error(api.get(path, token="nope"), 401)
+    assert_error(api.get(path, token="tfk_" + "A" * 43), 401)
+    assert_error(api.get(path, token=None, headers={"Authorization": "Basic dXNlcjpwYXNz"}), 401)
+    assert_error(api.post("/v1/admin/organizations", token=None, json={"_id": "zz", "profile": {"name": "z"}}), 401)
+
+
+def test_api_key_lifecycle(api, ddb):
+    org = api.org()
+    r = api.post(f"/v1/{org}.ci/apikeys-api/api-keys/create", json={"name": "CI", "roles": ["admin"], "expiration": "30d"})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    token = body["token"]
+    assert body["_id"] == f"{org}.ci" and body["roles"] == [f"{org}.admin"] and body["expiresAt"]
+    # Only the hash is stored; listings never show the token.
+    assert token not in str(table_items(ddb))
+    listing = api.get(f"/v1/{org}/apikeys-api/api-keys/list")
+    assert listing.status_code == 200 and token not in listing.text
+    assert [k["_id"] for k in listing.json()] == [f"{org}.ci"]
+    assert "_tokenHash" not in listing.text and "tokenHash" not in listing.text
+    # The key works within its org ...
+    assert api.get(f"/v1/{org}/resource-api/resources/list", token=token).status_code == 200
+    api.tenant(f"{org}.t1")
+    assert api.post(f"/v1/{org}.t1.kms/resource-api/services/create", token=token, json={"type": "kms"}).status_code == 201
+    # ... cannot create organizations ...
+    assert_error(api.post("/v1/admin/organizations", token=token, json={"_id": org + "x", "profile": {"name": "x"}}), 403)
+    # ... and stops working once deleted.
+    assert_error(api.post(f"/v1/{org}.ci/apikeys-api/api-keys/create", json={"name": "dup"}), 409, "DuplicateTarget")
+    r = api.delete(f"/v1/{org}.ci/apikeys-api/api-keys/delete")
+    assert r.status_code == 204
+    assert_error(api.get(f"/v1/{org}/resource-api/resources/list", token=token), 401)
+    assert_error(api.delete(f"/v1/{org}.ci/apikeys-api/api-keys/delete"), 404)
+
+
+def test_api_key_validation(api):
+    org = api.org()
+    for body, text in [
+        ({"name": "x", "roles": ["nosuchrole"]}, "does not exist"),
+        ({"name": "x", "roles": ["other.admin"]}, "not a role of"),
+        ({"name": "x", "expiration": "soon"}, "expiration"),
+        ({"name": ""}, "name"),
+        ({"roles": []}, "name"),
+    ]:
+        assert_error(api.post(f"/v1/{org}.k/apikeys-api/api-keys/create", json=body), 400, contains=text)
+    assert_error(api.post(f"/v1/{org}.t.k/apikeys-api/api-keys/create", json={"name": "x"}), 400, "InvalidTarget")
+
+
+def test_expired_key_is_401(api):
+    org = api.org()
+    token, _ = api.key(org, ["admin"], expiration="1s")
+    time.sleep(2.1)
+    body = assert_error(api.get(f"/v1/{org}/resource-api/resources/list", token=token), 401)
+    assert "expired" in body["message"]
+
+
+def test_roles_validation(api):
+    org = api.org()
+    for perms, text in [
+        ([{"target": "elsewhere.t1", "action": "all", "operation": "ADD"}], "outside organization"),
+        ([{"target": f"{org}.t1", "action": "fly", "operation": "ADD"}], "unknown action"),
+        ([{"target": f"{org}.t1", "action": "all", "operation": "MAYBE"}], "operation"),
+        ([{"target": "bad target", "action": "all", "operation": "ADD"}], "target"),
+    ]:
+        r = api.post(f"/v1/{org}.r/roles-api/roles/create", json={"name": "r", "permissions": perms})
+        assert_error(r, 400, contains=text)
+    api.role(org, "viewer", [{"target": org, "action": "resource-list", "operation": "ADD"}])
+    assert_error(api.post(f"/v1/{org}.viewer/roles-api/roles/create", json={"name": "again"}), 409)
+
+
+@pytest.fixture(scope="module")
+def world(api):
+    """Two orgs; org A has tenants t1 and t2, each with a service; keys with various scopes."""
+    a, b = api.org(), api.org()
+    for org in (a, b):
+        for t in ("t1", "t2"):
+            api.tenant(f"{org}.{t}")
+            api.service(f"{org}.{t}.kms", "kms")
+            api.service(f"{org}.{t}.x509", "x509-service")
+    api.role(a, "t1admin", [{"target": f"{a}.t1", "action": "all", "operation": "ADD"}])
+    api.role(a, "t1nodelete", [{"target": f"{a}.t1", "action": "all", "operation": "ADD"},
+                               {"target": f"{a}.t1", "action": "resource-delete", "operation": "REMOVE"}])
+    api.role(a, "viewer", [{"target": a, "action": "resource-list", "operation": "ADD"},
+                           {"target": a, "action": "service-configuration-view", "operation": "ADD"}])
+    api.role(a, "keymaker", [{"target": a, "action": "apikey-create", "operation": "ADD"},
+                             {"target": f"{a}.t1", "action": "all", "operation": "ADD"}])
+    keys = {
+        "keymaker": api.key(a, ["keymaker"])[0],
+        "t1": api.key(a, ["t1admin"])[0],
+        "t1nodelete": api.key(a, ["t1nodelete"])[0],
+        "viewer": api.key(a, ["viewer"])[0],
+        "norole": api.key(a, [])[0],
+    }
+    return a, b, keys
+
+
+def test_tenant_scoped_key(api, world):
+    a, b, keys = world
+    k = keys["t1"]
+    assert api.get(f"/v1/{a}.t1/resource-api/resources/list", token=k).status_code == 200
+    assert api.post(f"/v1/{a}.t1.store/resource-api/services/create", token=k, json={"type": "x509-store"}).status_code == 201
+    assert api.post(f"/v1/{a}.t1.x509/x509-service-api/dependencies/add", token=k, json=f"{a}.t1.store").status_code == 201
+    # Attaching a sibling tenant's service needs rights there too.
+    assert_error(api.post(f"/v1/{a}.t1.x509/x509-service-api/dependencies/add", token=k, json=f"{a}.t2.kms"), 403)
+
+
+def test_remove_beats_add(api, world):
+    a, _, keys = world
+    k = keys["t1nodelete"]
+    assert api.get(f"/v1/{a}.t1.kms/kms-service-api/configuration/view", token=k).status_code == 200
+    assert_error(api.delete(f"/v1/{a}.t1.kms/resource-api/resources/delete", token=k), 403)
+    assert_error(api.delete(f"/v1/{a}.t1/resource-api/resources/delete-recursive", token=k), 403)
+
+
+def test_viewer_cannot_change_anything(api, world, ddb):
+    a, _, keys = world
+    k = keys["viewer"]
+    assert api.get(f"/v1/{a}.t2/resource-api/resources/list", token=k).status_code == 200
+    assert api.get(f"/v1/{a}.t2.kms/kms-service-api/configuration/view", token=k).status_code == 200
+    before = table_items(ddb)
+    assert_error(api.post(f"/v1/{a}.t3/resource-api/tenants/create", token=k, json={"name": "x"}), 403)
+    assert_error(api.put(f"/v1/{a}.t2.kms/kms-service-api/configuration/update", token=k, json={"config": {}}), 403)
+    assert_error(api.post(f"/v1/{a}.evil/apikeys-api/api-keys/create", token=k, json={"name": "x", "roles": ["admin"]}), 403)
+    assert_error(api.post(f"/v1/{a}.evil/roles-api/roles/create", token=k, json={"name": "x"}), 403)
+    assert table_items(ddb) == before
+
+
+# Requests a key must not be able to make, on existing and non-existing targets alike.
+def forbidden_requests(org, tenant):
+    return [
+        ("GET", f"/v1/{tenant}/resource-api/resources/list", None),
+        ("GET", f"/v1/{tenant}.kms/kms-service-api/configuration/view", None),
+        ("PUT", f"/v1/{tenant}.kms/kms-service-api/configuration/update", {"config": {}}),
+        ("GET", f"/v1/{tenant}.x509/x509-service-api/dependencies/list", None),
+        ("POST", f"/v1/{tenant}.x509/x509-service-api/dependencies/add", f"{tenant}.kms"),
+        ("POST", f"/v1/{tenant}.x509/x509-service-api/dependencies/remove", f"{tenant}.kms"),
+        ("POST", f"/v1/{tenant}.new/resource-api/services/create", {"type": "kms"}),
+        ("POST", f"/v1/{tenant}.sub/resource-api/tenants/create", {"name": "x"}),
+        ("DELETE", f"/v1/{tenant}.kms/resource-api/resources/delete", None),
+        ("DELETE", f"/v1/{tenant}/resource-api/resources/delete-recursive", None),
+        ("GET", f"/v1/{org}/apikeys-api/api-keys/list", None),
+        ("GET", f"/v1/{org}/roles-api/roles/list", None),
+        ("POST", f"/v1/{org}.newkey/apikeys-api/api-keys/create", {"name": "x"}),
+        ("POST", f"/v1/{org}.newrole/roles-api/roles/create", {"name": "x"}),
+    ]
+
+
+@pytest.mark.parametrize("who,where", [("t1", "sibling"), ("t1", "other-org"), ("viewer", "other-org"),
+                                       ("norole", "sibling"), ("norole", "other-org")])
+def test_no_access_and_no_leak(api, world, ddb, who, where):
+    a, b, keys = world
+    k = keys[who]
+    org, tenant = (a, f"{a}.t2") if where == "sibling" else (b, f"{b}.t1")
+    before = table_items(ddb)
+    ghost = tenant + "ghost"
+    for (method, path, body), (_, gpath, gbody) in zip(forbidden_requests(org, tenant), forbidden_requests(org, ghost)):
+        seen = assert_error(api.request(method, path, token=k, json=body), 403)
+        unseen = assert_error(api.request(method, gpath, token=k, json=gbody), 403)
+        # The answer must not depend on whether the target exists.
+        assert {**unseen, "message": unseen["message"].replace(ghost, tenant)} == seen, (path, seen, unseen)
+    assert table_items(ddb) == before
+
+
+def test_key_cannot_grant_more_than_it_holds(api, world):
+    a, _, keys = world
+    # keymaker may create keys and holds `all` on t1 only: it may hand out t1admin, not admin.
+    k = keys["keymaker"]
+    r = api.post(f"/v1/{a}.helper1/apikeys-api/api-keys/create", token=k, json={"name": "x", "roles": ["t1admin"]})
+    assert r.status_code == 201, r.text
+    r = api.post(f"/v1/{a}.helper2/apikeys-api/api-keys/create", token=k, json={"name": "x", "roles": ["admin"]})
+    assert_error(r, 403, contains="grants more")
+
+
+def test_tokens_never_reach_the_logs(api, stack, world):
+    _, _, keys = world
+    token, _ = api.key(api.org(), ["admin"])
+    assert api.get("/v1/nope/resource-api/resources/list", token=token).status_code in (403, 404)
+    assert api.get("/v1/nope/resource-api/resources/list").status_code == 404
+    logs = "".join(p.read_text(errors="replace") for p in stack.log_dir.glob("*.log"))
+    assert "request handled" in logs or "request rejected" in logs
+    for secret in [api.admin_token, token, *keys.values()]:
+        assert secret not in logs
