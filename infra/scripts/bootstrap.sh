@@ -15,6 +15,7 @@ pip_pkgs=(
   "pytest==8.*"
   "requests==2.*"
   "PyYAML==6.*"
+  "openapi-spec-validator>=0.7"
 )
 stamp="$tools/.pip-$(printf '%s\n' "${pip_pkgs[@]}" | sha256sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then

@@ -310,7 +310,10 @@ mod tests {
         assert_eq!(v["a"], 1);
         let mut bin = req(Some("application/json"), "");
         *bin.body_mut() = Body::Binary(b"{\"name\": \"\xff\"}".to_vec());
-        assert_eq!(json_body::<serde_json::Value>(&bin).unwrap_err().status, 400);
+        assert_eq!(
+            json_body::<serde_json::Value>(&bin).unwrap_err().status,
+            400
+        );
         *bin.body_mut() = Body::Binary(b"\xff\xfe".to_vec());
         assert_eq!(dependency_body(&bin).unwrap_err().status, 400);
         let e =

@@ -1,0 +1,47 @@
+# trustfn - the two commands: `make run` (local stack on http://127.0.0.1:9000) and `make test`.
+SHELL := /bin/bash
+export CARGO_TARGET_DIR ?= $(HOME)/.cache/trustfn/target
+PY := .tools/venv/bin/python
+
+.PHONY: help bootstrap build run test test-unit test-api lint routes deploy clean
+
+help:
+	@echo "make run    - start emulators + every function on http://127.0.0.1:9000 (Ctrl-C stops)"
+	@echo "make test   - unit tests, route/template checks, black-box API tests"
+	@echo "make lint   - rustfmt + clippy"
+	@echo "make routes - regenerate the watch router, infra/openapi.yaml and infra/events from template.yaml"
+	@echo "make deploy - sam build && sam deploy --guided"
+
+bootstrap:
+	@bash infra/scripts/bootstrap.sh
+
+build:
+	cargo build --workspace
+
+run: bootstrap build
+	@$(PY) infra/local/stack.py
+
+test: bootstrap test-unit test-api
+
+test-unit:
+	cargo fmt --all -- --check
+	cargo test --workspace
+
+test-api: bootstrap build
+	cd tests/api && ../../$(PY) -m pytest -q -p no:cacheprovider
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+routes: bootstrap
+	$(PY) infra/scripts/routes.py sync
+	$(PY) infra/scripts/openapi.py write
+	$(PY) infra/scripts/events.py write
+
+deploy:
+	sam build && sam deploy --guided
+
+clean:
+	cargo clean
+	rm -rf .tools .local

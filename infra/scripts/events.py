@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""API Gateway HTTP API (payload v2) events, one per function, in infra/events/<function>.json.
+
+    events.py write     (re)generate the fixtures from template.yaml's routes and the samples below
+    events.py check     fail if a fixture is missing or differs from what `write` would produce
+
+Use them with `sam local invoke <Fn> -e infra/events/<function>.json` (needs Docker) or with
+`cargo lambda invoke <function> --data-file ...` against `cargo lambda watch`. Replace
+REPLACE_WITH_ADMIN_TOKEN with your admin token first.
+"""
+import json
+import sys
+from pathlib import Path
+
+from routes import ROOT, template_routes
+
+EVENTS = ROOT / "infra" / "events"
+TOKEN = "REPLACE_WITH_ADMIN_TOKEN"
+
+# function -> (path parameters, body or None). Together they walk the seed flow of the README.
+SAMPLES = {
+    "health": ({}, None),
+    "organizations-create": ({}, {"_id": "demo", "profile": {"name": "Demo GmbH"}}),
+    "tenants-create": ({"target": "demo.tenant1"}, {"name": "Tenant 1"}),
+    "services-create": ({"target": "demo.tenant1.store1"}, {"type": "x509-store"}),
+    "resources-list": ({"target": "demo.tenant1"}, None),
+    "configuration-view": ({"target": "demo.tenant1.kms1", "api": "kms-service-api"}, None),
+    "configuration-update": ({"target": "demo.tenant1.kms1", "api": "kms-service-api"}, {"config": {"note": "eu keys"}}),
+    "dependencies-add": ({"target": "demo.tenant1.x509", "api": "x509-service-api"}, "demo.tenant1.kms1"),
+    "dependencies-list": ({"target": "demo.tenant1.x509", "api": "x509-service-api"}, None),
+    "dependencies-remove": ({"target": "demo.tenant1.x509", "api": "x509-service-api"}, "demo.tenant1.kms1"),
+    "roles-create": ({"target": "demo.viewer"}, {"name": "Viewer", "permissions": [
+        {"target": "demo", "action": "resource-list", "operation": "ADD"}]}),
+    "roles-list": ({"target": "demo"}, None),
+    "api-keys-create": ({"target": "demo.ci"}, {"name": "CI", "roles": ["viewer"], "expiration": "30d"}),
+    "api-keys-list": ({"target": "demo"}, None),
+    "api-keys-delete": ({"target": "demo.ci"}, None),
+    "resources-delete": ({"target": "demo.tenant1.store1"}, None),
+    "resources-delete-recursive": ({"target": "demo"}, None),
+}
+
+
+def event(method, route, params, body):
+    raw_path = route
+    for k, v in params.items():
+        raw_path = raw_path.replace("{" + k + "}", v)
+    headers = {"accept": "application/json", "host": "abc123.execute-api.eu-central-1.amazonaws.com",
+               "user-agent": "curl/8.5.0"}
+    if route != "/health":
+        headers["authorization"] = f"Bearer {TOKEN}"
+    ev = {
+        "version": "2.0",
+        "routeKey": f"{method} {route}",
+        "rawPath": raw_path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "abc123",
+            "domainName": "abc123.execute-api.eu-central-1.amazonaws.com", "domainPrefix": "abc123",
+            "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "203.0.113.1",
+                     "userAgent": "curl/8.5.0"},
+            "requestId": "fixture-request", "routeKey": f"{method} {route}", "stage": "$default",
+            "time": "24/Nov/2026:05:00:00 +0000", "timeEpoch": 1795496400000,
+        },
+        "isBase64Encoded": False,
+    }
+    if params:
+        ev["pathParameters"] = params
+    if body is not None:
+        headers["content-type"] = "application/json"
+        ev["body"] = json.dumps(body)
+    return ev
+
+
+def render():
+    out = {}
+    for method, route, fn in template_routes():
+        if fn not in SAMPLES:
+            raise SystemExit(f"events.py: no sample for function {fn}; add one to SAMPLES")
+        params, body = SAMPLES[fn]
+        out[fn] = json.dumps(event(method, route, params, body), indent=2) + "\n"
+    return out
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1] if len(sys.argv) > 1 else "check"
+    files = render()
+    if cmd == "write":
+        EVENTS.mkdir(parents=True, exist_ok=True)
+        for fn, text in files.items():
+            (EVENTS / f"{fn}.json").write_text(text)
+    elif cmd == "check":
+        bad = [fn for fn, text in files.items()
+               if not (EVENTS / f"{fn}.json").exists() or (EVENTS / f"{fn}.json").read_text() != text]
+        stale = [p.stem for p in EVENTS.glob("*.json") if p.stem not in files]
+        for fn in bad:
+            print(f"infra/events/{fn}.json is missing or stale; run: python infra/scripts/events.py write", file=sys.stderr)
+        for fn in stale:
+            print(f"infra/events/{fn}.json has no function in template.yaml", file=sys.stderr)
+        sys.exit(1 if bad or stale else 0)
+    else:
+        raise SystemExit(__doc__)

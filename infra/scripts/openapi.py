@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""infra/openapi.yaml (OpenAPI 3.1), generated from template.yaml's routes plus the operation
+metadata below, so the spec can never list a route the API does not have (or miss one).
+
+    openapi.py write    regenerate infra/openapi.yaml
+    openapi.py check    fail if infra/openapi.yaml is stale
+"""
+import sys
+
+import yaml
+
+from routes import ROOT, template_routes
+
+OUT = ROOT / "infra" / "openapi.yaml"
+
+
+def ref(name):
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+ID = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,15}$"}
+JSON_OBJ = {"type": "object", "additionalProperties": True}
+
+SCHEMAS = {
+    "Error": {
+        "type": "object", "required": ["exception", "id", "status", "code", "message"],
+        "properties": {"exception": {"const": True}, "id": {"type": "string", "description": "stable error name"},
+                       "status": {"type": "string", "description": "HTTP reason phrase"},
+                       "code": {"type": "string", "description": "HTTP status code as a string"},
+                       "message": {"type": "string"}}},
+    "Target": {**ID, "description": "dotted resource path org.tenant[.sub...].service[.child]"},
+    "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "UP"}, "version": {"type": "string"}}},
+    "OrganizationCreate": {
+        "type": "object", "required": ["_id", "profile"], "additionalProperties": False,
+        "properties": {"_id": {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}$"},
+                       "profile": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1}}},
+                       "billing": JSON_OBJ}},
+    "TenantCreate": {"type": "object", "required": ["name"], "additionalProperties": False,
+                     "properties": {"name": {"type": "string", "minLength": 1}, "configuration": JSON_OBJ}},
+    "ServiceType": {"enum": ["kms", "x509-service", "x509-store", "credential-status"]},
+    "Registry": {
+        "type": "object", "required": ["type"],
+        "description": "credential-status registry: aws {bucketName, region, accessKeyId?, secretKey?, endpointUrl?, bucketUrl?}; "
+                       "azure {accountName, containerName, accountKey? | sasToken? | connectionString?, endpointUrl?, bucketUrl?}; "
+                       "gcs {bucketName, projectId?, serviceAccountKeyJson?, endpointUrl?, bucketUrl?}. Secrets are shown as ***.",
+        "properties": {"type": {"enum": ["aws", "azure", "gcs"]}}, "additionalProperties": {"type": ["string", "object"]}},
+    "ServiceConfig": {"type": "object", "properties": {"registry": ref("Registry")}, "additionalProperties": True},
+    "ServiceCreate": {"type": "object", "required": ["type"], "additionalProperties": False,
+                      "properties": {"type": ref("ServiceType"), "config": ref("ServiceConfig"),
+                                     "dependencies": {"type": "array", "maxItems": 32, "items": ref("Target")}}},
+    "Resource": {"type": "object", "required": ["_id", "type", "version", "createdAt"], "additionalProperties": True,
+                 "properties": {"_id": ref("Target"), "parent": ref("Target"), "type": {"type": "string"},
+                                "version": {"type": "integer", "minimum": 1}, "createdAt": {"type": "string", "format": "date-time"}}},
+    "Service": {"allOf": [ref("Resource"), {"type": "object", "required": ["config", "dependencies"], "properties": {
+        "type": ref("ServiceType"), "config": ref("ServiceConfig"), "dependencies": {"type": "array", "items": ref("Target")}}}]},
+    "ServiceUpdate": {"type": "object", "additionalProperties": False, "description":
+                      "the document as configuration/view shows it; config replaces the stored config, version (when given) must be current",
+                      "properties": {"_id": ref("Target"), "parent": ref("Target"), "type": ref("ServiceType"),
+                                     "config": ref("ServiceConfig"), "dependencies": {"type": "array"},
+                                     "version": {"type": "integer"}, "createdAt": {"type": "string"}}},
+    "DependencyBody": {"oneOf": [ref("Target"), {"type": "object", "required": ["dependency"],
+                                                 "properties": {"dependency": ref("Target")}}]},
+    "DependencyAdded": {"type": "object", "required": ["_id", "dependency"],
+                        "properties": {"_id": ref("Target"), "dependency": ref("Target")}},
+    "Deleted": {"type": "object", "required": ["_id", "deleted"],
+                "properties": {"_id": ref("Target"), "deleted": {"type": "integer", "minimum": 1}}},
+    "Permission": {"type": "object", "required": ["target", "action", "operation"],
+                   "properties": {"target": ref("Target"), "action": {"type": "string", "description": "an action name or all"},
+                                  "operation": {"enum": ["ADD", "REMOVE"]}}},
+    "RoleCreate": {"type": "object", "required": ["name"], "additionalProperties": False,
+                   "properties": {"name": {"type": "string", "minLength": 1}, "permissions": {"type": "array", "items": ref("Permission")}}},
+    "Role": {"allOf": [ref("Resource"), {"type": "object", "properties": {
+        "name": {"type": "string"}, "permissions": {"type": "array", "items": ref("Permission")}}}]},
+    "ApiKeyCreate": {"type": "object", "required": ["name"], "additionalProperties": False,
+                     "properties": {"name": {"type": "string", "minLength": 1},
+                                    "expiration": {"type": "string", "description": "30d, 1d 12h, PT12H ..."},
+                                    "roles": {"type": "array", "items": {"type": "string"}}}},
+    "ApiKey": {"allOf": [ref("Resource"), {"type": "object", "properties": {
+        "name": {"type": "string"}, "roles": {"type": "array", "items": ref("Target")},
+        "expiresAt": {"type": "string", "format": "date-time"}}}]},
+    "ApiKeyCreated": {"allOf": [ref("ApiKey"), {"type": "object", "required": ["token"], "properties": {
+        "token": {"type": "string", "description": "shown once; only its SHA-256 is stored"}}}]},
+}
+
+P_TARGET = {"name": "target", "in": "path", "required": True, "schema": ref("Target")}
+P_API = {"name": "api", "in": "path", "required": True,
+         "schema": {"enum": ["kms-service-api", "x509-service-api", "x509-store-api", "credential-status-service-api"]}}
+P_PAGE = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+          {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
+
+
+def body(schema, text=False):
+    content = {"application/json": {"schema": schema}}
+    if text:
+        content["text/plain"] = {"schema": ref("Target")}
+    return {"required": True, "content": content}
+
+
+def json_resp(desc, schema, headers=None):
+    r = {"description": desc, "content": {"application/json": {"schema": schema}}}
+    if headers:
+        r["headers"] = headers
+    return r
+
+
+# function -> (summary, tag, request body, success code, success response, error codes)
+OPS = {
+    "health": ("Liveness", "health", None, "200", json_resp("up", ref("Health")), []),
+    "organizations-create": ("Create an organization (administrator only); also creates the role {org}.admin",
+                             "resource-api", body(ref("OrganizationCreate")), "201", json_resp("created", ref("Resource")),
+                             ["400", "401", "403", "409", "413", "415"]),
+    "tenants-create": ("Create a tenant or sub-tenant; the target is the new tenant's id", "resource-api",
+                       body(ref("TenantCreate")), "201", json_resp("created", ref("Resource")),
+                       ["400", "401", "403", "404", "409", "413", "415"]),
+    "services-create": ("Create a service in a tenant; the target is the new service's id", "resource-api",
+                        body(ref("ServiceCreate")), "201", json_resp("created", ref("Service")),
+                        ["400", "401", "403", "404", "409", "413", "415"]),
+    "resources-list": ("Immediate children of a resource, one page; the next page's cursor is in x-next-cursor",
+                       "resource-api", None, "200",
+                       json_resp("children", {"type": "array", "items": ref("Resource")},
+                                 {"x-next-cursor": {"schema": {"type": "string"}, "description": "cursor of the next page"}}),
+                       ["400", "401", "403", "404"]),
+    "resources-delete": ("Delete a resource without children or dependants", "resource-api", None, "202",
+                         json_resp("deleted", ref("Deleted")), ["400", "401", "403", "404", "409"]),
+    "resources-delete-recursive": ("Delete a resource, its subtree, and every dependency edge touching it",
+                                   "resource-api", None, "202", json_resp("deleted", ref("Deleted")),
+                                   ["400", "401", "403", "404", "409"]),
+    "configuration-view": ("A service's document with its dependencies (secrets redacted)", "service-api", None, "200",
+                           json_resp("the service", ref("Service")), ["400", "401", "403", "404"]),
+    "configuration-update": ("Replace a service's config", "service-api", body(ref("ServiceUpdate")), "200",
+                             {"description": "replaced"}, ["400", "401", "403", "404", "409", "413", "415"]),
+    "dependencies-add": ("Attach a dependency (raw text path, JSON string, or {dependency})", "service-api",
+                         body(ref("DependencyBody"), text=True), "201", json_resp("attached", ref("DependencyAdded")),
+                         ["400", "401", "403", "404", "409", "413", "415"]),
+    "dependencies-remove": ("Detach a dependency", "service-api", body(ref("DependencyBody"), text=True), "204",
+                            {"description": "detached"}, ["400", "401", "403", "404", "413", "415"]),
+    "dependencies-list": ("A service's dependencies", "service-api", None, "200",
+                          json_resp("dependency paths", {"type": "array", "items": ref("Target")}), ["400", "401", "403", "404"]),
+    "api-keys-create": ("Create an API key in an organization; the token is returned once", "apikeys-api",
+                        body(ref("ApiKeyCreate")), "201", json_resp("created", ref("ApiKeyCreated")),
+                        ["400", "401", "403", "404", "409", "413", "415"]),
+    "api-keys-list": ("An organization's API keys (never their tokens)", "apikeys-api", None, "200",
+                      json_resp("keys", {"type": "array", "items": ref("ApiKey")}), ["400", "401", "403", "404"]),
+    "api-keys-delete": ("Delete an API key; its token stops working at once", "apikeys-api", None, "204",
+                        {"description": "deleted"}, ["400", "401", "403", "404"]),
+    "roles-create": ("Create a role in an organization", "roles-api", body(ref("RoleCreate")), "201",
+                     json_resp("created", ref("Role")), ["400", "401", "403", "404", "409", "413", "415"]),
+    "roles-list": ("An organization's roles", "roles-api", None, "200",
+                   json_resp("roles", {"type": "array", "items": ref("Role")}), ["400", "401", "403", "404"]),
+}
+
+ERRORS = {"400": "invalid input", "401": "missing, invalid or expired token", "403": "not permitted",
+          "404": "not found", "409": "duplicate target or conflict", "413": "body larger than 256 KiB",
+          "415": "unsupported Content-Type"}
+
+
+def render():
+    paths = {}
+    for method, route, fn in template_routes():
+        if fn not in OPS:
+            raise SystemExit(f"openapi.py: no metadata for function {fn}; add it to OPS")
+        summary, tag, req, code, ok, errs = OPS[fn]
+        op = {"operationId": fn, "summary": summary, "tags": [tag], "x-function": fn}
+        params = []
+        if "{target}" in route:
+            params.append(P_TARGET)
+        if "{api}" in route:
+            params.append(P_API)
+        if fn == "resources-list":
+            params += P_PAGE
+        if params:
+            op["parameters"] = params
+        if req:
+            op["requestBody"] = req
+        op["responses"] = {code: ok}
+        for e in errs + ["503"]:
+            op["responses"][e] = {"$ref": f"#/components/responses/E{e}"}
+        if fn == "health":
+            op["security"] = []
+        paths.setdefault(route, {})[method.lower()] = op
+    spec = {
+        "openapi": "3.1.0",
+        "info": {"title": "trustfn", "version": "0.1.0",
+                 "description": "Serverless trust services in the Enterprise API shape. Generated from template.yaml "
+                                "by infra/scripts/openapi.py - do not edit by hand."},
+        "servers": [{"url": "http://127.0.0.1:9000", "description": "make run"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
+                                           "description": "the admin token or an API key token (tfk_...)"}},
+            "schemas": SCHEMAS,
+            "responses": {f"E{c}": json_resp(d, ref("Error")) for c, d in {**ERRORS, "503": "storage unavailable"}.items()},
+        },
+    }
+    return yaml.safe_dump(spec, sort_keys=False, width=120, allow_unicode=True)
+
+
+if __name__ == "__main__":
+    cmd = sys.argv[1] if len(sys.argv) > 1 else "check"
+    text = render()
+    if cmd == "write":
+        OUT.write_text(text)
+    elif cmd == "check":
+        if not OUT.exists() or OUT.read_text() != text:
+            print("infra/openapi.yaml is stale; run: python infra/scripts/openapi.py write", file=sys.stderr)
+            sys.exit(1)
+    else:
+        raise SystemExit(__doc__)

@@ -1,0 +1,276 @@
+//! The tree operations against the in-memory repository (same semantics as DynamoDB).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::json;
+use trustfn_core::auth::Principal;
+use trustfn_core::model::{Kind, Record};
+use trustfn_core::ops::{self, CreateService, CreateTenant, PageParams};
+use trustfn_core::repo::{MemoryRepo, Op, Page, RepoError, Repository, TokenRecord};
+use trustfn_core::Target;
+
+fn t(s: &str) -> Target {
+    Target::parse(s).unwrap()
+}
+
+async fn org(repo: &dyn Repository, id: &str) {
+    let body = serde_json::from_value(json!({"_id": id, "profile": {"name": id}})).unwrap();
+    ops::create_organization(repo, &Principal::Admin, body)
+        .await
+        .unwrap();
+}
+
+async fn tenant(repo: &dyn Repository, id: &str) {
+    let body = CreateTenant {
+        name: id.into(),
+        configuration: None,
+    };
+    ops::create_tenant(repo, &Principal::Admin, &t(id), body)
+        .await
+        .unwrap();
+}
+
+async fn service(repo: &dyn Repository, id: &str, ty: &str, deps: &[&str]) {
+    let body = CreateService {
+        service_type: ty.into(),
+        config: None,
+        dependencies: deps.iter().map(|d| d.to_string()).collect(),
+    };
+    ops::create_service(repo, &Principal::Admin, &t(id), body)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn counters_follow_children_and_dependants() {
+    let repo = MemoryRepo::new();
+    org(&repo, "acme").await;
+    tenant(&repo, "acme.t1").await;
+    service(&repo, "acme.t1.kms", "kms", &[]).await;
+    service(&repo, "acme.t1.x509", "x509-service", &["acme.t1.kms"]).await;
+    let kms = repo.get(&t("acme.t1.kms")).await.unwrap().unwrap();
+    assert_eq!((kms.children, kms.dependants), (0, 1));
+    let tenant = repo.get(&t("acme.t1")).await.unwrap().unwrap();
+    assert_eq!(tenant.children, 2);
+    // org: its admin role and the tenant
+    assert_eq!(repo.get(&t("acme")).await.unwrap().unwrap().children, 2);
+}
+
+#[tokio::test]
+async fn recursive_delete_spans_several_commits_and_leaves_nothing() {
+    let repo = MemoryRepo::new();
+    org(&repo, "acme").await;
+    tenant(&repo, "acme.big").await;
+    tenant(&repo, "acme.other").await;
+    service(&repo, "acme.other.kms", "kms", &[]).await;
+    service(&repo, "acme.big.kms", "kms", &[]).await;
+    for i in 0..60 {
+        service(
+            &repo,
+            &format!("acme.big.x{i:02}"),
+            "x509-service",
+            &["acme.big.kms", "acme.other.kms"],
+        )
+        .await;
+    }
+    // A service outside the subtree depending on one inside.
+    service(&repo, "acme.other.x509", "x509-service", &["acme.big.kms"]).await;
+    let before = repo.item_counts().await;
+    let reply = ops::delete(&repo, &Principal::Admin, &t("acme.big"), true)
+        .await
+        .unwrap();
+    assert_eq!(reply.body.unwrap()["deleted"], 62);
+    let (records, edges, tokens) = repo.item_counts().await;
+    assert_eq!(records, before.0 - 62);
+    assert_eq!(edges, 0, "edges into or out of the subtree remain");
+    assert_eq!(tokens, 0);
+    let other_kms = repo.get(&t("acme.other.kms")).await.unwrap().unwrap();
+    assert_eq!(other_kms.dependants, 0);
+    assert_eq!(repo.get(&t("acme")).await.unwrap().unwrap().children, 2);
+    // Survivors' counters are right: plain deletes now succeed.
+    for id in ["acme.other.x509", "acme.other.kms", "acme.other"] {
+        ops::delete(&repo, &Principal::Admin, &t(id), false)
+            .await
+            .unwrap();
+    }
+}
+
+/// A repository that creates a child under `acme.t1` just before the first commit it sees,
+/// as a concurrent request would.
+struct Racing {
+    inner: MemoryRepo,
+    raced: AtomicBool,
+}
+
+#[async_trait]
+impl Repository for Racing {
+    async fn get(&self, id: &Target) -> Result<Option<Record>, RepoError> {
+        self.inner.get(id).await
+    }
+    async fn get_many(&self, ids: &[Target]) -> Result<Vec<Record>, RepoError> {
+        self.inner.get_many(ids).await
+    }
+    async fn children(
+        &self,
+        p: Option<&Target>,
+        l: usize,
+        c: Option<&str>,
+    ) -> Result<Page, RepoError> {
+        self.inner.children(p, l, c).await
+    }
+    async fn dependencies(&self, f: &Target) -> Result<Vec<Target>, RepoError> {
+        self.inner.dependencies(f).await
+    }
+    async fn dependants(&self, to: &Target) -> Result<Vec<Target>, RepoError> {
+        self.inner.dependants(to).await
+    }
+    async fn token(&self, h: &str) -> Result<Option<TokenRecord>, RepoError> {
+        self.inner.token(h).await
+    }
+    async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
+        if !self.raced.swap(true, Ordering::SeqCst) {
+            let late = Record::new(
+                t("acme.t1.late"),
+                Kind::Service,
+                json!({"type": "kms", "config": {}}),
+            );
+            self.inner
+                .commit(vec![
+                    Op::Create(late),
+                    Op::Count {
+                        id: t("acme.t1"),
+                        children: 1,
+                        dependants: 0,
+                    },
+                ])
+                .await?;
+        }
+        self.inner.commit(ops).await
+    }
+}
+
+#[tokio::test]
+async fn a_child_added_during_recursive_delete_stops_it_without_orphans() {
+    let inner = MemoryRepo::new();
+    org(&inner, "acme").await;
+    tenant(&inner, "acme.t1").await;
+    service(&inner, "acme.t1.kms", "kms", &[]).await;
+    let repo = Racing {
+        inner,
+        raced: AtomicBool::new(false),
+    };
+    let err = ops::delete(&repo, &Principal::Admin, &t("acme.t1"), true)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status, 409);
+    assert!(repo.get(&t("acme.t1.late")).await.unwrap().is_some());
+    assert!(
+        repo.get(&t("acme.t1")).await.unwrap().is_some(),
+        "parent of a live child was deleted"
+    );
+    // A retry sees the new child and removes everything.
+    ops::delete(&repo, &Principal::Admin, &t("acme.t1"), true)
+        .await
+        .unwrap();
+    assert!(repo.get(&t("acme.t1.late")).await.unwrap().is_none());
+}
+
+/// A repository whose writes fail, as an unreachable DynamoDB would.
+struct Down(Arc<MemoryRepo>);
+
+#[async_trait]
+impl Repository for Down {
+    async fn get(&self, id: &Target) -> Result<Option<Record>, RepoError> {
+        self.0.get(id).await
+    }
+    async fn get_many(&self, ids: &[Target]) -> Result<Vec<Record>, RepoError> {
+        self.0.get_many(ids).await
+    }
+    async fn children(
+        &self,
+        p: Option<&Target>,
+        l: usize,
+        c: Option<&str>,
+    ) -> Result<Page, RepoError> {
+        self.0.children(p, l, c).await
+    }
+    async fn dependencies(&self, f: &Target) -> Result<Vec<Target>, RepoError> {
+        self.0.dependencies(f).await
+    }
+    async fn dependants(&self, to: &Target) -> Result<Vec<Target>, RepoError> {
+        self.0.dependants(to).await
+    }
+    async fn token(&self, h: &str) -> Result<Option<TokenRecord>, RepoError> {
+        self.0.token(h).await
+    }
+    async fn commit(&self, _: Vec<Op>) -> Result<(), RepoError> {
+        Err(RepoError::Unavailable(
+            "connection refused to 10.0.0.1:8000 (secret detail)".into(),
+        ))
+    }
+}
+
+#[tokio::test]
+async fn storage_failures_are_clean_503s() {
+    let mem = Arc::new(MemoryRepo::new());
+    org(mem.as_ref(), "acme").await;
+    let before = mem.item_counts().await;
+    let repo = Down(mem.clone());
+    let body = CreateTenant {
+        name: "t".into(),
+        configuration: None,
+    };
+    let err = ops::create_tenant(&repo, &Principal::Admin, &t("acme.t1"), body)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status, 503);
+    assert!(
+        !err.message.contains("10.0.0.1") && !err.message.contains("secret"),
+        "{}",
+        err.message
+    );
+    assert_eq!(mem.item_counts().await, before);
+}
+
+#[tokio::test]
+async fn listing_pages_through_children() {
+    let repo = MemoryRepo::new();
+    org(&repo, "acme").await;
+    tenant(&repo, "acme.t1").await;
+    for i in 0..7 {
+        service(&repo, &format!("acme.t1.s{i}"), "x509-store", &[]).await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = PageParams {
+            limit: Some("3".into()),
+            cursor: cursor.clone(),
+        };
+        let reply = ops::list_children(&repo, &Principal::Admin, &t("acme.t1"), &page)
+            .await
+            .unwrap();
+        let items = reply.body.unwrap();
+        seen.extend(
+            items
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| d["_id"].as_str().unwrap().to_owned()),
+        );
+        cursor = reply
+            .headers
+            .iter()
+            .find(|(k, _)| *k == "x-next-cursor")
+            .map(|(_, v)| v.clone());
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(
+        seen,
+        (0..7).map(|i| format!("acme.t1.s{i}")).collect::<Vec<_>>()
+    );
+}
