@@ -913,6 +913,9 @@ pub async fn delete(
             });
         }
         deleted += gone.len();
+        if batches.len() > 1 {
+            tracing::info!(target_id = %target, batch = bi + 1, batches = batches.len(), deleted, total, "delete-recursive progress");
+        }
     }
     tracing::info!(target_id = %target, recursive, deleted, "deleted");
     Ok(Reply::json(
