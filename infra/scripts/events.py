@@ -17,6 +17,19 @@ from routes import ROOT, template_routes
 EVENTS = ROOT / "infra" / "events"
 TOKEN = "REPLACE_WITH_ADMIN_TOKEN"
 
+# A public key and a certificate for the fixtures (made with openssl; the private key was discarded).
+FIXTURE_JWK = {"kty": "EC", "crv": "P-256", "x": "kdulwNstXiPb6UQ0Z9EUqq0nGwPDpm0jNSb1U0hzX-U",
+               "y": "vqnZTW3G6zB3_pkqmxx44Idj1glv4gNKB4DO5PazY5U"}
+FIXTURE_PEM = (
+    "-----BEGIN CERTIFICATE-----\nMIIBzjCCAXWgAwIBAgIUMi/rm9V76klHHZspXnKdcKz0XkQwCgYIKoZIzj0EAwIw\n"
+    "PTELMAkGA1UEBhMCVVMxEDAOBgNVBAoMB0V4YW1wbGUxHDAaBgNVBAMME0ZpeHR1\ncmUgQ2VydGlmaWNhdGUwHhcNMjYxMTI0MDYwNzEyWhcNNDYxMTE5MDYwNzEyWjA9\n"
+    "MQswCQYDVQQGEwJVUzEQMA4GA1UECgwHRXhhbXBsZTEcMBoGA1UEAwwTRml4dHVy\nZSBDZXJ0aWZpY2F0ZTBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IABJHbpcDbLV4j\n"
+    "2+lENGfRFKqtJxsDw6ZtIzUm9VNIc1/lvqnZTW3G6zB3/pkqmxx44Idj1glv4gNK\nB4DO5PazY5WjUzBRMB0GA1UdDgQWBBSFXIK8pZA8kCKGHKVCgrOjCdDMgjAfBgNV\n"
+    "HSMEGDAWgBSFXIK8pZA8kCKGHKVCgrOjCdDMgjAPBgNVHRMBAf8EBTADAQH/MAoG\nCCqGSM49BAMCA0cAMEQCIHsXLZvBkNGCVdDW3PsOW4ngGqC5qoyCiOAQY6YalN7s\n"
+    "AiAPn4SbT1EuLCEM+J03wVsbUpSmJdCTzifYNckYltdyFg==\n-----END CERTIFICATE-----\n"
+)
+KMS_KEY = {"type": "kms-hosted-key-descriptor", "keyIdPath": "demo.tenant1.kms1.iaca-key"}
+
 # function -> (path parameters, body or None). Together they walk the seed flow of the README.
 SAMPLES = {
     "health": ({}, None),
@@ -35,7 +48,33 @@ SAMPLES = {
     "api-keys-create": ({"target": "demo.ci"}, {"name": "CI", "roles": ["viewer"], "expiration": "30d"}),
     "api-keys-list": ({"target": "demo"}, None),
     "api-keys-delete": ({"target": "demo.ci"}, None),
-    "resources-delete": ({"target": "demo.tenant1.store1"}, None),
+    "resources-delete": ({"target": "demo.tenant1.kms1"}, None),
+    "keys-generate": ({"target": "demo.tenant1.kms1.iaca-key"}, {"keyType": "secp256r1"}),
+    "keys-import-aws": ({"target": "demo.tenant1.kms1.adopted"},
+                        {"keyArn": "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"}),
+    "keys-list": ({"target": "demo.tenant1.kms1"}, None),
+    "keys-view": ({"target": "demo.tenant1.kms1.iaca-key"}, None),
+    "keys-delete": ({"target": "demo.tenant1.kms1.iaca-key"}, None),
+    "x509-iacas-issue": ({"target": "demo.tenant1.x509"}, {
+        "storedCertificateId": "iaca",
+        "certificateData": {"country": "US", "commonName": "Demo IACA", "stateOrProvinceName": "US-CA",
+                            "issuerAlternativeNameConf": {"uri": "https://dmv.example.gov/mdl"},
+                            "crlDistributionPointUri": "https://crl.example.gov/iaca.crl"},
+        "iacaKeyDesc": KMS_KEY}),
+    "x509-document-signers-issue": ({"target": "demo.tenant1.x509"}, {
+        "storedCertificateId": "ds",
+        "iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": "demo.tenant1.store1.iaca",
+                       "iacaKeyDesc": KMS_KEY},
+        "certificateData": {"country": "US", "commonName": "Demo Document Signer", "stateOrProvinceName": "US-CA",
+                            "crlDistributionPointUri": "https://crl.example.gov/iaca.crl"},
+        "dsKeyDescriptor": {"type": "jwk-encoded-key-descriptor", "jwk": FIXTURE_JWK}}),
+    "store-certificates-add": ({"target": "demo.tenant1.store1.manual"}, {"type": "base", "certificatePem": FIXTURE_PEM}),
+    "store-certificates-get": ({"target": "demo.tenant1.store1.manual"}, None),
+    "store-certificates-ids": ({"target": "demo.tenant1.store1"}, None),
+    "store-certificates-update": ({"target": "demo.tenant1.store1.manual"},
+                                  {"type": "vical-entry", "certificatePem": FIXTURE_PEM,
+                                   "complementaryMetadata": {"docType": ["org.iso.18013.5.1.mDL"]}}),
+    "store-certificates-delete": ({"target": "demo.tenant1.store1.manual"}, None),
     "resources-delete-recursive": ({"target": "demo"}, None),
 }
 

@@ -80,6 +80,63 @@ SCHEMAS = {
         "expiresAt": {"type": "string", "format": "date-time"}}}]},
     "ApiKeyCreated": {"allOf": [ref("ApiKey"), {"type": "object", "required": ["token"], "properties": {
         "token": {"type": "string", "description": "shown once; only its SHA-256 is stored"}}}]},
+    "KeyGenerate": {"type": "object", "required": ["keyType"], "additionalProperties": False,
+                    "properties": {"keyType": {"enum": ["secp256r1", "secp384r1", "secp521r1"]},
+                                   "backend": {"enum": ["aws", "kms"]}}},
+    "KeyImportAws": {"type": "object", "required": ["keyArn"], "additionalProperties": False,
+                     "properties": {"keyArn": {"type": "string", "pattern": "^arn:"}}},
+    "Jwk": {"type": "object", "required": ["kty", "crv", "x", "y"],
+            "properties": {"kty": {"const": "EC"}, "crv": {"enum": ["P-256", "P-384", "P-521"]},
+                           "x": {"type": "string"}, "y": {"type": "string"}}},
+    "Key": {"allOf": [ref("Resource"), {"type": "object", "required": ["keyType", "publicKey", "kmsKeyArn"], "properties": {
+        "keyType": {"enum": ["secp256r1", "secp384r1", "secp521r1"]}, "publicKey": ref("Jwk"),
+        "kmsKeyArn": {"type": "string"}, "imported": {"type": "boolean"}}}]},
+    "KeyDescriptor": {"oneOf": [
+        {"type": "object", "required": ["type", "keyIdPath"], "additionalProperties": False,
+         "properties": {"type": {"const": "kms-hosted-key-descriptor"}, "keyIdPath": ref("Target")}},
+        {"type": "object", "required": ["type", "jwk"], "additionalProperties": False,
+         "properties": {"type": {"const": "jwk-encoded-key-descriptor"}, "jwk": ref("Jwk")}}]},
+    "IacaCertificateData": {"type": "object", "required": ["country", "commonName", "issuerAlternativeNameConf"],
+                            "additionalProperties": False, "properties": {
+        "country": {"type": "string", "pattern": "^[A-Z]{2}$"}, "commonName": {"type": "string", "maxLength": 64},
+        "issuerAlternativeNameConf": {"type": "object", "additionalProperties": False,
+                                      "properties": {"uri": {"type": "string"}, "email": {"type": "string"}}},
+        "stateOrProvinceName": {"type": "string"}, "organizationName": {"type": "string"},
+        "notBefore": {"type": "string", "format": "date-time"}, "notAfter": {"type": "string", "format": "date-time"},
+        "crlDistributionPointUri": {"type": "string"}}},
+    "DsCertificateData": {"type": "object", "required": ["country", "commonName", "crlDistributionPointUri"],
+                          "additionalProperties": False, "properties": {
+        "country": {"type": "string", "pattern": "^[A-Z]{2}$"}, "commonName": {"type": "string", "maxLength": 64},
+        "crlDistributionPointUri": {"type": "string"}, "stateOrProvinceName": {"type": "string"},
+        "organizationName": {"type": "string"}, "localityName": {"type": "string"},
+        "notBefore": {"type": "string", "format": "date-time"}, "notAfter": {"type": "string", "format": "date-time"}}},
+    "IssueIaca": {"type": "object", "required": ["certificateData", "iacaKeyDesc"], "additionalProperties": False,
+                  "properties": {"storedCertificateId": {"type": "string"}, "certificateData": ref("IacaCertificateData"),
+                                 "iacaKeyDesc": ref("KeyDescriptor"), "vicalEntryComplementaryMetadata": JSON_OBJ}},
+    "IssueDocumentSigner": {"type": "object", "required": ["iacaSigner", "certificateData", "dsKeyDescriptor"],
+                            "additionalProperties": False, "properties": {
+        "storedCertificateId": {"type": "string"},
+        "iacaSigner": {"oneOf": [
+            {"type": "object", "required": ["type", "iacaPemEncodedCertificate", "iacaKeyDesc"], "additionalProperties": False,
+             "properties": {"type": {"const": "iaca-pem-cert-descriptor"}, "iacaPemEncodedCertificate": {"type": "string"},
+                            "iacaKeyDesc": ref("KeyDescriptor")}},
+            {"type": "object", "required": ["type", "storedCertificatePath", "iacaKeyDesc"], "additionalProperties": False,
+             "properties": {"type": {"const": "stored-certificate-descriptor"}, "storedCertificatePath": ref("Target"),
+                            "iacaKeyDesc": ref("KeyDescriptor")}}]},
+        "certificateData": ref("DsCertificateData"), "dsKeyDescriptor": ref("KeyDescriptor")}},
+    "IssuedCertificate": {"type": "object", "required": ["certificatePEM", "certificateData"], "properties": {
+        "certificatePEM": {"type": "string"}, "certificateData": JSON_OBJ,
+        "storedCertificateIds": {"type": "array", "items": ref("Target")}}},
+    "StoreCertificate": {"type": "object", "required": ["type", "certificatePem"], "additionalProperties": False,
+                         "properties": {"type": {"enum": ["base", "vical-entry"]}, "certificatePem": {"type": "string"},
+                                        "complementaryMetadata": JSON_OBJ}},
+    "StoredCertificate": {"type": "object", "required": ["_id", "data"], "properties": {
+        "_id": ref("Target"), "parent": ref("Target"),
+        "data": {"type": "object", "required": ["type", "pem"], "properties": {
+            "type": {"enum": ["base", "vical-entry"]}, "pem": {"type": "string"}, "complementaryMetadata": JSON_OBJ}},
+        "subject": {"type": "string"}, "issuer": {"type": "string"}, "serialNumber": {"type": "string"},
+        "notBefore": {"type": "string", "format": "date-time"}, "notAfter": {"type": "string", "format": "date-time"},
+        "sha256Fingerprint": {"type": "string"}, "version": {"type": "integer"}, "createdAt": {"type": "string"}}},
 }
 
 P_TARGET = {"name": "target", "in": "path", "required": True, "schema": ref("Target")}
@@ -147,6 +204,41 @@ OPS = {
                      json_resp("created", ref("Role")), ["400", "401", "403", "404", "409", "413", "415"]),
     "roles-list": ("An organization's roles", "roles-api", None, "200",
                    json_resp("roles", {"type": "array", "items": ref("Role")}), ["400", "401", "403", "404"]),
+    "keys-generate": ("Generate an asymmetric EC signing key in AWS KMS; the target is the new key's id",
+                      "kms-service-api", body(ref("KeyGenerate")), "201", json_resp("created", ref("Key")),
+                      ["400", "401", "403", "404", "409", "413", "415"]),
+    "keys-import-aws": ("Adopt an existing KMS key (ECC NIST P-256/384/521, SIGN_VERIFY)", "kms-service-api",
+                        body(ref("KeyImportAws")), "201", json_resp("adopted", ref("Key")),
+                        ["400", "401", "403", "404", "409", "413", "415"]),
+    "keys-list": ("The keys of a kms service", "kms-service-api", None, "200",
+                  json_resp("keys", {"type": "array", "items": ref("Key")}), ["400", "401", "403", "404"]),
+    "keys-view": ("One key: public JWK and KMS ARN", "kms-service-api", None, "200", json_resp("key", ref("Key")),
+                  ["400", "401", "403", "404"]),
+    "keys-delete": ("Schedule the KMS key for deletion (30 days; adopted keys are kept) and remove the record",
+                    "kms-service-api", None, "202", json_resp("deleted", ref("Deleted")), ["400", "401", "403", "404"]),
+    "x509-iacas-issue": ("Issue an ISO 18013-5 IACA root certificate signed by a KMS key", "x509-service-api",
+                         body(ref("IssueIaca")), "201", json_resp("issued", ref("IssuedCertificate")),
+                         ["400", "401", "403", "404", "409", "413", "415"]),
+    "x509-document-signers-issue": ("Issue an ISO 18013-5 Document Signer certificate signed by the IACA's KMS key",
+                                    "x509-service-api", body(ref("IssueDocumentSigner")), "201",
+                                    json_resp("issued", ref("IssuedCertificate")),
+                                    ["400", "401", "403", "404", "409", "413", "415"]),
+    "store-certificates-add": ("Store a certificate: on the store path (generated id) or on store.certId",
+                               "x509-store-api", body(ref("StoreCertificate")), "201",
+                               json_resp("stored", ref("StoredCertificate")),
+                               ["400", "401", "403", "404", "409", "413", "415"]),
+    "store-certificates-get": ("On the store path: a page of records (cursor in x-next-cursor); on store.certId: one record",
+                               "x509-store-api", None, "200",
+                               json_resp("records or one record", {"oneOf": [
+                                   {"type": "array", "items": ref("StoredCertificate")}, ref("StoredCertificate")]}),
+                               ["400", "401", "403", "404"]),
+    "store-certificates-ids": ("The ids of a store's certificates, one page", "x509-store-api", None, "200",
+                               json_resp("ids", {"type": "array", "items": ref("Target")}), ["400", "401", "403", "404"]),
+    "store-certificates-update": ("Replace a stored certificate", "x509-store-api", body(ref("StoreCertificate")), "200",
+                                  json_resp("replaced", ref("StoredCertificate")),
+                                  ["400", "401", "403", "404", "409", "413", "415"]),
+    "store-certificates-delete": ("Delete a stored certificate", "x509-store-api", None, "202",
+                                  json_resp("deleted", ref("Deleted")), ["400", "401", "403", "404"]),
 }
 
 ERRORS = {"400": "invalid input", "401": "missing, invalid or expired token", "403": "not permitted",
@@ -166,7 +258,7 @@ def render():
             params.append(P_TARGET)
         if "{api}" in route:
             params.append(P_API)
-        if fn == "resources-list":
+        if fn in ("resources-list", "store-certificates-get", "store-certificates-ids"):
             params += P_PAGE
         if params:
             op["parameters"] = params

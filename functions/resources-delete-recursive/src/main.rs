@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use trustfn_http::trustfn_core::{auth::Action, ops, ops::Reply, ApiError};
+use trustfn_http::trustfn_core::{auth::Action, keys, ops, ops::Reply, ApiError};
 use trustfn_http::{target, App, Error, Request};
 
 async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
@@ -10,7 +10,16 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let target = target(&req)?;
     // Authorize on the path alone, before any body parsing or storage read.
     p.authorize(&target, Action::ResourceDelete)?;
-    ops::delete(app.repo.as_ref(), &p, &target, true).await
+    let mut removed = Vec::new();
+    let out = ops::delete_tracking(app.repo.as_ref(), &p, &target, true, &mut removed).await;
+    // Keys whose records are gone are scheduled for deletion in KMS (30-day window).
+    if removed
+        .iter()
+        .any(|r| r.kind == trustfn_http::trustfn_core::model::Kind::Key)
+    {
+        keys::retire(app.kms(), &removed).await;
+    }
+    out
 }
 
 #[tokio::main]

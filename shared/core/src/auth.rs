@@ -30,10 +30,21 @@ pub enum Action {
     ApiKeyDelete,
     RoleCreate,
     RoleList,
+    KeyGenerate,
+    KeyImport,
+    KeyList,
+    KeyView,
+    KeyDelete,
+    IacaIssue,
+    DocumentSignerIssue,
+    CertificateAdd,
+    CertificateView,
+    CertificateUpdate,
+    CertificateDelete,
 }
 
 impl Action {
-    pub const ALL: [Action; 14] = [
+    pub const ALL: [Action; 25] = [
         Action::TenantCreate,
         Action::ServiceCreate,
         Action::ResourceList,
@@ -48,6 +59,17 @@ impl Action {
         Action::ApiKeyDelete,
         Action::RoleCreate,
         Action::RoleList,
+        Action::KeyGenerate,
+        Action::KeyImport,
+        Action::KeyList,
+        Action::KeyView,
+        Action::KeyDelete,
+        Action::IacaIssue,
+        Action::DocumentSignerIssue,
+        Action::CertificateAdd,
+        Action::CertificateView,
+        Action::CertificateUpdate,
+        Action::CertificateDelete,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +88,17 @@ impl Action {
             Action::ApiKeyDelete => "apikey-delete",
             Action::RoleCreate => "role-create",
             Action::RoleList => "role-list",
+            Action::KeyGenerate => "kms-key-generate",
+            Action::KeyImport => "kms-key-import",
+            Action::KeyList => "kms-key-list",
+            Action::KeyView => "kms-key-view",
+            Action::KeyDelete => "kms-key-delete",
+            Action::IacaIssue => "x509-iaca-issue",
+            Action::DocumentSignerIssue => "x509-document-signer-issue",
+            Action::CertificateAdd => "x509-store-certificate-add",
+            Action::CertificateView => "x509-store-certificate-view",
+            Action::CertificateUpdate => "x509-store-certificate-update",
+            Action::CertificateDelete => "x509-store-certificate-delete",
         }
     }
 }

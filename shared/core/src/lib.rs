@@ -3,9 +3,11 @@
 //! run against.
 
 pub mod auth;
+pub mod certs;
 pub mod duration;
 pub mod error;
 pub mod json;
+pub mod keys;
 pub mod model;
 pub mod ops;
 pub mod registry;

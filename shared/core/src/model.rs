@@ -15,6 +15,10 @@ pub enum Kind {
     Service,
     Role,
     ApiKey,
+    /// A KMS key of a `kms` service.
+    Key,
+    /// A certificate in an `x509-store` service.
+    Certificate,
 }
 
 impl Kind {
@@ -25,18 +29,22 @@ impl Kind {
             Kind::Service => "service",
             Kind::Role => "role",
             Kind::ApiKey => "api-key",
+            Kind::Key => "key",
+            Kind::Certificate => "certificate",
         }
     }
+    pub const ALL: [Kind; 7] = [
+        Kind::Organization,
+        Kind::Tenant,
+        Kind::Service,
+        Kind::Role,
+        Kind::ApiKey,
+        Kind::Key,
+        Kind::Certificate,
+    ];
+
     pub fn parse(s: &str) -> Option<Kind> {
-        [
-            Kind::Organization,
-            Kind::Tenant,
-            Kind::Service,
-            Kind::Role,
-            Kind::ApiKey,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 }
 
@@ -176,5 +184,21 @@ impl Record {
         out.insert("version".into(), Value::from(self.version));
         out.insert("createdAt".into(), Value::String(self.created_at.clone()));
         Value::Object(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_round_trips_through_its_name() {
+        for k in Kind::ALL {
+            assert_eq!(Kind::parse(k.as_str()), Some(k));
+        }
+        for t in ServiceType::ALL {
+            assert_eq!(ServiceType::parse(t.as_str()).unwrap(), t);
+            assert_eq!(ServiceType::from_api(t.api()).unwrap(), t);
+        }
     }
 }

@@ -725,6 +725,18 @@ pub async fn delete(
     target: &Target,
     recursive: bool,
 ) -> Result<Reply, ApiError> {
+    delete_tracking(repo, p, target, recursive, &mut Vec::new()).await
+}
+
+/// [`delete`], also collecting every record actually removed (even when a later commit of a
+/// large recursive delete fails), so callers can retire what lives outside the table (KMS keys).
+pub async fn delete_tracking(
+    repo: &dyn Repository,
+    p: &Principal,
+    target: &Target,
+    recursive: bool,
+    removed: &mut Vec<Record>,
+) -> Result<Reply, ApiError> {
     p.authorize(target, Action::ResourceDelete)?;
     let root = get_existing(repo, target).await?;
     if !recursive {
@@ -913,6 +925,13 @@ pub async fn delete(
             });
         }
         deleted += gone.len();
+        removed.extend(batch.iter().filter_map(|s| {
+            if let Step::Node(n) = s {
+                Some((*n).clone())
+            } else {
+                None
+            }
+        }));
         if batches.len() > 1 {
             tracing::info!(target_id = %target, batch = bi + 1, batches = batches.len(), deleted, total, "delete-recursive progress");
         }

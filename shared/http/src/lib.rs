@@ -24,6 +24,10 @@ pub const MAX_BODY: usize = 256 * 1024;
 pub struct App {
     pub repo: Arc<dyn Repository>,
     pub admin: AdminToken,
+    #[cfg_attr(not(feature = "kms"), allow(dead_code))]
+    sdk: Option<aws_config::SdkConfig>,
+    #[cfg(feature = "kms")]
+    kms: std::sync::OnceLock<trustfn_kms::Kms>,
 }
 
 impl App {
@@ -41,12 +45,33 @@ impl App {
         Ok(App {
             repo: Arc::new(DynamoRepo::new(client, table)),
             admin,
+            sdk: Some(sdk),
+            #[cfg(feature = "kms")]
+            kms: std::sync::OnceLock::new(),
         })
     }
 
     /// For tests: an app over any repository.
     pub fn with_repo(repo: Arc<dyn Repository>, admin: AdminToken) -> App {
-        App { repo, admin }
+        App {
+            repo,
+            admin,
+            sdk: None,
+            #[cfg(feature = "kms")]
+            kms: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The KMS client, built on first use from the same SDK configuration.
+    #[cfg(feature = "kms")]
+    pub fn kms(&self) -> &trustfn_kms::Kms {
+        self.kms.get_or_init(|| {
+            let sdk = self
+                .sdk
+                .as_ref()
+                .expect("App::from_env builds the SDK configuration");
+            trustfn_kms::Kms::new(aws_sdk_kms::Client::new(sdk))
+        })
     }
 
     /// Authenticates the request's bearer token.

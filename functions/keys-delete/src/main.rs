@@ -1,0 +1,19 @@
+//! `DELETE /v1/{target}/kms-service-api/keys/delete`
+
+use std::sync::Arc;
+
+use trustfn_http::trustfn_core::{auth::Action, keys, ops::Reply, ApiError};
+use trustfn_http::{target, App, Error, Request};
+
+async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
+    let p = app.principal(&req).await?;
+    let target = target(&req)?;
+    // Authorize on the path alone, before any body parsing or storage read.
+    p.authorize(&target, Action::KeyDelete)?;
+    keys::delete(app.repo.as_ref(), app.kms(), &p, &target).await
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    trustfn_http::run(handle).await
+}

@@ -1,0 +1,661 @@
+//! The X.509 Certificate Service (ISO 18013-5 IACA / Document Signer issuance with KMS keys,
+//! written through to every attached X.509 store in one transaction) and the X.509 Store.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use trustfn_x509::parse::{self, ParsedIaca};
+use trustfn_x509::{DsData, IacaData, PublicKey, Signer, X509Error};
+
+use crate::auth::{Action, Principal};
+use crate::error::ApiError;
+use crate::keys::{self, KeyManager};
+use crate::model::{Kind, Record, ServiceType};
+use crate::ops::{storage, PageParams, Reply, DEFAULT_PAGE, MAX_PAGE};
+use crate::repo::{Op, RepoError, Repository};
+use crate::target::Target;
+
+fn x509_error(e: X509Error) -> ApiError {
+    match e {
+        X509Error::Profile { rule, message } => ApiError::validation(format!("{rule}: {message}")),
+        X509Error::Key(m) => ApiError::validation(m),
+        X509Error::Parse(m) => ApiError::validation(m),
+        X509Error::Signer(m) => {
+            tracing::error!(error = %m, "signing failed");
+            ApiError::upstream("KMS")
+        }
+        X509Error::BadSignature => {
+            tracing::error!(
+                "KMS returned a signature that does not verify against the key's public key"
+            );
+            ApiError::new(
+                502,
+                "BadSignatureException",
+                "the signing key returned an invalid signature; nothing was issued",
+            )
+        }
+    }
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum KeyDescriptor {
+    #[serde(rename = "kms-hosted-key-descriptor", rename_all = "camelCase")]
+    KmsHosted { key_id_path: String },
+    #[serde(rename = "jwk-encoded-key-descriptor")]
+    JwkEncoded { jwk: Value },
+}
+
+/// The x509-service at `target` and its attached dependencies.
+async fn x509_service(repo: &dyn Repository, target: &Target) -> Result<Vec<Record>, ApiError> {
+    let rec = repo
+        .get(target)
+        .await
+        .map_err(storage)?
+        .ok_or_else(|| ApiError::not_found(format!("{target} not found")))?;
+    if rec.service_type() != Some(ServiceType::X509Service) {
+        return Err(ApiError::validation(format!(
+            "{target} is not an x509-service"
+        )));
+    }
+    let deps = repo.dependencies(target).await.map_err(storage)?;
+    repo.get_many(&deps).await.map_err(storage)
+}
+
+/// A KMS key the service may sign with: its kms service must be an attached dependency.
+async fn kms_key(
+    repo: &dyn Repository,
+    deps: &[Record],
+    field: &str,
+    path: &str,
+) -> Result<keys::StoredKey, ApiError> {
+    let key_id = Target::parse(path)
+        .map_err(|e| ApiError::validation(format!("{field}.keyIdPath: {}", e.message)))?;
+    let kms_service = key_id
+        .parent()
+        .ok_or_else(|| ApiError::validation(format!("{field}.keyIdPath: not a key path")))?;
+    if !deps
+        .iter()
+        .any(|d| d.id == kms_service && d.service_type() == Some(ServiceType::Kms))
+    {
+        return Err(ApiError::validation(format!(
+            "{field}.keyIdPath: the kms service {kms_service} is not an attached dependency of this x509-service"
+        )));
+    }
+    let rec = repo.get(&key_id).await.map_err(storage)?;
+    rec.as_ref()
+        .and_then(keys::StoredKey::from_record)
+        .ok_or_else(|| {
+            ApiError::validation(format!("{field}.keyIdPath: key {key_id} does not exist"))
+        })
+}
+
+fn signer_for(kms: &dyn KeyManager, k: &keys::StoredKey) -> Box<dyn Signer> {
+    kms.signer(&k.arn, k.public.clone())
+}
+
+/// Validates a caller-chosen stored certificate id (one path segment).
+fn stored_id(id: Option<String>) -> Result<String, ApiError> {
+    match id {
+        None => Ok(uuid::Uuid::new_v4().to_string()),
+        Some(s) => {
+            let t = Target::parse(&s)
+                .map_err(|e| ApiError::validation(format!("storedCertificateId: {}", e.message)))?;
+            if t.depth() != 1 {
+                return Err(ApiError::validation(
+                    "storedCertificateId: one segment, without dots",
+                ));
+            }
+            Ok(s)
+        }
+    }
+}
+
+/// A store record's document for a certificate.
+fn certificate_doc(
+    der: &[u8],
+    pem: &str,
+    kind: &str,
+    metadata: Option<&Value>,
+) -> Result<Value, ApiError> {
+    let f = parse::facts(der).map_err(x509_error)?;
+    let mut data = json!({"type": kind, "pem": pem});
+    if let Some(m) = metadata {
+        data["complementaryMetadata"] = m.clone();
+    }
+    Ok(json!({
+        "data": data,
+        "subject": f.subject,
+        "issuer": f.issuer,
+        "serialNumber": f.serial,
+        "notBefore": f.not_before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "notAfter": f.not_after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "sha256Fingerprint": f.sha256,
+    }))
+}
+
+/// Writes the certificate into every attached store under one id, atomically.
+async fn write_through(
+    repo: &dyn Repository,
+    deps: &[Record],
+    id: Option<String>,
+    doc: Value,
+) -> Result<Option<Vec<String>>, ApiError> {
+    let stores: Vec<&Record> = deps
+        .iter()
+        .filter(|d| d.service_type() == Some(ServiceType::X509Store))
+        .collect();
+    if stores.is_empty() {
+        return Ok(None);
+    }
+    let id = stored_id(id)?;
+    let mut ops = Vec::new();
+    let mut ids = Vec::new();
+    for s in &stores {
+        let cert_id = s.id.child(&id)?;
+        ids.push(cert_id.to_string());
+        ops.push(Op::Create(Record::new(
+            cert_id,
+            Kind::Certificate,
+            doc.clone(),
+        )));
+        ops.push(Op::Count {
+            id: s.id.clone(),
+            children: 1,
+            dependants: 0,
+        });
+    }
+    repo.commit(ops).await.map_err(|e| match e {
+        RepoError::ConditionFailed { index: Some(i) } if i % 2 == 1 => {
+            ApiError::conflict("an attached store was removed concurrently; nothing was written")
+        }
+        RepoError::ConditionFailed { .. } => ApiError::new(
+            409,
+            "DuplicateTarget",
+            format!("storedCertificateId {id} already exists in an attached store; nothing was written to any store"),
+        ),
+        other => storage(other),
+    })?;
+    Ok(Some(ids))
+}
+
+fn issued_reply(pem: String, data: Value, stored: Option<Vec<String>>) -> Reply {
+    let mut out = json!({"certificatePEM": pem, "certificateData": data});
+    if let Some(ids) = stored {
+        out["storedCertificateIds"] = json!(ids);
+    }
+    Reply::json(201, out)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IssueIaca {
+    #[serde(default)]
+    pub stored_certificate_id: Option<String>,
+    pub certificate_data: IacaData,
+    pub iaca_key_desc: KeyDescriptor,
+    #[serde(default)]
+    pub vical_entry_complementary_metadata: Option<Map<String, Value>>,
+}
+
+/// `POST /v1/{x509Service}/x509-service-api/iso/iacas`
+pub async fn issue_iaca(
+    repo: &dyn Repository,
+    kms: &dyn KeyManager,
+    p: &Principal,
+    target: &Target,
+    body: IssueIaca,
+) -> Result<Reply, ApiError> {
+    p.authorize(target, Action::IacaIssue)?;
+    let deps = x509_service(repo, target).await?;
+    let key = match &body.iaca_key_desc {
+        KeyDescriptor::KmsHosted { key_id_path } => {
+            kms_key(repo, &deps, "iacaKeyDesc", key_id_path).await?
+        }
+        KeyDescriptor::JwkEncoded { .. } => {
+            return Err(ApiError::validation(
+                "iacaKeyDesc: the IACA key signs, so it must be a kms-hosted-key-descriptor",
+            ))
+        }
+    };
+    let stored = body
+        .stored_certificate_id
+        .map(|s| stored_id(Some(s)))
+        .transpose()?;
+    // Validate everything before the one KMS Sign.
+    body.certificate_data
+        .clone()
+        .validate(chrono::Utc::now())
+        .map_err(x509_error)?;
+    let signer = signer_for(kms, &key);
+    let issued = body
+        .certificate_data
+        .issue(signer.as_ref())
+        .await
+        .map_err(x509_error)?;
+    let metadata = body.vical_entry_complementary_metadata.map(Value::Object);
+    let kind = if metadata.is_some() {
+        "vical-entry"
+    } else {
+        "base"
+    };
+    let doc = certificate_doc(&issued.der, &issued.pem, kind, metadata.as_ref())?;
+    let stored_ids = write_through(repo, &deps, stored, doc).await?;
+    tracing::info!(service = %target, stores = stored_ids.as_ref().map_or(0, Vec::len), "IACA issued");
+    Ok(issued_reply(
+        issued.pem,
+        serde_json::to_value(&issued.data).expect("data"),
+        stored_ids,
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum IacaSigner {
+    #[serde(rename = "iaca-pem-cert-descriptor", rename_all = "camelCase")]
+    Pem {
+        iaca_pem_encoded_certificate: String,
+        iaca_key_desc: KeyDescriptor,
+    },
+    #[serde(rename = "stored-certificate-descriptor", rename_all = "camelCase")]
+    Stored {
+        stored_certificate_path: String,
+        iaca_key_desc: KeyDescriptor,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IssueDs {
+    #[serde(default)]
+    pub stored_certificate_id: Option<String>,
+    pub iaca_signer: IacaSigner,
+    pub certificate_data: DsData,
+    pub ds_key_descriptor: KeyDescriptor,
+}
+
+/// `POST /v1/{x509Service}/x509-service-api/iso/document-signers`
+pub async fn issue_document_signer(
+    repo: &dyn Repository,
+    kms: &dyn KeyManager,
+    p: &Principal,
+    target: &Target,
+    body: IssueDs,
+) -> Result<Reply, ApiError> {
+    p.authorize(target, Action::DocumentSignerIssue)?;
+    let deps = x509_service(repo, target).await?;
+    let now = chrono::Utc::now();
+    let (iaca_pem, iaca_key_desc) = match body.iaca_signer {
+        IacaSigner::Pem {
+            iaca_pem_encoded_certificate,
+            iaca_key_desc,
+        } => (iaca_pem_encoded_certificate, iaca_key_desc),
+        IacaSigner::Stored {
+            stored_certificate_path,
+            iaca_key_desc,
+        } => {
+            let path = Target::parse(&stored_certificate_path).map_err(|e| {
+                ApiError::validation(format!("iacaSigner.storedCertificatePath: {}", e.message))
+            })?;
+            if path.org() != target.org() {
+                return Err(ApiError::validation(
+                    "iacaSigner.storedCertificatePath: not in this organization",
+                ));
+            }
+            p.authorize(&path, Action::CertificateView)?;
+            let rec = repo
+                .get(&path)
+                .await
+                .map_err(storage)?
+                .filter(|r| r.kind == Kind::Certificate)
+                .ok_or_else(|| {
+                    ApiError::validation(format!(
+                        "iacaSigner.storedCertificatePath: no stored certificate at {path}"
+                    ))
+                })?;
+            let pem = rec
+                .doc
+                .pointer("/data/pem")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            (pem, iaca_key_desc)
+        }
+    };
+    let iaca: ParsedIaca = parse::parse_iaca_pem(&iaca_pem, now).map_err(x509_error)?;
+    let iaca_key = match &iaca_key_desc {
+        KeyDescriptor::KmsHosted { key_id_path } => {
+            kms_key(repo, &deps, "iacaSigner.iacaKeyDesc", key_id_path).await?
+        }
+        KeyDescriptor::JwkEncoded { .. } => return Err(ApiError::validation(
+            "iacaSigner.iacaKeyDesc: the IACA key signs, so it must be a kms-hosted-key-descriptor",
+        )),
+    };
+    if iaca_key.public != iaca.public_key {
+        return Err(ApiError::validation(
+            "iacaSigner.iacaKeyDesc: the key is not the IACA certificate's key; certificates it signed would never verify",
+        ));
+    }
+    let ds_key: PublicKey = match &body.ds_key_descriptor {
+        KeyDescriptor::KmsHosted { key_id_path } => {
+            kms_key(repo, &deps, "dsKeyDescriptor", key_id_path)
+                .await?
+                .public
+        }
+        KeyDescriptor::JwkEncoded { jwk } => PublicKey::from_jwk(jwk)
+            .map_err(|e| ApiError::validation(format!("dsKeyDescriptor.jwk: {e}")))?,
+    };
+    let stored = body
+        .stored_certificate_id
+        .map(|s| stored_id(Some(s)))
+        .transpose()?;
+    body.certificate_data
+        .clone()
+        .validate(&iaca, now)
+        .map_err(x509_error)?;
+    let signer = signer_for(kms, &iaca_key);
+    let issued = body
+        .certificate_data
+        .issue(&iaca, &ds_key, signer.as_ref())
+        .await
+        .map_err(x509_error)?;
+    let doc = certificate_doc(&issued.der, &issued.pem, "base", None)?;
+    let stored_ids = write_through(repo, &deps, stored, doc).await?;
+    tracing::info!(service = %target, stores = stored_ids.as_ref().map_or(0, Vec::len), "Document Signer issued");
+    Ok(issued_reply(
+        issued.pem,
+        serde_json::to_value(&issued.data).expect("data"),
+        stored_ids,
+    ))
+}
+
+// ---------------------------------------------------------------------------------------------
+// X.509 store
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StoreCertificate {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub certificate_pem: String,
+    #[serde(default)]
+    pub complementary_metadata: Option<Map<String, Value>>,
+}
+
+fn store_doc(body: &StoreCertificate) -> Result<Value, ApiError> {
+    match body.kind.as_str() {
+        "base" if body.complementary_metadata.is_some() => {
+            return Err(ApiError::validation(
+                "complementaryMetadata: only for type vical-entry",
+            ))
+        }
+        "base" | "vical-entry" => {}
+        other => {
+            return Err(ApiError::validation(format!(
+                "type {other:?}: use base or vical-entry"
+            )))
+        }
+    }
+    let der = trustfn_x509::pem::decode_one_certificate(&body.certificate_pem)
+        .map_err(|e| ApiError::validation(format!("certificatePem: {e}")))?;
+    parse::facts(&der).map_err(|e| ApiError::validation(format!("certificatePem: {e}")))?;
+    let pem = trustfn_x509::pem::encode_certificate(&der);
+    certificate_doc(
+        &der,
+        &pem,
+        &body.kind,
+        body.complementary_metadata
+            .clone()
+            .map(Value::Object)
+            .as_ref(),
+    )
+}
+
+fn cert_view(r: &Record) -> Value {
+    let mut v = r.to_public();
+    if let Some(o) = v.as_object_mut() {
+        o.remove("type");
+    }
+    v
+}
+
+/// What a store path names: the store itself or one certificate in it.
+enum StorePath {
+    Store(Record),
+    Certificate {
+        store: Target,
+        record: Option<Record>,
+    },
+}
+
+async fn resolve(repo: &dyn Repository, target: &Target) -> Result<StorePath, ApiError> {
+    if let Some(rec) = repo.get(target).await.map_err(storage)? {
+        if rec.service_type() == Some(ServiceType::X509Store) {
+            return Ok(StorePath::Store(rec));
+        }
+        if rec.kind == Kind::Certificate {
+            let store = target.parent().expect("certificates have a parent");
+            return Ok(StorePath::Certificate {
+                store,
+                record: Some(rec),
+            });
+        }
+        return Err(ApiError::validation(format!(
+            "{target} is neither an x509-store nor a stored certificate"
+        )));
+    }
+    let parent = target
+        .parent()
+        .ok_or_else(|| ApiError::not_found(format!("{target} not found")))?;
+    match repo.get(&parent).await.map_err(storage)? {
+        Some(p) if p.service_type() == Some(ServiceType::X509Store) => Ok(StorePath::Certificate {
+            store: parent,
+            record: None,
+        }),
+        _ => Err(ApiError::not_found(format!("{target} not found"))),
+    }
+}
+
+/// `POST /v1/{store}[.{certId}]/x509-store-api/certificates`
+pub async fn add(
+    repo: &dyn Repository,
+    p: &Principal,
+    target: &Target,
+    body: StoreCertificate,
+) -> Result<Reply, ApiError> {
+    p.authorize(target, Action::CertificateAdd)?;
+    let doc = store_doc(&body)?;
+    let (store, id) = match resolve(repo, target).await? {
+        StorePath::Store(s) => {
+            let id = s.id.child(&uuid::Uuid::new_v4().to_string())?;
+            (s.id, id)
+        }
+        StorePath::Certificate {
+            record: Some(_), ..
+        } => return Err(ApiError::duplicate(target.as_str())),
+        StorePath::Certificate {
+            store,
+            record: None,
+        } => (store, target.clone()),
+    };
+    let rec = Record::new(id.clone(), Kind::Certificate, doc);
+    let ops = vec![
+        Op::Create(rec.clone()),
+        Op::Count {
+            id: store.clone(),
+            children: 1,
+            dependants: 0,
+        },
+    ];
+    repo.commit(ops).await.map_err(|e| match e {
+        RepoError::ConditionFailed { index: Some(1) } => {
+            ApiError::not_found(format!("{store} not found"))
+        }
+        RepoError::ConditionFailed { .. } => ApiError::duplicate(id.as_str()),
+        other => storage(other),
+    })?;
+    tracing::info!(certificate = %id, "certificate stored");
+    Ok(Reply::json(201, cert_view(&rec)))
+}
+
+fn limit(page: &PageParams) -> Result<usize, ApiError> {
+    match &page.limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(s) => s
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=MAX_PAGE).contains(n))
+            .ok_or_else(|| {
+                ApiError::validation(format!("limit must be an integer from 1 to {MAX_PAGE}"))
+            }),
+    }
+}
+
+/// `GET /v1/{store}/x509-store-api/certificates` (a page of records) or
+/// `GET /v1/{store}.{certId}/x509-store-api/certificates` (one record).
+pub async fn get(
+    repo: &dyn Repository,
+    p: &Principal,
+    target: &Target,
+    page: &PageParams,
+) -> Result<Reply, ApiError> {
+    p.authorize(target, Action::CertificateView)?;
+    match resolve(repo, target).await? {
+        StorePath::Certificate {
+            record: Some(r), ..
+        } => Ok(Reply::json(200, cert_view(&r))),
+        StorePath::Certificate { record: None, .. } => {
+            Err(ApiError::not_found(format!("{target} not found")))
+        }
+        StorePath::Store(_) => {
+            let out = repo
+                .children(Some(target), limit(page)?, page.cursor.as_deref())
+                .await
+                .map_err(storage)?;
+            let items = out
+                .items
+                .iter()
+                .filter(|r| r.kind == Kind::Certificate)
+                .map(cert_view)
+                .collect();
+            let mut reply = Reply::json(200, Value::Array(items));
+            if let Some(n) = out.next {
+                reply.headers.push(("x-next-cursor", n));
+            }
+            Ok(reply)
+        }
+    }
+}
+
+/// `GET /v1/{store}/x509-store-api/certificates/ids`
+pub async fn ids(
+    repo: &dyn Repository,
+    p: &Principal,
+    target: &Target,
+    page: &PageParams,
+) -> Result<Reply, ApiError> {
+    p.authorize(target, Action::CertificateView)?;
+    match resolve(repo, target).await? {
+        StorePath::Store(_) => {
+            let out = repo
+                .children(Some(target), limit(page)?, page.cursor.as_deref())
+                .await
+                .map_err(storage)?;
+            let items = out
+                .items
+                .iter()
+                .filter(|r| r.kind == Kind::Certificate)
+                .map(|r| json!(r.id.as_str()))
+                .collect();
+            let mut reply = Reply::json(200, Value::Array(items));
+            if let Some(n) = out.next {
+                reply.headers.push(("x-next-cursor", n));
+            }
+            Ok(reply)
+        }
+        _ => Err(ApiError::validation(format!(
+            "{target} is not an x509-store"
+        ))),
+    }
+}
+
+/// `PUT /v1/{store}.{certId}/x509-store-api/certificates`: replaces the record's certificate.
+pub async fn update(
+    repo: &dyn Repository,
+    p: &Principal,
+    target: &Target,
+    body: StoreCertificate,
+) -> Result<Reply, ApiError> {
+    p.authorize(target, Action::CertificateUpdate)?;
+    let doc = store_doc(&body)?;
+    let rec = match resolve(repo, target).await? {
+        StorePath::Certificate {
+            record: Some(r), ..
+        } => r,
+        StorePath::Certificate { record: None, .. } => {
+            return Err(ApiError::not_found(format!("{target} not found")))
+        }
+        StorePath::Store(_) => {
+            return Err(ApiError::validation(
+                "update a certificate: the target is '<store>.<certId>'",
+            ))
+        }
+    };
+    let mut updated = rec.clone();
+    updated.doc = doc;
+    repo.commit(vec![Op::Replace {
+        record: updated.clone(),
+        expected_version: rec.version,
+    }])
+    .await
+    .map_err(|e| match e {
+        RepoError::ConditionFailed { .. } => ApiError::conflict(format!(
+            "{target} changed concurrently; nothing was written"
+        )),
+        other => storage(other),
+    })?;
+    updated.version = rec.version + 1;
+    Ok(Reply::json(200, cert_view(&updated)))
+}
+
+/// `DELETE /v1/{store}.{certId}/x509-store-api/certificates`
+pub async fn remove(
+    repo: &dyn Repository,
+    p: &Principal,
+    target: &Target,
+) -> Result<Reply, ApiError> {
+    p.authorize(target, Action::CertificateDelete)?;
+    let (store, rec) = match resolve(repo, target).await? {
+        StorePath::Certificate {
+            store,
+            record: Some(r),
+        } => (store, r),
+        StorePath::Certificate { record: None, .. } => {
+            return Err(ApiError::not_found(format!("{target} not found")))
+        }
+        StorePath::Store(_) => {
+            return Err(ApiError::validation(
+                "delete a certificate: the target is '<store>.<certId>'",
+            ))
+        }
+    };
+    let ops = vec![
+        Op::Delete {
+            id: rec.id.clone(),
+            children: rec.children,
+            dependants: rec.dependants,
+        },
+        Op::Count {
+            id: store,
+            children: -1,
+            dependants: 0,
+        },
+    ];
+    repo.commit(ops).await.map_err(|e| match e {
+        RepoError::ConditionFailed { .. } => ApiError::not_found(format!("{target} not found")),
+        other => storage(other),
+    })?;
+    Ok(Reply::json(
+        202,
+        json!({"_id": target.as_str(), "deleted": 1}),
+    ))
+}

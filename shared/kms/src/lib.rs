@@ -1,0 +1,219 @@
+//! AWS KMS adapter: creates and retires asymmetric EC keys and signs with them. Private keys
+//! never leave KMS; one `Sign` call per signature.
+
+use async_trait::async_trait;
+use aws_sdk_kms::error::DisplayErrorContext;
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, MessageType, SigningAlgorithmSpec, Tag};
+use aws_sdk_kms::Client;
+use sha2::Digest;
+use trustfn_core::keys::{CreatedKey, KeyInfo, KeyManager, KmsError};
+use trustfn_x509::{Curve, PublicKey, Signer, X509Error};
+
+/// KMS accepts RAW messages up to this size; larger ones are hashed here and sent as DIGEST.
+const MAX_RAW: usize = 4096;
+
+#[derive(Clone)]
+pub struct Kms {
+    client: Client,
+}
+
+impl Kms {
+    pub fn new(client: Client) -> Kms {
+        Kms { client }
+    }
+}
+
+fn spec(curve: Curve) -> KeySpec {
+    match curve {
+        Curve::P256 => KeySpec::EccNistP256,
+        Curve::P384 => KeySpec::EccNistP384,
+        Curve::P521 => KeySpec::EccNistP521,
+    }
+}
+
+fn algorithm(curve: Curve) -> SigningAlgorithmSpec {
+    match curve {
+        Curve::P256 => SigningAlgorithmSpec::EcdsaSha256,
+        Curve::P384 => SigningAlgorithmSpec::EcdsaSha384,
+        Curve::P521 => SigningAlgorithmSpec::EcdsaSha512,
+    }
+}
+
+/// The key id part of a key ARN. Deletion calls take it instead of the ARN: the keys we retire
+/// are our own (same account and region), and the local KMS emulator only resolves ids there.
+fn key_id(arn: &str) -> &str {
+    arn.rsplit_once(":key/").map_or(arn, |(_, id)| id)
+}
+
+fn unavailable<E: std::error::Error + 'static>(what: &str, e: E) -> KmsError {
+    KmsError::Unavailable(format!("{what}: {}", DisplayErrorContext(e)))
+}
+
+#[async_trait]
+impl KeyManager for Kms {
+    async fn create_key(
+        &self,
+        curve: Curve,
+        description: &str,
+        tags: &[(&str, &str)],
+    ) -> Result<CreatedKey, KmsError> {
+        let mut req = self
+            .client
+            .create_key()
+            .key_spec(spec(curve))
+            .key_usage(KeyUsageType::SignVerify)
+            .description(description);
+        for (k, v) in tags {
+            req = req.tags(
+                Tag::builder()
+                    .tag_key(*k)
+                    .tag_value(*v)
+                    .build()
+                    .expect("tag"),
+            );
+        }
+        let out = req.send().await.map_err(|e| unavailable("CreateKey", e))?;
+        let arn = out
+            .key_metadata
+            .and_then(|m| m.arn)
+            .ok_or_else(|| KmsError::Unavailable("CreateKey returned no ARN".into()))?;
+        match self.public_key(&arn).await {
+            Ok(public) => Ok(CreatedKey { arn, public }),
+            Err(e) => {
+                // Do not leave a key nobody knows about.
+                let _ = self.schedule_deletion(&arn).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn describe(&self, key_id: &str) -> Result<KeyInfo, KmsError> {
+        let out = self
+            .client
+            .describe_key()
+            .key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_not_found_exception())
+                {
+                    KmsError::NotFound
+                } else {
+                    unavailable("DescribeKey", e)
+                }
+            })?;
+        let meta = out.key_metadata.ok_or(KmsError::NotFound)?;
+        let curve = match meta.key_spec() {
+            Some(KeySpec::EccNistP256) => Some(Curve::P256),
+            Some(KeySpec::EccNistP384) => Some(Curve::P384),
+            Some(KeySpec::EccNistP521) => Some(Curve::P521),
+            _ => None,
+        };
+        Ok(KeyInfo {
+            arn: meta.arn.clone().unwrap_or_default(),
+            curve,
+            spec: meta
+                .key_spec()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default(),
+            sign_verify: meta.key_usage() == Some(&KeyUsageType::SignVerify),
+            enabled: meta.key_state() == Some(&KeyState::Enabled),
+        })
+    }
+
+    async fn public_key(&self, key_id: &str) -> Result<PublicKey, KmsError> {
+        let out = self
+            .client
+            .get_public_key()
+            .key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| unavailable("GetPublicKey", e))?;
+        let der = out
+            .public_key
+            .ok_or_else(|| KmsError::Unavailable("GetPublicKey returned no key".into()))?;
+        PublicKey::from_spki_der(der.as_ref()).map_err(|e| KmsError::Unusable(e.to_string()))
+    }
+
+    async fn schedule_deletion(&self, arn: &str) -> Result<(), KmsError> {
+        self.client
+            .schedule_key_deletion()
+            .key_id(key_id(arn))
+            .pending_window_in_days(30)
+            .send()
+            .await
+            .map_err(|e| unavailable("ScheduleKeyDeletion", e))?;
+        Ok(())
+    }
+
+    async fn cancel_deletion(&self, arn: &str) -> Result<(), KmsError> {
+        self.client
+            .cancel_key_deletion()
+            .key_id(key_id(arn))
+            .send()
+            .await
+            .map_err(|e| unavailable("CancelKeyDeletion", e))?;
+        self.client
+            .enable_key()
+            .key_id(key_id(arn))
+            .send()
+            .await
+            .map_err(|e| unavailable("EnableKey", e))?;
+        Ok(())
+    }
+
+    fn signer(&self, arn: &str, public: PublicKey) -> Box<dyn Signer> {
+        Box::new(KmsSigner {
+            client: self.client.clone(),
+            arn: arn.to_owned(),
+            public,
+        })
+    }
+}
+
+/// Signs with one KMS key. Returns KMS's DER ECDSA signature unchanged (the X.509 format).
+pub struct KmsSigner {
+    client: Client,
+    arn: String,
+    public: PublicKey,
+}
+
+#[async_trait]
+impl Signer for KmsSigner {
+    fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, X509Error> {
+        let curve = self.public.curve;
+        let (msg, kind) = if message.len() <= MAX_RAW {
+            (message.to_vec(), MessageType::Raw)
+        } else {
+            let digest = match curve {
+                Curve::P256 => sha2::Sha256::digest(message).to_vec(),
+                Curve::P384 => sha2::Sha384::digest(message).to_vec(),
+                Curve::P521 => sha2::Sha512::digest(message).to_vec(),
+            };
+            (digest, MessageType::Digest)
+        };
+        let out = self
+            .client
+            .sign()
+            .key_id(&self.arn)
+            .message(Blob::new(msg))
+            .message_type(kind)
+            .signing_algorithm(algorithm(curve))
+            .send()
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %DisplayErrorContext(&e), "KMS Sign failed");
+                X509Error::Signer("KMS Sign failed".into())
+            })?;
+        Ok(out
+            .signature
+            .ok_or_else(|| X509Error::Signer("KMS returned no signature".into()))?
+            .into_inner())
+    }
+}
