@@ -16,6 +16,7 @@ pip_pkgs=(
   "requests==2.*"
   "PyYAML==6.*"
   "openapi-spec-validator>=0.7"
+  "cryptography>=42"
 )
 stamp="$tools/.pip-$(printf '%s\n' "${pip_pkgs[@]}" | sha256sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
@@ -30,5 +31,10 @@ if [ ! -x "$tools/node/node_modules/.bin/azurite-blob" ]; then
   echo "bootstrap: installing azurite into .tools/node" >&2
   mkdir -p "$tools/node"
   (cd "$tools/node" && npm install --silent --no-audit --no-fund --prefix . azurite@3 >/dev/null)
+fi
+if ! command -v openssl >/dev/null 2>&1; then
+  echo "bootstrap: installing openssl (the certificate tests verify chains with it)" >&2
+  if [ "$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq openssl) >/dev/null
+  else echo "bootstrap: openssl is missing; install it (apt-get install openssl)" >&2; exit 1; fi
 fi
 echo "bootstrap: tools ready in .tools/" >&2

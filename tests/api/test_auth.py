@@ -190,3 +190,28 @@ def test_tokens_never_reach_the_logs(api, stack, world):
     assert "request handled" in logs or "request rejected" in logs
     for secret in [api.admin_token, token, *keys.values()]:
         assert secret not in logs
+
+
+def route_requests(target):
+    """Every authenticated route of template.yaml, aimed at `target`."""
+    import routes
+    for method, path, fn in routes.template_routes():
+        if path in ("/health", "/v1/admin/organizations"):
+            continue
+        yield fn, method, path.replace("{target}", target).replace("{api}", "x509-service-api")
+
+
+@pytest.mark.parametrize("who", ["norole", "t1"])
+def test_every_route_refuses_outsiders_alike(api, world, ddb, who):
+    """Generated from the route table: a new endpoint is covered automatically."""
+    a, b, keys = world
+    before = table_items(ddb)
+    for real, ghost in [(f"{b}.t1.x509", f"{b}.t1.ghost"), (f"{a}.t2.x509", f"{a}.t2.ghost")]:
+        for (fn, method, path), (_, _, gpath) in zip(route_requests(real), route_requests(ghost)):
+            seen = assert_error(api.request(method, path, token=keys[who], json={}), 403)
+            unseen = assert_error(api.request(method, gpath, token=keys[who], json={}), 403)
+            assert {**unseen, "message": unseen["message"].replace(ghost, real)} == seen, fn
+            assert_error(api.request(method, path, token=None, json={}), 401)
+    assert table_items(ddb) == before
+    # The admin organization route refuses keys too.
+    assert_error(api.post("/v1/admin/organizations", token=keys[who], json={"_id": "zz", "profile": {"name": "z"}}), 403)

@@ -5,9 +5,9 @@ import subprocess
 from conftest import ROOT
 
 
-def walkthrough():
+def walkthrough(heading="## Walk-through"):
     text = (ROOT / "README.md").read_text()
-    section = text.split("## Walk-through", 1)[1].split("\n## ", 1)[0]
+    section = text.split(heading, 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```bash\n(.*?)```", section, re.S)
     runnable = [b for b in blocks if "curl" in b]
     assert len(runnable) == 1, "expected one runnable block in the walk-through"
@@ -25,3 +25,14 @@ def test_readme_walkthrough_runs(stack, api):
     assert "\"deleted\":9" in r.stdout  # org, tenant, 4 services, 2 roles, 1 key
     # Everything the walk-through created is gone again.
     assert api.get("/v1/test/resource-api/resources/list").status_code == 404
+
+
+def test_readme_x509_walkthrough_runs(stack, api, tmp_path):
+    script = "set -euo pipefail\n" + walkthrough("## X.509 walk-through")
+    env = {"TRUSTFN": stack.api_url, "TOKEN": stack.admin_token, "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    r = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ds.pem: OK" in r.stdout
+    assert "1.0.18013.5.1.2" in r.stdout and "Digital Signature" in r.stdout
+    assert "dmv.mdl.store.iaca-2026" in r.stdout and "dmv.mdl.store.ds-2026" in r.stdout
+    assert api.get("/v1/dmv/resource-api/resources/list").status_code == 404
