@@ -144,16 +144,18 @@ class Stack:
                                                  "-external-url", f"http://127.0.0.1:{self.gcs_port}"])
         _wait("fake-gcs-server", _http_ok(f"http://127.0.0.1:{self.gcs_port}/storage/v1/b"), 60, p, log)
 
-        progress(f"creating DynamoDB table {self.table}")
+        progress(f"creating DynamoDB table {self.table} and the secrets KMS key")
         self.create_table()
+        self.secrets_key = self.create_secrets_key()
 
         progress(f"starting the API (cargo lambda watch) on {self.api_url}")
         env = {**self.aws_env(), "TABLE_NAME": self.table, "TRUSTFN_ADMIN_TOKEN": self.admin_token,
+               "TRUSTFN_SECRETS_KEY_ID": self.secrets_key,
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         cmd = [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "-A", "127.0.0.1", "-P", str(self.api_port)]
         if not self.watch_changes:
             cmd.append("--ignore-changes")
-        for k in ("TABLE_NAME", "TRUSTFN_ADMIN_TOKEN", "AWS_ENDPOINT_URL"):
+        for k in ("TABLE_NAME", "TRUSTFN_ADMIN_TOKEN", "AWS_ENDPOINT_URL", "TRUSTFN_SECRETS_KEY_ID"):
             cmd += ["--env-var", f"{k}={env[k]}"]
         p, log = self._spawn("api", cmd, env)
         _wait("cargo lambda watch", _http_ok(f"{self.api_url}/health"), 600, p, log)
@@ -167,6 +169,13 @@ class Stack:
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
                                   {"AttributeName": "sk", "AttributeType": "S"}],
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+
+    def create_secrets_key(self):
+        """The symmetric KMS key that seals registry secrets (the template's SecretsKey)."""
+        import boto3
+        kms = boto3.client("kms", endpoint_url=self.moto_url, region_name="us-east-1",
+                           aws_access_key_id="test", aws_secret_access_key="test")
+        return kms.create_key(Description="trustfn local secrets key")["KeyMetadata"]["KeyId"]
 
     def stop(self):
         for name, p in reversed(self.procs):

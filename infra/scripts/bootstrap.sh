@@ -17,6 +17,7 @@ pip_pkgs=(
   "PyYAML==6.*"
   "openapi-spec-validator>=0.7"
   "cryptography>=42"
+  "cbor2>=5"
 )
 stamp="$tools/.pip-$(printf '%s\n' "${pip_pkgs[@]}" | sha256sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then

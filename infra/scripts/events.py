@@ -75,6 +75,15 @@ SAMPLES = {
                                   {"type": "vical-entry", "certificatePem": FIXTURE_PEM,
                                    "complementaryMetadata": {"docType": ["org.iso.18013.5.1.mDL"]}}),
     "store-certificates-delete": ({"target": "demo.tenant1.store1.manual"}, None),
+    "status-credential-create": ({"target": "demo.tenant1.status.revocation"}, {
+        "kid": "demo.tenant1.kms1.iaca-key",
+        "config": {"type": "TokenStatusList", "format": "JWT", "statusSize": 2,
+                   "statuses": [{"status": "0x0", "message": "VALID"}, {"status": "0x1", "message": "INVALID"},
+                                {"status": "0x2", "message": "SUSPENDED"}]}}),
+    "status-credential-entries": ({"target": "demo.tenant1.status.revocation"}, {"count": 2}),
+    "status-credential-update": ({"target": "demo.tenant1.status.revocation"},
+                                 {"entry": "REPLACE_WITH_ENTRY_ID", "status": "0x1"}),
+    "status-credential-view": ({"target": "demo.tenant1.status.revocation"}, None),
     "resources-delete-recursive": ({"target": "demo"}, None),
 }
 

@@ -137,6 +137,31 @@ SCHEMAS = {
         "subject": {"type": "string"}, "issuer": {"type": "string"}, "serialNumber": {"type": "string"},
         "notBefore": {"type": "string", "format": "date-time"}, "notAfter": {"type": "string", "format": "date-time"},
         "sha256Fingerprint": {"type": "string"}, "version": {"type": "integer"}, "createdAt": {"type": "string"}}},
+    "StatusConfigCreate": {"type": "object", "required": ["kid", "config"], "additionalProperties": False, "properties": {
+        "kid": ref("Target"), "did": {"type": "string"}, "x5Chain": {"type": "array", "items": {"type": "string"}},
+        "config": {"type": "object", "required": ["type"], "additionalProperties": False, "properties": {
+            "type": {"enum": ["TokenStatusList", "BitstringStatusList", "StatusList2021"]},
+            "format": {"enum": ["JWT", "CWT"]}, "purpose": {"enum": ["revocation", "suspension", "message", "refresh"]},
+            "statusSize": {"enum": [1, 2, 4, 8]},
+            "statuses": {"type": "array", "items": {"type": "object", "required": ["status", "message"],
+                                                    "properties": {"status": {"type": "string"}, "message": {"type": "string"}}}},
+            "size": {"type": "integer", "minimum": 1024, "maximum": 16777216},
+            "ttl": {"type": "integer", "minimum": 60}, "validity": {"type": "integer", "minimum": 300}}}}},
+    "StatusConfig": {"allOf": [ref("Resource"), {"type": "object", "properties": {
+        "kid": ref("Target"), "config": JSON_OBJ, "lists": {"type": "array", "items": {"type": "string"}}}}]},
+    "Allocate": {"type": "object", "additionalProperties": False, "properties": {
+        "count": {"type": "integer", "minimum": 1, "maximum": 1000}, "initialStatus": {"type": "string"}}},
+    "Allocated": {"type": "object", "required": ["entries"], "properties": {"entries": {"type": "array", "items": {
+        "type": "object", "required": ["id", "list", "index", "uri", "embed"], "properties": {
+            "id": {"type": "string"}, "list": {"type": "string"}, "index": {"type": "integer"}, "uri": {"type": "string"},
+            "embed": JSON_OBJ}}}, "published": {"type": "boolean"}}},
+    "StatusUpdateOne": {"type": "object", "required": ["status"], "additionalProperties": False, "properties": {
+        "entry": {"type": "string"}, "session": {"type": "string"}, "index": {"type": "integer"}, "list": {"type": "string"},
+        "status": {"type": "string", "description": "hex (0x1) or decimal"}}},
+    "StatusUpdate": {"oneOf": [ref("StatusUpdateOne"), {"type": "object", "required": ["updates"], "properties": {
+        "updates": {"type": "array", "maxItems": 1000, "items": ref("StatusUpdateOne")}}}]},
+    "StatusUpdated": {"type": "object", "required": ["updated"], "properties": {
+        "updated": {"type": "integer"}, "published": {"type": "boolean"}}},
 }
 
 P_TARGET = {"name": "target", "in": "path", "required": True, "schema": ref("Target")}
@@ -239,6 +264,18 @@ OPS = {
                                   ["400", "401", "403", "404", "409", "413", "415"]),
     "store-certificates-delete": ("Delete a stored certificate", "x509-store-api", None, "202",
                                   json_resp("deleted", ref("Deleted")), ["400", "401", "403", "404"]),
+    "status-credential-create": ("Create a status credential configuration (publishes nothing yet)",
+                                 "credential-status-service-api", body(ref("StatusConfigCreate")), "201",
+                                 json_resp("created", ref("StatusConfig")), ["400", "401", "403", "404", "409", "413", "415"]),
+    "status-credential-entries": ("Allocate random, never reused entries; the first allocation publishes the list",
+                                  "credential-status-service-api", body(ref("Allocate")), "201",
+                                  json_resp("allocated", ref("Allocated")), ["400", "401", "403", "404", "409", "413", "415"]),
+    "status-credential-update": ("Set statuses (revoke, suspend, reinstate) and republish",
+                                 "credential-status-service-api", body(ref("StatusUpdate")), "200",
+                                 json_resp("updated", ref("StatusUpdated")), ["400", "401", "403", "404", "409", "413", "415"]),
+    "status-credential-view": ("A configuration with its lists, fill levels and publish state",
+                               "credential-status-service-api", None, "200", json_resp("configuration", JSON_OBJ),
+                               ["400", "401", "403", "404"]),
 }
 
 ERRORS = {"400": "invalid input", "401": "missing, invalid or expired token", "403": "not permitted",

@@ -52,6 +52,8 @@ INVOKES = [
     ("keys-list", 200), ("keys-view", 200), ("x509-iacas-issue", 201), ("x509-document-signers-issue", 201),
     ("store-certificates-add", 201), ("store-certificates-get", 200), ("store-certificates-ids", 200),
     ("store-certificates-update", 200), ("store-certificates-delete", 202),
+    ("SEED-STATUS", None), ("status-credential-create", 201), ("status-credential-entries", 201),
+    ("status-credential-update", 200), ("status-credential-view", 200), ("UNSEED-STATUS", None),
     ("dependencies-list", 200), ("dependencies-remove", 204), ("roles-create", 201),
     ("roles-list", 200), ("api-keys-create", 201), ("api-keys-list", 200), ("api-keys-delete", 204),
     ("keys-delete", 202), ("resources-delete", 202), ("resources-delete-recursive", 202),
@@ -59,17 +61,30 @@ INVOKES = [
 
 
 def test_every_fixture_invokes(stack, api, tmp_path):
-    assert {f for f, _ in INVOKES if not f.startswith("SEED")} == set(events.SAMPLES)
+    assert {f for f, _ in INVOKES if "SEED" not in f} == set(events.SAMPLES)
     for fn, status in INVOKES:
         if fn == "SEED":
             api.service("demo.tenant1.kms1", "kms")
             api.service("demo.tenant1.x509", "x509-service")
+            continue
+        if fn == "SEED-STATUS":
+            import boto3
+            boto3.client("s3", endpoint_url=stack.moto_url, region_name="us-east-1", aws_access_key_id="test",
+                         aws_secret_access_key="test").create_bucket(Bucket="demo-status-lists")
+            api.service("demo.tenant1.status", "credential-status", dependencies=["demo.tenant1.kms1"], config={
+                "registry": {"type": "aws", "bucketName": "demo-status-lists", "region": "us-east-1",
+                             "endpointUrl": stack.moto_url}})
+            continue
+        if fn == "UNSEED-STATUS":
+            assert api.delete("/v1/demo.tenant1.status/resource-api/resources/delete-recursive").status_code == 202
             continue
         if fn == "SEED-STORE":
             r = api.post("/v1/demo.tenant1.x509/x509-service-api/dependencies/add", json="demo.tenant1.store1")
             assert r.status_code == 201, r.text
             continue
         ev = (ROOT / "infra/events" / f"{fn}.json").read_text().replace(events.TOKEN, stack.admin_token)
+        if fn == "status-credential-update":
+            ev = ev.replace("REPLACE_WITH_ENTRY_ID", entry_id)
         data = tmp_path / f"{fn}.json"
         data.write_text(ev)
         r = subprocess.run([str(VENV_BIN / "cargo-lambda"), "lambda", "invoke", "-A", "127.0.0.1", "-P",
@@ -78,3 +93,5 @@ def test_every_fixture_invokes(stack, api, tmp_path):
         assert r.returncode == 0, r.stderr
         out = json.loads(r.stdout)
         assert out["statusCode"] == status, (fn, out)
+        if fn == "status-credential-entries":
+            entry_id = json.loads(out["body"])["entries"][0]["id"]

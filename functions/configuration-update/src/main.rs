@@ -16,6 +16,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
         &target,
         path_param(&req, "api")?,
         json_body(&req)?,
+        Some(app.secrets()),
     )
     .await
 }

@@ -10,7 +10,14 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let target = target(&req)?;
     // Authorize on the path alone, before any body parsing or storage read.
     p.authorize(&target, Action::ServiceCreate)?;
-    ops::create_service(app.repo.as_ref(), &p, &target, json_body(&req)?).await
+    ops::create_service(
+        app.repo.as_ref(),
+        &p,
+        &target,
+        json_body(&req)?,
+        Some(app.secrets()),
+    )
+    .await
 }
 
 #[tokio::main]

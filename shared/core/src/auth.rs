@@ -41,10 +41,14 @@ pub enum Action {
     CertificateView,
     CertificateUpdate,
     CertificateDelete,
+    StatusConfigCreate,
+    StatusEntryAllocate,
+    StatusUpdate,
+    StatusView,
 }
 
 impl Action {
-    pub const ALL: [Action; 25] = [
+    pub const ALL: [Action; 29] = [
         Action::TenantCreate,
         Action::ServiceCreate,
         Action::ResourceList,
@@ -70,6 +74,10 @@ impl Action {
         Action::CertificateView,
         Action::CertificateUpdate,
         Action::CertificateDelete,
+        Action::StatusConfigCreate,
+        Action::StatusEntryAllocate,
+        Action::StatusUpdate,
+        Action::StatusView,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -99,6 +107,10 @@ impl Action {
             Action::CertificateView => "x509-store-certificate-view",
             Action::CertificateUpdate => "x509-store-certificate-update",
             Action::CertificateDelete => "x509-store-certificate-delete",
+            Action::StatusConfigCreate => "credential-status-config-create",
+            Action::StatusEntryAllocate => "credential-status-entry-allocate",
+            Action::StatusUpdate => "credential-status-update",
+            Action::StatusView => "credential-status-view",
         }
     }
 }

@@ -605,6 +605,7 @@ pub async fn update(
     repo.commit(vec![Op::Replace {
         record: updated.clone(),
         expected_version: rec.version,
+        children_delta: 0,
     }])
     .await
     .map_err(|e| match e {

@@ -390,3 +390,58 @@ pub async fn retire(kms: &dyn KeyManager, removed: &[Record]) {
         }
     }
 }
+
+/// Encrypts small secrets (registry credentials) with a KMS key, bound to an encryption context.
+#[async_trait]
+pub trait SecretBox: Send + Sync {
+    async fn seal(&self, plaintext: &str, context: &str) -> Result<String, KmsError>;
+    async fn open(&self, sealed: &str, context: &str) -> Result<String, KmsError>;
+}
+
+/// Seals every plaintext secret of a credential-status registry in place (`kms:<base64>`).
+pub async fn seal_registry(
+    secrets: &dyn SecretBox,
+    service: &Target,
+    config: &mut Value,
+) -> Result<(), ApiError> {
+    let Some(reg) = config.get_mut("registry").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    let fields = crate::registry::plaintext_secrets(&Value::Object(reg.clone()));
+    for f in fields {
+        let plain = match reg.get(f) {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => continue,
+        };
+        let sealed = secrets
+            .seal(&plain, service.as_str())
+            .await
+            .map_err(kms_failure)?;
+        reg.insert(f.to_owned(), Value::String(sealed));
+    }
+    Ok(())
+}
+
+/// A copy of the registry with its sealed secrets opened, for the registry writer only.
+pub async fn open_registry(
+    secrets: &dyn SecretBox,
+    service: &Target,
+    registry: &Value,
+) -> Result<Value, ApiError> {
+    let mut reg = registry.clone();
+    if let Some(obj) = reg.as_object_mut() {
+        for f in crate::registry::SECRET_FIELDS {
+            if let Some(Value::String(s)) = obj.get(f).cloned() {
+                if s.starts_with(crate::registry::SEALED_PREFIX) {
+                    let plain = secrets
+                        .open(&s, service.as_str())
+                        .await
+                        .map_err(kms_failure)?;
+                    obj.insert(f.to_owned(), Value::String(plain));
+                }
+            }
+        }
+    }
+    Ok(reg)
+}

@@ -12,6 +12,7 @@ pub mod model;
 pub mod ops;
 pub mod registry;
 pub mod repo;
+pub mod status;
 pub mod target;
 
 pub use error::ApiError;

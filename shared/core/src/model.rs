@@ -19,6 +19,10 @@ pub enum Kind {
     Key,
     /// A certificate in an `x509-store` service.
     Certificate,
+    /// A status credential configuration of a `credential-status` service.
+    StatusConfig,
+    /// One published status list of a configuration.
+    StatusList,
 }
 
 impl Kind {
@@ -31,9 +35,11 @@ impl Kind {
             Kind::ApiKey => "api-key",
             Kind::Key => "key",
             Kind::Certificate => "certificate",
+            Kind::StatusConfig => "status-credential",
+            Kind::StatusList => "status-list",
         }
     }
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Organization,
         Kind::Tenant,
         Kind::Service,
@@ -41,6 +47,8 @@ impl Kind {
         Kind::ApiKey,
         Kind::Key,
         Kind::Certificate,
+        Kind::StatusConfig,
+        Kind::StatusList,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {

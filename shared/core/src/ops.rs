@@ -9,6 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::auth::{self, Action, Operation, Permission, Principal};
 use crate::error::ApiError;
+use crate::keys::SecretBox;
 use crate::model::{Kind, Record, ServiceType};
 use crate::registry;
 use crate::repo::{Op, RepoError, Repository, TokenRecord, MAX_TX_ITEMS};
@@ -246,6 +247,28 @@ pub struct CreateService {
     pub dependencies: Vec<String>,
 }
 
+/// Seals plaintext registry secrets with KMS before they are stored.
+async fn seal(
+    secrets: Option<&dyn SecretBox>,
+    target: &Target,
+    config: &mut Value,
+) -> Result<(), ApiError> {
+    let plain = config
+        .get("registry")
+        .map(registry::plaintext_secrets)
+        .unwrap_or_default();
+    if plain.is_empty() {
+        return Ok(());
+    }
+    match secrets {
+        Some(s) => crate::keys::seal_registry(s, target, config).await,
+        None => {
+            tracing::error!("a registry secret arrived but no secrets key is configured (TRUSTFN_SECRETS_KEY_ID)");
+            Err(ApiError::internal())
+        }
+    }
+}
+
 fn validate_config(t: ServiceType, config: &Value) -> Result<(), ApiError> {
     if !config.is_object() {
         return Err(ApiError::validation("config must be an object"));
@@ -319,6 +342,7 @@ pub async fn create_service(
     p: &Principal,
     target: &Target,
     body: CreateService,
+    secrets: Option<&dyn SecretBox>,
 ) -> Result<Reply, ApiError> {
     p.authorize(target, Action::ServiceCreate)?;
     if target.depth() < 3 {
@@ -328,7 +352,7 @@ pub async fn create_service(
         ));
     }
     let t = ServiceType::parse(&body.service_type)?;
-    let config = body.config.unwrap_or_else(|| json!({}));
+    let mut config = body.config.unwrap_or_else(|| json!({}));
     validate_config(t, &config)?;
     if body.dependencies.len() > MAX_DEPENDENCIES {
         return Err(ApiError::validation(format!(
@@ -354,6 +378,7 @@ pub async fn create_service(
             parent.kind.as_str()
         )));
     }
+    seal(secrets, target, &mut config).await?;
     let rec = Record::new(
         target.clone(),
         Kind::Service,
@@ -439,6 +464,7 @@ pub async fn configuration_update(
     target: &Target,
     api: &str,
     body: Value,
+    secrets: Option<&dyn SecretBox>,
 ) -> Result<Reply, ApiError> {
     p.authorize(target, Action::ConfigurationUpdate)?;
     let obj = body
@@ -511,11 +537,13 @@ pub async fn configuration_update(
         }
     }
     validate_config(t, &config)?;
+    seal(secrets, target, &mut config).await?;
     let mut updated = rec.clone();
     updated.doc = json!({"type": t.as_str(), "config": config});
     repo.commit(vec![Op::Replace {
         record: updated,
         expected_version: rec.version,
+        children_delta: 0,
     }])
     .await
     .map_err(|e| match failed_index(&e) {

@@ -247,3 +247,96 @@ mod tests {
         assert!(!r.to_string().contains("hunter2"));
     }
 }
+
+/// Prefix of a stored (encrypted) secret value.
+pub const SEALED_PREFIX: &str = "kms:";
+
+/// The public base URL objects of this registry are served from (no trailing slash):
+/// `bucketUrl` when given, else the emulator/S3-compatible `endpointUrl` (path style), else the
+/// cloud's own public URL.
+pub fn public_base(reg: &Value) -> String {
+    let s = |k: &str| {
+        reg.get(k)
+            .and_then(Value::as_str)
+            .map(|v| v.trim_end_matches('/').to_owned())
+    };
+    if let Some(b) = s("bucketUrl") {
+        return b;
+    }
+    let kind = reg.get("type").and_then(Value::as_str).unwrap_or_default();
+    match kind {
+        "aws" => {
+            let bucket = s("bucketName").unwrap_or_default();
+            match s("endpointUrl") {
+                Some(e) => format!("{e}/{bucket}"),
+                None => format!(
+                    "https://{bucket}.s3.{}.amazonaws.com",
+                    s("region").unwrap_or_default()
+                ),
+            }
+        }
+        "azure" => {
+            let container = s("containerName").unwrap_or_default();
+            match s("endpointUrl") {
+                Some(e) => format!("{e}/{container}"),
+                None => format!(
+                    "https://{}.blob.core.windows.net/{container}",
+                    s("accountName").unwrap_or_default()
+                ),
+            }
+        }
+        _ => {
+            let bucket = s("bucketName").unwrap_or_default();
+            match s("endpointUrl") {
+                Some(e) => format!("{e}/{bucket}"),
+                None => format!("https://storage.googleapis.com/{bucket}"),
+            }
+        }
+    }
+}
+
+/// The secret fields of a registry that still hold plaintext (to be sealed before storing).
+pub fn plaintext_secrets(reg: &Value) -> Vec<&'static str> {
+    SECRET_FIELDS
+        .into_iter()
+        .filter(|f| match reg.get(*f) {
+            Some(Value::String(s)) => !s.starts_with(SEALED_PREFIX),
+            Some(_) => true,
+            None => false,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod public_base_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn derives_public_urls() {
+        assert_eq!(
+            public_base(&json!({"type": "aws", "bucketName": "b", "region": "eu-central-1"})),
+            "https://b.s3.eu-central-1.amazonaws.com"
+        );
+        assert_eq!(
+            public_base(
+                &json!({"type": "aws", "bucketName": "b", "region": "r", "endpointUrl": "http://127.0.0.1:4566/"})
+            ),
+            "http://127.0.0.1:4566/b"
+        );
+        assert_eq!(
+            public_base(
+                &json!({"type": "gcs", "bucketName": "b", "bucketUrl": "https://cdn.example.com/"})
+            ),
+            "https://cdn.example.com"
+        );
+        assert_eq!(
+            public_base(&json!({"type": "azure", "accountName": "a", "containerName": "c"})),
+            "https://a.blob.core.windows.net/c"
+        );
+        assert_eq!(
+            plaintext_secrets(&json!({"secretKey": "x", "sasToken": "kms:abc"})),
+            vec!["secretKey"]
+        );
+    }
+}

@@ -27,11 +27,13 @@ pub struct TokenRecord {
 pub enum Op {
     /// Create a record; fails if the id exists.
     Create(Record),
-    /// Replace a record's document; fails unless the stored version is `expected_version`.
-    /// The stored version becomes `expected_version + 1`.
+    /// Replace a record's document (and add `children_delta` to its children counter); fails
+    /// unless the stored version is `expected_version`. The stored version becomes
+    /// `expected_version + 1`.
     Replace {
         record: Record,
         expected_version: u64,
+        children_delta: i64,
     },
     /// Delete a record; fails unless it exists with exactly these counter values.
     Delete {
@@ -147,13 +149,14 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
         Op::Replace {
             mut record,
             expected_version,
+            children_delta,
         } => {
             let cur = state.records.get(&record.id).ok_or_else(fail)?;
             if cur.version != expected_version {
                 return Err(fail());
             }
             record.version = expected_version + 1;
-            record.children = cur.children;
+            record.children = cur.children + children_delta;
             record.dependants = cur.dependants;
             record.created_at = cur.created_at.clone();
             state.records.insert(record.id.clone(), record);
@@ -266,6 +269,26 @@ impl Repository for MemoryRepo {
     }
 
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
+        let mut items = BTreeSet::new();
+        for op in &ops {
+            let keys: Vec<String> = match op {
+                Op::Create(r) => vec![format!("R{}", r.id)],
+                Op::Replace { record, .. } => vec![format!("R{}", record.id)],
+                Op::Delete { id, .. } | Op::Count { id, .. } => vec![format!("R{id}")],
+                Op::AddEdge { from, to } | Op::RemoveEdge { from, to } => {
+                    vec![format!("D{from}>{to}"), format!("U{to}<{from}")]
+                }
+                Op::AddToken(t) => vec![format!("T{}", t.hash)],
+                Op::RemoveToken { hash } => vec![format!("T{hash}")],
+            };
+            for k in keys {
+                if !items.insert(k) {
+                    return Err(RepoError::Unavailable(
+                        "a transaction cannot include multiple operations on one item".into(),
+                    ));
+                }
+            }
+        }
         let mut s = self.state.lock().await;
         let mut next = s.clone();
         for (i, op) in ops.into_iter().enumerate() {

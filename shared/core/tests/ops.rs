@@ -38,7 +38,7 @@ async fn service(repo: &dyn Repository, id: &str, ty: &str, deps: &[&str]) {
         config: None,
         dependencies: deps.iter().map(|d| d.to_string()).collect(),
     };
-    ops::create_service(repo, &Principal::Admin, &t(id), body)
+    ops::create_service(repo, &Principal::Admin, &t(id), body, None)
         .await
         .unwrap();
 }

@@ -157,14 +157,17 @@ impl DynamoRepo {
                 Op::Replace {
                     record,
                     expected_version,
+                    children_delta,
                 } => vec![TransactWriteItem::builder()
                     .update(
                         Update::builder()
                             .set_key(Some(resource_key(&record.id)))
-                            .update_expression("SET #doc = :doc, #v = :nv")
+                            .update_expression("SET #doc = :doc, #v = :nv ADD #c :c")
                             .condition_expression("#v = :v")
                             .expression_attribute_names("#doc", "doc")
                             .expression_attribute_names("#v", "version")
+                            .expression_attribute_names("#c", "children")
+                            .expression_attribute_values(":c", n(children_delta))
                             .expression_attribute_values(":doc", s(record.doc.to_string()))
                             .expression_attribute_values(":v", n(expected_version as i64))
                             .expression_attribute_values(":nv", n(expected_version as i64 + 1))

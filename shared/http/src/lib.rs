@@ -24,10 +24,13 @@ pub const MAX_BODY: usize = 256 * 1024;
 pub struct App {
     pub repo: Arc<dyn Repository>,
     pub admin: AdminToken,
-    #[cfg_attr(not(feature = "kms"), allow(dead_code))]
     sdk: Option<aws_config::SdkConfig>,
     #[cfg(feature = "kms")]
     kms: std::sync::OnceLock<trustfn_kms::Kms>,
+    #[cfg(feature = "kms")]
+    secrets: std::sync::OnceLock<trustfn_kms::KmsSecrets>,
+    #[cfg(feature = "status")]
+    registries: std::sync::OnceLock<trustfn_registry::CloudRegistries>,
 }
 
 impl App {
@@ -48,6 +51,10 @@ impl App {
             sdk: Some(sdk),
             #[cfg(feature = "kms")]
             kms: std::sync::OnceLock::new(),
+            #[cfg(feature = "kms")]
+            secrets: std::sync::OnceLock::new(),
+            #[cfg(feature = "status")]
+            registries: std::sync::OnceLock::new(),
         })
     }
 
@@ -59,6 +66,41 @@ impl App {
             sdk: None,
             #[cfg(feature = "kms")]
             kms: std::sync::OnceLock::new(),
+            #[cfg(feature = "kms")]
+            secrets: std::sync::OnceLock::new(),
+            #[cfg(feature = "status")]
+            registries: std::sync::OnceLock::new(),
+        }
+    }
+
+    #[cfg_attr(not(feature = "kms"), allow(dead_code))]
+    fn sdk(&self) -> &aws_config::SdkConfig {
+        self.sdk
+            .as_ref()
+            .expect("App::from_env builds the SDK configuration")
+    }
+
+    /// Seals and opens registry secrets with the KMS key in `TRUSTFN_SECRETS_KEY_ID`.
+    #[cfg(feature = "kms")]
+    pub fn secrets(&self) -> &trustfn_kms::KmsSecrets {
+        self.secrets.get_or_init(|| {
+            let key = std::env::var("TRUSTFN_SECRETS_KEY_ID")
+                .ok()
+                .filter(|k| !k.is_empty());
+            trustfn_kms::KmsSecrets::new(aws_sdk_kms::Client::new(self.sdk()), key)
+        })
+    }
+
+    /// What the status operations need: KMS, secrets, registry writers.
+    #[cfg(feature = "status")]
+    pub fn status_deps(&self) -> trustfn_core::status::StatusDeps<'_> {
+        let registries = self
+            .registries
+            .get_or_init(|| trustfn_registry::CloudRegistries::new(self.sdk().clone()));
+        trustfn_core::status::StatusDeps {
+            kms: self.kms(),
+            secrets: self.secrets(),
+            registries,
         }
     }
 

@@ -217,3 +217,76 @@ impl Signer for KmsSigner {
             .into_inner())
     }
 }
+
+/// Seals registry secrets with a symmetric KMS key (direct `Encrypt`, at most 4 KiB), bound to
+/// the owning service by the encryption context `trustfn:service`.
+#[derive(Clone)]
+pub struct KmsSecrets {
+    client: Client,
+    key_id: Option<String>,
+}
+
+impl KmsSecrets {
+    /// `key_id` comes from `TRUSTFN_SECRETS_KEY_ID`; without it sealing fails with a clear error.
+    pub fn new(client: Client, key_id: Option<String>) -> KmsSecrets {
+        KmsSecrets { client, key_id }
+    }
+}
+
+const CONTEXT_KEY: &str = "trustfn:service";
+
+#[async_trait]
+impl trustfn_core::keys::SecretBox for KmsSecrets {
+    async fn seal(&self, plaintext: &str, context: &str) -> Result<String, KmsError> {
+        use base64::Engine;
+        let key_id = self
+            .key_id
+            .as_deref()
+            .ok_or_else(|| KmsError::Unavailable("TRUSTFN_SECRETS_KEY_ID is not set".into()))?;
+        if plaintext.len() > 4096 {
+            return Err(KmsError::Unusable(
+                "a registry secret is longer than 4096 bytes".into(),
+            ));
+        }
+        let out = self
+            .client
+            .encrypt()
+            .key_id(key_id)
+            .plaintext(Blob::new(plaintext.as_bytes()))
+            .encryption_context(CONTEXT_KEY, context)
+            .send()
+            .await
+            .map_err(|e| unavailable("Encrypt", e))?;
+        let blob = out
+            .ciphertext_blob
+            .ok_or_else(|| KmsError::Unavailable("Encrypt returned nothing".into()))?;
+        Ok(format!(
+            "{}{}",
+            trustfn_core::registry::SEALED_PREFIX,
+            base64::engine::general_purpose::STANDARD.encode(blob.as_ref())
+        ))
+    }
+
+    async fn open(&self, sealed: &str, context: &str) -> Result<String, KmsError> {
+        use base64::Engine;
+        let b64 = sealed
+            .strip_prefix(trustfn_core::registry::SEALED_PREFIX)
+            .unwrap_or(sealed);
+        let blob = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| KmsError::Unusable("a sealed secret is not base64".into()))?;
+        let out = self
+            .client
+            .decrypt()
+            .ciphertext_blob(Blob::new(blob))
+            .encryption_context(CONTEXT_KEY, context)
+            .send()
+            .await
+            .map_err(|e| unavailable("Decrypt", e))?;
+        let plain = out
+            .plaintext
+            .ok_or_else(|| KmsError::Unavailable("Decrypt returned nothing".into()))?;
+        String::from_utf8(plain.into_inner())
+            .map_err(|_| KmsError::Unusable("a sealed secret is not UTF-8".into()))
+    }
+}

@@ -1,0 +1,84 @@
+//! Registry writers behind [`trustfn_core::status::Registries`]. S3 (and S3-compatible storage
+//! through `endpointUrl`, path style) is implemented; Azure Blob and GCS answer with a clear
+//! error until their writers land.
+
+use async_trait::async_trait;
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::error::DisplayErrorContext;
+use aws_sdk_s3::primitives::ByteStream;
+use serde_json::Value;
+use trustfn_core::status::{Publisher, Registries};
+
+pub struct CloudRegistries {
+    sdk: aws_config::SdkConfig,
+}
+
+impl CloudRegistries {
+    /// `sdk` supplies the default credential chain (the Lambda role) for registries without keys.
+    pub fn new(sdk: aws_config::SdkConfig) -> CloudRegistries {
+        CloudRegistries { sdk }
+    }
+}
+
+struct S3 {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+#[async_trait]
+impl Publisher for S3 {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), String> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .body(ByteStream::from(body))
+            .content_type(content_type)
+            .cache_control(cache_control)
+            .send()
+            .await
+            .map_err(|e| format!("S3 PutObject: {}", DisplayErrorContext(e)))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Registries for CloudRegistries {
+    async fn open(&self, registry: &Value) -> Result<Box<dyn Publisher>, String> {
+        let s = |k: &str| registry.get(k).and_then(Value::as_str);
+        match s("type") {
+            Some("aws") => {
+                let mut b = aws_sdk_s3::config::Builder::from(&self.sdk);
+                if let Some(region) = s("region") {
+                    b = b.region(Region::new(region.to_owned()));
+                }
+                if let (Some(id), Some(secret)) = (s("accessKeyId"), s("secretKey")) {
+                    b = b.credentials_provider(Credentials::new(
+                        id,
+                        secret,
+                        None,
+                        None,
+                        "trustfn-registry",
+                    ));
+                }
+                if let Some(endpoint) = s("endpointUrl") {
+                    b = b.endpoint_url(endpoint).force_path_style(true);
+                }
+                Ok(Box::new(S3 {
+                    client: aws_sdk_s3::Client::from_conf(b.build()),
+                    bucket: s("bucketName").unwrap_or_default().to_owned(),
+                }))
+            }
+            Some(other) => Err(format!(
+                "the {other} registry writer is not available in this release"
+            )),
+            None => Err("the registry has no type".into()),
+        }
+    }
+}

@@ -1,0 +1,262 @@
+"""Credential status service on S3 (moto): configurations of every type and format, entries,
+revocation and suspension, the published objects fetched, verified and decoded."""
+import base64
+import gzip
+import json
+import uuid
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+
+import boto3
+import cbor2
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+from conftest import assert_error, table_items
+
+SECRET = "s3-secret-" + uuid.uuid4().hex
+
+
+def b64d(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+@pytest.fixture(scope="module")
+def s3(stack):
+    return boto3.client("s3", endpoint_url=stack.moto_url, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+@pytest.fixture(scope="module")
+def env(api, stack, s3):
+    org = api.org()
+    t = api.tenant(f"{org}.t1")
+    api.service(f"{t}.kms", "kms")
+    r = api.post(f"/v1/{t}.kms.signer/kms-service-api/keys/generate", json={"keyType": "secp256r1"})
+    assert r.status_code == 201
+    jwk = r.json()["publicKey"]
+    bucket = "status-" + uuid.uuid4().hex[:12]
+    s3.create_bucket(Bucket=bucket)
+    registry = {"type": "aws", "bucketName": bucket, "region": "us-east-1", "endpointUrl": stack.moto_url,
+                "accessKeyId": "test", "secretKey": SECRET}
+    api.service(f"{t}.status", "credential-status", config={"registry": registry}, dependencies=[f"{t}.kms"])
+    return {"t": t, "svc": f"{t}.status", "bucket": bucket, "jwk": jwk, "kid": f"{t}.kms.signer"}
+
+
+def public_key(jwk):
+    x, y = (int.from_bytes(b64d(jwk[k]), "big") for k in ("x", "y"))
+    return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+
+
+def verify_raw(jwk, data, sig):
+    assert len(sig) == 64, "raw r||s"
+    der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+    public_key(jwk).verify(der, data, ec.ECDSA(hashes.SHA256()))
+
+
+def fetch(s3, env, uri):
+    key = uri.split(f"/{env['bucket']}/", 1)[1]
+    obj = s3.get_object(Bucket=env["bucket"], Key=key)
+    return obj, obj["Body"].read()
+
+
+def decode_jwt(env, body):
+    h, p, s = body.decode().split(".")
+    verify_raw(env["jwk"], f"{h}.{p}".encode(), b64d(s))
+    return json.loads(b64d(h)), json.loads(b64d(p))
+
+
+def tsl_status(lst_bytes, bits, i):
+    per = 8 // bits
+    return (lst_bytes[i // per] >> ((i % per) * bits)) & ((1 << bits) - 1)
+
+
+def w3c_status(raw, bits, i):
+    bit = i * bits
+    return (raw[bit // 8] >> (8 - bits - bit % 8)) & ((1 << bits) - 1)
+
+
+def create(api, env, name, config, **extra):
+    r = api.post(f"/v1/{env['svc']}.{name}/credential-status-service-api/status-credential/create",
+                 json={"kid": env["kid"], "config": config, **extra})
+    assert r.status_code == 201, r.text
+    return f"{env['svc']}.{name}"
+
+
+def allocate(api, cfg, count, **extra):
+    r = api.post(f"/v1/{cfg}/credential-status-service-api/status-credential/entries", json={"count": count, **extra})
+    assert r.status_code == 201, r.text
+    assert "published" not in r.json(), r.json()
+    return r.json()["entries"]
+
+
+def update(api, cfg, body):
+    r = api.put(f"/v1/{cfg}/credential-status-service-api/status-credential/status/update", json=body)
+    assert r.status_code == 200, r.text
+    assert "published" not in r.json(), r.json()
+    return r.json()
+
+
+def test_secrets_are_sealed_and_redacted(api, env, ddb):
+    view = api.get(f"/v1/{env['svc']}/credential-status-service-api/configuration/view")
+    assert view.json()["config"]["registry"]["secretKey"] == "***"
+    assert SECRET not in view.text
+    assert SECRET not in json.dumps(table_items(ddb)), "the registry secret is stored in plaintext"
+
+
+def test_token_status_list_jwt(api, env, s3):
+    cfg = create(api, env, "tsl-jwt", {"type": "TokenStatusList", "format": "JWT", "statusSize": 2, "statuses": [
+        {"status": "0x0", "message": "VALID"}, {"status": "0x1", "message": "INVALID"},
+        {"status": "0x2", "message": "SUSPENDED"}], "ttl": 3600, "validity": 7200})
+    view = api.get(f"/v1/{cfg}/credential-status-service-api/status-credential/view").json()
+    assert view["lists"] == []
+    entries = allocate(api, cfg, 10)
+    assert len({e["index"] for e in entries}) == 10
+    uri = entries[0]["uri"]
+    assert all(e["embed"] == {"status": {"status_list": {"idx": e["index"], "uri": uri}}} for e in entries)
+    update(api, cfg, {"entry": entries[0]["id"], "status": "0x1"})                      # revoke
+    update(api, cfg, {"session": entries[1]["id"], "status": "0x2"})                    # suspend
+    update(api, cfg, {"updates": [{"index": entries[2]["index"], "list": entries[2]["list"], "status": "0x2"},
+                                  {"entry": entries[3]["id"], "status": "1"}]})
+    update(api, cfg, {"entry": entries[2]["id"], "status": "0x0"})                      # reinstate
+    obj, body = fetch(__import__("boto3") and s3, env, uri)
+    assert obj["ContentType"] == "application/statuslist+jwt"
+    assert obj["CacheControl"] == "public, max-age=3600"
+    header, claims = decode_jwt(env, body)
+    assert header["typ"] == "statuslist+jwt" and header["alg"] == "ES256" and header["kid"] == env["kid"]
+    assert claims["sub"] == uri and claims["ttl"] == 3600 and claims["exp"] - claims["iat"] == 7200
+    raw = zlib.decompress(b64d(claims["status_list"]["lst"]))
+    assert claims["status_list"]["bits"] == 2 and len(raw) * 4 == 131072
+    want = {entries[0]["index"]: 1, entries[1]["index"]: 2, entries[2]["index"]: 0, entries[3]["index"]: 1}
+    for i in range(0, len(raw) * 4):
+        if tsl_status(raw, 2, i) != want.get(i, 0):
+            raise AssertionError(f"status[{i}] = {tsl_status(raw, 2, i)}, want {want.get(i, 0)}")
+    view = api.get(f"/v1/{cfg}/credential-status-service-api/status-credential/view").json()
+    (lst,) = view["lists"]
+    assert lst["allocated"] == 10 and lst["uri"] == uri and lst["publishedVersion"] == lst["statusVersion"]
+    assert lst["publishError"] is None and lst["exp"]
+    # The aggregation document lists it.
+    agg = s3.get_object(Bucket=env["bucket"], Key=f"status-lists/{cfg}/aggregation")
+    assert json.loads(agg["Body"].read()) == {"status_lists": [uri]}
+
+
+def test_token_status_list_cwt(api, env, s3):
+    cfg = create(api, env, "tsl-cwt", {"type": "TokenStatusList", "format": "CWT"})
+    entries = allocate(api, cfg, 3)
+    update(api, cfg, {"entry": entries[1]["id"], "status": "0x1"})
+    obj, body = fetch(s3, env, entries[0]["uri"])
+    assert obj["ContentType"] == "application/statuslist+cwt"
+    tag = cbor2.loads(body)
+    assert tag.tag == 18
+    protected, unprotected, payload, sig = tag.value
+    assert cbor2.loads(protected) == {1: -7, 16: "application/statuslist+cwt"}
+    assert unprotected[4] == env["kid"].encode()
+    verify_raw(env["jwk"], cbor2.dumps(["Signature1", protected, b"", payload]), sig)
+    claims = cbor2.loads(payload)
+    assert claims[2] == entries[0]["uri"] and claims[65534] == 43200 and claims[4] - claims[6] == 86400
+    raw = zlib.decompress(claims[65533]["lst"])
+    assert claims[65533]["bits"] == 1
+    for e in entries:
+        assert tsl_status(raw, 1, e["index"]) == (1 if e is entries[1] else 0)
+    assert sum(bin(b).count("1") for b in raw) == 1
+
+
+@pytest.mark.parametrize("kind,purpose", [("BitstringStatusList", "revocation"), ("StatusList2021", "suspension")])
+def test_w3c_lists(api, env, s3, kind, purpose):
+    cfg = create(api, env, kind.lower(), {"type": kind, "purpose": purpose}, did="did:web:issuer.example.com")
+    entries = allocate(api, cfg, 4)
+    e0 = entries[0]["embed"]["credentialStatus"]
+    assert e0["type"] == ("BitstringStatusListEntry" if kind == "BitstringStatusList" else "StatusList2021Entry")
+    assert e0["statusPurpose"] == purpose and e0["statusListIndex"] == str(entries[0]["index"])
+    assert e0["statusListCredential"] == entries[0]["uri"]
+    update(api, cfg, {"entry": entries[0]["id"], "status": "0x1"})
+    update(api, cfg, {"entry": entries[3]["id"], "status": "0x1"})
+    update(api, cfg, {"entry": entries[3]["id"], "status": "0x0"})
+    obj, body = fetch(s3, env, entries[0]["uri"])
+    assert obj["ContentType"] == "application/vc+jwt"
+    header, claims = decode_jwt(env, body)
+    if kind == "BitstringStatusList":
+        assert header["typ"] == "vc+jwt"
+        vc = claims
+        enc = vc["credentialSubject"]["encodedList"]
+        assert enc.startswith("u") and vc["credentialSubject"]["ttl"] == 43200 * 1000
+        assert vc["validFrom"] and vc["validUntil"]
+        raw = gzip.decompress(b64d(enc[1:]))
+    else:
+        vc = claims["vc"]
+        enc = vc["credentialSubject"]["encodedList"]
+        assert not enc.startswith("u")
+        raw = gzip.decompress(b64d(enc))
+    assert vc["issuer"] == "did:web:issuer.example.com" and vc["id"] == entries[0]["uri"]
+    assert vc["credentialSubject"]["statusPurpose"] == purpose
+    assert len(raw) >= 16 * 1024
+    for e in entries:
+        assert w3c_status(raw, 1, e["index"]) == (1 if e is entries[0] else 0)
+
+
+def test_validation(api, env, ddb):
+    svc = env["svc"]
+    before = table_items(ddb)
+    cases = [
+        ({"kid": env["kid"], "config": {"type": "Nope"}}, "config.type"),
+        ({"kid": env["kid"], "config": {"type": "TokenStatusList", "format": "XML"}}, "config.format"),
+        ({"kid": env["kid"], "config": {"type": "TokenStatusList", "statusSize": 3}}, "statusSize"),
+        ({"kid": env["kid"], "config": {"type": "BitstringStatusList"}}, "did"),
+        ({"kid": env["kid"], "config": {"type": "TokenStatusList", "statuses": [{"status": "0x5", "message": "x"}]}}, "statuses"),
+        ({"kid": env["kid"], "config": {"type": "TokenStatusList", "size": 100}}, "config.size"),
+        ({"kid": env["kid"], "config": {"type": "TokenStatusList", "ttl": 999999}}, "config.ttl"),
+        ({"kid": env["t"] + ".kms.missing", "config": {"type": "TokenStatusList"}}, "kid"),
+        ({"kid": env["kid"], "x5Chain": ["garbage"], "config": {"type": "TokenStatusList"}}, "x5Chain"),
+    ]
+    for body, text in cases:
+        assert_error(api.post(f"/v1/{svc}.bad/credential-status-service-api/status-credential/create", json=body), 400,
+                     contains=text)
+    assert table_items(ddb) == before
+    cfg = create(api, env, "val", {"type": "TokenStatusList", "statusSize": 1})
+    entries = allocate(api, cfg, 1)
+    base = f"/v1/{cfg}/credential-status-service-api/status-credential"
+    assert_error(api.put(f"{base}/status/update", json={"entry": entries[0]["id"], "status": "0x2"}), 400, contains="1 bit")
+    assert_error(api.put(f"{base}/status/update", json={"entry": "nope:1", "status": "0x1"}), 404)
+    free = (entries[0]["index"] + 1) % 131072
+    assert_error(api.put(f"{base}/status/update", json={"list": entries[0]["list"], "index": free, "status": "0x1"}), 404)
+    assert_error(api.post(f"{base}/entries", json={"count": 0}), 400)
+    assert_error(api.post(f"{base}/entries", json={"count": 1, "initialStatus": "0x7"}), 400)
+
+
+def test_allocation_never_repeats_and_rolls_over(api, env):
+    cfg = create(api, env, "small", {"type": "TokenStatusList", "size": 1024})
+    seen = set()
+    for _ in range(3):
+        for e in allocate(api, cfg, 400):
+            key = (e["uri"], e["index"])
+            assert key not in seen
+            seen.add(key)
+    lists = {u for u, _ in seen}
+    assert len(seen) == 1200 and len(lists) == 2, "a full list rolls over to a new URI"
+    view = api.get(f"/v1/{cfg}/credential-status-service-api/status-credential/view").json()
+    assert sorted(l["allocated"] for l in view["lists"]) == [176, 1024]
+
+
+def test_concurrent_updates_are_all_published(api, env, s3):
+    cfg = create(api, env, "busy", {"type": "TokenStatusList"})
+    entries = allocate(api, cfg, 200)
+    base = f"/v1/{cfg}/credential-status-service-api/status-credential/status/update"
+
+    def revoke(e):
+        r = api.put(base, json={"entry": e["id"], "status": "0x1"})
+        return r.status_code
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        codes = list(pool.map(revoke, entries))
+    assert codes.count(200) == 200, codes
+    obj, body = fetch(s3, env, entries[0]["uri"])
+    _, claims = decode_jwt(env, body)
+    raw = zlib.decompress(b64d(claims["status_list"]["lst"]))
+    missing = [e["index"] for e in entries if tsl_status(raw, 1, e["index"]) != 1]
+    assert missing == [], f"{len(missing)} updates missing from the published list"
+    view = api.get(f"/v1/{cfg}/credential-status-service-api/status-credential/view").json()
+    (lst,) = view["lists"]
+    assert lst["publishedVersion"] == lst["statusVersion"]
+    print(f"200 concurrent updates -> {lst['publishes']} publishes")
