@@ -167,8 +167,14 @@ class Stack:
         ddb.create_table(
             TableName=self.table, BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+                                  {"AttributeName": "sk", "AttributeType": "S"},
+                                  {"AttributeName": "rpk", "AttributeType": "S"},
+                                  {"AttributeName": "rat", "AttributeType": "N"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            GlobalSecondaryIndexes=[{"IndexName": "refresh",
+                                     "KeySchema": [{"AttributeName": "rpk", "KeyType": "HASH"},
+                                                   {"AttributeName": "rat", "KeyType": "RANGE"}],
+                                     "Projection": {"ProjectionType": "KEYS_ONLY"}}])
 
     def create_secrets_key(self):
         """The symmetric KMS key that seals registry secrets (the template's SecretsKey)."""

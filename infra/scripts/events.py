@@ -120,8 +120,18 @@ def event(method, route, params, body):
     return ev
 
 
+# Functions triggered by EventBridge schedules: the "Scheduled Event" envelope.
+SCHEDULED = {
+    "status-refresh": {"version": "0", "id": "53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa", "detail-type": "Scheduled Event",
+                       "source": "aws.events", "account": "123456789012", "time": "2026-11-24T03:00:00Z",
+                       "region": "eu-central-1",
+                       "resources": ["arn:aws:events:eu-central-1:123456789012:rule/trustfn-StatusRefresh"],
+                       "detail": {}},
+}
+
+
 def render():
-    out = {}
+    out = {fn: json.dumps(ev, indent=2) + "\n" for fn, ev in SCHEDULED.items()}
     for method, route, fn in template_routes():
         if fn not in SAMPLES:
             raise SystemExit(f"events.py: no sample for function {fn}; add one to SAMPLES")

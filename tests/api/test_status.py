@@ -260,3 +260,62 @@ def test_concurrent_updates_are_all_published(api, env, s3):
     (lst,) = view["lists"]
     assert lst["publishedVersion"] == lst["statusVersion"]
     print(f"200 concurrent updates -> {lst['publishes']} publishes")
+
+
+def invoke_refresh(stack, lookahead=0):
+    import subprocess
+    from conftest import ROOT
+    event = {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {"lookaheadSeconds": lookahead}}
+    r = subprocess.run([str(ROOT / ".tools/venv/bin/cargo-lambda"), "lambda", "invoke", "-A", "127.0.0.1", "-P",
+                        str(stack.api_port), "status-refresh", "--data-ascii", json.dumps(event)],
+                       capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_refresh_republishes_expiring_lists(api, env, s3, stack):
+    import time
+    cfg = create(api, env, "short", {"type": "TokenStatusList", "validity": 300, "ttl": 60})
+    entries = allocate(api, cfg, 2)
+    update(api, cfg, {"entry": entries[0]["id"], "status": "0x1"})
+    _, body = fetch(s3, env, entries[0]["uri"])
+    _, before = decode_jwt(env, body)
+    time.sleep(1.1)
+    report = invoke_refresh(stack, lookahead=3600)
+    assert report["republished"] >= 1, report
+    obj, body = fetch(s3, env, entries[0]["uri"])
+    _, after = decode_jwt(env, body)
+    assert after["exp"] > before["exp"] and after["iat"] > before["iat"]
+    assert after["status_list"] == before["status_list"], "a refresh changes no status"
+    assert obj["CacheControl"] == "public, max-age=60"
+
+
+def test_refresh_repairs_a_failed_publish(api, stack, s3):
+    org = api.org()
+    t = api.tenant(f"{org}.t1")
+    api.service(f"{t}.kms", "kms")
+    api.post(f"/v1/{t}.kms.k/kms-service-api/keys/generate", json={"keyType": "secp256r1"})
+    bucket = "later-" + uuid.uuid4().hex[:12]  # does not exist yet: the registry is down
+    api.service(f"{t}.status", "credential-status", dependencies=[f"{t}.kms"], config={"registry": {
+        "type": "aws", "bucketName": bucket, "region": "us-east-1", "endpointUrl": stack.moto_url}})
+    r = api.post(f"/v1/{t}.status.c/credential-status-service-api/status-credential/create",
+                 json={"kid": f"{t}.kms.k", "config": {"type": "TokenStatusList"}})
+    assert r.status_code == 201
+    r = api.post(f"/v1/{t}.status.c/credential-status-service-api/status-credential/entries", json={"count": 1})
+    assert r.status_code == 201 and r.json()["published"] is False, "the allocation stands, the publish failed"
+    entry = r.json()["entries"][0]
+    r = api.put(f"/v1/{t}.status.c/credential-status-service-api/status-credential/status/update",
+                json={"entry": entry["id"], "status": "0x1"})
+    assert r.status_code == 200 and r.json()["published"] is False
+    (lst,) = api.get(f"/v1/{t}.status.c/credential-status-service-api/status-credential/view").json()["lists"]
+    assert lst["publishError"] and lst["publishedVersion"] < lst["statusVersion"]
+    s3.create_bucket(Bucket=bucket)  # the registry is back
+    report = invoke_refresh(stack)
+    assert report["republished"] >= 1, report
+    (lst,) = api.get(f"/v1/{t}.status.c/credential-status-service-api/status-credential/view").json()["lists"]
+    assert lst["publishError"] is None and lst["publishedVersion"] == lst["statusVersion"]
+    key = entry["uri"].split(f"/{bucket}/", 1)[1]
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    claims = json.loads(b64d(body.split(".")[1]))
+    raw = zlib.decompress(b64d(claims["status_list"]["lst"]))
+    assert tsl_status(raw, 1, entry["index"]) == 1, "the update made while the registry was down is published"

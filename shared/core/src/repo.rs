@@ -109,6 +109,9 @@ pub trait Repository: Send + Sync {
     /// Targets that depend on `to`, ordered.
     async fn dependants(&self, to: &Target) -> Result<Vec<Target>, RepoError>;
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, RepoError>;
+    /// Status lists whose `_refreshAt` (Unix seconds, in the document) is at or before `before`,
+    /// soonest first, at most `limit`. Served by an index, never a scan.
+    async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError>;
     /// Applies all ops atomically, or none.
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError>;
 }
@@ -266,6 +269,24 @@ impl Repository for MemoryRepo {
 
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, RepoError> {
         Ok(self.state.lock().await.tokens.get(hash).cloned())
+    }
+
+    async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
+        let s = self.state.lock().await;
+        let mut due: Vec<(i64, Target)> = s
+            .records
+            .values()
+            .filter(|r| r.kind == crate::model::Kind::StatusList)
+            .filter_map(|r| {
+                r.doc
+                    .get("_refreshAt")
+                    .and_then(serde_json::Value::as_i64)
+                    .map(|at| (at, r.id.clone()))
+            })
+            .filter(|(at, _)| *at <= before)
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, id)| id).collect())
     }
 
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {

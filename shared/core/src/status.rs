@@ -402,11 +402,12 @@ fn new_list(config_rec: &Record, base_url: &str) -> Result<ListState, ApiError> 
     let id = config_rec.id.child(&list_id)?;
     let object_key = format!("status-lists/{}/{}", config_rec.id, list_id);
     let uri = format!("{base_url}/{object_key}");
+    let ttl = cfg["ttl"].as_u64().unwrap_or(DEFAULT_TTL);
     let statuses = StatusArray::new(bits, size, order_of(cfg)).map_err(|_| ApiError::internal())?;
     let allocated =
         StatusArray::new(1, size, BitOrder::LsbFirst).map_err(|_| ApiError::internal())?;
     let doc = json!({"listId": list_id, "uri": uri, "objectKey": object_key, "size": size, "allocated": 0,
-                     "statusVersion": 0, "publishedVersion": -1});
+                     "statusVersion": 0, "publishedVersion": -1, "_refreshAt": now(), "_ttl": ttl});
     let mut st = ListState {
         rec: Record::new(id, Kind::StatusList, doc),
         statuses,
@@ -832,6 +833,7 @@ async fn publish_inner(
             match &outcome {
                 Ok((iat, exp)) => {
                     next.doc["publishedVersion"] = json!(sv);
+                    next.doc["_refreshAt"] = json!(refresh_time(*iat, *exp, &cur));
                     next.doc["publishedAt"] = json!(rfc3339(*iat));
                     next.doc["exp"] = json!(rfc3339(*exp));
                     next.doc["_exp"] = json!(exp);
@@ -841,6 +843,7 @@ async fn publish_inner(
                 Err(e) => {
                     next.doc["publishError"] = json!(e.message);
                     next.doc["publishErrorAt"] = json!(rfc3339(now()));
+                    next.doc["_refreshAt"] = json!(now());
                 }
             }
             match repo
@@ -859,6 +862,72 @@ async fn publish_inner(
         outcome?;
         tracing::info!(list = %list_id, version = sv, "status list published");
         // Loop: updates that arrived while we published are published now (coalesced).
+    }
+}
+
+/// When the scheduled refresh republishes a list: `ttl` plus five minutes before `exp` (so no
+/// consumer ever holds an expired list), and not sooner than a minute after `iat`.
+fn refresh_time(iat: i64, exp: i64, list: &Record) -> i64 {
+    let ttl = list.doc.get("_ttl").and_then(Value::as_i64).unwrap_or(0);
+    (exp - ttl - 300).max(iat + 60)
+}
+
+/// What one refresh run did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct RefreshReport {
+    pub due: usize,
+    pub republished: usize,
+    pub failed: usize,
+    /// True when the run stopped at its time budget with lists still due (the next run goes on).
+    pub more: bool,
+}
+
+/// The scheduled refresh: re-signs and republishes every list due within `lookahead` seconds
+/// (expiring soon, never published, or whose last publish failed), in pages of `page`, until
+/// `budget` runs out. Idempotent: a list republished here is not due again until its new `exp`
+/// approaches.
+pub async fn refresh(
+    repo: &dyn Repository,
+    deps: &StatusDeps<'_>,
+    lookahead: i64,
+    page: usize,
+    budget: std::time::Duration,
+) -> Result<RefreshReport, ApiError> {
+    let started = std::time::Instant::now();
+    let mut report = RefreshReport::default();
+    let mut skip = std::collections::HashSet::new();
+    loop {
+        let due: Vec<Target> = repo
+            .due(now() + lookahead, page + skip.len())
+            .await
+            .map_err(storage)?
+            .into_iter()
+            .filter(|id| !skip.contains(id))
+            .collect();
+        if due.is_empty() {
+            return Ok(report);
+        }
+        for id in due {
+            if started.elapsed() > budget {
+                report.more = true;
+                return Ok(report);
+            }
+            report.due += 1;
+            match publish_inner(repo, deps, &id, true).await {
+                Ok(()) => report.republished += 1,
+                Err(e) => {
+                    tracing::warn!(list = %id, error = %e, "refresh could not republish; retrying next run");
+                    report.failed += 1;
+                }
+            }
+            skip.insert(id); // each list at most once per run
+            tracing::info!(
+                due = report.due,
+                republished = report.republished,
+                failed = report.failed,
+                "refresh progress"
+            );
+        }
     }
 }
 

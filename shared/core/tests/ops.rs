@@ -129,6 +129,9 @@ impl Repository for Racing {
     async fn token(&self, h: &str) -> Result<Option<TokenRecord>, RepoError> {
         self.inner.token(h).await
     }
+    async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
+        self.inner.due(before, limit).await
+    }
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
         if !self.raced.swap(true, Ordering::SeqCst) {
             let late = Record::new(
@@ -204,6 +207,9 @@ impl Repository for Down {
     }
     async fn token(&self, h: &str) -> Result<Option<TokenRecord>, RepoError> {
         self.0.token(h).await
+    }
+    async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
+        self.0.due(before, limit).await
     }
     async fn commit(&self, _: Vec<Op>) -> Result<(), RepoError> {
         Err(RepoError::Unavailable(

@@ -97,7 +97,21 @@ fn to_item(r: &Record) -> Item {
     item.insert("children".into(), n(r.children));
     item.insert("dependants".into(), n(r.dependants));
     item.insert("createdAt".into(), s(r.created_at.clone()));
+    if let Some(at) = refresh_at(r) {
+        item.insert("rpk".into(), s(REFRESH_PARTITION));
+        item.insert("rat".into(), n(at));
+    }
     item
+}
+
+/// The sparse `refresh` index (partition `rpk`, sort `rat`) holds only status lists.
+const REFRESH_INDEX: &str = "refresh";
+const REFRESH_PARTITION: &str = "LIST";
+
+fn refresh_at(r: &Record) -> Option<i64> {
+    (r.kind == Kind::StatusList)
+        .then(|| r.doc.get("_refreshAt").and_then(serde_json::Value::as_i64))
+        .flatten()
 }
 
 fn encode_cursor(sk: &str) -> String {
@@ -158,24 +172,33 @@ impl DynamoRepo {
                     record,
                     expected_version,
                     children_delta,
-                } => vec![TransactWriteItem::builder()
-                    .update(
-                        Update::builder()
-                            .set_key(Some(resource_key(&record.id)))
-                            .update_expression("SET #doc = :doc, #v = :nv ADD #c :c")
-                            .condition_expression("#v = :v")
-                            .expression_attribute_names("#doc", "doc")
-                            .expression_attribute_names("#v", "version")
-                            .expression_attribute_names("#c", "children")
-                            .expression_attribute_values(":c", n(children_delta))
-                            .expression_attribute_values(":doc", s(record.doc.to_string()))
-                            .expression_attribute_values(":v", n(expected_version as i64))
-                            .expression_attribute_values(":nv", n(expected_version as i64 + 1))
-                            .table_name(table)
-                            .build()
-                            .expect("update"),
-                    )
-                    .build()],
+                } => {
+                    let mut u = Update::builder()
+                        .set_key(Some(resource_key(&record.id)))
+                        .condition_expression("#v = :v")
+                        .expression_attribute_names("#doc", "doc")
+                        .expression_attribute_names("#v", "version")
+                        .expression_attribute_names("#c", "children")
+                        .expression_attribute_values(":c", n(children_delta))
+                        .expression_attribute_values(":doc", s(record.doc.to_string()))
+                        .expression_attribute_values(":v", n(expected_version as i64))
+                        .expression_attribute_values(":nv", n(expected_version as i64 + 1))
+                        .table_name(table);
+                    u = match refresh_at(&record) {
+                        Some(at) => u
+                            .update_expression(
+                                "SET #doc = :doc, #v = :nv, rpk = :rpk, rat = :rat ADD #c :c",
+                            )
+                            .expression_attribute_values(":rpk", s(REFRESH_PARTITION))
+                            .expression_attribute_values(":rat", n(at)),
+                        None => u.update_expression(
+                            "SET #doc = :doc, #v = :nv ADD #c :c REMOVE rpk, rat",
+                        ),
+                    };
+                    vec![TransactWriteItem::builder()
+                        .update(u.build().expect("update"))
+                        .build()]
+                }
                 Op::Delete {
                     id,
                     children,
@@ -434,6 +457,27 @@ impl Repository for DynamoRepo {
             roles,
             expires_at: get_n(&item, "expiresAt"),
         }))
+    }
+
+    async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
+        let resp = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(REFRESH_INDEX)
+            .key_condition_expression("rpk = :p AND rat <= :b")
+            .expression_attribute_values(":p", s(REFRESH_PARTITION))
+            .expression_attribute_values(":b", n(before))
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(|e| unavailable("query refresh index", e))?;
+        Ok(resp
+            .items()
+            .iter()
+            .filter_map(|i| get_s(i, "sk"))
+            .filter_map(|id| Target::parse(id).ok())
+            .collect())
     }
 
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {

@@ -1,0 +1,56 @@
+//! Scheduled (EventBridge): republishes every status list due for refresh: expiring within its
+//! `ttl` + 5 minutes, never published, or whose last publish failed. Bounded by the invocation's
+//! deadline; what is left is picked up by the next run. Optional event detail:
+//! `{"lookaheadSeconds": n}` also refreshes lists due within the next n seconds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::{json, Value};
+use trustfn_http::trustfn_core::status;
+use trustfn_http::App;
+
+/// Lists read from the refresh index per page.
+const PAGE: usize = 25;
+
+async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let (payload, ctx) = event.into_parts();
+    let lookahead = payload
+        .pointer("/detail/lookaheadSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        .clamp(0, 30 * 86_400);
+    // Leave ten seconds of the invocation for the last publish to finish.
+    let left = ctx
+        .deadline()
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or(Duration::from_secs(60));
+    let budget = left
+        .saturating_sub(Duration::from_secs(10))
+        .max(Duration::from_secs(5));
+    let report = status::refresh(
+        app.repo.as_ref(),
+        &app.status_deps(),
+        lookahead,
+        PAGE,
+        budget,
+    )
+    .await
+    .map_err(|e| format!("refresh failed: {e}"))?;
+    lambda_runtime::tracing::info!(
+        due = report.due,
+        republished = report.republished,
+        failed = report.failed,
+        more = report.more,
+        "status refresh run"
+    );
+    Ok(json!(report))
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    trustfn_http::init_tracing();
+    let app = Arc::new(App::from_env().await?);
+    lambda_runtime::run(service_fn(move |ev| handle(app.clone(), ev))).await
+}
