@@ -18,6 +18,7 @@ pip_pkgs=(
   "openapi-spec-validator>=0.7"
   "cryptography>=42"
   "cbor2>=5"
+  "azure-storage-blob>=12"
 )
 stamp="$tools/.pip-$(printf '%s\n' "${pip_pkgs[@]}" | sha256sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then

@@ -1,6 +1,19 @@
-//! Registry writers behind [`trustfn_core::status::Registries`]. S3 (and S3-compatible storage
-//! through `endpointUrl`, path style) is implemented; Azure Blob and GCS answer with a clear
-//! error until their writers land.
+//! Registry writers behind [`trustfn_core::status::Registries`]: S3 (and S3-compatible storage
+//! through `endpointUrl`, path style), Azure Blob Storage (Shared Key or SAS) and Google Cloud
+//! Storage (service-account key, or anonymous against an emulator).
+
+mod azure;
+mod gcs;
+
+/// Percent-encodes one path segment (RFC 3986 unreserved characters stay).
+pub(crate) fn encode_segment(s: &str) -> String {
+    const SET: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, SET).to_string()
+}
 
 use async_trait::async_trait;
 use aws_sdk_s3::config::{Credentials, Region};
@@ -11,12 +24,17 @@ use trustfn_core::status::{Publisher, Registries};
 
 pub struct CloudRegistries {
     sdk: aws_config::SdkConfig,
+    http: reqwest::Client,
 }
 
 impl CloudRegistries {
     /// `sdk` supplies the default credential chain (the Lambda role) for registries without keys.
     pub fn new(sdk: aws_config::SdkConfig) -> CloudRegistries {
-        CloudRegistries { sdk }
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(20))
+            .build()
+            .expect("an HTTP client with default settings");
+        CloudRegistries { sdk, http }
     }
 }
 
@@ -75,10 +93,42 @@ impl Registries for CloudRegistries {
                     bucket: s("bucketName").unwrap_or_default().to_owned(),
                 }))
             }
-            Some(other) => Err(format!(
-                "the {other} registry writer is not available in this release"
-            )),
+            Some("azure") => Ok(Box::new(Wrap(azure::Azure::open(
+                self.http.clone(),
+                registry,
+            )?))),
+            Some("gcs") => Ok(Box::new(Wrap(gcs::Gcs::open(self.http.clone(), registry)?))),
+            Some(other) => Err(format!("unknown registry type {other}")),
             None => Err("the registry has no type".into()),
         }
+    }
+}
+
+/// Adapts the Azure and GCS writers to [`Publisher`].
+struct Wrap<T>(T);
+
+#[async_trait]
+impl Publisher for Wrap<azure::Azure> {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), String> {
+        self.0.put(key, body, content_type, cache_control).await
+    }
+}
+
+#[async_trait]
+impl Publisher for Wrap<gcs::Gcs> {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), String> {
+        self.0.put(key, body, content_type, cache_control).await
     }
 }

@@ -1,0 +1,154 @@
+//! Azure Blob Storage: `Put Blob` with Shared Key or SAS authorization (works with Azurite).
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+
+const VERSION: &str = "2021-08-06";
+
+pub struct Azure {
+    http: reqwest::Client,
+    account: String,
+    /// `https://{account}.blob.core.windows.net` or e.g. `http://127.0.0.1:10000/devstoreaccount1`.
+    endpoint: String,
+    container: String,
+    auth: Auth,
+}
+
+enum Auth {
+    SharedKey(Vec<u8>),
+    Sas(String),
+}
+
+/// `AccountName=...;AccountKey=...;BlobEndpoint=...;SharedAccessSignature=...`
+fn connection_string(cs: &str) -> impl Fn(&str) -> Option<String> + '_ {
+    move |k: &str| {
+        cs.split(';')
+            .filter_map(|p| p.split_once('='))
+            .find(|(n, _)| n.eq_ignore_ascii_case(k))
+            .map(|(_, v)| v.to_owned())
+    }
+}
+
+impl Azure {
+    pub fn open(http: reqwest::Client, reg: &Value) -> Result<Azure, String> {
+        let s = |k: &str| reg.get(k).and_then(Value::as_str).map(str::to_owned);
+        let account = s("accountName").ok_or("accountName is missing")?;
+        let container = s("containerName").ok_or("containerName is missing")?;
+        let mut endpoint = s("endpointUrl");
+        let auth = if let Some(key) = s("accountKey") {
+            Auth::SharedKey(
+                B64.decode(key.trim())
+                    .map_err(|_| "accountKey is not base64")?,
+            )
+        } else if let Some(sas) = s("sasToken") {
+            Auth::Sas(sas.trim_start_matches('?').to_owned())
+        } else if let Some(cs) = s("connectionString") {
+            let get = connection_string(&cs);
+            if endpoint.is_none() {
+                endpoint = get("BlobEndpoint");
+            }
+            match (get("AccountKey"), get("SharedAccessSignature")) {
+                (Some(k), _) => Auth::SharedKey(
+                    B64.decode(k.trim())
+                        .map_err(|_| "the connection string's AccountKey is not base64")?,
+                ),
+                (None, Some(sas)) => Auth::Sas(sas),
+                _ => {
+                    return Err(
+                        "the connection string has neither AccountKey nor SharedAccessSignature"
+                            .into(),
+                    )
+                }
+            }
+        } else {
+            return Err("the azure registry needs accountKey, sasToken or connectionString (no managed identity on AWS Lambda)".into());
+        };
+        let endpoint = endpoint
+            .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"))
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Azure {
+            http,
+            account,
+            endpoint,
+            container,
+            auth,
+        })
+    }
+
+    pub async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), String> {
+        let path_key: String = key
+            .split('/')
+            .map(crate::encode_segment)
+            .collect::<Vec<_>>()
+            .join("/");
+        let mut url = format!("{}/{}/{}", self.endpoint, self.container, path_key);
+        let date = chrono::Utc::now()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        let mut req = self
+            .http
+            .put(&url)
+            .header("x-ms-date", &date)
+            .header("x-ms-version", VERSION)
+            .header("x-ms-blob-type", "BlockBlob")
+            .header("x-ms-blob-content-type", content_type)
+            .header("x-ms-blob-cache-control", cache_control);
+        match &self.auth {
+            Auth::SharedKey(k) => {
+                let path = url
+                    .splitn(4, '/')
+                    .nth(3)
+                    .map(|p| format!("/{p}"))
+                    .unwrap_or_default();
+                let to_sign = format!(
+                    "PUT\n\n\n{}\n\n\n\n\n\n\n\n\nx-ms-blob-cache-control:{cache_control}\nx-ms-blob-content-type:{content_type}\nx-ms-blob-type:BlockBlob\nx-ms-date:{date}\nx-ms-version:{VERSION}\n/{}{}",
+                    body.len(),
+                    self.account,
+                    path
+                );
+                let mut mac =
+                    Hmac::<Sha256>::new_from_slice(k).map_err(|_| "invalid account key")?;
+                mac.update(to_sign.as_bytes());
+                let sig = B64.encode(mac.finalize().into_bytes());
+                req = req.header("Authorization", format!("SharedKey {}:{sig}", self.account));
+            }
+            Auth::Sas(sas) => {
+                url = format!("{url}?{sas}");
+                req = self
+                    .http
+                    .put(&url)
+                    .header("x-ms-date", &date)
+                    .header("x-ms-version", VERSION)
+                    .header("x-ms-blob-type", "BlockBlob")
+                    .header("x-ms-blob-content-type", content_type)
+                    .header("x-ms-blob-cache-control", cache_control);
+            }
+        }
+        let resp = req
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("Azure Put Blob: {e}"))?;
+        if !resp.status().is_success() {
+            let status = resp.status();
+            let code = resp
+                .headers()
+                .get("x-ms-error-code")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_owned();
+            return Err(format!("Azure Put Blob: HTTP {status} ({code})"));
+        }
+        Ok(())
+    }
+}

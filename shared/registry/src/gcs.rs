@@ -1,0 +1,160 @@
+//! Google Cloud Storage: JSON API multipart upload (object + contentType/cacheControl metadata),
+//! authorized with a service-account key (OAuth 2.0 JWT bearer, RS256) or anonymously against an
+//! emulator (`endpointUrl` without a key).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64U;
+use base64::Engine;
+use serde_json::{json, Value};
+
+pub struct Gcs {
+    http: reqwest::Client,
+    base: String,
+    bucket: String,
+    key: Option<ServiceAccount>,
+}
+
+struct ServiceAccount {
+    email: String,
+    token_uri: String,
+    pkcs8: Vec<u8>,
+}
+
+fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
+    let body: String = pem
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect::<Vec<_>>()
+        .join("");
+    base64::engine::general_purpose::STANDARD
+        .decode(body.trim())
+        .map_err(|_| "the service account private_key is not PEM".to_owned())
+}
+
+impl Gcs {
+    pub fn open(http: reqwest::Client, reg: &Value) -> Result<Gcs, String> {
+        let bucket = reg
+            .get("bucketName")
+            .and_then(Value::as_str)
+            .ok_or("bucketName is missing")?
+            .to_owned();
+        let endpoint = reg
+            .get("endpointUrl")
+            .and_then(Value::as_str)
+            .map(|e| e.trim_end_matches('/').to_owned());
+        let key = match reg.get("serviceAccountKeyJson") {
+            Some(Value::String(s)) => Some(
+                serde_json::from_str::<Value>(s)
+                    .map_err(|_| "serviceAccountKeyJson is not JSON")?,
+            ),
+            Some(v @ Value::Object(_)) => Some(v.clone()),
+            _ => None,
+        };
+        let key = match key {
+            Some(k) => {
+                let f = |n: &str| k.get(n).and_then(Value::as_str).map(str::to_owned).ok_or(format!("serviceAccountKeyJson.{n} is missing"));
+                Some(ServiceAccount {
+                    email: f("client_email")?,
+                    token_uri: k.get("token_uri").and_then(Value::as_str).unwrap_or("https://oauth2.googleapis.com/token").to_owned(),
+                    pkcs8: pem_to_der(&f("private_key")?)?,
+                })
+            }
+            None if endpoint.is_some() => None,
+            None => return Err("the gcs registry needs serviceAccountKeyJson (no Google default credentials on AWS Lambda)".into()),
+        };
+        Ok(Gcs {
+            http,
+            base: endpoint.unwrap_or_else(|| "https://storage.googleapis.com".into()),
+            bucket,
+            key,
+        })
+    }
+
+    async fn token(&self, sa: &ServiceAccount) -> Result<String, String> {
+        let now = chrono::Utc::now().timestamp();
+        let header = B64U.encode(json!({"alg": "RS256", "typ": "JWT"}).to_string());
+        let claims = B64U.encode(
+            json!({"iss": sa.email, "scope": "https://www.googleapis.com/auth/devstorage.read_write",
+                   "aud": sa.token_uri, "iat": now, "exp": now + 3600})
+            .to_string(),
+        );
+        let input = format!("{header}.{claims}");
+        let pair = ring::signature::RsaKeyPair::from_pkcs8(&sa.pkcs8)
+            .map_err(|_| "the service account key is not an RSA PKCS#8 key")?;
+        let mut sig = vec![0u8; pair.public().modulus_len()];
+        pair.sign(
+            &ring::signature::RSA_PKCS1_SHA256,
+            &ring::rand::SystemRandom::new(),
+            input.as_bytes(),
+            &mut sig,
+        )
+        .map_err(|_| "RS256 signing failed")?;
+        let assertion = format!("{input}.{}", B64U.encode(sig));
+        let body = format!("grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Ajwt-bearer&assertion={assertion}");
+        let resp = self
+            .http
+            .post(&sa.token_uri)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("GCS token: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("GCS token: HTTP {}", resp.status()));
+        }
+        let bytes = resp.bytes().await.map_err(|e| format!("GCS token: {e}"))?;
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| format!("GCS token: {e}"))?;
+        v.get("access_token")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .ok_or_else(|| "GCS token: no access_token".into())
+    }
+
+    pub async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), String> {
+        let boundary = format!("trustfn-{:016x}", rand_u64());
+        let meta = json!({"name": key, "contentType": content_type, "cacheControl": cache_control})
+            .to_string();
+        let mut payload = Vec::with_capacity(body.len() + meta.len() + 256);
+        payload.extend(
+            format!(
+                "--{boundary}\r\nContent-Type: application/json; charset=UTF-8\r\n\r\n{meta}\r\n"
+            )
+            .as_bytes(),
+        );
+        payload.extend(format!("--{boundary}\r\nContent-Type: {content_type}\r\n\r\n").as_bytes());
+        payload.extend(body);
+        payload.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let url = format!(
+            "{}/upload/storage/v1/b/{}/o?uploadType=multipart",
+            self.base,
+            crate::encode_segment(&self.bucket)
+        );
+        let mut req = self.http.post(url).header(
+            "content-type",
+            format!("multipart/related; boundary={boundary}"),
+        );
+        if let Some(sa) = &self.key {
+            req = req.bearer_auth(self.token(sa).await?);
+        }
+        let resp = req
+            .body(payload)
+            .send()
+            .await
+            .map_err(|e| format!("GCS upload: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("GCS upload: HTTP {}", resp.status()));
+        }
+        Ok(())
+    }
+}
+
+fn rand_u64() -> u64 {
+    let mut b = [0u8; 8];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("randomness");
+    u64::from_le_bytes(b)
+}
