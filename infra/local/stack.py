@@ -148,6 +148,9 @@ class Stack:
         self.create_table()
         self.secrets_key = self.create_secrets_key()
 
+        progress("creating the demo registries (bucket/container status-lists in moto S3, Azurite, fake-gcs-server)")
+        self.create_demo_registries()
+
         progress(f"starting the API (cargo lambda watch) on {self.api_url}")
         env = {**self.aws_env(), "TABLE_NAME": self.table, "TRUSTFN_ADMIN_TOKEN": self.admin_token,
                "TRUSTFN_SECRETS_KEY_ID": self.secrets_key,
@@ -175,6 +178,27 @@ class Stack:
                                      "KeySchema": [{"AttributeName": "rpk", "KeyType": "HASH"},
                                                    {"AttributeName": "rat", "KeyType": "RANGE"}],
                                      "Projection": {"ProjectionType": "KEYS_ONLY"}}])
+
+    AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+    def create_demo_registries(self, name="status-lists"):
+        """A public bucket/container called `status-lists` in each emulator, for the README."""
+        import boto3
+        import urllib.request
+        from azure.storage.blob import BlobServiceClient
+        s3 = boto3.client("s3", endpoint_url=self.moto_url, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")
+        s3.create_bucket(Bucket=name)
+        s3.put_bucket_policy(Bucket=name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::{name}/*"}]}))
+        endpoint = f"http://127.0.0.1:{self.azurite_port}/devstoreaccount1"
+        cs = (f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={self.AZURITE_KEY};"
+              f"BlobEndpoint={endpoint};")
+        BlobServiceClient.from_connection_string(cs).create_container(name, public_access="blob")
+        req = urllib.request.Request(f"http://127.0.0.1:{self.gcs_port}/storage/v1/b?project=local",
+                                     data=json.dumps({"name": name}).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=10).read()
 
     def create_secrets_key(self):
         """The symmetric KMS key that seals registry secrets (the template's SecretsKey)."""

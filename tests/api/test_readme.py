@@ -36,3 +36,18 @@ def test_readme_x509_walkthrough_runs(stack, api, tmp_path):
     assert "1.0.18013.5.1.2" in r.stdout and "Digital Signature" in r.stdout
     assert "dmv.mdl.store.iaca-2026" in r.stdout and "dmv.mdl.store.ds-2026" in r.stdout
     assert api.get("/v1/dmv/resource-api/resources/list").status_code == 404
+
+
+def test_readme_status_walkthrough_runs(stack, api, tmp_path):
+    script = "set -euo pipefail\n" + walkthrough("## Status list walk-through")
+    env = {"TRUSTFN": stack.api_url, "TOKEN": stack.admin_token, "PATH": "/usr/bin:/bin:/usr/local/bin",
+           "MOTO": stack.moto_url, "AZURITE": f"http://127.0.0.1:{stack.azurite_port}/devstoreaccount1",
+           "GCS": f"http://127.0.0.1:{stack.gcs_port}"}
+    r = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout.lower()
+    assert out.count("content-type: application/statuslist+jwt") == 3, r.stdout
+    assert out.count("cache-control: public, max-age=43200") == 3, r.stdout
+    for word in ("invalid", "suspended", "valid"):
+        assert out.count(" " + word) >= 3, r.stdout
+    assert api.get("/v1/issuer/resource-api/resources/list").status_code == 404
