@@ -186,8 +186,11 @@ def test_token_status_list_jwt(api, env, s3):
     assert content_type.startswith("application/json") and json.loads(agg) == {"status_lists": [uri]}
 
 
+FIXTURE_PEM = __import__("events").FIXTURE_PEM
+
+
 def test_token_status_list_cwt(api, env, s3):
-    cfg = create(api, env, "tsl-cwt", {"type": "TokenStatusList", "format": "CWT"})
+    cfg = create(api, env, "tsl-cwt", {"type": "TokenStatusList", "format": "CWT"}, x5Chain=[FIXTURE_PEM])
     entries = allocate(api, cfg, 3)
     update(api, cfg, {"entry": entries[1]["id"], "status": "0x1"})
     obj, body = fetch(s3, env, entries[0]["uri"])
@@ -197,6 +200,8 @@ def test_token_status_list_cwt(api, env, s3):
     protected, unprotected, payload, sig = tag.value
     assert cbor2.loads(protected) == {1: -7, 16: "application/statuslist+cwt"}
     assert unprotected[4] == env["kid"].encode()
+    pem_body = "".join(l for l in FIXTURE_PEM.splitlines() if not l.startswith("-----"))
+    assert unprotected[33] == base64.b64decode(pem_body), "x5chain carries the configured certificate (DER)"
     verify_raw(env["jwk"], cbor2.dumps(["Signature1", protected, b"", payload]), sig)
     claims = cbor2.loads(payload)
     assert claims[2] == entries[0]["uri"] and claims[65534] == 43200 and claims[4] - claims[6] == 86400
@@ -363,3 +368,16 @@ def test_refresh_repairs_a_failed_publish(api, stack, s3):
     claims = json.loads(b64d(body.split(".")[1]))
     raw = zlib.decompress(b64d(claims["status_list"]["lst"]))
     assert tsl_status(raw, 1, entry["index"]) == 1, "the update made while the registry was down is published"
+
+
+def test_hundred_thousand_allocations_never_repeat(api, env):
+    if env["kind"] != "aws":
+        pytest.skip("allocation does not depend on the registry; run once")
+    cfg = create(api, env, "many", {"type": "TokenStatusList"})
+    seen = set()
+    for _ in range(100):
+        for e in allocate(api, cfg, 1000):
+            seen.add((e["uri"], e["index"]))
+    assert len(seen) == 100_000
+    view = api.get(f"/v1/{cfg}/credential-status-service-api/status-credential/view").json()
+    assert [l["allocated"] for l in view["lists"]] == [100_000]
