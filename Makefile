@@ -25,6 +25,7 @@ test: bootstrap test-unit test-api
 
 test-unit:
 	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
 	cargo test --workspace
 
 test-api: bootstrap build

@@ -178,6 +178,43 @@ async fn write_through(
     Ok(Some(ids))
 }
 
+/// Writes an issued certificate through to the attached stores and builds the 201 answer.
+#[allow(clippy::too_many_arguments)]
+async fn store_and_reply<D: serde::Serialize>(
+    repo: &dyn Repository,
+    deps: &[Record],
+    stored: Option<String>,
+    issued: trustfn_x509::Issued<D>,
+    kind: &str,
+    metadata: Option<&Value>,
+    target: &Target,
+    what: &str,
+) -> Result<Reply, ApiError> {
+    let doc = certificate_doc(&issued.der, &issued.pem, kind, metadata)?;
+    let stored_ids = write_through(repo, deps, stored, doc).await?;
+    tracing::info!(service = %target, stores = stored_ids.as_ref().map_or(0, Vec::len), certificate = what, "certificate issued");
+    Ok(issued_reply(
+        issued.pem,
+        serde_json::to_value(&issued.data).expect("data"),
+        stored_ids,
+    ))
+}
+
+/// The IACA key: it signs, so it must be a KMS key of an attached kms service.
+async fn iaca_key(
+    repo: &dyn Repository,
+    deps: &[Record],
+    field: &str,
+    desc: &KeyDescriptor,
+) -> Result<keys::StoredKey, ApiError> {
+    match desc {
+        KeyDescriptor::KmsHosted { key_id_path } => kms_key(repo, deps, field, key_id_path).await,
+        KeyDescriptor::JwkEncoded { .. } => Err(ApiError::validation(format!(
+            "{field}: the IACA key signs, so it must be a kms-hosted-key-descriptor"
+        ))),
+    }
+}
+
 fn issued_reply(pem: String, data: Value, stored: Option<Vec<String>>) -> Reply {
     let mut out = json!({"certificatePEM": pem, "certificateData": data});
     if let Some(ids) = stored {
@@ -207,16 +244,7 @@ pub async fn issue_iaca(
 ) -> Result<Reply, ApiError> {
     p.authorize(target, Action::IacaIssue)?;
     let deps = x509_service(repo, target).await?;
-    let key = match &body.iaca_key_desc {
-        KeyDescriptor::KmsHosted { key_id_path } => {
-            kms_key(repo, &deps, "iacaKeyDesc", key_id_path).await?
-        }
-        KeyDescriptor::JwkEncoded { .. } => {
-            return Err(ApiError::validation(
-                "iacaKeyDesc: the IACA key signs, so it must be a kms-hosted-key-descriptor",
-            ))
-        }
-    };
+    let key = iaca_key(repo, &deps, "iacaKeyDesc", &body.iaca_key_desc).await?;
     let stored = body
         .stored_certificate_id
         .map(|s| stored_id(Some(s)))
@@ -238,14 +266,17 @@ pub async fn issue_iaca(
     } else {
         "base"
     };
-    let doc = certificate_doc(&issued.der, &issued.pem, kind, metadata.as_ref())?;
-    let stored_ids = write_through(repo, &deps, stored, doc).await?;
-    tracing::info!(service = %target, stores = stored_ids.as_ref().map_or(0, Vec::len), "IACA issued");
-    Ok(issued_reply(
-        issued.pem,
-        serde_json::to_value(&issued.data).expect("data"),
-        stored_ids,
-    ))
+    store_and_reply(
+        repo,
+        &deps,
+        stored,
+        issued,
+        kind,
+        metadata.as_ref(),
+        target,
+        "IACA",
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -322,14 +353,7 @@ pub async fn issue_document_signer(
         }
     };
     let iaca: ParsedIaca = parse::parse_iaca_pem(&iaca_pem, now).map_err(x509_error)?;
-    let iaca_key = match &iaca_key_desc {
-        KeyDescriptor::KmsHosted { key_id_path } => {
-            kms_key(repo, &deps, "iacaSigner.iacaKeyDesc", key_id_path).await?
-        }
-        KeyDescriptor::JwkEncoded { .. } => return Err(ApiError::validation(
-            "iacaSigner.iacaKeyDesc: the IACA key signs, so it must be a kms-hosted-key-descriptor",
-        )),
-    };
+    let iaca_key = iaca_key(repo, &deps, "iacaSigner.iacaKeyDesc", &iaca_key_desc).await?;
     if iaca_key.public != iaca.public_key {
         return Err(ApiError::validation(
             "iacaSigner.iacaKeyDesc: the key is not the IACA certificate's key; certificates it signed would never verify",
@@ -358,14 +382,17 @@ pub async fn issue_document_signer(
         .issue(&iaca, &ds_key, signer.as_ref())
         .await
         .map_err(x509_error)?;
-    let doc = certificate_doc(&issued.der, &issued.pem, "base", None)?;
-    let stored_ids = write_through(repo, &deps, stored, doc).await?;
-    tracing::info!(service = %target, stores = stored_ids.as_ref().map_or(0, Vec::len), "Document Signer issued");
-    Ok(issued_reply(
-        issued.pem,
-        serde_json::to_value(&issued.data).expect("data"),
-        stored_ids,
-    ))
+    store_and_reply(
+        repo,
+        &deps,
+        stored,
+        issued,
+        "base",
+        None,
+        target,
+        "Document Signer",
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -211,7 +211,7 @@ fn normalise(spec: ListSpec, has_did: bool, has_x5: bool) -> Result<Value, ApiEr
     }
     let size = spec.size.unwrap_or(DEFAULT_SIZE);
     let min = if order_w3c { DEFAULT_SIZE } else { 1024 };
-    if size < min || size > MAX_SIZE || size % 8 != 0 {
+    if size < min || size > MAX_SIZE || !size.is_multiple_of(8) {
         return Err(v(format!(
             "config.size: a multiple of 8 from {min} to {MAX_SIZE}"
         )));

@@ -45,25 +45,27 @@ impl App {
         )?;
         let sdk = aws_config::load_from_env().await;
         let client = aws_sdk_dynamodb::Client::new(&sdk);
-        Ok(App {
-            repo: Arc::new(DynamoRepo::new(client, table)),
+        Ok(App::assemble(
+            Arc::new(DynamoRepo::new(client, table)),
             admin,
-            sdk: Some(sdk),
-            #[cfg(feature = "kms")]
-            kms: std::sync::OnceLock::new(),
-            #[cfg(feature = "kms")]
-            secrets: std::sync::OnceLock::new(),
-            #[cfg(feature = "status")]
-            registries: std::sync::OnceLock::new(),
-        })
+            Some(sdk),
+        ))
     }
 
     /// For tests: an app over any repository.
     pub fn with_repo(repo: Arc<dyn Repository>, admin: AdminToken) -> App {
+        App::assemble(repo, admin, None)
+    }
+
+    fn assemble(
+        repo: Arc<dyn Repository>,
+        admin: AdminToken,
+        sdk: Option<aws_config::SdkConfig>,
+    ) -> App {
         App {
             repo,
             admin,
-            sdk: None,
+            sdk,
             #[cfg(feature = "kms")]
             kms: std::sync::OnceLock::new(),
             #[cfg(feature = "kms")]

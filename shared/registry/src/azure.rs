@@ -78,8 +78,11 @@ impl Azure {
             auth,
         })
     }
+}
 
-    pub async fn put(
+#[async_trait::async_trait]
+impl trustfn_core::status::Publisher for Azure {
+    async fn put(
         &self,
         key: &str,
         body: Vec<u8>,
@@ -91,48 +94,40 @@ impl Azure {
             .map(crate::encode_segment)
             .collect::<Vec<_>>()
             .join("/");
-        let mut url = format!("{}/{}/{}", self.endpoint, self.container, path_key);
+        let url = format!("{}/{}/{}", self.endpoint, self.container, path_key);
         let date = chrono::Utc::now()
             .format("%a, %d %b %Y %H:%M:%S GMT")
             .to_string();
+        let target = match &self.auth {
+            Auth::Sas(sas) => format!("{url}?{sas}"),
+            Auth::SharedKey(_) => url.clone(),
+        };
         let mut req = self
             .http
-            .put(&url)
+            .put(&target)
             .header("x-ms-date", &date)
             .header("x-ms-version", VERSION)
             .header("x-ms-blob-type", "BlockBlob")
             .header("x-ms-blob-content-type", content_type)
             .header("x-ms-blob-cache-control", cache_control);
-        match &self.auth {
-            Auth::SharedKey(k) => {
-                let path = url
-                    .splitn(4, '/')
-                    .nth(3)
-                    .map(|p| format!("/{p}"))
-                    .unwrap_or_default();
-                let to_sign = format!(
-                    "PUT\n\n\n{}\n\n\n\n\n\n\n\n\nx-ms-blob-cache-control:{cache_control}\nx-ms-blob-content-type:{content_type}\nx-ms-blob-type:BlockBlob\nx-ms-date:{date}\nx-ms-version:{VERSION}\n/{}{}",
-                    body.len(),
-                    self.account,
-                    path
-                );
-                let mut mac =
-                    Hmac::<Sha256>::new_from_slice(k).map_err(|_| "invalid account key")?;
-                mac.update(to_sign.as_bytes());
-                let sig = B64.encode(mac.finalize().into_bytes());
-                req = req.header("Authorization", format!("SharedKey {}:{sig}", self.account));
-            }
-            Auth::Sas(sas) => {
-                url = format!("{url}?{sas}");
-                req = self
-                    .http
-                    .put(&url)
-                    .header("x-ms-date", &date)
-                    .header("x-ms-version", VERSION)
-                    .header("x-ms-blob-type", "BlockBlob")
-                    .header("x-ms-blob-content-type", content_type)
-                    .header("x-ms-blob-cache-control", cache_control);
-            }
+        if let Auth::SharedKey(k) = &self.auth {
+            // Canonicalized resource: "/" + account + the URL path (Azurite's path already starts
+            // with the account, so it appears twice there, as the service expects).
+            let path = url
+                .splitn(4, '/')
+                .nth(3)
+                .map(|p| format!("/{p}"))
+                .unwrap_or_default();
+            let to_sign = format!(
+                "PUT\n\n\n{}\n\n\n\n\n\n\n\n\nx-ms-blob-cache-control:{cache_control}\nx-ms-blob-content-type:{content_type}\nx-ms-blob-type:BlockBlob\nx-ms-date:{date}\nx-ms-version:{VERSION}\n/{}{}",
+                body.len(),
+                self.account,
+                path
+            );
+            let mut mac = Hmac::<Sha256>::new_from_slice(k).map_err(|_| "invalid account key")?;
+            mac.update(to_sign.as_bytes());
+            let sig = B64.encode(mac.finalize().into_bytes());
+            req = req.header("Authorization", format!("SharedKey {}:{sig}", self.account));
         }
         let resp = req
             .body(body)

@@ -108,8 +108,11 @@ impl Gcs {
             .map(str::to_owned)
             .ok_or_else(|| "GCS token: no access_token".into())
     }
+}
 
-    pub async fn put(
+#[async_trait::async_trait]
+impl trustfn_core::status::Publisher for Gcs {
+    async fn put(
         &self,
         key: &str,
         body: Vec<u8>,

@@ -93,42 +93,10 @@ impl Registries for CloudRegistries {
                     bucket: s("bucketName").unwrap_or_default().to_owned(),
                 }))
             }
-            Some("azure") => Ok(Box::new(Wrap(azure::Azure::open(
-                self.http.clone(),
-                registry,
-            )?))),
-            Some("gcs") => Ok(Box::new(Wrap(gcs::Gcs::open(self.http.clone(), registry)?))),
+            Some("azure") => Ok(Box::new(azure::Azure::open(self.http.clone(), registry)?)),
+            Some("gcs") => Ok(Box::new(gcs::Gcs::open(self.http.clone(), registry)?)),
             Some(other) => Err(format!("unknown registry type {other}")),
             None => Err("the registry has no type".into()),
         }
-    }
-}
-
-/// Adapts the Azure and GCS writers to [`Publisher`].
-struct Wrap<T>(T);
-
-#[async_trait]
-impl Publisher for Wrap<azure::Azure> {
-    async fn put(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        content_type: &str,
-        cache_control: &str,
-    ) -> Result<(), String> {
-        self.0.put(key, body, content_type, cache_control).await
-    }
-}
-
-#[async_trait]
-impl Publisher for Wrap<gcs::Gcs> {
-    async fn put(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        content_type: &str,
-        cache_control: &str,
-    ) -> Result<(), String> {
-        self.0.put(key, body, content_type, cache_control).await
     }
 }

@@ -15,6 +15,9 @@ use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509Certificate, X509Version};
 
+/// A change to request data that breaks one rule.
+type Edit<T> = Box<dyn FnOnce(&mut T)>;
+
 struct LocalKey {
     pair: EcdsaKeyPair,
     public: PublicKey,
@@ -335,7 +338,7 @@ fn rule_of(e: &X509Error) -> &'static str {
 #[tokio::test]
 async fn iaca_rules_are_enforced() {
     let now = Utc::now();
-    let cases: Vec<(Box<dyn FnOnce(&mut IacaData)>, &str)> = vec![
+    let cases: Vec<(Edit<IacaData>, &str)> = vec![
         (
             Box::new(|d| d.country = "us".into()),
             "certificateData.country",
@@ -432,7 +435,7 @@ async fn document_signer_rules_are_enforced() {
     let nb = parsed.not_before;
     let na = parsed.not_after;
     let now = Utc::now();
-    let cases: Vec<(Box<dyn FnOnce(&mut DsData)>, &str)> = vec![
+    let cases: Vec<(Edit<DsData>, &str)> = vec![
         (
             Box::new(|d| d.country = "DE".into()),
             "certificateData.country",
