@@ -35,6 +35,14 @@ pub const LEASE_SECS: i64 = 60;
 pub const MAX_ALLOCATION: u64 = 1000;
 /// Most updates in one batch.
 pub const MAX_BATCH: usize = 1000;
+/// Optimistic writes of one list are retried this often before the caller gets a 409.
+const UPDATE_ATTEMPTS: u32 = 80;
+
+/// Exponential backoff with full jitter: a random pause up to 5 ms · 2^attempt, capped at 250 ms.
+fn backoff(attempt: u32) -> std::time::Duration {
+    let cap = (5u64 << attempt.min(6)).min(250);
+    std::time::Duration::from_millis(rand::rng().random_range(1..=cap))
+}
 
 /// Writes one object to a registry.
 #[async_trait]
@@ -740,10 +748,9 @@ pub async fn update(
             {
                 Ok(()) => break,
                 Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict)
-                    if attempt < 20 =>
+                    if attempt < UPDATE_ATTEMPTS =>
                 {
-                    let pause = std::time::Duration::from_millis(rand::rng().random_range(5..40));
-                    tokio::time::sleep(pause).await;
+                    tokio::time::sleep(backoff(attempt)).await;
                     continue;
                 }
                 Err(RepoError::ConditionFailed { .. }) => {
