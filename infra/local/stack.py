@@ -78,7 +78,7 @@ def _tcp_open(port):
 class Stack:
     def __init__(self, moto_port=4566, azurite_port=10000, gcs_port=4443, api_port=9000,
                  admin_token=None, table="trustfn", workdir=None, log_dir=None, watch_changes=False,
-                 concurrency=4):
+                 concurrency=1):
         self.moto_port, self.azurite_port, self.gcs_port, self.api_port = moto_port, azurite_port, gcs_port, api_port
         self.admin_token = admin_token or ("local-" + secrets.token_urlsafe(24))
         self.table = table
@@ -86,7 +86,8 @@ class Stack:
         self.log_dir = Path(log_dir or self.workdir / "logs")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.watch_changes = watch_changes
-        # Instances per function, as Lambda runs concurrent invocations side by side.
+        # Instances per function. cargo lambda watch 1.9 loses the request id header under
+        # --concurrency > 1 now and then (the function panics), so tests use 1 unless told.
         self.concurrency = concurrency
         self.procs = []  # (name, Popen)
 
@@ -160,7 +161,9 @@ class Stack:
                "TRUSTFN_SECRETS_KEY_ID": self.secrets_key,
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
         cmd = [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "-A", "127.0.0.1", "-P", str(self.api_port),
-               "--concurrency", str(self.concurrency), "--timeout", "120"]
+               "--timeout", "120"]
+        if self.concurrency > 1:
+            cmd += ["--concurrency", str(self.concurrency)]
         if not self.watch_changes:
             cmd.append("--ignore-changes")
         for k in ("TABLE_NAME", "TRUSTFN_ADMIN_TOKEN", "AWS_ENDPOINT_URL", "TRUSTFN_SECRETS_KEY_ID"):
