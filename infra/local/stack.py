@@ -77,8 +77,7 @@ def _tcp_open(port):
 
 class Stack:
     def __init__(self, moto_port=4566, azurite_port=10000, gcs_port=4443, api_port=9000,
-                 admin_token=None, table="trustfn", workdir=None, log_dir=None, watch_changes=False,
-                 concurrency=1):
+                 admin_token=None, table="trustfn", workdir=None, log_dir=None, watch_changes=False):
         self.moto_port, self.azurite_port, self.gcs_port, self.api_port = moto_port, azurite_port, gcs_port, api_port
         self.admin_token = admin_token or ("local-" + secrets.token_urlsafe(24))
         self.table = table
@@ -86,9 +85,6 @@ class Stack:
         self.log_dir = Path(log_dir or self.workdir / "logs")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.watch_changes = watch_changes
-        # Instances per function. cargo lambda watch 1.9 loses the request id header under
-        # --concurrency > 1 now and then (the function panics), so tests use 1 unless told.
-        self.concurrency = concurrency
         self.procs = []  # (name, Popen)
 
     @property
@@ -129,8 +125,7 @@ class Stack:
 
     def _start(self, progress):
         progress(f"starting moto (DynamoDB, S3, KMS) on 127.0.0.1:{self.moto_port}")
-        p, log = self._spawn("moto", [str(VENV_BIN / "python"), str(ROOT / "infra" / "local" / "moto_serial.py"),
-                                      "127.0.0.1", str(self.moto_port)])
+        p, log = self._spawn("moto", [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.moto_port)])
         _wait("moto", _http_ok(f"{self.moto_url}/moto-api/"), 60, p, log)
 
         progress(f"starting Azurite blob on 127.0.0.1:{self.azurite_port}")
@@ -160,10 +155,7 @@ class Stack:
         env = {**self.aws_env(), "TABLE_NAME": self.table, "TRUSTFN_ADMIN_TOKEN": self.admin_token,
                "TRUSTFN_SECRETS_KEY_ID": self.secrets_key,
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-        cmd = [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "-A", "127.0.0.1", "-P", str(self.api_port),
-               "--timeout", "120"]
-        if self.concurrency > 1:
-            cmd += ["--concurrency", str(self.concurrency)]
+        cmd = [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "-A", "127.0.0.1", "-P", str(self.api_port)]
         if not self.watch_changes:
             cmd.append("--ignore-changes")
         for k in ("TABLE_NAME", "TRUSTFN_ADMIN_TOKEN", "AWS_ENDPOINT_URL", "TRUSTFN_SECRETS_KEY_ID"):
