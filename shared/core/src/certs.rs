@@ -10,7 +10,7 @@ use crate::auth::{Action, Principal};
 use crate::error::ApiError;
 use crate::keys::{self, KeyManager};
 use crate::model::{Kind, Record, ServiceType};
-use crate::ops::{storage, PageParams, Reply, DEFAULT_PAGE, MAX_PAGE};
+use crate::ops::{page_limit, storage, PageParams, Reply};
 use crate::repo::{Op, RepoError, Repository};
 use crate::target::Target;
 
@@ -524,17 +524,28 @@ pub async fn add(
     Ok(Reply::json(201, cert_view(&rec)))
 }
 
-fn limit(page: &PageParams) -> Result<usize, ApiError> {
-    match &page.limit {
-        None => Ok(DEFAULT_PAGE),
-        Some(s) => s
-            .parse::<usize>()
-            .ok()
-            .filter(|n| (1..=MAX_PAGE).contains(n))
-            .ok_or_else(|| {
-                ApiError::validation(format!("limit must be an integer from 1 to {MAX_PAGE}"))
-            }),
+/// One page of a store's certificates, each shown by `view`; the next cursor in `x-next-cursor`.
+async fn certificate_page(
+    repo: &dyn Repository,
+    store: &Target,
+    page: &PageParams,
+    view: impl Fn(&Record) -> Value,
+) -> Result<Reply, ApiError> {
+    let out = repo
+        .children(Some(store), page_limit(page)?, page.cursor.as_deref())
+        .await
+        .map_err(storage)?;
+    let items = out
+        .items
+        .iter()
+        .filter(|r| r.kind == Kind::Certificate)
+        .map(view)
+        .collect();
+    let mut reply = Reply::json(200, Value::Array(items));
+    if let Some(n) = out.next {
+        reply.headers.push(("x-next-cursor", n));
     }
+    Ok(reply)
 }
 
 /// `GET /v1/{store}/x509-store-api/certificates` (a page of records) or
@@ -553,23 +564,7 @@ pub async fn get(
         StorePath::Certificate { record: None, .. } => {
             Err(ApiError::not_found(format!("{target} not found")))
         }
-        StorePath::Store(_) => {
-            let out = repo
-                .children(Some(target), limit(page)?, page.cursor.as_deref())
-                .await
-                .map_err(storage)?;
-            let items = out
-                .items
-                .iter()
-                .filter(|r| r.kind == Kind::Certificate)
-                .map(cert_view)
-                .collect();
-            let mut reply = Reply::json(200, Value::Array(items));
-            if let Some(n) = out.next {
-                reply.headers.push(("x-next-cursor", n));
-            }
-            Ok(reply)
-        }
+        StorePath::Store(_) => certificate_page(repo, target, page, cert_view).await,
     }
 }
 
@@ -582,23 +577,7 @@ pub async fn ids(
 ) -> Result<Reply, ApiError> {
     p.authorize(target, Action::CertificateView)?;
     match resolve(repo, target).await? {
-        StorePath::Store(_) => {
-            let out = repo
-                .children(Some(target), limit(page)?, page.cursor.as_deref())
-                .await
-                .map_err(storage)?;
-            let items = out
-                .items
-                .iter()
-                .filter(|r| r.kind == Kind::Certificate)
-                .map(|r| json!(r.id.as_str()))
-                .collect();
-            let mut reply = Reply::json(200, Value::Array(items));
-            if let Some(n) = out.next {
-                reply.headers.push(("x-next-cursor", n));
-            }
-            Ok(reply)
-        }
+        StorePath::Store(_) => certificate_page(repo, target, page, |r| json!(r.id.as_str())).await,
         _ => Err(ApiError::validation(format!(
             "{target} is not an x509-store"
         ))),

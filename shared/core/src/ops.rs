@@ -677,7 +677,7 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-fn page_limit(p: &PageParams) -> Result<usize, ApiError> {
+pub fn page_limit(p: &PageParams) -> Result<usize, ApiError> {
     match &p.limit {
         None => Ok(DEFAULT_PAGE),
         Some(s) => match s.parse::<usize>() {
