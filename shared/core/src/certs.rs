@@ -249,11 +249,7 @@ pub async fn issue_iaca(
         .stored_certificate_id
         .map(|s| stored_id(Some(s)))
         .transpose()?;
-    // Validate everything before the one KMS Sign.
-    body.certificate_data
-        .clone()
-        .validate(chrono::Utc::now())
-        .map_err(x509_error)?;
+    // `issue` checks every profile rule before the one KMS Sign.
     let signer = signer_for(kms, &key);
     let issued = body
         .certificate_data
@@ -372,10 +368,6 @@ pub async fn issue_document_signer(
         .stored_certificate_id
         .map(|s| stored_id(Some(s)))
         .transpose()?;
-    body.certificate_data
-        .clone()
-        .validate(&iaca, now)
-        .map_err(x509_error)?;
     let signer = signer_for(kms, &iaca_key);
     let issued = body
         .certificate_data
