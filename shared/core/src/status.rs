@@ -410,12 +410,11 @@ fn new_list(config_rec: &Record, base_url: &str) -> Result<ListState, ApiError> 
     let id = config_rec.id.child(&list_id)?;
     let object_key = format!("status-lists/{}/{}", config_rec.id, list_id);
     let uri = format!("{base_url}/{object_key}");
-    let ttl = cfg["ttl"].as_u64().unwrap_or(DEFAULT_TTL);
     let statuses = StatusArray::new(bits, size, order_of(cfg)).map_err(|_| ApiError::internal())?;
     let allocated =
         StatusArray::new(1, size, BitOrder::LsbFirst).map_err(|_| ApiError::internal())?;
     let doc = json!({"listId": list_id, "uri": uri, "objectKey": object_key, "size": size, "allocated": 0,
-                     "statusVersion": 0, "publishedVersion": -1, "_refreshAt": now(), "_ttl": ttl});
+                     "statusVersion": 0, "publishedVersion": -1, "_refreshAt": now()});
     let mut st = ListState {
         rec: Record::new(id, Kind::StatusList, doc),
         statuses,
@@ -838,9 +837,9 @@ async fn publish_inner(
             next.doc.as_object_mut().expect("doc").remove("_leaseUntil");
             next.doc.as_object_mut().expect("doc").remove("_leaseOwner");
             match &outcome {
-                Ok((iat, exp)) => {
+                Ok((iat, exp, ttl)) => {
                     next.doc["publishedVersion"] = json!(sv);
-                    next.doc["_refreshAt"] = json!(refresh_time(*iat, *exp, &cur));
+                    next.doc["_refreshAt"] = json!(refresh_time(*iat, *exp, *ttl));
                     next.doc["publishedAt"] = json!(rfc3339(*iat));
                     next.doc["exp"] = json!(rfc3339(*exp));
                     next.doc["_exp"] = json!(exp);
@@ -874,8 +873,7 @@ async fn publish_inner(
 
 /// When the scheduled refresh republishes a list: `ttl` plus five minutes before `exp` (so no
 /// consumer ever holds an expired list), and not sooner than a minute after `iat`.
-fn refresh_time(iat: i64, exp: i64, list: &Record) -> i64 {
-    let ttl = list.doc.get("_ttl").and_then(Value::as_i64).unwrap_or(0);
+fn refresh_time(iat: i64, exp: i64, ttl: i64) -> i64 {
     (exp - ttl - 300).max(iat + 60)
 }
 
@@ -943,7 +941,7 @@ async fn sign_and_upload(
     repo: &dyn Repository,
     deps: &StatusDeps<'_>,
     list: &Record,
-) -> Result<(i64, i64), ApiError> {
+) -> Result<(i64, i64, i64), ApiError> {
     let config_id = list.id.parent().expect("lists live in a configuration");
     let cfg_rec = load_config(repo, &config_id).await?;
     let service_id = config_id
@@ -1050,7 +1048,7 @@ async fn sign_and_upload(
         )
         .await
         .map_err(|_| ApiError::upstream("the status list registry"))?;
-    Ok((iat, exp))
+    Ok((iat, exp, ttl as i64))
 }
 
 fn x5_chain_der(cfg_rec: &Record) -> Result<Vec<Vec<u8>>, ApiError> {
