@@ -288,24 +288,8 @@ pub async fn list(
             "{target} is not a kms service"
         )));
     }
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = repo
-            .children(Some(target), 1000, cursor.as_deref())
-            .await
-            .map_err(storage)?;
-        out.extend(
-            page.items
-                .iter()
-                .filter(|r| r.kind == Kind::Key)
-                .map(key_view),
-        );
-        match page.next {
-            Some(n) => cursor = Some(n),
-            None => break,
-        }
-    }
+    let keys = crate::ops::children_of_kind(repo, target, Kind::Key).await?;
+    let out = keys.iter().map(key_view).collect();
     Ok(Reply::json(200, Value::Array(out)))
 }
 

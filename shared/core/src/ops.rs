@@ -717,7 +717,7 @@ pub async fn list_children(
 }
 
 /// Every child of `org` of one kind (API keys, roles), following all pages.
-async fn children_of_kind(
+pub(crate) async fn children_of_kind(
     repo: &dyn Repository,
     org: &Target,
     kind: Kind,
