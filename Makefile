@@ -3,10 +3,11 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/trustfn/target
 PY := .tools/venv/bin/python
 
-.PHONY: help bootstrap build run test test-unit test-api lint routes deploy clean
+.PHONY: help bootstrap build run watch test test-unit test-api lint routes deploy clean
 
 help:
 	@echo "make run    - start emulators + every function on http://127.0.0.1:9000 (Ctrl-C stops)"
+	@echo "make watch  - the same behind cargo lambda watch (rebuilds functions on change)"
 	@echo "make test   - unit tests, route/template checks, black-box API tests"
 	@echo "make lint   - rustfmt + clippy"
 	@echo "make routes - regenerate the watch router, infra/openapi.yaml and infra/events from template.yaml"
@@ -20,6 +21,9 @@ build:
 
 run: bootstrap build
 	@$(PY) infra/local/stack.py
+
+watch: bootstrap
+	@$(PY) infra/local/stack.py --watch
 
 test: bootstrap test-unit test-api
 

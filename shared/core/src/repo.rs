@@ -22,6 +22,19 @@ pub struct TokenRecord {
     pub expires_at: Option<i64>,
 }
 
+/// Status changes of one update request, waiting for the publisher of their list to fold them
+/// into the list (write-only, so concurrent updates never contend for the list record).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub list: Target,
+    /// Orders the changes of one list: folded in ascending order, so a later update wins.
+    pub seq: String,
+    /// (index, status) pairs.
+    pub changes: Vec<(u32, u8)>,
+    /// Unix seconds after which the scheduled refresh folds and publishes it if nobody did.
+    pub due_at: i64,
+}
+
 /// One write of an atomic commit. Every write carries a condition; if any fails, nothing is written.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -55,6 +68,10 @@ pub enum Op {
     AddToken(TokenRecord),
     /// Delete a token; fails if it does not exist.
     RemoveToken { hash: String },
+    /// Store pending status changes; fails if the sequence exists.
+    AddPending(Pending),
+    /// Delete folded pending changes; fails if they do not exist.
+    RemovePending { list: Target, seq: String },
 }
 
 impl Op {
@@ -109,9 +126,12 @@ pub trait Repository: Send + Sync {
     /// Targets that depend on `to`, ordered.
     async fn dependants(&self, to: &Target) -> Result<Vec<Target>, RepoError>;
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, RepoError>;
-    /// Status lists whose `_refreshAt` (Unix seconds, in the document) is at or before `before`,
-    /// soonest first, at most `limit`. Served by an index, never a scan.
+    /// Status lists whose `_refreshAt` (Unix seconds, in the document) or one of whose pending
+    /// changes' `due_at` is at or before `before`, soonest first, each once, at most `limit`.
+    /// Served by an index, never a scan.
     async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError>;
+    /// The oldest pending changes of `list`, in `seq` order, at most `limit`.
+    async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError>;
     /// Applies all ops atomically, or none.
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError>;
 }
@@ -127,6 +147,7 @@ struct MemState {
     records: BTreeMap<Target, Record>,
     edges: BTreeSet<(Target, Target)>,
     tokens: HashMap<String, TokenRecord>,
+    pending: BTreeMap<(Target, String), Pending>,
 }
 
 impl MemoryRepo {
@@ -137,6 +158,10 @@ impl MemoryRepo {
     pub async fn item_counts(&self) -> (usize, usize, usize) {
         let s = self.state.lock().await;
         (s.records.len(), s.edges.len(), s.tokens.len())
+    }
+    /// Number of pending status changes not yet folded into their lists.
+    pub async fn pending_count(&self) -> usize {
+        self.state.lock().await.pending.len()
     }
 }
 
@@ -202,6 +227,18 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
         }
         Op::RemoveToken { hash } => {
             if state.tokens.remove(&hash).is_none() {
+                return Err(fail());
+            }
+        }
+        Op::AddPending(p) => {
+            let k = (p.list.clone(), p.seq.clone());
+            if state.pending.contains_key(&k) {
+                return Err(fail());
+            }
+            state.pending.insert(k, p);
+        }
+        Op::RemovePending { list, seq } => {
+            if state.pending.remove(&(list, seq)).is_none() {
                 return Err(fail());
             }
         }
@@ -283,10 +320,27 @@ impl Repository for MemoryRepo {
                     .and_then(serde_json::Value::as_i64)
                     .map(|at| (at, r.id.clone()))
             })
+            .chain(s.pending.values().map(|p| (p.due_at, p.list.clone())))
             .filter(|(at, _)| *at <= before)
             .collect();
         due.sort();
-        Ok(due.into_iter().take(limit).map(|(_, id)| id).collect())
+        let mut seen = BTreeSet::new();
+        Ok(due
+            .into_iter()
+            .map(|(_, id)| id)
+            .filter(|id| seen.insert(id.clone()))
+            .take(limit)
+            .collect())
+    }
+
+    async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {
+        let s = self.state.lock().await;
+        Ok(s.pending
+            .values()
+            .filter(|p| &p.list == list)
+            .take(limit)
+            .cloned()
+            .collect())
     }
 
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
@@ -301,6 +355,8 @@ impl Repository for MemoryRepo {
                 }
                 Op::AddToken(t) => vec![format!("T{}", t.hash)],
                 Op::RemoveToken { hash } => vec![format!("T{hash}")],
+                Op::AddPending(p) => vec![format!("P{}#{}", p.list, p.seq)],
+                Op::RemovePending { list, seq } => vec![format!("P{list}#{seq}")],
             };
             for k in keys {
                 if !items.insert(k) {

@@ -3,9 +3,11 @@
 //!
 //! A configuration `{service}.{configId}` owns lists `{service}.{configId}.{listId}`. A list
 //! record holds its packed statuses and its allocation bitmap (both zlib-compressed, hidden
-//! fields), a status version, and what was last published. Publishing is serialized per list with
-//! a lease and coalesced: whoever holds the lease publishes the newest statuses and loops until the
-//! published version catches up, so a burst of updates costs a few publishes and none is lost.
+//! fields), a status version, and what was last published. An update never writes the list
+//! record: it stores its changes as a pending item. Publishing is serialized per list with a lease
+//! and coalesced: whoever holds the lease folds every pending change into the list, publishes,
+//! and loops until nothing is pending, so a burst of updates costs a few publishes and none is
+//! lost. Pending changes nobody folded (a crashed publisher) are due for the scheduled refresh.
 
 use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -21,7 +23,7 @@ use crate::error::ApiError;
 use crate::keys::{self, KeyManager, SecretBox};
 use crate::model::{Kind, Record, ServiceType};
 use crate::ops::{storage, Reply};
-use crate::repo::{Op, RepoError, Repository};
+use crate::repo::{Op, Pending, RepoError, Repository};
 use crate::target::Target;
 
 /// Default entries per list (the W3C minimum).
@@ -36,7 +38,9 @@ pub const MAX_ALLOCATION: u64 = 1000;
 /// Most updates in one batch.
 pub const MAX_BATCH: usize = 1000;
 /// Optimistic writes of one list are retried this often before the caller gets a 409.
-const UPDATE_ATTEMPTS: u32 = 80;
+/// Seconds after which the scheduled refresh folds pending changes nobody published (a
+/// publisher that crashed holds its lease for [`LEASE_SECS`]).
+const PENDING_GRACE_SECS: i64 = LEASE_SECS + 30;
 
 /// Exponential backoff with full jitter: a random pause up to 5 ms · 2^attempt, capped at 250 ms.
 fn backoff(attempt: u32) -> std::time::Duration {
@@ -597,7 +601,8 @@ pub async fn allocate(
             Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict)
                 if attempt < 8 =>
             {
-                continue
+                tokio::time::sleep(backoff(attempt)).await;
+                continue;
             }
             Err(RepoError::ConditionFailed { .. }) => {
                 return Err(ApiError::conflict(
@@ -708,58 +713,39 @@ pub async fn update(
     let mut list_ids: Vec<String> = wanted.iter().map(|w| w.0.clone()).collect();
     list_ids.sort();
     list_ids.dedup();
+    // Check every entry exists, then write the changes as pending items (one per list, in one
+    // transaction): updates never contend for the list record; its publisher folds them in.
     let mut touched = Vec::new();
+    let mut ops = Vec::new();
+    let seq = pending_seq();
     for lid in &list_ids {
         let id = Target::parse(lid)
             .ok()
             .and_then(|l| target.child(l.as_str()).ok())
             .ok_or_else(|| ApiError::not_found(format!("list {lid:?} not found")))?;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let rec = repo
-                .get(&id)
-                .await
-                .map_err(storage)?
-                .filter(|r| r.kind == Kind::StatusList);
-            let Some(rec) = rec else {
-                return Err(ApiError::not_found(format!("list {lid:?} not found")));
-            };
-            let mut st = ListState::load(rec, &cfg)?;
-            for (_, idx, value) in wanted.iter().filter(|w| &w.0 == lid) {
-                if st.allocated.get(*idx).unwrap_or(0) == 0 {
-                    return Err(ApiError::not_found(format!("entry {lid}:{idx} not found")));
-                }
-                st.statuses
-                    .set(*idx, *value)
-                    .map_err(|_| ApiError::internal())?;
+        let rec = repo
+            .get(&id)
+            .await
+            .map_err(storage)?
+            .filter(|r| r.kind == Kind::StatusList)
+            .ok_or_else(|| ApiError::not_found(format!("list {lid:?} not found")))?;
+        let st = ListState::load(rec, &cfg)?;
+        let mut changes = Vec::new();
+        for (_, idx, value) in wanted.iter().filter(|w| &w.0 == lid) {
+            if st.allocated.get(*idx).unwrap_or(0) == 0 {
+                return Err(ApiError::not_found(format!("entry {lid}:{idx} not found")));
             }
-            let sv = st.doc_i64("statusVersion") + 1;
-            st.rec.doc["statusVersion"] = json!(sv);
-            st.store();
-            match repo
-                .commit(vec![Op::Replace {
-                    record: st.rec.clone(),
-                    expected_version: st.rec.version,
-                    children_delta: 0,
-                }])
-                .await
-            {
-                Ok(()) => break,
-                Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict)
-                    if attempt < UPDATE_ATTEMPTS =>
-                {
-                    tokio::time::sleep(backoff(attempt)).await;
-                    continue;
-                }
-                Err(RepoError::ConditionFailed { .. }) => {
-                    return Err(ApiError::conflict("the list is changing too fast; retry"))
-                }
-                Err(e) => return Err(storage(e)),
-            }
+            changes.push((*idx as u32, *value));
         }
+        ops.push(Op::AddPending(Pending {
+            list: id.clone(),
+            seq: seq.clone(),
+            changes,
+            due_at: now() + PENDING_GRACE_SECS,
+        }));
         touched.push(id);
     }
+    repo.commit(ops).await.map_err(storage)?;
     tracing::info!(config = %target, updates = wanted.len(), lists = touched.len(), "statuses updated");
     let mut published = true;
     for id in &touched {
@@ -803,11 +789,14 @@ async fn publish_inner(
         let sv = rec.doc["statusVersion"].as_i64().unwrap_or(0);
         let pv = rec.doc["publishedVersion"].as_i64().unwrap_or(-1);
         let failing = rec.doc.get("publishError").is_some_and(|e| !e.is_null());
-        if pv >= sv && !force && !failing {
+        if rec.doc["_leaseUntil"].as_i64().unwrap_or(0) > now() {
+            // The holder folds and publishes our changes too: it looks for pending changes
+            // again after it releases the lease.
             return Ok(());
         }
-        if rec.doc["_leaseUntil"].as_i64().unwrap_or(0) > now() {
-            return Ok(()); // the holder publishes our change too
+        let waiting = !repo.pending(list_id, 1).await.map_err(storage)?.is_empty();
+        if pv >= sv && !waiting && !force && !failing {
+            return Ok(());
         }
         let mut leased = rec.clone();
         leased.doc["_leaseUntil"] = json!(now() + LEASE_SECS);
@@ -820,12 +809,14 @@ async fn publish_inner(
             }])
             .await
         {
-            Ok(()) => {}
+            Ok(()) => leased.version = rec.version + 1,
             Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => continue,
             Err(e) => return Err(storage(e)),
         }
         force = false;
-        let outcome = sign_and_upload(repo, deps, &leased).await;
+        let folded = fold_pending(repo, list_id, leased).await?;
+        let sv = folded.doc["statusVersion"].as_i64().unwrap_or(0);
+        let outcome = sign_and_upload(repo, deps, &folded).await;
         // Record the outcome and release the lease, keeping statuses written meanwhile.
         loop {
             let cur = repo
@@ -867,8 +858,80 @@ async fn publish_inner(
         }
         outcome?;
         tracing::info!(list = %list_id, version = sv, "status list published");
-        // Loop: updates that arrived while we published are published now (coalesced).
+        // Loop: changes that arrived while we published are published now (coalesced).
     }
+}
+
+/// Pending changes folded per commit: with the list record, one `TransactWriteItems`.
+const FOLD_CHUNK: usize = crate::repo::MAX_TX_ITEMS - 1;
+
+/// Folds every pending change of a leased list into its statuses, oldest first, each chunk in one
+/// atomic commit with the removal of the folded items. Returns the list as stored.
+async fn fold_pending(
+    repo: &dyn Repository,
+    list_id: &Target,
+    mut list: Record,
+) -> Result<Record, ApiError> {
+    loop {
+        let batch = repo
+            .pending(list_id, FOLD_CHUNK)
+            .await
+            .map_err(storage)?;
+        if batch.is_empty() {
+            return Ok(list);
+        }
+        let config_id = list_id.parent().expect("lists live in a configuration");
+        let cfg_rec = load_config(repo, &config_id).await?;
+        let mut st = ListState::load(list.clone(), &cfg_rec.doc["config"])?;
+        let mut ops = Vec::with_capacity(batch.len() + 1);
+        for p in &batch {
+            for (idx, value) in &p.changes {
+                if st.statuses.set(*idx as usize, *value).is_err() {
+                    tracing::warn!(list = %list_id, index = idx, "pending change outside the list ignored");
+                }
+            }
+            ops.push(Op::RemovePending {
+                list: list_id.clone(),
+                seq: p.seq.clone(),
+            });
+        }
+        let sv = st.doc_i64("statusVersion") + batch.len() as i64;
+        st.rec.doc["statusVersion"] = json!(sv);
+        st.store();
+        let expected = st.rec.version;
+        ops.insert(
+            0,
+            Op::Replace {
+                record: st.rec.clone(),
+                expected_version: expected,
+                children_delta: 0,
+            },
+        );
+        match repo.commit(ops).await {
+            Ok(()) => {
+                list = st.rec;
+                list.version = expected + 1;
+            }
+            // An allocation changed the list meanwhile: read it again and fold onto that.
+            Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => {
+                list = repo
+                    .get(list_id)
+                    .await
+                    .map_err(storage)?
+                    .ok_or_else(|| ApiError::not_found(format!("{list_id} not found")))?;
+            }
+            Err(e) => return Err(storage(e)),
+        }
+    }
+}
+
+/// Orders pending changes: microseconds since the epoch, then random bits against collisions.
+fn pending_seq() -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros();
+    format!("{micros:016x}{:08x}", rand::rng().random::<u32>())
 }
 
 /// When the scheduled refresh republishes a list: `ttl` plus five minutes before `exp` (so no
@@ -920,6 +983,14 @@ pub async fn refresh(
             report.due += 1;
             match publish_inner(repo, deps, &id, true).await {
                 Ok(()) => report.republished += 1,
+                Err(e) if e.status == 404 => {
+                    // The list was deleted: its pending changes have nothing left to change.
+                    for p in repo.pending(&id, FOLD_CHUNK).await.map_err(storage)? {
+                        let op = Op::RemovePending { list: id.clone(), seq: p.seq };
+                        repo.commit(vec![op]).await.map_err(storage)?;
+                    }
+                    tracing::info!(list = %id, "dropped pending changes of a deleted list");
+                }
                 Err(e) => {
                     tracing::warn!(list = %id, error = %e, "refresh could not republish; retrying next run");
                     report.failed += 1;

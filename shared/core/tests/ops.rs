@@ -8,7 +8,7 @@ use serde_json::json;
 use trustfn_core::auth::Principal;
 use trustfn_core::model::{Kind, Record};
 use trustfn_core::ops::{self, CreateService, CreateTenant, PageParams};
-use trustfn_core::repo::{MemoryRepo, Op, Page, RepoError, Repository, TokenRecord};
+use trustfn_core::repo::{MemoryRepo, Op, Page, Pending, RepoError, Repository, TokenRecord};
 use trustfn_core::Target;
 
 fn t(s: &str) -> Target {
@@ -132,6 +132,9 @@ impl Repository for Racing {
     async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
         self.inner.due(before, limit).await
     }
+    async fn pending(&self, l: &Target, n: usize) -> Result<Vec<Pending>, RepoError> {
+        self.inner.pending(l, n).await
+    }
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
         if !self.raced.swap(true, Ordering::SeqCst) {
             let late = Record::new(
@@ -211,6 +214,9 @@ impl Repository for Down {
     async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
         self.0.due(before, limit).await
     }
+    async fn pending(&self, l: &Target, n: usize) -> Result<Vec<Pending>, RepoError> {
+        self.0.pending(l, n).await
+    }
     async fn commit(&self, _: Vec<Op>) -> Result<(), RepoError> {
         Err(RepoError::Unavailable(
             "connection refused to 10.0.0.1:8000 (secret detail)".into(),
@@ -279,4 +285,43 @@ async fn listing_pages_through_children() {
         seen,
         (0..7).map(|i| format!("acme.t1.s{i}")).collect::<Vec<_>>()
     );
+}
+
+fn pending(list: &str, seq: &str, due_at: i64) -> Op {
+    Op::AddPending(Pending {
+        list: t(list),
+        seq: seq.into(),
+        changes: vec![(7, 1)],
+        due_at,
+    })
+}
+
+#[tokio::test]
+async fn pending_changes_are_ordered_and_make_their_list_due_once() {
+    let repo = MemoryRepo::new();
+    repo.commit(vec![pending("a.s.c.l1", "0002", 50), pending("a.s.c.l2", "0001", 90)])
+        .await
+        .unwrap();
+    repo.commit(vec![pending("a.s.c.l1", "0001", 40)])
+        .await
+        .unwrap();
+    let seqs: Vec<String> = repo
+        .pending(&t("a.s.c.l1"), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.seq)
+        .collect();
+    assert_eq!(seqs, ["0001", "0002"], "folded oldest first");
+    assert_eq!(repo.due(60, 10).await.unwrap(), [t("a.s.c.l1")], "l2 is not due yet; l1 once");
+    assert_eq!(repo.due(100, 10).await.unwrap(), [t("a.s.c.l1"), t("a.s.c.l2")]);
+    // A sequence is stored once; removing it twice fails and changes nothing.
+    assert!(repo.commit(vec![pending("a.s.c.l1", "0001", 1)]).await.is_err());
+    let rm = || Op::RemovePending {
+        list: t("a.s.c.l1"),
+        seq: "0001".into(),
+    };
+    repo.commit(vec![rm()]).await.unwrap();
+    assert!(repo.commit(vec![rm()]).await.is_err());
+    assert_eq!(repo.pending_count().await, 2);
 }

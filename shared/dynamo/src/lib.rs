@@ -6,6 +6,10 @@
 //! | dependency edge | `D#<from>` | `<to>` |
 //! | reverse edge | `U#<to>` | `<from>` |
 //! | API-key token | `T#<sha256>` | `T` |
+//! | pending status changes | `P#<list>` | `<seq>` |
+//!
+//! Status lists and pending changes carry `rpk`/`rat`, which puts them in the sparse `refresh`
+//! index the scheduled refresh queries.
 //!
 //! Children and edges are read with `Query` on the partition key, never `Scan`. Every commit is
 //! one `TransactWriteItems` with a condition on every item.
@@ -21,7 +25,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use trustfn_core::model::{Kind, Record};
-use trustfn_core::repo::{Op, Page, RepoError, Repository, TokenRecord};
+use trustfn_core::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord};
 use trustfn_core::Target;
 
 type Item = HashMap<String, AttributeValue>;
@@ -264,6 +268,18 @@ impl DynamoRepo {
                 Op::RemoveToken { hash } => {
                     vec![delete_existing(table, key(format!("T#{hash}"), "T".into()))]
                 }
+                Op::AddPending(p) => {
+                    let mut item = key(format!("P#{}", p.list), p.seq);
+                    let changes: Vec<String> =
+                        p.changes.iter().map(|(i, v)| format!("{i}:{v}")).collect();
+                    item.insert("changes".into(), s(changes.join(",")));
+                    item.insert("rpk".into(), s(REFRESH_PARTITION));
+                    item.insert("rat".into(), n(p.due_at));
+                    vec![put(table, item)]
+                }
+                Op::RemovePending { list, seq } => {
+                    vec![delete_existing(table, key(format!("P#{list}"), seq))]
+                }
             };
             for w in ws {
                 items.push(w);
@@ -472,12 +488,52 @@ impl Repository for DynamoRepo {
             .send()
             .await
             .map_err(|e| unavailable("query refresh index", e))?;
+        let mut seen = std::collections::HashSet::new();
         Ok(resp
             .items()
             .iter()
-            .filter_map(|i| get_s(i, "sk"))
+            .filter_map(|i| match get_s(i, "pk")?.strip_prefix("P#") {
+                Some(list) => Some(list),
+                None => get_s(i, "sk"),
+            })
             .filter_map(|id| Target::parse(id).ok())
+            .filter(|id| seen.insert(id.clone()))
             .collect())
+    }
+
+    async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {
+        let resp = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(format!("P#{list}")))
+            .consistent_read(true)
+            .limit(limit as i32)
+            .send()
+            .await
+            .map_err(|e| unavailable("query pending", e))?;
+        let bad = || RepoError::Unavailable("corrupt pending item".into());
+        resp.items()
+            .iter()
+            .map(|i| {
+                let changes = get_s(i, "changes")
+                    .ok_or_else(bad)?
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(|c| {
+                        let (idx, v) = c.split_once(':').ok_or_else(bad)?;
+                        Ok((idx.parse().map_err(|_| bad())?, v.parse().map_err(|_| bad())?))
+                    })
+                    .collect::<Result<Vec<_>, RepoError>>()?;
+                Ok(Pending {
+                    list: list.clone(),
+                    seq: get_s(i, "sk").ok_or_else(bad)?.to_owned(),
+                    changes,
+                    due_at: get_n(i, "rat").unwrap_or(0),
+                })
+            })
+            .collect()
     }
 
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {

@@ -1,0 +1,95 @@
+"""Fault injection for the local stack: a TCP proxy whose path can be cut and restored.
+
+Clients talk to the proxy's port; `down()` closes every open connection and refuses new ones
+(what a client sees when a service is unreachable), `up()` restores the path. The service behind
+it keeps its state, so a test can check that nothing was lost while it was away.
+"""
+import socket
+import threading
+
+
+class Proxy:
+    def __init__(self, target_port, host="127.0.0.1"):
+        self.target = (host, target_port)
+        self.host = host
+        self.port = None
+        self.conns = set()
+        self.lock = threading.Lock()
+        self.listener = None
+        self.connections = 0
+        self.up()
+
+    @property
+    def url(self):
+        return f"http://{self.host}:{self.port}"
+
+    def up(self):
+        with self.lock:
+            if self.listener is not None:
+                return
+            ls = socket.socket()
+            ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            ls.bind((self.host, self.port or 0))
+            ls.listen(128)
+            self.port = ls.getsockname()[1]
+            self.listener = ls
+        threading.Thread(target=self._accept, args=(ls,), daemon=True).start()
+
+    def down(self):
+        with self.lock:
+            ls, self.listener = self.listener, None
+            conns, self.conns = self.conns, set()
+        if ls is not None:
+            try:
+                ls.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            ls.close()
+        for c in conns:
+            try:
+                c.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            c.close()
+
+    def _accept(self, ls):
+        while True:
+            try:
+                client, _ = ls.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self.lock:
+                if self.listener is not ls:
+                    client.close()
+                    upstream.close()
+                    return
+                self.conns.update((client, upstream))
+                self.connections += 1
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, src, dst):
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+            with self.lock:
+                self.conns.discard(src)
+                self.conns.discard(dst)
+            src.close()
