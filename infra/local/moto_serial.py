@@ -6,14 +6,30 @@ so two truly concurrent conditional writes can both pass. Real DynamoDB never do
 every connection still gets its own thread (idle keep-alive connections block nobody), but the
 requests themselves run one after another under a lock.
 
+It also counts requests per operation, for the call-count tests:
+    GET  /_trustfn/calls    {"dynamodb.TransactWriteItems": 3, "kms.Sign": 1, "s3.PUT": 2, ...}
+    POST /_trustfn/calls    the same, and starts counting from zero
+
     moto_serial.py -H 127.0.0.1 -p 4566
 """
 import argparse
+import collections
+import json
 import os
 import threading
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
+
+
+def operation(environ):
+    """`service.Operation` of a request: the JSON protocols name it in X-Amz-Target
+    (`DynamoDB_20120810.Query`, `TrentService.Sign`); S3 is `s3.<METHOD>`."""
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        service, _, op = target.partition(".")
+        return {"DynamoDB_20120810": "dynamodb", "TrentService": "kms"}.get(service, service) + "." + op
+    return "s3." + environ["REQUEST_METHOD"]
 
 
 def main():
@@ -25,8 +41,19 @@ def main():
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
 
+    calls = collections.Counter()
+
     def serial(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_trustfn/calls"):
+            with lock:
+                if environ["REQUEST_METHOD"] == "POST":
+                    calls.clear()
+                body = json.dumps(dict(calls)).encode()
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [body]
         with lock:
+            calls[operation(environ)] += 1
             # Read the whole response while holding the lock: moto builds it lazily.
             return [b"".join(app(environ, start_response))]
 

@@ -34,6 +34,11 @@ if [ ! -x "$tools/node/node_modules/.bin/azurite-blob" ]; then
   mkdir -p "$tools/node"
   (cd "$tools/node" && npm install --silent --no-audit --no-fund --prefix . azurite@3 >/dev/null)
 fi
+if [ "${1:-}" = "bench" ] && [ ! -d "$tools/bench-node/node_modules/@sd-jwt/jwt-status-list" ]; then
+  echo "bootstrap: installing @sd-jwt/jwt-status-list (the codec benchmark's comparison) into .tools/bench-node" >&2
+  mkdir -p "$tools/bench-node"
+  (cd "$tools/bench-node" && npm install --silent --no-audit --no-fund --prefix . @sd-jwt/jwt-status-list@0 >/dev/null)
+fi
 if ! command -v openssl >/dev/null 2>&1; then
   echo "bootstrap: installing openssl (the certificate tests verify chains with it)" >&2
   if [ "$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq openssl) >/dev/null
