@@ -3,12 +3,13 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/trustfn/target
 PY := .tools/venv/bin/python
 
-.PHONY: help bootstrap build run watch test test-unit test-api lint routes deploy clean
+.PHONY: help bootstrap build run watch bench test test-unit test-api lint routes deploy clean
 
 help:
 	@echo "make run    - start emulators + every function on http://127.0.0.1:9000 (Ctrl-C stops)"
 	@echo "make watch  - the same behind cargo lambda watch (rebuilds functions on change)"
 	@echo "make test   - unit tests, route/template checks, black-box API tests"
+	@echo "make bench  - cold start, footprint, codec and load benchmarks; writes docs/BENCHMARKS.md"
 	@echo "make lint   - rustfmt + clippy"
 	@echo "make routes - regenerate the watch router, infra/openapi.yaml and infra/events from template.yaml"
 	@echo "make deploy - sam build && sam deploy --guided"
@@ -26,6 +27,11 @@ watch: bootstrap
 	@$(PY) infra/local/stack.py --watch
 
 test: bootstrap test-unit test-api
+
+# Benchmarks (not part of make test: release builds take 10-20 minutes). PARTS=codec to run one.
+bench:
+	@bash infra/scripts/bootstrap.sh bench
+	$(PY) bench/run.py $(PARTS)
 
 test-unit:
 	cargo fmt --all -- --check

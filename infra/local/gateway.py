@@ -66,7 +66,6 @@ class Instance:
         self.inbox = queue.Queue()  # (request id, event bytes)
         self.results = {}  # request id -> (kind, bytes)
         self.done = threading.Condition()
-        self.spawned = time.monotonic()
         self.ready = None  # first GET .../next
         self.first_response = None
         self.invocations = 0
@@ -106,6 +105,7 @@ class Instance:
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
         api = f"127.0.0.1:{self.server.server_address[1]}"
+        self.spawned = time.monotonic()
         self.proc = subprocess.Popen(
             [str(binary)], stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             env={**os.environ, **env, "AWS_LAMBDA_RUNTIME_API": api, "AWS_LAMBDA_FUNCTION_NAME": fn,
@@ -275,7 +275,11 @@ class Gateway:
                     headers.append(("x-amz-function-error", "Unhandled"))
                 self.reply(200, out, headers)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = handle_any
+            def __getattr__(self, name):
+                # Every method (TRACE, CONNECT, made-up ones) is routed; unknown ones get the 404.
+                if name.startswith("do_"):
+                    return self.handle_any
+                raise AttributeError(name)
 
         self.front = ThreadingHTTPServer(("127.0.0.1", port), Front)
         self.front.daemon_threads = True

@@ -150,6 +150,9 @@ class Stack:
         env = {**self.aws_env(), "TABLE_NAME": self.table, "TRUSTFN_ADMIN_TOKEN": self.admin_token,
                "TRUSTFN_SECRETS_KEY_ID": self.secrets_key,
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        if self.runner is None:
+            self.env = env  # no API: the caller runs the functions itself (the benchmarks)
+            return
         if self.runner == "gateway":
             bin_dir = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / self.profile
             progress(f"starting the API (gateway, up to {self.concurrency} instances per function) on {self.api_url}")

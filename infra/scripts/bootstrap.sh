@@ -19,6 +19,7 @@ pip_pkgs=(
   "cryptography>=42"
   "cbor2>=5"
   "azure-storage-blob>=12"
+  "schemathesis==4.*"
 )
 stamp="$tools/.pip-$(printf '%s\n' "${pip_pkgs[@]}" | sha256sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then

@@ -1,0 +1,38 @@
+"""Storage invariants of the trustfn table, checked after fuzzing and fault injection: what a
+half-written operation would leave behind shows up here."""
+from conftest import table_items
+
+
+def violations(ddb, table="trustfn"):
+    items = table_items(ddb, table)
+    resources = {i["_id"]["S"]: i for i in items if i["pk"]["S"].startswith("R#")}
+    children = {}
+    for rid, i in resources.items():
+        parent = i.get("parent", {}).get("S")
+        if parent is not None:
+            children[parent] = children.get(parent, 0) + 1
+    fwd = {(i["pk"]["S"][2:], i["sk"]["S"]) for i in items if i["pk"]["S"].startswith("D#")}
+    rev = {(i["sk"]["S"], i["pk"]["S"][2:]) for i in items if i["pk"]["S"].startswith("U#")}
+    out = []
+    for rid, i in resources.items():
+        parent = i.get("parent", {}).get("S")
+        if parent is not None and parent not in resources:
+            out.append(f"{rid}: parent {parent} does not exist")
+        if int(i["children"]["N"]) != children.get(rid, 0):
+            out.append(f"{rid}: children counter {i['children']['N']} but {children.get(rid, 0)} children")
+        deps = sum(1 for (_, to) in rev if to == rid)
+        if int(i["dependants"]["N"]) != deps:
+            out.append(f"{rid}: dependants counter {i['dependants']['N']} but {deps} edges")
+    for edge in fwd ^ rev:
+        out.append(f"edge {edge} is stored in one direction only")
+    for frm, to in fwd:
+        for end in (frm, to):
+            if end not in resources:
+                out.append(f"edge {frm} -> {to}: {end} does not exist")
+    for i in items:
+        pk = i["pk"]["S"]
+        if pk.startswith("T#") and i["keyId"]["S"] not in resources:
+            out.append(f"token of {i['keyId']['S']}: the key record does not exist")
+        if pk.startswith("P#") and pk[2:] not in resources:
+            out.append(f"pending changes of {pk[2:]}: the list does not exist")
+    return out
