@@ -192,26 +192,67 @@ def test_tokens_never_reach_the_logs(api, stack, world):
         assert secret not in logs
 
 
-def route_requests(target):
-    """Every authenticated route of template.yaml, aimed at `target`."""
+def route_requests(target, org=None):
+    """Every authenticated route of template.yaml, aimed at `target` (organization-level routes,
+    API keys and roles, at `org` or a key/role id in it)."""
     import routes
     for method, path, fn in routes.template_routes():
         if path in ("/health", "/v1/admin/organizations"):
             continue
-        yield fn, method, path.replace("{target}", target).replace("{api}", "x509-service-api")
+        t = target
+        if org and ("/apikeys-api/" in path or "/roles-api/" in path):
+            t = org if path.endswith("/list") else f"{org}.x1"
+        yield fn, method, path.replace("{target}", t).replace("{api}", "x509-service-api")
 
 
-@pytest.mark.parametrize("who", ["norole", "t1"])
-def test_every_route_refuses_outsiders_alike(api, world, ddb, who):
-    """Generated from the route table: a new endpoint is covered automatically."""
+def credentials(api, world):
+    """Every kind of credential that must not reach org A's tenant t1, with the status it gets."""
     a, b, keys = world
+    expired, _ = api.key(a, ["admin"], expiration="1s")
+    deleted, deleted_id = api.key(a, ["admin"])
+    assert api.delete(f"/v1/{deleted_id}/apikeys-api/api-keys/delete").status_code == 204
+    api.role(a, "removed", [{"target": f"{a}.t1", "action": "all", "operation": "ADD"},
+                            {"target": f"{a}.t1", "action": "all", "operation": "REMOVE"}])
+    api.role(a, "unrelated", [{"target": a, "action": "apikey-list", "operation": "ADD"}])
+    other_org = api.key(b, ["admin"])[0]
+    time.sleep(2.1)
+    return {
+        "no token": (None, 401),
+        "malformed token": ("not-a-token", 401),
+        "malformed key": ("tfk_" + "A" * 43, 401),
+        "expired key": (expired, 401),
+        "deleted key": (deleted, 401),
+        "other organization": (other_org, 403),
+        "sibling tenant": (keys["t1"], 403),
+        "role lacking the action": (api.key(a, ["unrelated"])[0], 403),
+        "action REMOVEd": (api.key(a, ["removed"])[0], 403),
+    }
+
+
+def test_isolation_matrix(api, world, ddb):
+    """Generated from the route table (a new endpoint is covered automatically): every route, every
+    kind of outsider, on an existing and a non-existing target: 401/403, the same answer either way,
+    and nothing changes."""
+    a, b, keys = world
+    creds = credentials(api, world)
     before = table_items(ddb)
-    for real, ghost in [(f"{b}.t1.x509", f"{b}.t1.ghost"), (f"{a}.t2.x509", f"{a}.t2.ghost")]:
-        for (fn, method, path), (_, _, gpath) in zip(route_requests(real), route_requests(ghost)):
-            seen = assert_error(api.request(method, path, token=keys[who], json={}), 403)
-            unseen = assert_error(api.request(method, gpath, token=keys[who], json={}), 403)
-            assert {**unseen, "message": unseen["message"].replace(ghost, real)} == seen, fn
-            assert_error(api.request(method, path, token=None, json={}), 401)
-    assert table_items(ddb) == before
-    # The admin organization route refuses keys too.
-    assert_error(api.post("/v1/admin/organizations", token=keys[who], json={"_id": "zz", "profile": {"name": "z"}}), 403)
+    checked = 0
+    for name, (token, status) in creds.items():
+        # The sibling-tenant key holds `all` on t1: aim it at t2. Everyone else aims at t1.
+        tenant = f"{a}.t2" if name == "sibling tenant" else f"{a}.t1"
+        real, ghost = f"{tenant}.x509", f"{tenant}.ghost"
+        pairs = zip(route_requests(real, a), route_requests(ghost, a + "ghost"))
+        for (fn, method, path), (_, _, gpath) in pairs:
+            if name == "role lacking the action" and fn == "api-keys-list":
+                continue  # the one action the role holds
+            seen = assert_error(api.request(method, path, token=token, json={}), status)
+            unseen = assert_error(api.request(method, gpath, token=token, json={}), status)
+            unseen["message"] = unseen["message"].replace(ghost, real).replace(a + "ghost", a)
+            assert unseen == seen, (name, fn, seen, unseen)
+            checked += 1
+        headers = {} if token is None else {"Authorization": f"Bearer {token}"}
+        r = api.request("POST", "/v1/admin/organizations", token=None, headers=headers,
+                        json={"_id": "zz", "profile": {"name": "z"}})
+        assert_error(r, status)
+    assert checked >= 9 * 30
+    assert table_items(ddb) == before, "a refused request changed nothing"
