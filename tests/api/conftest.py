@@ -26,6 +26,12 @@ def stack(tmp_path_factory):
     s.stop()
 
 
+# Every answer the tests received, and every secret they handed over or were given: checked by
+# test_zz_secrets.py at the end of the run.
+RECORDED = []
+SECRETS = set()
+
+
 class Api:
     """A tiny client: `api.post(path, json=..., token=...)`; the admin token by default."""
 
@@ -39,7 +45,13 @@ class Api:
             token = self.admin_token
         if token is not None:
             h["Authorization"] = f"Bearer {token}"
-        return self.s.request(method, self.base + path, headers=h, timeout=60, **kw)
+        r = self.s.request(method, self.base + path, headers=h, timeout=60, **kw)
+        if token and len(token) >= 16:
+            SECRETS.add(token)
+        RECORDED.append((method, path, r.status_code, dict(r.headers), r.text))
+        if path.endswith("/apikeys-api/api-keys/create") and r.status_code == 201:
+            SECRETS.add(r.json()["token"])
+        return r
 
     def get(self, path, **kw):
         return self.request("GET", path, **kw)
