@@ -873,10 +873,7 @@ async fn fold_pending(
     mut list: Record,
 ) -> Result<Record, ApiError> {
     loop {
-        let batch = repo
-            .pending(list_id, FOLD_CHUNK)
-            .await
-            .map_err(storage)?;
+        let batch = repo.pending(list_id, FOLD_CHUNK).await.map_err(storage)?;
         if batch.is_empty() {
             return Ok(list);
         }
@@ -986,7 +983,10 @@ pub async fn refresh(
                 Err(e) if e.status == 404 => {
                     // The list was deleted: its pending changes have nothing left to change.
                     for p in repo.pending(&id, FOLD_CHUNK).await.map_err(storage)? {
-                        let op = Op::RemovePending { list: id.clone(), seq: p.seq };
+                        let op = Op::RemovePending {
+                            list: id.clone(),
+                            seq: p.seq,
+                        };
                         repo.commit(vec![op]).await.map_err(storage)?;
                     }
                     tracing::info!(list = %id, "dropped pending changes of a deleted list");

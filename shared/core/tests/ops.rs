@@ -299,9 +299,12 @@ fn pending(list: &str, seq: &str, due_at: i64) -> Op {
 #[tokio::test]
 async fn pending_changes_are_ordered_and_make_their_list_due_once() {
     let repo = MemoryRepo::new();
-    repo.commit(vec![pending("a.s.c.l1", "0002", 50), pending("a.s.c.l2", "0001", 90)])
-        .await
-        .unwrap();
+    repo.commit(vec![
+        pending("a.s.c.l1", "0002", 50),
+        pending("a.s.c.l2", "0001", 90),
+    ])
+    .await
+    .unwrap();
     repo.commit(vec![pending("a.s.c.l1", "0001", 40)])
         .await
         .unwrap();
@@ -313,10 +316,20 @@ async fn pending_changes_are_ordered_and_make_their_list_due_once() {
         .map(|p| p.seq)
         .collect();
     assert_eq!(seqs, ["0001", "0002"], "folded oldest first");
-    assert_eq!(repo.due(60, 10).await.unwrap(), [t("a.s.c.l1")], "l2 is not due yet; l1 once");
-    assert_eq!(repo.due(100, 10).await.unwrap(), [t("a.s.c.l1"), t("a.s.c.l2")]);
+    assert_eq!(
+        repo.due(60, 10).await.unwrap(),
+        [t("a.s.c.l1")],
+        "l2 is not due yet; l1 once"
+    );
+    assert_eq!(
+        repo.due(100, 10).await.unwrap(),
+        [t("a.s.c.l1"), t("a.s.c.l2")]
+    );
     // A sequence is stored once; removing it twice fails and changes nothing.
-    assert!(repo.commit(vec![pending("a.s.c.l1", "0001", 1)]).await.is_err());
+    assert!(repo
+        .commit(vec![pending("a.s.c.l1", "0001", 1)])
+        .await
+        .is_err());
     let rm = || Op::RemovePending {
         list: t("a.s.c.l1"),
         seq: "0001".into(),

@@ -523,7 +523,10 @@ impl Repository for DynamoRepo {
                     .filter(|c| !c.is_empty())
                     .map(|c| {
                         let (idx, v) = c.split_once(':').ok_or_else(bad)?;
-                        Ok((idx.parse().map_err(|_| bad())?, v.parse().map_err(|_| bad())?))
+                        Ok((
+                            idx.parse().map_err(|_| bad())?,
+                            v.parse().map_err(|_| bad())?,
+                        ))
                     })
                     .collect::<Result<Vec<_>, RepoError>>()?;
                 Ok(Pending {

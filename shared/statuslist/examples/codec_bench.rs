@@ -50,15 +50,13 @@ fn time<T>(runs: usize, mut f: impl FnMut() -> T) -> (f64, T) {
 }
 
 fn pack(values: &[u8], bits: u8, order: BitOrder) -> StatusArray {
-    let mut a = StatusArray::new(bits, values.len(), order).expect("valid width");
-    for (i, v) in values.iter().enumerate() {
-        a.set(i, *v).expect("in range");
-    }
-    a
+    StatusArray::from_values(bits, values, order).expect("values fit")
 }
 
 fn unpack(a: &StatusArray) -> Vec<u8> {
-    (0..a.capacity()).map(|i| a.get(i).expect("in range")).collect()
+    let mut v = a.values();
+    v.truncate(ENTRIES);
+    v
 }
 
 fn main() {
@@ -69,15 +67,29 @@ fn main() {
     let mut report = serde_json::Map::new();
     for bits in [1u8, 2, 4, 8] {
         let values = statuses(bits);
-        let (tsl_enc, lst) = time(runs, || codec::tsl_lst(&pack(&values, bits, BitOrder::LsbFirst)));
-        let (tsl_dec, back) = time(runs, || unpack(&codec::tsl_decode(bits, &lst).expect("decodes")));
+        let (tsl_enc, lst) = time(runs, || {
+            codec::tsl_lst(&pack(&values, bits, BitOrder::LsbFirst))
+        });
+        let (tsl_dec, back) = time(runs, || {
+            unpack(&codec::tsl_decode(bits, &lst).expect("decodes"))
+        });
         assert_eq!(back, values, "TSL round trip");
         let (w3c_enc, enc) = time(runs, || {
             codec::w3c_encoded_list(&pack(&values, bits, BitOrder::MsbFirst), true)
         });
-        let (w3c_dec, back) = time(runs, || unpack(&codec::w3c_decode(bits, &enc).expect("decodes")));
+        let (w3c_dec, back) = time(runs, || {
+            unpack(&codec::w3c_decode(bits, &enc).expect("decodes"))
+        });
         assert_eq!(back, values, "W3C round trip");
         let packed = pack(&values, bits, BitOrder::LsbFirst);
+        // What a lower level would save (the TSL draft recommends the highest).
+        let (level6_ms, level6) = time(runs, || {
+            use std::io::Write;
+            let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(6));
+            e.write_all(packed.bytes()).expect("in memory");
+            e.finish().expect("in memory")
+        });
+        let level9 = codec::zlib(packed.bytes());
         let gz = pack(&values, bits, BitOrder::MsbFirst);
         std::fs::write(dir.join(format!("values-{bits}.bin")), &values).expect("write");
         std::fs::write(dir.join(format!("packed-{bits}.bin")), packed.bytes()).expect("write");
@@ -88,6 +100,8 @@ fn main() {
             serde_json::json!({
                 "entries": ENTRIES, "runs": runs,
                 "tsl_encode_ms": tsl_enc, "tsl_decode_ms": tsl_dec, "lst_chars": lst.len(),
+                "zlib_level6_ms": level6_ms, "zlib_level6_bytes": level6.len(),
+                "zlib_level9_bytes": level9.len(),
                 "w3c_encode_ms": w3c_enc, "w3c_decode_ms": w3c_dec, "encoded_list_chars": enc.len(),
             }),
         );

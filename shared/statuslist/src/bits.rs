@@ -46,6 +46,52 @@ impl StatusArray {
         Ok(StatusArray { bits, order, bytes })
     }
 
+    /// Packs one status per element of `values` (a whole list at once: no per-entry index
+    /// arithmetic). Fails on a value that does not fit in `bits`.
+    pub fn from_values(
+        bits: u8,
+        values: &[u8],
+        order: BitOrder,
+    ) -> Result<StatusArray, StatusListError> {
+        check_bits(bits)?;
+        let per_byte = 8 / bits as usize;
+        let max = if bits == 8 { 0xFF } else { (1u8 << bits) - 1 };
+        let mut bytes = Vec::with_capacity(values.len().div_ceil(per_byte));
+        for chunk in values.chunks(per_byte) {
+            let mut byte = 0u8;
+            for (slot, &v) in chunk.iter().enumerate() {
+                if v > max {
+                    return Err(StatusListError::Value { value: v, bits });
+                }
+                let shift = match order {
+                    BitOrder::LsbFirst => slot as u32 * bits as u32,
+                    BitOrder::MsbFirst => 8 - bits as u32 * (slot as u32 + 1),
+                };
+                byte |= v << shift;
+            }
+            bytes.push(byte);
+        }
+        Ok(StatusArray { bits, order, bytes })
+    }
+
+    /// Every entry, one byte each (the whole list at once).
+    pub fn values(&self) -> Vec<u8> {
+        let bits = self.bits as u32;
+        let per_byte = 8 / bits;
+        let mask = if bits == 8 { 0xFF } else { (1u8 << bits) - 1 };
+        let mut out = Vec::with_capacity(self.capacity());
+        for &byte in &self.bytes {
+            for slot in 0..per_byte {
+                let shift = match self.order {
+                    BitOrder::LsbFirst => slot * bits,
+                    BitOrder::MsbFirst => 8 - bits * (slot + 1),
+                };
+                out.push((byte >> shift) & mask);
+            }
+        }
+        out
+    }
+
     pub fn bits(&self) -> u8 {
         self.bits
     }
@@ -105,6 +151,34 @@ impl StatusArray {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bulk_packing_matches_entry_by_entry() {
+        for bits in [1u8, 2, 4, 8] {
+            for order in [BitOrder::LsbFirst, BitOrder::MsbFirst] {
+                let max = if bits == 8 {
+                    255u32
+                } else {
+                    (1u32 << bits) - 1
+                };
+                let values: Vec<u8> = (0..1001u32)
+                    .map(|i| ((i * 7 + i / 3) % (max + 1)) as u8)
+                    .collect();
+                let mut one = StatusArray::new(bits, values.len(), order).unwrap();
+                for (i, v) in values.iter().enumerate() {
+                    one.set(i, *v).unwrap();
+                }
+                let bulk = StatusArray::from_values(bits, &values, order).unwrap();
+                assert_eq!(bulk, one, "bits {bits} {order:?}");
+                assert_eq!(&bulk.values()[..values.len()], &values[..]);
+                assert!(
+                    bulk.values()[values.len()..].iter().all(|v| *v == 0),
+                    "padding is 0"
+                );
+            }
+        }
+        assert!(StatusArray::from_values(2, &[4], BitOrder::LsbFirst).is_err());
+    }
 
     #[test]
     fn spec_examples_pack_lsb_first() {
