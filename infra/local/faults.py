@@ -6,6 +6,7 @@ it keeps its state, so a test can check that nothing was lost while it was away.
 """
 import socket
 import threading
+import time
 
 
 class Proxy:
@@ -17,6 +18,7 @@ class Proxy:
         self.lock = threading.Lock()
         self.listener = None
         self.connections = 0
+        self.delay = 0.0  # seconds added before each chunk a client sends (latency injection)
         self.up()
 
     @property
@@ -71,15 +73,17 @@ class Proxy:
                     return
                 self.conns.update((client, upstream))
                 self.connections += 1
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+            for a, b, slow in ((client, upstream, True), (upstream, client, False)):
+                threading.Thread(target=self._pipe, args=(a, b, slow), daemon=True).start()
 
-    def _pipe(self, src, dst):
+    def _pipe(self, src, dst, slow):
         try:
             while True:
                 data = src.recv(65536)
                 if not data:
                     break
+                if slow and self.delay:
+                    time.sleep(self.delay)
                 dst.sendall(data)
         except OSError:
             pass

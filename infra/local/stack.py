@@ -82,7 +82,7 @@ def _tcp_open(port):
 class Stack:
     def __init__(self, moto_port=4566, azurite_port=10000, gcs_port=4443, api_port=9000,
                  admin_token=None, table="trustfn", workdir=None, log_dir=None, watch_changes=False,
-                 runner="gateway", concurrency=4, profile="debug"):
+                 runner="gateway", concurrency=4, profile="debug", fault_proxies=False, function_env=None):
         self.moto_port, self.azurite_port, self.gcs_port, self.api_port = moto_port, azurite_port, gcs_port, api_port
         self.admin_token = admin_token or ("local-" + secrets.token_urlsafe(24))
         self.table = table
@@ -91,6 +91,8 @@ class Stack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.watch_changes = watch_changes
         self.runner, self.concurrency, self.profile = runner, concurrency, profile
+        self.fault_proxies, self.function_env = fault_proxies, dict(function_env or {})
+        self.proxies = {}
         self.procs = []  # (name, Popen)
 
     @property
@@ -134,6 +136,10 @@ class Stack:
         p, log = self._spawn("moto", [str(VENV_BIN / "python"), str(ROOT / "infra/local/moto_serial.py"),
                                    "-H", "127.0.0.1", "-p", str(self.moto_port)])
         _wait("moto", _http_ok(f"{self.moto_url}/moto-api/"), 60, p, log)
+        if self.fault_proxies:
+            # The functions reach DynamoDB and KMS through proxies a test can cut (faults.py).
+            import faults
+            self.proxies = {name: faults.Proxy(self.moto_port) for name in ("dynamodb", "kms")}
 
         progress(f"starting Azurite blob on 127.0.0.1:{self.azurite_port}")
         self.start_service("azurite")
@@ -149,7 +155,9 @@ class Stack:
 
         env = {**self.aws_env(), "TABLE_NAME": self.table, "TRUSTFN_ADMIN_TOKEN": self.admin_token,
                "TRUSTFN_SECRETS_KEY_ID": self.secrets_key,
-               "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+               "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **self.function_env}
+        for name, proxy in self.proxies.items():
+            env[f"AWS_ENDPOINT_URL_{name.upper()}"] = proxy.url
         if self.runner is None:
             self.env = env  # no API: the caller runs the functions itself (the benchmarks)
             return
@@ -251,6 +259,8 @@ class Stack:
         return kms.create_key(Description="trustfn local secrets key")["KeyMetadata"]["KeyId"]
 
     def stop(self):
+        for proxy in self.proxies.values():
+            proxy.down()
         for name, p in reversed(self.procs):
             if p.poll() is None:
                 try:

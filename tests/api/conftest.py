@@ -20,6 +20,9 @@ def stack(tmp_path_factory):
     s = stack_mod.Stack(
         moto_port=stack_mod.free_port(), azurite_port=stack_mod.free_port(), gcs_port=stack_mod.free_port(),
         api_port=stack_mod.free_port(), workdir=tmp_path_factory.mktemp("stack"),
+        # DynamoDB and KMS behind proxies the fault tests cut; a short publish lease so a publisher
+        # that died holding it is taken over within seconds.
+        fault_proxies=True, function_env={"TRUSTFN_PUBLISH_LEASE_SECONDS": "10"},
     )
     s.start(progress=lambda m: print(m, file=sys.stderr))
     yield s

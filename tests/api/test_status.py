@@ -314,10 +314,15 @@ def test_concurrent_updates_are_all_published(api, env, s3, ddb):
     assert not [i for i in table_items(ddb) if i["pk"]["S"].startswith("P#")], "every pending change is folded"
 
 
-def invoke_refresh(stack, lookahead=0):
+def invoke_refresh(stack, lookahead=0, expect_error=False):
     import subprocess
+    import requests
     from conftest import ROOT
     event = {"detail-type": "Scheduled Event", "source": "aws.events", "detail": {"lookaheadSeconds": lookahead}}
+    if expect_error:  # the Lambda invoke API answers 200 with X-Amz-Function-Error on a failed run
+        r = requests.post(f"{stack.api_url}/2015-03-31/functions/status-refresh/invocations", json=event, timeout=300)
+        assert r.status_code == 200 and r.headers.get("x-amz-function-error"), (r.status_code, r.text)
+        return {"error": r.json()}
     r = subprocess.run([str(ROOT / ".tools/venv/bin/cargo-lambda"), "lambda", "invoke", "-A", "127.0.0.1", "-P",
                         str(stack.api_port), "status-refresh", "--data-ascii", json.dumps(event)],
                        capture_output=True, text=True, timeout=300, cwd=ROOT)

@@ -98,3 +98,23 @@ def test_every_fixture_invokes(stack, api, tmp_path):
         assert out["statusCode"] == status, (fn, out)
         if fn == "status-credential-entries":
             entry_id = json.loads(out["body"])["entries"][0]["id"]
+
+
+def test_template_protects_the_data():
+    """Point-in-time recovery and deletion protection on the table, kept on stack deletion; the
+    secrets key retained and only ever scheduled for deletion (30 days)."""
+    doc = routes.yaml.load((ROOT / "template.yaml").read_text(), Loader=routes._CfnLoader)
+    res = doc["Resources"]
+    tables = [r for r in res.values() if r["Type"] == "AWS::DynamoDB::Table"]
+    assert len(tables) == 1
+    (table,) = tables
+    assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["Properties"]["DeletionProtectionEnabled"] is True
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+    keys = [r for r in res.values() if r["Type"] == "AWS::KMS::Key"]
+    assert keys
+    for k in keys:
+        assert k["DeletionPolicy"] == "Retain" and k["Properties"]["PendingWindowInDays"] >= 7
+    # No function may delete a KMS key outright: retiring one is ScheduleKeyDeletion (30 days).
+    text = (ROOT / "template.yaml").read_text()
+    assert "kms:DeleteImportedKeyMaterial" not in text and "kms:*" not in text

@@ -31,16 +31,31 @@ pub const DEFAULT_SIZE: u64 = 131_072;
 pub const MAX_SIZE: u64 = 1 << 24;
 pub const DEFAULT_TTL: u64 = 12 * 3600;
 pub const DEFAULT_VALIDITY: u64 = 24 * 3600;
-/// How long a publisher may hold a list's lease.
-pub const LEASE_SECS: i64 = 60;
 /// Most entries one allocation call hands out.
 pub const MAX_ALLOCATION: u64 = 1000;
 /// Most updates in one batch.
 pub const MAX_BATCH: usize = 1000;
-/// Optimistic writes of one list are retried this often before the caller gets a 409.
-/// Seconds after which the scheduled refresh folds pending changes nobody published (a
-/// publisher that crashed holds its lease for [`LEASE_SECS`]).
-const PENDING_GRACE_SECS: i64 = LEASE_SECS + 30;
+/// How long a publisher may hold a list's lease.
+pub const LEASE_SECS: i64 = 60;
+
+/// The publish lease in seconds: `TRUSTFN_PUBLISH_LEASE_SECONDS` (1-900), else [`LEASE_SECS`].
+/// It must outlast one sign-and-upload; the fault-injection tests shorten it.
+fn lease_secs() -> i64 {
+    static LEASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *LEASE.get_or_init(|| {
+        std::env::var("TRUSTFN_PUBLISH_LEASE_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|v| (1..=900).contains(v))
+            .unwrap_or(LEASE_SECS)
+    })
+}
+
+/// Seconds after which the scheduled refresh takes over pending changes nobody folded, or a list
+/// whose publisher died holding the lease: twice the lease.
+fn grace_secs() -> i64 {
+    2 * lease_secs()
+}
 
 /// Exponential backoff with full jitter: a random pause up to 5 ms · 2^attempt, capped at 250 ms.
 fn backoff(attempt: u32) -> std::time::Duration {
@@ -741,7 +756,7 @@ pub async fn update(
             list: id.clone(),
             seq: seq.clone(),
             changes,
-            due_at: now() + PENDING_GRACE_SECS,
+            due_at: now() + grace_secs(),
         }));
         touched.push(id);
     }
@@ -799,8 +814,12 @@ async fn publish_inner(
             return Ok(());
         }
         let mut leased = rec.clone();
-        leased.doc["_leaseUntil"] = json!(now() + LEASE_SECS);
+        leased.doc["_leaseUntil"] = json!(now() + lease_secs());
         leased.doc["_leaseOwner"] = json!(owner);
+        // Should we die before the release, the refresh takes over once the lease has expired.
+        let retry_at = now() + grace_secs();
+        let refresh_at = rec.doc["_refreshAt"].as_i64().unwrap_or(retry_at);
+        leased.doc["_refreshAt"] = json!(refresh_at.min(retry_at));
         match repo
             .commit(vec![Op::Replace {
                 record: leased.clone(),
