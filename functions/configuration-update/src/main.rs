@@ -16,7 +16,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
         &target,
         path_param(&req, "api")?,
         json_body(&req)?,
-        Some(app.secrets()),
+        Some(app.secrets().await),
     )
     .await
 }

@@ -10,7 +10,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let target = target(&req)?;
     // Authorize on the path alone, before any body parsing or storage read.
     p.authorize(&target, Action::KeyDelete)?;
-    keys::delete(app.repo.as_ref(), app.kms(), &p, &target).await
+    keys::delete(app.repo.as_ref(), app.kms().await, &p, &target).await
 }
 
 #[tokio::main]

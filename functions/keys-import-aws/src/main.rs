@@ -10,7 +10,14 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let target = target(&req)?;
     // Authorize on the path alone, before any body parsing or storage read.
     p.authorize(&target, Action::KeyImport)?;
-    keys::import_aws(app.repo.as_ref(), app.kms(), &p, &target, json_body(&req)?).await
+    keys::import_aws(
+        app.repo.as_ref(),
+        app.kms().await,
+        &p,
+        &target,
+        json_body(&req)?,
+    )
+    .await
 }
 
 #[tokio::main]

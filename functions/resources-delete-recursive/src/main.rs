@@ -17,7 +17,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
         .iter()
         .any(|r| r.kind == trustfn_http::trustfn_core::model::Kind::Key)
     {
-        keys::retire(app.kms(), &removed).await;
+        keys::retire(app.kms().await, &removed).await;
     }
     out
 }

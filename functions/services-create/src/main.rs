@@ -15,7 +15,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
         &p,
         &target,
         json_body(&req)?,
-        Some(app.secrets()),
+        Some(app.secrets().await),
     )
     .await
 }

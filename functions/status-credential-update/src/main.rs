@@ -12,7 +12,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     p.authorize(&target, Action::StatusUpdate)?;
     status::update(
         app.repo.as_ref(),
-        &app.status_deps(),
+        &app.status_deps().await,
         &p,
         &target,
         json_body(&req)?,

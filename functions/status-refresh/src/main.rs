@@ -31,7 +31,7 @@ async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error
         .max(Duration::from_secs(5));
     let report = status::refresh(
         app.repo.as_ref(),
-        &app.status_deps(),
+        &app.status_deps().await,
         lookahead,
         PAGE,
         budget,

@@ -9,8 +9,9 @@ use lambda_http::http::{header, HeaderMap, StatusCode};
 use lambda_http::{Body, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use trustfn_core::auth::Principal;
+use trustfn_core::model::Record;
 use trustfn_core::ops::{self, AdminToken, PageParams, Reply};
-use trustfn_core::repo::Repository;
+use trustfn_core::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord};
 use trustfn_core::{ApiError, Target};
 use trustfn_dynamo::DynamoRepo;
 
@@ -20,102 +21,161 @@ pub use trustfn_core;
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 256 * 1024;
 
-/// Everything a handler needs, built once per cold start.
+/// Everything a handler needs, built once per cold start. Nothing here touches the AWS SDK at
+/// init: the SDK configuration and every client are built on first use (the init phase of a
+/// function stays as short as a hello-world's; see docs/BENCHMARKS.md).
 pub struct App {
     pub repo: Arc<dyn Repository>,
     pub admin: AdminToken,
-    sdk: Option<aws_config::SdkConfig>,
+    sdk: Arc<Sdk>,
     #[cfg(feature = "kms")]
-    kms: std::sync::OnceLock<trustfn_kms::Kms>,
+    kms: tokio::sync::OnceCell<trustfn_kms::Kms>,
     #[cfg(feature = "kms")]
-    secrets: std::sync::OnceLock<trustfn_kms::KmsSecrets>,
+    secrets: tokio::sync::OnceCell<trustfn_kms::KmsSecrets>,
     #[cfg(feature = "status")]
-    registries: std::sync::OnceLock<trustfn_registry::CloudRegistries>,
+    registries: tokio::sync::OnceCell<trustfn_registry::CloudRegistries>,
+}
+
+/// The AWS SDK configuration, loaded from the environment on first use.
+#[derive(Default)]
+struct Sdk(tokio::sync::OnceCell<aws_config::SdkConfig>);
+
+impl Sdk {
+    async fn get(&self) -> &aws_config::SdkConfig {
+        self.0.get_or_init(aws_config::load_from_env).await
+    }
+}
+
+/// The DynamoDB repository, its client built on the first storage call.
+struct LazyDynamo {
+    sdk: Arc<Sdk>,
+    table: String,
+    repo: tokio::sync::OnceCell<DynamoRepo>,
+}
+
+impl LazyDynamo {
+    async fn repo(&self) -> &DynamoRepo {
+        self.repo
+            .get_or_init(|| async {
+                let client = aws_sdk_dynamodb::Client::new(self.sdk.get().await);
+                DynamoRepo::new(client, self.table.clone())
+            })
+            .await
+    }
+}
+
+#[async_trait::async_trait]
+impl Repository for LazyDynamo {
+    async fn get(&self, id: &Target) -> Result<Option<Record>, RepoError> {
+        self.repo().await.get(id).await
+    }
+    async fn get_many(&self, ids: &[Target]) -> Result<Vec<Record>, RepoError> {
+        self.repo().await.get_many(ids).await
+    }
+    async fn children(
+        &self,
+        parent: Option<&Target>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page, RepoError> {
+        self.repo().await.children(parent, limit, cursor).await
+    }
+    async fn dependencies(&self, from: &Target) -> Result<Vec<Target>, RepoError> {
+        self.repo().await.dependencies(from).await
+    }
+    async fn dependants(&self, to: &Target) -> Result<Vec<Target>, RepoError> {
+        self.repo().await.dependants(to).await
+    }
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, RepoError> {
+        self.repo().await.token(hash).await
+    }
+    async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
+        self.repo().await.due(before, limit).await
+    }
+    async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {
+        self.repo().await.pending(list, limit).await
+    }
+    async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
+        self.repo().await.commit(ops).await
+    }
 }
 
 impl App {
     /// Builds the app from the environment: `TABLE_NAME` (required), `TRUSTFN_ADMIN_TOKEN` or
     /// `TRUSTFN_ADMIN_TOKEN_SHA256`, and the standard AWS SDK variables (`AWS_REGION`,
-    /// `AWS_ENDPOINT_URL[_DYNAMODB]`, credentials).
+    /// `AWS_ENDPOINT_URL[_DYNAMODB]`, credentials), which are read on first use.
     pub async fn from_env() -> Result<App, Error> {
         let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set")?;
         let admin = AdminToken::new(
             std::env::var("TRUSTFN_ADMIN_TOKEN").ok().as_deref(),
             std::env::var("TRUSTFN_ADMIN_TOKEN_SHA256").ok().as_deref(),
         )?;
-        let sdk = aws_config::load_from_env().await;
-        let client = aws_sdk_dynamodb::Client::new(&sdk);
-        Ok(App::assemble(
-            Arc::new(DynamoRepo::new(client, table)),
-            admin,
-            Some(sdk),
-        ))
+        let sdk = Arc::new(Sdk::default());
+        let repo = LazyDynamo {
+            sdk: sdk.clone(),
+            table,
+            repo: tokio::sync::OnceCell::new(),
+        };
+        Ok(App::assemble(Arc::new(repo), admin, sdk))
     }
 
     /// For tests: an app over any repository.
     pub fn with_repo(repo: Arc<dyn Repository>, admin: AdminToken) -> App {
-        App::assemble(repo, admin, None)
+        App::assemble(repo, admin, Arc::new(Sdk::default()))
     }
 
-    fn assemble(
-        repo: Arc<dyn Repository>,
-        admin: AdminToken,
-        sdk: Option<aws_config::SdkConfig>,
-    ) -> App {
+    fn assemble(repo: Arc<dyn Repository>, admin: AdminToken, sdk: Arc<Sdk>) -> App {
         App {
             repo,
             admin,
             sdk,
             #[cfg(feature = "kms")]
-            kms: std::sync::OnceLock::new(),
+            kms: tokio::sync::OnceCell::new(),
             #[cfg(feature = "kms")]
-            secrets: std::sync::OnceLock::new(),
+            secrets: tokio::sync::OnceCell::new(),
             #[cfg(feature = "status")]
-            registries: std::sync::OnceLock::new(),
+            registries: tokio::sync::OnceCell::new(),
         }
-    }
-
-    #[cfg_attr(not(feature = "kms"), allow(dead_code))]
-    fn sdk(&self) -> &aws_config::SdkConfig {
-        self.sdk
-            .as_ref()
-            .expect("App::from_env builds the SDK configuration")
     }
 
     /// Seals and opens registry secrets with the KMS key in `TRUSTFN_SECRETS_KEY_ID`.
     #[cfg(feature = "kms")]
-    pub fn secrets(&self) -> &trustfn_kms::KmsSecrets {
-        self.secrets.get_or_init(|| {
-            let key = std::env::var("TRUSTFN_SECRETS_KEY_ID")
-                .ok()
-                .filter(|k| !k.is_empty());
-            trustfn_kms::KmsSecrets::new(aws_sdk_kms::Client::new(self.sdk()), key)
-        })
+    pub async fn secrets(&self) -> &trustfn_kms::KmsSecrets {
+        self.secrets
+            .get_or_init(|| async {
+                let key = std::env::var("TRUSTFN_SECRETS_KEY_ID")
+                    .ok()
+                    .filter(|k| !k.is_empty());
+                let client = aws_sdk_kms::Client::new(self.sdk.get().await);
+                trustfn_kms::KmsSecrets::new(client, key)
+            })
+            .await
     }
 
     /// What the status operations need: KMS, secrets, registry writers.
     #[cfg(feature = "status")]
-    pub fn status_deps(&self) -> trustfn_core::status::StatusDeps<'_> {
+    pub async fn status_deps(&self) -> trustfn_core::status::StatusDeps<'_> {
         let registries = self
             .registries
-            .get_or_init(|| trustfn_registry::CloudRegistries::new(self.sdk().clone()));
+            .get_or_init(|| async {
+                trustfn_registry::CloudRegistries::new(self.sdk.get().await.clone())
+            })
+            .await;
         trustfn_core::status::StatusDeps {
-            kms: self.kms(),
-            secrets: self.secrets(),
+            kms: self.kms().await,
+            secrets: self.secrets().await,
             registries,
         }
     }
 
     /// The KMS client, built on first use from the same SDK configuration.
     #[cfg(feature = "kms")]
-    pub fn kms(&self) -> &trustfn_kms::Kms {
-        self.kms.get_or_init(|| {
-            let sdk = self
-                .sdk
-                .as_ref()
-                .expect("App::from_env builds the SDK configuration");
-            trustfn_kms::Kms::new(aws_sdk_kms::Client::new(sdk))
-        })
+    pub async fn kms(&self) -> &trustfn_kms::Kms {
+        self.kms
+            .get_or_init(|| async {
+                trustfn_kms::Kms::new(aws_sdk_kms::Client::new(self.sdk.get().await))
+            })
+            .await
     }
 
     /// Authenticates the request's bearer token.
