@@ -148,10 +148,13 @@ def coldstart(runs):
 
 # --- footprint --------------------------------------------------------------------------------
 def footprint(_runs):
-    lambda_dir = TARGET / "lambda-arm64"
+    # A target dir of its own: the cross build neither waits for nor blocks the native builds.
+    arm_target = Path(f"{TARGET}-arm64")
+    lambda_dir = arm_target / "lambda"
     run([str(ROOT / ".tools/venv/bin/cargo-lambda"), "lambda", "build", "--release", "--arm64", "--workspace",
          "--bins", "--output-format", "zip", "--lambda-dir", str(lambda_dir)],
-        env={**os.environ, "PATH": f"{ROOT / '.tools/venv/bin'}{os.pathsep}{os.environ['PATH']}"})
+        env={**os.environ, "CARGO_TARGET_DIR": str(arm_target),
+             "PATH": f"{ROOT / '.tools/venv/bin'}{os.pathsep}{os.environ['PATH']}"})
     out = {}
     for z in sorted(lambda_dir.glob("*/bootstrap.zip")):
         with zipfile.ZipFile(z) as zf:
