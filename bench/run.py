@@ -221,8 +221,8 @@ def load(_runs, updates=1000, clients=32):
         (lst,) = view["lists"]
         s3 = boto3.client("s3", endpoint_url=st.moto_url, region_name="us-east-1", aws_access_key_id="test",
                           aws_secret_access_key="test")
-        key = entries[0]["uri"].split("/status-lists/", 1)[1]
-        body = s3.get_object(Bucket="status-lists", Key="status-lists/" + key)["Body"].read().decode()
+        key = entries[0]["uri"].split(f"{st.moto_url}/status-lists/", 1)[1]  # bucket, then the object key
+        body = s3.get_object(Bucket="status-lists", Key=key)["Body"].read().decode()
         claims = json.loads(base64.urlsafe_b64decode(body.split(".")[1] + "=="))
         lst_b = claims["status_list"]["lst"]
         raw = zlib.decompress(base64.urlsafe_b64decode(lst_b + "=" * (-len(lst_b) % 4)))

@@ -884,18 +884,28 @@ async fn publish_inner(
 /// Pending changes folded per commit: with the list record, one `TransactWriteItems`.
 const FOLD_CHUNK: usize = crate::repo::MAX_TX_ITEMS - 1;
 
-/// Folds every pending change of a leased list into its statuses, oldest first, each chunk in one
-/// atomic commit with the removal of the folded items. Returns the list as stored.
+/// Most chunks folded before a publish: under a steady stream of updates the publisher still
+/// publishes every few hundred changes instead of folding for ever.
+const MAX_FOLD_CHUNKS: usize = 10;
+
+/// Folds the pending changes of a leased list into its statuses, oldest first, each chunk in one
+/// atomic commit with the removal of the folded items, until it has caught up (a short chunk) or
+/// folded [`MAX_FOLD_CHUNKS`] chunks; the publish loop takes the rest. Returns the list as stored.
 async fn fold_pending(
     repo: &dyn Repository,
     list_id: &Target,
     mut list: Record,
 ) -> Result<Record, ApiError> {
+    let mut chunks = 0;
     loop {
+        if chunks == MAX_FOLD_CHUNKS {
+            return Ok(list);
+        }
         let batch = repo.pending(list_id, FOLD_CHUNK).await.map_err(storage)?;
         if batch.is_empty() {
             return Ok(list);
         }
+        let caught_up = batch.len() < FOLD_CHUNK;
         let config_id = list_id.parent().expect("lists live in a configuration");
         let cfg_rec = load_config(repo, &config_id).await?;
         let mut st = ListState::load(list.clone(), &cfg_rec.doc["config"])?;
@@ -927,6 +937,10 @@ async fn fold_pending(
             Ok(()) => {
                 list = st.rec;
                 list.version = expected + 1;
+                chunks += 1;
+                if caught_up {
+                    return Ok(list);
+                }
             }
             // An allocation changed the list meanwhile: read it again and fold onto that.
             Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => {
