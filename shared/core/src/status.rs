@@ -393,6 +393,15 @@ fn order_of(config: &Value) -> BitOrder {
     }
 }
 
+/// A list's allocation bitmap (1 bit per entry), without unpacking its statuses.
+fn allocation_of(rec: &Record) -> Result<StatusArray, ApiError> {
+    unpack(
+        rec.doc["_allocated"].as_str().unwrap_or_default(),
+        1,
+        BitOrder::LsbFirst,
+    )
+}
+
 impl ListState {
     fn load(rec: Record, config: &Value) -> Result<ListState, ApiError> {
         let bits = config["statusSize"].as_u64().unwrap_or(1) as u8;
@@ -401,11 +410,7 @@ impl ListState {
             bits,
             order_of(config),
         )?;
-        let allocated = unpack(
-            rec.doc["_allocated"].as_str().unwrap_or_default(),
-            1,
-            BitOrder::LsbFirst,
-        )?;
+        let allocated = allocation_of(&rec)?;
         Ok(ListState {
             rec,
             statuses,
@@ -744,10 +749,10 @@ pub async fn update(
             .map_err(storage)?
             .filter(|r| r.kind == Kind::StatusList)
             .ok_or_else(|| ApiError::not_found(format!("list {lid:?} not found")))?;
-        let st = ListState::load(rec, &cfg)?;
+        let allocated = allocation_of(&rec)?;
         let mut changes = Vec::new();
         for (_, idx, value) in wanted.iter().filter(|w| &w.0 == lid) {
-            if st.allocated.get(*idx).unwrap_or(0) == 0 {
+            if allocated.get(*idx).unwrap_or(0) == 0 {
                 return Err(ApiError::not_found(format!("entry {lid}:{idx} not found")));
             }
             changes.push((*idx as u32, *value));
@@ -896,6 +901,7 @@ async fn fold_pending(
     list_id: &Target,
     mut list: Record,
 ) -> Result<Record, ApiError> {
+    let mut config = None; // read once, when there is something to fold
     let mut chunks = 0;
     loop {
         if chunks == MAX_FOLD_CHUNKS {
@@ -906,8 +912,13 @@ async fn fold_pending(
             return Ok(list);
         }
         let caught_up = batch.len() < FOLD_CHUNK;
-        let config_id = list_id.parent().expect("lists live in a configuration");
-        let cfg_rec = load_config(repo, &config_id).await?;
+        let cfg_rec = match &config {
+            Some(c) => c,
+            None => {
+                let config_id = list_id.parent().expect("lists live in a configuration");
+                config.insert(load_config(repo, &config_id).await?)
+            }
+        };
         let mut st = ListState::load(list.clone(), &cfg_rec.doc["config"])?;
         let mut ops = Vec::with_capacity(batch.len() + 1);
         for p in &batch {
