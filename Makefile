@@ -28,7 +28,8 @@ watch: bootstrap
 
 test: bootstrap test-unit test-api
 
-# Benchmarks (not part of make test: release builds take 10-20 minutes). PARTS=codec to run one.
+# Benchmarks (not part of make test: release builds take 10-20 minutes each).
+# PARTS="codec coldstart footprint profile load" picks parts (default: all).
 bench:
 	@bash infra/scripts/bootstrap.sh bench
 	$(PY) bench/run.py $(PARTS)

@@ -67,6 +67,7 @@ class Instance:
         self.results = {}  # request id -> (kind, bytes)
         self.done = threading.Condition()
         self.ready = None  # first GET .../next
+        self.ready_faults = None  # minor page faults by then
         self.first_response = None
         self.invocations = 0
         inst = self
@@ -77,6 +78,7 @@ class Instance:
                     return self.reply(404)
                 if inst.ready is None:
                     inst.ready = time.monotonic()
+                    inst.ready_faults = inst.minor_faults()
                 rid, event = inst.inbox.get()
                 deadline = int((time.time() + INVOKE_TIMEOUT) * 1000)
                 self.reply(200, event, [
@@ -136,11 +138,20 @@ class Instance:
             return None
         return None
 
+    def minor_faults(self):
+        """Minor page faults of the whole process so far (field 10 of /proc/<pid>/stat)."""
+        try:
+            stat = Path(f"/proc/{self.proc.pid}/stat").read_text()
+            return int(stat.rsplit(")", 1)[1].split()[7])
+        except (OSError, IndexError, ValueError, AttributeError):
+            return None
+
     def stats(self):
         def ms(t):
             return None if t is None else round((t - self.spawned) * 1000, 2)
         return {"pid": self.proc.pid, "ready_ms": ms(self.ready), "first_response_ms": ms(self.first_response),
-                "invocations": self.invocations, "peak_rss_kib": self.peak_rss_kib()}
+                "invocations": self.invocations, "peak_rss_kib": self.peak_rss_kib(),
+                "ready_minor_faults": self.ready_faults}
 
     def stop(self):
         if self.proc.poll() is None:
