@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs every tool the local stack and the tests need into .tools/ (git-ignored).
-# Idempotent: a second run only checks versions. Needs python3 (3.9+), node/npm and cargo on PATH.
+# Idempotent: a second run only checks versions. Needs python3 (3.11+), node/npm and cargo on PATH.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 tools="$root/.tools"
