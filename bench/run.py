@@ -471,7 +471,7 @@ def render():
                 "So the init target is missed only by the PIE relocation cost, "
                 f"{pie['ready_ms'] - nopie['ready_ms']:.2f} ms here. We keep PIE:",
                 "a position-dependent executable loads at a fixed address, which gives up address-space",
-                "randomisation of the code that handles credentials and tokens, and sub-millisecond init is",
+                "randomisation of the code that handles credentials and tokens, and a millisecond of init is",
                 "small next to Lambda's own sandbox start (a hello-world Rust function's published init is",
                 "13.6 ms). Lambda's provided.al2023 glibc (2.34) predates packed RELR relocations, which",
                 "would shrink the relocation table, though not the page writes.",
