@@ -108,7 +108,7 @@ fn to_item(r: &Record) -> Item {
     item
 }
 
-/// The sparse `refresh` index (partition `rpk`, sort `rat`) holds only status lists.
+/// The sparse `refresh` index (partition `rpk`, sort `rat`) holds only status lists and pending changes.
 const REFRESH_INDEX: &str = "refresh";
 const REFRESH_PARTITION: &str = "LIST";
 
