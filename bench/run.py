@@ -131,7 +131,9 @@ def _nopie_variant():
 
 
 def _cold_rounds(binaries, events, runs, st):
-    """Median init, first response, RSS and page faults per binary, over `runs` interleaved rounds."""
+    """Median init, first response, RSS and page faults per binary, over `runs` interleaved rounds.
+
+    `binaries` maps a label to (function, binary); the function names the event and the instance."""
     samples = {name: [] for name in binaries}
     names = list(binaries)
     logf = open(st.log_dir / "coldstart.log", "ab")
@@ -139,9 +141,10 @@ def _cold_rounds(binaries, events, runs, st):
         log(f"cold start round {r + 1}/{runs}")
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
-            inst = gateway.Instance(name.split(" ")[0], binaries[name], st.env, logf)
+            fn, binary = binaries[name]
+            inst = gateway.Instance(fn, binary, st.env, logf)
             try:
-                kind, out = inst.invoke(events[name], timeout=60)
+                kind, out = inst.invoke(events[fn], timeout=60)
                 s = inst.stats()
                 status = json.loads(out).get("statusCode") if kind == "response" else "error"
                 samples[name].append({**s, "status": status})
@@ -169,14 +172,12 @@ def coldstart(runs):
     run(["cargo", "build", "--quiet", "--release", "--workspace", "--bins"])
     variant = _nopie_variant()
     functions = [BASELINE] + sorted(routes.template_functions())
-    binaries = {fn: bin_dir / fn for fn in functions}
-    binaries[NOPIE_VARIANT] = variant
+    binaries = {fn: (fn, bin_dir / fn) for fn in functions}
+    binaries[NOPIE_VARIANT] = (NOPIE, variant)
     st = _local_stack()
     st.start(progress=log)
     try:
-        evs = _events(st.admin_token)
-        evs[NOPIE_VARIANT] = evs[NOPIE]
-        out = _cold_rounds(binaries, evs, runs, st)
+        out = _cold_rounds(binaries, _events(st.admin_token), runs, st)
     finally:
         st.stop()
     variants = {NOPIE_VARIANT: out.pop(NOPIE_VARIANT)}
@@ -192,56 +193,51 @@ def profile(runs):
     for prof in ("release", "stock"):
         run(["cargo", "build", "--quiet", "--profile", prof, "-p", BASELINE]
             + [a for fn in PROFILE_FUNCTIONS for a in ("-p", fn)])
-    arm_target = Path(f"{TARGET}-arm64")
     sizes = {}
     for prof in ("release", "stock"):
-        lambda_dir = arm_target / f"lambda-{prof}"
-        run([str(ROOT / ".tools/venv/bin/cargo-lambda"), "lambda", "build", "--profile", prof, "--arm64",
-             "--output-format", "zip", "--lambda-dir", str(lambda_dir)]
-            + [a for fn in PROFILE_FUNCTIONS for a in ("-p", fn)],
-            env={**os.environ, "CARGO_TARGET_DIR": str(arm_target),
-                 "PATH": f"{ROOT / '.tools/venv/bin'}{os.pathsep}{os.environ['PATH']}"})
+        built = _arm64_zips(f"lambda-{prof}", ["--profile", prof]
+                            + [a for fn in PROFILE_FUNCTIONS for a in ("-p", fn)])
         for fn in PROFILE_FUNCTIONS:
-            z = lambda_dir / fn / "bootstrap.zip"
-            with zipfile.ZipFile(z) as zf:
-                binary = sum(i.file_size for i in zf.infolist())
-            sizes[f"{fn} {prof}"] = {"zip_bytes": z.stat().st_size, "arm64_binary_bytes": binary,
-                                     "x86_64_binary_bytes": (TARGET / prof / fn).stat().st_size}
-    binaries = {f"{fn} {prof}": TARGET / prof / fn for fn in [BASELINE] + PROFILE_FUNCTIONS
+            sizes[f"{fn} {prof}"] = {**built[fn], "x86_64_binary_bytes": (TARGET / prof / fn).stat().st_size}
+    binaries = {f"{fn} {prof}": (fn, TARGET / prof / fn) for fn in [BASELINE] + PROFILE_FUNCTIONS
                 for prof in ("release", "stock")}
     st = _local_stack()
     st.start(progress=log)
     try:
-        evs = _events(st.admin_token)
-        evs = {name: evs[name.split(" ")[0]] for name in binaries}
-        out = _cold_rounds(binaries, evs, runs, st)
+        out = _cold_rounds(binaries, _events(st.admin_token), runs, st)
     finally:
         st.stop()
     for name, s in sizes.items():
         out[name].update(s)
-    import tomllib
-    profiles = tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"]
-    save("profile", {"results": out, "release": profiles["release"], "stock": profiles["stock"],
+    save("profile", {"results": out, "release": _cargo_profile("release"), "stock": _cargo_profile("stock"),
                      "baseline": BASELINE, "runs": runs})
 
 
 # --- footprint --------------------------------------------------------------------------------
-def footprint(_runs):
+def _arm64_zips(lambda_subdir, args):
+    """`cargo lambda build --arm64 --output-format zip <args>`: zip and unzipped size per function."""
     # A target dir of its own: the cross build neither waits for nor blocks the native builds.
     arm_target = Path(f"{TARGET}-arm64")
-    lambda_dir = arm_target / "lambda"
-    run([str(ROOT / ".tools/venv/bin/cargo-lambda"), "lambda", "build", "--release", "--arm64", "--workspace",
-         "--bins", "--output-format", "zip", "--lambda-dir", str(lambda_dir)],
+    lambda_dir = arm_target / lambda_subdir
+    run([str(ROOT / ".tools/venv/bin/cargo-lambda"), "lambda", "build", "--arm64", "--output-format", "zip",
+         "--lambda-dir", str(lambda_dir)] + args,
         env={**os.environ, "CARGO_TARGET_DIR": str(arm_target),
              "PATH": f"{ROOT / '.tools/venv/bin'}{os.pathsep}{os.environ['PATH']}"})
-    out = {}
-    for z in sorted(lambda_dir.glob("*/bootstrap.zip")):
-        with zipfile.ZipFile(z) as zf:
-            binary = sum(i.file_size for i in zf.infolist())
-        x86 = TARGET / "release" / z.parent.name
-        out[z.parent.name] = {"zip_bytes": z.stat().st_size, "arm64_binary_bytes": binary,
-                              "x86_64_binary_bytes": x86.stat().st_size if x86.exists() else None}
-    save("footprint", {"functions": out, "profile": _release_profile()})
+    return {z.parent.name: _zip_sizes(z) for z in sorted(lambda_dir.glob("*/bootstrap.zip"))}
+
+
+def _zip_sizes(z):
+    with zipfile.ZipFile(z) as zf:
+        binary = sum(i.file_size for i in zf.infolist())
+    return {"zip_bytes": z.stat().st_size, "arm64_binary_bytes": binary}
+
+
+def footprint(_runs):
+    out = _arm64_zips("lambda", ["--release", "--workspace", "--bins"])
+    for fn, sizes in out.items():
+        x86 = TARGET / "release" / fn
+        sizes["x86_64_binary_bytes"] = x86.stat().st_size if x86.exists() else None
+    save("footprint", {"functions": out, "profile": _cargo_profile("release")})
 
 
 def _relocations(binary):
@@ -251,9 +247,9 @@ def _relocations(binary):
     return sum(1 for line in out.splitlines() if "R_X86_64" in line)
 
 
-def _release_profile():
+def _cargo_profile(name):
     import tomllib
-    return tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"]["release"]
+    return tomllib.loads((ROOT / "Cargo.toml").read_text())["profile"][name]
 
 
 # --- load -------------------------------------------------------------------------------------
@@ -516,13 +512,11 @@ def render():
                     f"{r['x86_64_binary_bytes'] / 1e6:.2f} | {r['arm64_binary_bytes'] / 1e6:.2f} | "
                     f"{r['zip_bytes'] / 1e6:.2f} |")
         big_s, big_r = res[f"{NOPIE} stock"], res[f"{NOPIE} release"]
+        change = (f"The largest zip goes from {big_s['zip_bytes'] / 1e6:.2f} MB to {big_r['zip_bytes'] / 1e6:.2f} MB "
+                  f"({big_r['zip_bytes'] / big_s['zip_bytes'] - 1:+.0%})")
         lines += [
             "",
-            f"The largest zip goes from {big_s['zip_bytes'] / 1e6:.2f} MB to {big_r['zip_bytes'] / 1e6:.2f} MB "
-            f"({big_r['zip_bytes'] / big_s['zip_bytes'] - 1:+.0%}); the stock profile alone would miss the 4 MB target."
-            if big_s["zip_bytes"] > 4e6 else
-            f"The largest zip goes from {big_s['zip_bytes'] / 1e6:.2f} MB to {big_r['zip_bytes'] / 1e6:.2f} MB "
-            f"({big_r['zip_bytes'] / big_s['zip_bytes'] - 1:+.0%}).",
+            change + ("; the stock profile alone would miss the 4 MB target." if big_s["zip_bytes"] > 4e6 else "."),
             "SDK features were trimmed before this (`default-features = false`, `behavior-version-latest`,",
             "`rt-tokio`, `default-https-client`), so both columns carry the same SDK code.",
             "",
