@@ -2,15 +2,14 @@
 
 use std::sync::Arc;
 
-use trustfn_http::trustfn_core::{auth::Action, ops, ops::Reply, ApiError};
+use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
 use trustfn_http::{target, App, Error, Request};
 
 async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
-    let target = target(&req)?;
-    // Authorize on the path alone, before any body parsing or storage read.
-    p.authorize(&target, Action::ApiKeyDelete)?;
-    ops::delete_api_key(app.repo.as_ref(), &p, &target).await
+    // Authorized on the path alone, before any body parsing or storage read.
+    let auth = p.authorize::<act::ApiKeyDelete>(&target(&req)?)?;
+    trustfn_access::api_keys::delete_api_key(app.repo().await, &auth).await
 }
 
 #[tokio::main]

@@ -2,15 +2,15 @@
 
 use std::sync::Arc;
 
-use trustfn_http::trustfn_core::{auth::Action, ops, ops::Reply, ApiError};
+use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
 use trustfn_http::{path_param, target, App, Error, Request};
 
 async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
-    let target = target(&req)?;
-    // Authorize on the path alone, before any body parsing or storage read.
-    p.authorize(&target, Action::DependencyList)?;
-    ops::dependency_list(app.repo.as_ref(), &p, &target, path_param(&req, "api")?).await
+    // Authorized on the path alone, before any body parsing or storage read.
+    let auth = p.authorize::<act::DependencyList>(&target(&req)?)?;
+    trustfn_tree::dependencies::dependency_list(app.repo().await, &auth, path_param(&req, "api")?)
+        .await
 }
 
 #[tokio::main]

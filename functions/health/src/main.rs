@@ -1,7 +1,7 @@
 //! `GET /health`: liveness, no authentication, no storage call.
 
 use trustfn_http::lambda_http::{service_fn, Body, Request, Response};
-use trustfn_http::trustfn_core::ops::Reply;
+use trustfn_http::trustfn_domain::Reply;
 use trustfn_http::Error;
 
 async fn handle(req: Request) -> Result<Response<Body>, Error> {

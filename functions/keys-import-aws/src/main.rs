@@ -2,22 +2,14 @@
 
 use std::sync::Arc;
 
-use trustfn_http::trustfn_core::{auth::Action, keys, ops::Reply, ApiError};
+use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
 use trustfn_http::{json_body, target, App, Error, Request};
 
 async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
-    let target = target(&req)?;
-    // Authorize on the path alone, before any body parsing or storage read.
-    p.authorize(&target, Action::KeyImport)?;
-    keys::import_aws(
-        app.repo.as_ref(),
-        app.kms().await,
-        &p,
-        &target,
-        json_body(&req)?,
-    )
-    .await
+    // Authorized on the path alone, before any body parsing or storage read.
+    let auth = p.authorize::<act::KeyImport>(&target(&req)?)?;
+    trustfn_keys::import_aws(app.repo().await, app.kms().await, &auth, json_body(&req)?).await
 }
 
 #[tokio::main]

@@ -2,22 +2,19 @@
 
 use std::sync::Arc;
 
-use trustfn_http::trustfn_core::{auth::Action, keys, ops, ops::Reply, ApiError};
+use trustfn_http::trustfn_domain::{auth::act, model::Kind, ApiError, Reply};
 use trustfn_http::{target, App, Error, Request};
 
 async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
-    let target = target(&req)?;
-    // Authorize on the path alone, before any body parsing or storage read.
-    p.authorize(&target, Action::ResourceDelete)?;
+    // Authorized on the path alone, before any storage read.
+    let auth = p.authorize::<act::ResourceDelete>(&target(&req)?)?;
     let mut removed = Vec::new();
-    let out = ops::delete_tracking(app.repo.as_ref(), &p, &target, false, &mut removed).await;
+    let out =
+        trustfn_tree::delete::delete_tracking(app.repo().await, &auth, false, &mut removed).await;
     // Keys whose records are gone are scheduled for deletion in KMS (30-day window).
-    if removed
-        .iter()
-        .any(|r| r.kind == trustfn_http::trustfn_core::model::Kind::Key)
-    {
-        keys::retire(app.kms().await, &removed).await;
+    if removed.iter().any(|r| r.kind == Kind::Key) {
+        trustfn_keys::retire(app.kms().await, &removed).await;
     }
     out
 }

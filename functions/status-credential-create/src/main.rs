@@ -2,15 +2,14 @@
 
 use std::sync::Arc;
 
-use trustfn_http::trustfn_core::{auth::Action, ops::Reply, status, ApiError};
+use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
 use trustfn_http::{json_body, target, App, Error, Request};
 
 async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
-    let target = target(&req)?;
-    // Authorize on the path alone, before any body parsing or storage read.
-    p.authorize(&target, Action::StatusConfigCreate)?;
-    status::create_config(app.repo.as_ref(), &p, &target, json_body(&req)?).await
+    // Authorized on the path alone, before any body parsing or storage read.
+    let auth = p.authorize::<act::StatusConfigCreate>(&target(&req)?)?;
+    trustfn_status::config::create_config(app.repo().await, &auth, json_body(&req)?).await
 }
 
 #[tokio::main]

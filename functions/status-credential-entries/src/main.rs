@@ -2,22 +2,20 @@
 
 use std::sync::Arc;
 
-use trustfn_http::trustfn_core::{auth::Action, ops::Reply, status, ApiError};
+use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
 use trustfn_http::{json_body, target, App, Error, Request};
+use trustfn_status::StatusDeps;
 
 async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
-    let target = target(&req)?;
-    // Authorize on the path alone, before any body parsing or storage read.
-    p.authorize(&target, Action::StatusEntryAllocate)?;
-    status::allocate(
-        app.repo.as_ref(),
-        &app.status_deps().await,
-        &p,
-        &target,
-        json_body(&req)?,
-    )
-    .await
+    // Authorized on the path alone, before any body parsing or storage read.
+    let auth = p.authorize::<act::StatusEntryAllocate>(&target(&req)?)?;
+    let deps = StatusDeps {
+        kms: app.kms().await,
+        secrets: app.secrets().await,
+        registries: app.registries().await,
+    };
+    trustfn_status::entries::allocate(app.repo().await, &deps, &auth, json_body(&req)?).await
 }
 
 #[tokio::main]

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
-use trustfn_http::trustfn_core::status;
 use trustfn_http::App;
+use trustfn_status::StatusDeps;
 
 /// Lists read from the refresh index per page.
 const PAGE: usize = 25;
@@ -29,15 +29,14 @@ async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error
     let budget = left
         .saturating_sub(Duration::from_secs(10))
         .max(Duration::from_secs(5));
-    let report = status::refresh(
-        app.repo.as_ref(),
-        &app.status_deps().await,
-        lookahead,
-        PAGE,
-        budget,
-    )
-    .await
-    .map_err(|e| format!("refresh failed: {e}"))?;
+    let deps = StatusDeps {
+        kms: app.kms().await,
+        secrets: app.secrets().await,
+        registries: app.registries().await,
+    };
+    let report = trustfn_status::refresh(app.repo().await, &deps, lookahead, PAGE, budget)
+        .await
+        .map_err(|e| format!("refresh failed: {e}"))?;
     lambda_runtime::tracing::info!(
         due = report.due,
         republished = report.republished,

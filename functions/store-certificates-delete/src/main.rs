@@ -2,15 +2,14 @@
 
 use std::sync::Arc;
 
-use trustfn_http::trustfn_core::{auth::Action, certs, ops::Reply, ApiError};
+use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
 use trustfn_http::{target, App, Error, Request};
 
 async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
-    let target = target(&req)?;
-    // Authorize on the path alone, before any body parsing or storage read.
-    p.authorize(&target, Action::CertificateDelete)?;
-    certs::remove(app.repo.as_ref(), &p, &target).await
+    // Authorized on the path alone, before any body parsing or storage read.
+    let auth = p.authorize::<act::CertificateDelete>(&target(&req)?)?;
+    trustfn_certs::store::remove(app.repo().await, &auth).await
 }
 
 #[tokio::main]

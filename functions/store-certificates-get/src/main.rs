@@ -2,15 +2,14 @@
 
 use std::sync::Arc;
 
-use trustfn_http::trustfn_core::{auth::Action, certs, ops::Reply, ApiError};
+use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
 use trustfn_http::{page_params, target, App, Error, Request};
 
 async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
-    let target = target(&req)?;
-    // Authorize on the path alone, before any body parsing or storage read.
-    p.authorize(&target, Action::CertificateView)?;
-    certs::get(app.repo.as_ref(), &p, &target, &page_params(&req)).await
+    // Authorized on the path alone, before any body parsing or storage read.
+    let auth = p.authorize::<act::CertificateView>(&target(&req)?)?;
+    trustfn_certs::store::get(app.repo().await, &auth, &page_params(&req)).await
 }
 
 #[tokio::main]

@@ -2,19 +2,17 @@
 
 use std::sync::Arc;
 
-use trustfn_http::trustfn_core::{auth::Action, certs, ops::Reply, ApiError};
+use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
 use trustfn_http::{json_body, target, App, Error, Request};
 
 async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
-    let target = target(&req)?;
-    // Authorize on the path alone, before any body parsing or storage read.
-    p.authorize(&target, Action::DocumentSignerIssue)?;
-    certs::issue_document_signer(
-        app.repo.as_ref(),
+    // Authorized on the path alone, before any body parsing or storage read.
+    let auth = p.authorize::<act::DocumentSignerIssue>(&target(&req)?)?;
+    trustfn_certs::issue::issue_document_signer(
+        app.repo().await,
         app.kms().await,
-        &p,
-        &target,
+        &auth,
         json_body(&req)?,
     )
     .await

@@ -1,4 +1,4 @@
-//! DynamoDB adapter of [`trustfn_core::repo::Repository`]: one table, keys `pk`/`sk`.
+//! DynamoDB adapter of [`trustfn_domain::repo::Repository`]: one table, keys `pk`/`sk`.
 //!
 //! | item | pk | sk |
 //! |---|---|---|
@@ -24,9 +24,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
-use trustfn_core::model::{Kind, Record};
-use trustfn_core::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord};
-use trustfn_core::Target;
+use trustfn_domain::model::{Kind, Record};
+use trustfn_domain::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord};
+use trustfn_domain::Target;
 
 type Item = HashMap<String, AttributeValue>;
 

@@ -8,15 +8,15 @@ use std::sync::Arc;
 use lambda_http::http::{header, HeaderMap, StatusCode};
 use lambda_http::{Body, RequestExt, Response};
 use serde::de::DeserializeOwned;
-use trustfn_core::auth::Principal;
-use trustfn_core::model::Record;
-use trustfn_core::ops::{self, AdminToken, PageParams, Reply};
-use trustfn_core::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord};
-use trustfn_core::{ApiError, Target};
+use trustfn_domain::auth::Principal;
+use trustfn_domain::authn::{self, AdminToken};
+use trustfn_domain::reply::{PageParams, Reply};
+use trustfn_domain::repo::Repository;
+use trustfn_domain::{ApiError, Target};
 use trustfn_dynamo::DynamoRepo;
 
 pub use lambda_http::{self, Error, Request};
-pub use trustfn_core;
+pub use trustfn_domain;
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -25,8 +25,9 @@ pub const MAX_BODY: usize = 256 * 1024;
 /// init: the SDK configuration and every client are built on first use (the init phase of a
 /// function stays as short as a hello-world's; see docs/BENCHMARKS.md).
 pub struct App {
-    pub repo: Arc<dyn Repository>,
     pub admin: AdminToken,
+    table: String,
+    repo: tokio::sync::OnceCell<Arc<dyn Repository>>,
     sdk: Arc<Sdk>,
     #[cfg(feature = "kms")]
     kms: tokio::sync::OnceCell<trustfn_kms::Kms>,
@@ -46,60 +47,6 @@ impl Sdk {
     }
 }
 
-/// The DynamoDB repository, its client built on the first storage call.
-struct LazyDynamo {
-    sdk: Arc<Sdk>,
-    table: String,
-    repo: tokio::sync::OnceCell<DynamoRepo>,
-}
-
-impl LazyDynamo {
-    async fn repo(&self) -> &DynamoRepo {
-        self.repo
-            .get_or_init(|| async {
-                let client = aws_sdk_dynamodb::Client::new(self.sdk.get().await);
-                DynamoRepo::new(client, self.table.clone())
-            })
-            .await
-    }
-}
-
-#[async_trait::async_trait]
-impl Repository for LazyDynamo {
-    async fn get(&self, id: &Target) -> Result<Option<Record>, RepoError> {
-        self.repo().await.get(id).await
-    }
-    async fn get_many(&self, ids: &[Target]) -> Result<Vec<Record>, RepoError> {
-        self.repo().await.get_many(ids).await
-    }
-    async fn children(
-        &self,
-        parent: Option<&Target>,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<Page, RepoError> {
-        self.repo().await.children(parent, limit, cursor).await
-    }
-    async fn dependencies(&self, from: &Target) -> Result<Vec<Target>, RepoError> {
-        self.repo().await.dependencies(from).await
-    }
-    async fn dependants(&self, to: &Target) -> Result<Vec<Target>, RepoError> {
-        self.repo().await.dependants(to).await
-    }
-    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, RepoError> {
-        self.repo().await.token(hash).await
-    }
-    async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
-        self.repo().await.due(before, limit).await
-    }
-    async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {
-        self.repo().await.pending(list, limit).await
-    }
-    async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
-        self.repo().await.commit(ops).await
-    }
-}
-
 impl App {
     /// Builds the app from the environment: `TABLE_NAME` (required), `TRUSTFN_ADMIN_TOKEN` or
     /// `TRUSTFN_ADMIN_TOKEN_SHA256`, and the standard AWS SDK variables (`AWS_REGION`,
@@ -110,25 +57,28 @@ impl App {
             std::env::var("TRUSTFN_ADMIN_TOKEN").ok().as_deref(),
             std::env::var("TRUSTFN_ADMIN_TOKEN_SHA256").ok().as_deref(),
         )?;
-        let sdk = Arc::new(Sdk::default());
-        let repo = LazyDynamo {
-            sdk: sdk.clone(),
-            table,
-            repo: tokio::sync::OnceCell::new(),
-        };
-        Ok(App::assemble(Arc::new(repo), admin, sdk))
+        Ok(App::assemble(tokio::sync::OnceCell::new(), table, admin))
     }
 
     /// For tests: an app over any repository.
     pub fn with_repo(repo: Arc<dyn Repository>, admin: AdminToken) -> App {
-        App::assemble(repo, admin, Arc::new(Sdk::default()))
+        App::assemble(
+            tokio::sync::OnceCell::new_with(Some(repo)),
+            String::new(),
+            admin,
+        )
     }
 
-    fn assemble(repo: Arc<dyn Repository>, admin: AdminToken, sdk: Arc<Sdk>) -> App {
+    fn assemble(
+        repo: tokio::sync::OnceCell<Arc<dyn Repository>>,
+        table: String,
+        admin: AdminToken,
+    ) -> App {
         App {
-            repo,
             admin,
-            sdk,
+            table,
+            repo,
+            sdk: Arc::new(Sdk::default()),
             #[cfg(feature = "kms")]
             kms: tokio::sync::OnceCell::new(),
             #[cfg(feature = "kms")]
@@ -136,6 +86,17 @@ impl App {
             #[cfg(feature = "status")]
             registries: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// The repository: DynamoDB, its client built on the first storage call.
+    pub async fn repo(&self) -> &dyn Repository {
+        self.repo
+            .get_or_init(|| async {
+                let client = aws_sdk_dynamodb::Client::new(self.sdk.get().await);
+                Arc::new(DynamoRepo::new(client, self.table.clone())) as Arc<dyn Repository>
+            })
+            .await
+            .as_ref()
     }
 
     /// Seals and opens registry secrets with the KMS key in `TRUSTFN_SECRETS_KEY_ID`.
@@ -152,20 +113,14 @@ impl App {
             .await
     }
 
-    /// What the status operations need: KMS, secrets, registry writers.
+    /// The status-list registry writers (S3, Azure Blob, GCS).
     #[cfg(feature = "status")]
-    pub async fn status_deps(&self) -> trustfn_core::status::StatusDeps<'_> {
-        let registries = self
-            .registries
+    pub async fn registries(&self) -> &trustfn_registry::CloudRegistries {
+        self.registries
             .get_or_init(|| async {
                 trustfn_registry::CloudRegistries::new(self.sdk.get().await.clone())
             })
-            .await;
-        trustfn_core::status::StatusDeps {
-            kms: self.kms().await,
-            secrets: self.secrets().await,
-            registries,
-        }
+            .await
     }
 
     /// The KMS client, built on first use from the same SDK configuration.
@@ -184,7 +139,7 @@ impl App {
             .headers()
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or("\u{0}"));
-        ops::authenticate(self.repo.as_ref(), &self.admin, header).await
+        authn::authenticate(self.repo().await, &self.admin, header).await
     }
 }
 
@@ -324,7 +279,7 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
             )));
         }
     }
-    trustfn_core::json::parse(bytes)
+    trustfn_domain::json::parse(bytes)
 }
 
 /// The body of a dependency call, in any of its three forms: a raw `text/plain` path, a JSON
@@ -361,7 +316,7 @@ fn dependency_from_json(bytes: &[u8]) -> Result<String, ApiError> {
         Path(String),
         Object { dependency: String },
     }
-    match trustfn_core::json::parse::<serde_json::Value>(bytes)? {
+    match trustfn_domain::json::parse::<serde_json::Value>(bytes)? {
         v @ (serde_json::Value::String(_) | serde_json::Value::Object(_)) => {
             match serde_json::from_value::<Dep>(v) {
                 Ok(Dep::Path(p)) | Ok(Dep::Object { dependency: p }) => Ok(p),

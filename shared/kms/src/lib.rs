@@ -7,8 +7,8 @@ use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, MessageType, SigningAlgorithmSpec, Tag};
 use aws_sdk_kms::Client;
 use sha2::Digest;
-use trustfn_core::keys::{CreatedKey, KeyInfo, KeyManager, KmsError};
-use trustfn_x509::{Curve, PublicKey, Signer, X509Error};
+use trustfn_domain::ports::{CreatedKey, KeyInfo, KeyManager, KmsError};
+use trustfn_x509::{Curve, PublicKey, SignError, Signer};
 
 /// KMS accepts RAW messages up to this size; larger ones are hashed here and sent as DIGEST.
 const MAX_RAW: usize = 4096;
@@ -134,7 +134,8 @@ impl KeyManager for Kms {
         let der = out
             .public_key
             .ok_or_else(|| KmsError::Unavailable("GetPublicKey returned no key".into()))?;
-        PublicKey::from_spki_der(der.as_ref()).map_err(|e| KmsError::Unusable(e.to_string()))
+        trustfn_x509::key::from_spki_der(der.as_ref())
+            .map_err(|e| KmsError::Unusable(e.to_string()))
     }
 
     async fn schedule_deletion(&self, arn: &str) -> Result<(), KmsError> {
@@ -186,7 +187,7 @@ impl Signer for KmsSigner {
         &self.public
     }
 
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, X509Error> {
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
         let curve = self.public.curve;
         let (msg, kind) = if message.len() <= MAX_RAW {
             (message.to_vec(), MessageType::Raw)
@@ -209,11 +210,11 @@ impl Signer for KmsSigner {
             .await
             .map_err(|e| {
                 tracing::error!(error = %DisplayErrorContext(&e), "KMS Sign failed");
-                X509Error::Signer("KMS Sign failed".into())
+                SignError("KMS Sign failed".into())
             })?;
         Ok(out
             .signature
-            .ok_or_else(|| X509Error::Signer("KMS returned no signature".into()))?
+            .ok_or_else(|| SignError("KMS returned no signature".into()))?
             .into_inner())
     }
 }
@@ -236,7 +237,7 @@ impl KmsSecrets {
 const CONTEXT_KEY: &str = "trustfn:service";
 
 #[async_trait]
-impl trustfn_core::keys::SecretBox for KmsSecrets {
+impl trustfn_domain::ports::SecretBox for KmsSecrets {
     async fn seal(&self, plaintext: &str, context: &str) -> Result<String, KmsError> {
         use base64::Engine;
         let key_id = self
@@ -262,7 +263,7 @@ impl trustfn_core::keys::SecretBox for KmsSecrets {
             .ok_or_else(|| KmsError::Unavailable("Encrypt returned nothing".into()))?;
         Ok(format!(
             "{}{}",
-            trustfn_core::registry::SEALED_PREFIX,
+            trustfn_domain::registry::SEALED_PREFIX,
             base64::engine::general_purpose::STANDARD.encode(blob.as_ref())
         ))
     }
@@ -270,7 +271,7 @@ impl trustfn_core::keys::SecretBox for KmsSecrets {
     async fn open(&self, sealed: &str, context: &str) -> Result<String, KmsError> {
         use base64::Engine;
         let b64 = sealed
-            .strip_prefix(trustfn_core::registry::SEALED_PREFIX)
+            .strip_prefix(trustfn_domain::registry::SEALED_PREFIX)
             .unwrap_or(sealed);
         let blob = base64::engine::general_purpose::STANDARD
             .decode(b64)

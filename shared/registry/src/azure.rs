@@ -80,9 +80,8 @@ impl Azure {
     }
 }
 
-#[async_trait::async_trait]
-impl trustfn_core::status::Publisher for Azure {
-    async fn put(
+impl Azure {
+    async fn put_object(
         &self,
         key: &str,
         body: Vec<u8>,
@@ -145,5 +144,20 @@ impl trustfn_core::status::Publisher for Azure {
             return Err(format!("Azure Put Blob: HTTP {status} ({code})"));
         }
         Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl trustfn_domain::ports::Publisher for Azure {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), trustfn_domain::ports::RegistryError> {
+        self.put_object(key, body, content_type, cache_control)
+            .await
+            .map_err(trustfn_domain::ports::RegistryError::Unavailable)
     }
 }

@@ -110,9 +110,8 @@ impl Gcs {
     }
 }
 
-#[async_trait::async_trait]
-impl trustfn_core::status::Publisher for Gcs {
-    async fn put(
+impl Gcs {
+    async fn put_object(
         &self,
         key: &str,
         body: Vec<u8>,
@@ -160,4 +159,19 @@ fn rand_u64() -> u64 {
     let mut b = [0u8; 8];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("randomness");
     u64::from_le_bytes(b)
+}
+
+#[async_trait::async_trait]
+impl trustfn_domain::ports::Publisher for Gcs {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), trustfn_domain::ports::RegistryError> {
+        self.put_object(key, body, content_type, cache_control)
+            .await
+            .map_err(trustfn_domain::ports::RegistryError::Unavailable)
+    }
 }

@@ -1,4 +1,4 @@
-//! Registry writers behind [`trustfn_core::status::Registries`]: S3 (and S3-compatible storage
+//! Registry writers behind [`trustfn_domain::ports::Registries`]: S3 (and S3-compatible storage
 //! through `endpointUrl`, path style), Azure Blob Storage (Shared Key or SAS) and Google Cloud
 //! Storage (service-account key, or anonymous against an emulator).
 
@@ -20,7 +20,7 @@ use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use serde_json::Value;
-use trustfn_core::status::{Publisher, Registries};
+use trustfn_domain::ports::{Publisher, Registries, RegistryError};
 
 pub struct CloudRegistries {
     sdk: aws_config::SdkConfig,
@@ -43,9 +43,8 @@ struct S3 {
     bucket: String,
 }
 
-#[async_trait]
-impl Publisher for S3 {
-    async fn put(
+impl S3 {
+    async fn put_object(
         &self,
         key: &str,
         body: Vec<u8>,
@@ -68,7 +67,13 @@ impl Publisher for S3 {
 
 #[async_trait]
 impl Registries for CloudRegistries {
-    async fn open(&self, registry: &Value) -> Result<Box<dyn Publisher>, String> {
+    async fn open(&self, registry: &Value) -> Result<Box<dyn Publisher>, RegistryError> {
+        self.open_publisher(registry).map_err(RegistryError::Config)
+    }
+}
+
+impl CloudRegistries {
+    fn open_publisher(&self, registry: &Value) -> Result<Box<dyn Publisher>, String> {
         let s = |k: &str| registry.get(k).and_then(Value::as_str);
         match s("type") {
             Some("aws") => {
@@ -98,5 +103,20 @@ impl Registries for CloudRegistries {
             Some(other) => Err(format!("unknown registry type {other}")),
             None => Err("the registry has no type".into()),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl trustfn_domain::ports::Publisher for S3 {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), trustfn_domain::ports::RegistryError> {
+        self.put_object(key, body, content_type, cache_control)
+            .await
+            .map_err(trustfn_domain::ports::RegistryError::Unavailable)
     }
 }

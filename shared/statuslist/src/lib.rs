@@ -1,7 +1,7 @@
 //! Credential status lists: the packed status array (IETF Token Status List, LSB-first; W3C
 //! Bitstring Status List / StatusList2021, MSB-first), their compressed encodings, and the signed
 //! tokens that carry them (JWT, COSE_Sign1 CWT, VC-JWT). Signing goes through
-//! [`trustfn_x509::Signer`]; no AWS dependency.
+//! [`trustfn_signer::Signer`]; no AWS dependency.
 
 pub mod bits;
 pub mod cbor;

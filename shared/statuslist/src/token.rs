@@ -4,7 +4,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
-use trustfn_x509::{Curve, Signer};
+use trustfn_signer::{Curve, Signer};
 
 use crate::bits::{BitOrder, StatusArray};
 use crate::cbor::Value as Cbor;

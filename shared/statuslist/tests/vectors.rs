@@ -7,9 +7,9 @@ use base64::Engine;
 use ring::rand::SystemRandom;
 use ring::signature::{self, EcdsaKeyPair, KeyPair, UnparsedPublicKey};
 use serde_json::Value;
+use trustfn_signer::{Curve, PublicKey, SignError, Signer};
 use trustfn_statuslist::bits::{BitOrder, StatusArray};
 use trustfn_statuslist::{codec, token, Claims, W3cKind};
-use trustfn_x509::{Curve, PublicKey, Signer, X509Error};
 
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
@@ -110,7 +110,7 @@ impl Signer for LocalKey {
     fn public_key(&self) -> &PublicKey {
         &self.public
     }
-    async fn sign(&self, m: &[u8]) -> Result<Vec<u8>, X509Error> {
+    async fn sign(&self, m: &[u8]) -> Result<Vec<u8>, SignError> {
         Ok(self.pair.sign(&self.rng, m).unwrap().as_ref().to_vec())
     }
 }

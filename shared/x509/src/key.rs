@@ -1,9 +1,6 @@
-//! EC public keys: curves, SubjectPublicKeyInfo and JWK forms.
+//! SubjectPublicKeyInfo forms of the EC public keys of [`trustfn_signer`].
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use base64::Engine;
-use serde_json::{json, Value};
-use sha1::{Digest, Sha1};
+use trustfn_signer::{Curve, PublicKey};
 use x509_parser::prelude::FromDer;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
@@ -12,200 +9,51 @@ use crate::X509Error;
 
 const EC_PUBLIC_KEY: &[u64] = &[1, 2, 840, 10045, 2, 1];
 
-/// The NIST curves trustfn signs with (the ones AWS KMS offers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Curve {
-    P256,
-    P384,
-    P521,
+/// From DER SubjectPublicKeyInfo (what KMS `GetPublicKey` returns).
+pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, X509Error> {
+    let (rest, spki) = SubjectPublicKeyInfo::from_der(der)
+        .map_err(|_| X509Error::Key("invalid SubjectPublicKeyInfo".into()))?;
+    if !rest.is_empty() {
+        return Err(X509Error::Key(
+            "trailing bytes after SubjectPublicKeyInfo".into(),
+        ));
+    }
+    from_parsed_spki(&spki)
 }
 
-impl Curve {
-    pub fn key_type(self) -> &'static str {
-        match self {
-            Curve::P256 => "secp256r1",
-            Curve::P384 => "secp384r1",
-            Curve::P521 => "secp521r1",
-        }
+pub(crate) fn from_parsed_spki(spki: &SubjectPublicKeyInfo<'_>) -> Result<PublicKey, X509Error> {
+    if spki.algorithm.algorithm.to_id_string() != "1.2.840.10045.2.1" {
+        return Err(X509Error::Key(
+            "the key is not an EC key (id-ecPublicKey)".into(),
+        ));
     }
-    pub fn from_key_type(s: &str) -> Option<Curve> {
-        [Curve::P256, Curve::P384, Curve::P521]
-            .into_iter()
-            .find(|c| c.key_type() == s)
-    }
-    pub fn jwk_crv(self) -> &'static str {
-        match self {
-            Curve::P256 => "P-256",
-            Curve::P384 => "P-384",
-            Curve::P521 => "P-521",
-        }
-    }
-    fn oid(self) -> &'static [u64] {
-        match self {
-            Curve::P256 => &[1, 2, 840, 10045, 3, 1, 7],
-            Curve::P384 => &[1, 3, 132, 0, 34],
-            Curve::P521 => &[1, 3, 132, 0, 35],
-        }
-    }
-    fn oid_str(self) -> &'static str {
-        match self {
-            Curve::P256 => "1.2.840.10045.3.1.7",
-            Curve::P384 => "1.3.132.0.34",
-            Curve::P521 => "1.3.132.0.35",
-        }
-    }
-    /// Bytes of one coordinate.
-    pub fn coordinate_len(self) -> usize {
-        match self {
-            Curve::P256 => 32,
-            Curve::P384 => 48,
-            Curve::P521 => 66,
-        }
-    }
-    /// ecdsa-with-SHA256/384/512, the signature algorithm paired with this curve.
-    pub fn signature_oid(self) -> &'static [u64] {
-        match self {
-            Curve::P256 => &[1, 2, 840, 10045, 4, 3, 2],
-            Curve::P384 => &[1, 2, 840, 10045, 4, 3, 3],
-            Curve::P521 => &[1, 2, 840, 10045, 4, 3, 4],
-        }
-    }
-    pub fn signature_oid_str(self) -> &'static str {
-        match self {
-            Curve::P256 => "1.2.840.10045.4.3.2",
-            Curve::P384 => "1.2.840.10045.4.3.3",
-            Curve::P521 => "1.2.840.10045.4.3.4",
-        }
-    }
-    /// The JOSE/COSE algorithm name.
-    pub fn jose_alg(self) -> &'static str {
-        match self {
-            Curve::P256 => "ES256",
-            Curve::P384 => "ES384",
-            Curve::P521 => "ES512",
-        }
-    }
+    let curve_oid = spki
+        .algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.as_oid().ok())
+        .map(|o| o.to_id_string())
+        .ok_or_else(|| X509Error::Key("EC key without a named curve".into()))?;
+    let curve = [Curve::P256, Curve::P384, Curve::P521]
+        .into_iter()
+        .find(|c| c.oid_str() == curve_oid)
+        .ok_or_else(|| {
+            X509Error::Key(format!(
+                "unsupported curve {curve_oid}; use P-256, P-384 or P-521"
+            ))
+        })?;
+    Ok(PublicKey::new(
+        curve,
+        spki.subject_public_key.data.to_vec(),
+    )?)
 }
 
-/// An EC public key: its curve and the uncompressed point `04 || X || Y`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublicKey {
-    pub curve: Curve,
-    pub point: Vec<u8>,
-}
-
-impl PublicKey {
-    pub fn new(curve: Curve, point: Vec<u8>) -> Result<PublicKey, X509Error> {
-        if point.len() != 1 + 2 * curve.coordinate_len() || point[0] != 0x04 {
-            return Err(X509Error::Key(format!(
-                "not an uncompressed {} point",
-                curve.jwk_crv()
-            )));
-        }
-        Ok(PublicKey { curve, point })
-    }
-
-    /// From DER SubjectPublicKeyInfo (what KMS `GetPublicKey` returns).
-    pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, X509Error> {
-        let (rest, spki) = SubjectPublicKeyInfo::from_der(der)
-            .map_err(|_| X509Error::Key("invalid SubjectPublicKeyInfo".into()))?;
-        if !rest.is_empty() {
-            return Err(X509Error::Key(
-                "trailing bytes after SubjectPublicKeyInfo".into(),
-            ));
-        }
-        Self::from_parsed_spki(&spki)
-    }
-
-    pub(crate) fn from_parsed_spki(
-        spki: &SubjectPublicKeyInfo<'_>,
-    ) -> Result<PublicKey, X509Error> {
-        if spki.algorithm.algorithm.to_id_string() != "1.2.840.10045.2.1" {
-            return Err(X509Error::Key(
-                "the key is not an EC key (id-ecPublicKey)".into(),
-            ));
-        }
-        let curve_oid = spki
-            .algorithm
-            .parameters
-            .as_ref()
-            .and_then(|p| p.as_oid().ok())
-            .map(|o| o.to_id_string())
-            .ok_or_else(|| X509Error::Key("EC key without a named curve".into()))?;
-        let curve = [Curve::P256, Curve::P384, Curve::P521]
-            .into_iter()
-            .find(|c| c.oid_str() == curve_oid)
-            .ok_or_else(|| {
-                X509Error::Key(format!(
-                    "unsupported curve {curve_oid}; use P-256, P-384 or P-521"
-                ))
-            })?;
-        PublicKey::new(curve, spki.subject_public_key.data.to_vec())
-    }
-
-    /// From a public JWK `{"kty": "EC", "crv": "P-256", "x": "...", "y": "..."}`. Private
-    /// parameters are refused: a private key never belongs in a request.
-    pub fn from_jwk(jwk: &Value) -> Result<PublicKey, X509Error> {
-        let field = |k: &str| jwk.get(k).and_then(Value::as_str);
-        if jwk.get("d").is_some() {
-            return Err(X509Error::Key(
-                "the JWK holds a private key (d); send the public key only".into(),
-            ));
-        }
-        if field("kty") != Some("EC") {
-            return Err(X509Error::Key("JWK kty must be EC".into()));
-        }
-        let curve = match field("crv") {
-            Some("P-256") => Curve::P256,
-            Some("P-384") => Curve::P384,
-            Some("P-521") => Curve::P521,
-            other => {
-                return Err(X509Error::Key(format!(
-                    "JWK crv {other:?} is not P-256, P-384 or P-521"
-                )))
-            }
-        };
-        let coord = |k: &str| -> Result<Vec<u8>, X509Error> {
-            let v = B64
-                .decode(field(k).ok_or_else(|| X509Error::Key(format!("JWK {k} is missing")))?)
-                .map_err(|_| X509Error::Key(format!("JWK {k} is not base64url")))?;
-            if v.len() != curve.coordinate_len() {
-                return Err(X509Error::Key(format!(
-                    "JWK {k} has {} bytes, expected {}",
-                    v.len(),
-                    curve.coordinate_len()
-                )));
-            }
-            Ok(v)
-        };
-        let mut point = vec![0x04];
-        point.extend(coord("x")?);
-        point.extend(coord("y")?);
-        PublicKey::new(curve, point)
-    }
-
-    pub fn to_jwk(&self) -> Value {
-        let n = self.curve.coordinate_len();
-        json!({
-            "kty": "EC",
-            "crv": self.curve.jwk_crv(),
-            "x": B64.encode(&self.point[1..1 + n]),
-            "y": B64.encode(&self.point[1 + n..]),
-        })
-    }
-
-    /// DER SubjectPublicKeyInfo.
-    pub fn spki_der(&self) -> Vec<u8> {
-        der::seq(&[
-            &der::seq(&[&der::oid(EC_PUBLIC_KEY), &der::oid(self.curve.oid())]),
-            &der::bits(&self.point),
-        ])
-    }
-
-    /// The ISO 18013-5 / RFC 5280 method-1 key identifier: SHA-1 of the public key bits.
-    pub fn key_identifier(&self) -> Vec<u8> {
-        Sha1::digest(&self.point).to_vec()
-    }
+/// DER SubjectPublicKeyInfo.
+pub fn spki_der(key: &PublicKey) -> Vec<u8> {
+    der::seq(&[
+        &der::seq(&[&der::oid(EC_PUBLIC_KEY), &der::oid(key.curve.oid())]),
+        &der::bits(&key.point),
+    ])
 }
 
 #[cfg(test)]
@@ -213,36 +61,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn spki_and_jwk_round_trip() {
-        let point = {
-            let mut p = vec![4u8];
-            p.extend((0..64).map(|i| i as u8));
-            p
-        };
+    fn spki_round_trips() {
+        let mut point = vec![4u8];
+        point.extend((0..64).map(|i| i as u8));
         let k = PublicKey::new(Curve::P256, point).unwrap();
-        let spki = k.spki_der();
-        assert_eq!(PublicKey::from_spki_der(&spki).unwrap(), k);
-        assert_eq!(PublicKey::from_jwk(&k.to_jwk()).unwrap(), k);
-        assert_eq!(k.key_identifier().len(), 20);
-    }
-
-    #[test]
-    fn rejects_bad_jwks() {
-        let good = PublicKey::new(Curve::P384, [vec![4u8], vec![7u8; 96]].concat())
-            .unwrap()
-            .to_jwk();
-        let mut private = good.clone();
-        private["d"] = json!("AAAA");
-        assert!(PublicKey::from_jwk(&private)
-            .unwrap_err()
-            .to_string()
-            .contains("private"));
-        let mut wrong_crv = good.clone();
-        wrong_crv["crv"] = json!("secp256k1");
-        assert!(PublicKey::from_jwk(&wrong_crv).is_err());
-        let mut short = good.clone();
-        short["x"] = json!("AAAA");
-        assert!(PublicKey::from_jwk(&short).is_err());
-        assert!(PublicKey::from_jwk(&json!({"kty": "RSA"})).is_err());
+        assert_eq!(from_spki_der(&spki_der(&k)).unwrap(), k);
+        assert!(from_spki_der(&[0x30, 0x00]).is_err());
     }
 }

@@ -9,10 +9,8 @@ pub mod parse;
 pub mod pem;
 pub mod profile;
 
-use async_trait::async_trait;
-
-pub use key::{Curve, PublicKey};
 pub use profile::{DsData, IacaData, Issued};
+pub use trustfn_signer::{Curve, KeyError, PublicKey, SignError, Signer};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum X509Error {
@@ -40,10 +38,14 @@ pub(crate) fn rule(rule: &'static str, message: impl Into<String>) -> X509Error 
     }
 }
 
-/// A private key that signs somewhere else (KMS) or here (tests).
-#[async_trait]
-pub trait Signer: Send + Sync {
-    fn public_key(&self) -> &PublicKey;
-    /// ECDSA over `message` with the curve's hash (SHA-256/384/512), DER `Ecdsa-Sig-Value`.
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, X509Error>;
+impl From<KeyError> for X509Error {
+    fn from(e: KeyError) -> Self {
+        X509Error::Key(e.0)
+    }
+}
+
+impl From<SignError> for X509Error {
+    fn from(e: SignError) -> Self {
+        X509Error::Signer(e.0)
+    }
 }

@@ -7,8 +7,13 @@ use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509Certificate, X509Version};
 
-use crate::key::PublicKey;
+use crate::PublicKey;
 use crate::{rule, X509Error};
+
+/// Longest IACA validity (20 years of 365 days, as walt.id enforces).
+pub const IACA_MAX_DAYS: i64 = 7300;
+/// Longest Document Signer validity.
+pub const DS_MAX_DAYS: i64 = 457;
 
 /// What a store record shows about a certificate.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,7 +65,7 @@ pub fn verify_signed_by(cert_der: &[u8], key: &PublicKey) -> Result<(), X509Erro
         return Ok(());
     }
     let cert = parse_der(cert_der)?;
-    let spki_der = key.spki_der();
+    let spki_der = crate::key::spki_der(key);
     let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki_der)
         .map_err(|_| X509Error::BadSignature)?;
     cert.verify_signature(Some(&spki))
@@ -111,7 +116,7 @@ pub fn parse_iaca(der: &[u8], now: DateTime<Utc>) -> Result<ParsedIaca, X509Erro
             "the serial number carries fewer than 63 random bits".into()
         ));
     }
-    let public_key = PublicKey::from_parsed_spki(cert.public_key())
+    let public_key = crate::key::from_parsed_spki(cert.public_key())
         .map_err(|e| bad(format!("public key: {e}")))?;
     let sig_alg = cert.signature_algorithm.algorithm.to_id_string();
     if sig_alg != public_key.curve.signature_oid_str() {
@@ -166,10 +171,10 @@ pub fn parse_iaca(der: &[u8], now: DateTime<Utc>) -> Result<ParsedIaca, X509Erro
     if not_after <= now {
         return Err(bad("the IACA has expired".into()));
     }
-    if not_after - not_before > chrono::Duration::days(crate::profile::IACA_MAX_DAYS) {
+    if not_after - not_before > chrono::Duration::days(IACA_MAX_DAYS) {
         return Err(bad(format!(
             "the IACA validity is longer than {} days",
-            crate::profile::IACA_MAX_DAYS
+            IACA_MAX_DAYS
         )));
     }
 

@@ -6,14 +6,11 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 
 use crate::der;
-use crate::key::PublicKey;
 use crate::parse::{self, ParsedIaca};
+use crate::PublicKey;
 use crate::{rule, Signer, X509Error};
 
-/// Longest IACA validity (20 years of 365 days, as walt.id enforces).
-pub const IACA_MAX_DAYS: i64 = 7300;
-/// Longest Document Signer validity.
-pub const DS_MAX_DAYS: i64 = 457;
+pub use crate::parse::{DS_MAX_DAYS, IACA_MAX_DAYS};
 /// The mdlDS extended key usage.
 pub const MDL_DS_EKU: &[u64] = &[1, 0, 18013, 5, 1, 2];
 
@@ -235,7 +232,7 @@ async fn sign_certificate(
         issuer,
         &der::seq(&[&der::time(not_before), &der::time(not_after)]),
         subject,
-        &subject_key.spki_der(),
+        &crate::key::spki_der(subject_key),
         &exts,
     ]);
     let sig = signer.sign(&tbs).await?;

@@ -44,7 +44,7 @@ impl Signer for LocalKey {
     fn public_key(&self) -> &PublicKey {
         &self.public
     }
-    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, X509Error> {
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, trustfn_x509::SignError> {
         Ok(self
             .pair
             .sign(&self.rng, message)

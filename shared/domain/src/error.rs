@@ -76,7 +76,16 @@ impl ApiError {
             format!("{what} is unavailable, try again later"),
         )
     }
-    pub fn internal() -> Self {
+    /// An internal failure: the client sees an opaque 500, the log keeps `cause` and its chain
+    /// (the request id comes with the Lambda runtime's span). `cause` must not carry a secret.
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %error_chain(cause), "internal error");
+        Self::new(500, "InternalServerError", "internal error")
+    }
+
+    /// [`ApiError::internal`] for a cause that is only a message.
+    pub fn internal_msg(cause: impl fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
         Self::new(500, "InternalServerError", "internal error")
     }
 
@@ -104,6 +113,39 @@ impl fmt::Display for ApiError {
 }
 
 impl std::error::Error for ApiError {}
+
+/// An error and every cause under it, on one line: `outer: inner: innermost`.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
+}
+
+/// Storage failures that no operation handles specially. Details go to the log only.
+impl From<crate::repo::RepoError> for ApiError {
+    fn from(e: crate::repo::RepoError) -> ApiError {
+        use crate::repo::RepoError;
+        match e {
+            RepoError::InvalidCursor => ApiError::validation("cursor is not valid for this list"),
+            RepoError::TransactionConflict => ApiError::conflict(
+                "a concurrent change touched the same resources; nothing was written, retry",
+            ),
+            RepoError::ConditionFailed { .. } => {
+                ApiError::conflict("the resource changed concurrently; nothing was written, retry")
+            }
+            RepoError::Corrupt { .. } => ApiError::internal(&e),
+            RepoError::Unavailable(detail) => {
+                tracing::error!(error = %detail, "storage failure");
+                ApiError::upstream("storage")
+            }
+        }
+    }
+}
 
 /// The HTTP reason phrase of the status codes trustfn answers with.
 pub fn reason_phrase(status: u16) -> &'static str {
@@ -142,5 +184,17 @@ mod tests {
         assert_eq!(v["status"], "Conflict");
         assert_eq!(v["code"], "409");
         assert!(v["message"].as_str().unwrap().contains("a.b"));
+    }
+
+    #[test]
+    fn internal_errors_hide_their_cause_from_the_client() {
+        #[derive(Debug, thiserror::Error)]
+        #[error("outer")]
+        struct Outer(#[source] std::io::Error);
+        let e = Outer(std::io::Error::other("disk on fire"));
+        assert_eq!(error_chain(&e), "outer: disk on fire");
+        let api = ApiError::internal(&e);
+        assert_eq!((api.status, api.message.as_str()), (500, "internal error"));
+        assert!(!api.to_json().contains("disk"));
     }
 }

@@ -5,6 +5,8 @@
 //! Roles hold permissions `{target, action, operation: ADD|REMOVE}`; a permission applies to its
 //! target and everything below it, `REMOVE` beats `ADD`, and the action `all` stands for every action.
 
+use std::marker::PhantomData;
+
 use base64::Engine;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -80,7 +82,7 @@ impl Action {
         Action::StatusView,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Action::TenantCreate => "tenant-create",
             Action::ServiceCreate => "service-create",
@@ -186,14 +188,20 @@ impl Principal {
         }
     }
 
-    /// Fails with 403 unless `allows`. The message names the action, never whether the target exists.
-    pub fn authorize(&self, target: &Target, action: Action) -> Result<(), ApiError> {
-        if self.allows(target, action) {
-            Ok(())
+    /// The proof that this principal may perform `A` on `target`, or 403. The message names the
+    /// action, never whether the target exists. Use cases take the proof instead of a principal,
+    /// so an operation cannot run unauthorized or be authorized for another action.
+    pub fn authorize<A: Permitted>(&self, target: &Target) -> Result<Authorized<'_, A>, ApiError> {
+        if A::allowed(self, target) {
+            Ok(Authorized {
+                principal: self,
+                target: target.clone(),
+                action: PhantomData,
+            })
         } else {
             Err(ApiError::forbidden(format!(
                 "not permitted: {} on {}",
-                action.as_str(),
+                A::NAME,
                 target
             )))
         }
@@ -208,6 +216,91 @@ impl Principal {
         match self {
             Principal::Admin => "admin".to_owned(),
             Principal::ApiKey { key_id, .. } => format!("api-key:{key_id}"),
+        }
+    }
+}
+
+/// What an action marker of [`act`] permits: the type parameter of [`Authorized`].
+pub trait Permitted {
+    /// The permission name, for messages.
+    const NAME: &'static str;
+    fn allowed(p: &Principal, target: &Target) -> bool;
+}
+
+/// Proof that `principal` may perform `A` on `target`. Only [`Principal::authorize`] makes one.
+pub struct Authorized<'a, A> {
+    principal: &'a Principal,
+    target: Target,
+    action: PhantomData<A>,
+}
+
+impl<'a, A> Authorized<'a, A> {
+    /// The target the action was authorized on.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+    /// Who was authorized: for resources a request names besides its target, which need
+    /// their own proof.
+    pub fn principal(&self) -> &'a Principal {
+        self.principal
+    }
+}
+
+/// One marker type per action, so a use case states the action it needs in its signature.
+pub mod act {
+    use super::{Action, Permitted, Principal, Target};
+
+    macro_rules! markers {
+        ($($name:ident),* $(,)?) => {$(
+            #[doc = concat!("The `", stringify!($name), "` action.")]
+            pub struct $name;
+            impl Permitted for $name {
+                const NAME: &'static str = Action::$name.as_str();
+                fn allowed(p: &Principal, target: &Target) -> bool {
+                    p.allows(target, Action::$name)
+                }
+            }
+        )*};
+    }
+
+    markers!(
+        TenantCreate,
+        ServiceCreate,
+        ResourceList,
+        ResourceDelete,
+        ConfigurationView,
+        ConfigurationUpdate,
+        DependencyAdd,
+        DependencyRemove,
+        DependencyList,
+        ApiKeyCreate,
+        ApiKeyList,
+        ApiKeyDelete,
+        RoleCreate,
+        RoleList,
+        KeyGenerate,
+        KeyImport,
+        KeyList,
+        KeyView,
+        KeyDelete,
+        IacaIssue,
+        DocumentSignerIssue,
+        CertificateAdd,
+        CertificateView,
+        CertificateUpdate,
+        CertificateDelete,
+        StatusConfigCreate,
+        StatusEntryAllocate,
+        StatusUpdate,
+        StatusView,
+    );
+
+    /// Creating an organization: the administrator only (no permission grants it).
+    pub struct OrganizationCreate;
+    impl Permitted for OrganizationCreate {
+        const NAME: &'static str = "organization-create (administrator only)";
+        fn allowed(p: &Principal, _: &Target) -> bool {
+            p.is_admin()
         }
     }
 }

@@ -4,6 +4,8 @@
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
+use crate::ports::SecretBox;
+use crate::target::Target;
 
 /// Registry fields that hold secrets: never shown in a response or a log line.
 pub const SECRET_FIELDS: [&str; 5] = [
@@ -181,6 +183,48 @@ pub fn redact(doc: &Value) -> Value {
         }
     }
     out
+}
+
+/// Seals every plaintext secret of a credential-status registry in place (`kms:<base64>`).
+pub async fn seal_registry(
+    secrets: &dyn SecretBox,
+    service: &Target,
+    config: &mut Value,
+) -> Result<(), ApiError> {
+    let Some(reg) = config.get_mut("registry").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    let fields = plaintext_secrets(&Value::Object(reg.clone()));
+    for f in fields {
+        let plain = match reg.get(f) {
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+            None => continue,
+        };
+        let sealed = secrets.seal(&plain, service.as_str()).await?;
+        reg.insert(f.to_owned(), Value::String(sealed));
+    }
+    Ok(())
+}
+
+/// A copy of the registry with its sealed secrets opened, for the registry writer only.
+pub async fn open_registry(
+    secrets: &dyn SecretBox,
+    service: &Target,
+    registry: &Value,
+) -> Result<Value, ApiError> {
+    let mut reg = registry.clone();
+    if let Some(obj) = reg.as_object_mut() {
+        for f in SECRET_FIELDS {
+            if let Some(Value::String(s)) = obj.get(f).cloned() {
+                if s.starts_with(SEALED_PREFIX) {
+                    let plain = secrets.open(&s, service.as_str()).await?;
+                    obj.insert(f.to_owned(), Value::String(plain));
+                }
+            }
+        }
+    }
+    Ok(reg)
 }
 
 #[cfg(test)]

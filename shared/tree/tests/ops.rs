@@ -5,21 +5,40 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use serde_json::json;
-use trustfn_core::auth::Principal;
-use trustfn_core::model::{Kind, Record};
-use trustfn_core::ops::{self, CreateService, CreateTenant, PageParams};
-use trustfn_core::repo::{MemoryRepo, Op, Page, Pending, RepoError, Repository, TokenRecord};
-use trustfn_core::Target;
+use trustfn_domain::auth::{act, Principal};
+use trustfn_domain::memory::MemoryRepo;
+use trustfn_domain::model::{Kind, Record};
+use trustfn_domain::reply::PageParams;
+use trustfn_domain::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord};
+use trustfn_domain::Target;
+use trustfn_tree::organizations::{self, CreateTenant};
+use trustfn_tree::services::{self, CreateService};
+use trustfn_tree::{delete, listing};
 
 fn t(s: &str) -> Target {
     Target::parse(s).unwrap()
 }
 
+static ADMIN: Principal = Principal::Admin;
+
+/// The administrator's proof for `A` on `target`.
+fn admin<A: trustfn_domain::auth::Permitted>(
+    target: &Target,
+) -> trustfn_domain::auth::Authorized<'static, A> {
+    ADMIN.authorize::<A>(target).unwrap()
+}
+
 async fn org(repo: &dyn Repository, id: &str) {
     let body = serde_json::from_value(json!({"_id": id, "profile": {"name": id}})).unwrap();
-    ops::create_organization(repo, &Principal::Admin, body)
-        .await
-        .unwrap();
+    organizations::create_organization(
+        repo,
+        &Principal::Admin
+            .authorize::<act::OrganizationCreate>(&t(id))
+            .unwrap(),
+        body,
+    )
+    .await
+    .unwrap();
 }
 
 async fn tenant(repo: &dyn Repository, id: &str) {
@@ -27,7 +46,7 @@ async fn tenant(repo: &dyn Repository, id: &str) {
         name: id.into(),
         configuration: None,
     };
-    ops::create_tenant(repo, &Principal::Admin, &t(id), body)
+    organizations::create_tenant(repo, &admin::<act::TenantCreate>(&t(id)), body)
         .await
         .unwrap();
 }
@@ -38,7 +57,7 @@ async fn service(repo: &dyn Repository, id: &str, ty: &str, deps: &[&str]) {
         config: None,
         dependencies: deps.iter().map(|d| d.to_string()).collect(),
     };
-    ops::create_service(repo, &Principal::Admin, &t(id), body, None)
+    services::create_service(repo, &admin::<act::ServiceCreate>(&t(id)), body, None)
         .await
         .unwrap();
 }
@@ -78,7 +97,7 @@ async fn recursive_delete_spans_several_commits_and_leaves_nothing() {
     // A service outside the subtree depending on one inside.
     service(&repo, "acme.other.x509", "x509-service", &["acme.big.kms"]).await;
     let before = repo.item_counts().await;
-    let reply = ops::delete(&repo, &Principal::Admin, &t("acme.big"), true)
+    let reply = delete::delete(&repo, &admin::<act::ResourceDelete>(&t("acme.big")), true)
         .await
         .unwrap();
     assert_eq!(reply.body.unwrap()["deleted"], 62);
@@ -91,7 +110,7 @@ async fn recursive_delete_spans_several_commits_and_leaves_nothing() {
     assert_eq!(repo.get(&t("acme")).await.unwrap().unwrap().children, 2);
     // Survivors' counters are right: plain deletes now succeed.
     for id in ["acme.other.x509", "acme.other.kms", "acme.other"] {
-        ops::delete(&repo, &Principal::Admin, &t(id), false)
+        delete::delete(&repo, &admin::<act::ResourceDelete>(&t(id)), false)
             .await
             .unwrap();
     }
@@ -167,7 +186,7 @@ async fn a_child_added_during_recursive_delete_stops_it_without_orphans() {
         inner,
         raced: AtomicBool::new(false),
     };
-    let err = ops::delete(&repo, &Principal::Admin, &t("acme.t1"), true)
+    let err = delete::delete(&repo, &admin::<act::ResourceDelete>(&t("acme.t1")), true)
         .await
         .unwrap_err();
     assert_eq!(err.status, 409);
@@ -177,7 +196,7 @@ async fn a_child_added_during_recursive_delete_stops_it_without_orphans() {
         "parent of a live child was deleted"
     );
     // A retry sees the new child and removes everything.
-    ops::delete(&repo, &Principal::Admin, &t("acme.t1"), true)
+    delete::delete(&repo, &admin::<act::ResourceDelete>(&t("acme.t1")), true)
         .await
         .unwrap();
     assert!(repo.get(&t("acme.t1.late")).await.unwrap().is_none());
@@ -234,7 +253,7 @@ async fn storage_failures_are_clean_503s() {
         name: "t".into(),
         configuration: None,
     };
-    let err = ops::create_tenant(&repo, &Principal::Admin, &t("acme.t1"), body)
+    let err = organizations::create_tenant(&repo, &admin::<act::TenantCreate>(&t("acme.t1")), body)
         .await
         .unwrap_err();
     assert_eq!(err.status, 503);
@@ -261,9 +280,10 @@ async fn listing_pages_through_children() {
             limit: Some("3".into()),
             cursor: cursor.clone(),
         };
-        let reply = ops::list_children(&repo, &Principal::Admin, &t("acme.t1"), &page)
-            .await
-            .unwrap();
+        let reply =
+            listing::list_children(&repo, &admin::<act::ResourceList>(&t("acme.t1")), &page)
+                .await
+                .unwrap();
         let items = reply.body.unwrap();
         seen.extend(
             items

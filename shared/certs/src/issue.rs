@@ -1,20 +1,20 @@
-//! The X.509 Certificate Service (ISO 18013-5 IACA / Document Signer issuance with KMS keys,
-//! written through to every attached X.509 store in one transaction) and the X.509 Store.
+//! The X.509 Certificate Service: ISO 18013-5 IACA and Document Signer issuance with KMS keys,
+//! written through to every attached X.509 store in one transaction.
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
+use trustfn_domain::auth::{act, Authorized};
+use trustfn_domain::error::ApiError;
+use trustfn_domain::model::{Kind, Record, ServiceType, StoredKey};
+use trustfn_domain::ports::KeyManager;
+use trustfn_domain::reply::Reply;
+use trustfn_domain::repo::{Op, RepoError, Repository};
+use trustfn_domain::resource::load;
+use trustfn_domain::target::Target;
 use trustfn_x509::parse::{self, ParsedIaca};
 use trustfn_x509::{DsData, IacaData, PublicKey, Signer, X509Error};
 
-use crate::auth::{Action, Principal};
-use crate::error::ApiError;
-use crate::keys::{self, KeyManager};
-use crate::model::{Kind, Record, ServiceType};
-use crate::ops::{page_limit, storage, PageParams, Reply};
-use crate::repo::{Op, RepoError, Repository};
-use crate::target::Target;
-
-fn x509_error(e: X509Error) -> ApiError {
+pub(crate) fn x509_error(e: X509Error) -> ApiError {
     match e {
         X509Error::Profile { rule, message } => ApiError::validation(format!("{rule}: {message}")),
         X509Error::Key(m) => ApiError::validation(m),
@@ -47,18 +47,14 @@ pub enum KeyDescriptor {
 
 /// The x509-service at `target` and its attached dependencies.
 async fn x509_service(repo: &dyn Repository, target: &Target) -> Result<Vec<Record>, ApiError> {
-    let rec = repo
-        .get(target)
-        .await
-        .map_err(storage)?
-        .ok_or_else(|| ApiError::not_found(format!("{target} not found")))?;
+    let rec = load(repo, target).await?;
     if rec.service_type() != Some(ServiceType::X509Service) {
         return Err(ApiError::validation(format!(
             "{target} is not an x509-service"
         )));
     }
-    let deps = repo.dependencies(target).await.map_err(storage)?;
-    repo.get_many(&deps).await.map_err(storage)
+    let deps = repo.dependencies(target).await?;
+    repo.get_many(&deps).await.map_err(ApiError::from)
 }
 
 /// A KMS key the service may sign with: its kms service must be an attached dependency.
@@ -67,7 +63,7 @@ async fn kms_key(
     deps: &[Record],
     field: &str,
     path: &str,
-) -> Result<keys::StoredKey, ApiError> {
+) -> Result<StoredKey, ApiError> {
     let key_id = Target::parse(path)
         .map_err(|e| ApiError::validation(format!("{field}.keyIdPath: {}", e.message)))?;
     let kms_service = key_id
@@ -81,15 +77,15 @@ async fn kms_key(
             "{field}.keyIdPath: the kms service {kms_service} is not an attached dependency of this x509-service"
         )));
     }
-    let rec = repo.get(&key_id).await.map_err(storage)?;
+    let rec = repo.get(&key_id).await?;
     rec.as_ref()
-        .and_then(keys::StoredKey::from_record)
+        .and_then(StoredKey::from_record)
         .ok_or_else(|| {
             ApiError::validation(format!("{field}.keyIdPath: key {key_id} does not exist"))
         })
 }
 
-fn signer_for(kms: &dyn KeyManager, k: &keys::StoredKey) -> Box<dyn Signer> {
+fn signer_for(kms: &dyn KeyManager, k: &StoredKey) -> Box<dyn Signer> {
     kms.signer(&k.arn, k.public.clone())
 }
 
@@ -111,7 +107,7 @@ fn stored_id(id: Option<String>) -> Result<String, ApiError> {
 }
 
 /// A store record's document for a certificate.
-fn certificate_doc(
+pub(crate) fn certificate_doc(
     der: &[u8],
     pem: &str,
     kind: &str,
@@ -173,7 +169,7 @@ async fn write_through(
             "DuplicateTarget",
             format!("storedCertificateId {id} already exists in an attached store; nothing was written to any store"),
         ),
-        other => storage(other),
+        other => ApiError::from(other),
     })?;
     Ok(Some(ids))
 }
@@ -206,7 +202,7 @@ async fn iaca_key(
     deps: &[Record],
     field: &str,
     desc: &KeyDescriptor,
-) -> Result<keys::StoredKey, ApiError> {
+) -> Result<StoredKey, ApiError> {
     match desc {
         KeyDescriptor::KmsHosted { key_id_path } => kms_key(repo, deps, field, key_id_path).await,
         KeyDescriptor::JwkEncoded { .. } => Err(ApiError::validation(format!(
@@ -238,11 +234,10 @@ pub struct IssueIaca {
 pub async fn issue_iaca(
     repo: &dyn Repository,
     kms: &dyn KeyManager,
-    p: &Principal,
-    target: &Target,
+    auth: &Authorized<'_, act::IacaIssue>,
     body: IssueIaca,
 ) -> Result<Reply, ApiError> {
-    p.authorize(target, Action::IacaIssue)?;
+    let target = auth.target();
     let deps = x509_service(repo, target).await?;
     let key = iaca_key(repo, &deps, "iacaKeyDesc", &body.iaca_key_desc).await?;
     let stored = body
@@ -304,11 +299,11 @@ pub struct IssueDs {
 pub async fn issue_document_signer(
     repo: &dyn Repository,
     kms: &dyn KeyManager,
-    p: &Principal,
-    target: &Target,
+    auth: &Authorized<'_, act::DocumentSignerIssue>,
     body: IssueDs,
 ) -> Result<Reply, ApiError> {
-    p.authorize(target, Action::DocumentSignerIssue)?;
+    let target = auth.target();
+    let p = auth.principal();
     let deps = x509_service(repo, target).await?;
     let now = chrono::Utc::now();
     let (iaca_pem, iaca_key_desc) = match body.iaca_signer {
@@ -328,11 +323,10 @@ pub async fn issue_document_signer(
                     "iacaSigner.storedCertificatePath: not in this organization",
                 ));
             }
-            p.authorize(&path, Action::CertificateView)?;
+            p.authorize::<act::CertificateView>(&path)?;
             let rec = repo
                 .get(&path)
-                .await
-                .map_err(storage)?
+                .await?
                 .filter(|r| r.kind == Kind::Certificate)
                 .ok_or_else(|| {
                     ApiError::validation(format!(
@@ -385,276 +379,4 @@ pub async fn issue_document_signer(
         "Document Signer",
     )
     .await
-}
-
-// ---------------------------------------------------------------------------------------------
-// X.509 store
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct StoreCertificate {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub certificate_pem: String,
-    #[serde(default)]
-    pub complementary_metadata: Option<Map<String, Value>>,
-}
-
-fn store_doc(body: &StoreCertificate) -> Result<Value, ApiError> {
-    match body.kind.as_str() {
-        "base" if body.complementary_metadata.is_some() => {
-            return Err(ApiError::validation(
-                "complementaryMetadata: only for type vical-entry",
-            ))
-        }
-        "base" | "vical-entry" => {}
-        other => {
-            return Err(ApiError::validation(format!(
-                "type {other:?}: use base or vical-entry"
-            )))
-        }
-    }
-    let der = trustfn_x509::pem::decode_one_certificate(&body.certificate_pem)
-        .map_err(|e| ApiError::validation(format!("certificatePem: {e}")))?;
-    parse::facts(&der).map_err(|e| ApiError::validation(format!("certificatePem: {e}")))?;
-    let pem = trustfn_x509::pem::encode_certificate(&der);
-    certificate_doc(
-        &der,
-        &pem,
-        &body.kind,
-        body.complementary_metadata
-            .clone()
-            .map(Value::Object)
-            .as_ref(),
-    )
-}
-
-fn cert_view(r: &Record) -> Value {
-    let mut v = r.to_public();
-    if let Some(o) = v.as_object_mut() {
-        o.remove("type");
-    }
-    v
-}
-
-/// What a store path names: the store itself or one certificate in it.
-enum StorePath {
-    Store(Record),
-    Certificate {
-        store: Target,
-        record: Option<Record>,
-    },
-}
-
-async fn resolve(repo: &dyn Repository, target: &Target) -> Result<StorePath, ApiError> {
-    if let Some(rec) = repo.get(target).await.map_err(storage)? {
-        if rec.service_type() == Some(ServiceType::X509Store) {
-            return Ok(StorePath::Store(rec));
-        }
-        if rec.kind == Kind::Certificate {
-            let store = target.parent().expect("certificates have a parent");
-            return Ok(StorePath::Certificate {
-                store,
-                record: Some(rec),
-            });
-        }
-        return Err(ApiError::validation(format!(
-            "{target} is neither an x509-store nor a stored certificate"
-        )));
-    }
-    let parent = target
-        .parent()
-        .ok_or_else(|| ApiError::not_found(format!("{target} not found")))?;
-    match repo.get(&parent).await.map_err(storage)? {
-        Some(p) if p.service_type() == Some(ServiceType::X509Store) => Ok(StorePath::Certificate {
-            store: parent,
-            record: None,
-        }),
-        _ => Err(ApiError::not_found(format!("{target} not found"))),
-    }
-}
-
-/// `POST /v1/{store}[.{certId}]/x509-store-api/certificates`
-pub async fn add(
-    repo: &dyn Repository,
-    p: &Principal,
-    target: &Target,
-    body: StoreCertificate,
-) -> Result<Reply, ApiError> {
-    p.authorize(target, Action::CertificateAdd)?;
-    let doc = store_doc(&body)?;
-    let (store, id) = match resolve(repo, target).await? {
-        StorePath::Store(s) => {
-            let id = s.id.child(&uuid::Uuid::new_v4().to_string())?;
-            (s.id, id)
-        }
-        StorePath::Certificate {
-            record: Some(_), ..
-        } => return Err(ApiError::duplicate(target.as_str())),
-        StorePath::Certificate {
-            store,
-            record: None,
-        } => (store, target.clone()),
-    };
-    let rec = Record::new(id.clone(), Kind::Certificate, doc);
-    let ops = vec![
-        Op::Create(rec.clone()),
-        Op::Count {
-            id: store.clone(),
-            children: 1,
-            dependants: 0,
-        },
-    ];
-    repo.commit(ops).await.map_err(|e| match e {
-        RepoError::ConditionFailed { index: Some(1) } => {
-            ApiError::not_found(format!("{store} not found"))
-        }
-        RepoError::ConditionFailed { .. } => ApiError::duplicate(id.as_str()),
-        other => storage(other),
-    })?;
-    tracing::info!(certificate = %id, "certificate stored");
-    Ok(Reply::json(201, cert_view(&rec)))
-}
-
-/// One page of a store's certificates, each shown by `view`; the next cursor in `x-next-cursor`.
-async fn certificate_page(
-    repo: &dyn Repository,
-    store: &Target,
-    page: &PageParams,
-    view: impl Fn(&Record) -> Value,
-) -> Result<Reply, ApiError> {
-    let out = repo
-        .children(Some(store), page_limit(page)?, page.cursor.as_deref())
-        .await
-        .map_err(storage)?;
-    let items = out
-        .items
-        .iter()
-        .filter(|r| r.kind == Kind::Certificate)
-        .map(view)
-        .collect();
-    let mut reply = Reply::json(200, Value::Array(items));
-    if let Some(n) = out.next {
-        reply.headers.push(("x-next-cursor", n));
-    }
-    Ok(reply)
-}
-
-/// `GET /v1/{store}/x509-store-api/certificates` (a page of records) or
-/// `GET /v1/{store}.{certId}/x509-store-api/certificates` (one record).
-pub async fn get(
-    repo: &dyn Repository,
-    p: &Principal,
-    target: &Target,
-    page: &PageParams,
-) -> Result<Reply, ApiError> {
-    p.authorize(target, Action::CertificateView)?;
-    match resolve(repo, target).await? {
-        StorePath::Certificate {
-            record: Some(r), ..
-        } => Ok(Reply::json(200, cert_view(&r))),
-        StorePath::Certificate { record: None, .. } => {
-            Err(ApiError::not_found(format!("{target} not found")))
-        }
-        StorePath::Store(_) => certificate_page(repo, target, page, cert_view).await,
-    }
-}
-
-/// `GET /v1/{store}/x509-store-api/certificates/ids`
-pub async fn ids(
-    repo: &dyn Repository,
-    p: &Principal,
-    target: &Target,
-    page: &PageParams,
-) -> Result<Reply, ApiError> {
-    p.authorize(target, Action::CertificateView)?;
-    match resolve(repo, target).await? {
-        StorePath::Store(_) => certificate_page(repo, target, page, |r| json!(r.id.as_str())).await,
-        _ => Err(ApiError::validation(format!(
-            "{target} is not an x509-store"
-        ))),
-    }
-}
-
-/// `PUT /v1/{store}.{certId}/x509-store-api/certificates`: replaces the record's certificate.
-pub async fn update(
-    repo: &dyn Repository,
-    p: &Principal,
-    target: &Target,
-    body: StoreCertificate,
-) -> Result<Reply, ApiError> {
-    p.authorize(target, Action::CertificateUpdate)?;
-    let doc = store_doc(&body)?;
-    let rec = match resolve(repo, target).await? {
-        StorePath::Certificate {
-            record: Some(r), ..
-        } => r,
-        StorePath::Certificate { record: None, .. } => {
-            return Err(ApiError::not_found(format!("{target} not found")))
-        }
-        StorePath::Store(_) => {
-            return Err(ApiError::validation(
-                "update a certificate: the target is '<store>.<certId>'",
-            ))
-        }
-    };
-    let mut updated = rec.clone();
-    updated.doc = doc;
-    repo.commit(vec![Op::Replace {
-        record: updated.clone(),
-        expected_version: rec.version,
-        children_delta: 0,
-    }])
-    .await
-    .map_err(|e| match e {
-        RepoError::ConditionFailed { .. } => ApiError::conflict(format!(
-            "{target} changed concurrently; nothing was written"
-        )),
-        other => storage(other),
-    })?;
-    updated.version = rec.version + 1;
-    Ok(Reply::json(200, cert_view(&updated)))
-}
-
-/// `DELETE /v1/{store}.{certId}/x509-store-api/certificates`
-pub async fn remove(
-    repo: &dyn Repository,
-    p: &Principal,
-    target: &Target,
-) -> Result<Reply, ApiError> {
-    p.authorize(target, Action::CertificateDelete)?;
-    let (store, rec) = match resolve(repo, target).await? {
-        StorePath::Certificate {
-            store,
-            record: Some(r),
-        } => (store, r),
-        StorePath::Certificate { record: None, .. } => {
-            return Err(ApiError::not_found(format!("{target} not found")))
-        }
-        StorePath::Store(_) => {
-            return Err(ApiError::validation(
-                "delete a certificate: the target is '<store>.<certId>'",
-            ))
-        }
-    };
-    let ops = vec![
-        Op::Delete {
-            id: rec.id.clone(),
-            children: rec.children,
-            dependants: rec.dependants,
-        },
-        Op::Count {
-            id: store,
-            children: -1,
-            dependants: 0,
-        },
-    ];
-    repo.commit(ops).await.map_err(|e| match e {
-        RepoError::ConditionFailed { .. } => ApiError::not_found(format!("{target} not found")),
-        other => storage(other),
-    })?;
-    Ok(Reply::json(
-        202,
-        json!({"_id": target.as_str(), "deleted": 1}),
-    ))
 }

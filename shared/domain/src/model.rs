@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use trustfn_signer::PublicKey;
+
 use crate::error::ApiError;
 use crate::target::Target;
 
@@ -192,6 +194,33 @@ impl Record {
         out.insert("version".into(), Value::from(self.version));
         out.insert("createdAt".into(), Value::String(self.created_at.clone()));
         Value::Object(out)
+    }
+}
+
+/// A key record, read back.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub id: Target,
+    pub arn: String,
+    pub public: PublicKey,
+    pub imported: bool,
+}
+
+impl StoredKey {
+    pub fn from_record(r: &Record) -> Option<StoredKey> {
+        if r.kind != Kind::Key {
+            return None;
+        }
+        Some(StoredKey {
+            id: r.id.clone(),
+            arn: r.doc.get("kmsKeyArn")?.as_str()?.to_owned(),
+            public: PublicKey::from_jwk(r.doc.get("publicKey")?).ok()?,
+            imported: r
+                .doc
+                .get("imported")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        })
     }
 }
 

@@ -1,0 +1,198 @@
+//! API keys: opaque tokens of one organization holding roles. The token is shown once; only its
+//! SHA-256 is stored.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trustfn_domain::auth::{self, Action, Operation};
+use trustfn_domain::auth::{act, Authorized};
+use trustfn_domain::authn::role_permissions;
+use trustfn_domain::error::ApiError;
+use trustfn_domain::model::{Kind, Record};
+use trustfn_domain::reply::Reply;
+use trustfn_domain::repo::TokenRecord;
+use trustfn_domain::repo::{Op, Repository};
+use trustfn_domain::resource::children_of_kind;
+use trustfn_domain::resource::{failed_index, load, non_blank, require_depth};
+use trustfn_domain::target::Target;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    pub name: String,
+    #[serde(default)]
+    pub expiration: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// Resolves a role reference (`admin` or `org.admin`) within `org`.
+fn role_target(org: &Target, r: &str, i: usize) -> Result<Target, ApiError> {
+    let t = if r.contains('.') {
+        Target::parse(r)
+    } else {
+        org.child(r)
+    }
+    .map_err(|e| ApiError::validation(format!("roles[{i}]: {}", e.message)))?;
+    if t.depth() != 2 || t.org() != org.as_str() {
+        return Err(ApiError::validation(format!(
+            "roles[{i}]: {r} is not a role of organization {org}"
+        )));
+    }
+    Ok(t)
+}
+
+/// `POST /v1/{org.keyId}/apikeys-api/api-keys/create`. The token is returned once; only its
+/// SHA-256 is stored. A caller that is not the administrator may only hand out roles whose
+/// grants it holds itself.
+pub async fn create_api_key(
+    repo: &dyn Repository,
+    auth: &Authorized<'_, act::ApiKeyCreate>,
+    body: CreateApiKey,
+) -> Result<Reply, ApiError> {
+    let target = auth.target();
+    let p = auth.principal();
+    require_depth(target, 2, "API key")?;
+    non_blank("name", &body.name)?;
+    let org = target.parent().expect("depth 2");
+    let expires_at = match &body.expiration {
+        Some(e) => Some(
+            chrono::Utc::now().timestamp()
+                + trustfn_domain::duration::parse_duration_secs(e)
+                    .map_err(|err| ApiError::validation(format!("expiration: {}", err.message)))?,
+        ),
+        None => None,
+    };
+    let mut role_ids = Vec::new();
+    for (i, r) in body.roles.iter().enumerate() {
+        let t = role_target(&org, r, i)?;
+        if !role_ids.contains(&t) {
+            role_ids.push(t);
+        }
+    }
+    let roles = repo.get_many(&role_ids).await?;
+    for (i, id) in role_ids.iter().enumerate() {
+        match roles.iter().find(|r| &r.id == id) {
+            Some(r) if r.kind == Kind::Role => {
+                if !p.is_admin() {
+                    for perm in role_permissions(r)
+                        .iter()
+                        .filter(|x| x.operation == Operation::Add)
+                    {
+                        let scope = Target::parse(&perm.target)
+                            .map_err(|_| ApiError::forbidden("not permitted"))?;
+                        let holds = if perm.action == auth::ACTION_ALL {
+                            Action::ALL.iter().all(|a| p.allows(&scope, *a))
+                        } else {
+                            Action::ALL
+                                .iter()
+                                .find(|a| a.as_str() == perm.action)
+                                .is_some_and(|a| p.allows(&scope, *a))
+                        };
+                        if !holds {
+                            return Err(ApiError::forbidden(format!(
+                                "not permitted: role {id} grants more than the caller holds"
+                            )));
+                        }
+                    }
+                }
+            }
+            _ => {
+                return Err(ApiError::validation(format!(
+                    "roles[{i}]: role {id} does not exist"
+                )))
+            }
+        }
+    }
+    let token = auth::new_token();
+    let hash = auth::token_hash(&token);
+    let role_strs: Vec<String> = role_ids.iter().map(|r| r.to_string()).collect();
+    let mut doc = json!({"name": body.name, "roles": role_strs, "_tokenHash": hash});
+    if let Some(at) = expires_at {
+        doc["expiresAt"] = Value::String(
+            chrono::DateTime::from_timestamp(at, 0)
+                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_default(),
+        );
+    }
+    let rec = Record::new(target.clone(), Kind::ApiKey, doc);
+    let ops = vec![
+        Op::Create(rec.clone()),
+        Op::Count {
+            id: org.clone(),
+            children: 1,
+            dependants: 0,
+        },
+        Op::AddToken(TokenRecord {
+            hash,
+            key_id: target.clone(),
+            roles: role_strs,
+            expires_at,
+        }),
+    ];
+    repo.commit(ops).await.map_err(|e| match failed_index(&e) {
+        Some(Some(1)) => ApiError::not_found(format!("{org} not found")),
+        Some(_) => ApiError::duplicate(target.as_str()),
+        None => ApiError::from(e),
+    })?;
+    tracing::info!(api_key = %target, roles = role_ids.len(), "api key created");
+    let mut out = rec.to_public();
+    out["token"] = Value::String(token);
+    Ok(Reply::json(201, out))
+}
+
+/// `GET /v1/{org}/apikeys-api/api-keys/list`: the organization's keys (never their tokens).
+pub async fn list_api_keys(
+    repo: &dyn Repository,
+    auth: &Authorized<'_, act::ApiKeyList>,
+) -> Result<Reply, ApiError> {
+    let org = auth.target();
+    require_depth(org, 1, "API key list")
+        .map_err(|_| ApiError::bad_request("InvalidTarget", "list API keys on the organization"))?;
+    load(repo, org).await?;
+    let keys = children_of_kind(repo, org, Kind::ApiKey).await?;
+    Ok(Reply::json(
+        200,
+        Value::Array(keys.iter().map(Record::to_public).collect()),
+    ))
+}
+
+/// `DELETE /v1/{org.keyId}/apikeys-api/api-keys/delete`: the token stops working at once.
+pub async fn delete_api_key(
+    repo: &dyn Repository,
+    auth: &Authorized<'_, act::ApiKeyDelete>,
+) -> Result<Reply, ApiError> {
+    let target = auth.target();
+    let rec = load(repo, target).await?;
+    if rec.kind != Kind::ApiKey {
+        return Err(ApiError::validation(format!(
+            "{target} is a {}, not an API key",
+            rec.kind.as_str()
+        )));
+    }
+    let hash = rec
+        .doc
+        .get("_tokenHash")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let org = target.parent().expect("api keys live in an org");
+    let ops = vec![
+        Op::RemoveToken { hash },
+        Op::Delete {
+            id: target.clone(),
+            children: 0,
+            dependants: 0,
+        },
+        Op::Count {
+            id: org,
+            children: -1,
+            dependants: 0,
+        },
+    ];
+    repo.commit(ops).await.map_err(|e| match failed_index(&e) {
+        Some(_) => ApiError::not_found(format!("{target} not found")),
+        None => ApiError::from(e),
+    })?;
+    tracing::info!(api_key = %target, "api key deleted");
+    Ok(Reply::empty(204))
+}

@@ -1,0 +1,5 @@
+//! Access: API keys and roles. Authentication itself (token to principal) lives in
+//! [`trustfn_domain::authn`], since every function needs it.
+
+pub mod api_keys;
+pub mod roles;

@@ -1,0 +1,75 @@
+//! Roles: named sets of permissions `{target, action, operation}` within one organization.
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trustfn_domain::auth::{self, Permission};
+use trustfn_domain::auth::{act, Authorized};
+use trustfn_domain::error::ApiError;
+use trustfn_domain::model::{Kind, Record};
+use trustfn_domain::reply::Reply;
+use trustfn_domain::repo::Repository;
+use trustfn_domain::resource::children_of_kind;
+use trustfn_domain::resource::{create_child, load, non_blank, require_depth};
+use trustfn_domain::target::Target;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRole {
+    pub name: String,
+    #[serde(default)]
+    pub permissions: Vec<Permission>,
+}
+
+/// `POST /v1/{org.roleId}/roles-api/roles/create`
+pub async fn create_role(
+    repo: &dyn Repository,
+    auth: &Authorized<'_, act::RoleCreate>,
+    body: CreateRole,
+) -> Result<Reply, ApiError> {
+    let target = auth.target();
+    require_depth(target, 2, "role")?;
+    non_blank("name", &body.name)?;
+    let org = target.parent().expect("depth 2");
+    let mut perms = Vec::new();
+    for (i, perm) in body.permissions.into_iter().enumerate() {
+        let scope = Target::parse(&perm.target)
+            .map_err(|e| ApiError::validation(format!("permissions[{i}].target: {}", e.message)))?;
+        if scope.org() != org.as_str() {
+            return Err(ApiError::validation(format!(
+                "permissions[{i}].target: {scope} is outside organization {org}"
+            )));
+        }
+        let action = auth::parse_action_name(&perm.action)
+            .map_err(|e| ApiError::validation(format!("permissions[{i}].action: {}", e.message)))?;
+        perms.push(Permission {
+            target: scope.to_string(),
+            action,
+            operation: perm.operation,
+        });
+    }
+    let doc = json!({"name": body.name, "permissions": perms});
+    let rec = create_child(
+        repo,
+        Record::new(target.clone(), Kind::Role, doc),
+        &[Kind::Organization],
+    )
+    .await?;
+    tracing::info!(role = %target, "role created");
+    Ok(Reply::json(201, rec.to_public()))
+}
+
+/// `GET /v1/{org}/roles-api/roles/list`
+pub async fn list_roles(
+    repo: &dyn Repository,
+    auth: &Authorized<'_, act::RoleList>,
+) -> Result<Reply, ApiError> {
+    let org = auth.target();
+    require_depth(org, 1, "role list")
+        .map_err(|_| ApiError::bad_request("InvalidTarget", "list roles on the organization"))?;
+    load(repo, org).await?;
+    let roles = children_of_kind(repo, org, Kind::Role).await?;
+    Ok(Reply::json(
+        200,
+        Value::Array(roles.iter().map(Record::to_public).collect()),
+    ))
+}

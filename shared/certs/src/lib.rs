@@ -1,0 +1,5 @@
+//! X.509: the certificate service (IACA and Document Signer issuance with KMS keys, written
+//! through to attached stores) and the X.509 store.
+
+pub mod issue;
+pub mod store;

@@ -1,0 +1,93 @@
+//! Authentication: a bearer token becomes a [`Principal`] (the administrator, or an API key with
+//! the union of its roles' permissions).
+
+use crate::auth::{self, Permission, Principal};
+use crate::error::ApiError;
+use crate::model::{Kind, Record};
+use crate::repo::Repository;
+use crate::target::Target;
+
+/// The permissions a role record grants.
+pub fn role_permissions(rec: &Record) -> Vec<Permission> {
+    rec.doc
+        .get("permissions")
+        .and_then(|v| serde_json::from_value::<Vec<Permission>>(v.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// Where the administrator's token is checked against: the SHA-256 of the token, hex.
+#[derive(Clone)]
+pub struct AdminToken {
+    hash: Option<Vec<u8>>,
+}
+
+impl AdminToken {
+    /// From a plain token (local use) or its SHA-256 in hex (deployments). Neither is required;
+    /// without both, only API keys authenticate.
+    pub fn new(plain: Option<&str>, sha256_hex: Option<&str>) -> Result<AdminToken, String> {
+        if let Some(h) = sha256_hex.filter(|h| !h.trim().is_empty()) {
+            let bytes =
+                hex::decode(h.trim()).map_err(|_| "admin token hash is not hex".to_owned())?;
+            if bytes.len() != 32 {
+                return Err("admin token hash is not a SHA-256 (64 hex digits)".to_owned());
+            }
+            return Ok(AdminToken { hash: Some(bytes) });
+        }
+        if let Some(p) = plain.filter(|p| !p.is_empty()) {
+            if p.len() < 16 {
+                return Err("admin token must be at least 16 characters".to_owned());
+            }
+            return Ok(AdminToken {
+                hash: Some(hex::decode(auth::token_hash(p)).expect("hex")),
+            });
+        }
+        Ok(AdminToken { hash: None })
+    }
+
+    fn matches(&self, token: &str) -> bool {
+        let h = hex::decode(auth::token_hash(token)).expect("hex");
+        self.hash
+            .as_deref()
+            .is_some_and(|want| auth::constant_time_eq(want, &h))
+    }
+}
+
+/// Turns an `Authorization` header into a principal, or 401.
+pub async fn authenticate(
+    repo: &dyn Repository,
+    admin: &AdminToken,
+    header: Option<&str>,
+) -> Result<Principal, ApiError> {
+    let token = auth::bearer(header)?;
+    if admin.matches(token) {
+        return Ok(Principal::Admin);
+    }
+    if !token.starts_with(auth::TOKEN_PREFIX) || token.len() > 128 {
+        return Err(ApiError::unauthorized("invalid token"));
+    }
+    let rec = repo
+        .token(&auth::token_hash(token))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("invalid token"))?;
+    if rec
+        .expires_at
+        .is_some_and(|at| at <= chrono::Utc::now().timestamp())
+    {
+        return Err(ApiError::new(401, "ExpiredTokenException", "token expired"));
+    }
+    let role_ids: Vec<Target> = rec
+        .roles
+        .iter()
+        .filter_map(|r| Target::parse(r).ok())
+        .collect();
+    let roles = repo.get_many(&role_ids).await?;
+    let permissions = roles
+        .iter()
+        .filter(|r| r.kind == Kind::Role)
+        .flat_map(role_permissions)
+        .collect();
+    Ok(Principal::ApiKey {
+        key_id: rec.key_id,
+        permissions,
+    })
+}

@@ -1,0 +1,22 @@
+//! The AWS-free core every trustfn service crate builds on: resource targets, the error shape,
+//! principals and permission evaluation (with the proof of authorization use cases take), the
+//! stored model, the storage port (and an in-memory repository for tests) and the ports to KMS,
+//! secret sealing and status-list registries.
+
+pub mod auth;
+pub mod authn;
+pub mod duration;
+pub mod error;
+pub mod json;
+pub mod memory;
+pub mod model;
+pub mod ports;
+pub mod registry;
+pub mod reply;
+pub mod repo;
+pub mod resource;
+pub mod target;
+
+pub use error::ApiError;
+pub use reply::Reply;
+pub use target::Target;

@@ -1,0 +1,104 @@
+//! The ports to the world outside the table: key management (AWS KMS), secret sealing, and the
+//! registries status lists are published to. Adapters implement them (`trustfn-kms`,
+//! `trustfn-registry`); tests use local fakes.
+
+use async_trait::async_trait;
+use trustfn_signer::{Curve, PublicKey, Signer};
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone)]
+pub struct CreatedKey {
+    pub arn: String,
+    pub public: PublicKey,
+}
+
+#[derive(Debug, Clone)]
+pub struct KeyInfo {
+    pub arn: String,
+    pub curve: Option<Curve>,
+    pub spec: String,
+    pub sign_verify: bool,
+    pub enabled: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KmsError {
+    #[error("key not found")]
+    NotFound,
+    #[error("key unusable: {0}")]
+    Unusable(String),
+    #[error("KMS unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// The key-management port (AWS KMS in production).
+#[async_trait]
+pub trait KeyManager: Send + Sync {
+    async fn create_key(
+        &self,
+        curve: Curve,
+        description: &str,
+        tags: &[(&str, &str)],
+    ) -> Result<CreatedKey, KmsError>;
+    async fn describe(&self, key_id: &str) -> Result<KeyInfo, KmsError>;
+    async fn public_key(&self, key_id: &str) -> Result<PublicKey, KmsError>;
+    /// Schedules deletion with the longest waiting period (30 days), so a mistake can be undone.
+    async fn schedule_deletion(&self, arn: &str) -> Result<(), KmsError>;
+    async fn cancel_deletion(&self, arn: &str) -> Result<(), KmsError>;
+    fn signer(&self, arn: &str, public: PublicKey) -> Box<dyn Signer>;
+}
+
+impl From<KmsError> for ApiError {
+    fn from(e: KmsError) -> ApiError {
+        match e {
+            KmsError::NotFound => {
+                ApiError::validation("the KMS key does not exist or is not accessible")
+            }
+            KmsError::Unusable(m) => {
+                ApiError::validation(format!("the KMS key is not usable: {m}"))
+            }
+            KmsError::Unavailable(detail) => {
+                tracing::error!(error = %detail, "KMS failure");
+                ApiError::upstream("KMS")
+            }
+        }
+    }
+}
+
+/// Encrypts small secrets (registry credentials) with a KMS key, bound to an encryption context.
+#[async_trait]
+pub trait SecretBox: Send + Sync {
+    async fn seal(&self, plaintext: &str, context: &str) -> Result<String, KmsError>;
+    async fn open(&self, sealed: &str, context: &str) -> Result<String, KmsError>;
+}
+
+/// Why a registry could not be opened or written.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// The configuration cannot work (a malformed service-account key, ...).
+    #[error("registry configuration: {0}")]
+    Config(String),
+    /// The registry failed or could not be reached.
+    #[error("registry unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Writes one object to a registry.
+#[async_trait]
+pub trait Publisher: Send + Sync {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), RegistryError>;
+}
+
+/// Opens a publisher for a registry configuration (secrets already opened).
+#[async_trait]
+pub trait Registries: Send + Sync {
+    async fn open(&self, registry: &serde_json::Value)
+        -> Result<Box<dyn Publisher>, RegistryError>;
+}

@@ -1,0 +1,137 @@
+//! The storage port. Operations are planned in this crate as a list of [`Op`]s and committed
+//! atomically by an adapter (DynamoDB `TransactWriteItems` in production, [`MemoryRepo`] in tests).
+
+use async_trait::async_trait;
+
+use crate::model::Record;
+use crate::target::Target;
+
+/// Most items one atomic commit may touch (DynamoDB's `TransactWriteItems` limit).
+pub const MAX_TX_ITEMS: usize = 100;
+
+/// An API-key token as stored: found by the SHA-256 of the token, never by the token itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRecord {
+    pub hash: String,
+    pub key_id: Target,
+    pub roles: Vec<String>,
+    /// Unix seconds; `None` means the key does not expire.
+    pub expires_at: Option<i64>,
+}
+
+/// Status changes of one update request, waiting for the publisher of their list to fold them
+/// into the list (write-only, so concurrent updates never contend for the list record).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub list: Target,
+    /// Orders the changes of one list: folded in ascending order, so a later update wins.
+    pub seq: String,
+    /// (index, status) pairs.
+    pub changes: Vec<(u32, u8)>,
+    /// Unix seconds after which the scheduled refresh folds and publishes it if nobody did.
+    pub due_at: i64,
+}
+
+/// One write of an atomic commit. Every write carries a condition; if any fails, nothing is written.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    /// Create a record; fails if the id exists.
+    Create(Record),
+    /// Replace a record's document (and add `children_delta` to its children counter); fails
+    /// unless the stored version is `expected_version`. The stored version becomes
+    /// `expected_version + 1`.
+    Replace {
+        record: Record,
+        expected_version: u64,
+        children_delta: i64,
+    },
+    /// Delete a record; fails unless it exists with exactly these counter values.
+    Delete {
+        id: Target,
+        children: i64,
+        dependants: i64,
+    },
+    /// Add to a record's counters; fails if the record does not exist.
+    Count {
+        id: Target,
+        children: i64,
+        dependants: i64,
+    },
+    /// Create the dependency edge `from -> to` (stored in both directions); fails if it exists.
+    AddEdge { from: Target, to: Target },
+    /// Delete the edge `from -> to`; fails if it does not exist.
+    RemoveEdge { from: Target, to: Target },
+    /// Store a token; fails if the hash exists.
+    AddToken(TokenRecord),
+    /// Delete a token; fails if it does not exist.
+    RemoveToken { hash: String },
+    /// Store pending status changes; fails if the sequence exists.
+    AddPending(Pending),
+    /// Delete folded pending changes; fails if they do not exist.
+    RemovePending { list: Target, seq: String },
+}
+
+impl Op {
+    /// Items this op touches in storage (an edge is two items).
+    pub fn items(&self) -> usize {
+        match self {
+            Op::AddEdge { .. } | Op::RemoveEdge { .. } => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// A page of records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub items: Vec<Record>,
+    /// Opaque cursor for the next page; `None` on the last page.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// A condition of the commit failed; nothing was written. `index` is the failing op when the
+    /// store tells which one.
+    #[error("condition failed (op {index:?})")]
+    ConditionFailed { index: Option<usize> },
+    /// A concurrent transaction touched the same items; nothing was written.
+    #[error("transaction conflict")]
+    TransactionConflict,
+    /// The cursor given to a list call is not one we issued.
+    #[error("invalid cursor")]
+    InvalidCursor,
+    /// A stored record does not parse: a logged 500 naming the record, never a default.
+    #[error("record {id} is corrupt: {reason}")]
+    Corrupt { id: String, reason: String },
+    /// The store could not be reached or failed; nothing is known to be written.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait Repository: Send + Sync {
+    async fn get(&self, id: &Target) -> Result<Option<Record>, RepoError>;
+    /// Records by id, in the order given; missing ones are left out.
+    async fn get_many(&self, ids: &[Target]) -> Result<Vec<Record>, RepoError>;
+    /// Immediate children of `parent` (or the organizations when `parent` is `None`), ordered by id.
+    async fn children(
+        &self,
+        parent: Option<&Target>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page, RepoError>;
+    /// Targets `from` depends on, ordered.
+    async fn dependencies(&self, from: &Target) -> Result<Vec<Target>, RepoError>;
+    /// Targets that depend on `to`, ordered.
+    async fn dependants(&self, to: &Target) -> Result<Vec<Target>, RepoError>;
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, RepoError>;
+    /// Status lists whose `_refreshAt` (Unix seconds, in the document) or one of whose pending
+    /// changes' `due_at` is at or before `before`, soonest first, each once, at most `limit`.
+    /// Served by an index, never a scan.
+    async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError>;
+    /// The oldest pending changes of `list`, in `seq` order, at most `limit`.
+    async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError>;
+    /// Applies all ops atomically, or none.
+    async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError>;
+}

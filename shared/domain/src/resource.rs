@@ -1,0 +1,105 @@
+//! Helpers every service uses on the resource tree: load a record or answer 404, create a record
+//! under its parent, page through children, and the field checks of new resources.
+
+use crate::error::ApiError;
+use crate::model::{Kind, Record};
+use crate::reply::MAX_PAGE;
+use crate::repo::{Op, RepoError, Repository};
+use crate::target::Target;
+
+/// The record at `id`, or 404 naming it.
+pub async fn load(repo: &dyn Repository, id: &Target) -> Result<Record, ApiError> {
+    repo.get(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("{id} not found")))
+}
+
+/// The op index a failed commit names: `Some(index)` for a failed condition, `None` otherwise.
+pub fn failed_index(e: &RepoError) -> Option<Option<usize>> {
+    match e {
+        RepoError::ConditionFailed { index } => Some(*index),
+        _ => None,
+    }
+}
+
+/// Fails with 400 unless `target` has `depth` segments.
+pub fn require_depth(target: &Target, depth: usize, what: &str) -> Result<(), ApiError> {
+    if target.depth() != depth {
+        return Err(ApiError::bad_request(
+            "InvalidTarget",
+            format!("the target of a new {what} must be '<org>.<id>' (got {target})"),
+        ));
+    }
+    Ok(())
+}
+
+/// A required text field: not blank, at most 256 characters.
+pub fn non_blank(field: &str, v: &str) -> Result<(), ApiError> {
+    if v.trim().is_empty() {
+        return Err(ApiError::validation(format!("{field} must not be blank")));
+    }
+    if v.chars().count() > 256 {
+        return Err(ApiError::validation(format!(
+            "{field} is longer than 256 characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Creates a child record under `target`'s parent, which must be one of `parent_kinds`.
+pub async fn create_child(
+    repo: &dyn Repository,
+    record: Record,
+    parent_kinds: &[Kind],
+) -> Result<Record, ApiError> {
+    let target = record.id.clone();
+    let parent_id = target
+        .parent()
+        .ok_or_else(|| ApiError::bad_request("InvalidTarget", format!("{target} has no parent")))?;
+    let parent = load(repo, &parent_id).await?;
+    if !parent_kinds.contains(&parent.kind) {
+        return Err(ApiError::validation(format!(
+            "a {} cannot be created under a {} ({parent_id})",
+            if record.kind == Kind::Service {
+                "service"
+            } else {
+                record.kind.as_str()
+            },
+            parent.kind.as_str()
+        )));
+    }
+    let ops = vec![
+        Op::Create(record.clone()),
+        Op::Count {
+            id: parent_id.clone(),
+            children: 1,
+            dependants: 0,
+        },
+    ];
+    repo.commit(ops).await.map_err(|e| match failed_index(&e) {
+        Some(Some(1)) => ApiError::not_found(format!("{parent_id} not found")),
+        Some(_) => ApiError::duplicate(target.as_str()),
+        None => e.into(),
+    })?;
+    Ok(record)
+}
+
+/// Every child of `org` of one kind (API keys, roles), following all pages.
+pub async fn children_of_kind(
+    repo: &dyn Repository,
+    org: &Target,
+    kind: Kind,
+) -> Result<Vec<Record>, ApiError> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = repo
+            .children(Some(org), MAX_PAGE, cursor.as_deref())
+            .await?;
+        out.extend(page.items.into_iter().filter(|r| r.kind == kind));
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => return Ok(out),
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! The Credential Status service: status credential configurations, entry allocation, status
+//! updates, and publishing signed lists to a registry (S3, Azure Blob, GCS) behind the
+//! [`trustfn_domain::ports::Registries`] port.
+//!
+//! A configuration `{service}.{configId}` owns lists `{service}.{configId}.{listId}`. A list
+//! record holds its packed statuses and its allocation bitmap (both zlib-compressed, hidden
+//! fields), a status version, and what was last published. An update never writes the list
+//! record: it stores its changes as a pending item. Publishing is serialized per list with a lease
+//! and coalesced: whoever holds the lease folds every pending change into the list, publishes,
+//! and loops until nothing is pending, so a burst of updates costs a few publishes and none is
+//! lost. Pending changes nobody folded (a crashed publisher) are due for the scheduled refresh.
+
+pub mod config;
+pub mod entries;
+mod list;
+pub mod publish;
+pub mod refresh;
+pub mod update;
+pub mod view;
+
+use rand::Rng;
+use trustfn_domain::ports::{KeyManager, Registries, SecretBox};
+
+pub use publish::publish;
+pub use refresh::{refresh, RefreshReport};
+
+/// Default entries per list (the W3C minimum).
+pub const DEFAULT_SIZE: u64 = 131_072;
+pub const MAX_SIZE: u64 = 1 << 24;
+pub const DEFAULT_TTL: u64 = 12 * 3600;
+pub const DEFAULT_VALIDITY: u64 = 24 * 3600;
+/// Most entries one allocation call hands out.
+pub const MAX_ALLOCATION: u64 = 1000;
+/// Most updates in one batch.
+pub const MAX_BATCH: usize = 1000;
+/// How long a publisher may hold a list's lease.
+pub const LEASE_SECS: i64 = 60;
+
+/// The publish lease in seconds: `TRUSTFN_PUBLISH_LEASE_SECONDS` (1-900), else [`LEASE_SECS`].
+/// It must outlast one sign-and-upload; the fault-injection tests shorten it.
+pub(crate) fn lease_secs() -> i64 {
+    static LEASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *LEASE.get_or_init(|| {
+        std::env::var("TRUSTFN_PUBLISH_LEASE_SECONDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|v| (1..=900).contains(v))
+            .unwrap_or(LEASE_SECS)
+    })
+}
+
+/// Seconds after which the scheduled refresh takes over pending changes nobody folded, or a list
+/// whose publisher died holding the lease: twice the lease.
+pub(crate) fn grace_secs() -> i64 {
+    2 * lease_secs()
+}
+
+/// Exponential backoff with full jitter: a random pause up to 5 ms · 2^attempt, capped at 250 ms.
+pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
+    let cap = (5u64 << attempt.min(6)).min(250);
+    std::time::Duration::from_millis(rand::rng().random_range(1..=cap))
+}
+
+/// Everything the status operations need besides the repository.
+pub struct StatusDeps<'a> {
+    pub kms: &'a dyn KeyManager,
+    pub secrets: &'a dyn SecretBox,
+    pub registries: &'a dyn Registries,
+}
+
+pub(crate) fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+pub(crate) fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

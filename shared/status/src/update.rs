@@ -1,0 +1,139 @@
+//! `status-credential/status/update`: status changes stored as pending items, then a coalesced
+//! publish of each list touched.
+
+use rand::Rng;
+use serde::Deserialize;
+use serde_json::json;
+use trustfn_domain::auth::{act, Authorized};
+use trustfn_domain::error::ApiError;
+use trustfn_domain::model::Kind;
+use trustfn_domain::reply::Reply;
+use trustfn_domain::repo::{Op, Pending, Repository};
+use trustfn_domain::target::Target;
+
+use crate::config::{check_status, load_config};
+use crate::list::allocation_of;
+use crate::{grace_secs, now, StatusDeps, MAX_BATCH};
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OneUpdate {
+    #[serde(default)]
+    pub entry: Option<String>,
+    #[serde(default)]
+    pub session: Option<String>,
+    #[serde(default)]
+    pub index: Option<u64>,
+    #[serde(default)]
+    pub list: Option<String>,
+    pub status: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+pub enum UpdateBody {
+    Batch { updates: Vec<OneUpdate> },
+    One(OneUpdate),
+}
+
+/// `PUT .../status-credential/status/update`: one update or `{"updates": [...]}`. One write per
+/// list touched, then a (coalesced) publish of each.
+pub async fn update(
+    repo: &dyn Repository,
+    deps: &StatusDeps<'_>,
+    auth: &Authorized<'_, act::StatusUpdate>,
+    body: UpdateBody,
+) -> Result<Reply, ApiError> {
+    let target = auth.target();
+    let updates = match body {
+        UpdateBody::Batch { updates } => updates,
+        UpdateBody::One(u) => vec![u],
+    };
+    if updates.is_empty() || updates.len() > MAX_BATCH {
+        return Err(ApiError::validation(format!(
+            "updates: from 1 to {MAX_BATCH}"
+        )));
+    }
+    let cfg_rec = load_config(repo, target).await?;
+    let cfg = cfg_rec.doc["config"].clone();
+    // (list id, index, value), validated before anything is read or written.
+    let mut wanted: Vec<(String, usize, u8)> = Vec::new();
+    for (i, u) in updates.iter().enumerate() {
+        let value = check_status(&cfg, &u.status, &format!("updates[{i}].status"))?;
+        let (list, index) = match (u.entry.as_ref().or(u.session.as_ref()), u.index, &u.list) {
+            (Some(e), None, None) => {
+                let (l, idx) = e
+                    .split_once(':')
+                    .ok_or_else(|| ApiError::not_found(format!("entry {e:?} not found")))?;
+                let idx: usize = idx
+                    .parse()
+                    .map_err(|_| ApiError::not_found(format!("entry {e:?} not found")))?;
+                (l.to_owned(), idx)
+            }
+            (None, Some(idx), Some(l)) => (l.clone(), idx as usize),
+            _ => {
+                return Err(ApiError::validation(format!(
+                    "updates[{i}]: give entry (or session), or index and list"
+                )))
+            }
+        };
+        wanted.push((list, index, value));
+    }
+    let mut list_ids: Vec<String> = wanted.iter().map(|w| w.0.clone()).collect();
+    list_ids.sort();
+    list_ids.dedup();
+    // Check every entry exists, then write the changes as pending items (one per list, in one
+    // transaction): updates never contend for the list record; its publisher folds them in.
+    let mut touched = Vec::new();
+    let mut ops = Vec::new();
+    let seq = pending_seq();
+    for lid in &list_ids {
+        let id = Target::parse(lid)
+            .ok()
+            .and_then(|l| target.child(l.as_str()).ok())
+            .ok_or_else(|| ApiError::not_found(format!("list {lid:?} not found")))?;
+        let rec = repo
+            .get(&id)
+            .await?
+            .filter(|r| r.kind == Kind::StatusList)
+            .ok_or_else(|| ApiError::not_found(format!("list {lid:?} not found")))?;
+        let allocated = allocation_of(&rec)?;
+        let mut changes = Vec::new();
+        for (_, idx, value) in wanted.iter().filter(|w| &w.0 == lid) {
+            if allocated.get(*idx).unwrap_or(0) == 0 {
+                return Err(ApiError::not_found(format!("entry {lid}:{idx} not found")));
+            }
+            changes.push((*idx as u32, *value));
+        }
+        ops.push(Op::AddPending(Pending {
+            list: id.clone(),
+            seq: seq.clone(),
+            changes,
+            due_at: now() + grace_secs(),
+        }));
+        touched.push(id);
+    }
+    repo.commit(ops).await?;
+    tracing::info!(config = %target, updates = wanted.len(), lists = touched.len(), "statuses updated");
+    let mut published = true;
+    for id in &touched {
+        if let Err(e) = crate::publish::publish(repo, deps, id).await {
+            tracing::warn!(list = %id, error = %e, "publish after update failed; the refresh will retry");
+            published = false;
+        }
+    }
+    let mut out = json!({"updated": wanted.len()});
+    if !published {
+        out["published"] = json!(false);
+    }
+    Ok(Reply::json(200, out))
+}
+
+/// Orders pending changes: microseconds since the epoch, then random bits against collisions.
+fn pending_seq() -> String {
+    let micros = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_micros();
+    format!("{micros:016x}{:08x}", rand::rng().random::<u32>())
+}

@@ -1,0 +1,35 @@
+//! `resources/list`: one page of a resource's immediate children.
+
+use serde_json::Value;
+use trustfn_domain::auth::{act, Authorized};
+use trustfn_domain::error::ApiError;
+use trustfn_domain::registry;
+use trustfn_domain::reply::Reply;
+use trustfn_domain::reply::{page_limit, PageParams};
+use trustfn_domain::repo::Repository;
+use trustfn_domain::resource::load;
+
+/// `GET /v1/{target}/resource-api/resources/list`: immediate children, one page.
+/// The next page's cursor is in the `x-next-cursor` header.
+pub async fn list_children(
+    repo: &dyn Repository,
+    auth: &Authorized<'_, act::ResourceList>,
+    page: &PageParams,
+) -> Result<Reply, ApiError> {
+    let target = auth.target();
+    let limit = page_limit(page)?;
+    load(repo, target).await?;
+    let out = repo
+        .children(Some(target), limit, page.cursor.as_deref())
+        .await?;
+    let items = out
+        .items
+        .iter()
+        .map(|r| registry::redact(&r.to_public()))
+        .collect();
+    let mut reply = Reply::json(200, Value::Array(items));
+    if let Some(n) = out.next {
+        reply.headers.push(("x-next-cursor", n));
+    }
+    Ok(reply)
+}

@@ -1,0 +1,99 @@
+//! Organizations (administrator only; each comes with its `admin` role) and tenants.
+
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+use trustfn_domain::auth;
+use trustfn_domain::auth::{act, Authorized};
+use trustfn_domain::error::ApiError;
+use trustfn_domain::model::{Kind, Record};
+use trustfn_domain::reply::Reply;
+use trustfn_domain::repo::{Op, Repository};
+use trustfn_domain::resource::{create_child, failed_index, non_blank, require_depth};
+use trustfn_domain::target::Target;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOrganization {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub profile: Profile,
+    #[serde(default)]
+    pub billing: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize, serde::Serialize)]
+pub struct Profile {
+    pub name: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// `POST /v1/admin/organizations`: admin only. Also creates the role `{org}.admin` granting `all`.
+pub async fn create_organization(
+    repo: &dyn Repository,
+    _auth: &Authorized<'_, act::OrganizationCreate>,
+    body: CreateOrganization,
+) -> Result<Reply, ApiError> {
+    let id =
+        Target::parse(&body.id).map_err(|e| ApiError::validation(format!("_id: {}", e.message)))?;
+    require_depth(&id, 1, "organization")
+        .map_err(|_| ApiError::validation("_id: an organization id is one segment"))?;
+    non_blank("profile.name", &body.profile.name)?;
+    let mut doc = json!({ "profile": body.profile });
+    if let Some(b) = body.billing {
+        doc["billing"] = Value::Object(b);
+    }
+    let mut org = Record::new(id.clone(), Kind::Organization, doc);
+    org.children = 1;
+    let role_id = id.child("admin")?;
+    let role = Record::new(
+        role_id.clone(),
+        Kind::Role,
+        json!({"name": "Administrator", "permissions": [{"target": id.as_str(), "action": auth::ACTION_ALL, "operation": "ADD"}]}),
+    );
+    let reply = org.to_public();
+    repo.commit(vec![Op::Create(org), Op::Create(role)])
+        .await
+        .map_err(|e| match failed_index(&e) {
+            Some(_) => ApiError::duplicate(id.as_str()),
+            None => ApiError::from(e),
+        })?;
+    tracing::info!(org = %id, "organization created");
+    Ok(Reply::json(201, reply))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTenant {
+    pub name: String,
+    #[serde(default)]
+    pub configuration: Option<Map<String, Value>>,
+}
+
+/// `POST /v1/{org.tenant[.sub]}/resource-api/tenants/create`
+pub async fn create_tenant(
+    repo: &dyn Repository,
+    auth: &Authorized<'_, act::TenantCreate>,
+    body: CreateTenant,
+) -> Result<Reply, ApiError> {
+    let target = auth.target();
+    if target.depth() < 2 {
+        return Err(ApiError::bad_request(
+            "InvalidTarget",
+            "the target of a new tenant is '<org>.<tenant>'",
+        ));
+    }
+    non_blank("name", &body.name)?;
+    let mut doc = json!({"name": body.name});
+    if let Some(c) = body.configuration {
+        doc["configuration"] = Value::Object(c);
+    }
+    let rec = create_child(
+        repo,
+        Record::new(target.clone(), Kind::Tenant, doc),
+        &[Kind::Organization, Kind::Tenant],
+    )
+    .await?;
+    tracing::info!(tenant = %target, "tenant created");
+    Ok(Reply::json(201, rec.to_public()))
+}

@@ -1,0 +1,338 @@
+//! Services: creation (with dependencies and sealed registry secrets), and their configuration
+//! document (`configuration/view`, `configuration/update`).
+
+use std::collections::BTreeSet;
+
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trustfn_domain::auth::Principal;
+use trustfn_domain::auth::{act, Authorized};
+use trustfn_domain::error::ApiError;
+use trustfn_domain::model::ServiceType;
+use trustfn_domain::model::{Kind, Record};
+use trustfn_domain::ports::SecretBox;
+use trustfn_domain::registry;
+use trustfn_domain::reply::Reply;
+use trustfn_domain::repo::{Op, Repository};
+use trustfn_domain::resource::{failed_index, load};
+use trustfn_domain::target::Target;
+
+/// Most dependencies one service may have.
+pub const MAX_DEPENDENCIES: usize = 32;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateService {
+    #[serde(rename = "type")]
+    pub service_type: String,
+    #[serde(default)]
+    pub config: Option<Value>,
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+}
+
+/// Seals plaintext registry secrets with KMS before they are stored.
+async fn seal(
+    secrets: Option<&dyn SecretBox>,
+    target: &Target,
+    config: &mut Value,
+) -> Result<(), ApiError> {
+    let plain = config
+        .get("registry")
+        .map(registry::plaintext_secrets)
+        .unwrap_or_default();
+    if plain.is_empty() {
+        return Ok(());
+    }
+    match secrets {
+        Some(s) => registry::seal_registry(s, target, config).await,
+        None => Err(ApiError::internal_msg(
+            "a registry secret arrived but no secrets key is configured (TRUSTFN_SECRETS_KEY_ID)",
+        )),
+    }
+}
+
+fn validate_config(t: ServiceType, config: &Value) -> Result<(), ApiError> {
+    if !config.is_object() {
+        return Err(ApiError::validation("config must be an object"));
+    }
+    if t == ServiceType::CredentialStatus {
+        registry::validate(config.get("registry"))?;
+    } else if config.get("registry").is_some() {
+        return Err(ApiError::validation(format!(
+            "config.registry is only for credential-status services, not {}",
+            t.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// The public view of a service with its dependencies, secrets redacted.
+pub(crate) fn service_view(rec: &Record, deps: &[Target]) -> Value {
+    let mut v = registry::redact(&rec.to_public());
+    v["dependencies"] = Value::Array(deps.iter().map(|d| Value::String(d.to_string())).collect());
+    v
+}
+
+/// Checks a prospective dependency `dep` of service `from` (of type `t`): same organization,
+/// exists, is a service of an allowed type. Needs `service-dependency-add` on `dep`.
+pub(crate) async fn check_dependency(
+    repo: &dyn Repository,
+    p: &Principal,
+    from: &Target,
+    t: ServiceType,
+    dep: &Target,
+) -> Result<(), ApiError> {
+    p.authorize::<act::DependencyAdd>(dep)?;
+    if dep.org() != from.org() {
+        return Err(ApiError::validation(format!(
+            "dependency {dep} is not in organization {}",
+            from.org()
+        )));
+    }
+    if dep == from {
+        return Err(ApiError::validation("a service cannot depend on itself"));
+    }
+    let rec = repo.get(dep).await?;
+    let dt = rec.as_ref().and_then(Record::service_type).ok_or_else(|| {
+        ApiError::validation(format!(
+            "dependency {dep} does not exist or is not a service"
+        ))
+    })?;
+    if !t.allowed_dependencies().contains(&dt) {
+        let allowed = t
+            .allowed_dependencies()
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>();
+        return Err(ApiError::validation(format!(
+            "a {} service cannot depend on a {} service ({dep}); allowed: {}",
+            t.as_str(),
+            dt.as_str(),
+            if allowed.is_empty() {
+                "none".to_owned()
+            } else {
+                allowed.join(", ")
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /v1/{tenant.service}/resource-api/services/create`
+pub async fn create_service(
+    repo: &dyn Repository,
+    auth: &Authorized<'_, act::ServiceCreate>,
+    body: CreateService,
+    secrets: Option<&dyn SecretBox>,
+) -> Result<Reply, ApiError> {
+    let target = auth.target();
+    let p = auth.principal();
+    if target.depth() < 3 {
+        return Err(ApiError::bad_request(
+            "InvalidTarget",
+            "the target of a new service is '<org>.<tenant>.<service>'",
+        ));
+    }
+    let t = ServiceType::parse(&body.service_type)?;
+    let mut config = body.config.unwrap_or_else(|| json!({}));
+    validate_config(t, &config)?;
+    if body.dependencies.len() > MAX_DEPENDENCIES {
+        return Err(ApiError::validation(format!(
+            "at most {MAX_DEPENDENCIES} dependencies"
+        )));
+    }
+    let mut deps = BTreeSet::new();
+    for (i, d) in body.dependencies.iter().enumerate() {
+        let dep = Target::parse(d)
+            .map_err(|e| ApiError::validation(format!("dependencies[{i}]: {}", e.message)))?;
+        check_dependency(repo, p, target, t, &dep).await?;
+        if !deps.insert(dep.clone()) {
+            return Err(ApiError::validation(format!(
+                "dependencies[{i}]: {dep} is listed twice"
+            )));
+        }
+    }
+    let parent_id = target.parent().expect("depth >= 3");
+    let parent = load(repo, &parent_id).await?;
+    if parent.kind != Kind::Tenant {
+        return Err(ApiError::validation(format!(
+            "a service is created in a tenant; {parent_id} is a {}",
+            parent.kind.as_str()
+        )));
+    }
+    seal(secrets, target, &mut config).await?;
+    let rec = Record::new(
+        target.clone(),
+        Kind::Service,
+        json!({"type": t.as_str(), "config": config}),
+    );
+    let mut ops = vec![
+        Op::Create(rec.clone()),
+        Op::Count {
+            id: parent_id.clone(),
+            children: 1,
+            dependants: 0,
+        },
+    ];
+    for d in &deps {
+        ops.push(Op::AddEdge {
+            from: target.clone(),
+            to: d.clone(),
+        });
+        ops.push(Op::Count {
+            id: d.clone(),
+            children: 0,
+            dependants: 1,
+        });
+    }
+    repo.commit(ops).await.map_err(|e| match failed_index(&e) {
+        Some(Some(0)) | Some(None) => ApiError::duplicate(target.as_str()),
+        Some(Some(1)) => ApiError::not_found(format!("{parent_id} not found")),
+        Some(Some(_)) => {
+            ApiError::conflict("a dependency was removed concurrently; nothing was written")
+        }
+        None => ApiError::from(e),
+    })?;
+    tracing::info!(service = %target, service_type = t.as_str(), dependencies = deps.len(), "service created");
+    Ok(Reply::json(
+        201,
+        service_view(&rec, &deps.into_iter().collect::<Vec<_>>()),
+    ))
+}
+
+/// Loads a service and checks that its type serves `api`.
+pub(crate) async fn service_for_api(
+    repo: &dyn Repository,
+    target: &Target,
+    api: &str,
+) -> Result<(Record, ServiceType), ApiError> {
+    let wanted = ServiceType::from_api(api)?;
+    let rec = load(repo, target).await?;
+    let t = rec.service_type().ok_or_else(|| {
+        ApiError::validation(format!(
+            "{target} is a {}, not a service",
+            rec.kind.as_str()
+        ))
+    })?;
+    if t != wanted {
+        return Err(ApiError::validation(format!(
+            "{target} is a {} service; use {} instead of {api}",
+            t.as_str(),
+            t.api()
+        )));
+    }
+    Ok((rec, t))
+}
+
+/// `GET /v1/{service}/{service-api}/configuration/view`
+pub async fn configuration_view(
+    repo: &dyn Repository,
+    auth: &Authorized<'_, act::ConfigurationView>,
+    api: &str,
+) -> Result<Reply, ApiError> {
+    let target = auth.target();
+    let (rec, _) = service_for_api(repo, target, api).await?;
+    let deps = repo.dependencies(target).await?;
+    Ok(Reply::json(200, service_view(&rec, &deps)))
+}
+
+/// `PUT /v1/{service}/{service-api}/configuration/update`: replaces the service's `config`.
+/// The body is the document as `configuration/view` shows it; `_id` and `type` must match,
+/// `version` (when given) must be the current one, and secrets shown as `***` keep their value.
+pub async fn configuration_update(
+    repo: &dyn Repository,
+    auth: &Authorized<'_, act::ConfigurationUpdate>,
+    api: &str,
+    body: Value,
+    secrets: Option<&dyn SecretBox>,
+) -> Result<Reply, ApiError> {
+    let target = auth.target();
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ApiError::validation("body must be a JSON object"))?;
+    for k in obj.keys() {
+        if ![
+            "_id",
+            "parent",
+            "type",
+            "config",
+            "dependencies",
+            "version",
+            "createdAt",
+        ]
+        .contains(&k.as_str())
+        {
+            return Err(ApiError::validation(format!(
+                "{k}: unknown field of a service document"
+            )));
+        }
+    }
+    let (rec, t) = service_for_api(repo, target, api).await?;
+    if let Some(id) = obj.get("_id") {
+        if id.as_str() != Some(target.as_str()) {
+            return Err(ApiError::validation(format!(
+                "_id must equal the target {target}"
+            )));
+        }
+    }
+    if let Some(ty) = obj.get("type") {
+        if ty.as_str() != Some(t.as_str()) {
+            return Err(ApiError::validation(format!(
+                "type cannot change (is {})",
+                t.as_str()
+            )));
+        }
+    }
+    if let Some(v) = obj.get("version") {
+        if v.as_u64() != Some(rec.version) {
+            return Err(ApiError::conflict(format!(
+                "version {v} is not the current version {}",
+                rec.version
+            )));
+        }
+    }
+    let mut config = obj.get("config").cloned().unwrap_or_else(|| json!({}));
+    // Secrets echoed back redacted keep their stored value.
+    if let (Some(new_reg), Some(old_reg)) = (
+        config
+            .pointer_mut("/registry")
+            .and_then(Value::as_object_mut),
+        rec.doc
+            .pointer("/config/registry")
+            .and_then(Value::as_object),
+    ) {
+        for f in registry::SECRET_FIELDS {
+            if new_reg.get(f).and_then(Value::as_str) == Some(registry::REDACTED) {
+                match old_reg.get(f) {
+                    Some(old) => {
+                        new_reg.insert(f.to_owned(), old.clone());
+                    }
+                    None => {
+                        return Err(ApiError::validation(format!(
+                            "config.registry.{f}: no stored secret to keep"
+                        )))
+                    }
+                }
+            }
+        }
+    }
+    validate_config(t, &config)?;
+    seal(secrets, target, &mut config).await?;
+    let mut updated = rec.clone();
+    updated.doc = json!({"type": t.as_str(), "config": config});
+    repo.commit(vec![Op::Replace {
+        record: updated,
+        expected_version: rec.version,
+        children_delta: 0,
+    }])
+    .await
+    .map_err(|e| match failed_index(&e) {
+        Some(_) => ApiError::conflict(format!(
+            "{target} changed or was removed concurrently; nothing was written"
+        )),
+        None => ApiError::from(e),
+    })?;
+    tracing::info!(service = %target, version = rec.version + 1, "configuration replaced");
+    Ok(Reply::empty(200))
+}
