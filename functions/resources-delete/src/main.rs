@@ -13,7 +13,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let out =
         trustfn_tree::delete::delete_tracking(app.repo().await, &auth, false, &mut removed).await;
     // Keys whose records are gone are scheduled for deletion in KMS (30-day window).
-    if removed.iter().any(|r| r.kind == Kind::Key) {
+    if removed.iter().any(|r| r.kind() == Kind::Key) {
         trustfn_keys::retire(app.kms().await, &removed).await;
     }
     out

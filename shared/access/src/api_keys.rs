@@ -2,12 +2,11 @@
 //! SHA-256 is stored.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use trustfn_domain::auth::{self, Action, Operation};
 use trustfn_domain::auth::{act, Authorized};
-use trustfn_domain::authn::role_permissions;
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{Kind, Record};
+use trustfn_domain::model::{ApiKey, Doc, Kind, Record};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::TokenRecord;
 use trustfn_domain::repo::{Op, Repository};
@@ -72,9 +71,13 @@ pub async fn create_api_key(
     let roles = repo.get_many(&role_ids).await?;
     for (i, id) in role_ids.iter().enumerate() {
         match roles.iter().find(|r| &r.id == id) {
-            Some(r) if r.kind == Kind::Role => {
+            Some(Record {
+                doc: Doc::Role(role),
+                ..
+            }) => {
                 if !p.is_admin() {
-                    for perm in role_permissions(r)
+                    for perm in role
+                        .permissions
                         .iter()
                         .filter(|x| x.operation == Operation::Add)
                     {
@@ -106,15 +109,15 @@ pub async fn create_api_key(
     let token = auth::new_token();
     let hash = auth::token_hash(&token);
     let role_strs: Vec<String> = role_ids.iter().map(|r| r.to_string()).collect();
-    let mut doc = json!({"name": body.name, "roles": role_strs, "_tokenHash": hash});
-    if let Some(at) = expires_at {
-        doc["expiresAt"] = Value::String(
-            chrono::DateTime::from_timestamp(at, 0)
-                .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
-                .unwrap_or_default(),
-        );
-    }
-    let rec = Record::new(target.clone(), Kind::ApiKey, doc);
+    let doc = ApiKey {
+        name: body.name,
+        roles: role_strs.clone(),
+        token_hash: hash.clone(),
+        expires_at: expires_at
+            .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+    };
+    let rec = Record::new(target.clone(), doc);
     let ops = vec![
         Op::Create(rec.clone()),
         Op::Count {
@@ -163,18 +166,13 @@ pub async fn delete_api_key(
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
     let rec = load(repo, target).await?;
-    if rec.kind != Kind::ApiKey {
+    let Some(key) = rec.get::<ApiKey>() else {
         return Err(ApiError::validation(format!(
             "{target} is a {}, not an API key",
-            rec.kind.as_str()
+            rec.kind().as_str()
         )));
-    }
-    let hash = rec
-        .doc
-        .get("_tokenHash")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned();
+    };
+    let hash = key.token_hash.clone();
     let org = target.parent().expect("api keys live in an org");
     let ops = vec![
         Op::RemoveToken { hash },

@@ -1,11 +1,11 @@
 //! Roles: named sets of permissions `{target, action, operation}` within one organization.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use trustfn_domain::auth::{self, Permission};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{Kind, Record};
+use trustfn_domain::model::{Kind, Record, Role};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::Repository;
 use trustfn_domain::resource::children_of_kind;
@@ -47,10 +47,13 @@ pub async fn create_role(
             operation: perm.operation,
         });
     }
-    let doc = json!({"name": body.name, "permissions": perms});
+    let doc = Role {
+        name: body.name,
+        permissions: perms,
+    };
     let rec = create_child(
         repo,
-        Record::new(target.clone(), Kind::Role, doc),
+        Record::new(target.clone(), doc),
         &[Kind::Organization],
     )
     .await?;

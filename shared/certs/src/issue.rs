@@ -5,7 +5,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{Kind, Record, ServiceType, StoredKey};
+use trustfn_domain::model::{
+    Certificate, CertificateData, CertificateType, KeyDoc, Record, ServiceType,
+};
 use trustfn_domain::ports::KeyManager;
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
@@ -63,7 +65,7 @@ async fn kms_key(
     deps: &[Record],
     field: &str,
     path: &str,
-) -> Result<StoredKey, ApiError> {
+) -> Result<KeyDoc, ApiError> {
     let key_id = Target::parse(path)
         .map_err(|e| ApiError::validation(format!("{field}.keyIdPath: {}", e.message)))?;
     let kms_service = key_id
@@ -77,16 +79,17 @@ async fn kms_key(
             "{field}.keyIdPath: the kms service {kms_service} is not an attached dependency of this x509-service"
         )));
     }
-    let rec = repo.get(&key_id).await?;
-    rec.as_ref()
-        .and_then(StoredKey::from_record)
+    repo.get(&key_id)
+        .await?
+        .and_then(|r| r.downcast::<KeyDoc>().ok())
+        .map(|r| r.doc)
         .ok_or_else(|| {
             ApiError::validation(format!("{field}.keyIdPath: key {key_id} does not exist"))
         })
 }
 
-fn signer_for(kms: &dyn KeyManager, k: &StoredKey) -> Box<dyn Signer> {
-    kms.signer(&k.arn, k.public.clone())
+fn signer_for(kms: &dyn KeyManager, k: &KeyDoc) -> Box<dyn Signer> {
+    kms.signer(&k.kms_key_arn, k.public_key.clone())
 }
 
 /// Validates a caller-chosen stored certificate id (one path segment).
@@ -110,23 +113,25 @@ fn stored_id(id: Option<String>) -> Result<String, ApiError> {
 pub(crate) fn certificate_doc(
     der: &[u8],
     pem: &str,
-    kind: &str,
-    metadata: Option<&Value>,
-) -> Result<Value, ApiError> {
+    kind: CertificateType,
+    metadata: Option<Map<String, Value>>,
+) -> Result<Certificate, ApiError> {
     let f = parse::facts(der).map_err(x509_error)?;
-    let mut data = json!({"type": kind, "pem": pem});
-    if let Some(m) = metadata {
-        data["complementaryMetadata"] = m.clone();
-    }
-    Ok(json!({
-        "data": data,
-        "subject": f.subject,
-        "issuer": f.issuer,
-        "serialNumber": f.serial,
-        "notBefore": f.not_before.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "notAfter": f.not_after.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "sha256Fingerprint": f.sha256,
-    }))
+    let time =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(Certificate {
+        data: CertificateData {
+            kind,
+            pem: pem.to_owned(),
+            complementary_metadata: metadata,
+        },
+        subject: f.subject,
+        issuer: f.issuer,
+        serial_number: f.serial,
+        not_before: time(f.not_before),
+        not_after: time(f.not_after),
+        sha256_fingerprint: f.sha256,
+    })
 }
 
 /// Writes the certificate into every attached store under one id, atomically.
@@ -134,7 +139,7 @@ async fn write_through(
     repo: &dyn Repository,
     deps: &[Record],
     id: Option<String>,
-    doc: Value,
+    doc: Certificate,
 ) -> Result<Option<Vec<String>>, ApiError> {
     let stores: Vec<&Record> = deps
         .iter()
@@ -149,11 +154,7 @@ async fn write_through(
     for s in &stores {
         let cert_id = s.id.child(&id)?;
         ids.push(cert_id.to_string());
-        ops.push(Op::Create(Record::new(
-            cert_id,
-            Kind::Certificate,
-            doc.clone(),
-        )));
+        ops.push(Op::Create(Record::new(cert_id, doc.clone())));
         ops.push(Op::Count {
             id: s.id.clone(),
             children: 1,
@@ -181,8 +182,8 @@ async fn store_and_reply<D: serde::Serialize>(
     deps: &[Record],
     stored: Option<String>,
     issued: trustfn_x509::Issued<D>,
-    kind: &str,
-    metadata: Option<&Value>,
+    kind: CertificateType,
+    metadata: Option<Map<String, Value>>,
     target: &Target,
     what: &str,
 ) -> Result<Reply, ApiError> {
@@ -202,7 +203,7 @@ async fn iaca_key(
     deps: &[Record],
     field: &str,
     desc: &KeyDescriptor,
-) -> Result<StoredKey, ApiError> {
+) -> Result<KeyDoc, ApiError> {
     match desc {
         KeyDescriptor::KmsHosted { key_id_path } => kms_key(repo, deps, field, key_id_path).await,
         KeyDescriptor::JwkEncoded { .. } => Err(ApiError::validation(format!(
@@ -251,23 +252,13 @@ pub async fn issue_iaca(
         .issue(signer.as_ref())
         .await
         .map_err(x509_error)?;
-    let metadata = body.vical_entry_complementary_metadata.map(Value::Object);
+    let metadata = body.vical_entry_complementary_metadata;
     let kind = if metadata.is_some() {
-        "vical-entry"
+        CertificateType::VicalEntry
     } else {
-        "base"
+        CertificateType::Base
     };
-    store_and_reply(
-        repo,
-        &deps,
-        stored,
-        issued,
-        kind,
-        metadata.as_ref(),
-        target,
-        "IACA",
-    )
-    .await
+    store_and_reply(repo, &deps, stored, issued, kind, metadata, target, "IACA").await
 }
 
 #[derive(Deserialize)]
@@ -324,27 +315,22 @@ pub async fn issue_document_signer(
                 ));
             }
             p.authorize::<act::CertificateView>(&path)?;
-            let rec = repo
+            let cert = repo
                 .get(&path)
                 .await?
-                .filter(|r| r.kind == Kind::Certificate)
+                .and_then(|r| r.downcast::<Certificate>().ok())
                 .ok_or_else(|| {
                     ApiError::validation(format!(
                         "iacaSigner.storedCertificatePath: no stored certificate at {path}"
                     ))
                 })?;
-            let pem = rec
-                .doc
-                .pointer("/data/pem")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned();
+            let pem = cert.doc.data.pem;
             (pem, iaca_key_desc)
         }
     };
     let iaca: ParsedIaca = parse::parse_iaca_pem(&iaca_pem, now).map_err(x509_error)?;
     let iaca_key = iaca_key(repo, &deps, "iacaSigner.iacaKeyDesc", &iaca_key_desc).await?;
-    if iaca_key.public != iaca.public_key {
+    if iaca_key.public_key != iaca.public_key {
         return Err(ApiError::validation(
             "iacaSigner.iacaKeyDesc: the key is not the IACA certificate's key; certificates it signed would never verify",
         ));
@@ -353,7 +339,7 @@ pub async fn issue_document_signer(
         KeyDescriptor::KmsHosted { key_id_path } => {
             kms_key(repo, &deps, "dsKeyDescriptor", key_id_path)
                 .await?
-                .public
+                .public_key
         }
         KeyDescriptor::JwkEncoded { jwk } => PublicKey::from_jwk(jwk)
             .map_err(|e| ApiError::validation(format!("dsKeyDescriptor.jwk: {e}")))?,
@@ -373,7 +359,7 @@ pub async fn issue_document_signer(
         &deps,
         stored,
         issued,
-        "base",
+        CertificateType::Base,
         None,
         target,
         "Document Signer",

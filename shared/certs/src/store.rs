@@ -4,7 +4,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{Kind, Record, ServiceType};
+use trustfn_domain::model::{Certificate, CertificateType, Kind, Record, ServiceType};
 use trustfn_domain::reply::{page_limit, PageParams, Reply};
 use trustfn_domain::repo::{Op, RepoError, Repository};
 use trustfn_domain::target::Target;
@@ -22,33 +22,26 @@ pub struct StoreCertificate {
     pub complementary_metadata: Option<Map<String, Value>>,
 }
 
-fn store_doc(body: &StoreCertificate) -> Result<Value, ApiError> {
-    match body.kind.as_str() {
+fn store_doc(body: &StoreCertificate) -> Result<Certificate, ApiError> {
+    let kind = match body.kind.as_str() {
         "base" if body.complementary_metadata.is_some() => {
             return Err(ApiError::validation(
                 "complementaryMetadata: only for type vical-entry",
             ))
         }
-        "base" | "vical-entry" => {}
+        "base" => CertificateType::Base,
+        "vical-entry" => CertificateType::VicalEntry,
         other => {
             return Err(ApiError::validation(format!(
                 "type {other:?}: use base or vical-entry"
             )))
         }
-    }
+    };
     let der = trustfn_x509::pem::decode_one_certificate(&body.certificate_pem)
         .map_err(|e| ApiError::validation(format!("certificatePem: {e}")))?;
     parse::facts(&der).map_err(|e| ApiError::validation(format!("certificatePem: {e}")))?;
     let pem = trustfn_x509::pem::encode_certificate(&der);
-    certificate_doc(
-        &der,
-        &pem,
-        &body.kind,
-        body.complementary_metadata
-            .clone()
-            .map(Value::Object)
-            .as_ref(),
-    )
+    certificate_doc(&der, &pem, kind, body.complementary_metadata.clone())
 }
 
 fn cert_view(r: &Record) -> Value {
@@ -73,7 +66,7 @@ async fn resolve(repo: &dyn Repository, target: &Target) -> Result<StorePath, Ap
         if rec.service_type() == Some(ServiceType::X509Store) {
             return Ok(StorePath::Store(rec));
         }
-        if rec.kind == Kind::Certificate {
+        if rec.kind() == Kind::Certificate {
             let store = target.parent().expect("certificates have a parent");
             return Ok(StorePath::Certificate {
                 store,
@@ -117,7 +110,7 @@ pub async fn add(
             record: None,
         } => (store, target.clone()),
     };
-    let rec = Record::new(id.clone(), Kind::Certificate, doc);
+    let rec = Record::new(id.clone(), doc);
     let ops = vec![
         Op::Create(rec.clone()),
         Op::Count {
@@ -150,7 +143,7 @@ async fn certificate_page(
     let items = out
         .items
         .iter()
-        .filter(|r| r.kind == Kind::Certificate)
+        .filter(|r| r.kind() == Kind::Certificate)
         .map(view)
         .collect();
     let mut reply = Reply::json(200, Value::Array(items));
@@ -216,7 +209,7 @@ pub async fn update(
         }
     };
     let mut updated = rec.clone();
-    updated.doc = doc;
+    updated.doc = doc.into();
     repo.commit(vec![Op::Replace {
         record: updated.clone(),
         expected_version: rec.version,

@@ -1,19 +1,11 @@
 //! Authentication: a bearer token becomes a [`Principal`] (the administrator, or an API key with
 //! the union of its roles' permissions).
 
-use crate::auth::{self, Permission, Principal};
+use crate::auth::{self, Principal};
 use crate::error::ApiError;
-use crate::model::{Kind, Record};
+use crate::model::Role;
 use crate::repo::Repository;
 use crate::target::Target;
-
-/// The permissions a role record grants.
-pub fn role_permissions(rec: &Record) -> Vec<Permission> {
-    rec.doc
-        .get("permissions")
-        .and_then(|v| serde_json::from_value::<Vec<Permission>>(v.clone()).ok())
-        .unwrap_or_default()
-}
 
 /// Where the administrator's token is checked against: the SHA-256 of the token, hex.
 #[derive(Clone)]
@@ -83,8 +75,8 @@ pub async fn authenticate(
     let roles = repo.get_many(&role_ids).await?;
     let permissions = roles
         .iter()
-        .filter(|r| r.kind == Kind::Role)
-        .flat_map(role_permissions)
+        .filter_map(|r| r.get::<Role>())
+        .flat_map(|r| r.permissions.iter().cloned())
         .collect();
     Ok(Principal::ApiKey {
         key_id: rec.key_id,

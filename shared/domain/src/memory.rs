@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use crate::model::Record;
-use crate::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord};
+use crate::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord, MAX_TX_ITEMS};
 use crate::target::Target;
 
 /// An in-process repository with the same semantics as the DynamoDB adapter, for tests.
@@ -37,6 +37,27 @@ impl MemoryRepo {
     pub async fn pending_count(&self) -> usize {
         self.state.lock().await.pending.len()
     }
+}
+
+/// DynamoDB's largest item.
+pub const MAX_ITEM_BYTES: usize = 400 * 1024;
+
+/// A record's size as the DynamoDB adapter stores it (attribute names and values), a close
+/// lower bound of DynamoDB's own count.
+pub fn item_size(r: &Record) -> usize {
+    let parent = r.id.parent().map_or(0, |p| p.as_str().len());
+    let strings = [
+        ("pk", 2 + parent),
+        ("sk", r.id.as_str().len()),
+        ("_id", r.id.as_str().len()),
+        ("parent", parent),
+        ("type", r.kind().as_str().len()),
+        ("doc", r.doc.to_stored().to_string().len()),
+        ("createdAt", r.created_at.len()),
+    ];
+    let numbers = ["version", "children", "dependants"];
+    strings.iter().map(|(k, v)| k.len() + v).sum::<usize>()
+        + numbers.iter().map(|k| k.len() + 8).sum::<usize>()
 }
 
 fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
@@ -187,13 +208,7 @@ impl Repository for MemoryRepo {
         let mut due: Vec<(i64, Target)> = s
             .records
             .values()
-            .filter(|r| r.kind == crate::model::Kind::StatusList)
-            .filter_map(|r| {
-                r.doc
-                    .get("_refreshAt")
-                    .and_then(serde_json::Value::as_i64)
-                    .map(|at| (at, r.id.clone()))
-            })
+            .filter_map(|r| r.refresh_at().map(|at| (at, r.id.clone())))
             .chain(s.pending.values().map(|p| (p.due_at, p.list.clone())))
             .filter(|(at, _)| *at <= before)
             .collect();
@@ -240,6 +255,26 @@ impl Repository for MemoryRepo {
                 }
             }
         }
+        // DynamoDB's limits, as the adapter meets them: 100 items per transaction, 400 KB per item.
+        if items.len() > MAX_TX_ITEMS {
+            return Err(RepoError::Unavailable(format!(
+                "a transaction of {} items exceeds DynamoDB's {MAX_TX_ITEMS}",
+                items.len()
+            )));
+        }
+        for op in &ops {
+            let record = match op {
+                Op::Create(r) | Op::Replace { record: r, .. } => r,
+                _ => continue,
+            };
+            let size = item_size(record);
+            if size > MAX_ITEM_BYTES {
+                return Err(RepoError::Unavailable(format!(
+                    "Item size has exceeded the maximum allowed size ({size} bytes, {})",
+                    record.id
+                )));
+            }
+        }
         let mut s = self.state.lock().await;
         let mut next = s.clone();
         for (i, op) in ops.into_iter().enumerate() {
@@ -247,5 +282,53 @@ impl Repository for MemoryRepo {
         }
         *s = next;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Tenant;
+
+    fn t(s: &str) -> Target {
+        Target::parse(s).unwrap()
+    }
+
+    #[tokio::test]
+    async fn enforces_dynamodbs_transaction_and_item_limits() {
+        let repo = MemoryRepo::new();
+        let tenant = |i: usize, name: String| {
+            Op::Create(Record::new(
+                t(&format!("acme.t{i}")),
+                Tenant {
+                    name,
+                    configuration: None,
+                },
+            ))
+        };
+        let hundred: Vec<Op> = (0..100).map(|i| tenant(i, "x".into())).collect();
+        repo.commit(hundred).await.unwrap();
+        let too_many: Vec<Op> = (100..201).map(|i| tenant(i, "x".into())).collect();
+        let e = repo.commit(too_many).await.unwrap_err();
+        assert!(e.to_string().contains("exceeds"), "{e}");
+        assert_eq!(
+            repo.item_counts().await.0,
+            100,
+            "nothing of the failed commit is written"
+        );
+        // Edges are two items each: 50 edges fit, 51 do not.
+        let edges = |n: usize| -> Vec<Op> {
+            (0..n)
+                .map(|i| Op::AddEdge {
+                    from: t("acme.t0.a"),
+                    to: t(&format!("acme.t0.s{i}")),
+                })
+                .collect()
+        };
+        assert!(repo.commit(edges(51)).await.is_err());
+        repo.commit(edges(50)).await.unwrap();
+        let big = tenant(999, "x".repeat(MAX_ITEM_BYTES));
+        let e = repo.commit(vec![big]).await.unwrap_err();
+        assert!(e.to_string().contains("Item size"), "{e}");
     }
 }

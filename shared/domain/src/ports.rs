@@ -6,6 +6,8 @@ use async_trait::async_trait;
 use trustfn_signer::{Curve, PublicKey, Signer};
 
 use crate::error::ApiError;
+use crate::registry::RegistryConfig;
+use crate::secret::{Sealed, Secret};
 
 #[derive(Debug, Clone)]
 pub struct CreatedKey {
@@ -69,8 +71,8 @@ impl From<KmsError> for ApiError {
 /// Encrypts small secrets (registry credentials) with a KMS key, bound to an encryption context.
 #[async_trait]
 pub trait SecretBox: Send + Sync {
-    async fn seal(&self, plaintext: &str, context: &str) -> Result<String, KmsError>;
-    async fn open(&self, sealed: &str, context: &str) -> Result<String, KmsError>;
+    async fn seal(&self, plaintext: &Secret, context: &str) -> Result<Sealed, KmsError>;
+    async fn open(&self, sealed: &Sealed, context: &str) -> Result<Secret, KmsError>;
 }
 
 /// Why a registry could not be opened or written.
@@ -99,6 +101,8 @@ pub trait Publisher: Send + Sync {
 /// Opens a publisher for a registry configuration (secrets already opened).
 #[async_trait]
 pub trait Registries: Send + Sync {
-    async fn open(&self, registry: &serde_json::Value)
-        -> Result<Box<dyn Publisher>, RegistryError>;
+    async fn open(
+        &self,
+        registry: &RegistryConfig<Secret>,
+    ) -> Result<Box<dyn Publisher>, RegistryError>;
 }

@@ -1,10 +1,18 @@
 //! Where a credential-status service publishes its lists: `config.registry` of the service.
-//! Validated when the service is created or its configuration replaced.
+//! A request's registry is validated field by field (each error names its field), then parsed
+//! into [`RegistryConfig`], whose secret fields change type as the configuration moves:
+//! [`SecretInput`] in a request, [`Sealed`] in storage, [`Redacted`] in an answer and [`Secret`]
+//! (opened, never serializable) for the registry writer only.
 
 use serde_json::{Map, Value};
 
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
 use crate::error::ApiError;
 use crate::ports::SecretBox;
+pub use crate::secret::{Redacted, Sealed, Secret, SecretInput, REDACTED, SEALED_PREFIX};
 use crate::target::Target;
 
 /// Registry fields that hold secrets: never shown in a response or a log line.
@@ -15,9 +23,6 @@ pub const SECRET_FIELDS: [&str; 5] = [
     "connectionString",
     "serviceAccountKeyJson",
 ];
-
-/// The placeholder shown in place of a secret.
-pub const REDACTED: &str = "***";
 
 struct Spec {
     required: &'static [&'static str],
@@ -169,62 +174,238 @@ pub fn validate(registry: Option<&Value>) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A copy of a service document with every registry secret replaced by [`REDACTED`].
-pub fn redact(doc: &Value) -> Value {
-    let mut out = doc.clone();
-    if let Some(reg) = out
-        .pointer_mut("/config/registry")
-        .and_then(Value::as_object_mut)
-    {
-        for f in SECRET_FIELDS {
-            if let Some(v) = reg.get_mut(f) {
-                *v = Value::String(REDACTED.to_owned());
-            }
-        }
-    }
-    out
+/// A registry configuration; `S` is the form its secret fields take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum RegistryConfig<S> {
+    #[serde(rename = "aws")]
+    Aws(AwsRegistry<S>),
+    #[serde(rename = "azure")]
+    Azure(AzureRegistry<S>),
+    #[serde(rename = "gcs")]
+    Gcs(GcsRegistry<S>),
 }
 
-/// Seals every plaintext secret of a credential-status registry in place (`kms:<base64>`).
-pub async fn seal_registry(
-    secrets: &dyn SecretBox,
-    service: &Target,
-    config: &mut Value,
-) -> Result<(), ApiError> {
-    let Some(reg) = config.get_mut("registry").and_then(Value::as_object_mut) else {
-        return Ok(());
-    };
-    let fields = plaintext_secrets(&Value::Object(reg.clone()));
-    for f in fields {
-        let plain = match reg.get(f) {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => continue,
+/// Amazon S3 (or S3-compatible storage with `endpointUrl`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub struct AwsRegistry<S> {
+    pub bucket_name: String,
+    pub region: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<S>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_url: Option<String>,
+}
+
+/// Azure Blob Storage: one of an account key, a SAS token or a connection string.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub struct AzureRegistry<S> {
+    pub account_name: String,
+    pub container_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_key: Option<S>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sas_token: Option<S>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connection_string: Option<S>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_url: Option<String>,
+}
+
+/// Google Cloud Storage with a service-account key.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(bound(deserialize = "S: Deserialize<'de>"))]
+pub struct GcsRegistry<S> {
+    pub bucket_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_account_key_json: Option<S>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bucket_url: Option<String>,
+}
+
+impl<S> RegistryConfig<S> {
+    /// The registry with each secret field turned into another form by `f` (given the field's
+    /// API name); `None` fields stay `None`.
+    pub fn try_map<T, E>(
+        &self,
+        mut f: impl FnMut(&'static str, &S) -> Result<T, E>,
+    ) -> Result<RegistryConfig<T>, E> {
+        let mut m = |name: &'static str, v: &Option<S>| v.as_ref().map(|s| f(name, s)).transpose();
+        Ok(match self {
+            RegistryConfig::Aws(r) => RegistryConfig::Aws(AwsRegistry {
+                bucket_name: r.bucket_name.clone(),
+                region: r.region.clone(),
+                access_key_id: r.access_key_id.clone(),
+                secret_key: m("secretKey", &r.secret_key)?,
+                endpoint_url: r.endpoint_url.clone(),
+                bucket_url: r.bucket_url.clone(),
+            }),
+            RegistryConfig::Azure(r) => RegistryConfig::Azure(AzureRegistry {
+                account_name: r.account_name.clone(),
+                container_name: r.container_name.clone(),
+                account_key: m("accountKey", &r.account_key)?,
+                sas_token: m("sasToken", &r.sas_token)?,
+                connection_string: m("connectionString", &r.connection_string)?,
+                endpoint_url: r.endpoint_url.clone(),
+                bucket_url: r.bucket_url.clone(),
+            }),
+            RegistryConfig::Gcs(r) => RegistryConfig::Gcs(GcsRegistry {
+                bucket_name: r.bucket_name.clone(),
+                project_id: r.project_id.clone(),
+                service_account_key_json: m("serviceAccountKeyJson", &r.service_account_key_json)?,
+                endpoint_url: r.endpoint_url.clone(),
+                bucket_url: r.bucket_url.clone(),
+            }),
+        })
+    }
+
+    /// The secret fields that are set, by API name.
+    pub fn secrets(&self) -> Vec<(&'static str, &S)> {
+        let fields: Vec<(&'static str, &Option<S>)> = match self {
+            RegistryConfig::Aws(r) => vec![("secretKey", &r.secret_key)],
+            RegistryConfig::Azure(r) => vec![
+                ("accountKey", &r.account_key),
+                ("sasToken", &r.sas_token),
+                ("connectionString", &r.connection_string),
+            ],
+            RegistryConfig::Gcs(r) => vec![("serviceAccountKeyJson", &r.service_account_key_json)],
         };
-        let sealed = secrets.seal(&plain, service.as_str()).await?;
-        reg.insert(f.to_owned(), Value::String(sealed));
+        fields
+            .into_iter()
+            .filter_map(|(name, v)| v.as_ref().map(|s| (name, s)))
+            .collect()
     }
-    Ok(())
-}
 
-/// A copy of the registry with its sealed secrets opened, for the registry writer only.
-pub async fn open_registry(
-    secrets: &dyn SecretBox,
-    service: &Target,
-    registry: &Value,
-) -> Result<Value, ApiError> {
-    let mut reg = registry.clone();
-    if let Some(obj) = reg.as_object_mut() {
-        for f in SECRET_FIELDS {
-            if let Some(Value::String(s)) = obj.get(f).cloned() {
-                if s.starts_with(SEALED_PREFIX) {
-                    let plain = secrets.open(&s, service.as_str()).await?;
-                    obj.insert(f.to_owned(), Value::String(plain));
-                }
-            }
+    /// How answers show this registry: every secret as `***`.
+    pub fn redacted(&self) -> RegistryConfig<Redacted> {
+        self.try_map(|_, _| Ok::<_, std::convert::Infallible>(Redacted))
+            .unwrap_or_else(|e| match e {})
+    }
+
+    fn urls(&self) -> (Option<&str>, Option<&str>) {
+        match self {
+            RegistryConfig::Aws(r) => (r.bucket_url.as_deref(), r.endpoint_url.as_deref()),
+            RegistryConfig::Azure(r) => (r.bucket_url.as_deref(), r.endpoint_url.as_deref()),
+            RegistryConfig::Gcs(r) => (r.bucket_url.as_deref(), r.endpoint_url.as_deref()),
         }
     }
-    Ok(reg)
+
+    /// The public base URL objects of this registry are served from (no trailing slash):
+    /// `bucketUrl` when given, else the emulator/S3-compatible `endpointUrl` (path style), else
+    /// the cloud's own public URL.
+    pub fn public_base(&self) -> String {
+        let trim = |s: &str| s.trim_end_matches('/').to_owned();
+        let (bucket_url, endpoint) = self.urls();
+        if let Some(b) = bucket_url {
+            return trim(b);
+        }
+        let (container, cloud) = match self {
+            RegistryConfig::Aws(r) => (
+                &r.bucket_name,
+                format!("https://{}.s3.{}.amazonaws.com", r.bucket_name, r.region),
+            ),
+            RegistryConfig::Azure(r) => (
+                &r.container_name,
+                format!(
+                    "https://{}.blob.core.windows.net/{}",
+                    r.account_name, r.container_name
+                ),
+            ),
+            RegistryConfig::Gcs(r) => (
+                &r.bucket_name,
+                format!("https://storage.googleapis.com/{}", r.bucket_name),
+            ),
+        };
+        match endpoint {
+            Some(e) => format!("{}/{container}", trim(e)),
+            None => cloud,
+        }
+    }
+}
+
+impl RegistryConfig<SecretInput> {
+    /// A request's `config.registry`: validated field by field, then parsed.
+    pub fn from_request(registry: Option<&Value>) -> Result<RegistryConfig<SecretInput>, ApiError> {
+        validate(registry)?;
+        let reg = registry.cloned().unwrap_or_default();
+        serde_json::from_value(reg)
+            .map_err(|e| ApiError::validation(format!("config.registry: {e}")))
+    }
+
+    /// Seals the plaintext secrets with `secrets` (bound to `service`); `***` keeps the value of
+    /// the same field in `stored`.
+    pub async fn seal(
+        self,
+        secrets: Option<&dyn SecretBox>,
+        service: &Target,
+        stored: Option<&RegistryConfig<Sealed>>,
+    ) -> Result<RegistryConfig<Sealed>, ApiError> {
+        let kept: HashMap<&str, &Sealed> = stored
+            .map(|s| s.secrets())
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let mut sealed: HashMap<&'static str, Sealed> = HashMap::new();
+        for (name, input) in self.secrets() {
+            let value = match input {
+                SecretInput::Sealed(s) => s.clone(),
+                SecretInput::Keep => (*kept.get(name).ok_or_else(|| {
+                    ApiError::validation(format!(
+                        "config.registry.{name}: no stored secret to keep"
+                    ))
+                })?)
+                .clone(),
+                SecretInput::Plain(p) => {
+                    let b = secrets.ok_or_else(|| {
+                        ApiError::internal_msg(
+                            "a registry secret arrived but no secrets key is configured (TRUSTFN_SECRETS_KEY_ID)",
+                        )
+                    })?;
+                    b.seal(p, service.as_str()).await?
+                }
+            };
+            sealed.insert(name, value);
+        }
+        self.try_map(|name, _| {
+            sealed
+                .remove(name)
+                .ok_or_else(|| ApiError::internal_msg(format!("registry secret {name} vanished")))
+        })
+    }
+}
+
+impl RegistryConfig<Sealed> {
+    /// A copy with the secrets opened, for the registry writer only.
+    pub async fn open(
+        &self,
+        secrets: &dyn SecretBox,
+        service: &Target,
+    ) -> Result<RegistryConfig<Secret>, ApiError> {
+        let mut opened: HashMap<&'static str, Secret> = HashMap::new();
+        for (name, sealed) in self.secrets() {
+            opened.insert(name, secrets.open(sealed, service.as_str()).await?);
+        }
+        self.try_map(|name, _| {
+            opened
+                .remove(name)
+                .ok_or_else(|| ApiError::internal_msg(format!("registry secret {name} vanished")))
+        })
+    }
 }
 
 #[cfg(test)]
@@ -282,105 +463,114 @@ mod tests {
         assert!(validate(None).is_err());
     }
 
+    fn sealed(reg: Value) -> RegistryConfig<Sealed> {
+        serde_json::from_value(reg).unwrap()
+    }
+
     #[test]
-    fn redacts_secrets() {
-        let doc = json!({"type": "credential-status", "config": {"registry": {"type": "aws", "secretKey": "hunter2", "region": "r"}}});
-        let r = redact(&doc);
-        assert_eq!(r["config"]["registry"]["secretKey"], REDACTED);
-        assert_eq!(r["config"]["registry"]["region"], "r");
-        assert!(!r.to_string().contains("hunter2"));
-    }
-}
-
-/// Prefix of a stored (encrypted) secret value.
-pub const SEALED_PREFIX: &str = "kms:";
-
-/// The public base URL objects of this registry are served from (no trailing slash):
-/// `bucketUrl` when given, else the emulator/S3-compatible `endpointUrl` (path style), else the
-/// cloud's own public URL.
-pub fn public_base(reg: &Value) -> String {
-    let s = |k: &str| {
-        reg.get(k)
-            .and_then(Value::as_str)
-            .map(|v| v.trim_end_matches('/').to_owned())
-    };
-    if let Some(b) = s("bucketUrl") {
-        return b;
-    }
-    let kind = reg.get("type").and_then(Value::as_str).unwrap_or_default();
-    match kind {
-        "aws" => {
-            let bucket = s("bucketName").unwrap_or_default();
-            match s("endpointUrl") {
-                Some(e) => format!("{e}/{bucket}"),
-                None => format!(
-                    "https://{bucket}.s3.{}.amazonaws.com",
-                    s("region").unwrap_or_default()
-                ),
+    fn every_secret_field_of_every_registry_is_redacted() {
+        let regs = [
+            json!({"type": "aws", "bucketName": "b", "region": "r", "accessKeyId": "AKIA", "secretKey": "kms:S1"}),
+            json!({"type": "azure", "accountName": "a", "containerName": "c", "accountKey": "kms:S2"}),
+            json!({"type": "azure", "accountName": "a", "containerName": "c", "sasToken": "kms:S3"}),
+            json!({"type": "azure", "accountName": "a", "containerName": "c", "connectionString": "kms:S4"}),
+            json!({"type": "gcs", "bucketName": "b", "serviceAccountKeyJson": "kms:S5"}),
+        ];
+        let mut names = Vec::new();
+        for reg in regs {
+            let r = sealed(reg.clone());
+            let shown = serde_json::to_value(r.redacted()).unwrap();
+            assert!(!shown.to_string().contains("kms:"), "{shown}");
+            for (name, _) in r.secrets() {
+                assert_eq!(shown[name], REDACTED, "{name}");
+                names.push(name);
             }
+            // Everything else is shown as stored.
+            let mut back = shown.clone();
+            for (name, s) in r.secrets() {
+                back[name] = json!(s.ciphertext());
+            }
+            assert_eq!(back, reg);
         }
-        "azure" => {
-            let container = s("containerName").unwrap_or_default();
-            match s("endpointUrl") {
-                Some(e) => format!("{e}/{container}"),
-                None => format!(
-                    "https://{}.blob.core.windows.net/{container}",
-                    s("accountName").unwrap_or_default()
-                ),
-            }
+        names.sort();
+        let mut all = SECRET_FIELDS.to_vec();
+        all.sort();
+        assert_eq!(names, all);
+    }
+
+    /// A secret box that "seals" by prefixing, binding the context.
+    struct Prefix;
+    #[async_trait::async_trait]
+    impl SecretBox for Prefix {
+        async fn seal(&self, p: &Secret, ctx: &str) -> Result<Sealed, crate::ports::KmsError> {
+            Ok(Sealed::new(format!("kms:{ctx}:{}", p.expose())))
         }
-        _ => {
-            let bucket = s("bucketName").unwrap_or_default();
-            match s("endpointUrl") {
-                Some(e) => format!("{e}/{bucket}"),
-                None => format!("https://storage.googleapis.com/{bucket}"),
-            }
+        async fn open(&self, s: &Sealed, ctx: &str) -> Result<Secret, crate::ports::KmsError> {
+            let want = format!("kms:{ctx}:");
+            s.ciphertext()
+                .strip_prefix(&want)
+                .map(Secret::new)
+                .ok_or(crate::ports::KmsError::NotFound)
         }
     }
-}
 
-/// The secret fields of a registry that still hold plaintext (to be sealed before storing).
-pub fn plaintext_secrets(reg: &Value) -> Vec<&'static str> {
-    SECRET_FIELDS
-        .into_iter()
-        .filter(|f| match reg.get(*f) {
-            Some(Value::String(s)) => !s.starts_with(SEALED_PREFIX),
-            Some(_) => true,
-            None => false,
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod public_base_tests {
-    use super::*;
-    use serde_json::json;
+    #[tokio::test]
+    async fn seals_keeps_and_opens() {
+        let svc = Target::parse("acme.t.st").unwrap();
+        let input = RegistryConfig::from_request(Some(&json!({"type": "azure", "accountName": "a", "containerName": "cc1", "sasToken": "sv=1&sig=x"}))).unwrap();
+        let stored = input.seal(Some(&Prefix), &svc, None).await.unwrap();
+        let RegistryConfig::Azure(a) = &stored else {
+            panic!()
+        };
+        assert_eq!(
+            a.sas_token.as_ref().unwrap().ciphertext(),
+            "kms:acme.t.st:sv=1&sig=x"
+        );
+        // `***` keeps the stored value; without one it is refused.
+        let again = RegistryConfig::from_request(Some(&json!({"type": "azure", "accountName": "a", "containerName": "cc1", "sasToken": "***"}))).unwrap();
+        assert_eq!(
+            again.clone().seal(None, &svc, Some(&stored)).await.unwrap(),
+            stored
+        );
+        assert!(again
+            .seal(None, &svc, None)
+            .await
+            .unwrap_err()
+            .message
+            .contains("sasToken"));
+        let opened = stored.open(&Prefix, &svc).await.unwrap();
+        let RegistryConfig::Azure(o) = &opened else {
+            panic!()
+        };
+        assert_eq!(o.sas_token.as_ref().unwrap().expose(), "sv=1&sig=x");
+        assert!(!format!("{opened:?}").contains("sig=x"));
+        // Bound to the service: another service cannot open it.
+        let other = Target::parse("evil.t.st").unwrap();
+        assert!(stored.open(&Prefix, &other).await.is_err());
+    }
 
     #[test]
     fn derives_public_urls() {
+        let base = |v: Value| sealed(v).public_base();
         assert_eq!(
-            public_base(&json!({"type": "aws", "bucketName": "b", "region": "eu-central-1"})),
+            base(json!({"type": "aws", "bucketName": "b", "region": "eu-central-1"})),
             "https://b.s3.eu-central-1.amazonaws.com"
         );
         assert_eq!(
-            public_base(
-                &json!({"type": "aws", "bucketName": "b", "region": "r", "endpointUrl": "http://127.0.0.1:4566/"})
+            base(
+                json!({"type": "aws", "bucketName": "b", "region": "r", "endpointUrl": "http://127.0.0.1:4566/"})
             ),
             "http://127.0.0.1:4566/b"
         );
         assert_eq!(
-            public_base(
-                &json!({"type": "gcs", "bucketName": "b", "bucketUrl": "https://cdn.example.com/"})
+            base(
+                json!({"type": "gcs", "bucketName": "b", "bucketUrl": "https://cdn.example.com/"})
             ),
             "https://cdn.example.com"
         );
         assert_eq!(
-            public_base(&json!({"type": "azure", "accountName": "a", "containerName": "c"})),
+            base(json!({"type": "azure", "accountName": "a", "containerName": "c"})),
             "https://a.blob.core.windows.net/c"
-        );
-        assert_eq!(
-            plaintext_secrets(&json!({"secretKey": "x", "sasToken": "kms:abc"})),
-            vec!["secretKey"]
         );
     }
 }

@@ -2,7 +2,7 @@
 //! under its parent, page through children, and the field checks of new resources.
 
 use crate::error::ApiError;
-use crate::model::{Kind, Record};
+use crate::model::{DocKind, Kind, Record};
 use crate::reply::MAX_PAGE;
 use crate::repo::{Op, RepoError, Repository};
 use crate::target::Target;
@@ -12,6 +12,17 @@ pub async fn load(repo: &dyn Repository, id: &Target) -> Result<Record, ApiError
     repo.get(id)
         .await?
         .ok_or_else(|| ApiError::not_found(format!("{id} not found")))
+}
+
+/// The record at `id` as a `T`: 404 when missing, 400 when it is another kind.
+pub async fn load_as<T: DocKind>(
+    repo: &dyn Repository,
+    id: &Target,
+) -> Result<Record<T>, ApiError> {
+    load(repo, id)
+        .await?
+        .downcast::<T>()
+        .map_err(|_| ApiError::validation(format!("{id} is not {}", T::KIND.described())))
 }
 
 /// The op index a failed commit names: `Some(index)` for a failed condition, `None` otherwise.
@@ -57,15 +68,15 @@ pub async fn create_child(
         .parent()
         .ok_or_else(|| ApiError::bad_request("InvalidTarget", format!("{target} has no parent")))?;
     let parent = load(repo, &parent_id).await?;
-    if !parent_kinds.contains(&parent.kind) {
+    if !parent_kinds.contains(&parent.kind()) {
         return Err(ApiError::validation(format!(
             "a {} cannot be created under a {} ({parent_id})",
-            if record.kind == Kind::Service {
+            if record.kind() == Kind::Service {
                 "service"
             } else {
-                record.kind.as_str()
+                record.kind().as_str()
             },
-            parent.kind.as_str()
+            parent.kind().as_str()
         )));
     }
     let ops = vec![
@@ -96,7 +107,7 @@ pub async fn children_of_kind(
         let page = repo
             .children(Some(org), MAX_PAGE, cursor.as_deref())
             .await?;
-        out.extend(page.items.into_iter().filter(|r| r.kind == kind));
+        out.extend(page.items.into_iter().filter(|r| r.kind() == kind));
         match page.next {
             Some(n) => cursor = Some(n),
             None => return Ok(out),

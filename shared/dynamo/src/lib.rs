@@ -24,7 +24,7 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
-use trustfn_domain::model::{Kind, Record};
+use trustfn_domain::model::{Doc, Kind, Record};
 use trustfn_domain::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord};
 use trustfn_domain::Target;
 
@@ -70,22 +70,33 @@ fn get_n(item: &Item, k: &str) -> Option<i64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The one place a stored item becomes a typed record. An item that does not parse is
+/// [`RepoError::Corrupt`] naming it (a logged 500), never a default.
 fn to_record(item: &Item) -> Result<Record, RepoError> {
-    let bad = |what: &str| RepoError::Unavailable(format!("corrupt item: {what}"));
-    let id =
-        Target::parse(get_s(item, "_id").ok_or_else(|| bad("_id"))?).map_err(|_| bad("_id"))?;
-    let kind =
-        Kind::parse(get_s(item, "type").ok_or_else(|| bad("type"))?).ok_or_else(|| bad("type"))?;
-    let doc = serde_json::from_str(get_s(item, "doc").ok_or_else(|| bad("doc"))?)
-        .map_err(|_| bad("doc"))?;
+    let id_text = get_s(item, "_id").unwrap_or("?");
+    let bad = |what: String| RepoError::Corrupt {
+        id: id_text.to_owned(),
+        reason: what,
+    };
+    let id = Target::parse(get_s(item, "_id").ok_or_else(|| bad("no _id".into()))?)
+        .map_err(|_| bad("_id is not a target".into()))?;
+    let kind = get_s(item, "type").ok_or_else(|| bad("no type".into()))?;
+    let kind = Kind::parse(kind).ok_or_else(|| bad(format!("unknown type {kind:?}")))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(get_s(item, "doc").ok_or_else(|| bad("no doc".into()))?)
+            .map_err(|e| bad(format!("doc is not JSON: {e}")))?;
+    let doc = Doc::from_stored(kind, doc)
+        .map_err(|e| bad(format!("doc is not a {}: {e}", kind.as_str())))?;
+    let num = |k: &str| get_n(item, k).ok_or_else(|| bad(format!("no {k}")));
     Ok(Record {
         id,
-        kind,
         doc,
-        version: get_n(item, "version").unwrap_or(1) as u64,
-        children: get_n(item, "children").unwrap_or(0),
-        dependants: get_n(item, "dependants").unwrap_or(0),
-        created_at: get_s(item, "createdAt").unwrap_or_default().to_owned(),
+        version: num("version")? as u64,
+        children: num("children")?,
+        dependants: num("dependants")?,
+        created_at: get_s(item, "createdAt")
+            .ok_or_else(|| bad("no createdAt".into()))?
+            .to_owned(),
     })
 }
 
@@ -95,13 +106,13 @@ fn to_item(r: &Record) -> Item {
     if let Some(p) = r.id.parent() {
         item.insert("parent".into(), s(p.as_str()));
     }
-    item.insert("type".into(), s(r.kind.as_str()));
-    item.insert("doc".into(), s(r.doc.to_string()));
+    item.insert("type".into(), s(r.kind().as_str()));
+    item.insert("doc".into(), s(r.doc.to_stored().to_string()));
     item.insert("version".into(), n(r.version as i64));
     item.insert("children".into(), n(r.children));
     item.insert("dependants".into(), n(r.dependants));
     item.insert("createdAt".into(), s(r.created_at.clone()));
-    if let Some(at) = refresh_at(r) {
+    if let Some(at) = r.refresh_at() {
         item.insert("rpk".into(), s(REFRESH_PARTITION));
         item.insert("rat".into(), n(at));
     }
@@ -111,12 +122,6 @@ fn to_item(r: &Record) -> Item {
 /// The sparse `refresh` index (partition `rpk`, sort `rat`) holds only status lists and pending changes.
 const REFRESH_INDEX: &str = "refresh";
 const REFRESH_PARTITION: &str = "LIST";
-
-fn refresh_at(r: &Record) -> Option<i64> {
-    (r.kind == Kind::StatusList)
-        .then(|| r.doc.get("_refreshAt").and_then(serde_json::Value::as_i64))
-        .flatten()
-}
 
 fn encode_cursor(sk: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sk)
@@ -184,11 +189,11 @@ impl DynamoRepo {
                         .expression_attribute_names("#v", "version")
                         .expression_attribute_names("#c", "children")
                         .expression_attribute_values(":c", n(children_delta))
-                        .expression_attribute_values(":doc", s(record.doc.to_string()))
+                        .expression_attribute_values(":doc", s(record.doc.to_stored().to_string()))
                         .expression_attribute_values(":v", n(expected_version as i64))
                         .expression_attribute_values(":nv", n(expected_version as i64 + 1))
                         .table_name(table);
-                    u = match refresh_at(&record) {
+                    u = match record.refresh_at() {
                         Some(at) => u
                             .update_expression(
                                 "SET #doc = :doc, #v = :nv, rpk = :rpk, rat = :rat ADD #c :c",

@@ -6,19 +6,24 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{Kind, Record, ServiceType, StoredKey};
+use trustfn_domain::model::{KeyDoc, Kind, Record, ServiceType};
 use trustfn_domain::ports::KeyManager;
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
-use trustfn_domain::resource::{children_of_kind, load};
+use trustfn_domain::resource::{children_of_kind, load_as};
 use trustfn_domain::target::Target;
 use trustfn_signer::{Curve, PublicKey};
 
 /// Tag put on every key trustfn creates: the key's resource path.
 pub const PATH_TAG: &str = "trustfn:path";
 
-fn key_doc(curve: Curve, arn: &str, public: &PublicKey, imported: bool) -> Value {
-    json!({"keyType": curve.key_type(), "publicKey": public.to_jwk(), "kmsKeyArn": arn, "imported": imported})
+fn key_doc(curve: Curve, arn: &str, public: &PublicKey, imported: bool) -> KeyDoc {
+    KeyDoc {
+        key_type: curve,
+        public_key: public.clone(),
+        kms_key_arn: arn.to_owned(),
+        imported,
+    }
 }
 
 fn key_view(r: &Record) -> Value {
@@ -59,10 +64,10 @@ async fn store_key(
     kms: &dyn KeyManager,
     target: &Target,
     parent: &Target,
-    doc: Value,
+    doc: KeyDoc,
     retire_on_failure: Option<&str>,
 ) -> Result<Record, ApiError> {
-    let rec = Record::new(target.clone(), Kind::Key, doc);
+    let rec = Record::new(target.clone(), doc);
     let ops = vec![
         Op::Create(rec.clone()),
         Op::Count {
@@ -206,25 +211,14 @@ pub async fn list(
     Ok(Reply::json(200, Value::Array(out)))
 }
 
-/// Loads a key record or answers 404 (400 when the path is something else).
-pub async fn load_key(
-    repo: &dyn Repository,
-    target: &Target,
-) -> Result<(Record, StoredKey), ApiError> {
-    let rec = load(repo, target).await?;
-    let key = StoredKey::from_record(&rec)
-        .ok_or_else(|| ApiError::validation(format!("{target} is not a key")))?;
-    Ok((rec, key))
-}
-
 /// `GET /v1/{key}/kms-service-api/keys/view`: the public JWK and metadata.
 pub async fn view(
     repo: &dyn Repository,
     auth: &Authorized<'_, act::KeyView>,
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
-    let (rec, _) = load_key(repo, target).await?;
-    Ok(Reply::json(200, key_view(&rec)))
+    let rec = load_as::<KeyDoc>(repo, target).await?;
+    Ok(Reply::json(200, key_view(&rec.upcast())))
 }
 
 /// `DELETE /v1/{key}/kms-service-api/keys/delete`: schedules the KMS key for deletion (30-day
@@ -236,9 +230,10 @@ pub async fn delete(
     auth: &Authorized<'_, act::KeyDelete>,
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
-    let (rec, key) = load_key(repo, target).await?;
+    let rec = load_as::<KeyDoc>(repo, target).await?;
+    let key = &rec.doc;
     if !key.imported {
-        kms.schedule_deletion(&key.arn).await?;
+        kms.schedule_deletion(&key.kms_key_arn).await?;
     }
     let parent = target.parent().expect("keys have a parent");
     let ops = vec![
@@ -255,7 +250,7 @@ pub async fn delete(
     ];
     if let Err(e) = repo.commit(ops).await {
         if !key.imported {
-            if let Err(ke) = kms.cancel_deletion(&key.arn).await {
+            if let Err(ke) = kms.cancel_deletion(&key.kms_key_arn).await {
                 tracing::error!(error = %ke, key = %target, "could not cancel the deletion of a KMS key whose record remains");
             }
         }
@@ -271,15 +266,15 @@ pub async fn delete(
 /// Schedules deletion of the KMS keys behind removed key records (after a resource delete).
 /// Failures are logged; the records are already gone.
 pub async fn retire(kms: &dyn KeyManager, removed: &[Record]) {
-    for key in removed
+    for (id, key) in removed
         .iter()
-        .filter_map(StoredKey::from_record)
-        .filter(|k| !k.imported)
+        .filter_map(|r| r.get::<KeyDoc>().map(|k| (&r.id, k)))
+        .filter(|(_, k)| !k.imported)
     {
-        match kms.schedule_deletion(&key.arn).await {
-            Ok(()) => tracing::info!(key = %key.id, "KMS key scheduled for deletion"),
+        match kms.schedule_deletion(&key.kms_key_arn).await {
+            Ok(()) => tracing::info!(key = %id, "KMS key scheduled for deletion"),
             Err(e) => {
-                tracing::error!(key = %key.id, error = %e, "could not schedule deletion of a removed key's KMS key")
+                tracing::error!(key = %id, error = %e, "could not schedule deletion of a removed key's KMS key")
             }
         }
     }

@@ -8,6 +8,7 @@ use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, MessageType, SigningAl
 use aws_sdk_kms::Client;
 use sha2::Digest;
 use trustfn_domain::ports::{CreatedKey, KeyInfo, KeyManager, KmsError};
+use trustfn_domain::secret::{Sealed, Secret, SEALED_PREFIX};
 use trustfn_x509::{Curve, PublicKey, SignError, Signer};
 
 /// KMS accepts RAW messages up to this size; larger ones are hashed here and sent as DIGEST.
@@ -238,7 +239,8 @@ const CONTEXT_KEY: &str = "trustfn:service";
 
 #[async_trait]
 impl trustfn_domain::ports::SecretBox for KmsSecrets {
-    async fn seal(&self, plaintext: &str, context: &str) -> Result<String, KmsError> {
+    async fn seal(&self, plaintext: &Secret, context: &str) -> Result<Sealed, KmsError> {
+        let plaintext = plaintext.expose();
         use base64::Engine;
         let key_id = self
             .key_id
@@ -261,18 +263,16 @@ impl trustfn_domain::ports::SecretBox for KmsSecrets {
         let blob = out
             .ciphertext_blob
             .ok_or_else(|| KmsError::Unavailable("Encrypt returned nothing".into()))?;
-        Ok(format!(
-            "{}{}",
-            trustfn_domain::registry::SEALED_PREFIX,
+        Ok(Sealed::new(format!(
+            "{SEALED_PREFIX}{}",
             base64::engine::general_purpose::STANDARD.encode(blob.as_ref())
-        ))
+        )))
     }
 
-    async fn open(&self, sealed: &str, context: &str) -> Result<String, KmsError> {
+    async fn open(&self, sealed: &Sealed, context: &str) -> Result<Secret, KmsError> {
         use base64::Engine;
-        let b64 = sealed
-            .strip_prefix(trustfn_domain::registry::SEALED_PREFIX)
-            .unwrap_or(sealed);
+        let sealed = sealed.ciphertext();
+        let b64 = sealed.strip_prefix(SEALED_PREFIX).unwrap_or(sealed);
         let blob = base64::engine::general_purpose::STANDARD
             .decode(b64)
             .map_err(|_| KmsError::Unusable("a sealed secret is not base64".into()))?;
@@ -288,6 +288,7 @@ impl trustfn_domain::ports::SecretBox for KmsSecrets {
             .plaintext
             .ok_or_else(|| KmsError::Unavailable("Decrypt returned nothing".into()))?;
         String::from_utf8(plain.into_inner())
+            .map(Secret::new)
             .map_err(|_| KmsError::Unusable("a sealed secret is not UTF-8".into()))
     }
 }

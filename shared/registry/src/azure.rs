@@ -3,8 +3,8 @@
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde_json::Value;
 use sha2::Sha256;
+use trustfn_domain::registry::{AzureRegistry, Secret};
 
 const VERSION: &str = "2021-08-06";
 
@@ -33,20 +33,19 @@ fn connection_string(cs: &str) -> impl Fn(&str) -> Option<String> + '_ {
 }
 
 impl Azure {
-    pub fn open(http: reqwest::Client, reg: &Value) -> Result<Azure, String> {
-        let s = |k: &str| reg.get(k).and_then(Value::as_str).map(str::to_owned);
-        let account = s("accountName").ok_or("accountName is missing")?;
-        let container = s("containerName").ok_or("containerName is missing")?;
-        let mut endpoint = s("endpointUrl");
-        let auth = if let Some(key) = s("accountKey") {
+    pub fn open(http: reqwest::Client, reg: &AzureRegistry<Secret>) -> Result<Azure, String> {
+        let account = reg.account_name.clone();
+        let container = reg.container_name.clone();
+        let mut endpoint = reg.endpoint_url.clone();
+        let auth = if let Some(key) = &reg.account_key {
             Auth::SharedKey(
-                B64.decode(key.trim())
+                B64.decode(key.expose().trim())
                     .map_err(|_| "accountKey is not base64")?,
             )
-        } else if let Some(sas) = s("sasToken") {
-            Auth::Sas(sas.trim_start_matches('?').to_owned())
-        } else if let Some(cs) = s("connectionString") {
-            let get = connection_string(&cs);
+        } else if let Some(sas) = &reg.sas_token {
+            Auth::Sas(sas.expose().trim_start_matches('?').to_owned())
+        } else if let Some(cs) = &reg.connection_string {
+            let get = connection_string(cs.expose());
             if endpoint.is_none() {
                 endpoint = get("BlobEndpoint");
             }

@@ -5,6 +5,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64U;
 use base64::Engine;
 use serde_json::{json, Value};
+use trustfn_domain::registry::{GcsRegistry, Secret};
 
 pub struct Gcs {
     http: reqwest::Client,
@@ -31,23 +32,18 @@ fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
 }
 
 impl Gcs {
-    pub fn open(http: reqwest::Client, reg: &Value) -> Result<Gcs, String> {
-        let bucket = reg
-            .get("bucketName")
-            .and_then(Value::as_str)
-            .ok_or("bucketName is missing")?
-            .to_owned();
+    pub fn open(http: reqwest::Client, reg: &GcsRegistry<Secret>) -> Result<Gcs, String> {
+        let bucket = reg.bucket_name.clone();
         let endpoint = reg
-            .get("endpointUrl")
-            .and_then(Value::as_str)
+            .endpoint_url
+            .as_deref()
             .map(|e| e.trim_end_matches('/').to_owned());
-        let key = match reg.get("serviceAccountKeyJson") {
-            Some(Value::String(s)) => Some(
-                serde_json::from_str::<Value>(s)
+        let key = match &reg.service_account_key_json {
+            Some(s) => Some(
+                serde_json::from_str::<Value>(s.expose())
                     .map_err(|_| "serviceAccountKeyJson is not JSON")?,
             ),
-            Some(v @ Value::Object(_)) => Some(v.clone()),
-            _ => None,
+            None => None,
         };
         let key = match key {
             Some(k) => {

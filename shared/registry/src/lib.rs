@@ -19,8 +19,8 @@ use async_trait::async_trait;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
-use serde_json::Value;
 use trustfn_domain::ports::{Publisher, Registries, RegistryError};
+use trustfn_domain::registry::{RegistryConfig, Secret};
 
 pub struct CloudRegistries {
     sdk: aws_config::SdkConfig,
@@ -67,41 +67,42 @@ impl S3 {
 
 #[async_trait]
 impl Registries for CloudRegistries {
-    async fn open(&self, registry: &Value) -> Result<Box<dyn Publisher>, RegistryError> {
+    async fn open(
+        &self,
+        registry: &RegistryConfig<Secret>,
+    ) -> Result<Box<dyn Publisher>, RegistryError> {
         self.open_publisher(registry).map_err(RegistryError::Config)
     }
 }
 
 impl CloudRegistries {
-    fn open_publisher(&self, registry: &Value) -> Result<Box<dyn Publisher>, String> {
-        let s = |k: &str| registry.get(k).and_then(Value::as_str);
-        match s("type") {
-            Some("aws") => {
-                let mut b = aws_sdk_s3::config::Builder::from(&self.sdk);
-                if let Some(region) = s("region") {
-                    b = b.region(Region::new(region.to_owned()));
-                }
-                if let (Some(id), Some(secret)) = (s("accessKeyId"), s("secretKey")) {
+    fn open_publisher(
+        &self,
+        registry: &RegistryConfig<Secret>,
+    ) -> Result<Box<dyn Publisher>, String> {
+        match registry {
+            RegistryConfig::Aws(r) => {
+                let mut b = aws_sdk_s3::config::Builder::from(&self.sdk)
+                    .region(Region::new(r.region.clone()));
+                if let (Some(id), Some(secret)) = (&r.access_key_id, &r.secret_key) {
                     b = b.credentials_provider(Credentials::new(
                         id,
-                        secret,
+                        secret.expose(),
                         None,
                         None,
                         "trustfn-registry",
                     ));
                 }
-                if let Some(endpoint) = s("endpointUrl") {
+                if let Some(endpoint) = &r.endpoint_url {
                     b = b.endpoint_url(endpoint).force_path_style(true);
                 }
                 Ok(Box::new(S3 {
                     client: aws_sdk_s3::Client::from_conf(b.build()),
-                    bucket: s("bucketName").unwrap_or_default().to_owned(),
+                    bucket: r.bucket_name.clone(),
                 }))
             }
-            Some("azure") => Ok(Box::new(azure::Azure::open(self.http.clone(), registry)?)),
-            Some("gcs") => Ok(Box::new(gcs::Gcs::open(self.http.clone(), registry)?)),
-            Some(other) => Err(format!("unknown registry type {other}")),
-            None => Err("the registry has no type".into()),
+            RegistryConfig::Azure(r) => Ok(Box::new(azure::Azure::open(self.http.clone(), r)?)),
+            RegistryConfig::Gcs(r) => Ok(Box::new(gcs::Gcs::open(self.http.clone(), r)?)),
         }
     }
 }

@@ -1,19 +1,20 @@
-//! A status list record decoded: its statuses and allocation bitmap, packed and unpacked.
+//! A status list record decoded: its statuses and allocation bitmap, packed and unpacked, and the
+//! entry a credential embeds.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use rand::Rng;
 use serde_json::{json, Value};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{Kind, Record};
+use trustfn_domain::model::{ListConfig, ListType, Record, StatusConfig, StatusList};
 use trustfn_statuslist::bits::{BitOrder, StatusArray};
 use trustfn_statuslist::codec;
 
-use crate::{now, DEFAULT_SIZE};
+use crate::now;
 
-/// A list record's state, decoded.
+/// A list record with its statuses and allocation bitmap unpacked.
 pub(crate) struct ListState {
-    pub(crate) rec: Record,
+    pub(crate) rec: Record<StatusList>,
     pub(crate) statuses: StatusArray,
     pub(crate) allocated: StatusArray,
 }
@@ -22,39 +23,50 @@ pub(crate) fn pack(a: &StatusArray) -> String {
     B64.encode(codec::zlib(a.bytes()))
 }
 
-pub(crate) fn unpack(s: &str, bits: u8, order: BitOrder) -> Result<StatusArray, ApiError> {
-    let raw = B64.decode(s).map_err(|e| ApiError::internal(&e))?;
-    StatusArray::from_bytes(
-        bits,
-        codec::unzlib(&raw).map_err(|e| ApiError::internal(&e))?,
-        order,
-    )
-    .map_err(|e| ApiError::internal(&e))
+/// Unpacks a packed array of `list`; what does not decode is a logged 500 naming the list.
+fn unpack(
+    list: &str,
+    what: &str,
+    packed: &str,
+    bits: u8,
+    order: BitOrder,
+) -> Result<StatusArray, ApiError> {
+    let corrupt = |e: &dyn std::fmt::Display| {
+        ApiError::internal_msg(format!("status list {list}: {what} do not decode: {e}"))
+    };
+    let raw = B64.decode(packed).map_err(|e| corrupt(&e))?;
+    let bytes = codec::unzlib(&raw).map_err(|e| corrupt(&e))?;
+    StatusArray::from_bytes(bits, bytes, order).map_err(|e| corrupt(&e))
 }
 
-pub(crate) fn order_of(config: &Value) -> BitOrder {
-    if config["type"] == "TokenStatusList" {
-        BitOrder::LsbFirst
-    } else {
-        BitOrder::MsbFirst
+pub(crate) fn order_of(config: &ListConfig) -> BitOrder {
+    match config.list_type {
+        ListType::TokenStatusList => BitOrder::LsbFirst,
+        ListType::BitstringStatusList | ListType::StatusList2021 => BitOrder::MsbFirst,
     }
 }
 
 /// A list's allocation bitmap (1 bit per entry), without unpacking its statuses.
-pub(crate) fn allocation_of(rec: &Record) -> Result<StatusArray, ApiError> {
+pub(crate) fn allocation_of(list: &Record<StatusList>) -> Result<StatusArray, ApiError> {
     unpack(
-        rec.doc["_allocated"].as_str().unwrap_or_default(),
+        list.id.as_str(),
+        "allocations",
+        &list.doc.allocation,
         1,
         BitOrder::LsbFirst,
     )
 }
 
 impl ListState {
-    pub(crate) fn load(rec: Record, config: &Value) -> Result<ListState, ApiError> {
-        let bits = config["statusSize"].as_u64().unwrap_or(1) as u8;
+    pub(crate) fn load(
+        rec: Record<StatusList>,
+        config: &ListConfig,
+    ) -> Result<ListState, ApiError> {
         let statuses = unpack(
-            rec.doc["_statuses"].as_str().unwrap_or_default(),
-            bits,
+            rec.id.as_str(),
+            "statuses",
+            &rec.doc.statuses,
+            config.status_size,
             order_of(config),
         )?;
         let allocated = allocation_of(&rec)?;
@@ -64,31 +76,51 @@ impl ListState {
             allocated,
         })
     }
+
+    /// Packs the arrays back into the record.
     pub(crate) fn store(&mut self) {
-        self.rec.doc["_statuses"] = json!(pack(&self.statuses));
-        self.rec.doc["_allocated"] = json!(pack(&self.allocated));
-    }
-    pub(crate) fn doc_i64(&self, k: &str) -> i64 {
-        self.rec.doc.get(k).and_then(Value::as_i64).unwrap_or(0)
+        self.rec.doc.statuses = pack(&self.statuses);
+        self.rec.doc.allocation = pack(&self.allocated);
     }
 }
 
-pub(crate) fn new_list(config_rec: &Record, base_url: &str) -> Result<ListState, ApiError> {
-    let cfg = &config_rec.doc["config"];
-    let size = cfg["size"].as_u64().unwrap_or(DEFAULT_SIZE) as usize;
-    let bits = cfg["statusSize"].as_u64().unwrap_or(1) as u8;
+/// A new, empty list of `config`, served under `base_url`.
+pub(crate) fn new_list(
+    config: &Record<StatusConfig>,
+    base_url: &str,
+) -> Result<ListState, ApiError> {
+    let spec = &config.doc.config;
+    let size = spec.size as usize;
     let list_id = format!("l{:016x}", rand::rng().random::<u64>());
-    let id = config_rec.id.child(&list_id)?;
-    let object_key = format!("status-lists/{}/{}", config_rec.id, list_id);
+    let id = config.id.child(&list_id)?;
+    let object_key = format!("status-lists/{}/{}", config.id, list_id);
     let uri = format!("{base_url}/{object_key}");
-    let statuses =
-        StatusArray::new(bits, size, order_of(cfg)).map_err(|e| ApiError::internal(&e))?;
+    let statuses = StatusArray::new(spec.status_size, size, order_of(spec))
+        .map_err(|e| ApiError::internal(&e))?;
     let allocated =
         StatusArray::new(1, size, BitOrder::LsbFirst).map_err(|e| ApiError::internal(&e))?;
-    let doc = json!({"listId": list_id, "uri": uri, "objectKey": object_key, "size": size, "allocated": 0,
-                     "statusVersion": 0, "publishedVersion": -1, "_refreshAt": now()});
+    let doc = StatusList {
+        list_id,
+        uri,
+        object_key,
+        size: spec.size,
+        allocated: 0,
+        status_version: 0,
+        published_version: -1,
+        refresh_at: now(),
+        statuses: String::new(),
+        allocation: String::new(),
+        lease_until: None,
+        lease_owner: None,
+        published_at: None,
+        exp: None,
+        exp_unix: None,
+        publish_error: None,
+        publish_error_at: None,
+        publishes: None,
+    };
     let mut st = ListState {
-        rec: Record::new(id, Kind::StatusList, doc),
+        rec: Record::with_doc(id, doc),
         statuses,
         allocated,
     };
@@ -96,27 +128,26 @@ pub(crate) fn new_list(config_rec: &Record, base_url: &str) -> Result<ListState,
     Ok(st)
 }
 
-pub(crate) fn entry_json(config_rec: &Record, list: &ListState, index: usize) -> Value {
-    let cfg = &config_rec.doc["config"];
-    let uri = list.rec.doc["uri"].as_str().unwrap_or_default();
-    let list_id = list.rec.doc["listId"].as_str().unwrap_or_default();
-    let embed = match cfg["type"].as_str() {
-        Some("TokenStatusList") => json!({"status": {"status_list": {"idx": index, "uri": uri}}}),
-        Some(t) => {
-            let ty = if t == "StatusList2021" {
+/// An allocated entry: its id, list, index, and what a credential embeds to point at it.
+pub(crate) fn entry_json(config: &StatusConfig, list: &StatusList, index: usize) -> Value {
+    let spec = &config.config;
+    let uri = &list.uri;
+    let embed = match spec.list_type {
+        ListType::TokenStatusList => json!({"status": {"status_list": {"idx": index, "uri": uri}}}),
+        t => {
+            let ty = if t == ListType::StatusList2021 {
                 "StatusList2021Entry"
             } else {
                 "BitstringStatusListEntry"
             };
-            let mut e = json!({"id": format!("{uri}#{index}"), "type": ty, "statusPurpose": cfg["purpose"],
+            let mut e = json!({"id": format!("{uri}#{index}"), "type": ty, "statusPurpose": spec.purpose,
                                "statusListIndex": index.to_string(), "statusListCredential": uri});
-            if cfg["statusSize"].as_u64().unwrap_or(1) > 1 {
-                e["statusSize"] = cfg["statusSize"].clone();
-                e["statusMessage"] = cfg["statuses"].clone();
+            if spec.status_size > 1 {
+                e["statusSize"] = json!(spec.status_size);
+                e["statusMessage"] = json!(spec.statuses);
             }
             json!({"credentialStatus": e})
         }
-        None => Value::Null,
     };
-    json!({"id": format!("{list_id}:{index}"), "list": list_id, "index": index, "uri": uri, "embed": embed})
+    json!({"id": format!("{}:{index}", list.list_id), "list": list.list_id, "index": index, "uri": uri, "embed": embed})
 }

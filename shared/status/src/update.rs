@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::json;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::Kind;
+use trustfn_domain::model::{ListConfig, StatusList};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, Pending, Repository};
 use trustfn_domain::target::Target;
@@ -54,31 +54,8 @@ pub async fn update(
             "updates: from 1 to {MAX_BATCH}"
         )));
     }
-    let cfg_rec = load_config(repo, target).await?;
-    let cfg = cfg_rec.doc["config"].clone();
-    // (list id, index, value), validated before anything is read or written.
-    let mut wanted: Vec<(String, usize, u8)> = Vec::new();
-    for (i, u) in updates.iter().enumerate() {
-        let value = check_status(&cfg, &u.status, &format!("updates[{i}].status"))?;
-        let (list, index) = match (u.entry.as_ref().or(u.session.as_ref()), u.index, &u.list) {
-            (Some(e), None, None) => {
-                let (l, idx) = e
-                    .split_once(':')
-                    .ok_or_else(|| ApiError::not_found(format!("entry {e:?} not found")))?;
-                let idx: usize = idx
-                    .parse()
-                    .map_err(|_| ApiError::not_found(format!("entry {e:?} not found")))?;
-                (l.to_owned(), idx)
-            }
-            (None, Some(idx), Some(l)) => (l.clone(), idx as usize),
-            _ => {
-                return Err(ApiError::validation(format!(
-                    "updates[{i}]: give entry (or session), or index and list"
-                )))
-            }
-        };
-        wanted.push((list, index, value));
-    }
+    let cfg = load_config(repo, target).await?;
+    let wanted = wanted_changes(&cfg.doc.config, &updates)?;
     let mut list_ids: Vec<String> = wanted.iter().map(|w| w.0.clone()).collect();
     list_ids.sort();
     list_ids.dedup();
@@ -95,7 +72,7 @@ pub async fn update(
         let rec = repo
             .get(&id)
             .await?
-            .filter(|r| r.kind == Kind::StatusList)
+            .and_then(|r| r.downcast::<StatusList>().ok())
             .ok_or_else(|| ApiError::not_found(format!("list {lid:?} not found")))?;
         let allocated = allocation_of(&rec)?;
         let mut changes = Vec::new();
@@ -127,6 +104,36 @@ pub async fn update(
         out["published"] = json!(false);
     }
     Ok(Reply::json(200, out))
+}
+
+/// The `(list id, index, value)` of each update, validated before anything is read or written.
+fn wanted_changes(
+    config: &ListConfig,
+    updates: &[OneUpdate],
+) -> Result<Vec<(String, usize, u8)>, ApiError> {
+    let mut wanted = Vec::with_capacity(updates.len());
+    for (i, u) in updates.iter().enumerate() {
+        let value = check_status(config, &u.status, &format!("updates[{i}].status"))?;
+        let (list, index) = match (u.entry.as_ref().or(u.session.as_ref()), u.index, &u.list) {
+            (Some(e), None, None) => {
+                let (l, idx) = e
+                    .split_once(':')
+                    .ok_or_else(|| ApiError::not_found(format!("entry {e:?} not found")))?;
+                let idx: usize = idx
+                    .parse()
+                    .map_err(|_| ApiError::not_found(format!("entry {e:?} not found")))?;
+                (l.to_owned(), idx)
+            }
+            (None, Some(idx), Some(l)) => (l.clone(), idx as usize),
+            _ => {
+                return Err(ApiError::validation(format!(
+                    "updates[{i}]: give entry (or session), or index and list"
+                )))
+            }
+        };
+        wanted.push((list, index, value));
+    }
+    Ok(wanted)
 }
 
 /// Orders pending changes: microseconds since the epoch, then random bits against collisions.

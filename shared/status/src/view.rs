@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
+use trustfn_domain::model::StatusList;
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::Repository;
 use trustfn_domain::target::Target;
@@ -15,29 +16,31 @@ pub async fn view(
     auth: &Authorized<'_, act::StatusView>,
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
-    let cfg_rec = load_config(repo, target).await?;
-    let ids: Vec<Target> = cfg_rec.doc["lists"]
-        .as_array()
-        .map(|l| {
-            l.iter()
-                .filter_map(Value::as_str)
-                .filter_map(|id| target.child(id).ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    let lists = repo.get_many(&ids).await?;
-    let mut out = cfg_rec.to_public();
-    out["lists"] = json!(lists
+    let cfg = load_config(repo, target).await?;
+    let ids: Vec<Target> = cfg
+        .doc
+        .lists
         .iter()
-        .map(|l| {
-            let d = &l.doc;
-            let size = d["size"].as_u64().unwrap_or(1).max(1);
-            let used = d["allocated"].as_u64().unwrap_or(0);
-            json!({"listId": d["listId"], "uri": d["uri"], "size": size, "allocated": used,
-                   "fill": (used as f64) / (size as f64), "statusVersion": d["statusVersion"],
-                   "publishedVersion": d["publishedVersion"], "publishedAt": d["publishedAt"], "exp": d["exp"],
-                   "publishes": d["publishes"], "publishError": d["publishError"]})
-        })
-        .collect::<Vec<_>>());
+        .filter_map(|id| target.child(id).ok())
+        .collect();
+    let mut lists = Vec::with_capacity(ids.len());
+    for rec in repo.get_many(&ids).await? {
+        let id = rec.id.clone();
+        let list = rec.downcast::<StatusList>().map_err(|_| {
+            ApiError::internal_msg(format!("{id}, a list of {target}, is not a status list"))
+        })?;
+        lists.push(list_view(&list.doc));
+    }
+    let mut out = cfg.upcast().to_public();
+    out["lists"] = Value::Array(lists);
     Ok(Reply::json(200, out))
+}
+
+/// One list in the view: fill level and publish state.
+fn list_view(l: &StatusList) -> Value {
+    let size = l.size.max(1);
+    json!({"listId": l.list_id, "uri": l.uri, "size": size, "allocated": l.allocated,
+           "fill": (l.allocated as f64) / (size as f64), "statusVersion": l.status_version,
+           "publishedVersion": l.published_version, "publishedAt": l.published_at, "exp": l.exp,
+           "publishes": l.publishes, "publishError": l.publish_error.clone().flatten()})
 }

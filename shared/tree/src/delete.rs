@@ -2,10 +2,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use serde_json::{json, Value};
+use serde_json::json;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{Kind, Record};
+use trustfn_domain::model::{ApiKey, Kind, Record};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::reply::MAX_PAGE;
 use trustfn_domain::repo::MAX_TX_ITEMS;
@@ -87,7 +87,7 @@ pub async fn delete_tracking(
     let mut edges_of: Vec<Vec<(Target, Target)>> = vec![Vec::new(); nodes.len()];
     let mut seen = BTreeSet::new();
     for n in &nodes {
-        if n.kind != Kind::Service {
+        if n.kind() != Kind::Service {
             continue;
         }
         let mut found: Vec<(Target, Target)> = repo
@@ -124,8 +124,8 @@ pub async fn delete_tracking(
     let mut steps = Vec::new();
     for (i, n) in nodes.iter().enumerate() {
         steps.extend(edges_of[i].iter().map(Step::Edge));
-        if let Some(h) = n.doc.get("_tokenHash").and_then(Value::as_str) {
-            steps.push(Step::Token(h.to_owned()));
+        if let Some(k) = n.get::<ApiKey>() {
+            steps.push(Step::Token(k.token_hash.clone()));
         }
         steps.push(Step::Node(n));
     }

@@ -3,7 +3,7 @@
 use serde_json::Value;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::registry;
+use trustfn_domain::model::Record;
 use trustfn_domain::reply::Reply;
 use trustfn_domain::reply::{page_limit, PageParams};
 use trustfn_domain::repo::Repository;
@@ -22,11 +22,7 @@ pub async fn list_children(
     let out = repo
         .children(Some(target), limit, page.cursor.as_deref())
         .await?;
-    let items = out
-        .items
-        .iter()
-        .map(|r| registry::redact(&r.to_public()))
-        .collect();
+    let items = out.items.iter().map(Record::to_public).collect();
     let mut reply = Reply::json(200, Value::Array(items));
     if let Some(n) = out.next {
         reply.headers.push(("x-next-cursor", n));

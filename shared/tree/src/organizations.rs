@@ -1,11 +1,11 @@
 //! Organizations (administrator only; each comes with its `admin` role) and tenants.
 
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
-use trustfn_domain::auth;
+use serde_json::{Map, Value};
+use trustfn_domain::auth::{self, Operation, Permission};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{Kind, Record};
+use trustfn_domain::model::{Kind, Organization, Profile, Record, Role, Tenant};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, Repository};
 use trustfn_domain::resource::{create_child, failed_index, non_blank, require_depth};
@@ -21,13 +21,6 @@ pub struct CreateOrganization {
     pub billing: Option<Map<String, Value>>,
 }
 
-#[derive(Deserialize, serde::Serialize)]
-pub struct Profile {
-    pub name: String,
-    #[serde(flatten)]
-    pub extra: Map<String, Value>,
-}
-
 /// `POST /v1/admin/organizations`: admin only. Also creates the role `{org}.admin` granting `all`.
 pub async fn create_organization(
     repo: &dyn Repository,
@@ -39,18 +32,21 @@ pub async fn create_organization(
     require_depth(&id, 1, "organization")
         .map_err(|_| ApiError::validation("_id: an organization id is one segment"))?;
     non_blank("profile.name", &body.profile.name)?;
-    let mut doc = json!({ "profile": body.profile });
-    if let Some(b) = body.billing {
-        doc["billing"] = Value::Object(b);
-    }
-    let mut org = Record::new(id.clone(), Kind::Organization, doc);
+    let doc = Organization {
+        profile: body.profile,
+        billing: body.billing,
+    };
+    let mut org = Record::new(id.clone(), doc);
     org.children = 1;
-    let role_id = id.child("admin")?;
-    let role = Record::new(
-        role_id.clone(),
-        Kind::Role,
-        json!({"name": "Administrator", "permissions": [{"target": id.as_str(), "action": auth::ACTION_ALL, "operation": "ADD"}]}),
-    );
+    let role = Role {
+        name: "Administrator".into(),
+        permissions: vec![Permission {
+            target: id.to_string(),
+            action: auth::ACTION_ALL.into(),
+            operation: Operation::Add,
+        }],
+    };
+    let role = Record::new(id.child("admin")?, role);
     let reply = org.to_public();
     repo.commit(vec![Op::Create(org), Op::Create(role)])
         .await
@@ -84,13 +80,13 @@ pub async fn create_tenant(
         ));
     }
     non_blank("name", &body.name)?;
-    let mut doc = json!({"name": body.name});
-    if let Some(c) = body.configuration {
-        doc["configuration"] = Value::Object(c);
-    }
+    let doc = Tenant {
+        name: body.name,
+        configuration: body.configuration,
+    };
     let rec = create_child(
         repo,
-        Record::new(target.clone(), Kind::Tenant, doc),
+        Record::new(target.clone(), doc),
         &[Kind::Organization, Kind::Tenant],
     )
     .await?;

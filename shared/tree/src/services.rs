@@ -8,10 +8,9 @@ use serde_json::{json, Value};
 use trustfn_domain::auth::Principal;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::ServiceType;
-use trustfn_domain::model::{Kind, Record};
+use trustfn_domain::model::{Doc, Kind, Record, Service, ServiceType, StatusServiceConfig};
 use trustfn_domain::ports::SecretBox;
-use trustfn_domain::registry;
+use trustfn_domain::registry::RegistryConfig;
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, Repository};
 use trustfn_domain::resource::{failed_index, load};
@@ -31,45 +30,44 @@ pub struct CreateService {
     pub dependencies: Vec<String>,
 }
 
-/// Seals plaintext registry secrets with KMS before they are stored.
-async fn seal(
+/// A service document from a request's `type` and `config`: validated, registry secrets sealed
+/// (`***` keeps the value stored in `stored`).
+async fn service_doc(
+    t: ServiceType,
+    config: Value,
     secrets: Option<&dyn SecretBox>,
     target: &Target,
-    config: &mut Value,
-) -> Result<(), ApiError> {
-    let plain = config
-        .get("registry")
-        .map(registry::plaintext_secrets)
-        .unwrap_or_default();
-    if plain.is_empty() {
-        return Ok(());
-    }
-    match secrets {
-        Some(s) => registry::seal_registry(s, target, config).await,
-        None => Err(ApiError::internal_msg(
-            "a registry secret arrived but no secrets key is configured (TRUSTFN_SECRETS_KEY_ID)",
-        )),
-    }
-}
-
-fn validate_config(t: ServiceType, config: &Value) -> Result<(), ApiError> {
-    if !config.is_object() {
+    stored: Option<&Service>,
+) -> Result<Service, ApiError> {
+    let Value::Object(mut config) = config else {
         return Err(ApiError::validation("config must be an object"));
+    };
+    if t != ServiceType::CredentialStatus {
+        if config.contains_key("registry") {
+            return Err(ApiError::validation(format!(
+                "config.registry is only for credential-status services, not {}",
+                t.as_str()
+            )));
+        }
+        return Ok(match t {
+            ServiceType::Kms => Service::Kms(config),
+            ServiceType::X509Service => Service::X509Service(config),
+            _ => Service::X509Store(config),
+        });
     }
-    if t == ServiceType::CredentialStatus {
-        registry::validate(config.get("registry"))?;
-    } else if config.get("registry").is_some() {
-        return Err(ApiError::validation(format!(
-            "config.registry is only for credential-status services, not {}",
-            t.as_str()
-        )));
-    }
-    Ok(())
+    let registry = RegistryConfig::from_request(config.get("registry"))?
+        .seal(secrets, target, stored.and_then(Service::registry))
+        .await?;
+    config.remove("registry");
+    Ok(Service::CredentialStatus(StatusServiceConfig {
+        registry,
+        extra: config,
+    }))
 }
 
 /// The public view of a service with its dependencies, secrets redacted.
 pub(crate) fn service_view(rec: &Record, deps: &[Target]) -> Value {
-    let mut v = registry::redact(&rec.to_public());
+    let mut v = rec.to_public();
     v["dependencies"] = Value::Array(deps.iter().map(|d| Value::String(d.to_string())).collect());
     v
 }
@@ -135,8 +133,19 @@ pub async fn create_service(
         ));
     }
     let t = ServiceType::parse(&body.service_type)?;
-    let mut config = body.config.unwrap_or_else(|| json!({}));
-    validate_config(t, &config)?;
+    let config = body.config.unwrap_or_else(|| json!({}));
+    // Checked before anything is read; sealed (one KMS call per secret) once the rest is valid.
+    if !config.is_object() {
+        return Err(ApiError::validation("config must be an object"));
+    }
+    if t == ServiceType::CredentialStatus {
+        RegistryConfig::from_request(config.get("registry"))?;
+    } else if config.get("registry").is_some() {
+        return Err(ApiError::validation(format!(
+            "config.registry is only for credential-status services, not {}",
+            t.as_str()
+        )));
+    }
     if body.dependencies.len() > MAX_DEPENDENCIES {
         return Err(ApiError::validation(format!(
             "at most {MAX_DEPENDENCIES} dependencies"
@@ -155,18 +164,14 @@ pub async fn create_service(
     }
     let parent_id = target.parent().expect("depth >= 3");
     let parent = load(repo, &parent_id).await?;
-    if parent.kind != Kind::Tenant {
+    if parent.kind() != Kind::Tenant {
         return Err(ApiError::validation(format!(
             "a service is created in a tenant; {parent_id} is a {}",
-            parent.kind.as_str()
+            parent.kind().as_str()
         )));
     }
-    seal(secrets, target, &mut config).await?;
-    let rec = Record::new(
-        target.clone(),
-        Kind::Service,
-        json!({"type": t.as_str(), "config": config}),
-    );
+    let doc = service_doc(t, config, secrets, target, None).await?;
+    let rec = Record::new(target.clone(), doc);
     let mut ops = vec![
         Op::Create(rec.clone()),
         Op::Count {
@@ -212,7 +217,7 @@ pub(crate) async fn service_for_api(
     let t = rec.service_type().ok_or_else(|| {
         ApiError::validation(format!(
             "{target} is a {}, not a service",
-            rec.kind.as_str()
+            rec.kind().as_str()
         ))
     })?;
     if t != wanted {
@@ -292,35 +297,13 @@ pub async fn configuration_update(
             )));
         }
     }
-    let mut config = obj.get("config").cloned().unwrap_or_else(|| json!({}));
-    // Secrets echoed back redacted keep their stored value.
-    if let (Some(new_reg), Some(old_reg)) = (
-        config
-            .pointer_mut("/registry")
-            .and_then(Value::as_object_mut),
-        rec.doc
-            .pointer("/config/registry")
-            .and_then(Value::as_object),
-    ) {
-        for f in registry::SECRET_FIELDS {
-            if new_reg.get(f).and_then(Value::as_str) == Some(registry::REDACTED) {
-                match old_reg.get(f) {
-                    Some(old) => {
-                        new_reg.insert(f.to_owned(), old.clone());
-                    }
-                    None => {
-                        return Err(ApiError::validation(format!(
-                            "config.registry.{f}: no stored secret to keep"
-                        )))
-                    }
-                }
-            }
-        }
-    }
-    validate_config(t, &config)?;
-    seal(secrets, target, &mut config).await?;
+    let config = obj.get("config").cloned().unwrap_or_else(|| json!({}));
+    let Doc::Service(stored) = &rec.doc else {
+        return Err(ApiError::internal_msg(format!("{target} is not a service")));
+    };
+    let doc = service_doc(t, config, secrets, target, Some(stored)).await?;
     let mut updated = rec.clone();
-    updated.doc = json!({"type": t.as_str(), "config": config});
+    updated.doc = Doc::Service(doc);
     repo.commit(vec![Op::Replace {
         record: updated,
         expected_version: rec.version,

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::json;
 use trustfn_domain::auth::{act, Principal};
 use trustfn_domain::memory::MemoryRepo;
-use trustfn_domain::model::{Kind, Record};
+use trustfn_domain::model::{Record, Service};
 use trustfn_domain::reply::PageParams;
 use trustfn_domain::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord};
 use trustfn_domain::Target;
@@ -156,11 +156,7 @@ impl Repository for Racing {
     }
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
         if !self.raced.swap(true, Ordering::SeqCst) {
-            let late = Record::new(
-                t("acme.t1.late"),
-                Kind::Service,
-                json!({"type": "kms", "config": {}}),
-            );
+            let late = Record::new(t("acme.t1.late"), Service::Kms(Default::default()));
             self.inner
                 .commit(vec![
                     Op::Create(late),

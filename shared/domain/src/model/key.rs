@@ -1,0 +1,72 @@
+//! KMS key records and stored certificates.
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::{Map, Value};
+use trustfn_signer::{Curve, PublicKey};
+
+/// A key of a `kms` service: the KMS key's ARN and its public key. The private key stays in KMS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyDoc {
+    #[serde(with = "key_type")]
+    pub key_type: Curve,
+    #[serde(with = "jwk")]
+    pub public_key: PublicKey,
+    pub kms_key_arn: String,
+    /// Adopted with `keys/import/aws`: never scheduled for deletion by trustfn.
+    #[serde(default)]
+    pub imported: bool,
+}
+
+mod key_type {
+    use super::*;
+    pub fn serialize<S: Serializer>(c: &Curve, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(c.key_type())
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Curve, D::Error> {
+        let s = String::deserialize(d)?;
+        Curve::from_key_type(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown keyType {s:?}")))
+    }
+}
+
+mod jwk {
+    use super::*;
+    pub fn serialize<S: Serializer>(k: &PublicKey, s: S) -> Result<S::Ok, S::Error> {
+        k.to_jwk().serialize(s)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PublicKey, D::Error> {
+        PublicKey::from_jwk(&Value::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What kind of entry a stored certificate is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CertificateType {
+    Base,
+    VicalEntry,
+}
+
+/// A certificate in an `x509-store`, with the facts read from it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Certificate {
+    pub data: CertificateData,
+    pub subject: String,
+    pub issuer: String,
+    pub serial_number: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub sha256_fingerprint: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertificateData {
+    #[serde(rename = "type")]
+    pub kind: CertificateType,
+    pub pem: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub complementary_metadata: Option<Map<String, Value>>,
+}

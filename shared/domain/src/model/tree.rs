@@ -1,0 +1,94 @@
+//! Documents of the resource tree: organizations, tenants, services.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::registry::{RegistryConfig, Sealed};
+
+use super::ServiceType;
+
+/// An organization: the root of one customer's tree.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Organization {
+    pub profile: Profile,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub billing: Option<Map<String, Value>>,
+}
+
+/// An organization's profile: a name and whatever else the client keeps there.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub name: String,
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// A tenant (or sub-tenant) of an organization.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub configuration: Option<Map<String, Value>>,
+}
+
+/// A service: its type and that type's configuration, stored as `{"type", "config"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "config", deny_unknown_fields)]
+pub enum Service {
+    #[serde(rename = "kms")]
+    Kms(Map<String, Value>),
+    #[serde(rename = "x509-service")]
+    X509Service(Map<String, Value>),
+    #[serde(rename = "x509-store")]
+    X509Store(Map<String, Value>),
+    #[serde(rename = "credential-status")]
+    CredentialStatus(StatusServiceConfig),
+}
+
+/// The configuration of a `credential-status` service: where its lists are published.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusServiceConfig {
+    pub registry: RegistryConfig<Sealed>,
+    /// Other settings the client keeps in `config`.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+impl Service {
+    pub fn service_type(&self) -> ServiceType {
+        match self {
+            Service::Kms(_) => ServiceType::Kms,
+            Service::X509Service(_) => ServiceType::X509Service,
+            Service::X509Store(_) => ServiceType::X509Store,
+            Service::CredentialStatus(_) => ServiceType::CredentialStatus,
+        }
+    }
+
+    /// The registry of a credential-status service.
+    pub fn registry(&self) -> Option<&RegistryConfig<Sealed>> {
+        match self {
+            Service::CredentialStatus(c) => Some(&c.registry),
+            _ => None,
+        }
+    }
+
+    /// The document as answers show it: `{"type", "config"}` with registry secrets as `***`.
+    pub fn public(&self) -> Value {
+        let config = match self {
+            Service::Kms(c) | Service::X509Service(c) | Service::X509Store(c) => {
+                Value::Object(c.clone())
+            }
+            Service::CredentialStatus(c) => {
+                let mut m = c.extra.clone();
+                m.insert(
+                    "registry".into(),
+                    serde_json::to_value(c.registry.redacted()).unwrap_or_default(),
+                );
+                Value::Object(m)
+            }
+        };
+        serde_json::json!({"type": self.service_type().as_str(), "config": config})
+    }
+}

@@ -1,0 +1,479 @@
+//! The status use cases against the in-memory repository (DynamoDB's limits enforced), a KMS that
+//! signs locally and a registry that records uploads: allocation, update to pending to fold to
+//! publish, coalescing, the lease, the fold cap, and the refresh's selection.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64U;
+use base64::Engine;
+use serde_json::{json, Value};
+use trustfn_domain::auth::act;
+use trustfn_domain::memory::MemoryRepo;
+use trustfn_domain::model::{
+    KeyDoc, Organization, Profile, Service, StatusConfig, StatusList, StatusServiceConfig, Tenant,
+};
+use trustfn_domain::repo::{Op, Pending, Repository};
+use trustfn_domain::resource::load_as;
+use trustfn_signer::Curve;
+use trustfn_status::config::{self, CreateConfig};
+use trustfn_status::entries::{self, Allocate};
+use trustfn_status::update::{self, UpdateBody};
+use trustfn_status::{refresh, view, StatusDeps};
+use trustfn_testkit::{
+    admin, attach, registry_config, seed, t, FakeKms, FakeSecrets, RecordingRegistry,
+};
+
+const CFG: &str = "acme.t1.st.revocations";
+
+struct World {
+    repo: MemoryRepo,
+    kms: FakeKms,
+    registry: RecordingRegistry,
+    /// The status signing key's public point.
+    public: Vec<u8>,
+}
+
+impl World {
+    fn deps(&self) -> StatusDeps<'_> {
+        StatusDeps {
+            kms: &self.kms,
+            secrets: &FakeSecrets,
+            registries: &self.registry,
+        }
+    }
+
+    /// An organization with a kms service holding one P-256 key and a status service using it.
+    async fn new() -> World {
+        let mut w = World {
+            repo: MemoryRepo::new(),
+            kms: FakeKms::default(),
+            registry: RecordingRegistry::default(),
+            public: Vec::new(),
+        };
+        let r = &w.repo;
+        let org = Organization {
+            profile: Profile {
+                name: "Acme".into(),
+                extra: Default::default(),
+            },
+            billing: None,
+        };
+        seed(r, "acme", org).await;
+        let tenant = Tenant {
+            name: "t1".into(),
+            configuration: None,
+        };
+        seed(r, "acme.t1", tenant).await;
+        seed(r, "acme.t1.kms", Service::Kms(Default::default())).await;
+        let (arn, public) = w.kms.add_key(Curve::P256);
+        w.public = public.point.clone();
+        let key = KeyDoc {
+            key_type: Curve::P256,
+            public_key: public,
+            kms_key_arn: arn,
+            imported: false,
+        };
+        let r = &w.repo;
+        seed(r, "acme.t1.kms.k", key).await;
+        let st = Service::CredentialStatus(StatusServiceConfig {
+            registry: registry_config(),
+            extra: Default::default(),
+        });
+        seed(r, "acme.t1.st", st).await;
+        attach(r, "acme.t1.st", "acme.t1.kms").await;
+        w
+    }
+
+    async fn configure(&self, spec: Value) -> Result<(), trustfn_domain::ApiError> {
+        let body: CreateConfig = serde_json::from_value(spec).unwrap();
+        config::create_config(&self.repo, &admin::<act::StatusConfigCreate>(CFG), body)
+            .await
+            .map(|_| ())
+    }
+
+    async fn allocate(&self, count: u64) -> Vec<Value> {
+        let body = Allocate {
+            count: Some(count),
+            initial_status: None,
+        };
+        let reply = entries::allocate(
+            &self.repo,
+            &self.deps(),
+            &admin::<act::StatusEntryAllocate>(CFG),
+            body,
+        )
+        .await
+        .unwrap();
+        reply.body.unwrap()["entries"].as_array().unwrap().clone()
+    }
+
+    async fn update(&self, body: Value) -> Value {
+        let body: UpdateBody = serde_json::from_value(body).unwrap();
+        update::update(
+            &self.repo,
+            &self.deps(),
+            &admin::<act::StatusUpdate>(CFG),
+            body,
+        )
+        .await
+        .unwrap()
+        .body
+        .unwrap()
+    }
+
+    async fn list(&self, list_id: &str) -> StatusList {
+        load_as::<StatusList>(&self.repo, &t(&format!("{CFG}.{list_id}")))
+            .await
+            .unwrap()
+            .doc
+    }
+
+    /// The statuses of the last token published for `list_id`, its signature checked.
+    fn published(&self, list_id: &str) -> Vec<u8> {
+        let key = format!("status-lists/{CFG}/{list_id}");
+        let bodies = self.registry.bodies(&key);
+        let jwt = String::from_utf8(bodies.last().expect("published").clone()).unwrap();
+        let parts: Vec<&str> = jwt.split('.').collect();
+        let signed = format!("{}.{}", parts[0], parts[1]);
+        ring::signature::UnparsedPublicKey::new(
+            &ring::signature::ECDSA_P256_SHA256_FIXED,
+            &self.public,
+        )
+        .verify(signed.as_bytes(), &B64U.decode(parts[2]).unwrap())
+        .expect("signed by the configuration's key");
+        let payload: Value = serde_json::from_slice(&B64U.decode(parts[1]).unwrap()).unwrap();
+        let lst = payload["status_list"]["lst"].as_str().unwrap();
+        let bits = payload["status_list"]["bits"].as_u64().unwrap() as u8;
+        trustfn_statuslist::codec::tsl_decode(bits, lst)
+            .unwrap()
+            .values()
+    }
+
+    fn uploads_of(&self, list_id: &str) -> usize {
+        self.registry
+            .bodies(&format!("status-lists/{CFG}/{list_id}"))
+            .len()
+    }
+}
+
+fn tsl(size: u64) -> Value {
+    json!({"kid": "acme.t1.kms.k", "config": {"type": "TokenStatusList", "statusSize": 2, "size": size}})
+}
+
+fn index_of(entry: &Value) -> (String, usize) {
+    (
+        entry["list"].as_str().unwrap().to_owned(),
+        entry["index"].as_u64().unwrap() as usize,
+    )
+}
+
+#[tokio::test]
+async fn allocation_never_hands_out_an_entry_twice_and_rolls_over_to_a_new_list() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let mut seen = HashSet::new();
+    for _ in 0..3 {
+        for e in w.allocate(700).await {
+            assert!(seen.insert(index_of(&e)), "{e} handed out twice");
+        }
+    }
+    let lists: HashSet<&String> = seen.iter().map(|(l, _)| l).collect();
+    assert_eq!(
+        lists.len(),
+        3,
+        "2100 entries of 1024-entry lists fill two and start a third"
+    );
+    let cfg = load_as::<StatusConfig>(&w.repo, &t(CFG)).await.unwrap().doc;
+    assert_eq!(cfg.lists.len(), 3);
+    assert_eq!(cfg.current_list.as_ref(), cfg.lists.last());
+    for id in &cfg.lists {
+        let list = w.list(id).await;
+        let mine = seen.iter().filter(|(l, _)| l == id).count() as u64;
+        assert_eq!(list.allocated, mine);
+        assert!(
+            list.published_version >= 0,
+            "a new list is published at once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_update_is_pending_then_folded_and_published_signed() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let entries = w.allocate(3).await;
+    let (list_id, idx) = index_of(&entries[1]);
+    let out = w
+        .update(json!({"entry": entries[1]["id"], "status": "0x2"}))
+        .await;
+    assert_eq!(out, json!({"updated": 1}));
+    let statuses = w.published(&list_id);
+    assert_eq!(statuses[idx], 2);
+    assert_eq!(statuses.iter().filter(|s| **s != 0).count(), 1);
+    let list = w.list(&list_id).await;
+    assert_eq!(list.published_version, list.status_version);
+    assert!(list.lease_until.is_none() && !list.failing());
+    assert_eq!(
+        w.repo.pending_count().await,
+        0,
+        "every pending change is folded"
+    );
+    // An index that was never allocated is 404, and nothing is written.
+    let before = w.repo.pending_count().await;
+    let e = update::update(
+        &w.repo,
+        &w.deps(),
+        &admin::<act::StatusUpdate>(CFG),
+        serde_json::from_value(json!({"list": list_id, "index": 1023, "status": "1"})).unwrap(),
+    )
+    .await
+    .unwrap_err();
+    if entries.iter().all(|e| e["index"] != 1023) {
+        assert_eq!(e.status, 404);
+        assert_eq!(w.repo.pending_count().await, before);
+    }
+}
+
+#[tokio::test]
+async fn a_failed_upload_keeps_the_change_and_the_refresh_publishes_it() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let entries = w.allocate(1).await;
+    let (list_id, idx) = index_of(&entries[0]);
+    w.registry.fail.store(true, Ordering::SeqCst);
+    let out = w
+        .update(json!({"entry": entries[0]["id"], "status": "1"}))
+        .await;
+    assert_eq!(out["published"], false);
+    let list = w.list(&list_id).await;
+    assert!(list.failing());
+    assert!(list.published_version < list.status_version);
+    w.registry.fail.store(false, Ordering::SeqCst);
+    let report = refresh(
+        &w.repo,
+        &w.deps(),
+        0,
+        25,
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.republished, report.failed), (1, 0));
+    assert_eq!(w.published(&list_id)[idx], 1);
+    assert!(!w.list(&list_id).await.failing());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_during_a_publish_are_coalesced_and_none_is_lost() {
+    let w = std::sync::Arc::new(World::new().await);
+    w.configure(tsl(1024)).await.unwrap();
+    let entries = w.allocate(21).await;
+    let list_id = index_of(&entries[0]).0;
+    let before = w.uploads_of(&list_id);
+    // The first update's publisher holds the lease while its upload is held.
+    w.registry.hold();
+    let first = {
+        let w = w.clone();
+        let id = entries[0]["id"].clone();
+        tokio::spawn(async move { w.update(json!({"entry": id, "status": "1"})).await })
+    };
+    while w.registry.waiting.load(Ordering::SeqCst) == 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    // Twenty more updates find the lease taken: each stores its change and returns.
+    for e in &entries[1..] {
+        let update = w.update(json!({"entry": e["id"], "status": "3"}));
+        tokio::time::timeout(std::time::Duration::from_secs(5), update)
+            .await
+            .expect("an update returns without waiting for the lease holder's upload");
+    }
+    assert_eq!(
+        w.uploads_of(&list_id),
+        before,
+        "nothing more was uploaded meanwhile"
+    );
+    w.registry.release();
+    first.await.unwrap();
+    let statuses = w.published(&list_id);
+    for (i, e) in entries.iter().enumerate() {
+        let want = if i == 0 { 1 } else { 3 };
+        assert_eq!(statuses[index_of(e).1], want, "entry {i}");
+    }
+    let publishes = w.uploads_of(&list_id) - before;
+    assert!(publishes <= 2, "21 updates cost {publishes} publishes");
+    assert_eq!(w.repo.pending_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_live_lease_defers_and_an_expired_one_is_taken_over() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let entries = w.allocate(1).await;
+    let (list_id, idx) = index_of(&entries[0]);
+    let id = t(&format!("{CFG}.{list_id}"));
+    // Another publisher holds the lease (alive): an update stores its change and leaves.
+    let set_lease = |until: i64| {
+        let repo = &w.repo;
+        let id = id.clone();
+        async move {
+            let mut rec = load_as::<StatusList>(repo, &id).await.unwrap();
+            rec.doc.lease_until = Some(until);
+            rec.doc.lease_owner = Some("someone-else".into());
+            let v = rec.version;
+            repo.commit(vec![Op::Replace {
+                record: rec.upcast(),
+                expected_version: v,
+                children_delta: 0,
+            }])
+            .await
+            .unwrap();
+        }
+    };
+    let now = chrono::Utc::now().timestamp();
+    set_lease(now + 600).await;
+    let uploads = w.uploads_of(&list_id);
+    w.update(json!({"entry": entries[0]["id"], "status": "2"}))
+        .await;
+    assert_eq!(
+        w.uploads_of(&list_id),
+        uploads,
+        "the lease holder publishes, not us"
+    );
+    assert_eq!(w.repo.pending_count().await, 1);
+    // The holder died: once its lease has expired, the refresh takes over and publishes.
+    set_lease(now - 1).await;
+    let report = refresh(
+        &w.repo,
+        &w.deps(),
+        3600,
+        25,
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.republished, 1);
+    assert_eq!(w.published(&list_id)[idx], 2);
+    let list = w.list(&list_id).await;
+    assert!(list.lease_until.is_none() && list.lease_owner.is_none());
+    assert_eq!(w.repo.pending_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_publish_folds_at_most_ten_chunks_before_it_publishes() {
+    let w = World::new().await;
+    w.configure(tsl(2048)).await.unwrap();
+    let entries = w.allocate(1000).await;
+    let list_id = index_of(&entries[0]).0;
+    let id = t(&format!("{CFG}.{list_id}"));
+    // 1,040 pending changes (as if written by updates whose publishes found the lease taken).
+    let changes: Vec<(u32, u8)> = entries.iter().map(|e| (index_of(e).1 as u32, 1)).collect();
+    for (n, chunk) in changes
+        .iter()
+        .cycle()
+        .take(1040)
+        .collect::<Vec<_>>()
+        .chunks(1)
+        .enumerate()
+    {
+        let p = Pending {
+            list: id.clone(),
+            seq: format!("{n:020}"),
+            changes: vec![*chunk[0]],
+            due_at: 0,
+        };
+        w.repo.commit(vec![Op::AddPending(p)]).await.unwrap();
+    }
+    let before = w.uploads_of(&list_id);
+    trustfn_status::publish(&w.repo, &w.deps(), &id)
+        .await
+        .unwrap();
+    let bodies = w.registry.bodies(&format!("status-lists/{CFG}/{list_id}"));
+    assert_eq!(
+        bodies.len() - before,
+        2,
+        "one publish after 990 changes, one for the rest"
+    );
+    let list = w.list(&list_id).await;
+    assert_eq!(list.status_version, 1040);
+    assert_eq!(list.published_version, 1040);
+    assert!(w.published(&list_id).iter().filter(|s| **s == 1).count() == 1000);
+    assert_eq!(w.repo.pending_count().await, 0);
+}
+
+#[tokio::test]
+async fn the_refresh_takes_only_lists_that_are_due() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let list_id = index_of(&w.allocate(1).await[0]).0;
+    let uploads = w.uploads_of(&list_id);
+    // Just published: due again only ttl + 5 minutes before it expires (12 h ttl, 24 h validity).
+    let deps = w.deps();
+    let run = |lookahead: i64| {
+        refresh(
+            &w.repo,
+            &deps,
+            lookahead,
+            25,
+            std::time::Duration::from_secs(30),
+        )
+    };
+    let report = run(0).await.unwrap();
+    assert_eq!((report.due, report.republished), (0, 0));
+    assert_eq!(w.uploads_of(&list_id), uploads);
+    let report = run(12 * 3600).await.unwrap();
+    assert_eq!((report.due, report.republished), (1, 1));
+    assert_eq!(w.uploads_of(&list_id), uploads + 1);
+    // The republished list is not due again within the same lookahead.
+    assert_eq!(run(3600).await.unwrap().due, 0);
+}
+
+#[tokio::test]
+async fn a_configurations_key_must_live_in_an_attached_kms_service() {
+    let w = World::new().await;
+    // A second kms service with a key, not attached to the status service.
+    seed(&w.repo, "acme.t1.kms2", Service::Kms(Default::default())).await;
+    let (arn, public) = w.kms.add_key(Curve::P256);
+    let key = KeyDoc {
+        key_type: Curve::P256,
+        public_key: public,
+        kms_key_arn: arn,
+        imported: false,
+    };
+    seed(&w.repo, "acme.t1.kms2.k", key).await;
+    let mut spec = tsl(1024);
+    spec["kid"] = json!("acme.t1.kms2.k");
+    let e = w.configure(spec).await.unwrap_err();
+    assert_eq!(e.status, 400);
+    assert!(
+        e.message.contains("not an attached dependency"),
+        "{}",
+        e.message
+    );
+    let mut spec = tsl(1024);
+    spec["kid"] = json!("acme.t1.kms.missing");
+    let e = w.configure(spec).await.unwrap_err();
+    assert!(e.message.contains("does not exist"), "{}", e.message);
+    w.configure(tsl(1024)).await.unwrap();
+}
+
+#[tokio::test]
+async fn the_view_reports_fill_and_publish_state() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    w.allocate(256).await;
+    let out = view::view(&w.repo, &admin::<act::StatusView>(CFG))
+        .await
+        .unwrap();
+    let v = out.body.unwrap();
+    assert_eq!(v["type"], "status-credential");
+    assert_eq!(v["config"]["statusSize"], 2);
+    let list = &v["lists"][0];
+    assert_eq!(
+        (list["allocated"].clone(), list["fill"].clone()),
+        (json!(256), json!(0.25))
+    );
+    assert_eq!(list["publishedVersion"], list["statusVersion"]);
+    assert_eq!(list["publishError"], Value::Null);
+    assert!(v.to_string().find("_statuses").is_none());
+}

@@ -1,0 +1,310 @@
+//! Test doubles for the use-case tests of the service crates, so they run in `cargo test` in
+//! seconds without emulators: a KMS that signs with local P-256/P-384 keys and counts its calls,
+//! a secret box bound to its context, a registry that records (or refuses, or holds) uploads, and
+//! helpers that seed the resource tree and make the administrator's proofs.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use ring::rand::SystemRandom;
+use ring::signature::{
+    EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
+};
+use trustfn_domain::auth::{Authorized, Permitted, Principal};
+use trustfn_domain::model::{Doc, Record};
+use trustfn_domain::ports::{
+    CreatedKey, KeyInfo, KeyManager, KmsError, Publisher, Registries, RegistryError, SecretBox,
+};
+use trustfn_domain::registry::{RegistryConfig, Sealed, Secret};
+use trustfn_domain::repo::{Op, Repository};
+use trustfn_domain::Target;
+use trustfn_signer::{Curve, PublicKey, SignError, Signer};
+
+/// A target, parsed.
+pub fn t(s: &str) -> Target {
+    Target::parse(s).unwrap()
+}
+
+static ADMIN: Principal = Principal::Admin;
+
+/// The administrator's proof for `A` on `target`.
+pub fn admin<A: Permitted>(target: &str) -> Authorized<'static, A> {
+    ADMIN.authorize::<A>(&t(target)).unwrap()
+}
+
+/// Creates `doc` at `id` and counts it as a child of its parent, as a use case would.
+pub async fn seed(repo: &dyn Repository, id: &str, doc: impl Into<Doc>) {
+    let rec = Record::new(t(id), doc);
+    let mut ops = vec![Op::Create(rec)];
+    if let Some(parent) = t(id).parent() {
+        ops.push(Op::Count {
+            id: parent,
+            children: 1,
+            dependants: 0,
+        });
+    }
+    repo.commit(ops).await.unwrap();
+}
+
+/// Attaches service `to` to service `from`.
+pub async fn attach(repo: &dyn Repository, from: &str, to: &str) {
+    repo.commit(vec![
+        Op::AddEdge {
+            from: t(from),
+            to: t(to),
+        },
+        Op::Count {
+            id: t(to),
+            children: 0,
+            dependants: 1,
+        },
+    ])
+    .await
+    .unwrap();
+}
+
+/// A private key held here.
+pub struct LocalKey {
+    pair: EcdsaKeyPair,
+    public: PublicKey,
+    rng: SystemRandom,
+    signs: Arc<AtomicUsize>,
+}
+
+impl LocalKey {
+    pub fn new(curve: Curve) -> LocalKey {
+        let rng = SystemRandom::new();
+        let alg = match curve {
+            Curve::P256 => &ECDSA_P256_SHA256_ASN1_SIGNING,
+            Curve::P384 => &ECDSA_P384_SHA384_ASN1_SIGNING,
+            Curve::P521 => panic!("ring has no P-521"),
+        };
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+        let public = PublicKey::new(curve, pair.public_key().as_ref().to_vec()).unwrap();
+        LocalKey {
+            pair,
+            public,
+            rng,
+            signs: Arc::default(),
+        }
+    }
+}
+
+#[async_trait]
+impl Signer for LocalKey {
+    fn public_key(&self) -> &PublicKey {
+        &self.public
+    }
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.signs.fetch_add(1, Ordering::SeqCst);
+        self.pair
+            .sign(&self.rng, message)
+            .map(|s| s.as_ref().to_vec())
+            .map_err(|_| SignError("local signing failed".into()))
+    }
+}
+
+struct KeySigner(Arc<LocalKey>);
+
+#[async_trait]
+impl Signer for KeySigner {
+    fn public_key(&self) -> &PublicKey {
+        self.0.public_key()
+    }
+    async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.0.sign(message).await
+    }
+}
+
+/// A KMS whose keys live here. Counts `Sign` calls and scheduled deletions.
+#[derive(Default)]
+pub struct FakeKms {
+    keys: Mutex<HashMap<String, Arc<LocalKey>>>,
+    pub signs: Arc<AtomicUsize>,
+    pub scheduled: Mutex<Vec<String>>,
+    pub cancelled: Mutex<Vec<String>>,
+    /// When set, every call fails as if KMS were unreachable.
+    pub down: AtomicBool,
+}
+
+impl FakeKms {
+    /// Adds a key (as if created outside trustfn) and returns its ARN.
+    pub fn add_key(&self, curve: Curve) -> (String, PublicKey) {
+        let mut key = LocalKey::new(curve);
+        key.signs = self.signs.clone();
+        let mut keys = self.keys.lock().unwrap();
+        let arn = format!(
+            "arn:aws:kms:us-east-1:111122223333:key/{:08}",
+            keys.len() + 1
+        );
+        let public = key.public.clone();
+        keys.insert(arn.clone(), Arc::new(key));
+        (arn, public)
+    }
+
+    fn check(&self) -> Result<(), KmsError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(KmsError::Unavailable("KMS is down (test)".into()));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl KeyManager for FakeKms {
+    async fn create_key(
+        &self,
+        curve: Curve,
+        _description: &str,
+        _tags: &[(&str, &str)],
+    ) -> Result<CreatedKey, KmsError> {
+        self.check()?;
+        let (arn, public) = self.add_key(curve);
+        Ok(CreatedKey { arn, public })
+    }
+    async fn describe(&self, key_id: &str) -> Result<KeyInfo, KmsError> {
+        self.check()?;
+        let keys = self.keys.lock().unwrap();
+        let key = keys.get(key_id).ok_or(KmsError::NotFound)?;
+        Ok(KeyInfo {
+            arn: key_id.to_owned(),
+            curve: Some(key.public.curve),
+            spec: format!("{:?}", key.public.curve),
+            sign_verify: true,
+            enabled: true,
+        })
+    }
+    async fn public_key(&self, key_id: &str) -> Result<PublicKey, KmsError> {
+        self.check()?;
+        let keys = self.keys.lock().unwrap();
+        Ok(keys.get(key_id).ok_or(KmsError::NotFound)?.public.clone())
+    }
+    async fn schedule_deletion(&self, arn: &str) -> Result<(), KmsError> {
+        self.check()?;
+        self.scheduled.lock().unwrap().push(arn.to_owned());
+        Ok(())
+    }
+    async fn cancel_deletion(&self, arn: &str) -> Result<(), KmsError> {
+        self.check()?;
+        self.cancelled.lock().unwrap().push(arn.to_owned());
+        Ok(())
+    }
+    fn signer(&self, arn: &str, _public: PublicKey) -> Box<dyn Signer> {
+        let key = self
+            .keys
+            .lock()
+            .unwrap()
+            .get(arn)
+            .cloned()
+            .expect("a known key");
+        Box::new(KeySigner(key))
+    }
+}
+
+/// A secret box that "seals" by prefixing the context: opening with another context fails.
+pub struct FakeSecrets;
+
+#[async_trait]
+impl SecretBox for FakeSecrets {
+    async fn seal(&self, plaintext: &Secret, context: &str) -> Result<Sealed, KmsError> {
+        Ok(Sealed::new(format!("kms:{context}:{}", plaintext.expose())))
+    }
+    async fn open(&self, sealed: &Sealed, context: &str) -> Result<Secret, KmsError> {
+        sealed
+            .ciphertext()
+            .strip_prefix(&format!("kms:{context}:"))
+            .map(Secret::new)
+            .ok_or_else(|| KmsError::Unusable("sealed for another context".into()))
+    }
+}
+
+/// One upload a registry received.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub key: String,
+    pub body: Vec<u8>,
+    pub content_type: String,
+    pub cache_control: String,
+}
+
+/// A registry that records uploads; it can refuse them, or hold them until released.
+#[derive(Default, Clone)]
+pub struct RecordingRegistry {
+    pub uploads: Arc<Mutex<Vec<Upload>>>,
+    pub fail: Arc<AtomicBool>,
+    hold: Arc<Mutex<Option<Arc<tokio::sync::Semaphore>>>>,
+    /// Uploads waiting at the hold.
+    pub waiting: Arc<AtomicUsize>,
+}
+
+impl RecordingRegistry {
+    /// Uploads to `key`, oldest first.
+    pub fn bodies(&self, key: &str) -> Vec<Vec<u8>> {
+        let uploads = self.uploads.lock().unwrap();
+        uploads
+            .iter()
+            .filter(|u| u.key == key)
+            .map(|u| u.body.clone())
+            .collect()
+    }
+    /// From now on every upload waits until [`RecordingRegistry::release`].
+    pub fn hold(&self) {
+        *self.hold.lock().unwrap() = Some(Arc::new(tokio::sync::Semaphore::new(0)));
+    }
+    /// Lets held uploads (and all later ones) through.
+    pub fn release(&self) {
+        if let Some(s) = self.hold.lock().unwrap().take() {
+            s.add_permits(1_000_000);
+        }
+    }
+}
+
+#[async_trait]
+impl Publisher for RecordingRegistry {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), RegistryError> {
+        let gate = self.hold.lock().unwrap().clone();
+        if let Some(g) = gate {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            let _permit = g.acquire().await.expect("not closed");
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+        if self.fail.load(Ordering::SeqCst) {
+            return Err(RegistryError::Unavailable("registry refuses (test)".into()));
+        }
+        self.uploads.lock().unwrap().push(Upload {
+            key: key.to_owned(),
+            body,
+            content_type: content_type.to_owned(),
+            cache_control: cache_control.to_owned(),
+        });
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Registries for RecordingRegistry {
+    async fn open(
+        &self,
+        _registry: &RegistryConfig<Secret>,
+    ) -> Result<Box<dyn Publisher>, RegistryError> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+/// The registry of a test status service: S3 path style under `http://registry.test`.
+pub fn registry_config() -> RegistryConfig<Sealed> {
+    serde_json::from_value(serde_json::json!({
+        "type": "aws", "bucketName": "status-lists", "region": "us-east-1",
+        "endpointUrl": "http://registry.test"
+    }))
+    .unwrap()
+}
