@@ -40,6 +40,10 @@ if [ "${1:-}" = "bench" ] && [ ! -d "$tools/bench-node/node_modules/@sd-jwt/jwt-
   mkdir -p "$tools/bench-node"
   (cd "$tools/bench-node" && npm install --silent --no-audit --no-fund --prefix . @sd-jwt/jwt-status-list@0 >/dev/null)
 fi
+if [ "${1:-}" = "mutants" ] && [ ! -x "$tools/cargo/bin/cargo-mutants" ]; then
+  echo "bootstrap: building cargo-mutants into .tools/cargo (a few minutes, once)" >&2
+  cargo install --quiet --locked --root "$tools/cargo" cargo-mutants@27.1.0
+fi
 if ! command -v openssl >/dev/null 2>&1; then
   echo "bootstrap: installing openssl (the certificate tests verify chains with it)" >&2
   if [ "$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq openssl) >/dev/null

@@ -139,11 +139,46 @@ def update(api, cfg, body):
     return r.json()
 
 
+SECRET_FIELDS = [
+    ("aws", "secretKey", {"bucketName": "sealed-aws", "region": "us-east-1", "accessKeyId": "AKIAEXAMPLE"}),
+    ("azure", "accountKey", {"accountName": "acct", "containerName": "sealed"}),
+    ("azure", "sasToken", {"accountName": "acct", "containerName": "sealed"}),
+    ("azure", "connectionString", {"accountName": "acct", "containerName": "sealed"}),
+    ("gcs", "serviceAccountKeyJson", {"bucketName": "sealed-gcs"}),
+]
+
+
+@pytest.mark.parametrize("kind,field,rest", SECRET_FIELDS, ids=[f"{k}-{f}" for k, f, _ in SECRET_FIELDS])
+def test_every_registry_secret_is_sealed_and_redacted(api, ddb, kind, field, rest):
+    """Every secret field of every registry type: `***` in every answer that shows the service
+    (create, configuration/view, resources/list), never in the table in clear."""
+    secret = f"{field}-secret-" + uuid.uuid4().hex
+    value = {"type": "service_account", "private_key": secret} if field == "serviceAccountKeyJson" else secret
+    t = api.tenant(f"{api.org()}.t1")
+    registry = {"type": kind, **rest, field: value}
+    created = api.post(f"/v1/{t}.st/resource-api/services/create",
+                       json={"type": "credential-status", "config": {"registry": registry}})
+    assert created.status_code == 201, created.text
+    view = api.get(f"/v1/{t}.st/credential-status-service-api/configuration/view")
+    listed = api.get(f"/v1/{t}/resource-api/resources/list")
+    for answer in (created, view, listed):
+        assert answer.status_code in (200, 201), answer.text
+        assert secret not in answer.text, f"{field} leaked in {answer.request.url}"
+    assert view.json()["config"]["registry"][field] == "***"
+    (shown,) = [s for s in listed.json() if s["_id"] == f"{t}.st"]
+    assert shown["config"]["registry"][field] == "***"
+    assert secret not in json.dumps(table_items(ddb)), f"{field} is stored in plaintext"
+
+
 def test_secrets_are_sealed_and_redacted(api, env, ddb):
-    field, secret = {"aws": ("secretKey", SECRET), "azure": ("accountKey", AZURITE_KEY), "gcs": (None, None)}[env["kind"]]
-    if field is None:
-        pytest.skip("the GCS emulator registry has no secret")
+    """The registries the other tests publish to: their secrets are sealed too (the GCS emulator
+    registry has none; test_every_registry_secret_is_sealed_and_redacted covers GCS)."""
+    field, secret = {"aws": ("secretKey", SECRET), "azure": ("accountKey", AZURITE_KEY),
+                     "gcs": (None, None)}[env["kind"]]
     view = api.get(f"/v1/{env['svc']}/credential-status-service-api/configuration/view")
+    if field is None:
+        assert "serviceAccountKeyJson" not in view.json()["config"]["registry"]
+        return
     assert view.json()["config"]["registry"][field] == "***"
     assert secret not in view.text
     assert secret not in json.dumps(table_items(ddb)), "the registry secret is stored in plaintext"
@@ -247,6 +282,10 @@ def test_w3c_lists(api, env, s3, kind, purpose):
 
 def test_validation(api, env, ddb):
     svc = env["svc"]
+    # A key in a kms service the status service does not depend on.
+    api.service(f"{env['t']}.kms-other", "kms")
+    r = api.post(f"/v1/{env['t']}.kms-other.k/kms-service-api/keys/generate", json={"keyType": "secp256r1"})
+    assert r.status_code == 201, r.text
     before = table_items(ddb)
     cases = [
         ({"kid": env["kid"], "config": {"type": "Nope"}}, "config.type"),
@@ -256,7 +295,8 @@ def test_validation(api, env, ddb):
         ({"kid": env["kid"], "config": {"type": "TokenStatusList", "statuses": [{"status": "0x5", "message": "x"}]}}, "statuses"),
         ({"kid": env["kid"], "config": {"type": "TokenStatusList", "size": 100}}, "config.size"),
         ({"kid": env["kid"], "config": {"type": "TokenStatusList", "ttl": 999999}}, "config.ttl"),
-        ({"kid": env["t"] + ".kms.missing", "config": {"type": "TokenStatusList"}}, "kid"),
+        ({"kid": env["t"] + ".kms.missing", "config": {"type": "TokenStatusList"}}, "does not exist"),
+        ({"kid": env["t"] + ".kms-other.k", "config": {"type": "TokenStatusList"}}, "not an attached dependency"),
         ({"kid": env["kid"], "x5Chain": ["garbage"], "config": {"type": "TokenStatusList"}}, "x5Chain"),
     ]
     for body, text in cases:

@@ -379,6 +379,40 @@ mod tests {
     }
 
     #[test]
+    fn a_remove_listed_before_the_add_it_overrides_still_wins() {
+        let p = key(&[
+            ("acme.t1.secret", "resource-delete", Operation::Remove),
+            ("acme", "all", Operation::Add),
+        ]);
+        assert!(!p.allows(&t("acme.t1.secret"), Action::ResourceDelete));
+        assert!(!p.allows(&t("acme.t1.secret.k"), Action::ResourceDelete));
+        assert!(p.allows(&t("acme.t1.secret"), Action::ResourceList));
+        assert!(p.allows(&t("acme.t1"), Action::ResourceDelete));
+        let all_removed = key(&[
+            ("acme.t1", "all", Operation::Remove),
+            ("acme.t1", "resource-list", Operation::Add),
+        ]);
+        assert!(!all_removed.allows(&t("acme.t1"), Action::ResourceList));
+    }
+
+    #[test]
+    fn proofs_carry_their_target_and_are_refused_with_403() {
+        let p = key(&[("acme.t1", "kms-key-view", Operation::Add)]);
+        let proof = p.authorize::<act::KeyView>(&t("acme.t1.kms.k")).unwrap();
+        assert_eq!(proof.target(), &t("acme.t1.kms.k"));
+        let e = p
+            .authorize::<act::KeyDelete>(&t("acme.t1.kms.k"))
+            .err()
+            .unwrap();
+        assert_eq!(e.status, 403);
+        assert!(e.message.contains("kms-key-delete"), "{}", e.message);
+        assert!(p.authorize::<act::OrganizationCreate>(&t("x")).is_err());
+        assert!(Principal::Admin
+            .authorize::<act::OrganizationCreate>(&t("x"))
+            .is_ok());
+    }
+
+    #[test]
     fn remove_beats_add_and_all_is_wildcard() {
         let p = key(&[
             ("acme", "all", Operation::Add),

@@ -19,109 +19,25 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
-use trustfn_domain::model::{Doc, Kind, Record};
+use trustfn_domain::model::Record;
 use trustfn_domain::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord};
 use trustfn_domain::Target;
 
-type Item = HashMap<String, AttributeValue>;
+mod items;
 
-pub struct DynamoRepo {
-    client: Client,
-    table: String,
-}
-
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-fn n(v: i64) -> AttributeValue {
-    AttributeValue::N(v.to_string())
-}
-
-fn resource_pk(id: &Target) -> String {
-    match id.parent() {
-        Some(p) => format!("R#{p}"),
-        None => "R#".to_owned(),
-    }
-}
-
-fn key(pk: String, sk: String) -> Item {
-    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
-}
-
-fn resource_key(id: &Target) -> Item {
-    key(resource_pk(id), id.to_string())
-}
+use items::*;
 
 fn unavailable<E: std::error::Error + 'static>(what: &str, e: E) -> RepoError {
     RepoError::Unavailable(format!("{what}: {}", DisplayErrorContext(e)))
 }
 
-fn get_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
-    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+pub struct DynamoRepo {
+    client: Client,
+    table: String,
 }
-fn get_n(item: &Item, k: &str) -> Option<i64> {
-    item.get(k)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-}
-
-/// The one place a stored item becomes a typed record. An item that does not parse is
-/// [`RepoError::Corrupt`] naming it (a logged 500), never a default.
-fn to_record(item: &Item) -> Result<Record, RepoError> {
-    let id_text = get_s(item, "_id").unwrap_or("?");
-    let bad = |what: String| RepoError::Corrupt {
-        id: id_text.to_owned(),
-        reason: what,
-    };
-    let id = Target::parse(get_s(item, "_id").ok_or_else(|| bad("no _id".into()))?)
-        .map_err(|_| bad("_id is not a target".into()))?;
-    let kind = get_s(item, "type").ok_or_else(|| bad("no type".into()))?;
-    let kind = Kind::parse(kind).ok_or_else(|| bad(format!("unknown type {kind:?}")))?;
-    let doc: serde_json::Value =
-        serde_json::from_str(get_s(item, "doc").ok_or_else(|| bad("no doc".into()))?)
-            .map_err(|e| bad(format!("doc is not JSON: {e}")))?;
-    let doc = Doc::from_stored(kind, doc)
-        .map_err(|e| bad(format!("doc is not a {}: {e}", kind.as_str())))?;
-    let num = |k: &str| get_n(item, k).ok_or_else(|| bad(format!("no {k}")));
-    Ok(Record {
-        id,
-        doc,
-        version: num("version")? as u64,
-        children: num("children")?,
-        dependants: num("dependants")?,
-        created_at: get_s(item, "createdAt")
-            .ok_or_else(|| bad("no createdAt".into()))?
-            .to_owned(),
-    })
-}
-
-fn to_item(r: &Record) -> Item {
-    let mut item = resource_key(&r.id);
-    item.insert("_id".into(), s(r.id.as_str()));
-    if let Some(p) = r.id.parent() {
-        item.insert("parent".into(), s(p.as_str()));
-    }
-    item.insert("type".into(), s(r.kind().as_str()));
-    item.insert("doc".into(), s(r.doc.to_stored().to_string()));
-    item.insert("version".into(), n(r.version as i64));
-    item.insert("children".into(), n(r.children));
-    item.insert("dependants".into(), n(r.dependants));
-    item.insert("createdAt".into(), s(r.created_at.clone()));
-    if let Some(at) = r.refresh_at() {
-        item.insert("rpk".into(), s(REFRESH_PARTITION));
-        item.insert("rat".into(), n(at));
-    }
-    item
-}
-
-/// The sparse `refresh` index (partition `rpk`, sort `rat`) holds only status lists and pending changes.
-const REFRESH_INDEX: &str = "refresh";
-const REFRESH_PARTITION: &str = "LIST";
 
 fn encode_cursor(sk: &str) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sk)
@@ -258,30 +174,11 @@ impl DynamoRepo {
                     delete_existing(table, key(format!("D#{from}"), to.to_string())),
                     delete_existing(table, key(format!("U#{to}"), from.to_string())),
                 ],
-                Op::AddToken(t) => {
-                    let mut item = key(format!("T#{}", t.hash), "T".into());
-                    item.insert("keyId".into(), s(t.key_id.as_str()));
-                    item.insert(
-                        "roles".into(),
-                        AttributeValue::L(t.roles.iter().map(|r| s(r.as_str())).collect()),
-                    );
-                    if let Some(at) = t.expires_at {
-                        item.insert("expiresAt".into(), n(at));
-                    }
-                    vec![put(table, item)]
-                }
+                Op::AddToken(t) => vec![put(table, token_item(&t))],
                 Op::RemoveToken { hash } => {
                     vec![delete_existing(table, key(format!("T#{hash}"), "T".into()))]
                 }
-                Op::AddPending(p) => {
-                    let mut item = key(format!("P#{}", p.list), p.seq);
-                    let changes: Vec<String> =
-                        p.changes.iter().map(|(i, v)| format!("{i}:{v}")).collect();
-                    item.insert("changes".into(), s(changes.join(",")));
-                    item.insert("rpk".into(), s(REFRESH_PARTITION));
-                    item.insert("rat".into(), n(p.due_at));
-                    vec![put(table, item)]
-                }
+                Op::AddPending(p) => vec![put(table, pending_item(&p))],
                 Op::RemovePending { list, seq } => {
                     vec![delete_existing(table, key(format!("P#{list}"), seq))]
                 }
@@ -464,20 +361,7 @@ impl Repository for DynamoRepo {
         let Some(item) = resp.item else {
             return Ok(None);
         };
-        let key_id = get_s(&item, "keyId")
-            .and_then(|k| Target::parse(k).ok())
-            .ok_or_else(|| RepoError::Unavailable("corrupt token item".into()))?;
-        let roles = item
-            .get("roles")
-            .and_then(|v| v.as_l().ok())
-            .map(|l| l.iter().filter_map(|r| r.as_s().ok().cloned()).collect())
-            .unwrap_or_default();
-        Ok(Some(TokenRecord {
-            hash: hash.to_owned(),
-            key_id,
-            roles,
-            expires_at: get_n(&item, "expiresAt"),
-        }))
+        to_token(hash, &item).map(Some)
     }
 
     async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
@@ -518,30 +402,7 @@ impl Repository for DynamoRepo {
             .send()
             .await
             .map_err(|e| unavailable("query pending", e))?;
-        let bad = || RepoError::Unavailable("corrupt pending item".into());
-        resp.items()
-            .iter()
-            .map(|i| {
-                let changes = get_s(i, "changes")
-                    .ok_or_else(bad)?
-                    .split(',')
-                    .filter(|c| !c.is_empty())
-                    .map(|c| {
-                        let (idx, v) = c.split_once(':').ok_or_else(bad)?;
-                        Ok((
-                            idx.parse().map_err(|_| bad())?,
-                            v.parse().map_err(|_| bad())?,
-                        ))
-                    })
-                    .collect::<Result<Vec<_>, RepoError>>()?;
-                Ok(Pending {
-                    list: list.clone(),
-                    seq: get_s(i, "sk").ok_or_else(bad)?.to_owned(),
-                    changes,
-                    due_at: get_n(i, "rat").unwrap_or(0),
-                })
-            })
-            .collect()
+        resp.items().iter().map(|i| to_pending(list, i)).collect()
     }
 
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {

@@ -10,9 +10,7 @@ use base64::Engine;
 use serde_json::{json, Value};
 use trustfn_domain::auth::act;
 use trustfn_domain::memory::MemoryRepo;
-use trustfn_domain::model::{
-    KeyDoc, Organization, Profile, Service, StatusConfig, StatusList, StatusServiceConfig, Tenant,
-};
+use trustfn_domain::model::{KeyDoc, Service, StatusConfig, StatusList, StatusServiceConfig};
 use trustfn_domain::repo::{Op, Pending, Repository};
 use trustfn_domain::resource::load_as;
 use trustfn_signer::Curve;
@@ -21,7 +19,7 @@ use trustfn_status::entries::{self, Allocate};
 use trustfn_status::update::{self, UpdateBody};
 use trustfn_status::{refresh, view, StatusDeps};
 use trustfn_testkit::{
-    admin, attach, registry_config, seed, t, FakeKms, FakeSecrets, RecordingRegistry,
+    admin, attach, registry_config, seed, seed_tenant, t, FakeKms, FakeSecrets, RecordingRegistry,
 };
 
 const CFG: &str = "acme.t1.st.revocations";
@@ -52,19 +50,7 @@ impl World {
             public: Vec::new(),
         };
         let r = &w.repo;
-        let org = Organization {
-            profile: Profile {
-                name: "Acme".into(),
-                extra: Default::default(),
-            },
-            billing: None,
-        };
-        seed(r, "acme", org).await;
-        let tenant = Tenant {
-            name: "t1".into(),
-            configuration: None,
-        };
-        seed(r, "acme.t1", tenant).await;
+        seed_tenant(r, "acme.t1").await;
         seed(r, "acme.t1.kms", Service::Kms(Default::default())).await;
         let (arn, public) = w.kms.add_key(Curve::P256);
         w.public = public.point.clone();

@@ -13,12 +13,12 @@ use ring::signature::{
     EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
 };
 use trustfn_domain::auth::{Authorized, Permitted, Principal};
-use trustfn_domain::model::{Doc, Record};
+use trustfn_domain::model::{Doc, Organization, Profile, Record, Tenant};
 use trustfn_domain::ports::{
     CreatedKey, KeyInfo, KeyManager, KmsError, Publisher, Registries, RegistryError, SecretBox,
 };
 use trustfn_domain::registry::{RegistryConfig, Sealed, Secret};
-use trustfn_domain::repo::{Op, Repository};
+use trustfn_domain::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord};
 use trustfn_domain::Target;
 use trustfn_signer::{Curve, PublicKey, SignError, Signer};
 
@@ -48,6 +48,24 @@ pub async fn seed(repo: &dyn Repository, id: &str, doc: impl Into<Doc>) {
     repo.commit(ops).await.unwrap();
 }
 
+/// An organization and a tenant under it (`tenant` is `org.tenant`).
+pub async fn seed_tenant(repo: &dyn Repository, tenant: &str) {
+    let org = t(tenant).parent().expect("org.tenant");
+    let doc = Organization {
+        profile: Profile {
+            name: org.to_string(),
+            extra: Default::default(),
+        },
+        billing: None,
+    };
+    seed(repo, org.as_str(), doc).await;
+    let doc = Tenant {
+        name: tenant.to_owned(),
+        configuration: None,
+    };
+    seed(repo, tenant, doc).await;
+}
+
 /// Attaches service `to` to service `from`.
 pub async fn attach(repo: &dyn Repository, from: &str, to: &str) {
     repo.commit(vec![
@@ -63,6 +81,45 @@ pub async fn attach(repo: &dyn Repository, from: &str, to: &str) {
     ])
     .await
     .unwrap();
+}
+
+/// A repository whose reads work and whose every commit fails as if DynamoDB were unreachable.
+pub struct CommitsFail<'a>(pub &'a dyn Repository);
+
+#[async_trait]
+impl Repository for CommitsFail<'_> {
+    async fn get(&self, id: &Target) -> Result<Option<Record>, RepoError> {
+        self.0.get(id).await
+    }
+    async fn get_many(&self, ids: &[Target]) -> Result<Vec<Record>, RepoError> {
+        self.0.get_many(ids).await
+    }
+    async fn children(
+        &self,
+        parent: Option<&Target>,
+        limit: usize,
+        cursor: Option<&str>,
+    ) -> Result<Page, RepoError> {
+        self.0.children(parent, limit, cursor).await
+    }
+    async fn dependencies(&self, from: &Target) -> Result<Vec<Target>, RepoError> {
+        self.0.dependencies(from).await
+    }
+    async fn dependants(&self, to: &Target) -> Result<Vec<Target>, RepoError> {
+        self.0.dependants(to).await
+    }
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, RepoError> {
+        self.0.token(hash).await
+    }
+    async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
+        self.0.due(before, limit).await
+    }
+    async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {
+        self.0.pending(list, limit).await
+    }
+    async fn commit(&self, _ops: Vec<Op>) -> Result<(), RepoError> {
+        Err(RepoError::Unavailable("DynamoDB is down (test)".into()))
+    }
 }
 
 /// A private key held here.
@@ -107,7 +164,7 @@ impl Signer for LocalKey {
     }
 }
 
-struct KeySigner(Arc<LocalKey>);
+struct KeySigner(Arc<LocalKey>, Arc<AtomicBool>);
 
 #[async_trait]
 impl Signer for KeySigner {
@@ -115,6 +172,9 @@ impl Signer for KeySigner {
         self.0.public_key()
     }
     async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
+        if self.1.load(Ordering::SeqCst) {
+            return Err(SignError("KMS is down (test)".into()));
+        }
         self.0.sign(message).await
     }
 }
@@ -126,8 +186,8 @@ pub struct FakeKms {
     pub signs: Arc<AtomicUsize>,
     pub scheduled: Mutex<Vec<String>>,
     pub cancelled: Mutex<Vec<String>>,
-    /// When set, every call fails as if KMS were unreachable.
-    pub down: AtomicBool,
+    /// When set, every call (signing included) fails as if KMS were unreachable.
+    pub down: Arc<AtomicBool>,
 }
 
 impl FakeKms {
@@ -200,7 +260,7 @@ impl KeyManager for FakeKms {
             .get(arn)
             .cloned()
             .expect("a known key");
-        Box::new(KeySigner(key))
+        Box::new(KeySigner(key, self.down.clone()))
     }
 }
 

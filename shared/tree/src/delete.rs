@@ -39,171 +39,16 @@ pub async fn delete_tracking(
     let target = auth.target();
     let root = load(repo, target).await?;
     if !recursive {
-        if root.children > 0 {
-            return Err(ApiError::conflict(format!(
-                "{target} has {} child resource(s); delete them first or use delete-recursive",
-                root.children
-            )));
-        }
-        if root.dependants > 0 {
-            let users = repo.dependants(target).await?;
-            let names = users
-                .iter()
-                .map(Target::as_str)
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(ApiError::conflict(format!(
-                "{target} is a dependency of {names}; remove that dependency first"
-            )));
-        }
+        refuse_if_used(repo, &root).await?;
     }
-    // Breadth-first walk: parents before children.
-    let mut nodes = vec![root];
-    let mut i = 0;
-    while recursive && i < nodes.len() {
-        let id = nodes[i].id.clone();
-        if nodes[i].children > 0 {
-            let mut cursor = None;
-            loop {
-                let page = repo
-                    .children(Some(&id), MAX_PAGE, cursor.as_deref())
-                    .await?;
-                nodes.extend(page.items);
-                match page.next {
-                    Some(n) => cursor = Some(n),
-                    None => break,
-                }
-            }
-        }
-        i += 1;
-    }
+    let mut nodes = subtree(repo, root, recursive).await?;
     nodes.reverse(); // leaves first
-    let pos: HashMap<Target, usize> = nodes
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.id.clone(), i))
-        .collect();
-    // Edges, each assigned to whichever endpoint is deleted first.
-    let mut edges_of: Vec<Vec<(Target, Target)>> = vec![Vec::new(); nodes.len()];
-    let mut seen = BTreeSet::new();
-    for n in &nodes {
-        if n.kind() != Kind::Service {
-            continue;
-        }
-        let mut found: Vec<(Target, Target)> = repo
-            .dependencies(&n.id)
-            .await?
-            .into_iter()
-            .map(|d| (n.id.clone(), d))
-            .collect();
-        if recursive && n.dependants > 0 {
-            found.extend(
-                repo.dependants(&n.id)
-                    .await?
-                    .into_iter()
-                    .map(|s| (s, n.id.clone())),
-            );
-        }
-        for e in found {
-            if seen.insert(e.clone()) {
-                let at = pos
-                    .get(&e.0)
-                    .copied()
-                    .unwrap_or(usize::MAX)
-                    .min(pos.get(&e.1).copied().unwrap_or(usize::MAX));
-                edges_of[at].push(e);
-            }
-        }
-    }
-    // The stream of writes, leaves first; each node's edges and token precede its own delete.
-    enum Step<'a> {
-        Edge(&'a (Target, Target)),
-        Token(String),
-        Node(&'a Record),
-    }
-    let mut steps = Vec::new();
-    for (i, n) in nodes.iter().enumerate() {
-        steps.extend(edges_of[i].iter().map(Step::Edge));
-        if let Some(k) = n.get::<ApiKey>() {
-            steps.push(Step::Token(k.token_hash.clone()));
-        }
-        steps.push(Step::Node(n));
-    }
-    // Cut into commits. Budget per step includes the counter update it may cause.
-    let cost = |s: &Step| match s {
-        Step::Edge(_) => 3,
-        Step::Token(_) => 1,
-        Step::Node(_) => 2,
-    };
-    let mut batches: Vec<Vec<Step>> = vec![Vec::new()];
-    let mut used = 0;
-    for s in steps {
-        let c = cost(&s);
-        if used + c > MAX_TX_ITEMS {
-            batches.push(Vec::new());
-            used = 0;
-        }
-        used += c;
-        batches.last_mut().expect("non-empty").push(s);
-    }
+    let edges = edges_of(repo, &nodes, recursive).await?;
+    let batches = batches(steps(&nodes, &edges));
     let total = nodes.len();
     let mut deleted = 0usize;
     for (bi, batch) in batches.iter().enumerate() {
-        let gone: BTreeSet<&Target> = batch
-            .iter()
-            .filter_map(|s| {
-                if let Step::Node(n) = s {
-                    Some(&n.id)
-                } else {
-                    None
-                }
-            })
-            .collect();
-        let mut counts: BTreeMap<Target, (i64, i64)> = BTreeMap::new();
-        let mut expect: HashMap<&Target, (i64, i64)> =
-            gone.iter().map(|id| (*id, (0, 0))).collect();
-        let mut ops = Vec::new();
-        for s in batch {
-            match s {
-                Step::Edge((from, to)) => {
-                    ops.push(Op::RemoveEdge {
-                        from: from.clone(),
-                        to: to.clone(),
-                    });
-                    match expect.get_mut(to) {
-                        Some(e) => e.1 += 1,
-                        None => counts.entry(to.clone()).or_default().1 -= 1,
-                    }
-                }
-                Step::Token(h) => ops.push(Op::RemoveToken { hash: h.clone() }),
-                Step::Node(n) => {
-                    if let Some(parent) = n.id.parent() {
-                        match expect.get_mut(&parent) {
-                            Some(e) => e.0 += 1,
-                            None => counts.entry(parent).or_default().0 -= 1,
-                        }
-                    }
-                }
-            }
-        }
-        for s in batch {
-            if let Step::Node(n) = s {
-                let (children, dependants) = expect[&n.id];
-                ops.push(Op::Delete {
-                    id: n.id.clone(),
-                    children,
-                    dependants,
-                });
-            }
-        }
-        for (id, (children, dependants)) in counts {
-            ops.push(Op::Count {
-                id,
-                children,
-                dependants,
-            });
-        }
-        if let Err(e) = repo.commit(ops).await {
+        if let Err(e) = repo.commit(batch_ops(batch)).await {
             let partial = if bi > 0 {
                 format!(" ({deleted} of {total} resources were already removed)")
             } else {
@@ -220,14 +65,9 @@ pub async fn delete_tracking(
                 }
             });
         }
+        let gone: Vec<Record> = batch.iter().filter_map(Step::node).cloned().collect();
         deleted += gone.len();
-        removed.extend(batch.iter().filter_map(|s| {
-            if let Step::Node(n) = s {
-                Some((*n).clone())
-            } else {
-                None
-            }
-        }));
+        removed.extend(gone);
         if batches.len() > 1 {
             tracing::info!(target_id = %target, batch = bi + 1, batches = batches.len(), deleted, total, "delete-recursive progress");
         }
@@ -237,4 +77,189 @@ pub async fn delete_tracking(
         202,
         json!({"_id": target.as_str(), "deleted": deleted}),
     ))
+}
+
+/// A plain delete is refused while the resource has children or dependants.
+async fn refuse_if_used(repo: &dyn Repository, root: &Record) -> Result<(), ApiError> {
+    let target = &root.id;
+    if root.children > 0 {
+        return Err(ApiError::conflict(format!(
+            "{target} has {} child resource(s); delete them first or use delete-recursive",
+            root.children
+        )));
+    }
+    if root.dependants > 0 {
+        let users = repo.dependants(target).await?;
+        let names = users
+            .iter()
+            .map(Target::as_str)
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(ApiError::conflict(format!(
+            "{target} is a dependency of {names}; remove that dependency first"
+        )));
+    }
+    Ok(())
+}
+
+/// `root` and, when `recursive`, everything below it, breadth first (parents before children).
+async fn subtree(
+    repo: &dyn Repository,
+    root: Record,
+    recursive: bool,
+) -> Result<Vec<Record>, ApiError> {
+    let mut nodes = vec![root];
+    let mut i = 0;
+    while recursive && i < nodes.len() {
+        if nodes[i].children > 0 {
+            let id = nodes[i].id.clone();
+            let mut cursor = None;
+            loop {
+                let page = repo
+                    .children(Some(&id), MAX_PAGE, cursor.as_deref())
+                    .await?;
+                nodes.extend(page.items);
+                match page.next {
+                    Some(n) => cursor = Some(n),
+                    None => break,
+                }
+            }
+        }
+        i += 1;
+    }
+    Ok(nodes)
+}
+
+type Edge = (Target, Target);
+
+/// The dependency edges of the services among `nodes` (leaves first), each assigned to
+/// whichever of its ends is deleted first; with `recursive`, edges into them from outside too.
+async fn edges_of(
+    repo: &dyn Repository,
+    nodes: &[Record],
+    recursive: bool,
+) -> Result<Vec<Vec<Edge>>, ApiError> {
+    let pos: HashMap<&Target, usize> = nodes.iter().enumerate().map(|(i, r)| (&r.id, i)).collect();
+    let mut edges: Vec<Vec<Edge>> = vec![Vec::new(); nodes.len()];
+    let mut seen = BTreeSet::new();
+    for n in nodes.iter().filter(|n| n.kind() == Kind::Service) {
+        let mut found: Vec<Edge> = repo
+            .dependencies(&n.id)
+            .await?
+            .into_iter()
+            .map(|d| (n.id.clone(), d))
+            .collect();
+        if recursive && n.dependants > 0 {
+            let users = repo.dependants(&n.id).await?;
+            found.extend(users.into_iter().map(|s| (s, n.id.clone())));
+        }
+        for e in found {
+            if seen.insert(e.clone()) {
+                let at = |t: &Target| pos.get(t).copied().unwrap_or(usize::MAX);
+                let first = at(&e.0).min(at(&e.1));
+                edges[first].push(e);
+            }
+        }
+    }
+    Ok(edges)
+}
+
+/// One write of a delete.
+enum Step<'a> {
+    Edge(&'a Edge),
+    Token(String),
+    Node(&'a Record),
+}
+
+impl Step<'_> {
+    fn node(&self) -> Option<&Record> {
+        match self {
+            Step::Node(n) => Some(n),
+            _ => None,
+        }
+    }
+    /// Items the step costs in a transaction, the counter update it may cause included.
+    fn cost(&self) -> usize {
+        match self {
+            Step::Edge(_) => 3,
+            Step::Token(_) => 1,
+            Step::Node(_) => 2,
+        }
+    }
+}
+
+/// The stream of writes, leaves first; each node's edges and token precede its own delete.
+fn steps<'a>(nodes: &'a [Record], edges: &'a [Vec<Edge>]) -> Vec<Step<'a>> {
+    let mut steps = Vec::new();
+    for (n, its_edges) in nodes.iter().zip(edges) {
+        steps.extend(its_edges.iter().map(Step::Edge));
+        if let Some(k) = n.get::<ApiKey>() {
+            steps.push(Step::Token(k.token_hash.clone()));
+        }
+        steps.push(Step::Node(n));
+    }
+    steps
+}
+
+/// Cuts the steps into commits of at most [`MAX_TX_ITEMS`] items.
+fn batches(steps: Vec<Step<'_>>) -> Vec<Vec<Step<'_>>> {
+    let mut batches: Vec<Vec<Step>> = vec![Vec::new()];
+    let mut used = 0;
+    for s in steps {
+        if used + s.cost() > MAX_TX_ITEMS {
+            batches.push(Vec::new());
+            used = 0;
+        }
+        used += s.cost();
+        batches.last_mut().expect("non-empty").push(s);
+    }
+    batches
+}
+
+/// The ops of one commit: edge and token removals, the deletes (each expecting the counters the
+/// deletes before it leave), and the counter updates of survivors outside the batch.
+fn batch_ops(batch: &[Step<'_>]) -> Vec<Op> {
+    let gone: BTreeSet<&Target> = batch.iter().filter_map(Step::node).map(|n| &n.id).collect();
+    let mut counts: BTreeMap<Target, (i64, i64)> = BTreeMap::new();
+    let mut expect: HashMap<&Target, (i64, i64)> = gone.iter().map(|id| (*id, (0, 0))).collect();
+    let mut ops = Vec::new();
+    for s in batch {
+        match s {
+            Step::Edge((from, to)) => {
+                ops.push(Op::RemoveEdge {
+                    from: from.clone(),
+                    to: to.clone(),
+                });
+                match expect.get_mut(to) {
+                    Some(e) => e.1 += 1,
+                    None => counts.entry(to.clone()).or_default().1 -= 1,
+                }
+            }
+            Step::Token(h) => ops.push(Op::RemoveToken { hash: h.clone() }),
+            Step::Node(n) => {
+                if let Some(parent) = n.id.parent() {
+                    match expect.get_mut(&parent) {
+                        Some(e) => e.0 += 1,
+                        None => counts.entry(parent).or_default().0 -= 1,
+                    }
+                }
+            }
+        }
+    }
+    for n in batch.iter().filter_map(Step::node) {
+        let (children, dependants) = expect[&n.id];
+        ops.push(Op::Delete {
+            id: n.id.clone(),
+            children,
+            dependants,
+        });
+    }
+    for (id, (children, dependants)) in counts {
+        ops.push(Op::Count {
+            id,
+            children,
+            dependants,
+        });
+    }
+    ops
 }

@@ -1,0 +1,272 @@
+//! The one place DynamoDB items become typed records, tokens and pending changes, and back.
+//! An item that does not parse is [`RepoError::Corrupt`] naming it (a logged 500), never a
+//! default.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use trustfn_domain::model::{Doc, Kind, Record};
+use trustfn_domain::repo::{Pending, RepoError, TokenRecord};
+use trustfn_domain::Target;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+pub(crate) fn n(v: i64) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+pub(crate) fn resource_pk(id: &Target) -> String {
+    match id.parent() {
+        Some(p) => format!("R#{p}"),
+        None => "R#".to_owned(),
+    }
+}
+
+pub(crate) fn key(pk: String, sk: String) -> Item {
+    HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
+}
+
+pub(crate) fn resource_key(id: &Target) -> Item {
+    key(resource_pk(id), id.to_string())
+}
+
+pub(crate) fn get_s<'a>(item: &'a Item, k: &str) -> Option<&'a str> {
+    item.get(k).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+pub(crate) fn get_n(item: &Item, k: &str) -> Option<i64> {
+    item.get(k)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+}
+
+/// The one place a stored item becomes a typed record. An item that does not parse is
+/// [`RepoError::Corrupt`] naming it (a logged 500), never a default.
+pub(crate) fn to_record(item: &Item) -> Result<Record, RepoError> {
+    let id_text = get_s(item, "_id").unwrap_or("?");
+    let bad = |what: String| RepoError::Corrupt {
+        id: id_text.to_owned(),
+        reason: what,
+    };
+    let id = Target::parse(get_s(item, "_id").ok_or_else(|| bad("no _id".into()))?)
+        .map_err(|_| bad("_id is not a target".into()))?;
+    let kind = get_s(item, "type").ok_or_else(|| bad("no type".into()))?;
+    let kind = Kind::parse(kind).ok_or_else(|| bad(format!("unknown type {kind:?}")))?;
+    let doc: serde_json::Value =
+        serde_json::from_str(get_s(item, "doc").ok_or_else(|| bad("no doc".into()))?)
+            .map_err(|e| bad(format!("doc is not JSON: {e}")))?;
+    let doc = Doc::from_stored(kind, doc)
+        .map_err(|e| bad(format!("doc is not a {}: {e}", kind.as_str())))?;
+    let num = |k: &str| get_n(item, k).ok_or_else(|| bad(format!("no {k}")));
+    Ok(Record {
+        id,
+        doc,
+        version: num("version")? as u64,
+        children: num("children")?,
+        dependants: num("dependants")?,
+        created_at: get_s(item, "createdAt")
+            .ok_or_else(|| bad("no createdAt".into()))?
+            .to_owned(),
+    })
+}
+
+pub(crate) fn to_item(r: &Record) -> Item {
+    let mut item = resource_key(&r.id);
+    item.insert("_id".into(), s(r.id.as_str()));
+    if let Some(p) = r.id.parent() {
+        item.insert("parent".into(), s(p.as_str()));
+    }
+    item.insert("type".into(), s(r.kind().as_str()));
+    item.insert("doc".into(), s(r.doc.to_stored().to_string()));
+    item.insert("version".into(), n(r.version as i64));
+    item.insert("children".into(), n(r.children));
+    item.insert("dependants".into(), n(r.dependants));
+    item.insert("createdAt".into(), s(r.created_at.clone()));
+    if let Some(at) = r.refresh_at() {
+        item.insert("rpk".into(), s(REFRESH_PARTITION));
+        item.insert("rat".into(), n(at));
+    }
+    item
+}
+
+pub(crate) fn token_item(t: &TokenRecord) -> Item {
+    let mut item = key(format!("T#{}", t.hash), "T".into());
+    item.insert("keyId".into(), s(t.key_id.as_str()));
+    item.insert(
+        "roles".into(),
+        AttributeValue::L(t.roles.iter().map(|r| s(r.as_str())).collect()),
+    );
+    if let Some(at) = t.expires_at {
+        item.insert("expiresAt".into(), n(at));
+    }
+    item
+}
+
+pub(crate) fn to_token(hash: &str, item: &Item) -> Result<TokenRecord, RepoError> {
+    let bad = |what: &str| RepoError::Corrupt {
+        id: format!("token {}…", &hash[..hash.len().min(8)]),
+        reason: what.to_owned(),
+    };
+    let key_id = get_s(item, "keyId")
+        .and_then(|k| Target::parse(k).ok())
+        .ok_or_else(|| bad("no keyId"))?;
+    let roles = item
+        .get("roles")
+        .and_then(|v| v.as_l().ok())
+        .ok_or_else(|| bad("no roles"))?
+        .iter()
+        .map(|r| r.as_s().cloned().map_err(|_| bad("a role is not a string")))
+        .collect::<Result<_, _>>()?;
+    Ok(TokenRecord {
+        hash: hash.to_owned(),
+        key_id,
+        roles,
+        expires_at: get_n(item, "expiresAt"),
+    })
+}
+
+pub(crate) fn pending_item(p: &Pending) -> Item {
+    let mut item = key(format!("P#{}", p.list), p.seq.clone());
+    let changes: Vec<String> = p.changes.iter().map(|(i, v)| format!("{i}:{v}")).collect();
+    item.insert("changes".into(), s(changes.join(",")));
+    item.insert("rpk".into(), s(REFRESH_PARTITION));
+    item.insert("rat".into(), n(p.due_at));
+    item
+}
+
+pub(crate) fn to_pending(list: &Target, item: &Item) -> Result<Pending, RepoError> {
+    let bad = |what: &str| RepoError::Corrupt {
+        id: format!("pending change of {list}"),
+        reason: what.to_owned(),
+    };
+    let changes = get_s(item, "changes")
+        .ok_or_else(|| bad("no changes"))?
+        .split(',')
+        .filter(|c| !c.is_empty())
+        .map(|c| {
+            let (idx, v) = c
+                .split_once(':')
+                .ok_or_else(|| bad("a change is not index:value"))?;
+            Ok((
+                idx.parse().map_err(|_| bad("an index is not a number"))?,
+                v.parse().map_err(|_| bad("a value is not a number"))?,
+            ))
+        })
+        .collect::<Result<Vec<_>, RepoError>>()?;
+    Ok(Pending {
+        list: list.clone(),
+        seq: get_s(item, "sk").ok_or_else(|| bad("no sk"))?.to_owned(),
+        changes,
+        due_at: get_n(item, "rat").ok_or_else(|| bad("no rat"))?,
+    })
+}
+
+/// The sparse `refresh` index (partition `rpk`, sort `rat`) holds only status lists and pending changes.
+pub(crate) const REFRESH_INDEX: &str = "refresh";
+pub(crate) const REFRESH_PARTITION: &str = "LIST";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use trustfn_domain::model::{ApiKey, Doc, StatusList, Tenant};
+
+    fn t(s: &str) -> Target {
+        Target::parse(s).unwrap()
+    }
+
+    fn list_doc() -> StatusList {
+        serde_json::from_value(serde_json::json!({
+            "listId": "l1", "uri": "https://x/l1", "objectKey": "status-lists/a/l1", "size": 1024,
+            "allocated": 3, "statusVersion": 2, "publishedVersion": 2, "_refreshAt": 1700000000,
+            "_statuses": "eJw=", "_allocated": "eJw=", "publishError": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn records_round_trip_through_items() {
+        for rec in [
+            Record::new(
+                t("acme.t1"),
+                Tenant {
+                    name: "T".into(),
+                    configuration: None,
+                },
+            ),
+            Record::new(
+                t("acme.k"),
+                ApiKey {
+                    name: "k".into(),
+                    roles: vec!["acme.admin".into()],
+                    token_hash: "ab".repeat(32),
+                    expires_at: None,
+                },
+            ),
+            Record::new(t("acme.t1.st.c.l1"), list_doc()),
+        ] {
+            let item = to_item(&rec);
+            assert_eq!(to_record(&item).unwrap(), rec);
+            assert_eq!(get_s(&item, "pk"), Some(resource_pk(&rec.id).as_str()));
+            // Only status lists are in the refresh index, at their refresh time.
+            let indexed = matches!(rec.doc, Doc::StatusList(_));
+            assert_eq!(item.contains_key("rpk"), indexed);
+            if indexed {
+                assert_eq!(get_n(&item, "rat"), Some(1_700_000_000));
+            }
+        }
+    }
+
+    #[test]
+    fn an_item_that_does_not_parse_is_corrupt_and_named() {
+        let rec = Record::new(t("acme.t1.st.c.l1"), list_doc());
+        let mut item = to_item(&rec);
+        item.insert("doc".into(), s(r#"{"listId": "l1"}"#));
+        match to_record(&item).unwrap_err() {
+            RepoError::Corrupt { id, reason } => {
+                assert_eq!(id, "acme.t1.st.c.l1");
+                assert!(reason.contains("status-list"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut item = to_item(&rec);
+        item.remove("version");
+        assert!(matches!(to_record(&item), Err(RepoError::Corrupt { .. })));
+        let mut item = to_item(&rec);
+        item.insert("type".into(), s("spaceship"));
+        assert!(matches!(to_record(&item), Err(RepoError::Corrupt { .. })));
+    }
+
+    #[test]
+    fn tokens_and_pending_changes_round_trip() {
+        let tok = TokenRecord {
+            hash: "cd".repeat(32),
+            key_id: t("acme.k"),
+            roles: vec!["acme.admin".into(), "acme.ops".into()],
+            expires_at: Some(1_800_000_000),
+        };
+        assert_eq!(to_token(&tok.hash, &token_item(&tok)).unwrap(), tok);
+        let mut bad = token_item(&tok);
+        bad.remove("roles");
+        assert!(matches!(
+            to_token(&tok.hash, &bad),
+            Err(RepoError::Corrupt { .. })
+        ));
+        let p = Pending {
+            list: t("acme.t1.st.c.l1"),
+            seq: "0001".into(),
+            changes: vec![(5, 1), (1023, 3)],
+            due_at: 1_700_000_100,
+        };
+        let item = pending_item(&p);
+        assert_eq!(to_pending(&p.list, &item).unwrap(), p);
+        assert_eq!(get_s(&item, "rpk"), Some(REFRESH_PARTITION));
+        let mut bad = item.clone();
+        bad.insert("changes".into(), s("5:x"));
+        assert!(matches!(
+            to_pending(&p.list, &bad),
+            Err(RepoError::Corrupt { .. })
+        ));
+    }
+}

@@ -1,0 +1,165 @@
+//! Key use cases against the in-memory repository and a local-key KMS: where keys may be made,
+//! what import checks, and which KMS keys a delete retires.
+
+use trustfn_domain::auth::act;
+use trustfn_domain::memory::MemoryRepo;
+use trustfn_domain::model::{KeyDoc, Service};
+use trustfn_domain::repo::Repository;
+use trustfn_domain::resource::load_as;
+use trustfn_keys::{delete, generate, import_aws, retire, GenerateKey, ImportAwsKey};
+use trustfn_signer::Curve;
+use trustfn_testkit::{admin, seed, seed_tenant, t, CommitsFail, FakeKms};
+
+async fn world() -> (MemoryRepo, FakeKms) {
+    let repo = MemoryRepo::new();
+    seed_tenant(&repo, "acme.t1").await;
+    seed(&repo, "acme.t1.kms", Service::Kms(Default::default())).await;
+    seed(
+        &repo,
+        "acme.t1.store",
+        Service::X509Store(Default::default()),
+    )
+    .await;
+    (repo, FakeKms::default())
+}
+
+fn gen(key_type: &str) -> GenerateKey {
+    serde_json::from_value(serde_json::json!({"keyType": key_type})).unwrap()
+}
+
+#[tokio::test]
+async fn generated_keys_are_retired_on_delete_and_adopted_ones_never() {
+    let (repo, kms) = world().await;
+    generate(
+        &repo,
+        &kms,
+        &admin::<act::KeyGenerate>("acme.t1.kms.gen"),
+        gen("secp256r1"),
+    )
+    .await
+    .unwrap();
+    let (arn, _) = kms.add_key(Curve::P384);
+    let body = ImportAwsKey {
+        key_arn: arn.clone(),
+    };
+    import_aws(
+        &repo,
+        &kms,
+        &admin::<act::KeyImport>("acme.t1.kms.adopted"),
+        body,
+    )
+    .await
+    .unwrap();
+    let adopted = load_as::<KeyDoc>(&repo, &t("acme.t1.kms.adopted"))
+        .await
+        .unwrap();
+    assert!(adopted.doc.imported);
+    assert_eq!(adopted.doc.key_type, Curve::P384);
+    let generated = load_as::<KeyDoc>(&repo, &t("acme.t1.kms.gen"))
+        .await
+        .unwrap();
+    delete(&repo, &kms, &admin::<act::KeyDelete>("acme.t1.kms.adopted"))
+        .await
+        .unwrap();
+    assert!(
+        kms.scheduled.lock().unwrap().is_empty(),
+        "an adopted key is never deleted"
+    );
+    delete(&repo, &kms, &admin::<act::KeyDelete>("acme.t1.kms.gen"))
+        .await
+        .unwrap();
+    assert_eq!(
+        *kms.scheduled.lock().unwrap(),
+        vec![generated.doc.kms_key_arn.clone()]
+    );
+    assert!(repo.get(&t("acme.t1.kms.gen")).await.unwrap().is_none());
+    assert_eq!(
+        repo.get(&t("acme.t1.kms")).await.unwrap().unwrap().children,
+        0
+    );
+    // After a resource delete, only generated keys are retired.
+    let removed = vec![generated.clone().upcast(), adopted.clone().upcast()];
+    kms.scheduled.lock().unwrap().clear();
+    retire(&kms, &removed).await;
+    assert_eq!(
+        *kms.scheduled.lock().unwrap(),
+        vec![generated.doc.kms_key_arn]
+    );
+}
+
+#[tokio::test]
+async fn keys_live_only_in_kms_services_and_bad_requests_create_nothing() {
+    let (repo, kms) = world().await;
+    let before = repo.item_counts().await;
+    let e = generate(
+        &repo,
+        &kms,
+        &admin::<act::KeyGenerate>("acme.t1.store.k"),
+        gen("secp256r1"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.status, 400);
+    let e = generate(
+        &repo,
+        &kms,
+        &admin::<act::KeyGenerate>("acme.t1.kms.k"),
+        gen("rsa2048"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.status, 400);
+    let e = import_aws(
+        &repo,
+        &kms,
+        &admin::<act::KeyImport>("acme.t1.kms.k"),
+        ImportAwsKey {
+            key_arn: "not-an-arn".into(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.status, 400);
+    let e = import_aws(
+        &repo,
+        &kms,
+        &admin::<act::KeyImport>("acme.t1.kms.k"),
+        ImportAwsKey {
+            key_arn: "arn:aws:kms:us-east-1:111122223333:key/missing".into(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.status, 400);
+    assert_eq!(repo.item_counts().await, before);
+    assert!(kms.scheduled.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_key_whose_record_cannot_be_written_is_retired_in_kms() {
+    let (repo, kms) = world().await;
+    let auth = admin::<act::KeyGenerate>("acme.t1.kms.k");
+    let e = generate(&CommitsFail(&repo), &kms, &auth, gen("secp256r1"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 503);
+    assert_eq!(
+        kms.scheduled.lock().unwrap().len(),
+        1,
+        "the new KMS key is retired"
+    );
+    assert!(repo.get(&t("acme.t1.kms.k")).await.unwrap().is_none());
+    // The same id twice: the second is refused before KMS is asked for a key.
+    generate(&repo, &kms, &auth, gen("secp256r1"))
+        .await
+        .unwrap();
+    let retired_before = kms.scheduled.lock().unwrap().len();
+    assert_eq!(
+        generate(&repo, &kms, &auth, gen("secp256r1"))
+            .await
+            .unwrap_err()
+            .status,
+        409
+    );
+    assert_eq!(kms.scheduled.lock().unwrap().len(), retired_before);
+}
