@@ -126,27 +126,6 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
-/// Storage failures that no operation handles specially. Details go to the log only.
-impl From<crate::repo::RepoError> for ApiError {
-    fn from(e: crate::repo::RepoError) -> ApiError {
-        use crate::repo::RepoError;
-        match e {
-            RepoError::InvalidCursor => ApiError::validation("cursor is not valid for this list"),
-            RepoError::TransactionConflict => ApiError::conflict(
-                "a concurrent change touched the same resources; nothing was written, retry",
-            ),
-            RepoError::ConditionFailed { .. } => {
-                ApiError::conflict("the resource changed concurrently; nothing was written, retry")
-            }
-            RepoError::Corrupt { .. } => ApiError::internal(&e),
-            RepoError::Unavailable(detail) => {
-                tracing::error!(error = %detail, "storage failure");
-                ApiError::upstream("storage")
-            }
-        }
-    }
-}
-
 /// The HTTP reason phrase of the status codes trustfn answers with.
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {

@@ -15,6 +15,7 @@ pub mod registry;
 pub mod reply;
 pub mod repo;
 pub mod resource;
+pub mod sealing;
 pub mod secret;
 pub mod target;
 

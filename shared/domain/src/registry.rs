@@ -6,14 +6,10 @@
 
 use serde_json::{Map, Value};
 
-use std::collections::HashMap;
-
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::ports::SecretBox;
 pub use crate::secret::{Redacted, Sealed, Secret, SecretInput, REDACTED, SEALED_PREFIX};
-use crate::target::Target;
 
 /// Registry fields that hold secrets: never shown in a response or a log line.
 pub const SECRET_FIELDS: [&str; 5] = [
@@ -346,66 +342,6 @@ impl RegistryConfig<SecretInput> {
         serde_json::from_value(reg)
             .map_err(|e| ApiError::validation(format!("config.registry: {e}")))
     }
-
-    /// Seals the plaintext secrets with `secrets` (bound to `service`); `***` keeps the value of
-    /// the same field in `stored`.
-    pub async fn seal(
-        self,
-        secrets: Option<&dyn SecretBox>,
-        service: &Target,
-        stored: Option<&RegistryConfig<Sealed>>,
-    ) -> Result<RegistryConfig<Sealed>, ApiError> {
-        let kept: HashMap<&str, &Sealed> = stored
-            .map(|s| s.secrets())
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
-        let mut sealed: HashMap<&'static str, Sealed> = HashMap::new();
-        for (name, input) in self.secrets() {
-            let value = match input {
-                SecretInput::Sealed(s) => s.clone(),
-                SecretInput::Keep => (*kept.get(name).ok_or_else(|| {
-                    ApiError::validation(format!(
-                        "config.registry.{name}: no stored secret to keep"
-                    ))
-                })?)
-                .clone(),
-                SecretInput::Plain(p) => {
-                    let b = secrets.ok_or_else(|| {
-                        ApiError::internal_msg(
-                            "a registry secret arrived but no secrets key is configured (TRUSTFN_SECRETS_KEY_ID)",
-                        )
-                    })?;
-                    b.seal(p, service.as_str()).await?
-                }
-            };
-            sealed.insert(name, value);
-        }
-        self.try_map(|name, _| {
-            sealed
-                .remove(name)
-                .ok_or_else(|| ApiError::internal_msg(format!("registry secret {name} vanished")))
-        })
-    }
-}
-
-impl RegistryConfig<Sealed> {
-    /// A copy with the secrets opened, for the registry writer only.
-    pub async fn open(
-        &self,
-        secrets: &dyn SecretBox,
-        service: &Target,
-    ) -> Result<RegistryConfig<Secret>, ApiError> {
-        let mut opened: HashMap<&'static str, Secret> = HashMap::new();
-        for (name, sealed) in self.secrets() {
-            opened.insert(name, secrets.open(sealed, service.as_str()).await?);
-        }
-        self.try_map(|name, _| {
-            opened
-                .remove(name)
-                .ok_or_else(|| ApiError::internal_msg(format!("registry secret {name} vanished")))
-        })
-    }
 }
 
 #[cfg(test)]
@@ -496,57 +432,6 @@ mod tests {
         let mut all = SECRET_FIELDS.to_vec();
         all.sort();
         assert_eq!(names, all);
-    }
-
-    /// A secret box that "seals" by prefixing, binding the context.
-    struct Prefix;
-    #[async_trait::async_trait]
-    impl SecretBox for Prefix {
-        async fn seal(&self, p: &Secret, ctx: &str) -> Result<Sealed, crate::ports::KmsError> {
-            Ok(Sealed::new(format!("kms:{ctx}:{}", p.expose())))
-        }
-        async fn open(&self, s: &Sealed, ctx: &str) -> Result<Secret, crate::ports::KmsError> {
-            let want = format!("kms:{ctx}:");
-            s.ciphertext()
-                .strip_prefix(&want)
-                .map(Secret::new)
-                .ok_or(crate::ports::KmsError::NotFound)
-        }
-    }
-
-    #[tokio::test]
-    async fn seals_keeps_and_opens() {
-        let svc = Target::parse("acme.t.st").unwrap();
-        let input = RegistryConfig::from_request(Some(&json!({"type": "azure", "accountName": "a", "containerName": "cc1", "sasToken": "sv=1&sig=x"}))).unwrap();
-        let stored = input.seal(Some(&Prefix), &svc, None).await.unwrap();
-        let RegistryConfig::Azure(a) = &stored else {
-            panic!()
-        };
-        assert_eq!(
-            a.sas_token.as_ref().unwrap().ciphertext(),
-            "kms:acme.t.st:sv=1&sig=x"
-        );
-        // `***` keeps the stored value; without one it is refused.
-        let again = RegistryConfig::from_request(Some(&json!({"type": "azure", "accountName": "a", "containerName": "cc1", "sasToken": "***"}))).unwrap();
-        assert_eq!(
-            again.clone().seal(None, &svc, Some(&stored)).await.unwrap(),
-            stored
-        );
-        assert!(again
-            .seal(None, &svc, None)
-            .await
-            .unwrap_err()
-            .message
-            .contains("sasToken"));
-        let opened = stored.open(&Prefix, &svc).await.unwrap();
-        let RegistryConfig::Azure(o) = &opened else {
-            panic!()
-        };
-        assert_eq!(o.sas_token.as_ref().unwrap().expose(), "sv=1&sig=x");
-        assert!(!format!("{opened:?}").contains("sig=x"));
-        // Bound to the service: another service cannot open it.
-        let other = Target::parse("evil.t.st").unwrap();
-        assert!(stored.open(&Prefix, &other).await.is_err());
     }
 
     #[test]

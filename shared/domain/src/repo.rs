@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use crate::error::ApiError;
 use crate::model::Record;
 use crate::target::Target;
 
@@ -107,6 +108,26 @@ pub enum RepoError {
     /// The store could not be reached or failed; nothing is known to be written.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
+}
+
+/// Storage failures that no operation handles specially. Details go to the log only.
+impl From<RepoError> for ApiError {
+    fn from(e: RepoError) -> ApiError {
+        match e {
+            RepoError::InvalidCursor => ApiError::validation("cursor is not valid for this list"),
+            RepoError::TransactionConflict => ApiError::conflict(
+                "a concurrent change touched the same resources; nothing was written, retry",
+            ),
+            RepoError::ConditionFailed { .. } => {
+                ApiError::conflict("the resource changed concurrently; nothing was written, retry")
+            }
+            RepoError::Corrupt { .. } => ApiError::internal(&e),
+            RepoError::Unavailable(detail) => {
+                tracing::error!(error = %detail, "storage failure");
+                ApiError::upstream("storage")
+            }
+        }
+    }
 }
 
 #[async_trait]
