@@ -3,13 +3,14 @@ SHELL := /bin/bash
 export CARGO_TARGET_DIR ?= $(HOME)/.cache/trustfn/target
 PY := .tools/venv/bin/python
 
-.PHONY: help bootstrap build run watch bench test test-unit test-api lint routes deploy clean
+.PHONY: help bootstrap build run watch bench mutants test test-unit test-api lint routes deploy clean
 
 help:
 	@echo "make run    - start emulators + every function on http://127.0.0.1:9000 (Ctrl-C stops)"
 	@echo "make watch  - the same behind cargo lambda watch (rebuilds functions on change)"
 	@echo "make test   - unit tests, route/template checks, black-box API tests"
 	@echo "make bench  - cold start, footprint, codec and load benchmarks; writes docs/BENCHMARKS.md"
+	@echo "make mutants - mutation testing of the AWS-free service crates (about an hour); reports the caught ratio"
 	@echo "make lint   - rustfmt + clippy"
 	@echo "make routes - regenerate the watch router, infra/openapi.yaml and infra/events from template.yaml"
 	@echo "make deploy - sam build && sam deploy --guided"
@@ -33,6 +34,16 @@ test: bootstrap test-unit test-api
 bench:
 	@bash infra/scripts/bootstrap.sh bench
 	$(PY) bench/run.py $(PARTS)
+
+# Mutation testing (not part of make test). .cargo/mutants.toml picks the files (the security and
+# integrity checks) and the tests run against each mutant; MUTANTS_ARGS adds options, e.g.
+# MUTANTS_ARGS="-f shared/status/src/publish.rs" or MUTANTS_ARGS="--shard 0/4".
+MUTANT_CRATES := trustfn-domain trustfn-tree trustfn-access trustfn-keys trustfn-certs trustfn-status
+mutants:
+	@bash infra/scripts/bootstrap.sh mutants
+	PATH="$(CURDIR)/.tools/cargo/bin:$$PATH" cargo mutants --no-shuffle --timeout 120 \
+	  $(addprefix -p ,$(MUTANT_CRATES)) $(MUTANTS_ARGS) || true
+	$(PY) infra/scripts/mutants_report.py mutants.out
 
 test-unit:
 	cargo fmt --all -- --check
