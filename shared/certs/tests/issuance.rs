@@ -9,10 +9,11 @@ use trustfn_certs::issue::{self, IssueDs, IssueIaca};
 use trustfn_domain::auth::act;
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{Certificate, KeyDoc, Record, Service};
+use trustfn_domain::repo::Op;
 use trustfn_domain::repo::Repository;
 use trustfn_domain::resource::load_as;
 use trustfn_signer::Curve;
-use trustfn_testkit::{admin, attach, seed, seed_tenant, t, FakeKms};
+use trustfn_testkit::{admin, attach, seed, seed_tenant, t, FakeKms, Raced};
 
 const X509: &str = "acme.t1.x509";
 
@@ -125,11 +126,38 @@ async fn an_id_taken_in_one_store_writes_nothing_to_any_store() {
     .await
     .unwrap();
     let before = repo.item_counts().await;
-    assert_eq!(
-        iaca(&repo, &kms, "acme.t1.kms.iaca", "iaca").await,
-        Err(409)
-    );
+    let auth = admin::<act::IacaIssue>(X509);
+    let e = issue::issue_iaca(&repo, &kms, &auth, iaca_body("acme.t1.kms.iaca", "iaca"))
+        .await
+        .unwrap_err();
+    assert_eq!((e.status, e.id), (409, "DuplicateTarget"));
     assert_eq!(repo.item_counts().await, before, "nothing written");
+    assert!(repo.get(&t("acme.t1.store1.iaca")).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_store_removed_during_issuance_writes_nothing_to_the_others() {
+    let (repo, kms) = world().await;
+    // store2 (empty) is deleted by someone else after the issuance read its dependencies.
+    let gone = vec![
+        Op::Delete {
+            id: t("acme.t1.store2"),
+            children: 0,
+            dependants: 1,
+        },
+        Op::Count {
+            id: t("acme.t1"),
+            children: -1,
+            dependants: 0,
+        },
+    ];
+    let raced = Raced::new(&repo, gone);
+    let auth = admin::<act::IacaIssue>(X509);
+    let e = issue::issue_iaca(&raced, &kms, &auth, iaca_body("acme.t1.kms.iaca", "iaca"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 409);
+    assert!(e.message.contains("removed concurrently"), "{}", e.message);
     assert!(repo.get(&t("acme.t1.store1.iaca")).await.unwrap().is_none());
 }
 

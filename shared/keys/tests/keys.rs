@@ -6,7 +6,7 @@ use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{KeyDoc, Service};
 use trustfn_domain::repo::Repository;
 use trustfn_domain::resource::load_as;
-use trustfn_keys::{delete, generate, import_aws, retire, GenerateKey, ImportAwsKey};
+use trustfn_keys::{delete, generate, import_aws, list, retire, view, GenerateKey, ImportAwsKey};
 use trustfn_signer::Curve;
 use trustfn_testkit::{admin, seed, seed_tenant, t, CommitsFail, FakeKms};
 
@@ -162,4 +162,167 @@ async fn a_key_whose_record_cannot_be_written_is_retired_in_kms() {
         409
     );
     assert_eq!(kms.scheduled.lock().unwrap().len(), retired_before);
+}
+
+fn import(arn: &str) -> ImportAwsKey {
+    ImportAwsKey {
+        key_arn: arn.to_owned(),
+    }
+}
+
+#[tokio::test]
+async fn import_adopts_only_enabled_signing_keys_named_by_a_kms_arn() {
+    let (repo, kms) = world().await;
+    let auth = admin::<act::KeyImport>("acme.t1.kms.k");
+    let (arn, _) = kms.add_key(Curve::P256);
+    for bad in [
+        "arn:aws:s3:::bucket/key/x",
+        "arn:aws:kms:us-east-1:111122223333:alias/x",
+        "kms:us-east-1:key/x",
+        &format!("{arn}{}", "0".repeat(2048)),
+    ] {
+        let e = import_aws(&repo, &kms, &auth, import(bad))
+            .await
+            .unwrap_err();
+        assert!(e.message.contains("KMS key ARN"), "{bad}: {}", e.message);
+    }
+    // 2048 characters is still an ARN (KMS does not know it).
+    let longest = format!("{arn}{}", "0".repeat(2048 - arn.len()));
+    let e = import_aws(&repo, &kms, &auth, import(&longest))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("does not exist"), "{}", e.message);
+    kms.not_signing.lock().unwrap().push(arn.clone());
+    let e = import_aws(&repo, &kms, &auth, import(&arn))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("SIGN_VERIFY"), "{}", e.message);
+    kms.not_signing.lock().unwrap().clear();
+    kms.disabled.lock().unwrap().push(arn.clone());
+    let e = import_aws(&repo, &kms, &auth, import(&arn))
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("not enabled"), "{}", e.message);
+    kms.disabled.lock().unwrap().clear();
+    let out = import_aws(&repo, &kms, &auth, import(&format!(" {arn} ")))
+        .await
+        .unwrap();
+    let v = out.body.unwrap();
+    assert_eq!(
+        (
+            v["type"].as_str(),
+            v["kmsKeyArn"].as_str(),
+            v["imported"].as_bool()
+        ),
+        (Some("key"), Some(arn.as_str()), Some(true))
+    );
+}
+
+#[tokio::test]
+async fn generate_answers_the_key_and_takes_only_the_aws_backend() {
+    let (repo, kms) = world().await;
+    for backend in ["aws", "kms"] {
+        let body: GenerateKey =
+            serde_json::from_value(serde_json::json!({"keyType": "secp384r1", "backend": backend}))
+                .unwrap();
+        let id = format!("acme.t1.kms.{backend}");
+        let out = generate(&repo, &kms, &admin::<act::KeyGenerate>(&id), body)
+            .await
+            .unwrap();
+        let v = out.body.unwrap();
+        assert_eq!(v["_id"], id.as_str());
+        assert_eq!(v["type"], "key");
+        assert_eq!(v["keyType"], "secp384r1");
+        assert_eq!(v["publicKey"]["crv"], "P-384");
+    }
+    let body: GenerateKey =
+        serde_json::from_value(serde_json::json!({"keyType": "secp256r1", "backend": "jwk"}))
+            .unwrap();
+    let e = generate(
+        &repo,
+        &kms,
+        &admin::<act::KeyGenerate>("acme.t1.kms.j"),
+        body,
+    )
+    .await
+    .unwrap_err();
+    assert!(e.message.contains("backend"), "{}", e.message);
+    // A key is '<kms service>.<keyId>': the service itself is not a key id.
+    let e = generate(
+        &repo,
+        &kms,
+        &admin::<act::KeyGenerate>("acme.t1.kms"),
+        gen("secp256r1"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.id, "InvalidTarget");
+    let listed = list(&repo, &admin::<act::KeyList>("acme.t1.kms"))
+        .await
+        .unwrap();
+    assert_eq!(listed.body.unwrap().as_array().unwrap().len(), 2);
+    let e = list(&repo, &admin::<act::KeyList>("acme.t1.store"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 400);
+    let shown = view(&repo, &admin::<act::KeyView>("acme.t1.kms.aws"))
+        .await
+        .unwrap();
+    assert_eq!(
+        shown.body.unwrap()["kmsKeyArn"]
+            .as_str()
+            .map(|a| a.starts_with("arn:")),
+        Some(true)
+    );
+    assert_eq!(
+        view(&repo, &admin::<act::KeyView>("acme.t1.store"))
+            .await
+            .unwrap_err()
+            .status,
+        400
+    );
+}
+
+#[tokio::test]
+async fn a_delete_whose_record_stays_cancels_the_kms_deletion() {
+    let (repo, kms) = world().await;
+    generate(
+        &repo,
+        &kms,
+        &admin::<act::KeyGenerate>("acme.t1.kms.gen"),
+        gen("secp256r1"),
+    )
+    .await
+    .unwrap();
+    let (arn, _) = kms.add_key(Curve::P256);
+    import_aws(
+        &repo,
+        &kms,
+        &admin::<act::KeyImport>("acme.t1.kms.adopted"),
+        import(&arn),
+    )
+    .await
+    .unwrap();
+    let down = CommitsFail(&repo);
+    let e = delete(&down, &kms, &admin::<act::KeyDelete>("acme.t1.kms.gen"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 503);
+    let scheduled = kms.scheduled.lock().unwrap().clone();
+    assert_eq!(scheduled.len(), 1);
+    assert_eq!(
+        *kms.cancelled.lock().unwrap(),
+        scheduled,
+        "the deletion is undone"
+    );
+    let e = delete(&down, &kms, &admin::<act::KeyDelete>("acme.t1.kms.adopted"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 503);
+    assert_eq!(
+        kms.cancelled.lock().unwrap().len(),
+        1,
+        "an adopted key was never scheduled"
+    );
+    assert!(repo.get(&t("acme.t1.kms.gen")).await.unwrap().is_some());
 }

@@ -83,44 +83,86 @@ pub async fn attach(repo: &dyn Repository, from: &str, to: &str) {
     .unwrap();
 }
 
+/// A repository wrapper: every read goes to `self.0`, commits to the wrapper's `write`.
+macro_rules! repository_wrapper {
+    ($ty:ty) => {
+        #[async_trait]
+        impl Repository for $ty {
+            async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
+                self.write(ops).await
+            }
+            async fn get(&self, id: &Target) -> Result<Option<Record>, RepoError> {
+                self.0.get(id).await
+            }
+            async fn get_many(&self, ids: &[Target]) -> Result<Vec<Record>, RepoError> {
+                self.0.get_many(ids).await
+            }
+            async fn children(
+                &self,
+                parent: Option<&Target>,
+                limit: usize,
+                cursor: Option<&str>,
+            ) -> Result<Page, RepoError> {
+                self.0.children(parent, limit, cursor).await
+            }
+            async fn dependencies(&self, from: &Target) -> Result<Vec<Target>, RepoError> {
+                self.0.dependencies(from).await
+            }
+            async fn dependants(&self, to: &Target) -> Result<Vec<Target>, RepoError> {
+                self.0.dependants(to).await
+            }
+            async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, RepoError> {
+                self.0.token(hash).await
+            }
+            async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
+                self.0.due(before, limit).await
+            }
+            async fn pending(
+                &self,
+                list: &Target,
+                limit: usize,
+            ) -> Result<Vec<Pending>, RepoError> {
+                self.0.pending(list, limit).await
+            }
+        }
+    };
+}
+
 /// A repository whose reads work and whose every commit fails as if DynamoDB were unreachable.
 pub struct CommitsFail<'a>(pub &'a dyn Repository);
 
-#[async_trait]
-impl Repository for CommitsFail<'_> {
-    async fn get(&self, id: &Target) -> Result<Option<Record>, RepoError> {
-        self.0.get(id).await
-    }
-    async fn get_many(&self, ids: &[Target]) -> Result<Vec<Record>, RepoError> {
-        self.0.get_many(ids).await
-    }
-    async fn children(
-        &self,
-        parent: Option<&Target>,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<Page, RepoError> {
-        self.0.children(parent, limit, cursor).await
-    }
-    async fn dependencies(&self, from: &Target) -> Result<Vec<Target>, RepoError> {
-        self.0.dependencies(from).await
-    }
-    async fn dependants(&self, to: &Target) -> Result<Vec<Target>, RepoError> {
-        self.0.dependants(to).await
-    }
-    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, RepoError> {
-        self.0.token(hash).await
-    }
-    async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
-        self.0.due(before, limit).await
-    }
-    async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {
-        self.0.pending(list, limit).await
-    }
-    async fn commit(&self, _ops: Vec<Op>) -> Result<(), RepoError> {
+impl CommitsFail<'_> {
+    async fn write(&self, _ops: Vec<Op>) -> Result<(), RepoError> {
         Err(RepoError::Unavailable("DynamoDB is down (test)".into()))
     }
 }
+
+repository_wrapper!(CommitsFail<'_>);
+
+/// A repository where another writer commits `ops` just before the first commit of the use
+/// case under test: a race between its reads and its writes.
+pub struct Raced<'a>(pub &'a dyn Repository, pub Mutex<Option<Vec<Op>>>);
+
+impl<'a> Raced<'a> {
+    pub fn new(repo: &'a dyn Repository, ops: Vec<Op>) -> Raced<'a> {
+        Raced(repo, Mutex::new(Some(ops)))
+    }
+}
+
+impl Raced<'_> {
+    async fn write(&self, ops: Vec<Op>) -> Result<(), RepoError> {
+        let race = self.1.lock().unwrap().take();
+        if let Some(race) = race {
+            self.0
+                .commit(race)
+                .await
+                .expect("the racing commit applies");
+        }
+        self.0.commit(ops).await
+    }
+}
+
+repository_wrapper!(Raced<'_>);
 
 /// A private key held here.
 pub struct LocalKey {
@@ -188,6 +230,9 @@ pub struct FakeKms {
     pub cancelled: Mutex<Vec<String>>,
     /// When set, every call (signing included) fails as if KMS were unreachable.
     pub down: Arc<AtomicBool>,
+    /// Keys described as ENCRYPT_DECRYPT (not SIGN_VERIFY), and keys described as disabled.
+    pub not_signing: Mutex<Vec<String>>,
+    pub disabled: Mutex<Vec<String>>,
 }
 
 impl FakeKms {
@@ -233,8 +278,8 @@ impl KeyManager for FakeKms {
             arn: key_id.to_owned(),
             curve: Some(key.public.curve),
             spec: format!("{:?}", key.public.curve),
-            sign_verify: true,
-            enabled: true,
+            sign_verify: !self.not_signing.lock().unwrap().iter().any(|a| a == key_id),
+            enabled: !self.disabled.lock().unwrap().iter().any(|a| a == key_id),
         })
     }
     async fn public_key(&self, key_id: &str) -> Result<PublicKey, KmsError> {

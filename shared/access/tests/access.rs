@@ -1,0 +1,224 @@
+//! API keys and roles against the in-memory repository: what a key holds, where roles may
+//! grant, the token that works once issued and stops at deletion.
+
+use serde_json::json;
+use trustfn_access::api_keys::{create_api_key, delete_api_key, list_api_keys, CreateApiKey};
+use trustfn_access::roles::{create_role, CreateRole};
+use trustfn_domain::auth::{act, Action, Operation, Principal};
+use trustfn_domain::authn::{authenticate, AdminToken};
+use trustfn_domain::memory::MemoryRepo;
+use trustfn_domain::model::{ApiKey, Role};
+use trustfn_domain::resource::load_as;
+use trustfn_testkit::{admin, seed_tenant, t};
+
+fn key_body(v: serde_json::Value) -> CreateApiKey {
+    serde_json::from_value(v).unwrap()
+}
+
+fn role_body(v: serde_json::Value) -> CreateRole {
+    serde_json::from_value(v).unwrap()
+}
+
+async fn world() -> MemoryRepo {
+    let repo = MemoryRepo::new();
+    seed_tenant(&repo, "acme.t1").await;
+    seed_tenant(&repo, "other.t1").await;
+    let ops = admin::<act::RoleCreate>("acme.ops");
+    let body = role_body(json!({"name": "Ops", "permissions": [
+        {"target": "acme.t1", "action": "ALL", "operation": "ADD"},
+        {"target": "acme.t1.kms", "action": "resource-delete", "operation": "REMOVE"}]}));
+    create_role(&repo, &ops, body).await.unwrap();
+    let body = role_body(
+        json!({"name": "Administrator", "permissions": [{"target": "acme", "action": "all", "operation": "ADD"}]}),
+    );
+    create_role(&repo, &admin::<act::RoleCreate>("acme.admin"), body)
+        .await
+        .unwrap();
+    repo
+}
+
+async fn principal(repo: &MemoryRepo, token: &str) -> Principal {
+    let header = format!("Bearer {token}");
+    authenticate(repo, &AdminToken::new(None, None).unwrap(), Some(&header))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_key_gets_its_roles_permissions_and_stops_working_when_deleted() {
+    let repo = world().await;
+    let body = key_body(json!({"name": "CI", "roles": ["ops", "acme.ops"], "expiration": "30d"}));
+    let out = create_api_key(&repo, &admin::<act::ApiKeyCreate>("acme.ci"), body)
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    let token = out["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("tfk_"));
+    let stored = load_as::<ApiKey>(&repo, &t("acme.ci")).await.unwrap().doc;
+    assert_eq!(
+        stored.roles,
+        vec!["acme.ops".to_owned()],
+        "one role, listed once"
+    );
+    assert_ne!(stored.token_hash, token, "only the hash is stored");
+    let expires =
+        chrono::DateTime::parse_from_rfc3339(stored.expires_at.as_deref().unwrap()).unwrap();
+    let days = (expires.timestamp() - chrono::Utc::now().timestamp()) / 86_400;
+    assert!((29..=30).contains(&days), "{days} days");
+    let p = principal(&repo, &token).await;
+    assert!(p.allows(&t("acme.t1.st"), Action::StatusUpdate));
+    assert!(!p.allows(&t("acme.t1.kms"), Action::ResourceDelete));
+    assert!(!p.allows(&t("acme"), Action::TenantCreate));
+    let listed = list_api_keys(&repo, &admin::<act::ApiKeyList>("acme"))
+        .await
+        .unwrap();
+    let listed = listed.body.unwrap().to_string();
+    assert!(
+        listed.contains("acme.ci")
+            && !listed.contains(&token)
+            && !listed.contains(&stored.token_hash)
+    );
+    delete_api_key(&repo, &admin::<act::ApiKeyDelete>("acme.ci"))
+        .await
+        .unwrap();
+    let header = format!("Bearer {token}");
+    let e = authenticate(&repo, &AdminToken::new(None, None).unwrap(), Some(&header))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 401);
+    assert_eq!(repo.item_counts().await.2, 0, "no token left");
+    assert_eq!(
+        delete_api_key(&repo, &admin::<act::ApiKeyDelete>("acme.ci"))
+            .await
+            .unwrap_err()
+            .status,
+        404
+    );
+    let e = delete_api_key(&repo, &admin::<act::ApiKeyDelete>("acme.ops"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 400, "a role is not an API key");
+}
+
+#[tokio::test]
+async fn roles_come_from_the_keys_own_organization_and_must_exist() {
+    let repo = world().await;
+    let before = repo.item_counts().await;
+    for (roles, why) in [
+        (json!(["other.admin"]), "not a role of organization"),
+        (json!(["acme.t1.ops"]), "not a role of organization"),
+        (json!(["missing"]), "does not exist"),
+        (json!(["t1"]), "does not exist"),
+    ] {
+        let body = key_body(json!({"name": "k", "roles": roles}));
+        let e = create_api_key(&repo, &admin::<act::ApiKeyCreate>("acme.k"), body)
+            .await
+            .unwrap_err();
+        assert!(e.message.contains(why), "{roles}: {}", e.message);
+    }
+    let body = key_body(json!({"name": "k", "expiration": "soon"}));
+    let e = create_api_key(&repo, &admin::<act::ApiKeyCreate>("acme.k"), body)
+        .await
+        .unwrap_err();
+    assert!(e.message.contains("expiration"), "{}", e.message);
+    let body = key_body(json!({"name": "k"}));
+    let e = create_api_key(&repo, &admin::<act::ApiKeyCreate>("acme.t1.k"), body)
+        .await
+        .unwrap_err();
+    assert_eq!(e.id, "InvalidTarget");
+    assert_eq!(repo.item_counts().await, before, "nothing written");
+}
+
+#[tokio::test]
+async fn a_key_may_hand_out_only_roles_whose_grants_it_holds() {
+    let repo = world().await;
+    // The delegator may create keys and holds `all` on acme.t1, nothing more.
+    let body = role_body(json!({"name": "delegator", "permissions": [
+        {"target": "acme", "action": "apikey-create", "operation": "ADD"},
+        {"target": "acme.t1", "action": "all", "operation": "ADD"}]}));
+    create_role(&repo, &admin::<act::RoleCreate>("acme.delegator"), body)
+        .await
+        .unwrap();
+    let body = role_body(
+        json!({"name": "lister", "permissions": [{"target": "acme.t1", "action": "resource-list", "operation": "ADD"}]}),
+    );
+    create_role(&repo, &admin::<act::RoleCreate>("acme.lister"), body)
+        .await
+        .unwrap();
+    let body = key_body(json!({"name": "delegator", "roles": ["delegator"]}));
+    let out = create_api_key(
+        &repo,
+        &admin::<act::ApiKeyCreate>("acme.delegator-key"),
+        body,
+    )
+    .await
+    .unwrap();
+    let token = out.body.unwrap()["token"].as_str().unwrap().to_owned();
+    let delegator = principal(&repo, &token).await;
+    let create = |id: &'static str, roles: serde_json::Value| {
+        let (repo, delegator) = (&repo, &delegator);
+        async move {
+            let proof = delegator.authorize::<act::ApiKeyCreate>(&t(id))?;
+            let body = key_body(json!({"name": id, "roles": roles}));
+            create_api_key(repo, &proof, body).await.map(|_| ())
+        }
+    };
+    // A role granting less than the delegator holds: fine.
+    create("acme.reader", json!(["lister"])).await.unwrap();
+    // Roles granting more (all on acme; the REMOVE-carrying ops role grants all on acme.t1,
+    // which it holds): `admin` is refused and nothing is written.
+    let before = repo.item_counts().await;
+    let e = create("acme.escalated", json!(["admin"]))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 403);
+    assert!(
+        e.message.contains("grants more than the caller holds"),
+        "{}",
+        e.message
+    );
+    assert_eq!(repo.item_counts().await, before);
+    create("acme.operator", json!(["ops"])).await.unwrap();
+    // Without apikey-create on the key's path there is no proof at all.
+    let lister = principal(&repo, &token).await;
+    assert!(lister
+        .authorize::<act::ApiKeyCreate>(&t("other.k"))
+        .is_err());
+}
+
+#[tokio::test]
+async fn roles_grant_only_inside_their_organization_and_name_known_actions() {
+    let repo = world().await;
+    for (perm, why) in [
+        (
+            json!({"target": "other.t1", "action": "all", "operation": "ADD"}),
+            "outside organization",
+        ),
+        (
+            json!({"target": "acme.t1", "action": "rm-rf", "operation": "ADD"}),
+            "unknown action",
+        ),
+        (
+            json!({"target": "bad target!", "action": "all", "operation": "ADD"}),
+            "permissions[0].target",
+        ),
+    ] {
+        let body = role_body(json!({"name": "r", "permissions": [perm]}));
+        let e = create_role(&repo, &admin::<act::RoleCreate>("acme.r"), body)
+            .await
+            .unwrap_err();
+        assert!(e.message.contains(why), "{}", e.message);
+    }
+    let body = role_body(json!({"name": "r"}));
+    let e = create_role(&repo, &admin::<act::RoleCreate>("acme.t1.r"), body)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        e.status, 400,
+        "a role lives directly under its organization"
+    );
+    let ops = load_as::<Role>(&repo, &t("acme.ops")).await.unwrap().doc;
+    assert_eq!(ops.permissions[0].action, "all", "ALL is stored as all");
+    assert_eq!(ops.permissions[1].operation, Operation::Remove);
+}
