@@ -3,10 +3,10 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use trustfn_domain::auth::{self, Action, Operation};
+use trustfn_domain::auth::{self, Action, Operation, Principal};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{ApiKey, Doc, Kind, Record};
+use trustfn_domain::model::{ApiKey, Kind, Record, Role};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::TokenRecord;
 use trustfn_domain::repo::{Op, Repository};
@@ -61,51 +61,7 @@ pub async fn create_api_key(
         ),
         None => None,
     };
-    let mut role_ids = Vec::new();
-    for (i, r) in body.roles.iter().enumerate() {
-        let t = role_target(&org, r, i)?;
-        if !role_ids.contains(&t) {
-            role_ids.push(t);
-        }
-    }
-    let roles = repo.get_many(&role_ids).await?;
-    for (i, id) in role_ids.iter().enumerate() {
-        match roles.iter().find(|r| &r.id == id) {
-            Some(Record {
-                doc: Doc::Role(role),
-                ..
-            }) => {
-                if !p.is_admin() {
-                    for perm in role
-                        .permissions
-                        .iter()
-                        .filter(|x| x.operation == Operation::Add)
-                    {
-                        let scope = Target::parse(&perm.target)
-                            .map_err(|_| ApiError::forbidden("not permitted"))?;
-                        let holds = if perm.action == auth::ACTION_ALL {
-                            Action::ALL.iter().all(|a| p.allows(&scope, *a))
-                        } else {
-                            Action::ALL
-                                .iter()
-                                .find(|a| a.as_str() == perm.action)
-                                .is_some_and(|a| p.allows(&scope, *a))
-                        };
-                        if !holds {
-                            return Err(ApiError::forbidden(format!(
-                                "not permitted: role {id} grants more than the caller holds"
-                            )));
-                        }
-                    }
-                }
-            }
-            _ => {
-                return Err(ApiError::validation(format!(
-                    "roles[{i}]: role {id} does not exist"
-                )))
-            }
-        }
-    }
+    let role_ids = roles_of(repo, p, &org, &body.roles).await?;
     let token = auth::new_token();
     let hash = auth::token_hash(&token);
     let role_strs: Vec<String> = role_ids.iter().map(|r| r.to_string()).collect();
@@ -141,6 +97,57 @@ pub async fn create_api_key(
     let mut out = rec.to_public();
     out["token"] = Value::String(token);
     Ok(Reply::json(201, out))
+}
+
+/// The roles a new key gets: each a role of `org` that exists, listed once; a caller that is
+/// not the administrator must hold every grant of each.
+async fn roles_of(
+    repo: &dyn Repository,
+    p: &Principal,
+    org: &Target,
+    names: &[String],
+) -> Result<Vec<Target>, ApiError> {
+    let mut role_ids = Vec::new();
+    for (i, r) in names.iter().enumerate() {
+        let t = role_target(org, r, i)?;
+        if !role_ids.contains(&t) {
+            role_ids.push(t);
+        }
+    }
+    let roles = repo.get_many(&role_ids).await?;
+    for (i, id) in role_ids.iter().enumerate() {
+        let role = roles
+            .iter()
+            .find(|r| &r.id == id)
+            .and_then(|r| r.get::<Role>())
+            .ok_or_else(|| ApiError::validation(format!("roles[{i}]: role {id} does not exist")))?;
+        if !p.is_admin() && !holds_grants(p, role) {
+            return Err(ApiError::forbidden(format!(
+                "not permitted: role {id} grants more than the caller holds"
+            )));
+        }
+    }
+    Ok(role_ids)
+}
+
+/// Whether `p` holds every grant (`ADD`) of `role` itself.
+fn holds_grants(p: &Principal, role: &Role) -> bool {
+    role.permissions
+        .iter()
+        .filter(|x| x.operation == Operation::Add)
+        .all(|perm| {
+            let Ok(scope) = Target::parse(&perm.target) else {
+                return false;
+            };
+            if perm.action == auth::ACTION_ALL {
+                Action::ALL.iter().all(|a| p.allows(&scope, *a))
+            } else {
+                Action::ALL
+                    .iter()
+                    .find(|a| a.as_str() == perm.action)
+                    .is_some_and(|a| p.allows(&scope, *a))
+            }
+        })
 }
 
 /// `GET /v1/{org}/apikeys-api/api-keys/list`: the organization's keys (never their tokens).

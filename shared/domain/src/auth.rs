@@ -15,106 +15,84 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 use crate::target::Target;
 
-/// Every action a permission can name. The string forms are the API's permission names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Action {
-    TenantCreate,
-    ServiceCreate,
-    ResourceList,
-    ResourceDelete,
-    ConfigurationView,
-    ConfigurationUpdate,
-    DependencyAdd,
-    DependencyRemove,
-    DependencyList,
-    ApiKeyCreate,
-    ApiKeyList,
-    ApiKeyDelete,
-    RoleCreate,
-    RoleList,
-    KeyGenerate,
-    KeyImport,
-    KeyList,
-    KeyView,
-    KeyDelete,
-    IacaIssue,
-    DocumentSignerIssue,
-    CertificateAdd,
-    CertificateView,
-    CertificateUpdate,
-    CertificateDelete,
-    StatusConfigCreate,
-    StatusEntryAllocate,
-    StatusUpdate,
-    StatusView,
+/// Declares [`Action`] (every action a permission can name, with its API name) and one marker
+/// type per action in [`act`], from one table.
+macro_rules! actions {
+    ($($name:ident => $text:literal,)*) => {
+        /// Every action a permission can name. The string forms are the API's permission names.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Action {
+            $($name,)*
+        }
+
+        impl Action {
+            pub const ALL: [Action; [$(Action::$name),*].len()] = [$(Action::$name),*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(Action::$name => $text,)*
+                }
+            }
+        }
+
+        /// One marker type per action, so a use case states the action it needs in its
+        /// signature (`&Authorized<'_, act::StatusUpdate>`).
+        pub mod act {
+            use super::{Action, Permitted, Principal, Target};
+
+            $(
+                #[doc = concat!("The `", $text, "` action.")]
+                pub struct $name;
+                impl Permitted for $name {
+                    const NAME: &'static str = $text;
+                    fn allowed(p: &Principal, target: &Target) -> bool {
+                        p.allows(target, Action::$name)
+                    }
+                }
+            )*
+
+            /// Creating an organization: the administrator only (no permission grants it).
+            pub struct OrganizationCreate;
+            impl Permitted for OrganizationCreate {
+                const NAME: &'static str = "organization-create (administrator only)";
+                fn allowed(p: &Principal, _: &Target) -> bool {
+                    p.is_admin()
+                }
+            }
+        }
+    };
 }
 
-impl Action {
-    pub const ALL: [Action; 29] = [
-        Action::TenantCreate,
-        Action::ServiceCreate,
-        Action::ResourceList,
-        Action::ResourceDelete,
-        Action::ConfigurationView,
-        Action::ConfigurationUpdate,
-        Action::DependencyAdd,
-        Action::DependencyRemove,
-        Action::DependencyList,
-        Action::ApiKeyCreate,
-        Action::ApiKeyList,
-        Action::ApiKeyDelete,
-        Action::RoleCreate,
-        Action::RoleList,
-        Action::KeyGenerate,
-        Action::KeyImport,
-        Action::KeyList,
-        Action::KeyView,
-        Action::KeyDelete,
-        Action::IacaIssue,
-        Action::DocumentSignerIssue,
-        Action::CertificateAdd,
-        Action::CertificateView,
-        Action::CertificateUpdate,
-        Action::CertificateDelete,
-        Action::StatusConfigCreate,
-        Action::StatusEntryAllocate,
-        Action::StatusUpdate,
-        Action::StatusView,
-    ];
-
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Action::TenantCreate => "tenant-create",
-            Action::ServiceCreate => "service-create",
-            Action::ResourceList => "resource-list",
-            Action::ResourceDelete => "resource-delete",
-            Action::ConfigurationView => "service-configuration-view",
-            Action::ConfigurationUpdate => "service-configuration-update",
-            Action::DependencyAdd => "service-dependency-add",
-            Action::DependencyRemove => "service-dependency-remove",
-            Action::DependencyList => "service-dependency-list",
-            Action::ApiKeyCreate => "apikey-create",
-            Action::ApiKeyList => "apikey-list",
-            Action::ApiKeyDelete => "apikey-delete",
-            Action::RoleCreate => "role-create",
-            Action::RoleList => "role-list",
-            Action::KeyGenerate => "kms-key-generate",
-            Action::KeyImport => "kms-key-import",
-            Action::KeyList => "kms-key-list",
-            Action::KeyView => "kms-key-view",
-            Action::KeyDelete => "kms-key-delete",
-            Action::IacaIssue => "x509-iaca-issue",
-            Action::DocumentSignerIssue => "x509-document-signer-issue",
-            Action::CertificateAdd => "x509-store-certificate-add",
-            Action::CertificateView => "x509-store-certificate-view",
-            Action::CertificateUpdate => "x509-store-certificate-update",
-            Action::CertificateDelete => "x509-store-certificate-delete",
-            Action::StatusConfigCreate => "credential-status-config-create",
-            Action::StatusEntryAllocate => "credential-status-entry-allocate",
-            Action::StatusUpdate => "credential-status-update",
-            Action::StatusView => "credential-status-view",
-        }
-    }
+actions! {
+    TenantCreate => "tenant-create",
+    ServiceCreate => "service-create",
+    ResourceList => "resource-list",
+    ResourceDelete => "resource-delete",
+    ConfigurationView => "service-configuration-view",
+    ConfigurationUpdate => "service-configuration-update",
+    DependencyAdd => "service-dependency-add",
+    DependencyRemove => "service-dependency-remove",
+    DependencyList => "service-dependency-list",
+    ApiKeyCreate => "apikey-create",
+    ApiKeyList => "apikey-list",
+    ApiKeyDelete => "apikey-delete",
+    RoleCreate => "role-create",
+    RoleList => "role-list",
+    KeyGenerate => "kms-key-generate",
+    KeyImport => "kms-key-import",
+    KeyList => "kms-key-list",
+    KeyView => "kms-key-view",
+    KeyDelete => "kms-key-delete",
+    IacaIssue => "x509-iaca-issue",
+    DocumentSignerIssue => "x509-document-signer-issue",
+    CertificateAdd => "x509-store-certificate-add",
+    CertificateView => "x509-store-certificate-view",
+    CertificateUpdate => "x509-store-certificate-update",
+    CertificateDelete => "x509-store-certificate-delete",
+    StatusConfigCreate => "credential-status-config-create",
+    StatusEntryAllocate => "credential-status-entry-allocate",
+    StatusUpdate => "credential-status-update",
+    StatusView => "credential-status-view",
 }
 
 /// The wildcard action.
@@ -243,65 +221,6 @@ impl<'a, A> Authorized<'a, A> {
     /// their own proof.
     pub fn principal(&self) -> &'a Principal {
         self.principal
-    }
-}
-
-/// One marker type per action, so a use case states the action it needs in its signature.
-pub mod act {
-    use super::{Action, Permitted, Principal, Target};
-
-    macro_rules! markers {
-        ($($name:ident),* $(,)?) => {$(
-            #[doc = concat!("The `", stringify!($name), "` action.")]
-            pub struct $name;
-            impl Permitted for $name {
-                const NAME: &'static str = Action::$name.as_str();
-                fn allowed(p: &Principal, target: &Target) -> bool {
-                    p.allows(target, Action::$name)
-                }
-            }
-        )*};
-    }
-
-    markers!(
-        TenantCreate,
-        ServiceCreate,
-        ResourceList,
-        ResourceDelete,
-        ConfigurationView,
-        ConfigurationUpdate,
-        DependencyAdd,
-        DependencyRemove,
-        DependencyList,
-        ApiKeyCreate,
-        ApiKeyList,
-        ApiKeyDelete,
-        RoleCreate,
-        RoleList,
-        KeyGenerate,
-        KeyImport,
-        KeyList,
-        KeyView,
-        KeyDelete,
-        IacaIssue,
-        DocumentSignerIssue,
-        CertificateAdd,
-        CertificateView,
-        CertificateUpdate,
-        CertificateDelete,
-        StatusConfigCreate,
-        StatusEntryAllocate,
-        StatusUpdate,
-        StatusView,
-    );
-
-    /// Creating an organization: the administrator only (no permission grants it).
-    pub struct OrganizationCreate;
-    impl Permitted for OrganizationCreate {
-        const NAME: &'static str = "organization-create (administrator only)";
-        fn allowed(p: &Principal, _: &Target) -> bool {
-            p.is_admin()
-        }
     }
 }
 

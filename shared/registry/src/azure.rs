@@ -79,7 +79,8 @@ impl Azure {
     }
 }
 
-impl Azure {
+#[async_trait::async_trait]
+impl crate::PutObject for Azure {
     async fn put_object(
         &self,
         key: &str,
@@ -143,20 +144,5 @@ impl Azure {
             return Err(format!("Azure Put Blob: HTTP {status} ({code})"));
         }
         Ok(())
-    }
-}
-
-#[async_trait::async_trait]
-impl trustfn_domain::ports::Publisher for Azure {
-    async fn put(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        content_type: &str,
-        cache_control: &str,
-    ) -> Result<(), trustfn_domain::ports::RegistryError> {
-        self.put_object(key, body, content_type, cache_control)
-            .await
-            .map_err(trustfn_domain::ports::RegistryError::Unavailable)
     }
 }

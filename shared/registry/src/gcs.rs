@@ -106,7 +106,8 @@ impl Gcs {
     }
 }
 
-impl Gcs {
+#[async_trait::async_trait]
+impl crate::PutObject for Gcs {
     async fn put_object(
         &self,
         key: &str,
@@ -155,19 +156,4 @@ fn rand_u64() -> u64 {
     let mut b = [0u8; 8];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b).expect("randomness");
     u64::from_le_bytes(b)
-}
-
-#[async_trait::async_trait]
-impl trustfn_domain::ports::Publisher for Gcs {
-    async fn put(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        content_type: &str,
-        cache_control: &str,
-    ) -> Result<(), trustfn_domain::ports::RegistryError> {
-        self.put_object(key, body, content_type, cache_control)
-            .await
-            .map_err(trustfn_domain::ports::RegistryError::Unavailable)
-    }
 }

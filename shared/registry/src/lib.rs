@@ -22,6 +22,37 @@ use aws_sdk_s3::primitives::ByteStream;
 use trustfn_domain::ports::{Publisher, Registries, RegistryError};
 use trustfn_domain::registry::{RegistryConfig, Secret};
 
+/// One object upload, as each registry writer does it; the error is text for the log only.
+#[async_trait]
+trait PutObject: Send + Sync {
+    async fn put_object(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), String>;
+}
+
+/// A registry writer as the [`Publisher`] port.
+struct Writer<T>(T);
+
+#[async_trait]
+impl<T: PutObject> Publisher for Writer<T> {
+    async fn put(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        cache_control: &str,
+    ) -> Result<(), RegistryError> {
+        self.0
+            .put_object(key, body, content_type, cache_control)
+            .await
+            .map_err(RegistryError::Unavailable)
+    }
+}
+
 pub struct CloudRegistries {
     sdk: aws_config::SdkConfig,
     http: reqwest::Client,
@@ -43,7 +74,8 @@ struct S3 {
     bucket: String,
 }
 
-impl S3 {
+#[async_trait::async_trait]
+impl crate::PutObject for S3 {
     async fn put_object(
         &self,
         key: &str,
@@ -96,28 +128,15 @@ impl CloudRegistries {
                 if let Some(endpoint) = &r.endpoint_url {
                     b = b.endpoint_url(endpoint).force_path_style(true);
                 }
-                Ok(Box::new(S3 {
+                Ok(Box::new(Writer(S3 {
                     client: aws_sdk_s3::Client::from_conf(b.build()),
                     bucket: r.bucket_name.clone(),
-                }))
+                })))
             }
-            RegistryConfig::Azure(r) => Ok(Box::new(azure::Azure::open(self.http.clone(), r)?)),
-            RegistryConfig::Gcs(r) => Ok(Box::new(gcs::Gcs::open(self.http.clone(), r)?)),
+            RegistryConfig::Azure(r) => {
+                Ok(Box::new(Writer(azure::Azure::open(self.http.clone(), r)?)))
+            }
+            RegistryConfig::Gcs(r) => Ok(Box::new(Writer(gcs::Gcs::open(self.http.clone(), r)?))),
         }
-    }
-}
-
-#[async_trait::async_trait]
-impl trustfn_domain::ports::Publisher for S3 {
-    async fn put(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        content_type: &str,
-        cache_control: &str,
-    ) -> Result<(), trustfn_domain::ports::RegistryError> {
-        self.put_object(key, body, content_type, cache_control)
-            .await
-            .map_err(trustfn_domain::ports::RegistryError::Unavailable)
     }
 }

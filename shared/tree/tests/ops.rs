@@ -1,16 +1,15 @@
 //! The tree operations against the in-memory repository (same semantics as DynamoDB).
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use serde_json::json;
 use trustfn_domain::auth::{act, Principal};
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{Record, Service};
 use trustfn_domain::reply::PageParams;
-use trustfn_domain::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord};
+use trustfn_domain::repo::{Op, Pending, Repository};
 use trustfn_domain::Target;
+use trustfn_testkit::{CommitsFail, Raced};
 use trustfn_tree::organizations::{self, CreateTenant};
 use trustfn_tree::services::{self, CreateService};
 use trustfn_tree::{delete, listing};
@@ -116,72 +115,23 @@ async fn recursive_delete_spans_several_commits_and_leaves_nothing() {
     }
 }
 
-/// A repository that creates a child under `acme.t1` just before the first commit it sees,
-/// as a concurrent request would.
-struct Racing {
-    inner: MemoryRepo,
-    raced: AtomicBool,
-}
-
-#[async_trait]
-impl Repository for Racing {
-    async fn get(&self, id: &Target) -> Result<Option<Record>, RepoError> {
-        self.inner.get(id).await
-    }
-    async fn get_many(&self, ids: &[Target]) -> Result<Vec<Record>, RepoError> {
-        self.inner.get_many(ids).await
-    }
-    async fn children(
-        &self,
-        p: Option<&Target>,
-        l: usize,
-        c: Option<&str>,
-    ) -> Result<Page, RepoError> {
-        self.inner.children(p, l, c).await
-    }
-    async fn dependencies(&self, f: &Target) -> Result<Vec<Target>, RepoError> {
-        self.inner.dependencies(f).await
-    }
-    async fn dependants(&self, to: &Target) -> Result<Vec<Target>, RepoError> {
-        self.inner.dependants(to).await
-    }
-    async fn token(&self, h: &str) -> Result<Option<TokenRecord>, RepoError> {
-        self.inner.token(h).await
-    }
-    async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
-        self.inner.due(before, limit).await
-    }
-    async fn pending(&self, l: &Target, n: usize) -> Result<Vec<Pending>, RepoError> {
-        self.inner.pending(l, n).await
-    }
-    async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
-        if !self.raced.swap(true, Ordering::SeqCst) {
-            let late = Record::new(t("acme.t1.late"), Service::Kms(Default::default()));
-            self.inner
-                .commit(vec![
-                    Op::Create(late),
-                    Op::Count {
-                        id: t("acme.t1"),
-                        children: 1,
-                        dependants: 0,
-                    },
-                ])
-                .await?;
-        }
-        self.inner.commit(ops).await
-    }
-}
-
 #[tokio::test]
 async fn a_child_added_during_recursive_delete_stops_it_without_orphans() {
     let inner = MemoryRepo::new();
     org(&inner, "acme").await;
     tenant(&inner, "acme.t1").await;
     service(&inner, "acme.t1.kms", "kms", &[]).await;
-    let repo = Racing {
-        inner,
-        raced: AtomicBool::new(false),
-    };
+    // A concurrent request creates a child under acme.t1 just before the delete's first commit.
+    let late = Record::new(t("acme.t1.late"), Service::Kms(Default::default()));
+    let race = vec![
+        Op::Create(late),
+        Op::Count {
+            id: t("acme.t1"),
+            children: 1,
+            dependants: 0,
+        },
+    ];
+    let repo = Raced::new(&inner, race);
     let err = delete::delete(&repo, &admin::<act::ResourceDelete>(&t("acme.t1")), true)
         .await
         .unwrap_err();
@@ -199,52 +149,12 @@ async fn a_child_added_during_recursive_delete_stops_it_without_orphans() {
 }
 
 /// A repository whose writes fail, as an unreachable DynamoDB would.
-struct Down(Arc<MemoryRepo>);
-
-#[async_trait]
-impl Repository for Down {
-    async fn get(&self, id: &Target) -> Result<Option<Record>, RepoError> {
-        self.0.get(id).await
-    }
-    async fn get_many(&self, ids: &[Target]) -> Result<Vec<Record>, RepoError> {
-        self.0.get_many(ids).await
-    }
-    async fn children(
-        &self,
-        p: Option<&Target>,
-        l: usize,
-        c: Option<&str>,
-    ) -> Result<Page, RepoError> {
-        self.0.children(p, l, c).await
-    }
-    async fn dependencies(&self, f: &Target) -> Result<Vec<Target>, RepoError> {
-        self.0.dependencies(f).await
-    }
-    async fn dependants(&self, to: &Target) -> Result<Vec<Target>, RepoError> {
-        self.0.dependants(to).await
-    }
-    async fn token(&self, h: &str) -> Result<Option<TokenRecord>, RepoError> {
-        self.0.token(h).await
-    }
-    async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
-        self.0.due(before, limit).await
-    }
-    async fn pending(&self, l: &Target, n: usize) -> Result<Vec<Pending>, RepoError> {
-        self.0.pending(l, n).await
-    }
-    async fn commit(&self, _: Vec<Op>) -> Result<(), RepoError> {
-        Err(RepoError::Unavailable(
-            "connection refused to 10.0.0.1:8000 (secret detail)".into(),
-        ))
-    }
-}
-
 #[tokio::test]
 async fn storage_failures_are_clean_503s() {
     let mem = Arc::new(MemoryRepo::new());
     org(mem.as_ref(), "acme").await;
     let before = mem.item_counts().await;
-    let repo = Down(mem.clone());
+    let repo = CommitsFail(mem.as_ref());
     let body = CreateTenant {
         name: "t".into(),
         configuration: None,
@@ -253,11 +163,7 @@ async fn storage_failures_are_clean_503s() {
         .await
         .unwrap_err();
     assert_eq!(err.status, 503);
-    assert!(
-        !err.message.contains("10.0.0.1") && !err.message.contains("secret"),
-        "{}",
-        err.message
-    );
+    assert!(!err.message.contains("DynamoDB is down"), "{}", err.message);
     assert_eq!(mem.item_counts().await, before);
 }
 
