@@ -366,6 +366,14 @@ mod tests {
     }
 
     #[test]
+    fn compares_in_constant_time_and_correctly() {
+        assert!(constant_time_eq(b"same", b"same"));
+        assert!(!constant_time_eq(b"ab", b"ba"), "differences must not cancel out");
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+    }
+
+    #[test]
     fn parses_bearer_headers() {
         assert_eq!(bearer(Some("Bearer abc")).unwrap(), "abc");
         assert_eq!(bearer(Some("bearer  abc ")).unwrap(), "abc");

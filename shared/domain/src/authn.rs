@@ -175,4 +175,27 @@ mod tests {
             .is_admin());
         assert!(AdminToken::new(Some("short"), None).is_err());
     }
+
+    #[tokio::test]
+    async fn only_prefixed_tokens_of_at_most_128_characters_are_looked_up() {
+        let repo = MemoryRepo::new();
+        repo.commit(vec![role("acme.r", &[("acme", "all", Operation::Add)])])
+            .await
+            .unwrap();
+        let admin = AdminToken::new(None, None).unwrap();
+        let longest = format!("tfk_{}", "a".repeat(124));
+        let too_long = format!("tfk_{}", "a".repeat(125));
+        for token in [longest.as_str(), too_long.as_str(), "not-prefixed-token"] {
+            key_with(&repo, token, &["acme.r"], None).await;
+        }
+        let auth = |token: &str| {
+            let header = format!("Bearer {token}");
+            let repo = &repo;
+            let admin = &admin;
+            async move { authenticate(repo, admin, Some(&header)).await }
+        };
+        assert!(auth(&longest).await.is_ok());
+        assert_eq!(auth(&too_long).await.unwrap_err().status, 401);
+        assert_eq!(auth("not-prefixed-token").await.unwrap_err().status, 401);
+    }
 }
