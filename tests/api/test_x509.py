@@ -184,6 +184,32 @@ def test_write_through_is_atomic(api, ddb):
     assert_error(api.get(f"/v1/{t}.store1.taken/x509-store-api/certificates"), 404)
 
 
+def test_keys_and_stores_named_in_a_body_need_their_own_rights(api, ddb):
+    """A key that may not touch the kms service (keys/view is 403) must not sign with its keys
+    through the x509-service either, nor write into a store it may not add to."""
+    org, t = seed(api)
+    key(api, t, "iaca")
+    api.role(org, "nokms", [{"target": t, "action": "all", "operation": "ADD"},
+                            {"target": f"{t}.kms", "action": "all", "operation": "REMOVE"}])
+    api.role(org, "nostore2", [{"target": t, "action": "all", "operation": "ADD"},
+                               {"target": f"{t}.store2", "action": "x509-store-certificate-add", "operation": "REMOVE"}])
+    no_kms, _ = api.key(org, ["nokms"])
+    no_store2, _ = api.key(org, ["nostore2"])
+    assert_error(api.get(f"/v1/{t}.kms.iaca/kms-service-api/keys/view", token=no_kms), 403)
+    before = table_items(ddb)
+    for token, missing in [(no_kms, "kms-key-use"), (no_store2, "x509-store-certificate-add")]:
+        r = api.post(f"/v1/{t}.x509/x509-service-api/iso/iacas", json=iaca_body(t), token=token)
+        assert_error(r, 403, contains=missing)
+    # The same answer for a key that does not exist.
+    r = api.post(f"/v1/{t}.x509/x509-service-api/iso/iacas", json=iaca_body(t, "nothing"), token=no_kms)
+    assert_error(r, 403, contains="kms-key-use")
+    assert table_items(ddb) == before
+    # With every right, the same request issues.
+    everything, _ = api.key(org, ["admin"])
+    r = api.post(f"/v1/{t}.x509/x509-service-api/iso/iacas", json=iaca_body(t), token=everything)
+    assert r.status_code == 201, r.text
+
+
 def test_every_iaca_rule_is_a_400(api, ddb):
     org, t = seed(api, stores=1)
     key(api, t, "iaca")

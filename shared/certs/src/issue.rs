@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
-use trustfn_domain::auth::{act, Authorized};
+use trustfn_domain::auth::{act, Authorized, Principal};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{
     Certificate, CertificateData, CertificateType, KeyDoc, Record, ServiceType,
@@ -47,45 +47,102 @@ pub enum KeyDescriptor {
     JwkEncoded { jwk: Value },
 }
 
-/// The x509-service at `target` and its attached dependencies.
-async fn x509_service(repo: &dyn Repository, target: &Target) -> Result<Vec<Record>, ApiError> {
-    let rec = load(repo, target).await?;
-    if rec.service_type() != Some(ServiceType::X509Service) {
-        return Err(ApiError::validation(format!(
-            "{target} is not an x509-service"
-        )));
-    }
-    let deps = repo.dependencies(target).await?;
-    repo.get_many(&deps).await.map_err(ApiError::from)
+/// An x509-service issuing for one caller: its attached dependencies, and the caller, whose
+/// rights are checked on every resource the request names besides the service.
+struct Issuer<'a> {
+    repo: &'a dyn Repository,
+    caller: &'a Principal,
+    target: &'a Target,
+    deps: Vec<Record>,
 }
 
-/// A KMS key the service may sign with: its kms service must be an attached dependency.
-async fn kms_key(
-    repo: &dyn Repository,
-    deps: &[Record],
-    field: &str,
-    path: &str,
-) -> Result<KeyDoc, ApiError> {
-    let key_id = Target::parse(path)
-        .map_err(|e| ApiError::validation(format!("{field}.keyIdPath: {}", e.message)))?;
-    let kms_service = key_id
-        .parent()
-        .ok_or_else(|| ApiError::validation(format!("{field}.keyIdPath: not a key path")))?;
-    if !deps
-        .iter()
-        .any(|d| d.id == kms_service && d.service_type() == Some(ServiceType::Kms))
-    {
-        return Err(ApiError::validation(format!(
-            "{field}.keyIdPath: the kms service {kms_service} is not an attached dependency of this x509-service"
-        )));
-    }
-    repo.get(&key_id)
-        .await?
-        .and_then(|r| r.downcast::<KeyDoc>().ok())
-        .map(|r| r.doc)
-        .ok_or_else(|| {
-            ApiError::validation(format!("{field}.keyIdPath: key {key_id} does not exist"))
+impl<'a> Issuer<'a> {
+    /// The x509-service at `target` (already authorized) and its attached dependencies.
+    async fn load(
+        repo: &'a dyn Repository,
+        caller: &'a Principal,
+        target: &'a Target,
+    ) -> Result<Issuer<'a>, ApiError> {
+        let rec = load(repo, target).await?;
+        if rec.service_type() != Some(ServiceType::X509Service) {
+            return Err(ApiError::validation(format!(
+                "{target} is not an x509-service"
+            )));
+        }
+        let deps = repo.get_many(&repo.dependencies(target).await?).await?;
+        Ok(Issuer {
+            repo,
+            caller,
+            target,
+            deps,
         })
+    }
+
+    /// A KMS key named in the request: the caller needs `kms-key-use` on it (checked before
+    /// anything about it is read), and its kms service must be attached to this service.
+    async fn kms_key(&self, field: &str, path: &str) -> Result<KeyDoc, ApiError> {
+        let key_id = Target::parse(path)
+            .map_err(|e| ApiError::validation(format!("{field}.keyIdPath: {}", e.message)))?;
+        self.caller.authorize::<act::KeyUse>(&key_id)?;
+        let kms_service = key_id
+            .parent()
+            .ok_or_else(|| ApiError::validation(format!("{field}.keyIdPath: not a key path")))?;
+        if !self
+            .deps
+            .iter()
+            .any(|d| d.id == kms_service && d.service_type() == Some(ServiceType::Kms))
+        {
+            return Err(ApiError::validation(format!(
+                "{field}.keyIdPath: the kms service {kms_service} is not an attached dependency of this x509-service"
+            )));
+        }
+        self.repo
+            .get(&key_id)
+            .await?
+            .and_then(|r| r.downcast::<KeyDoc>().ok())
+            .map(|r| r.doc)
+            .ok_or_else(|| {
+                ApiError::validation(format!("{field}.keyIdPath: key {key_id} does not exist"))
+            })
+    }
+
+    /// The IACA key: it signs, so it must be a KMS key of an attached kms service.
+    async fn iaca_key(&self, field: &str, desc: &KeyDescriptor) -> Result<KeyDoc, ApiError> {
+        match desc {
+            KeyDescriptor::KmsHosted { key_id_path } => self.kms_key(field, key_id_path).await,
+            KeyDescriptor::JwkEncoded { .. } => Err(ApiError::validation(format!(
+                "{field}: the IACA key signs, so it must be a kms-hosted-key-descriptor"
+            ))),
+        }
+    }
+
+    /// The attached stores a certificate is written through to, under `cert_id` (one segment,
+    /// a UUID when the request gives none). The caller needs `x509-store-certificate-add` on
+    /// each, checked before anything is signed.
+    fn stores(&self, cert_id: Option<String>) -> Result<Option<WriteThrough>, ApiError> {
+        let stores: Vec<&Record> = self
+            .deps
+            .iter()
+            .filter(|d| d.service_type() == Some(ServiceType::X509Store))
+            .collect();
+        let id = stored_id(cert_id)?;
+        if stores.is_empty() {
+            return Ok(None);
+        }
+        let mut paths = Vec::new();
+        for s in stores {
+            let path = s.id.child(&id)?;
+            self.caller.authorize::<act::CertificateAdd>(&path)?;
+            paths.push((s.id.clone(), path));
+        }
+        Ok(Some(WriteThrough { id, paths }))
+    }
+}
+
+/// Where an issued certificate is written: `(store, certificate path)` for each attached store.
+struct WriteThrough {
+    id: String,
+    paths: Vec<(Target, Target)>,
 }
 
 fn signer_for(kms: &dyn KeyManager, k: &KeyDoc) -> Box<dyn Signer> {
@@ -137,26 +194,14 @@ pub(crate) fn certificate_doc(
 /// Writes the certificate into every attached store under one id, atomically.
 async fn write_through(
     repo: &dyn Repository,
-    deps: &[Record],
-    id: Option<String>,
+    to: &WriteThrough,
     doc: Certificate,
-) -> Result<Option<Vec<String>>, ApiError> {
-    let stores: Vec<&Record> = deps
-        .iter()
-        .filter(|d| d.service_type() == Some(ServiceType::X509Store))
-        .collect();
-    if stores.is_empty() {
-        return Ok(None);
-    }
-    let id = stored_id(id)?;
+) -> Result<Vec<String>, ApiError> {
     let mut ops = Vec::new();
-    let mut ids = Vec::new();
-    for s in &stores {
-        let cert_id = s.id.child(&id)?;
-        ids.push(cert_id.to_string());
-        ops.push(Op::Create(Record::new(cert_id, doc.clone())));
+    for (store, path) in &to.paths {
+        ops.push(Op::Create(Record::new(path.clone(), doc.clone())));
         ops.push(Op::Count {
-            id: s.id.clone(),
+            id: store.clone(),
             children: 1,
             dependants: 0,
         });
@@ -168,48 +213,35 @@ async fn write_through(
         RepoError::ConditionFailed { .. } => ApiError::new(
             409,
             "DuplicateTarget",
-            format!("storedCertificateId {id} already exists in an attached store; nothing was written to any store"),
+            format!(
+                "storedCertificateId {} already exists in an attached store; nothing was written to any store",
+                to.id
+            ),
         ),
         other => ApiError::from(other),
     })?;
-    Ok(Some(ids))
+    Ok(to.paths.iter().map(|(_, p)| p.to_string()).collect())
 }
 
 /// Writes an issued certificate through to the attached stores and builds the 201 answer.
-#[allow(clippy::too_many_arguments)]
 async fn store_and_reply<D: serde::Serialize>(
-    repo: &dyn Repository,
-    deps: &[Record],
-    stored: Option<String>,
+    issuer: &Issuer<'_>,
+    to: Option<WriteThrough>,
     issued: trustfn_x509::Issued<D>,
-    kind: CertificateType,
-    metadata: Option<Map<String, Value>>,
-    target: &Target,
+    (kind, metadata): (CertificateType, Option<Map<String, Value>>),
     what: &str,
 ) -> Result<Reply, ApiError> {
     let doc = certificate_doc(&issued.der, &issued.pem, kind, metadata)?;
-    let stored_ids = write_through(repo, deps, stored, doc).await?;
-    tracing::info!(service = %target, stores = stored_ids.as_ref().map_or(0, Vec::len), certificate = what, "certificate issued");
+    let stored_ids = match &to {
+        Some(to) => Some(write_through(issuer.repo, to, doc).await?),
+        None => None,
+    };
+    tracing::info!(service = %issuer.target, stores = stored_ids.as_ref().map_or(0, Vec::len), certificate = what, "certificate issued");
     Ok(issued_reply(
         issued.pem,
         serde_json::to_value(&issued.data).expect("data"),
         stored_ids,
     ))
-}
-
-/// The IACA key: it signs, so it must be a KMS key of an attached kms service.
-async fn iaca_key(
-    repo: &dyn Repository,
-    deps: &[Record],
-    field: &str,
-    desc: &KeyDescriptor,
-) -> Result<KeyDoc, ApiError> {
-    match desc {
-        KeyDescriptor::KmsHosted { key_id_path } => kms_key(repo, deps, field, key_id_path).await,
-        KeyDescriptor::JwkEncoded { .. } => Err(ApiError::validation(format!(
-            "{field}: the IACA key signs, so it must be a kms-hosted-key-descriptor"
-        ))),
-    }
 }
 
 fn issued_reply(pem: String, data: Value, stored: Option<Vec<String>>) -> Reply {
@@ -238,13 +270,9 @@ pub async fn issue_iaca(
     auth: &Authorized<'_, act::IacaIssue>,
     body: IssueIaca,
 ) -> Result<Reply, ApiError> {
-    let target = auth.target();
-    let deps = x509_service(repo, target).await?;
-    let key = iaca_key(repo, &deps, "iacaKeyDesc", &body.iaca_key_desc).await?;
-    let stored = body
-        .stored_certificate_id
-        .map(|s| stored_id(Some(s)))
-        .transpose()?;
+    let issuer = Issuer::load(repo, auth.principal(), auth.target()).await?;
+    let key = issuer.iaca_key("iacaKeyDesc", &body.iaca_key_desc).await?;
+    let to = issuer.stores(body.stored_certificate_id)?;
     // `issue` checks every profile rule before the one KMS Sign.
     let signer = signer_for(kms, &key);
     let issued = body
@@ -258,7 +286,7 @@ pub async fn issue_iaca(
     } else {
         CertificateType::Base
     };
-    store_and_reply(repo, &deps, stored, issued, kind, metadata, target, "IACA").await
+    store_and_reply(&issuer, to, issued, (kind, metadata), "IACA").await
 }
 
 #[derive(Deserialize)]
@@ -295,7 +323,7 @@ pub async fn issue_document_signer(
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
     let p = auth.principal();
-    let deps = x509_service(repo, target).await?;
+    let issuer = Issuer::load(repo, p, target).await?;
     let now = chrono::Utc::now();
     let (iaca_pem, iaca_key_desc) = match body.iaca_signer {
         IacaSigner::Pem {
@@ -329,7 +357,9 @@ pub async fn issue_document_signer(
         }
     };
     let iaca: ParsedIaca = parse::parse_iaca_pem(&iaca_pem, now).map_err(x509_error)?;
-    let iaca_key = iaca_key(repo, &deps, "iacaSigner.iacaKeyDesc", &iaca_key_desc).await?;
+    let iaca_key = issuer
+        .iaca_key("iacaSigner.iacaKeyDesc", &iaca_key_desc)
+        .await?;
     if iaca_key.public_key != iaca.public_key {
         return Err(ApiError::validation(
             "iacaSigner.iacaKeyDesc: the key is not the IACA certificate's key; certificates it signed would never verify",
@@ -337,17 +367,15 @@ pub async fn issue_document_signer(
     }
     let ds_key: PublicKey = match &body.ds_key_descriptor {
         KeyDescriptor::KmsHosted { key_id_path } => {
-            kms_key(repo, &deps, "dsKeyDescriptor", key_id_path)
+            issuer
+                .kms_key("dsKeyDescriptor", key_id_path)
                 .await?
                 .public_key
         }
         KeyDescriptor::JwkEncoded { jwk } => PublicKey::from_jwk(jwk)
             .map_err(|e| ApiError::validation(format!("dsKeyDescriptor.jwk: {e}")))?,
     };
-    let stored = body
-        .stored_certificate_id
-        .map(|s| stored_id(Some(s)))
-        .transpose()?;
+    let to = issuer.stores(body.stored_certificate_id)?;
     let signer = signer_for(kms, &iaca_key);
     let issued = body
         .certificate_data
@@ -355,13 +383,10 @@ pub async fn issue_document_signer(
         .await
         .map_err(x509_error)?;
     store_and_reply(
-        repo,
-        &deps,
-        stored,
+        &issuer,
+        to,
         issued,
-        CertificateType::Base,
-        None,
-        target,
+        (CertificateType::Base, None),
         "Document Signer",
     )
     .await

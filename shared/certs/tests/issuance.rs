@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{json, Value};
 use trustfn_certs::issue::{self, IssueDs, IssueIaca};
-use trustfn_domain::auth::act;
+use trustfn_domain::auth::{act, Operation, Permission, Principal};
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{Certificate, KeyDoc, Record, Service};
 use trustfn_domain::repo::Op;
@@ -214,4 +214,111 @@ async fn a_kms_outage_is_a_clean_5xx_and_writes_nothing() {
         .unwrap_err();
     assert!(status >= 500, "{status}");
     assert_eq!(repo.item_counts().await, before);
+}
+
+fn key_holding(perms: &[(&str, &str, Operation)]) -> Principal {
+    Principal::ApiKey {
+        key_id: t("acme.k"),
+        permissions: perms
+            .iter()
+            .map(|(target, action, operation)| Permission {
+                target: target.to_string(),
+                action: action.to_string(),
+                operation: *operation,
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test]
+async fn keys_and_stores_named_in_the_request_need_their_own_rights() {
+    let (repo, kms) = world().await;
+    let issue = |p: Principal| {
+        let (repo, kms) = (&repo, &kms);
+        async move {
+            let auth = p.authorize::<act::IacaIssue>(&t(X509))?;
+            issue::issue_iaca(repo, kms, &auth, iaca_body("acme.t1.kms.iaca", "iaca")).await
+        }
+    };
+    let before = repo.item_counts().await;
+    // Everything in the organization but the use of the kms service's keys.
+    let no_key_use = key_holding(&[
+        ("acme", "all", Operation::Add),
+        ("acme.t1.kms", "kms-key-use", Operation::Remove),
+    ]);
+    let e = issue(no_key_use).await.unwrap_err();
+    assert_eq!(e.status, 403);
+    assert!(e.message.contains("kms-key-use"), "{}", e.message);
+    // Everything but writing into one of the attached stores.
+    let no_store2 = key_holding(&[
+        ("acme", "all", Operation::Add),
+        (
+            "acme.t1.store2",
+            "x509-store-certificate-add",
+            Operation::Remove,
+        ),
+    ]);
+    let e = issue(no_store2).await.unwrap_err();
+    assert_eq!(e.status, 403);
+    assert!(e.message.contains("acme.t1.store2"), "{}", e.message);
+    assert_eq!(kms.signs.load(Ordering::SeqCst), 0, "nothing was signed");
+    assert_eq!(repo.item_counts().await, before, "nothing was written");
+    // Exactly the rights needed: issue on the service, use of the key, add to both stores.
+    let least = key_holding(&[
+        (X509, "x509-iaca-issue", Operation::Add),
+        ("acme.t1.kms.iaca", "kms-key-use", Operation::Add),
+        (
+            "acme.t1.store1",
+            "x509-store-certificate-add",
+            Operation::Add,
+        ),
+        (
+            "acme.t1.store2",
+            "x509-store-certificate-add",
+            Operation::Add,
+        ),
+    ]);
+    issue(least).await.unwrap();
+    // A Document Signer also needs the right to read the stored IACA and to use the DS key.
+    let no_ds_key = key_holding(&[
+        ("acme", "all", Operation::Add),
+        ("acme.t1.kms.ds", "kms-key-use", Operation::Remove),
+    ]);
+    let auth = no_ds_key
+        .authorize::<act::DocumentSignerIssue>(&t(X509))
+        .unwrap();
+    let e = issue::issue_document_signer(
+        &repo,
+        &kms,
+        &auth,
+        ds_body("acme.t1.kms.iaca", "acme.t1.kms.ds"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.status, 403);
+    let no_read = key_holding(&[
+        ("acme", "all", Operation::Add),
+        (
+            "acme.t1.store1",
+            "x509-store-certificate-view",
+            Operation::Remove,
+        ),
+    ]);
+    let auth = no_read
+        .authorize::<act::DocumentSignerIssue>(&t(X509))
+        .unwrap();
+    let e = issue::issue_document_signer(
+        &repo,
+        &kms,
+        &auth,
+        ds_body("acme.t1.kms.iaca", "acme.t1.kms.ds"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.status, 403);
+    assert_eq!(
+        kms.signs.load(Ordering::SeqCst),
+        1,
+        "only the permitted IACA was signed"
+    );
 }

@@ -83,6 +83,7 @@ actions! {
     KeyList => "kms-key-list",
     KeyView => "kms-key-view",
     KeyDelete => "kms-key-delete",
+    KeyUse => "kms-key-use",
     IacaIssue => "x509-iaca-issue",
     DocumentSignerIssue => "x509-document-signer-issue",
     CertificateAdd => "x509-store-certificate-add",
@@ -368,7 +369,10 @@ mod tests {
     #[test]
     fn compares_in_constant_time_and_correctly() {
         assert!(constant_time_eq(b"same", b"same"));
-        assert!(!constant_time_eq(b"ab", b"ba"), "differences must not cancel out");
+        assert!(
+            !constant_time_eq(b"ab", b"ba"),
+            "differences must not cancel out"
+        );
         assert!(!constant_time_eq(b"abc", b"ab"));
         assert!(!constant_time_eq(b"abc", b"abd"));
     }

@@ -10,7 +10,7 @@ use trustfn_domain::model::{KeyDoc, Kind, Record, ServiceType};
 use trustfn_domain::ports::KeyManager;
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
-use trustfn_domain::resource::{children_of_kind, load_as};
+use trustfn_domain::resource::{children_of_kind, load, load_as};
 use trustfn_domain::target::Target;
 use trustfn_signer::{Curve, PublicKey};
 
@@ -43,10 +43,7 @@ async fn new_key_parent(repo: &dyn Repository, target: &Target) -> Result<Target
                 "the target of a new key is '<kms service>.<keyId>'",
             )
         })?;
-    let rec = repo
-        .get(&parent)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("{parent} not found")))?;
+    let rec = load(repo, &parent).await?;
     if rec.service_type() != Some(ServiceType::Kms) {
         return Err(ApiError::validation(format!(
             "{parent} is not a kms service"
@@ -197,10 +194,7 @@ pub async fn list(
     auth: &Authorized<'_, act::KeyList>,
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
-    let rec = repo
-        .get(target)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("{target} not found")))?;
+    let rec = load(repo, target).await?;
     if rec.service_type() != Some(ServiceType::Kms) {
         return Err(ApiError::validation(format!(
             "{target} is not a kms service"

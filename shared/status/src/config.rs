@@ -227,7 +227,7 @@ pub(crate) async fn signing_key(
     service: &Target,
     kid: &str,
 ) -> Result<KeyDoc, ApiError> {
-    let key_id = Target::parse(kid).map_err(|e| invalid(format!("kid: {}", e.message)))?;
+    let key_id = kid_path(kid)?;
     let kms_service = key_id
         .parent()
         .ok_or_else(|| invalid("kid: not a key path"))?;
@@ -244,6 +244,10 @@ pub(crate) async fn signing_key(
         .ok_or_else(|| invalid(format!("kid: key {key_id} does not exist")))
 }
 
+fn kid_path(kid: &str) -> Result<Target, ApiError> {
+    Target::parse(kid).map_err(|e| invalid(format!("kid: {}", e.message)))
+}
+
 /// `POST /v1/{statusService}.{configId}/credential-status-service-api/status-credential/create`
 pub async fn create_config(
     repo: &dyn Repository,
@@ -251,6 +255,10 @@ pub async fn create_config(
     body: CreateConfig,
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
+    // The key the lists will be signed with is named in the body: it needs its own right,
+    // checked before anything about it is read.
+    auth.principal()
+        .authorize::<act::KeyUse>(&kid_path(&body.kid)?)?;
     let service = target
         .parent()
         .filter(|_| target.depth() >= 4)

@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64U;
 use base64::Engine;
 use serde_json::{json, Value};
-use trustfn_domain::auth::act;
+use trustfn_domain::auth::{act, Operation, Permission, Principal};
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{KeyDoc, Service, StatusConfig, StatusList, StatusServiceConfig};
 use trustfn_domain::repo::{Op, Pending, Repository};
@@ -441,6 +441,44 @@ async fn a_configurations_key_must_live_in_an_attached_kms_service() {
     let e = w.configure(spec).await.unwrap_err();
     assert!(e.message.contains("does not exist"), "{}", e.message);
     w.configure(tsl(1024)).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_configuration_needs_the_right_to_use_its_key() {
+    let w = World::new().await;
+    let p = Principal::ApiKey {
+        key_id: t("acme.k"),
+        permissions: vec![
+            Permission {
+                target: "acme".into(),
+                action: "all".into(),
+                operation: Operation::Add,
+            },
+            Permission {
+                target: "acme.t1.kms.k".into(),
+                action: "kms-key-use".into(),
+                operation: Operation::Remove,
+            },
+        ],
+    };
+    let auth = p.authorize::<act::StatusConfigCreate>(&t(CFG)).unwrap();
+    let body: CreateConfig = serde_json::from_value(tsl(1024)).unwrap();
+    let e = config::create_config(&w.repo, &auth, body)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 403);
+    // The same answer for a key that does not exist.
+    let mut spec = tsl(1024);
+    spec["kid"] = json!("acme.t1.kms.k.nothing");
+    let body: CreateConfig = serde_json::from_value(spec).unwrap();
+    assert_eq!(
+        config::create_config(&w.repo, &auth, body)
+            .await
+            .unwrap_err()
+            .status,
+        403
+    );
+    assert!(w.repo.get(&t(CFG)).await.unwrap().is_none());
 }
 
 #[tokio::test]
