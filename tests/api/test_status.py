@@ -225,8 +225,21 @@ def test_token_status_list_jwt(api, env, s3):
 FIXTURE_PEM = __import__("events").FIXTURE_PEM
 
 
+def signer_certificate(api, env):
+    """A certificate for the status signing key, issued by an x509-service with that key."""
+    x509 = f"{env['t']}.x509-signer"
+    api.service(x509, "x509-service", dependencies=[f"{env['t']}.kms"])
+    r = api.post(f"/v1/{x509}/x509-service-api/iso/iacas", json={
+        "certificateData": {"country": "US", "commonName": "Status list signer", "stateOrProvinceName": "US-CA",
+                            "issuerAlternativeNameConf": {"uri": "https://issuer.example"}},
+        "iacaKeyDesc": {"type": "kms-hosted-key-descriptor", "keyIdPath": env["kid"]}})
+    assert r.status_code == 201, r.text
+    return r.json()["certificatePEM"]
+
+
 def test_token_status_list_cwt(api, env, s3):
-    cfg = create(api, env, "tsl-cwt", {"type": "TokenStatusList", "format": "CWT"}, x5Chain=[FIXTURE_PEM])
+    leaf = signer_certificate(api, env)
+    cfg = create(api, env, "tsl-cwt", {"type": "TokenStatusList", "format": "CWT"}, x5Chain=[leaf])
     entries = allocate(api, cfg, 3)
     update(api, cfg, {"entry": entries[1]["id"], "status": "0x1"})
     obj, body = fetch(s3, env, entries[0]["uri"])
@@ -236,7 +249,7 @@ def test_token_status_list_cwt(api, env, s3):
     protected, unprotected, payload, sig = tag.value
     assert cbor2.loads(protected) == {1: -7, 16: "application/statuslist+cwt"}
     assert unprotected[4] == env["kid"].encode()
-    pem_body = "".join(l for l in FIXTURE_PEM.splitlines() if not l.startswith("-----"))
+    pem_body = "".join(l for l in leaf.splitlines() if not l.startswith("-----"))
     assert unprotected[33] == base64.b64decode(pem_body), "x5chain carries the configured certificate (DER)"
     verify_raw(env["jwk"], cbor2.dumps(["Signature1", protected, b"", payload]), sig)
     claims = cbor2.loads(payload)
@@ -299,6 +312,8 @@ def test_validation(api, env, ddb):
         ({"kid": env["t"] + ".kms.missing", "config": {"type": "TokenStatusList"}}, "does not exist"),
         ({"kid": env["t"] + ".kms-other.k", "config": {"type": "TokenStatusList"}}, "not an attached dependency"),
         ({"kid": env["kid"], "x5Chain": ["garbage"], "config": {"type": "TokenStatusList"}}, "x5Chain"),
+        # A chain whose leaf certifies another key than the kid's.
+        ({"kid": env["kid"], "x5Chain": [FIXTURE_PEM], "config": {"type": "TokenStatusList"}}, "x5Chain[0]"),
     ]
     for body, text in cases:
         assert_error(api.post(f"/v1/{svc}.bad/credential-status-service-api/status-credential/create", json=body), 400,

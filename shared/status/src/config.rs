@@ -244,6 +244,21 @@ pub(crate) async fn signing_key(
         .ok_or_else(|| invalid(format!("kid: key {key_id} does not exist")))
 }
 
+/// The first certificate of an `x5Chain` must certify the key that signs the lists: a chain
+/// for another key would make every verifier reject them.
+fn leaf_is_the_signing_key(leaf_pem: &str, key: &KeyDoc) -> Result<(), ApiError> {
+    let der = trustfn_x509::pem::decode_one_certificate(leaf_pem)
+        .map_err(|e| invalid(format!("x5Chain[0]: {e}")))?;
+    let leaf =
+        trustfn_x509::parse::public_key(&der).map_err(|e| invalid(format!("x5Chain[0]: {e}")))?;
+    if leaf != key.public_key {
+        return Err(invalid(
+            "x5Chain[0]: the leaf certificate's key is not the kid key; verifiers would reject the lists",
+        ));
+    }
+    Ok(())
+}
+
 fn kid_path(kid: &str) -> Result<Target, ApiError> {
     Target::parse(kid).map_err(|e| invalid(format!("kid: {}", e.message)))
 }
@@ -281,7 +296,10 @@ pub async fn create_config(
         }
     }
     let config = normalise(body.config, body.did.is_some(), !x5.is_empty())?;
-    signing_key(repo, &service, &body.kid).await?;
+    let key = signing_key(repo, &service, &body.kid).await?;
+    if let Some(leaf) = x5.first() {
+        leaf_is_the_signing_key(leaf, &key)?;
+    }
     let doc = StatusConfig {
         kid: body.kid,
         config,

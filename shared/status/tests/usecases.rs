@@ -501,3 +501,33 @@ async fn the_view_reports_fill_and_publish_state() {
     assert_eq!(list["publishError"], Value::Null);
     assert!(v.to_string().find("_statuses").is_none());
 }
+
+/// A self-signed IACA-profile certificate for `signer`'s key, PEM.
+async fn certificate_for(signer: &dyn trustfn_signer::Signer) -> String {
+    let data: trustfn_x509::IacaData = serde_json::from_value(json!({
+        "country": "US", "commonName": "Status list signer", "stateOrProvinceName": "US-CA",
+        "issuerAlternativeNameConf": {"uri": "https://issuer.example"}}))
+    .unwrap();
+    data.issue(signer).await.unwrap().pem
+}
+
+#[tokio::test]
+async fn an_x5chain_leaf_must_certify_the_kid_key() {
+    let w = World::new().await;
+    let key = load_as::<KeyDoc>(&w.repo, &t("acme.t1.kms.k"))
+        .await
+        .unwrap()
+        .doc;
+    let kid_signer =
+        trustfn_domain::ports::KeyManager::signer(&w.kms, &key.kms_key_arn, key.public_key.clone());
+    let other = trustfn_testkit::LocalKey::new(Curve::P256);
+    let mut spec = tsl(1024);
+    spec["x5Chain"] = json!([certificate_for(&other).await]);
+    let e = w.configure(spec).await.unwrap_err();
+    assert_eq!(e.status, 400);
+    assert!(e.message.contains("x5Chain[0]"), "{}", e.message);
+    assert!(w.repo.get(&t(CFG)).await.unwrap().is_none());
+    let mut spec = tsl(1024);
+    spec["x5Chain"] = json!([certificate_for(kid_signer.as_ref()).await]);
+    w.configure(spec).await.unwrap();
+}

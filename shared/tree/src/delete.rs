@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::json;
-use trustfn_domain::auth::{act, Authorized};
+use trustfn_domain::auth::{act, Action, Authorized, Principal};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{ApiKey, Kind, Record};
 use trustfn_domain::reply::Reply;
@@ -39,7 +39,7 @@ pub async fn delete_tracking(
     let target = auth.target();
     let root = load(repo, target).await?;
     if !recursive {
-        refuse_if_used(repo, &root).await?;
+        refuse_if_used(repo, auth.principal(), &root).await?;
     }
     let mut nodes = subtree(repo, root, recursive).await?;
     nodes.reverse(); // leaves first
@@ -79,8 +79,13 @@ pub async fn delete_tracking(
     ))
 }
 
-/// A plain delete is refused while the resource has children or dependants.
-async fn refuse_if_used(repo: &dyn Repository, root: &Record) -> Result<(), ApiError> {
+/// A plain delete is refused while the resource has children or dependants. The answer names
+/// only the dependants the caller may list; the others are counted.
+async fn refuse_if_used(
+    repo: &dyn Repository,
+    caller: &Principal,
+    root: &Record,
+) -> Result<(), ApiError> {
     let target = &root.id;
     if root.children > 0 {
         return Err(ApiError::conflict(format!(
@@ -90,13 +95,16 @@ async fn refuse_if_used(repo: &dyn Repository, root: &Record) -> Result<(), ApiE
     }
     if root.dependants > 0 {
         let users = repo.dependants(target).await?;
-        let names = users
+        let (seen, unseen): (Vec<&Target>, Vec<&Target>) = users
             .iter()
-            .map(Target::as_str)
-            .collect::<Vec<_>>()
-            .join(", ");
+            .partition(|u| caller.allows(u, Action::ResourceList));
+        let mut names: Vec<String> = seen.iter().map(|u| u.to_string()).collect();
+        if !unseen.is_empty() {
+            names.push(format!("{} other service(s)", unseen.len()));
+        }
         return Err(ApiError::conflict(format!(
-            "{target} is a dependency of {names}; remove that dependency first"
+            "{target} is a dependency of {}; remove that dependency first",
+            names.join(", ")
         )));
     }
     Ok(())

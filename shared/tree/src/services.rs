@@ -72,6 +72,32 @@ pub(crate) fn service_view(rec: &Record, deps: &[Target]) -> Value {
     v
 }
 
+/// `configuration/update` does not change dependencies: the list it is sent must be the current
+/// one (as a view-then-update round trip sends it); a different list is refused, not ignored.
+async fn same_dependencies(
+    repo: &dyn Repository,
+    target: &Target,
+    sent: &Value,
+) -> Result<(), ApiError> {
+    let refuse = || {
+        ApiError::validation(format!(
+            "dependencies: configuration/update does not change dependencies; use \
+             dependencies/add and dependencies/remove on {target}"
+        ))
+    };
+    let sent: BTreeSet<&str> = sent
+        .as_array()
+        .ok_or_else(refuse)?
+        .iter()
+        .map(|d| d.as_str().ok_or_else(refuse))
+        .collect::<Result<_, _>>()?;
+    let current = repo.dependencies(target).await?;
+    if sent != current.iter().map(Target::as_str).collect() {
+        return Err(refuse());
+    }
+    Ok(())
+}
+
 /// Checks a prospective dependency `dep` of service `from` (of type `t`): same organization,
 /// exists, is a service of an allowed type. Needs `service-dependency-add` on `dep`.
 pub(crate) async fn check_dependency(
@@ -274,6 +300,9 @@ pub async fn configuration_update(
         }
     }
     let (rec, t) = service_for_api(repo, target, api).await?;
+    if let Some(deps) = obj.get("dependencies") {
+        same_dependencies(repo, target, deps).await?;
+    }
     if let Some(id) = obj.get("_id") {
         if id.as_str() != Some(target.as_str()) {
             return Err(ApiError::validation(format!(

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use trustfn_domain::auth::{act, Principal};
+use trustfn_domain::auth::{act, Operation, Permission, Principal};
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{Record, Service};
 use trustfn_domain::reply::PageParams;
@@ -259,4 +259,89 @@ async fn pending_changes_are_ordered_and_make_their_list_due_once() {
     repo.commit(vec![rm()]).await.unwrap();
     assert!(repo.commit(vec![rm()]).await.is_err());
     assert_eq!(repo.pending_count().await, 2);
+}
+
+#[tokio::test]
+async fn a_refused_delete_names_only_the_dependants_the_caller_may_see() {
+    let repo = MemoryRepo::new();
+    org(&repo, "acme").await;
+    tenant(&repo, "acme.t1").await;
+    tenant(&repo, "acme.t2").await;
+    service(&repo, "acme.t1.kms", "kms", &[]).await;
+    service(&repo, "acme.t1.x509", "x509-service", &["acme.t1.kms"]).await;
+    service(
+        &repo,
+        "acme.t2.secret-x509",
+        "x509-service",
+        &["acme.t1.kms"],
+    )
+    .await;
+    let t1_only = Principal::ApiKey {
+        key_id: t("acme.k"),
+        permissions: vec![Permission {
+            target: "acme.t1".into(),
+            action: "all".into(),
+            operation: Operation::Add,
+        }],
+    };
+    let auth = t1_only
+        .authorize::<act::ResourceDelete>(&t("acme.t1.kms"))
+        .unwrap();
+    let e = delete::delete(&repo, &auth, false).await.unwrap_err();
+    assert_eq!(e.status, 409);
+    assert!(e.message.contains("acme.t1.x509"), "{}", e.message);
+    assert!(!e.message.contains("secret-x509"), "{}", e.message);
+    assert!(e.message.contains("1 other service(s)"), "{}", e.message);
+    let e = delete::delete(
+        &repo,
+        &admin::<act::ResourceDelete>(&t("acme.t1.kms")),
+        false,
+    )
+    .await
+    .unwrap_err();
+    assert!(e.message.contains("acme.t2.secret-x509"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn configuration_update_refuses_a_changed_dependency_list_instead_of_ignoring_it() {
+    let repo = MemoryRepo::new();
+    org(&repo, "acme").await;
+    tenant(&repo, "acme.t1").await;
+    service(&repo, "acme.t1.kms", "kms", &[]).await;
+    service(&repo, "acme.t1.kms2", "kms", &[]).await;
+    service(&repo, "acme.t1.x509", "x509-service", &["acme.t1.kms"]).await;
+    let auth = admin::<act::ConfigurationUpdate>(&t("acme.t1.x509"));
+    let update = |deps: serde_json::Value| {
+        services::configuration_update(
+            &repo,
+            &auth,
+            "x509-service-api",
+            json!({"config": {"note": "n"}, "dependencies": deps}),
+            None,
+        )
+    };
+    for changed in [
+        json!([]),
+        json!(["acme.t1.kms2"]),
+        json!(["acme.t1.kms", "acme.t1.kms2"]),
+        json!("acme.t1.kms"),
+    ] {
+        let e = update(changed.clone()).await.unwrap_err();
+        assert_eq!(e.status, 400, "{changed}");
+        assert!(e.message.contains("dependencies/add"), "{}", e.message);
+    }
+    assert_eq!(
+        repo.get(&t("acme.t1.x509")).await.unwrap().unwrap().version,
+        1
+    );
+    // The list configuration/view shows, sent back unchanged, is accepted.
+    update(json!(["acme.t1.kms"])).await.unwrap();
+    assert_eq!(
+        repo.get(&t("acme.t1.x509")).await.unwrap().unwrap().version,
+        2
+    );
+    assert_eq!(
+        repo.dependencies(&t("acme.t1.x509")).await.unwrap(),
+        vec![t("acme.t1.kms")]
+    );
 }

@@ -58,6 +58,11 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The public key a certificate certifies (EC keys on the curves trustfn signs with).
+pub fn public_key(der: &[u8]) -> Result<PublicKey, X509Error> {
+    crate::key::from_parsed_spki(parse_der(der)?.public_key())
+}
+
 /// Verifies that `cert_der` is signed by `key` (P-256 and P-384; P-521 certificates are accepted
 /// unverified, as the verifier library has no P-521).
 pub fn verify_signed_by(cert_der: &[u8], key: &PublicKey) -> Result<(), X509Error> {
