@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use trustfn_domain::auth::{self, Action, Operation, Principal};
+use trustfn_domain::auth::{self, Principal};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{ApiKey, Kind, Record, Role};
@@ -99,8 +99,8 @@ pub async fn create_api_key(
     Ok(Reply::json(201, out))
 }
 
-/// The roles a new key gets: each a role of `org` that exists, listed once; a caller that is
-/// not the administrator must hold every grant of each.
+/// The roles a new key gets: each a role of `org` that exists, listed once, none granting a
+/// right the caller does not hold (REMOVE rules included).
 async fn roles_of(
     repo: &dyn Repository,
     p: &Principal,
@@ -121,33 +121,13 @@ async fn roles_of(
             .find(|r| &r.id == id)
             .and_then(|r| r.get::<Role>())
             .ok_or_else(|| ApiError::validation(format!("roles[{i}]: role {id} does not exist")))?;
-        if !p.is_admin() && !holds_grants(p, role) {
+        if !p.implies(&role.permissions) {
             return Err(ApiError::forbidden(format!(
                 "not permitted: role {id} grants more than the caller holds"
             )));
         }
     }
     Ok(role_ids)
-}
-
-/// Whether `p` holds every grant (`ADD`) of `role` itself.
-fn holds_grants(p: &Principal, role: &Role) -> bool {
-    role.permissions
-        .iter()
-        .filter(|x| x.operation == Operation::Add)
-        .all(|perm| {
-            let Ok(scope) = Target::parse(&perm.target) else {
-                return false;
-            };
-            if perm.action == auth::ACTION_ALL {
-                Action::ALL.iter().all(|a| p.allows(&scope, *a))
-            } else {
-                Action::ALL
-                    .iter()
-                    .find(|a| a.as_str() == perm.action)
-                    .is_some_and(|a| p.allows(&scope, *a))
-            }
-        })
 }
 
 /// `GET /v1/{org}/apikeys-api/api-keys/list`: the organization's keys (never their tokens).

@@ -47,6 +47,11 @@ pub async fn create_role(
             operation: perm.operation,
         });
     }
+    if !auth.principal().implies(&perms) {
+        return Err(ApiError::forbidden(format!(
+            "not permitted: role {target} would grant more than the caller holds"
+        )));
+    }
     let doc = Role {
         name: body.name,
         permissions: perms,

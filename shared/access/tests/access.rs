@@ -222,3 +222,46 @@ async fn roles_grant_only_inside_their_organization_and_name_known_actions() {
     assert_eq!(ops.permissions[0].action, "all", "ALL is stored as all");
     assert_eq!(ops.permissions[1].operation, Operation::Remove);
 }
+
+#[tokio::test]
+async fn a_remove_the_delegator_carries_limits_what_it_may_delegate() {
+    let repo = world().await;
+    // Everything in acme but the registry tenant acme.reg.
+    let body = role_body(json!({"name": "almost", "permissions": [
+        {"target": "acme", "action": "all", "operation": "ADD"},
+        {"target": "acme.reg", "action": "all", "operation": "REMOVE"}]}));
+    create_role(&repo, &admin::<act::RoleCreate>("acme.almost"), body)
+        .await
+        .unwrap();
+    let body = key_body(json!({"name": "almost", "roles": ["almost"]}));
+    let out = create_api_key(&repo, &admin::<act::ApiKeyCreate>("acme.almost-key"), body)
+        .await
+        .unwrap();
+    let token = out.body.unwrap()["token"].as_str().unwrap().to_owned();
+    let p = principal(&repo, &token).await;
+    let before = repo.item_counts().await;
+    // A key with the admin role would reach into acme.reg: refused.
+    let auth = p
+        .authorize::<act::ApiKeyCreate>(&t("acme.escalated"))
+        .unwrap();
+    let body = key_body(json!({"name": "escalated", "roles": ["admin"]}));
+    let e = create_api_key(&repo, &auth, body).await.unwrap_err();
+    assert_eq!(e.status, 403);
+    // So is a role granting it, which the key could then hand out or hold.
+    let auth = p
+        .authorize::<act::RoleCreate>(&t("acme.everything"))
+        .unwrap();
+    let body = role_body(json!({"name": "everything", "permissions": [
+        {"target": "acme", "action": "all", "operation": "ADD"}]}));
+    let e = create_role(&repo, &auth, body).await.unwrap_err();
+    assert_eq!(e.status, 403);
+    assert_eq!(repo.item_counts().await, before, "nothing written");
+    // Within its rights both work.
+    let body = role_body(json!({"name": "t1", "permissions": [
+        {"target": "acme.t1", "action": "all", "operation": "ADD"}]}));
+    let auth = p.authorize::<act::RoleCreate>(&t("acme.t1only")).unwrap();
+    create_role(&repo, &auth, body).await.unwrap();
+    let auth = p.authorize::<act::ApiKeyCreate>(&t("acme.t1-key")).unwrap();
+    let body = key_body(json!({"name": "t1", "roles": ["t1only"]}));
+    create_api_key(&repo, &auth, body).await.unwrap();
+}

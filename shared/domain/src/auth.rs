@@ -127,6 +127,23 @@ pub struct Permission {
     pub operation: Operation,
 }
 
+/// Whether `rules` allow `action` on `target`: some ADD covers it and no REMOVE does (a rule
+/// covers its target and everything below it; `all` covers every action).
+fn rules_allow(rules: &[Permission], target: &Target, action: Action) -> bool {
+    let mut granted = false;
+    for p in rules {
+        let applies = (p.action == ACTION_ALL || p.action == action.as_str())
+            && Target::parse(&p.target).is_ok_and(|scope| target.is_within(&scope));
+        if applies {
+            match p.operation {
+                Operation::Remove => return false,
+                Operation::Add => granted = true,
+            }
+        }
+    }
+    granted
+}
+
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub enum Principal {
@@ -147,24 +164,33 @@ impl Principal {
             Principal::ApiKey {
                 key_id,
                 permissions,
-            } => {
-                if target.org() != key_id.org() {
-                    return false;
-                }
-                let mut granted = false;
-                for p in permissions {
-                    let applies = (p.action == ACTION_ALL || p.action == action.as_str())
-                        && Target::parse(&p.target).is_ok_and(|scope| target.is_within(&scope));
-                    if applies {
-                        match p.operation {
-                            Operation::Remove => return false,
-                            Operation::Add => granted = true,
-                        }
-                    }
-                }
-                granted
-            }
+            } => target.org() == key_id.org() && rules_allow(permissions, target, action),
         }
+    }
+
+    /// Whether every right `grants` give (their ADDs less their REMOVEs, over whole subtrees) is
+    /// one this principal holds, its own REMOVEs included: delegated rights never exceed the
+    /// delegator's. Rights only change at the targets of rules, so it suffices to compare at
+    /// the targets of the grants' ADDs and of this principal's REMOVEs, for every action.
+    pub fn implies(&self, grants: &[Permission]) -> bool {
+        let Principal::ApiKey { permissions, .. } = self else {
+            return true;
+        };
+        let points: Vec<Target> = grants
+            .iter()
+            .filter(|g| g.operation == Operation::Add)
+            .chain(
+                permissions
+                    .iter()
+                    .filter(|p| p.operation == Operation::Remove),
+            )
+            .filter_map(|p| Target::parse(&p.target).ok())
+            .collect();
+        points.iter().all(|t| {
+            Action::ALL
+                .iter()
+                .all(|a| !rules_allow(grants, t, *a) || self.allows(t, *a))
+        })
     }
 
     /// The proof that this principal may perform `A` on `target`, or 403. The message names the
@@ -346,6 +372,38 @@ mod tests {
             ("acme.t1", "all", Operation::Remove),
         ]);
         assert!(!deny_all.allows(&t("acme.t1"), Action::TenantCreate));
+    }
+
+    #[test]
+    fn delegated_rights_are_compared_as_effective_rights_not_scopes() {
+        let p = key(&[
+            ("acme", "all", Operation::Add),
+            ("acme.reg", "all", Operation::Remove),
+        ]);
+        let grant = |rules: &[(&str, &str, Operation)]| -> Vec<Permission> {
+            rules
+                .iter()
+                .map(|(t, a, o)| Permission {
+                    target: t.to_string(),
+                    action: a.to_string(),
+                    operation: *o,
+                })
+                .collect()
+        };
+        // `all` on acme reaches into acme.reg, which the delegator may not touch.
+        assert!(!p.implies(&grant(&[("acme", "all", Operation::Add)])));
+        assert!(!p.implies(&grant(&[("acme.reg.x", "resource-list", Operation::Add)])));
+        // The same grant with the delegator's REMOVE repeated is within its rights.
+        assert!(p.implies(&grant(&[
+            ("acme", "all", Operation::Add),
+            ("acme.reg", "all", Operation::Remove),
+        ])));
+        assert!(p.implies(&grant(&[("acme.t1", "all", Operation::Add)])));
+        assert!(!p.implies(&grant(&[("other", "resource-list", Operation::Add)])));
+        let narrow = key(&[("acme.t1", "resource-list", Operation::Add)]);
+        assert!(!narrow.implies(&grant(&[("acme.t1", "all", Operation::Add)])));
+        assert!(narrow.implies(&grant(&[("acme.t1.kms", "resource-list", Operation::Add)])));
+        assert!(Principal::Admin.implies(&grant(&[("any", "all", Operation::Add)])));
     }
 
     #[test]
