@@ -44,6 +44,7 @@ pub async fn delete_tracking(
     let mut nodes = subtree(repo, root, recursive).await?;
     nodes.reverse(); // leaves first
     let edges = edges_of(repo, &nodes, recursive).await?;
+    refuse_outside_dependants(auth.principal(), target, &edges)?;
     let batches = batches(steps(&nodes, &edges));
     let total = nodes.len();
     let mut deleted = 0usize;
@@ -108,6 +109,39 @@ async fn refuse_if_used(
         )));
     }
     Ok(())
+}
+
+/// A recursive delete also removes the edges of services outside the subtree that depend on
+/// something inside it: that changes those services, so the caller needs
+/// `service-dependency-remove` on each. Refused (409) otherwise, naming only the services the
+/// caller may list.
+fn refuse_outside_dependants(
+    caller: &Principal,
+    target: &Target,
+    edges: &[Vec<Edge>],
+) -> Result<(), ApiError> {
+    let outside: BTreeSet<&Target> = edges
+        .iter()
+        .flatten()
+        .map(|(from, _)| from)
+        .filter(|from| !from.is_within(target))
+        .filter(|from| !caller.allows(from, Action::DependencyRemove))
+        .collect();
+    if outside.is_empty() {
+        return Ok(());
+    }
+    let (seen, unseen): (Vec<&Target>, Vec<&Target>) = outside
+        .into_iter()
+        .partition(|s| caller.allows(s, Action::ResourceList));
+    let mut names: Vec<String> = seen.iter().map(|s| s.to_string()).collect();
+    if !unseen.is_empty() {
+        names.push(format!("{} other service(s)", unseen.len()));
+    }
+    Err(ApiError::conflict(format!(
+        "{target} is a dependency of {} outside it; remove those dependencies first (or hold \
+         service-dependency-remove on them)",
+        names.join(", ")
+    )))
 }
 
 /// `root` and, when `recursive`, everything below it, breadth first (parents before children).

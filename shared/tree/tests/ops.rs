@@ -345,3 +345,53 @@ async fn configuration_update_refuses_a_changed_dependency_list_instead_of_ignor
         vec![t("acme.t1.kms")]
     );
 }
+
+#[tokio::test]
+async fn a_recursive_delete_does_not_change_services_outside_the_callers_authority() {
+    let repo = MemoryRepo::new();
+    org(&repo, "acme").await;
+    tenant(&repo, "acme.a").await;
+    tenant(&repo, "acme.b").await;
+    service(&repo, "acme.a.kms", "kms", &[]).await;
+    service(&repo, "acme.b.st", "x509-service", &["acme.a.kms"]).await;
+    let a_only = Principal::ApiKey {
+        key_id: t("acme.k"),
+        permissions: vec![Permission {
+            target: "acme.a".into(),
+            action: "all".into(),
+            operation: Operation::Add,
+        }],
+    };
+    let auth = a_only
+        .authorize::<act::ResourceDelete>(&t("acme.a"))
+        .unwrap();
+    let before = repo.item_counts().await;
+    let e = delete::delete(&repo, &auth, true).await.unwrap_err();
+    assert_eq!(e.status, 409);
+    assert!(!e.message.contains("acme.b.st"), "{}", e.message);
+    assert_eq!(repo.item_counts().await, before, "nothing removed");
+    assert_eq!(
+        repo.dependencies(&t("acme.b.st")).await.unwrap(),
+        vec![t("acme.a.kms")]
+    );
+    // With the right to remove that dependency, the subtree goes and the edge with it.
+    let both = Principal::ApiKey {
+        key_id: t("acme.k"),
+        permissions: vec![
+            Permission {
+                target: "acme.a".into(),
+                action: "all".into(),
+                operation: Operation::Add,
+            },
+            Permission {
+                target: "acme.b".into(),
+                action: "service-dependency-remove".into(),
+                operation: Operation::Add,
+            },
+        ],
+    };
+    let auth = both.authorize::<act::ResourceDelete>(&t("acme.a")).unwrap();
+    delete::delete(&repo, &auth, true).await.unwrap();
+    assert!(repo.dependencies(&t("acme.b.st")).await.unwrap().is_empty());
+    assert!(repo.get(&t("acme.a")).await.unwrap().is_none());
+}
