@@ -39,9 +39,12 @@ bench:
 # integrity checks) and the tests run against each mutant; MUTANTS_ARGS adds options, e.g.
 # MUTANTS_ARGS="-f shared/status/src/publish.rs" or MUTANTS_ARGS="--shard 0/4".
 MUTANT_CRATES := trustfn-domain trustfn-tree trustfn-access trustfn-keys trustfn-certs trustfn-status
+# Mutants build in a target directory of their own: sharing the usual one would let a build of
+# the working tree and a build of a mutant overwrite each other's artifacts.
 mutants:
 	@bash infra/scripts/bootstrap.sh mutants
-	PATH="$(CURDIR)/.tools/cargo/bin:$$PATH" cargo mutants --no-shuffle --timeout 120 \
+	CARGO_TARGET_DIR="$(CARGO_TARGET_DIR)/mutants" PATH="$(CURDIR)/.tools/cargo/bin:$$PATH" \
+	  cargo mutants --no-shuffle --timeout 120 \
 	  $(addprefix -p ,$(MUTANT_CRATES)) $(MUTANTS_ARGS) || true
 	$(PY) infra/scripts/mutants_report.py mutants.out
 

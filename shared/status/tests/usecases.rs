@@ -531,3 +531,80 @@ async fn an_x5chain_leaf_must_certify_the_kid_key() {
     spec["x5Chain"] = json!([certificate_for(kid_signer.as_ref()).await]);
     w.configure(spec).await.unwrap();
 }
+
+#[tokio::test]
+async fn allocation_retries_a_lost_race_and_gives_up_on_a_list_that_keeps_changing() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let first = w.allocate(1).await;
+    let list_id = index_of(&first[0]).0;
+    let id = t(&format!("{CFG}.{list_id}"));
+    // Someone else allocates from the list between our read and our write: we retry and win.
+    let mut other = load_as::<StatusList>(&w.repo, &id).await.unwrap();
+    let version = other.version;
+    other.doc.allocated += 0;
+    let race = vec![Op::Replace {
+        record: other.upcast(),
+        expected_version: version,
+        children_delta: 0,
+    }];
+    let raced = trustfn_testkit::Raced::new(&w.repo, race);
+    let body = Allocate {
+        count: Some(2),
+        initial_status: None,
+    };
+    let out = entries::allocate(
+        &raced,
+        &w.deps(),
+        &admin::<act::StatusEntryAllocate>(CFG),
+        body,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.body.unwrap()["entries"].as_array().unwrap().len(), 2);
+    assert_eq!(w.list(&list_id).await.allocated, 3);
+    // A list that changes under every attempt: a clean 409 after a bounded number of tries.
+    let busy = trustfn_testkit::CommitsConflict(&w.repo);
+    let body = Allocate {
+        count: Some(1),
+        initial_status: None,
+    };
+    let auth = admin::<act::StatusEntryAllocate>(CFG);
+    let deps = w.deps();
+    let attempt = entries::allocate(&busy, &deps, &auth, body);
+    let e = tokio::time::timeout(std::time::Duration::from_secs(20), attempt)
+        .await
+        .expect("allocation gives up")
+        .unwrap_err();
+    assert_eq!(e.status, 409);
+    assert_eq!(w.list(&list_id).await.allocated, 3, "nothing allocated");
+}
+
+#[tokio::test]
+async fn an_allocation_publishes_only_what_changed_the_published_list() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let list_id = index_of(&w.allocate(1).await[0]).0;
+    let uploads = w.uploads_of(&list_id);
+    // More entries with the default status change nothing a verifier sees: no publish.
+    w.allocate(5).await;
+    assert_eq!(w.uploads_of(&list_id), uploads);
+    // Entries allocated with an initial status do: published at once.
+    let body = Allocate {
+        count: Some(2),
+        initial_status: Some("0x3".into()),
+    };
+    let out = entries::allocate(
+        &w.repo,
+        &w.deps(),
+        &admin::<act::StatusEntryAllocate>(CFG),
+        body,
+    )
+    .await
+    .unwrap();
+    assert_eq!(w.uploads_of(&list_id), uploads + 1);
+    let statuses = w.published(&list_id);
+    for e in out.body.unwrap()["entries"].as_array().unwrap() {
+        assert_eq!(statuses[index_of(e).1], 3);
+    }
+}

@@ -139,6 +139,18 @@ impl CommitsFail<'_> {
 
 repository_wrapper!(CommitsFail<'_>);
 
+/// A repository whose every commit loses a race: a condition fails, as when another writer
+/// keeps changing the same records.
+pub struct CommitsConflict<'a>(pub &'a dyn Repository);
+
+impl CommitsConflict<'_> {
+    async fn write(&self, _ops: Vec<Op>) -> Result<(), RepoError> {
+        Err(RepoError::ConditionFailed { index: Some(0) })
+    }
+}
+
+repository_wrapper!(CommitsConflict<'_>);
+
 /// A repository where another writer commits `ops` just before the first commit of the use
 /// case under test: a race between its reads and its writes.
 pub struct Raced<'a>(pub &'a dyn Repository, pub Mutex<Option<Vec<Op>>>);

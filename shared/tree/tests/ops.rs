@@ -395,3 +395,35 @@ async fn a_recursive_delete_does_not_change_services_outside_the_callers_authori
     assert!(repo.dependencies(&t("acme.b.st")).await.unwrap().is_empty());
     assert!(repo.get(&t("acme.a")).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn duplicates_are_409_and_names_are_required_and_bounded() {
+    let repo = MemoryRepo::new();
+    org(&repo, "acme").await;
+    tenant(&repo, "acme.t1").await;
+    let create = |name: String| {
+        let repo = &repo;
+        async move {
+            let body = CreateTenant {
+                name,
+                configuration: None,
+            };
+            organizations::create_tenant(repo, &admin::<act::TenantCreate>(&t("acme.t2")), body)
+                .await
+        }
+    };
+    let e = organizations::create_tenant(
+        &repo,
+        &admin::<act::TenantCreate>(&t("acme.t1")),
+        CreateTenant {
+            name: "again".into(),
+            configuration: None,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert_eq!((e.status, e.id), (409, "DuplicateTarget"));
+    assert_eq!(create("   ".into()).await.unwrap_err().status, 400);
+    assert_eq!(create("x".repeat(257)).await.unwrap_err().status, 400);
+    create("x".repeat(256)).await.unwrap();
+}
