@@ -44,7 +44,7 @@ MUTANT_CRATES := trustfn-domain trustfn-tree trustfn-access trustfn-keys trustfn
 mutants:
 	@bash infra/scripts/bootstrap.sh mutants
 	CARGO_TARGET_DIR="$(CARGO_TARGET_DIR)/mutants" PATH="$(CURDIR)/.tools/cargo/bin:$$PATH" \
-	  cargo mutants --no-shuffle --timeout 120 \
+	  cargo mutants --no-shuffle --timeout 60 \
 	  $(addprefix -p ,$(MUTANT_CRATES)) $(MUTANTS_ARGS) || true
 	$(PY) infra/scripts/mutants_report.py mutants.out
 
