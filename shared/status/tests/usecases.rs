@@ -586,9 +586,13 @@ async fn an_allocation_publishes_only_what_changed_the_published_list() {
     w.configure(tsl(1024)).await.unwrap();
     let list_id = index_of(&w.allocate(1).await[0]).0;
     let uploads = w.uploads_of(&list_id);
-    // More entries with the default status change nothing a verifier sees: no publish.
+    // More entries with the default status change nothing a verifier sees: no publish; and
+    // no list was added, so the configuration is not rewritten either (one write per call).
+    let cfg_version = || async { w.repo.get(&t(CFG)).await.unwrap().unwrap().version };
+    let before = cfg_version().await;
     w.allocate(5).await;
     assert_eq!(w.uploads_of(&list_id), uploads);
+    assert_eq!(cfg_version().await, before);
     // Entries allocated with an initial status do: published at once.
     let body = Allocate {
         count: Some(2),
@@ -607,4 +611,54 @@ async fn an_allocation_publishes_only_what_changed_the_published_list() {
     for e in out.body.unwrap()["entries"].as_array().unwrap() {
         assert_eq!(statuses[index_of(e).1], 3);
     }
+}
+
+#[tokio::test]
+async fn w3c_entries_embed_their_list_type_purpose_and_status_messages() {
+    let w = World::new().await;
+    let statuses: Vec<Value> = (0..4)
+        .map(|i| json!({"status": format!("0x{i}"), "message": format!("m{i}")}))
+        .collect();
+    w.configure(json!({"kid": "acme.t1.kms.k", "did": "did:web:issuer.example",
+        "config": {"type": "BitstringStatusList", "purpose": "message", "statusSize": 2, "statuses": statuses}}))
+        .await
+        .unwrap();
+    let e = &w.allocate(1).await[0];
+    let status = &e["embed"]["credentialStatus"];
+    assert_eq!(status["type"], "BitstringStatusListEntry");
+    assert_eq!(status["statusPurpose"], "message");
+    assert_eq!(status["statusSize"], 2);
+    assert_eq!(status["statusMessage"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        status["statusListIndex"],
+        e["index"].as_u64().unwrap().to_string()
+    );
+    assert_eq!(
+        status["id"],
+        format!("{}#{}", e["uri"].as_str().unwrap(), e["index"])
+    );
+    // A 1-bit StatusList2021 entry carries no status size or messages.
+    let cfg = "acme.t1.st.sl2021";
+    let body: CreateConfig = serde_json::from_value(json!({"kid": "acme.t1.kms.k",
+        "did": "did:web:issuer.example", "config": {"type": "StatusList2021"}}))
+    .unwrap();
+    config::create_config(&w.repo, &admin::<act::StatusConfigCreate>(cfg), body)
+        .await
+        .unwrap();
+    let body = Allocate {
+        count: Some(1),
+        initial_status: None,
+    };
+    let out = entries::allocate(
+        &w.repo,
+        &w.deps(),
+        &admin::<act::StatusEntryAllocate>(cfg),
+        body,
+    )
+    .await
+    .unwrap();
+    let status = out.body.unwrap()["entries"][0]["embed"]["credentialStatus"].clone();
+    assert_eq!(status["type"], "StatusList2021Entry");
+    assert_eq!(status["statusPurpose"], "revocation");
+    assert!(status.get("statusSize").is_none() && status.get("statusMessage").is_none());
 }
