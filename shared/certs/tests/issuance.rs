@@ -6,14 +6,14 @@ use std::sync::atomic::Ordering;
 
 use serde_json::{json, Value};
 use trustfn_certs::issue::{self, IssueDs, IssueIaca};
-use trustfn_domain::auth::{act, Operation, Permission, Principal};
+use trustfn_domain::auth::{act, Operation, Principal};
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{Certificate, KeyDoc, Record, Service};
 use trustfn_domain::repo::Op;
 use trustfn_domain::repo::Repository;
 use trustfn_domain::resource::load_as;
 use trustfn_signer::Curve;
-use trustfn_testkit::{admin, attach, seed, seed_tenant, t, FakeKms, Raced};
+use trustfn_testkit::{admin, api_key, attach, seed, seed_tenant, t, FakeKms, Raced};
 
 const X509: &str = "acme.t1.x509";
 
@@ -216,20 +216,6 @@ async fn a_kms_outage_is_a_clean_5xx_and_writes_nothing() {
     assert_eq!(repo.item_counts().await, before);
 }
 
-fn key_holding(perms: &[(&str, &str, Operation)]) -> Principal {
-    Principal::ApiKey {
-        key_id: t("acme.k"),
-        permissions: perms
-            .iter()
-            .map(|(target, action, operation)| Permission {
-                target: target.to_string(),
-                action: action.to_string(),
-                operation: *operation,
-            })
-            .collect(),
-    }
-}
-
 #[tokio::test]
 async fn keys_and_stores_named_in_the_request_need_their_own_rights() {
     let (repo, kms) = world().await;
@@ -242,7 +228,7 @@ async fn keys_and_stores_named_in_the_request_need_their_own_rights() {
     };
     let before = repo.item_counts().await;
     // Everything in the organization but the use of the kms service's keys.
-    let no_key_use = key_holding(&[
+    let no_key_use = api_key(&[
         ("acme", "all", Operation::Add),
         ("acme.t1.kms", "kms-key-use", Operation::Remove),
     ]);
@@ -250,7 +236,7 @@ async fn keys_and_stores_named_in_the_request_need_their_own_rights() {
     assert_eq!(e.status, 403);
     assert!(e.message.contains("kms-key-use"), "{}", e.message);
     // Everything but writing into one of the attached stores.
-    let no_store2 = key_holding(&[
+    let no_store2 = api_key(&[
         ("acme", "all", Operation::Add),
         (
             "acme.t1.store2",
@@ -264,7 +250,7 @@ async fn keys_and_stores_named_in_the_request_need_their_own_rights() {
     assert_eq!(kms.signs.load(Ordering::SeqCst), 0, "nothing was signed");
     assert_eq!(repo.item_counts().await, before, "nothing was written");
     // Exactly the rights needed: issue on the service, use of the key, add to both stores.
-    let least = key_holding(&[
+    let least = api_key(&[
         (X509, "x509-iaca-issue", Operation::Add),
         ("acme.t1.kms.iaca", "kms-key-use", Operation::Add),
         (
@@ -280,7 +266,7 @@ async fn keys_and_stores_named_in_the_request_need_their_own_rights() {
     ]);
     issue(least).await.unwrap();
     // A Document Signer also needs the right to read the stored IACA and to use the DS key.
-    let no_ds_key = key_holding(&[
+    let no_ds_key = api_key(&[
         ("acme", "all", Operation::Add),
         ("acme.t1.kms.ds", "kms-key-use", Operation::Remove),
     ]);
@@ -296,7 +282,7 @@ async fn keys_and_stores_named_in_the_request_need_their_own_rights() {
     .await
     .unwrap_err();
     assert_eq!(e.status, 403);
-    let no_read = key_holding(&[
+    let no_read = api_key(&[
         ("acme", "all", Operation::Add),
         (
             "acme.t1.store1",

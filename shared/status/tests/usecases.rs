@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64U;
 use base64::Engine;
 use serde_json::{json, Value};
-use trustfn_domain::auth::{act, Operation, Permission, Principal};
+use trustfn_domain::auth::{act, Operation};
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{KeyDoc, Service, StatusConfig, StatusList, StatusServiceConfig};
 use trustfn_domain::repo::{Op, Pending, Repository};
@@ -19,7 +19,8 @@ use trustfn_status::entries::{self, Allocate};
 use trustfn_status::update::{self, UpdateBody};
 use trustfn_status::{refresh, view, StatusDeps};
 use trustfn_testkit::{
-    admin, attach, registry_config, seed, seed_tenant, t, FakeKms, FakeSecrets, RecordingRegistry,
+    admin, api_key, attach, registry_config, seed, seed_tenant, t, FakeKms, FakeSecrets,
+    RecordingRegistry,
 };
 
 const CFG: &str = "acme.t1.st.revocations";
@@ -446,21 +447,10 @@ async fn a_configurations_key_must_live_in_an_attached_kms_service() {
 #[tokio::test]
 async fn a_configuration_needs_the_right_to_use_its_key() {
     let w = World::new().await;
-    let p = Principal::ApiKey {
-        key_id: t("acme.k"),
-        permissions: vec![
-            Permission {
-                target: "acme".into(),
-                action: "all".into(),
-                operation: Operation::Add,
-            },
-            Permission {
-                target: "acme.t1.kms.k".into(),
-                action: "kms-key-use".into(),
-                operation: Operation::Remove,
-            },
-        ],
-    };
+    let p = api_key(&[
+        ("acme", "all", Operation::Add),
+        ("acme.t1.kms.k", "kms-key-use", Operation::Remove),
+    ]);
     let auth = p.authorize::<act::StatusConfigCreate>(&t(CFG)).unwrap();
     let body: CreateConfig = serde_json::from_value(tsl(1024)).unwrap();
     let e = config::create_config(&w.repo, &auth, body)

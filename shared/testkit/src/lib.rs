@@ -12,7 +12,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{
     EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
 };
-use trustfn_domain::auth::{Authorized, Permitted, Principal};
+use trustfn_domain::auth::{Authorized, Operation, Permission, Permitted, Principal};
 use trustfn_domain::model::{Doc, Organization, Profile, Record, Tenant};
 use trustfn_domain::ports::{
     CreatedKey, KeyInfo, KeyManager, KmsError, Publisher, Registries, RegistryError, SecretBox,
@@ -32,6 +32,21 @@ static ADMIN: Principal = Principal::Admin;
 /// The administrator's proof for `A` on `target`.
 pub fn admin<A: Permitted>(target: &str) -> Authorized<'static, A> {
     ADMIN.authorize::<A>(&t(target)).unwrap()
+}
+
+/// An API key of organization `acme` holding exactly `permissions` (target, action, operation).
+pub fn api_key(permissions: &[(&str, &str, Operation)]) -> Principal {
+    Principal::ApiKey {
+        key_id: t("acme.k"),
+        permissions: permissions
+            .iter()
+            .map(|(target, action, operation)| Permission {
+                target: target.to_string(),
+                action: action.to_string(),
+                operation: *operation,
+            })
+            .collect(),
+    }
 }
 
 /// Creates `doc` at `id` and counts it as a child of its parent, as a use case would.

@@ -3,13 +3,13 @@
 use std::sync::Arc;
 
 use serde_json::json;
-use trustfn_domain::auth::{act, Operation, Permission, Principal};
+use trustfn_domain::auth::{act, Operation};
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{Record, Service};
 use trustfn_domain::reply::PageParams;
 use trustfn_domain::repo::{Op, Pending, Repository};
 use trustfn_domain::Target;
-use trustfn_testkit::{CommitsFail, Raced};
+use trustfn_testkit::{admin, api_key, CommitsFail, Raced};
 use trustfn_tree::organizations::{self, CreateTenant};
 use trustfn_tree::services::{self, CreateService};
 use trustfn_tree::{delete, listing};
@@ -18,26 +18,11 @@ fn t(s: &str) -> Target {
     Target::parse(s).unwrap()
 }
 
-static ADMIN: Principal = Principal::Admin;
-
-/// The administrator's proof for `A` on `target`.
-fn admin<A: trustfn_domain::auth::Permitted>(
-    target: &Target,
-) -> trustfn_domain::auth::Authorized<'static, A> {
-    ADMIN.authorize::<A>(target).unwrap()
-}
-
 async fn org(repo: &dyn Repository, id: &str) {
     let body = serde_json::from_value(json!({"_id": id, "profile": {"name": id}})).unwrap();
-    organizations::create_organization(
-        repo,
-        &Principal::Admin
-            .authorize::<act::OrganizationCreate>(&t(id))
-            .unwrap(),
-        body,
-    )
-    .await
-    .unwrap();
+    organizations::create_organization(repo, &admin::<act::OrganizationCreate>(id), body)
+        .await
+        .unwrap();
 }
 
 async fn tenant(repo: &dyn Repository, id: &str) {
@@ -45,7 +30,7 @@ async fn tenant(repo: &dyn Repository, id: &str) {
         name: id.into(),
         configuration: None,
     };
-    organizations::create_tenant(repo, &admin::<act::TenantCreate>(&t(id)), body)
+    organizations::create_tenant(repo, &admin::<act::TenantCreate>(id), body)
         .await
         .unwrap();
 }
@@ -56,7 +41,7 @@ async fn service(repo: &dyn Repository, id: &str, ty: &str, deps: &[&str]) {
         config: None,
         dependencies: deps.iter().map(|d| d.to_string()).collect(),
     };
-    services::create_service(repo, &admin::<act::ServiceCreate>(&t(id)), body, None)
+    services::create_service(repo, &admin::<act::ServiceCreate>(id), body, None)
         .await
         .unwrap();
 }
@@ -96,7 +81,7 @@ async fn recursive_delete_spans_several_commits_and_leaves_nothing() {
     // A service outside the subtree depending on one inside.
     service(&repo, "acme.other.x509", "x509-service", &["acme.big.kms"]).await;
     let before = repo.item_counts().await;
-    let reply = delete::delete(&repo, &admin::<act::ResourceDelete>(&t("acme.big")), true)
+    let reply = delete::delete(&repo, &admin::<act::ResourceDelete>("acme.big"), true)
         .await
         .unwrap();
     assert_eq!(reply.body.unwrap()["deleted"], 62);
@@ -109,7 +94,7 @@ async fn recursive_delete_spans_several_commits_and_leaves_nothing() {
     assert_eq!(repo.get(&t("acme")).await.unwrap().unwrap().children, 2);
     // Survivors' counters are right: plain deletes now succeed.
     for id in ["acme.other.x509", "acme.other.kms", "acme.other"] {
-        delete::delete(&repo, &admin::<act::ResourceDelete>(&t(id)), false)
+        delete::delete(&repo, &admin::<act::ResourceDelete>(id), false)
             .await
             .unwrap();
     }
@@ -132,7 +117,7 @@ async fn a_child_added_during_recursive_delete_stops_it_without_orphans() {
         },
     ];
     let repo = Raced::new(&inner, race);
-    let err = delete::delete(&repo, &admin::<act::ResourceDelete>(&t("acme.t1")), true)
+    let err = delete::delete(&repo, &admin::<act::ResourceDelete>("acme.t1"), true)
         .await
         .unwrap_err();
     assert_eq!(err.status, 409);
@@ -142,7 +127,7 @@ async fn a_child_added_during_recursive_delete_stops_it_without_orphans() {
         "parent of a live child was deleted"
     );
     // A retry sees the new child and removes everything.
-    delete::delete(&repo, &admin::<act::ResourceDelete>(&t("acme.t1")), true)
+    delete::delete(&repo, &admin::<act::ResourceDelete>("acme.t1"), true)
         .await
         .unwrap();
     assert!(repo.get(&t("acme.t1.late")).await.unwrap().is_none());
@@ -159,7 +144,7 @@ async fn storage_failures_are_clean_503s() {
         name: "t".into(),
         configuration: None,
     };
-    let err = organizations::create_tenant(&repo, &admin::<act::TenantCreate>(&t("acme.t1")), body)
+    let err = organizations::create_tenant(&repo, &admin::<act::TenantCreate>("acme.t1"), body)
         .await
         .unwrap_err();
     assert_eq!(err.status, 503);
@@ -182,10 +167,9 @@ async fn listing_pages_through_children() {
             limit: Some("3".into()),
             cursor: cursor.clone(),
         };
-        let reply =
-            listing::list_children(&repo, &admin::<act::ResourceList>(&t("acme.t1")), &page)
-                .await
-                .unwrap();
+        let reply = listing::list_children(&repo, &admin::<act::ResourceList>("acme.t1"), &page)
+            .await
+            .unwrap();
         let items = reply.body.unwrap();
         seen.extend(
             items
@@ -276,14 +260,7 @@ async fn a_refused_delete_names_only_the_dependants_the_caller_may_see() {
         &["acme.t1.kms"],
     )
     .await;
-    let t1_only = Principal::ApiKey {
-        key_id: t("acme.k"),
-        permissions: vec![Permission {
-            target: "acme.t1".into(),
-            action: "all".into(),
-            operation: Operation::Add,
-        }],
-    };
+    let t1_only = api_key(&[("acme.t1", "all", Operation::Add)]);
     let auth = t1_only
         .authorize::<act::ResourceDelete>(&t("acme.t1.kms"))
         .unwrap();
@@ -292,13 +269,9 @@ async fn a_refused_delete_names_only_the_dependants_the_caller_may_see() {
     assert!(e.message.contains("acme.t1.x509"), "{}", e.message);
     assert!(!e.message.contains("secret-x509"), "{}", e.message);
     assert!(e.message.contains("1 other service(s)"), "{}", e.message);
-    let e = delete::delete(
-        &repo,
-        &admin::<act::ResourceDelete>(&t("acme.t1.kms")),
-        false,
-    )
-    .await
-    .unwrap_err();
+    let e = delete::delete(&repo, &admin::<act::ResourceDelete>("acme.t1.kms"), false)
+        .await
+        .unwrap_err();
     assert!(e.message.contains("acme.t2.secret-x509"), "{}", e.message);
 }
 
@@ -310,7 +283,7 @@ async fn configuration_update_refuses_a_changed_dependency_list_instead_of_ignor
     service(&repo, "acme.t1.kms", "kms", &[]).await;
     service(&repo, "acme.t1.kms2", "kms", &[]).await;
     service(&repo, "acme.t1.x509", "x509-service", &["acme.t1.kms"]).await;
-    let auth = admin::<act::ConfigurationUpdate>(&t("acme.t1.x509"));
+    let auth = admin::<act::ConfigurationUpdate>("acme.t1.x509");
     let update = |deps: serde_json::Value| {
         services::configuration_update(
             &repo,
@@ -354,14 +327,7 @@ async fn a_recursive_delete_does_not_change_services_outside_the_callers_authori
     tenant(&repo, "acme.b").await;
     service(&repo, "acme.a.kms", "kms", &[]).await;
     service(&repo, "acme.b.st", "x509-service", &["acme.a.kms"]).await;
-    let a_only = Principal::ApiKey {
-        key_id: t("acme.k"),
-        permissions: vec![Permission {
-            target: "acme.a".into(),
-            action: "all".into(),
-            operation: Operation::Add,
-        }],
-    };
+    let a_only = api_key(&[("acme.a", "all", Operation::Add)]);
     let auth = a_only
         .authorize::<act::ResourceDelete>(&t("acme.a"))
         .unwrap();
@@ -375,21 +341,10 @@ async fn a_recursive_delete_does_not_change_services_outside_the_callers_authori
         vec![t("acme.a.kms")]
     );
     // With the right to remove that dependency, the subtree goes and the edge with it.
-    let both = Principal::ApiKey {
-        key_id: t("acme.k"),
-        permissions: vec![
-            Permission {
-                target: "acme.a".into(),
-                action: "all".into(),
-                operation: Operation::Add,
-            },
-            Permission {
-                target: "acme.b".into(),
-                action: "service-dependency-remove".into(),
-                operation: Operation::Add,
-            },
-        ],
-    };
+    let both = api_key(&[
+        ("acme.a", "all", Operation::Add),
+        ("acme.b", "service-dependency-remove", Operation::Add),
+    ]);
     let auth = both.authorize::<act::ResourceDelete>(&t("acme.a")).unwrap();
     delete::delete(&repo, &auth, true).await.unwrap();
     assert!(repo.dependencies(&t("acme.b.st")).await.unwrap().is_empty());
@@ -408,13 +363,12 @@ async fn duplicates_are_409_and_names_are_required_and_bounded() {
                 name,
                 configuration: None,
             };
-            organizations::create_tenant(repo, &admin::<act::TenantCreate>(&t("acme.t2")), body)
-                .await
+            organizations::create_tenant(repo, &admin::<act::TenantCreate>("acme.t2"), body).await
         }
     };
     let e = organizations::create_tenant(
         &repo,
-        &admin::<act::TenantCreate>(&t("acme.t1")),
+        &admin::<act::TenantCreate>("acme.t1"),
         CreateTenant {
             name: "again".into(),
             configuration: None,

@@ -163,20 +163,6 @@ impl ServiceType {
     }
 }
 
-/// A stored document, one variant per kind.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Doc {
-    Organization(Organization),
-    Tenant(Tenant),
-    Service(Service),
-    Role(Role),
-    ApiKey(ApiKey),
-    Key(KeyDoc),
-    Certificate(Certificate),
-    StatusConfig(StatusConfig),
-    StatusList(StatusList),
-}
-
 /// A document type of one kind: what [`Record::downcast`] and `resource::load_as` turn a
 /// [`Doc`] into.
 pub trait DocKind: Sized {
@@ -186,8 +172,15 @@ pub trait DocKind: Sized {
     fn into_doc(self) -> Doc;
 }
 
+/// Declares [`Doc`] (a stored document, one variant per kind) and its conversions from one list.
 macro_rules! doc_kinds {
     ($($variant:ident($ty:ty)),* $(,)?) => {
+        /// A stored document, one variant per kind.
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum Doc {
+            $($variant($ty),)*
+        }
+
         impl Doc {
             pub fn kind(&self) -> Kind {
                 match self { $(Doc::$variant(_) => Kind::$variant,)* }
