@@ -154,7 +154,7 @@ class Stack:
         self.create_demo_registries()
 
         env = {**self.aws_env(), "TABLE_NAME": self.table, "TRUSTFN_ADMIN_TOKEN": self.admin_token,
-               "TRUSTFN_SECRETS_KEY_ID": self.secrets_key,
+               "TRUSTFN_SECRETS_KEY_ID": self.secrets_key, "TRUSTFN_STACK": "trustfn-local",
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **self.function_env}
         for name, proxy in self.proxies.items():
             env[f"AWS_ENDPOINT_URL_{name.upper()}"] = proxy.url
@@ -173,7 +173,7 @@ class Stack:
         cmd = [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "-A", "127.0.0.1", "-P", str(self.api_port)]
         if not self.watch_changes:
             cmd.append("--ignore-changes")
-        for k in ("TABLE_NAME", "TRUSTFN_ADMIN_TOKEN", "AWS_ENDPOINT_URL", "TRUSTFN_SECRETS_KEY_ID"):
+        for k in ("TABLE_NAME", "TRUSTFN_ADMIN_TOKEN", "AWS_ENDPOINT_URL", "TRUSTFN_SECRETS_KEY_ID", "TRUSTFN_STACK"):
             cmd += ["--env-var", f"{k}={env[k]}"]
         p, log = self._spawn("api", cmd, env)
         _wait("cargo lambda watch", _http_ok(f"{self.api_url}/health"), 600, p, log)

@@ -1,5 +1,7 @@
 """Storage invariants of the trustfn table, checked after fuzzing and fault injection: what a
 half-written operation would leave behind shows up here."""
+import json
+
 from conftest import table_items
 
 
@@ -35,4 +37,10 @@ def violations(ddb, table="trustfn"):
             out.append(f"token of {i['keyId']['S']}: the key record does not exist")
         if pk.startswith("P#") and pk[2:] not in resources:
             out.append(f"pending changes of {pk[2:]}: the list does not exist")
+        if pk.startswith("C#"):
+            owner = resources.get(i["owner"]["S"])
+            arn = pk[len("C#kms-key:"):]
+            doc = json.loads(owner["doc"]["S"]) if owner and "doc" in owner else {}
+            if not (doc.get("imported") and doc.get("kmsKeyArn") == arn):
+                out.append(f"claim {pk[2:]}: {i['owner']['S']} is not the adopted key of that ARN")
     return out

@@ -127,6 +127,78 @@ def test_template_protects_the_data():
                     assert a != "kms:*" and not a.startswith("kms:Delete"), (name, a)
 
 
+def iam_findings(template):
+    """What grants more than the code needs (see docs/RELIABILITY.md, trust boundaries)."""
+    doc = routes.yaml.load(template, Loader=routes._CfnLoader)
+    out = []
+    for name, r in doc["Resources"].items():
+        if r["Type"] != "AWS::Serverless::Function":
+            continue
+        methods = {e["Properties"].get("Method") for e in r["Properties"].get("Events", {}).values()}
+        for policy in r["Properties"].get("Policies") or []:
+            if not (isinstance(policy, dict) and set(policy) == {"Statement"}):
+                # SAM's DynamoDB policy templates include Scan and every table write.
+                out.append(f"{name}: policy template {policy}: write the statement out")
+                continue
+            for st in policy["Statement"]:
+                actions = st.get("Action", [])
+                actions = [actions] if isinstance(actions, str) else actions
+                resources = st.get("Resource", [])
+                resources = [resources] if not isinstance(resources, list) else resources
+                cond = st.get("Condition", {})
+                wide = any("*" in str(x) for x in resources)  # '*', key/*, arn:aws:s3:::*/...
+                for a in actions:
+                    svc = a.split(":")[0]
+                    if a.endswith("*"):
+                        out.append(f"{name}: wildcard action {a}")
+                    if a == "dynamodb:Scan":
+                        out.append(f"{name}: dynamodb:Scan")
+                    if svc == "dynamodb" and methods == {"GET"} and a not in (
+                            "dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query"):
+                        out.append(f"{name}: a read-only route may {a}")
+                    if svc in ("kms", "s3", "dynamodb") and wide and not cond:
+                        out.append(f"{name}: {a} on {resources} without a condition")
+                    if a in ("kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:EnableKey") and \
+                            "aws:ResourceTag/trustfn:stack" not in str(cond):
+                        out.append(f"{name}: {a} on keys not tagged with this stack")
+                    if a in ("kms:CreateKey", "kms:TagResource") and "aws:RequestTag/trustfn:stack" not in str(cond):
+                        out.append(f"{name}: {a} without aws:RequestTag conditions")
+                    if a in ("kms:Sign", "kms:DescribeKey", "kms:ListResourceTags") and \
+                            "aws:ResourceTag/trustfn:" not in str(cond):
+                        out.append(f"{name}: {a} on keys trustfn neither manages nor was granted")
+    return out
+
+
+def test_template_grants_least_privilege():
+    """No KMS, S3 or DynamoDB action on a wildcard resource without a condition, no Scan, no
+    write from a read-only route, key retirement only for this stack's keys, tagging only at
+    creation, signing only with keys trustfn generated or was granted (trustfn:adopt-by)."""
+    assert iam_findings((ROOT / "template.yaml").read_text()) == []
+
+
+def test_the_iam_lint_finds_what_it_looks_for():
+    wide = """
+Resources:
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events: {Api: {Type: HttpApi, Properties: {Method: GET, Path: /x}}}
+      Policies:
+        - DynamoDBReadPolicy: { TableName: !Ref Table }
+        - Statement:
+            - {Effect: Allow, Action: [kms:Sign], Resource: '*'}
+            - {Effect: Allow, Action: [dynamodb:PutItem, dynamodb:Scan], Resource: !GetAtt Table.Arn}
+            - Effect: Allow
+              Action: [kms:ScheduleKeyDeletion]
+              Resource: !Sub 'arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*'
+              Condition: {'Null': {'aws:ResourceTag/trustfn:path': 'false'}}
+"""
+    found = iam_findings(wide)
+    for what in ("policy template", "kms:Sign on ['*'] without a condition", "dynamodb:Scan",
+                 "read-only route may dynamodb:PutItem", "not tagged with this stack", "neither manages"):
+        assert any(what in f for f in found), (what, found)
+
+
 def test_table_sync_rolls_a_table_back_to_a_copy(stack, api, ddb):
     """The runbook's last step (docs/RELIABILITY.md): the live table is made equal to a restored copy."""
     import table_sync

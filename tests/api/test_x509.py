@@ -339,19 +339,64 @@ def test_import_existing_kms_keys(api, kms):
     org = api.org()
     t = api.tenant(f"{org}.t1")
     api.service(f"{t}.kms", "kms")
-    ec = kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
-    rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
-    sym = kms.create_key()["KeyMetadata"]["Arn"]
+    grant = [{"TagKey": "trustfn:adopt-by", "TagValue": org}]
+    ec = kms.create_key(KeySpec="ECC_NIST_P384", KeyUsage="SIGN_VERIFY", Tags=grant)["KeyMetadata"]["Arn"]
+    rsa = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY", Tags=grant)["KeyMetadata"]["Arn"]
+    sym = kms.create_key(Tags=grant)["KeyMetadata"]["Arn"]
     r = api.post(f"/v1/{t}.kms.adopted/kms-service-api/keys/import/aws", json={"keyArn": ec})
     assert r.status_code == 201, r.text
     assert r.json()["keyType"] == "secp384r1" and r.json()["imported"] is True
-    for arn, text in [(rsa, "ECC_NIST"), (sym, "ECC_NIST"), ("arn:aws:kms:us-east-1:123456789012:key/nope", "does not exist"),
-                      ("not-an-arn", "keyArn")]:
+    for arn, text in [(rsa, "cannot be adopted"), (sym, "cannot be adopted"),
+                      ("arn:aws:kms:us-east-1:123456789012:key/nope", "cannot be adopted"), ("not-an-arn", "keyArn")]:
         assert_error(api.post(f"/v1/{t}.kms.k{uuid.uuid4().hex[:6]}/kms-service-api/keys/import/aws", json={"keyArn": arn}),
                      400, contains=text)
     # Deleting an adopted key's record leaves the key itself alone.
     assert api.delete(f"/v1/{t}.kms.adopted/kms-service-api/keys/delete").status_code == 202
     assert kms.describe_key(KeyId=ec)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_no_organization_can_adopt_another_ones_kms_key(api, kms, tmp_path):
+    """The attack of issue 12: org A adopts org B's IACA key and issues a Document Signer that
+    chains to B's IACA. Every refusal is the same 400, so an import also tells nothing about
+    whether an ARN exists."""
+    org_b, tb = seed(api, stores=0)
+    key(api, tb, "iaca")
+    b_arn = api.get(f"/v1/{tb}.kms.iaca/kms-service-api/keys/view").json()["kmsKeyArn"]
+    b_iaca = api.post(f"/v1/{tb}.x509/x509-service-api/iso/iacas", json=iaca_body(tb)).json()["certificatePEM"]
+    org_a, ta = seed(api, stores=0)
+    key(api, ta, "ds")
+
+    def adopt(name, arn):
+        return api.post(f"/v1/{ta}.kms.{name}/kms-service-api/keys/import/aws", json={"keyArn": arn})
+
+    missing = adopt("m", b_arn.rsplit("/", 1)[0] + "/" + str(uuid.uuid4()))
+    assert_error(missing, 400, contains="cannot be adopted")
+    refusal = missing.json()["message"]
+    # B's generated key (even if someone tags it for A), an untagged key of the account, and keys
+    # granted to B, to a sibling tenant of A, or to a name that is only a prefix of A.
+    kms.tag_resource(KeyId=b_arn, Tags=[{"TagKey": "trustfn:adopt-by", "TagValue": org_a}])
+    untagged = kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
+
+    def granted(to):
+        tags = [{"TagKey": "trustfn:adopt-by", "TagValue": to}]
+        return kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Tags=tags)["KeyMetadata"]["Arn"]
+
+    for arn in [b_arn, untagged, granted(org_b), granted(f"{org_a}.t2"), granted(org_a[:-1])]:
+        r = adopt("stolen", arn)
+        assert (r.status_code, r.json()["message"]) == (400, refusal), (arn, r.text)
+    assert api.get(f"/v1/{ta}.kms.stolen/kms-service-api/keys/view").status_code == 404
+    # Without B's key, A's Document Signer "under B's IACA" is refused.
+    r = api.post(f"/v1/{ta}.x509/x509-service-api/iso/document-signers",
+                 json=ds_body(ta, b_iaca, key_name="stolen", ds_key=kms_key(ta, "ds")))
+    assert r.status_code in (400, 404), r.text
+    # A key the administrator granted to A's tenant: adopted once, by one path.
+    mine = granted(ta)
+    assert adopt("mine", mine).status_code == 201
+    again = adopt("mine2", mine)
+    assert (again.status_code, again.json()["message"]) == (400, refusal)
+    # Deleting the record gives the key back for another adoption.
+    assert api.delete(f"/v1/{ta}.kms.mine/kms-service-api/keys/delete").status_code == 202
+    assert adopt("mine2", mine).status_code == 201
 
 
 def test_store_api(api, tmp_path):

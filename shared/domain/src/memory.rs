@@ -22,6 +22,7 @@ struct MemState {
     edges: BTreeSet<(Target, Target)>,
     tokens: HashMap<String, TokenRecord>,
     pending: BTreeMap<(Target, String), Pending>,
+    claims: HashMap<String, Target>,
 }
 
 impl MemoryRepo {
@@ -32,6 +33,10 @@ impl MemoryRepo {
     pub async fn item_counts(&self) -> (usize, usize, usize) {
         let s = self.state.lock().await;
         (s.records.len(), s.edges.len(), s.tokens.len())
+    }
+    /// Who holds a claimed name.
+    pub async fn claim(&self, name: &str) -> Option<Target> {
+        self.state.lock().await.claims.get(name).cloned()
     }
     /// Number of pending status changes not yet folded into their lists.
     pub async fn pending_count(&self) -> usize {
@@ -88,9 +93,10 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
             id,
             children,
             dependants,
+            version,
         } => {
             let cur = state.records.get(&id).ok_or_else(fail)?;
-            if cur.children != children || cur.dependants != dependants {
+            if cur.children != children || cur.dependants != dependants || cur.version != version {
                 return Err(fail());
             }
             state.records.remove(&id);
@@ -103,6 +109,9 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
             let cur = state.records.get_mut(&id).ok_or_else(fail)?;
             cur.children += children;
             cur.dependants += dependants;
+        }
+        Op::Touch { id } => {
+            state.records.get_mut(&id).ok_or_else(fail)?.version += 1;
         }
         Op::AddEdge { from, to } => {
             if !state.edges.insert((from, to)) {
@@ -136,6 +145,18 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
             if state.pending.remove(&(list, seq)).is_none() {
                 return Err(fail());
             }
+        }
+        Op::Claim { name, owner } => {
+            if state.claims.contains_key(&name) {
+                return Err(fail());
+            }
+            state.claims.insert(name, owner);
+        }
+        Op::Release { name, owner } => {
+            if state.claims.get(&name).is_some_and(|o| o != &owner) {
+                return Err(fail());
+            }
+            state.claims.remove(&name);
         }
     }
     Ok(())
@@ -238,7 +259,9 @@ impl Repository for MemoryRepo {
             let keys: Vec<String> = match op {
                 Op::Create(r) => vec![format!("R{}", r.id)],
                 Op::Replace { record, .. } => vec![format!("R{}", record.id)],
-                Op::Delete { id, .. } | Op::Count { id, .. } => vec![format!("R{id}")],
+                Op::Delete { id, .. } | Op::Count { id, .. } | Op::Touch { id } => {
+                    vec![format!("R{id}")]
+                }
                 Op::AddEdge { from, to } | Op::RemoveEdge { from, to } => {
                     vec![format!("D{from}>{to}"), format!("U{to}<{from}")]
                 }
@@ -246,6 +269,7 @@ impl Repository for MemoryRepo {
                 Op::RemoveToken { hash } => vec![format!("T{hash}")],
                 Op::AddPending(p) => vec![format!("P{}#{}", p.list, p.seq)],
                 Op::RemovePending { list, seq } => vec![format!("P{list}#{seq}")],
+                Op::Claim { name, .. } | Op::Release { name, .. } => vec![format!("C{name}")],
             };
             for k in keys {
                 if !items.insert(k) {

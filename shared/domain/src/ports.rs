@@ -22,6 +22,17 @@ pub struct KeyInfo {
     pub spec: String,
     pub sign_verify: bool,
     pub enabled: bool,
+    /// The key's tags (`ListResourceTags`), as (key, value) pairs.
+    pub tags: Vec<(String, String)>,
+}
+
+impl KeyInfo {
+    pub fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

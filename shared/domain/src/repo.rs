@@ -46,11 +46,14 @@ pub enum Op {
         expected_version: u64,
         children_delta: i64,
     },
-    /// Delete a record; fails unless it exists with exactly these counter values.
+    /// Delete a record; fails unless it exists with exactly these counter values and this
+    /// version (so a dependency added from it, or a replaced document, since it was read stops
+    /// the delete instead of leaving an edge from a record that is gone).
     Delete {
         id: Target,
         children: i64,
         dependants: i64,
+        version: u64,
     },
     /// Add to a record's counters; fails if the record does not exist.
     Count {
@@ -58,6 +61,10 @@ pub enum Op {
         children: i64,
         dependants: i64,
     },
+    /// Bump a record's version without changing it; fails if the record does not exist. A
+    /// commit that adds an edge from a record touches it, so a concurrent delete of that record
+    /// (which expects the version it read) fails.
+    Touch { id: Target },
     /// Create the dependency edge `from -> to` (stored in both directions); fails if it exists.
     AddEdge { from: Target, to: Target },
     /// Delete the edge `from -> to`; fails if it does not exist.
@@ -70,6 +77,12 @@ pub enum Op {
     AddPending(Pending),
     /// Delete folded pending changes; fails if they do not exist.
     RemovePending { list: Target, seq: String },
+    /// Claim a unique name (for example an adopted KMS key's ARN) for `owner`; fails if anyone
+    /// holds it.
+    Claim { name: String, owner: Target },
+    /// Give a name back; fails if someone other than `owner` holds it (a name nobody holds is
+    /// given back trivially: records adopted before claims existed hold none).
+    Release { name: String, owner: Target },
 }
 
 impl Op {

@@ -7,6 +7,7 @@
 //! | reverse edge | `U#<to>` | `<from>` |
 //! | API-key token | `T#<sha256>` | `T` |
 //! | pending status changes | `P#<list>` | `<seq>` |
+//! | claimed name (an adopted KMS key's ARN) | `C#<name>` | `C` |
 //!
 //! Status lists and pending changes carry `rpk`/`rat`, which puts them in the sparse `refresh`
 //! index the scheduled refresh queries.
@@ -128,15 +129,18 @@ impl DynamoRepo {
                     id,
                     children,
                     dependants,
+                    version,
                 } => vec![TransactWriteItem::builder()
                     .delete(
                         Delete::builder()
                             .set_key(Some(resource_key(&id)))
-                            .condition_expression("#c = :c AND #d = :d")
+                            .condition_expression("#c = :c AND #d = :d AND #v = :v")
                             .expression_attribute_names("#c", "children")
                             .expression_attribute_names("#d", "dependants")
+                            .expression_attribute_names("#v", "version")
                             .expression_attribute_values(":c", n(children))
                             .expression_attribute_values(":d", n(dependants))
+                            .expression_attribute_values(":v", n(version as i64))
                             .table_name(table)
                             .build()
                             .expect("delete"),
@@ -156,6 +160,19 @@ impl DynamoRepo {
                             .expression_attribute_names("#d", "dependants")
                             .expression_attribute_values(":c", n(children))
                             .expression_attribute_values(":d", n(dependants))
+                            .table_name(table)
+                            .build()
+                            .expect("update"),
+                    )
+                    .build()],
+                Op::Touch { id } => vec![TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .set_key(Some(resource_key(&id)))
+                            .update_expression("ADD #v :one")
+                            .condition_expression("attribute_exists(pk)")
+                            .expression_attribute_names("#v", "version")
+                            .expression_attribute_values(":one", n(1))
                             .table_name(table)
                             .build()
                             .expect("update"),
@@ -182,6 +199,23 @@ impl DynamoRepo {
                 Op::RemovePending { list, seq } => {
                     vec![delete_existing(table, key(format!("P#{list}"), seq))]
                 }
+                Op::Claim { name, owner } => {
+                    let mut item = key(format!("C#{name}"), "C".into());
+                    item.insert("owner".into(), s(owner.as_str()));
+                    vec![put(table, item)]
+                }
+                Op::Release { name, owner } => vec![TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .set_key(Some(key(format!("C#{name}"), "C".into())))
+                            .condition_expression("attribute_not_exists(pk) OR #o = :o")
+                            .expression_attribute_names("#o", "owner")
+                            .expression_attribute_values(":o", s(owner.as_str()))
+                            .table_name(table)
+                            .build()
+                            .expect("delete"),
+                    )
+                    .build()],
             };
             for w in ws {
                 items.push(w);

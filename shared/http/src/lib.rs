@@ -129,6 +129,7 @@ impl App {
         self.kms
             .get_or_init(|| async {
                 trustfn_kms::Kms::new(aws_sdk_kms::Client::new(self.sdk.get().await))
+                    .with_stack(std::env::var("TRUSTFN_STACK").ok())
             })
             .await
     }

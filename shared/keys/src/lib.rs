@@ -7,15 +7,32 @@ use serde_json::{json, Value};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{KeyDoc, Kind, Record, ServiceType};
-use trustfn_domain::ports::KeyManager;
+use trustfn_domain::ports::{KeyManager, KmsError};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
 use trustfn_domain::resource::{children_of_kind, load, load_as};
 use trustfn_domain::target::Target;
 use trustfn_signer::{Curve, PublicKey};
 
-/// Tag put on every key trustfn creates: the key's resource path.
+/// Tag put on every key trustfn creates: the key's resource path. A key carrying it is managed
+/// by trustfn and is never adopted.
 pub const PATH_TAG: &str = "trustfn:path";
+
+/// Tag an AWS key administrator puts on an existing KMS key to let trustfn adopt it: a resource
+/// path (`acme`, `acme.t1.kms`, or the key path itself). Only an import whose target lies at or
+/// below that path may adopt the key.
+pub const ADOPT_TAG: &str = "trustfn:adopt-by";
+
+/// The one answer to every refused adoption, so an import never tells whether an ARN exists,
+/// belongs to someone else, is disabled or has the wrong spec.
+fn not_adoptable() -> ApiError {
+    ApiError::validation(
+        "keyArn: this key cannot be adopted here. An adoptable key is an enabled ECC_NIST_P256, \
+         ECC_NIST_P384 or ECC_NIST_P521 SIGN_VERIFY key in this account, not managed by trustfn \
+         (no trustfn:path tag), not adopted yet, and tagged trustfn:adopt-by with this key's \
+         path or one of its ancestors by the account's key administrator",
+    )
+}
 
 fn key_doc(curve: Curve, arn: &str, public: &PublicKey, imported: bool) -> KeyDoc {
     KeyDoc {
@@ -64,8 +81,10 @@ async fn store_key(
     doc: KeyDoc,
     retire_on_failure: Option<&str>,
 ) -> Result<Record, ApiError> {
+    // "Adopted once" is atomic: the ARN's claim is written with the key record.
+    let claim = doc.arn_claim();
     let rec = Record::new(target.clone(), doc);
-    let ops = vec![
+    let mut ops = vec![
         Op::Create(rec.clone()),
         Op::Count {
             id: parent.clone(),
@@ -73,6 +92,12 @@ async fn store_key(
             dependants: 0,
         },
     ];
+    if let Some(name) = claim {
+        ops.push(Op::Claim {
+            name,
+            owner: target.clone(),
+        });
+    }
     if let Err(e) = repo.commit(ops).await {
         if let Some(arn) = retire_on_failure {
             if let Err(ke) = kms.schedule_deletion(arn).await {
@@ -82,6 +107,10 @@ async fn store_key(
         return Err(match e {
             RepoError::ConditionFailed { index: Some(1) } => {
                 ApiError::not_found(format!("{parent} not found"))
+            }
+            RepoError::ConditionFailed { index: Some(2) } => {
+                tracing::info!(key = %target, "KMS key import refused: already adopted");
+                not_adoptable()
             }
             RepoError::ConditionFailed { .. } => ApiError::duplicate(target.as_str()),
             other => ApiError::from(other),
@@ -142,9 +171,10 @@ pub struct ImportAwsKey {
     pub key_arn: String,
 }
 
-/// `POST /v1/{kms}.{keyId}/kms-service-api/keys/import/aws`: adopts an existing KMS key after
-/// checking it is an enabled SIGN_VERIFY key on P-256/384/521. Deleting the record later does
-/// not delete an adopted key.
+/// `POST /v1/{kms}.{keyId}/kms-service-api/keys/import/aws`: adopts an existing KMS key. The
+/// key must be granted to this path by its `trustfn:adopt-by` tag (see [`ADOPT_TAG`]), be an
+/// enabled SIGN_VERIFY key on P-256/384/521, and not be managed or adopted already; every refusal
+/// is the same 400. Deleting the record later does not delete an adopted key.
 pub async fn import_aws(
     repo: &dyn Repository,
     kms: &dyn KeyManager,
@@ -161,31 +191,62 @@ pub async fn import_aws(
         ));
     }
     let parent = new_key_parent(repo, target).await?;
-    let info = kms.describe(arn).await?;
-    let curve = info.curve.ok_or_else(|| {
-        ApiError::validation(format!(
-            "keyArn: key spec {} is not ECC_NIST_P256, ECC_NIST_P384 or ECC_NIST_P521",
-            info.spec
-        ))
-    })?;
-    if !info.sign_verify {
-        return Err(ApiError::validation(
-            "keyArn: the key's usage is not SIGN_VERIFY",
-        ));
-    }
-    if !info.enabled {
-        return Err(ApiError::validation("keyArn: the key is not enabled"));
-    }
-    let public = kms.public_key(arn).await?;
-    if public.curve != curve {
-        return Err(ApiError::validation(
-            "keyArn: the public key does not match the key spec",
-        ));
-    }
-    let doc = key_doc(curve, &info.arn, &public, true);
+    let (curve, arn, public) = match adoptable(kms, arn, target).await? {
+        Ok(found) => found,
+        Err(reason) => {
+            tracing::info!(key = %target, reason, "KMS key import refused");
+            return Err(not_adoptable());
+        }
+    };
+    let doc = key_doc(curve, &arn, &public, true);
     let rec = store_key(repo, kms, target, &parent, doc, None).await?;
     tracing::info!(key = %target, "KMS key adopted");
     Ok(Reply::json(201, key_view(&rec)))
+}
+
+/// The key's curve, canonical ARN and public key when `target` may adopt it; otherwise why not
+/// (for the log only). KMS outages stay errors.
+async fn adoptable(
+    kms: &dyn KeyManager,
+    arn: &str,
+    target: &Target,
+) -> Result<Result<(Curve, String, PublicKey), &'static str>, ApiError> {
+    let info = match kms.describe(arn).await {
+        Ok(info) => info,
+        Err(KmsError::NotFound | KmsError::Unusable(_)) => return Ok(Err("not visible")),
+        Err(e) => return Err(e.into()),
+    };
+    if info.tag(PATH_TAG).is_some() {
+        return Ok(Err("managed by trustfn (trustfn:path tag)"));
+    }
+    let granted = info
+        .tag(ADOPT_TAG)
+        .and_then(|v| Target::parse(v.trim()).ok())
+        .is_some_and(|grant| target.is_within(&grant));
+    if !granted {
+        return Ok(Err("no trustfn:adopt-by grant for this path"));
+    }
+    let Some(curve) = info.curve else {
+        return Ok(Err("key spec"));
+    };
+    if !info.sign_verify {
+        return Ok(Err("key usage"));
+    }
+    if !info.enabled {
+        return Ok(Err("key state"));
+    }
+    if info.arn.is_empty() {
+        return Ok(Err("no ARN"));
+    }
+    let public = match kms.public_key(&info.arn).await {
+        Ok(p) => p,
+        Err(KmsError::NotFound | KmsError::Unusable(_)) => return Ok(Err("public key")),
+        Err(e) => return Err(e.into()),
+    };
+    if public.curve != curve {
+        return Ok(Err("public key does not match the key spec"));
+    }
+    Ok(Ok((curve, info.arn, public)))
 }
 
 /// `GET /v1/{kms}/kms-service-api/keys/list`
@@ -230,11 +291,12 @@ pub async fn delete(
         kms.schedule_deletion(&key.kms_key_arn).await?;
     }
     let parent = target.parent().expect("keys have a parent");
-    let ops = vec![
+    let mut ops = vec![
         Op::Delete {
             id: target.clone(),
             children: rec.children,
             dependants: rec.dependants,
+            version: rec.version,
         },
         Op::Count {
             id: parent,
@@ -242,6 +304,7 @@ pub async fn delete(
             dependants: 0,
         },
     ];
+    ops.extend(release(target, key));
     if let Err(e) = repo.commit(ops).await {
         if !key.imported {
             if let Err(ke) = kms.cancel_deletion(&key.kms_key_arn).await {
@@ -255,6 +318,15 @@ pub async fn delete(
         202,
         json!({"_id": target.as_str(), "deleted": 1}),
     ))
+}
+
+/// The op that gives an adopted key's ARN back when its record goes (so the key may be adopted
+/// again, by a path its `trustfn:adopt-by` tag grants).
+fn release(id: &Target, key: &KeyDoc) -> Option<Op> {
+    key.arn_claim().map(|name| Op::Release {
+        name,
+        owner: id.clone(),
+    })
 }
 
 /// Schedules deletion of the KMS keys behind removed key records (after a resource delete).

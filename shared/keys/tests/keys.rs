@@ -38,7 +38,7 @@ async fn generated_keys_are_retired_on_delete_and_adopted_ones_never() {
     )
     .await
     .unwrap();
-    let (arn, _) = kms.add_key(Curve::P384);
+    let (arn, _) = kms.add_adoptable_key(Curve::P384, "acme.t1");
     let body = ImportAwsKey {
         key_arn: arn.clone(),
     };
@@ -170,11 +170,22 @@ fn import(arn: &str) -> ImportAwsKey {
     }
 }
 
+/// The one refusal every non-adoptable key gets.
+const REFUSED: &str = "keyArn: this key cannot be adopted here";
+
+async fn refusal(repo: &MemoryRepo, kms: &FakeKms, target: &str, arn: &str) -> String {
+    let e = import_aws(repo, kms, &admin::<act::KeyImport>(target), import(arn))
+        .await
+        .unwrap_err();
+    assert_eq!((e.status, e.id), (400, "ValidationException"));
+    e.message
+}
+
 #[tokio::test]
 async fn import_adopts_only_enabled_signing_keys_named_by_a_kms_arn() {
     let (repo, kms) = world().await;
     let auth = admin::<act::KeyImport>("acme.t1.kms.k");
-    let (arn, _) = kms.add_key(Curve::P256);
+    let (arn, _) = kms.add_adoptable_key(Curve::P256, "acme.t1.kms.k");
     for bad in [
         "arn:aws:s3:::bucket/key/x",
         "arn:aws:kms:us-east-1:111122223333:alias/x",
@@ -186,23 +197,15 @@ async fn import_adopts_only_enabled_signing_keys_named_by_a_kms_arn() {
             .unwrap_err();
         assert!(e.message.contains("KMS key ARN"), "{bad}: {}", e.message);
     }
-    // 2048 characters is still an ARN (KMS does not know it).
+    // Missing, not for signing, disabled: one answer, which tells none of these apart.
     let longest = format!("{arn}{}", "0".repeat(2048 - arn.len()));
-    let e = import_aws(&repo, &kms, &auth, import(&longest))
-        .await
-        .unwrap_err();
-    assert!(e.message.contains("does not exist"), "{}", e.message);
+    let missing = refusal(&repo, &kms, "acme.t1.kms.k", &longest).await;
+    assert!(missing.starts_with(REFUSED), "{missing}");
     kms.not_signing.lock().unwrap().push(arn.clone());
-    let e = import_aws(&repo, &kms, &auth, import(&arn))
-        .await
-        .unwrap_err();
-    assert!(e.message.contains("SIGN_VERIFY"), "{}", e.message);
+    assert_eq!(refusal(&repo, &kms, "acme.t1.kms.k", &arn).await, missing);
     kms.not_signing.lock().unwrap().clear();
     kms.disabled.lock().unwrap().push(arn.clone());
-    let e = import_aws(&repo, &kms, &auth, import(&arn))
-        .await
-        .unwrap_err();
-    assert!(e.message.contains("not enabled"), "{}", e.message);
+    assert_eq!(refusal(&repo, &kms, "acme.t1.kms.k", &arn).await, missing);
     kms.disabled.lock().unwrap().clear();
     let out = import_aws(&repo, &kms, &auth, import(&format!(" {arn} ")))
         .await
@@ -216,6 +219,91 @@ async fn import_adopts_only_enabled_signing_keys_named_by_a_kms_arn() {
         ),
         (Some("key"), Some(arn.as_str()), Some(true))
     );
+}
+
+#[tokio::test]
+async fn a_key_is_adopted_only_where_its_administrator_granted_it_and_only_once() {
+    let (repo, kms) = world().await;
+    seed_tenant(&repo, "other.t1").await;
+    seed(&repo, "other.t1.kms", Service::Kms(Default::default())).await;
+    let t2 = trustfn_domain::model::Tenant {
+        name: "acme.t2".into(),
+        configuration: None,
+    };
+    seed(&repo, "acme.t2", t2).await;
+    seed(&repo, "acme.t2.kms", Service::Kms(Default::default())).await;
+    let missing = refusal(
+        &repo,
+        &kms,
+        "acme.t1.kms.k",
+        "arn:aws:kms:us-east-1:111122223333:key/none",
+    )
+    .await;
+    // A key of the account nobody granted, a key granted to another organization or to a
+    // sibling tenant, a grant that is a prefix of the path but not an ancestor, and a key
+    // trustfn manages (another path's generated key): all the same refusal.
+    let (untagged, _) = kms.add_key(Curve::P256);
+    let (for_other, _) = kms.add_adoptable_key(Curve::P256, "other");
+    let (for_sibling, _) = kms.add_adoptable_key(Curve::P256, "acme.t2");
+    let (for_prefix, _) = kms.add_adoptable_key(Curve::P256, "acme.t");
+    generate(
+        &repo,
+        &kms,
+        &admin::<act::KeyGenerate>("other.t1.kms.iaca"),
+        gen("secp256r1"),
+    )
+    .await
+    .unwrap();
+    let managed = load_as::<KeyDoc>(&repo, &t("other.t1.kms.iaca"))
+        .await
+        .unwrap()
+        .doc
+        .kms_key_arn;
+    kms.tag(&managed, "trustfn:adopt-by", "acme");
+    for arn in [&untagged, &for_other, &for_sibling, &for_prefix, &managed] {
+        assert_eq!(
+            refusal(&repo, &kms, "acme.t1.kms.k", arn).await,
+            missing,
+            "{arn}"
+        );
+    }
+    assert!(repo.get(&t("acme.t1.kms.k")).await.unwrap().is_none());
+    // Granted to an ancestor of the path: adopted, once.
+    let (granted, _) = kms.add_adoptable_key(Curve::P256, "acme");
+    import_aws(
+        &repo,
+        &kms,
+        &admin::<act::KeyImport>("acme.t1.kms.k"),
+        import(&granted),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        refusal(&repo, &kms, "acme.t2.kms.k", &granted).await,
+        missing,
+        "a key is adopted by one path at a time"
+    );
+    // Deleting the record gives the key back; it can then be adopted again.
+    delete(&repo, &kms, &admin::<act::KeyDelete>("acme.t1.kms.k"))
+        .await
+        .unwrap();
+    import_aws(
+        &repo,
+        &kms,
+        &admin::<act::KeyImport>("acme.t2.kms.k"),
+        import(&granted),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        repo.claim(&format!("kms-key:{granted}")).await,
+        Some(t("acme.t2.kms.k"))
+    );
+    // A recursive delete of the service gives it back too.
+    trustfn_tree::delete::delete(&repo, &admin::<act::ResourceDelete>("acme.t2.kms"), true)
+        .await
+        .unwrap();
+    assert_eq!(repo.claim(&format!("kms-key:{granted}")).await, None);
 }
 
 #[tokio::test]
@@ -294,7 +382,7 @@ async fn a_delete_whose_record_stays_cancels_the_kms_deletion() {
     )
     .await
     .unwrap();
-    let (arn, _) = kms.add_key(Curve::P256);
+    let (arn, _) = kms.add_adoptable_key(Curve::P256, "acme.t1.kms.adopted");
     import_aws(
         &repo,
         &kms,

@@ -14,14 +14,45 @@ use trustfn_x509::{Curve, PublicKey, SignError, Signer};
 /// KMS accepts RAW messages up to this size; larger ones are hashed here and sent as DIGEST.
 const MAX_RAW: usize = 4096;
 
+/// Tag put on every key this deployment creates: the stack's name. The template lets the
+/// functions retire (schedule, cancel, re-enable) only keys carrying their own stack's tag.
+pub const STACK_TAG: &str = "trustfn:stack";
+
 #[derive(Clone)]
 pub struct Kms {
     client: Client,
+    stack: Option<String>,
 }
 
 impl Kms {
     pub fn new(client: Client) -> Kms {
-        Kms { client }
+        Kms {
+            client,
+            stack: None,
+        }
+    }
+
+    /// Tags every key this adapter creates with `trustfn:stack = stack`.
+    pub fn with_stack(mut self, stack: Option<String>) -> Kms {
+        self.stack = stack.filter(|s| !s.is_empty());
+        self
+    }
+}
+
+/// A key we may not see is, for every caller, a key that does not exist.
+fn not_found_or_unavailable<E>(what: &str, e: aws_sdk_kms::error::SdkError<E>) -> KmsError
+where
+    E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = e.as_service_error().and_then(|s| s.code()).unwrap_or("");
+    if matches!(
+        code,
+        "NotFoundException" | "AccessDeniedException" | "InvalidArnException"
+    ) {
+        tracing::info!(call = what, code, "KMS key not visible");
+        KmsError::NotFound
+    } else {
+        unavailable(what, e)
     }
 }
 
@@ -65,14 +96,9 @@ impl KeyManager for Kms {
             .key_spec(spec(curve))
             .key_usage(KeyUsageType::SignVerify)
             .description(description);
-        for (k, v) in tags {
-            req = req.tags(
-                Tag::builder()
-                    .tag_key(*k)
-                    .tag_value(*v)
-                    .build()
-                    .expect("tag"),
-            );
+        let stack = self.stack.as_deref().map(|s| (STACK_TAG, s));
+        for (k, v) in tags.iter().copied().chain(stack) {
+            req = req.tags(Tag::builder().tag_key(k).tag_value(v).build().expect("tag"));
         }
         let out = req.send().await.map_err(|e| unavailable("CreateKey", e))?;
         let arn = out
@@ -96,16 +122,29 @@ impl KeyManager for Kms {
             .key_id(key_id)
             .send()
             .await
-            .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_not_found_exception())
-                {
-                    KmsError::NotFound
-                } else {
-                    unavailable("DescribeKey", e)
-                }
-            })?;
+            .map_err(|e| not_found_or_unavailable("DescribeKey", e))?;
         let meta = out.key_metadata.ok_or(KmsError::NotFound)?;
+        let mut tags = Vec::new();
+        let mut marker: Option<String> = None;
+        loop {
+            let page = self
+                .client
+                .list_resource_tags()
+                .key_id(key_id)
+                .set_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| not_found_or_unavailable("ListResourceTags", e))?;
+            tags.extend(
+                page.tags()
+                    .iter()
+                    .map(|t| (t.tag_key().to_owned(), t.tag_value().to_owned())),
+            );
+            match page.next_marker {
+                Some(m) if page.truncated => marker = Some(m),
+                _ => break,
+            }
+        }
         let curve = match meta.key_spec() {
             Some(KeySpec::EccNistP256) => Some(Curve::P256),
             Some(KeySpec::EccNistP384) => Some(Curve::P384),
@@ -121,6 +160,7 @@ impl KeyManager for Kms {
                 .unwrap_or_default(),
             sign_verify: meta.key_usage() == Some(&KeyUsageType::SignVerify),
             enabled: meta.key_state() == Some(&KeyState::Enabled),
+            tags,
         })
     }
 
@@ -131,7 +171,7 @@ impl KeyManager for Kms {
             .key_id(key_id)
             .send()
             .await
-            .map_err(|e| unavailable("GetPublicKey", e))?;
+            .map_err(|e| not_found_or_unavailable("GetPublicKey", e))?;
         let der = out
             .public_key
             .ok_or_else(|| KmsError::Unavailable("GetPublicKey returned no key".into()))?;

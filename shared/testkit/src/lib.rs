@@ -260,10 +260,29 @@ pub struct FakeKms {
     /// Keys described as ENCRYPT_DECRYPT (not SIGN_VERIFY), and keys described as disabled.
     pub not_signing: Mutex<Vec<String>>,
     pub disabled: Mutex<Vec<String>>,
+    /// Each key's tags.
+    pub tags: Mutex<HashMap<String, Vec<(String, String)>>>,
 }
 
 impl FakeKms {
-    /// Adds a key (as if created outside trustfn) and returns its ARN.
+    /// Adds a key tagged `trustfn:adopt-by = adopt_by` (as a key administrator would, to let
+    /// trustfn adopt it) and returns its ARN.
+    pub fn add_adoptable_key(&self, curve: Curve, adopt_by: &str) -> (String, PublicKey) {
+        let (arn, public) = self.add_key(curve);
+        self.tag(&arn, "trustfn:adopt-by", adopt_by);
+        (arn, public)
+    }
+
+    pub fn tag(&self, arn: &str, key: &str, value: &str) {
+        self.tags
+            .lock()
+            .unwrap()
+            .entry(arn.to_owned())
+            .or_default()
+            .push((key.to_owned(), value.to_owned()));
+    }
+
+    /// Adds an untagged key (as if created outside trustfn) and returns its ARN.
     pub fn add_key(&self, curve: Curve) -> (String, PublicKey) {
         let mut key = LocalKey::new(curve);
         key.signs = self.signs.clone();
@@ -291,10 +310,13 @@ impl KeyManager for FakeKms {
         &self,
         curve: Curve,
         _description: &str,
-        _tags: &[(&str, &str)],
+        tags: &[(&str, &str)],
     ) -> Result<CreatedKey, KmsError> {
         self.check()?;
         let (arn, public) = self.add_key(curve);
+        for (k, v) in tags {
+            self.tag(&arn, k, v);
+        }
         Ok(CreatedKey { arn, public })
     }
     async fn describe(&self, key_id: &str) -> Result<KeyInfo, KmsError> {
@@ -307,6 +329,13 @@ impl KeyManager for FakeKms {
             spec: format!("{:?}", key.public.curve),
             sign_verify: !self.not_signing.lock().unwrap().iter().any(|a| a == key_id),
             enabled: !self.disabled.lock().unwrap().iter().any(|a| a == key_id),
+            tags: self
+                .tags
+                .lock()
+                .unwrap()
+                .get(key_id)
+                .cloned()
+                .unwrap_or_default(),
         })
     }
     async fn public_key(&self, key_id: &str) -> Result<PublicKey, KmsError> {

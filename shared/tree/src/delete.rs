@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::json;
 use trustfn_domain::auth::{act, Action, Authorized, Principal};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{ApiKey, Kind, Record};
+use trustfn_domain::model::{ApiKey, KeyDoc, Kind, Record};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::reply::MAX_PAGE;
 use trustfn_domain::repo::MAX_TX_ITEMS;
@@ -210,6 +210,8 @@ async fn edges_of(
 enum Step<'a> {
     Edge(&'a Edge),
     Token(String),
+    /// An adopted KMS key's ARN, given back with its record.
+    Release(String, &'a Target),
     Node(&'a Record),
 }
 
@@ -224,7 +226,7 @@ impl Step<'_> {
     fn cost(&self) -> usize {
         match self {
             Step::Edge(_) => 3,
-            Step::Token(_) => 1,
+            Step::Token(_) | Step::Release(..) => 1,
             Step::Node(_) => 2,
         }
     }
@@ -237,6 +239,9 @@ fn steps<'a>(nodes: &'a [Record], edges: &'a [Vec<Edge>]) -> Vec<Step<'a>> {
         steps.extend(its_edges.iter().map(Step::Edge));
         if let Some(k) = n.get::<ApiKey>() {
             steps.push(Step::Token(k.token_hash.clone()));
+        }
+        if let Some(name) = n.get::<KeyDoc>().and_then(KeyDoc::arn_claim) {
+            steps.push(Step::Release(name, &n.id));
         }
         steps.push(Step::Node(n));
     }
@@ -278,6 +283,10 @@ fn batch_ops(batch: &[Step<'_>]) -> Vec<Op> {
                 }
             }
             Step::Token(h) => ops.push(Op::RemoveToken { hash: h.clone() }),
+            Step::Release(name, owner) => ops.push(Op::Release {
+                name: name.clone(),
+                owner: (*owner).clone(),
+            }),
             Step::Node(n) => {
                 if let Some(parent) = n.id.parent() {
                     match expect.get_mut(&parent) {
@@ -294,6 +303,7 @@ fn batch_ops(batch: &[Step<'_>]) -> Vec<Op> {
             id: n.id.clone(),
             children,
             dependants,
+            version: n.version,
         });
     }
     for (id, (children, dependants)) in counts {

@@ -44,11 +44,8 @@ pub async fn dependency_add(
             children: 0,
             dependants: 1,
         },
-        Op::Count {
-            id: target.clone(),
-            children: 0,
-            dependants: 0,
-        },
+        // Bumps the version a concurrent delete of `target` expects.
+        Op::Touch { id: target.clone() },
     ];
     repo.commit(ops).await.map_err(|e| match failed_index(&e) {
         Some(Some(0)) | Some(None) => {

@@ -133,6 +133,46 @@ async fn a_child_added_during_recursive_delete_stops_it_without_orphans() {
     assert!(repo.get(&t("acme.t1.late")).await.unwrap().is_none());
 }
 
+#[tokio::test]
+async fn a_dependency_added_during_a_delete_stops_it_without_a_dangling_edge() {
+    for recursive in [false, true] {
+        let inner = MemoryRepo::new();
+        org(&inner, "acme").await;
+        tenant(&inner, "acme.t1").await;
+        service(&inner, "acme.t1.kms", "kms", &[]).await;
+        service(&inner, "acme.t1.x509", "x509-service", &[]).await;
+        // dependencies/add x509 -> kms commits between the delete's reads and its commit.
+        let race = vec![
+            Op::AddEdge {
+                from: t("acme.t1.x509"),
+                to: t("acme.t1.kms"),
+            },
+            Op::Count {
+                id: t("acme.t1.kms"),
+                children: 0,
+                dependants: 1,
+            },
+            Op::Touch {
+                id: t("acme.t1.x509"),
+            },
+        ];
+        let repo = Raced::new(&inner, race);
+        let auth = admin::<act::ResourceDelete>("acme.t1.x509");
+        let err = delete::delete(&repo, &auth, recursive).await.unwrap_err();
+        assert_eq!(err.status, 409, "recursive: {recursive}");
+        assert!(repo.get(&t("acme.t1.x509")).await.unwrap().is_some());
+        assert_eq!(
+            repo.dependencies(&t("acme.t1.x509")).await.unwrap(),
+            vec![t("acme.t1.kms")]
+        );
+        // A retry sees the edge and removes it with the service.
+        delete::delete(&repo, &auth, true).await.unwrap();
+        assert!(repo.dependants(&t("acme.t1.kms")).await.unwrap().is_empty());
+        let kms = repo.get(&t("acme.t1.kms")).await.unwrap().unwrap();
+        assert_eq!(kms.dependants, 0);
+    }
+}
+
 /// A repository whose writes fail, as an unreachable DynamoDB would.
 #[tokio::test]
 async fn storage_failures_are_clean_503s() {

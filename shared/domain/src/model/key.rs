@@ -18,6 +18,15 @@ pub struct KeyDoc {
     pub imported: bool,
 }
 
+impl KeyDoc {
+    /// The unique name an adopted key's record holds while it exists, so one KMS key is adopted
+    /// by at most one path (see `Op::Claim`). Generated keys hold none.
+    pub fn arn_claim(&self) -> Option<String> {
+        self.imported
+            .then(|| format!("kms-key:{}", self.kms_key_arn))
+    }
+}
+
 mod key_type {
     use super::*;
     pub fn serialize<S: Serializer>(c: &Curve, s: S) -> Result<S::Ok, S::Error> {
