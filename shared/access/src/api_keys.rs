@@ -53,7 +53,7 @@ pub async fn create_api_key(
     require_depth(target, 2, "API key")?;
     non_blank("name", &body.name)?;
     let org = target.parent().expect("depth 2");
-    let expires_at = match &body.expiration {
+    let requested = match &body.expiration {
         Some(e) => Some(
             chrono::Utc::now().timestamp()
                 + trustfn_domain::duration::parse_duration_secs(e)
@@ -61,17 +61,19 @@ pub async fn create_api_key(
         ),
         None => None,
     };
-    let role_ids = roles_of(repo, p, &org, &body.roles).await?;
+    // A key made by a key lives no longer than its creator, and dies with it.
+    let (expires_at, lineage) = p.delegate(requested)?;
+    let roles = roles_of(repo, p, &org, &body.roles).await?;
     let token = auth::new_token();
     let hash = auth::token_hash(&token);
-    let role_strs: Vec<String> = role_ids.iter().map(|r| r.to_string()).collect();
     let doc = ApiKey {
         name: body.name,
-        roles: role_strs.clone(),
+        roles: roles.iter().map(|(id, _)| id.to_string()).collect(),
         token_hash: hash.clone(),
         expires_at: expires_at
             .and_then(|at| chrono::DateTime::from_timestamp(at, 0))
             .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+        created_by: lineage.last().map(|c| c.key_id.to_string()),
     };
     let rec = Record::new(target.clone(), doc);
     let ops = vec![
@@ -84,8 +86,9 @@ pub async fn create_api_key(
         Op::AddToken(TokenRecord {
             hash,
             key_id: target.clone(),
-            roles: role_strs,
+            roles: roles.into_iter().map(|(_, binding)| binding).collect(),
             expires_at,
+            lineage,
         }),
     ];
     repo.commit(ops).await.map_err(|e| match failed_index(&e) {
@@ -93,20 +96,21 @@ pub async fn create_api_key(
         Some(_) => ApiError::duplicate(target.as_str()),
         None => ApiError::from(e),
     })?;
-    tracing::info!(api_key = %target, roles = role_ids.len(), "api key created");
+    tracing::info!(api_key = %target, by = %p.describe(), "api key created");
     let mut out = rec.to_public();
     out["token"] = Value::String(token);
     Ok(Reply::json(201, out))
 }
 
-/// The roles a new key gets: each a role of `org` that exists, listed once, none granting a
-/// right the caller does not hold (REMOVE rules included).
+/// The roles a new key gets, with the binding the key stores for each (see [`Role::binding`]):
+/// each a role of `org` that exists, listed once, none granting a right the caller does not
+/// hold (REMOVE rules included).
 async fn roles_of(
     repo: &dyn Repository,
     p: &Principal,
     org: &Target,
     names: &[String],
-) -> Result<Vec<Target>, ApiError> {
+) -> Result<Vec<(Target, String)>, ApiError> {
     let mut role_ids = Vec::new();
     for (i, r) in names.iter().enumerate() {
         let t = role_target(org, r, i)?;
@@ -115,10 +119,11 @@ async fn roles_of(
         }
     }
     let roles = repo.get_many(&role_ids).await?;
-    for (i, id) in role_ids.iter().enumerate() {
+    let mut out = Vec::new();
+    for (i, id) in role_ids.into_iter().enumerate() {
         let role = roles
             .iter()
-            .find(|r| &r.id == id)
+            .find(|r| r.id == id)
             .and_then(|r| r.get::<Role>())
             .ok_or_else(|| ApiError::validation(format!("roles[{i}]: role {id} does not exist")))?;
         if !p.implies(&role.permissions) {
@@ -126,8 +131,9 @@ async fn roles_of(
                 "not permitted: role {id} grants more than the caller holds"
             )));
         }
+        out.push((id.clone(), role.binding(&id)));
     }
-    Ok(role_ids)
+    Ok(out)
 }
 
 /// `GET /v1/{org}/apikeys-api/api-keys/list`: the organization's keys (never their tokens).

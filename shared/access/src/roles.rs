@@ -55,6 +55,7 @@ pub async fn create_role(
     let doc = Role {
         name: body.name,
         permissions: perms,
+        uid: Some(auth::new_role_uid()),
     };
     let rec = create_child(
         repo,

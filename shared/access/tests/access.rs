@@ -265,3 +265,128 @@ async fn a_remove_the_delegator_carries_limits_what_it_may_delegate() {
     let body = key_body(json!({"name": "t1", "roles": ["t1only"]}));
     create_api_key(&repo, &auth, body).await.unwrap();
 }
+
+async fn new_key(repo: &MemoryRepo, by: &Principal, id: &str, body: serde_json::Value) -> String {
+    let auth = by.authorize::<act::ApiKeyCreate>(&t(id)).unwrap();
+    let out = create_api_key(repo, &auth, key_body(body))
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    out["token"].as_str().unwrap().to_owned()
+}
+
+async fn refused(repo: &MemoryRepo, token: &str) -> trustfn_domain::error::ApiError {
+    let header = format!("Bearer {token}");
+    authenticate(repo, &AdminToken::new(None, None).unwrap(), Some(&header))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn a_role_deleted_and_created_again_gives_nothing_to_the_keys_of_the_old_one() {
+    let repo = world().await;
+    let body = role_body(json!({"name": "Readers", "permissions": [
+        {"target": "acme.t1", "action": "resource-list", "operation": "ADD"}]}));
+    create_role(&repo, &admin::<act::RoleCreate>("acme.readers"), body)
+        .await
+        .unwrap();
+    let token = new_key(
+        &repo,
+        &Principal::Admin,
+        "acme.reader",
+        json!({"name": "r", "roles": ["readers"]}),
+    )
+    .await;
+    assert!(principal(&repo, &token)
+        .await
+        .allows(&t("acme.t1"), Action::ResourceList));
+    trustfn_tree::delete::delete(&repo, &admin::<act::ResourceDelete>("acme.readers"), false)
+        .await
+        .unwrap();
+    let body = role_body(json!({"name": "Readers", "permissions": [
+        {"target": "acme", "action": "all", "operation": "ADD"}]}));
+    create_role(&repo, &admin::<act::RoleCreate>("acme.readers"), body)
+        .await
+        .unwrap();
+    let p = principal(&repo, &token).await;
+    for action in [Action::ResourceList, Action::ResourceDelete] {
+        assert!(!p.allows(&t("acme.t1"), action), "{action:?}");
+    }
+    // A key given the new role holds it.
+    let token = new_key(
+        &repo,
+        &Principal::Admin,
+        "acme.reader2",
+        json!({"name": "r", "roles": ["readers"]}),
+    )
+    .await;
+    assert!(principal(&repo, &token)
+        .await
+        .allows(&t("acme.t1"), Action::ResourceDelete));
+}
+
+#[tokio::test]
+async fn a_key_made_by_a_key_expires_no_later_and_stops_when_its_creator_is_deleted() {
+    let repo = world().await;
+    let parent = new_key(
+        &repo,
+        &Principal::Admin,
+        "acme.parent",
+        json!({"name": "p", "roles": ["admin"], "expiration": "1h"}),
+    )
+    .await;
+    let p = principal(&repo, &parent).await;
+    let parent_expiry = load_as::<ApiKey>(&repo, &t("acme.parent"))
+        .await
+        .unwrap()
+        .doc
+        .expires_at;
+    // No expiry asked, or a later one: the child gets its creator's.
+    for (id, body) in [
+        ("acme.child", json!({"name": "c", "roles": ["ops"]})),
+        (
+            "acme.child2",
+            json!({"name": "c", "roles": ["ops"], "expiration": "365d"}),
+        ),
+    ] {
+        new_key(&repo, &p, id, body).await;
+        let child = load_as::<ApiKey>(&repo, &t(id)).await.unwrap().doc;
+        assert_eq!(child.expires_at, parent_expiry, "{id}");
+        assert_eq!(child.created_by.as_deref(), Some("acme.parent"));
+    }
+    let child = new_key(
+        &repo,
+        &p,
+        "acme.child3",
+        json!({"name": "c", "roles": ["admin"], "expiration": "10m"}),
+    )
+    .await;
+    let c = principal(&repo, &child).await;
+    assert!(c.allows(&t("acme.t1.st"), Action::StatusUpdate));
+    // A grandchild, then the parent goes: both descendants stop at once, even when a new key
+    // takes the parent's id.
+    let grandchild = new_key(
+        &repo,
+        &c,
+        "acme.grandchild",
+        json!({"name": "g", "roles": ["ops"]}),
+    )
+    .await;
+    principal(&repo, &grandchild).await;
+    delete_api_key(&repo, &admin::<act::ApiKeyDelete>("acme.parent"))
+        .await
+        .unwrap();
+    new_key(
+        &repo,
+        &Principal::Admin,
+        "acme.parent",
+        json!({"name": "p", "roles": ["admin"]}),
+    )
+    .await;
+    for token in [&child, &grandchild] {
+        let e = refused(&repo, token).await;
+        assert_eq!(e.status, 401);
+        assert!(e.message.contains("revoked"), "{}", e.message);
+    }
+}

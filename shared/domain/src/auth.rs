@@ -144,6 +144,30 @@ fn rules_allow(rules: &[Permission], target: &Target, action: Action) -> bool {
     granted
 }
 
+/// Keys created by an API key hold at most what it holds and live at most as long: a new key's
+/// lineage is its creator's plus the creator, each bound by token hash, and it stops working as
+/// soon as any of them is deleted.
+pub const MAX_LINEAGE: usize = 8;
+
+/// An API key that created another one: its id and the hash of its token (an id can be reused
+/// after a delete, a token never).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Creator {
+    pub key_id: Target,
+    pub token_hash: String,
+}
+
+/// Where an authenticated API key stands in the chain of keys that created it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Delegation {
+    /// The SHA-256 of the key's own token.
+    pub token_hash: String,
+    /// Unix seconds when the key stops working; `None` never.
+    pub expires_at: Option<i64>,
+    /// The keys that created it, the first one created by the administrator.
+    pub lineage: Vec<Creator>,
+}
+
 /// The authenticated caller.
 #[derive(Debug, Clone)]
 pub enum Principal {
@@ -153,6 +177,7 @@ pub enum Principal {
     ApiKey {
         key_id: Target,
         permissions: Vec<Permission>,
+        delegation: Delegation,
     },
 }
 
@@ -164,6 +189,7 @@ impl Principal {
             Principal::ApiKey {
                 key_id,
                 permissions,
+                ..
             } => target.org() == key_id.org() && rules_allow(permissions, target, action),
         }
     }
@@ -212,6 +238,37 @@ impl Principal {
         }
     }
 
+    /// The expiry and lineage of a key this principal creates: never later than the
+    /// principal's own expiry (the requested one, or the principal's when none is asked), and
+    /// at most [`MAX_LINEAGE`] keys deep.
+    pub fn delegate(
+        &self,
+        requested_expiry: Option<i64>,
+    ) -> Result<(Option<i64>, Vec<Creator>), ApiError> {
+        let Principal::ApiKey {
+            key_id, delegation, ..
+        } = self
+        else {
+            return Ok((requested_expiry, Vec::new()));
+        };
+        if delegation.lineage.len() >= MAX_LINEAGE {
+            return Err(ApiError::validation(format!(
+                "this key was created by a chain of {} keys; keys may be delegated at most {MAX_LINEAGE} deep",
+                delegation.lineage.len()
+            )));
+        }
+        let expires_at = match (requested_expiry, delegation.expires_at) {
+            (Some(r), Some(own)) => Some(r.min(own)),
+            (r, own) => r.or(own),
+        };
+        let mut lineage = delegation.lineage.clone();
+        lineage.push(Creator {
+            key_id: key_id.clone(),
+            token_hash: delegation.token_hash.clone(),
+        });
+        Ok((expires_at, lineage))
+    }
+
     pub fn is_admin(&self) -> bool {
         matches!(self, Principal::Admin)
     }
@@ -253,6 +310,14 @@ impl<'a, A> Authorized<'a, A> {
 
 /// Prefix of every API-key token, so leaked tokens are easy to recognise and scan for.
 pub const TOKEN_PREFIX: &str = "tfk_";
+
+/// A role's identity for the keys that hold it (16 random bytes, hex): a role deleted and
+/// created again under the same id gets a new one, so existing keys do not gain its rights.
+pub fn new_role_uid() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
 
 /// A new random API-key token: the prefix and 32 random bytes, base64url.
 pub fn new_token() -> String {
@@ -307,6 +372,7 @@ mod tests {
                     operation: *o,
                 })
                 .collect(),
+            delegation: Delegation::default(),
         }
     }
     fn t(s: &str) -> Target {

@@ -1,9 +1,9 @@
 //! Authentication: a bearer token becomes a [`Principal`] (the administrator, or an API key with
 //! the union of its roles' permissions).
 
-use crate::auth::{self, Principal};
+use crate::auth::{self, Creator, Delegation, Principal};
 use crate::error::ApiError;
-use crate::model::Role;
+use crate::model::{ApiKey, Role};
 use crate::repo::Repository;
 use crate::target::Target;
 
@@ -67,20 +67,59 @@ pub async fn authenticate(
     {
         return Err(ApiError::new(401, "ExpiredTokenException", "token expired"));
     }
-    let role_ids: Vec<Target> = rec
+    // One read for the roles and the keys that created this one.
+    let bindings: Vec<(Target, Option<&str>)> = rec
         .roles
         .iter()
-        .filter_map(|r| Target::parse(r).ok())
+        .filter_map(|r| {
+            let (id, uid) = match r.split_once('#') {
+                Some((id, uid)) => (id, Some(uid)),
+                None => (r.as_str(), None),
+            };
+            Target::parse(id).ok().map(|t| (t, uid))
+        })
         .collect();
-    let roles = repo.get_many(&role_ids).await?;
-    let permissions = roles
+    let ids: Vec<Target> = bindings
         .iter()
-        .filter_map(|r| r.get::<Role>())
-        .flat_map(|r| r.permissions.iter().cloned())
+        .map(|(t, _)| t.clone())
+        .chain(rec.lineage.iter().map(|c| c.key_id.clone()))
         .collect();
+    let found = repo.get_many(&ids).await?;
+    let creator_alive = |c: &Creator| {
+        found.iter().any(|r| {
+            r.id == c.key_id
+                && r.get::<ApiKey>()
+                    .is_some_and(|k| k.token_hash == c.token_hash)
+        })
+    };
+    if !rec.lineage.iter().all(creator_alive) {
+        return Err(ApiError::unauthorized(
+            "token revoked: an API key that created it was deleted",
+        ));
+    }
+    let mut permissions = Vec::new();
+    for (id, uid) in &bindings {
+        let Some(role) = found
+            .iter()
+            .find(|r| &r.id == id)
+            .and_then(|r| r.get::<Role>())
+        else {
+            continue;
+        };
+        if role.uid.as_deref() != *uid {
+            tracing::warn!(key = %rec.key_id, role = %id, "role was recreated since the key got it; not applied");
+            continue;
+        }
+        permissions.extend(role.permissions.iter().cloned());
+    }
     Ok(Principal::ApiKey {
         key_id: rec.key_id,
         permissions,
+        delegation: Delegation {
+            token_hash: rec.hash,
+            expires_at: rec.expires_at,
+            lineage: rec.lineage,
+        },
     })
 }
 
@@ -110,6 +149,7 @@ mod tests {
             Role {
                 name: id.into(),
                 permissions,
+                uid: None,
             },
         ))
     }
@@ -120,6 +160,7 @@ mod tests {
             key_id: t("acme.k"),
             roles: roles.iter().map(|r| r.to_string()).collect(),
             expires_at,
+            lineage: vec![],
         })])
         .await
         .unwrap();

@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 
+use crate::auth::Creator;
 use crate::error::ApiError;
 use crate::model::Record;
 use crate::target::Target;
@@ -15,9 +16,13 @@ pub const MAX_TX_ITEMS: usize = 100;
 pub struct TokenRecord {
     pub hash: String,
     pub key_id: Target,
+    /// The roles the key holds, each `<role id>#<role uid>` (just the id for keys created
+    /// before roles had uids: those hold the role only while it has none).
     pub roles: Vec<String>,
     /// Unix seconds; `None` means the key does not expire.
     pub expires_at: Option<i64>,
+    /// The keys that created this one (see [`crate::auth::Delegation`]).
+    pub lineage: Vec<Creator>,
 }
 
 /// Status changes of one update request, waiting for the publisher of their list to fold them

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use trustfn_domain::auth::Creator;
 use trustfn_domain::model::{Doc, Kind, Record};
 use trustfn_domain::repo::{Pending, RepoError, TokenRecord};
 use trustfn_domain::Target;
@@ -101,6 +102,15 @@ pub(crate) fn token_item(t: &TokenRecord) -> Item {
     if let Some(at) = t.expires_at {
         item.insert("expiresAt".into(), n(at));
     }
+    if !t.lineage.is_empty() {
+        // Each creator as "<token hash> <key id>".
+        let lineage = t
+            .lineage
+            .iter()
+            .map(|c| s(format!("{} {}", c.token_hash, c.key_id)))
+            .collect();
+        item.insert("lineage".into(), AttributeValue::L(lineage));
+    }
     item
 }
 
@@ -119,11 +129,32 @@ pub(crate) fn to_token(hash: &str, item: &Item) -> Result<TokenRecord, RepoError
         .iter()
         .map(|r| r.as_s().cloned().map_err(|_| bad("a role is not a string")))
         .collect::<Result<_, _>>()?;
+    let lineage = match item.get("lineage") {
+        None => Vec::new(),
+        Some(v) => v
+            .as_l()
+            .map_err(|_| bad("lineage is not a list"))?
+            .iter()
+            .map(|c| {
+                c.as_s()
+                    .ok()
+                    .and_then(|c| c.split_once(' '))
+                    .and_then(|(h, id)| {
+                        Some(Creator {
+                            key_id: Target::parse(id).ok()?,
+                            token_hash: h.to_owned(),
+                        })
+                    })
+                    .ok_or_else(|| bad("a lineage entry is not '<hash> <key id>'"))
+            })
+            .collect::<Result<_, _>>()?,
+    };
     Ok(TokenRecord {
         hash: hash.to_owned(),
         key_id,
         roles,
         expires_at: get_n(item, "expiresAt"),
+        lineage,
     })
 }
 
@@ -202,6 +233,7 @@ mod tests {
                     roles: vec!["acme.admin".into()],
                     token_hash: "ab".repeat(32),
                     expires_at: None,
+                    created_by: Some("acme.root".into()),
                 },
             ),
             Record::new(t("acme.t1.st.c.l1"), list_doc()),
@@ -243,10 +275,30 @@ mod tests {
         let tok = TokenRecord {
             hash: "cd".repeat(32),
             key_id: t("acme.k"),
-            roles: vec!["acme.admin".into(), "acme.ops".into()],
+            roles: vec!["acme.admin#0a1b".into(), "acme.ops".into()],
             expires_at: Some(1_800_000_000),
+            lineage: vec![
+                Creator {
+                    key_id: t("acme.root"),
+                    token_hash: "ab".repeat(32),
+                },
+                Creator {
+                    key_id: t("acme.ci"),
+                    token_hash: "ef".repeat(32),
+                },
+            ],
         };
         assert_eq!(to_token(&tok.hash, &token_item(&tok)).unwrap(), tok);
+        let legacy = TokenRecord {
+            lineage: vec![],
+            ..tok.clone()
+        };
+        let item = token_item(&legacy);
+        assert!(
+            !item.contains_key("lineage"),
+            "tokens without creators stay as they were"
+        );
+        assert_eq!(to_token(&tok.hash, &item).unwrap(), legacy);
         let mut bad = token_item(&tok);
         bad.remove("roles");
         assert!(matches!(

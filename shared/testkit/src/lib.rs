@@ -46,6 +46,7 @@ pub fn api_key(permissions: &[(&str, &str, Operation)]) -> Principal {
                 operation: *operation,
             })
             .collect(),
+        delegation: Default::default(),
     }
 }
 

@@ -45,6 +45,7 @@ pub async fn create_organization(
             action: auth::ACTION_ALL.into(),
             operation: Operation::Add,
         }],
+        uid: Some(auth::new_role_uid()),
     };
     let role = Record::new(id.child("admin")?, role);
     let reply = org.to_public();
