@@ -1,6 +1,7 @@
 //! Helpers every service uses on the resource tree: load a record or answer 404, create a record
 //! under its parent, page through children, and the field checks of new resources.
 
+use crate::auth::{Action, Principal};
 use crate::error::ApiError;
 use crate::model::{DocKind, Kind, Record};
 use crate::reply::MAX_PAGE;
@@ -113,4 +114,47 @@ pub async fn children_of_kind(
             None => return Ok(out),
         }
     }
+}
+
+/// A plain delete is refused (409) while the record has children or anything refers to it: a
+/// service other services depend on, a key a status configuration signs with. The answer names
+/// only the users the caller may list; the others are counted.
+pub async fn refuse_if_used(
+    repo: &dyn Repository,
+    caller: &Principal,
+    root: &Record,
+) -> Result<(), ApiError> {
+    let target = &root.id;
+    if root.children > 0 {
+        return Err(ApiError::conflict(format!(
+            "{target} has {} child resource(s); delete them first or use delete-recursive",
+            root.children
+        )));
+    }
+    if root.dependants > 0 {
+        let users = repo.dependants(target).await?;
+        let (seen, unseen): (Vec<&Target>, Vec<&Target>) = users
+            .iter()
+            .partition(|u| caller.allows(u, Action::ResourceList));
+        let mut names: Vec<String> = seen.iter().map(|u| u.to_string()).collect();
+        let (what, todo) = if root.kind() == Kind::Key {
+            (
+                "configuration",
+                "is the signing key of {}; delete those first",
+            )
+        } else {
+            (
+                "service",
+                "is a dependency of {}; remove that dependency first",
+            )
+        };
+        if !unseen.is_empty() {
+            names.push(format!("{} other {what}(s)", unseen.len()));
+        }
+        return Err(ApiError::conflict(format!(
+            "{target} {}",
+            todo.replace("{}", &names.join(", "))
+        )));
+    }
+    Ok(())
 }

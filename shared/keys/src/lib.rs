@@ -10,7 +10,7 @@ use trustfn_domain::model::{KeyDoc, Kind, Record, ServiceType};
 use trustfn_domain::ports::{KeyManager, KmsError};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
-use trustfn_domain::resource::{children_of_kind, load, load_as};
+use trustfn_domain::resource::{children_of_kind, load, load_as, refuse_if_used};
 use trustfn_domain::target::Target;
 use trustfn_signer::{Curve, PublicKey};
 
@@ -286,6 +286,8 @@ pub async fn delete(
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
     let rec = load_as::<KeyDoc>(repo, target).await?;
+    // A key a status configuration signs with stays (and so does its path's binding).
+    refuse_if_used(repo, auth.principal(), &rec.clone().upcast()).await?;
     let key = &rec.doc;
     if !key.imported {
         kms.schedule_deletion(&key.kms_key_arn).await?;

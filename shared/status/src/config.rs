@@ -308,6 +308,7 @@ pub async fn create_config(
         did: body.did,
         x5_chain: (!x5.is_empty()).then_some(x5),
     };
+    let key_id = kid_path(&doc.kid)?;
     let rec = Record::new(target.clone(), doc);
     repo.commit(vec![
         Op::Create(rec.clone()),
@@ -316,11 +317,25 @@ pub async fn create_config(
             children: 1,
             dependants: 0,
         },
+        // The configuration refers to its key: the key cannot be deleted (nor its path bound
+        // to another key) while the configuration exists.
+        Op::AddEdge {
+            from: target.clone(),
+            to: key_id.clone(),
+        },
+        Op::Count {
+            id: key_id.clone(),
+            children: 0,
+            dependants: 1,
+        },
     ])
     .await
     .map_err(|e| match e {
         RepoError::ConditionFailed { index: Some(1) } => {
             ApiError::not_found(format!("{service} not found"))
+        }
+        RepoError::ConditionFailed { index: Some(3) } => {
+            invalid(format!("kid: key {key_id} does not exist"))
         }
         RepoError::ConditionFailed { .. } => ApiError::duplicate(target.as_str()),
         other => ApiError::from(other),

@@ -652,3 +652,92 @@ async fn w3c_entries_embed_their_list_type_purpose_and_status_messages() {
     assert_eq!(status["statusPurpose"], "revocation");
     assert!(status.get("statusSize").is_none() && status.get("statusMessage").is_none());
 }
+
+#[tokio::test]
+async fn the_key_and_the_lists_of_a_configuration_stay_while_it_exists() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let (list_id, _) = index_of(&w.allocate(1).await[0]);
+    let kms_deletes = || w.kms.scheduled.lock().unwrap().len();
+    // The key: not through keys/delete, resources/delete, nor a recursive delete of its service
+    // (even by the administrator, who may remove the status service's dependency edge).
+    let e = trustfn_keys::delete(&w.repo, &w.kms, &admin::<act::KeyDelete>("acme.t1.kms.k"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 409);
+    assert!(e.message.contains(CFG), "{}", e.message);
+    for (target, recursive) in [
+        ("acme.t1.kms.k", false),
+        ("acme.t1.kms.k", true),
+        ("acme.t1.kms", true),
+    ] {
+        let auth = admin::<act::ResourceDelete>(target);
+        let e = trustfn_tree::delete::delete(&w.repo, &auth, recursive)
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, 409, "{target}");
+        assert!(e.message.contains(CFG), "{target}: {}", e.message);
+    }
+    assert_eq!(kms_deletes(), 0);
+    assert!(w.repo.get(&t("acme.t1.kms.k")).await.unwrap().is_some());
+    // A caller that may not list the configuration is not told its name.
+    let caller = api_key(&[("acme.t1.kms", "all", Operation::Add)]);
+    let auth = caller
+        .authorize::<act::KeyDelete>(&t("acme.t1.kms.k"))
+        .unwrap();
+    let e = trustfn_keys::delete(&w.repo, &w.kms, &auth)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 409);
+    assert!(
+        !e.message.contains(CFG) && e.message.contains("1 other configuration"),
+        "{}",
+        e.message
+    );
+    // A list goes only with its configuration.
+    for recursive in [false, true] {
+        let auth = admin::<act::ResourceDelete>(&format!("{CFG}.{list_id}"));
+        let e = trustfn_tree::delete::delete(&w.repo, &auth, recursive)
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, 409);
+    }
+    assert!(w
+        .repo
+        .get(&t(&format!("{CFG}.{list_id}")))
+        .await
+        .unwrap()
+        .is_some());
+    // Once the configuration is gone, so is the reference: the key may go.
+    trustfn_tree::delete::delete(&w.repo, &admin::<act::ResourceDelete>(CFG), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.repo
+            .get(&t("acme.t1.kms.k"))
+            .await
+            .unwrap()
+            .unwrap()
+            .dependants,
+        0
+    );
+    trustfn_keys::delete(&w.repo, &w.kms, &admin::<act::KeyDelete>("acme.t1.kms.k"))
+        .await
+        .unwrap();
+    assert_eq!(kms_deletes(), 1);
+}
+
+#[tokio::test]
+async fn a_tenant_deleted_whole_takes_its_configurations_and_their_keys() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    w.allocate(1).await;
+    trustfn_tree::delete::delete(&w.repo, &admin::<act::ResourceDelete>("acme.t1"), true)
+        .await
+        .unwrap();
+    assert_eq!(
+        w.repo.item_counts().await,
+        (1, 0, 0),
+        "only the organization is left"
+    );
+}

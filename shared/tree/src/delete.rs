@@ -10,7 +10,7 @@ use trustfn_domain::reply::Reply;
 use trustfn_domain::reply::MAX_PAGE;
 use trustfn_domain::repo::MAX_TX_ITEMS;
 use trustfn_domain::repo::{Op, Repository};
-use trustfn_domain::resource::{failed_index, load};
+use trustfn_domain::resource::{failed_index, load, refuse_if_used};
 use trustfn_domain::target::Target;
 
 /// `DELETE /v1/{target}/resource-api/resources/delete[-recursive]`.
@@ -38,13 +38,21 @@ pub async fn delete_tracking(
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
     let root = load(repo, target).await?;
+    if root.kind() == Kind::StatusList {
+        // Credentials point at indices of every list of a configuration, the current one or not.
+        return Err(ApiError::conflict(format!(
+            "{target} is a status list: issued credentials refer to it, so it is removed only \
+             with its configuration ({})",
+            target.parent().map(|p| p.to_string()).unwrap_or_default()
+        )));
+    }
     if !recursive {
         refuse_if_used(repo, auth.principal(), &root).await?;
     }
     let mut nodes = subtree(repo, root, recursive).await?;
     nodes.reverse(); // leaves first
     let edges = edges_of(repo, &nodes, recursive).await?;
-    refuse_outside_dependants(auth.principal(), target, &edges)?;
+    refuse_outside_dependants(auth.principal(), target, &nodes, &edges)?;
     let batches = batches(steps(&nodes, &edges));
     let total = nodes.len();
     let mut deleted = 0usize;
@@ -80,68 +88,57 @@ pub async fn delete_tracking(
     ))
 }
 
-/// A plain delete is refused while the resource has children or dependants. The answer names
-/// only the dependants the caller may list; the others are counted.
-async fn refuse_if_used(
-    repo: &dyn Repository,
-    caller: &Principal,
-    root: &Record,
-) -> Result<(), ApiError> {
-    let target = &root.id;
-    if root.children > 0 {
-        return Err(ApiError::conflict(format!(
-            "{target} has {} child resource(s); delete them first or use delete-recursive",
-            root.children
-        )));
-    }
-    if root.dependants > 0 {
-        let users = repo.dependants(target).await?;
-        let (seen, unseen): (Vec<&Target>, Vec<&Target>) = users
-            .iter()
-            .partition(|u| caller.allows(u, Action::ResourceList));
-        let mut names: Vec<String> = seen.iter().map(|u| u.to_string()).collect();
-        if !unseen.is_empty() {
-            names.push(format!("{} other service(s)", unseen.len()));
-        }
-        return Err(ApiError::conflict(format!(
-            "{target} is a dependency of {}; remove that dependency first",
-            names.join(", ")
-        )));
-    }
-    Ok(())
-}
-
 /// A recursive delete also removes the edges of services outside the subtree that depend on
 /// something inside it: that changes those services, so the caller needs
 /// `service-dependency-remove` on each. Refused (409) otherwise, naming only the services the
 /// caller may list.
+///
+/// A key inside that a status configuration outside signs with (a reference, not a dependency
+/// anyone may remove) always stops the delete.
 fn refuse_outside_dependants(
     caller: &Principal,
     target: &Target,
+    nodes: &[Record],
     edges: &[Vec<Edge>],
 ) -> Result<(), ApiError> {
-    let outside: BTreeSet<&Target> = edges
+    let kind: HashMap<&Target, Kind> = nodes.iter().map(|n| (&n.id, n.kind())).collect();
+    let (references, dependencies): (Vec<&Edge>, Vec<&Edge>) = edges
         .iter()
         .flatten()
+        .filter(|(from, _)| !from.is_within(target))
+        .partition(|(_, to)| kind.get(to) != Some(&Kind::Service));
+    if !references.is_empty() {
+        let users: BTreeSet<&Target> = references.iter().map(|(from, _)| from).collect();
+        return Err(ApiError::conflict(format!(
+            "{target} holds a key that {} outside it sign(s) with; delete those first",
+            visible(caller, users.into_iter().collect(), "configuration")
+        )));
+    }
+    let outside: BTreeSet<&Target> = dependencies
+        .into_iter()
         .map(|(from, _)| from)
-        .filter(|from| !from.is_within(target))
         .filter(|from| !caller.allows(from, Action::DependencyRemove))
         .collect();
     if outside.is_empty() {
         return Ok(());
     }
-    let (seen, unseen): (Vec<&Target>, Vec<&Target>) = outside
+    Err(ApiError::conflict(format!(
+        "{target} is a dependency of {} outside it; remove those dependencies first (or hold \
+         service-dependency-remove on them)",
+        visible(caller, outside.into_iter().collect(), "service")
+    )))
+}
+
+/// `ids` as the caller may see them: the ones it may list by name, the others counted.
+fn visible(caller: &Principal, ids: Vec<&Target>, what: &str) -> String {
+    let (seen, unseen): (Vec<&Target>, Vec<&Target>) = ids
         .into_iter()
         .partition(|s| caller.allows(s, Action::ResourceList));
     let mut names: Vec<String> = seen.iter().map(|s| s.to_string()).collect();
     if !unseen.is_empty() {
-        names.push(format!("{} other service(s)", unseen.len()));
+        names.push(format!("{} other {what}(s)", unseen.len()));
     }
-    Err(ApiError::conflict(format!(
-        "{target} is a dependency of {} outside it; remove those dependencies first (or hold \
-         service-dependency-remove on them)",
-        names.join(", ")
-    )))
+    names.join(", ")
 }
 
 /// `root` and, when `recursive`, everything below it, breadth first (parents before children).
@@ -174,8 +171,9 @@ async fn subtree(
 
 type Edge = (Target, Target);
 
-/// The dependency edges of the services among `nodes` (leaves first), each assigned to
-/// whichever of its ends is deleted first; with `recursive`, edges into them from outside too.
+/// The edges from the services and status configurations among `nodes` (leaves first), each
+/// assigned to whichever of its ends is deleted first; with `recursive`, edges into any of
+/// them from outside too.
 async fn edges_of(
     repo: &dyn Repository,
     nodes: &[Record],
@@ -184,13 +182,17 @@ async fn edges_of(
     let pos: HashMap<&Target, usize> = nodes.iter().enumerate().map(|(i, r)| (&r.id, i)).collect();
     let mut edges: Vec<Vec<Edge>> = vec![Vec::new(); nodes.len()];
     let mut seen = BTreeSet::new();
-    for n in nodes.iter().filter(|n| n.kind() == Kind::Service) {
-        let mut found: Vec<Edge> = repo
-            .dependencies(&n.id)
-            .await?
-            .into_iter()
-            .map(|d| (n.id.clone(), d))
-            .collect();
+    for n in nodes {
+        // Services depend on services; a status configuration refers to its signing key.
+        let mut found: Vec<Edge> = if matches!(n.kind(), Kind::Service | Kind::StatusConfig) {
+            repo.dependencies(&n.id)
+                .await?
+                .into_iter()
+                .map(|d| (n.id.clone(), d))
+                .collect()
+        } else {
+            Vec::new()
+        };
         if recursive && n.dependants > 0 {
             let users = repo.dependants(&n.id).await?;
             found.extend(users.into_iter().map(|s| (s, n.id.clone())));
