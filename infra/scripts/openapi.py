@@ -21,6 +21,13 @@ def ref(name):
 ID = {"type": "string", "pattern": r"^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,15}$"}
 JSON_OBJ = {"type": "object", "additionalProperties": True}
 
+
+def names(schema, kind, needs):
+    """A request field that names a resource: `kind` is what it names, `needs` the right (or
+    rule) the caller must hold on it. tests/api/test_body_refs.py aims every such field at
+    outsiders' resources."""
+    return {**schema, "x-names": {"kind": kind, "needs": needs}}
+
 SCHEMAS = {
     "Error": {
         "type": "object", "required": ["exception", "id", "status", "code", "message"],
@@ -47,7 +54,8 @@ SCHEMAS = {
     "ServiceConfig": {"type": "object", "properties": {"registry": ref("Registry")}, "additionalProperties": True},
     "ServiceCreate": {"type": "object", "required": ["type"], "additionalProperties": False,
                       "properties": {"type": ref("ServiceType"), "config": ref("ServiceConfig"),
-                                     "dependencies": {"type": "array", "maxItems": 32, "items": ref("Target")}}},
+                                     "dependencies": {"type": "array", "maxItems": 32,
+                                                      "items": names(ref("Target"), "service", "service-dependency-add")}}},
     "Resource": {"type": "object", "required": ["_id", "type", "version", "createdAt"], "additionalProperties": True,
                  "properties": {"_id": ref("Target"), "parent": ref("Target"), "type": {"type": "string"},
                                 "version": {"type": "integer", "minimum": 1}, "createdAt": {"type": "string", "format": "date-time"}}},
@@ -56,16 +64,20 @@ SCHEMAS = {
     "ServiceUpdate": {"type": "object", "additionalProperties": False, "description":
                       "the document as configuration/view shows it; config replaces the stored config, version (when given) must be current",
                       "properties": {"_id": ref("Target"), "parent": ref("Target"), "type": ref("ServiceType"),
-                                     "config": ref("ServiceConfig"), "dependencies": {"type": "array"},
+                                     "config": ref("ServiceConfig"),
+                                     "dependencies": {"type": "array", "description": "must equal the current dependencies",
+                                                      "items": names(ref("Target"), "service", "unchanged")},
                                      "version": {"type": "integer"}, "createdAt": {"type": "string"}}},
-    "DependencyBody": {"oneOf": [ref("Target"), {"type": "object", "required": ["dependency"],
-                                                 "properties": {"dependency": ref("Target")}}]},
+    "DependencyBody": {"oneOf": [names(ref("Target"), "service", "service-dependency-add"),
+                                 {"type": "object", "required": ["dependency"], "properties": {
+                                     "dependency": names(ref("Target"), "service", "service-dependency-add")}}]},
     "DependencyAdded": {"type": "object", "required": ["_id", "dependency"],
                         "properties": {"_id": ref("Target"), "dependency": ref("Target")}},
     "Deleted": {"type": "object", "required": ["_id", "deleted"],
                 "properties": {"_id": ref("Target"), "deleted": {"type": "integer", "minimum": 1}}},
     "Permission": {"type": "object", "required": ["target", "action", "operation"],
-                   "properties": {"target": ref("Target"), "action": {"type": "string", "description": "an action name or all"},
+                   "properties": {"target": names(ref("Target"), "target", "the creator's effective rights"),
+                                  "action": {"type": "string", "description": "an action name or all"},
                                   "operation": {"enum": ["ADD", "REMOVE"]}}},
     "RoleCreate": {"type": "object", "required": ["name"], "additionalProperties": False,
                    "properties": {"name": {"type": "string", "minLength": 1}, "permissions": {"type": "array", "items": ref("Permission")}}},
@@ -74,7 +86,8 @@ SCHEMAS = {
     "ApiKeyCreate": {"type": "object", "required": ["name"], "additionalProperties": False,
                      "properties": {"name": {"type": "string", "minLength": 1},
                                     "expiration": {"type": "string", "description": "30d, 1d 12h, PT12H ..."},
-                                    "roles": {"type": "array", "items": {"type": "string"}}}},
+                                    "roles": {"type": "array", "items": names(
+                                        {"type": "string"}, "role", "the creator's effective rights")}}},
     "ApiKey": {"allOf": [ref("Resource"), {"type": "object", "properties": {
         "name": {"type": "string"}, "roles": {"type": "array", "items": ref("Target")},
         "expiresAt": {"type": "string", "format": "date-time"}}}]},
@@ -84,7 +97,8 @@ SCHEMAS = {
                     "properties": {"keyType": {"enum": ["secp256r1", "secp384r1", "secp521r1"]},
                                    "backend": {"enum": ["aws", "kms"]}}},
     "KeyImportAws": {"type": "object", "required": ["keyArn"], "additionalProperties": False,
-                     "properties": {"keyArn": {"type": "string", "pattern": "^arn:"}}},
+                     "properties": {"keyArn": names({"type": "string", "pattern": "^arn:"}, "kms-key-arn",
+                                                    "a trustfn:adopt-by tag on the key naming the target or an ancestor")}},
     "Jwk": {"type": "object", "required": ["kty", "crv", "x", "y"],
             "properties": {"kty": {"const": "EC"}, "crv": {"enum": ["P-256", "P-384", "P-521"]},
                            "x": {"type": "string"}, "y": {"type": "string"}}},
@@ -93,7 +107,8 @@ SCHEMAS = {
         "kmsKeyArn": {"type": "string"}, "imported": {"type": "boolean"}}}]},
     "KeyDescriptor": {"oneOf": [
         {"type": "object", "required": ["type", "keyIdPath"], "additionalProperties": False,
-         "properties": {"type": {"const": "kms-hosted-key-descriptor"}, "keyIdPath": ref("Target")}},
+         "properties": {"type": {"const": "kms-hosted-key-descriptor"},
+                        "keyIdPath": names(ref("Target"), "key", "kms-key-use")}},
         {"type": "object", "required": ["type", "jwk"], "additionalProperties": False,
          "properties": {"type": {"const": "jwk-encoded-key-descriptor"}, "jwk": ref("Jwk")}}]},
     "IacaCertificateData": {"type": "object", "required": ["country", "commonName", "issuerAlternativeNameConf"],
@@ -121,7 +136,8 @@ SCHEMAS = {
              "properties": {"type": {"const": "iaca-pem-cert-descriptor"}, "iacaPemEncodedCertificate": {"type": "string"},
                             "iacaKeyDesc": ref("KeyDescriptor")}},
             {"type": "object", "required": ["type", "storedCertificatePath", "iacaKeyDesc"], "additionalProperties": False,
-             "properties": {"type": {"const": "stored-certificate-descriptor"}, "storedCertificatePath": ref("Target"),
+             "properties": {"type": {"const": "stored-certificate-descriptor"},
+                            "storedCertificatePath": names(ref("Target"), "certificate", "x509-store-certificate-view"),
                             "iacaKeyDesc": ref("KeyDescriptor")}}]},
         "certificateData": ref("DsCertificateData"), "dsKeyDescriptor": ref("KeyDescriptor")}},
     "IssuedCertificate": {"type": "object", "required": ["certificatePEM", "certificateData"], "properties": {
@@ -138,7 +154,8 @@ SCHEMAS = {
         "notBefore": {"type": "string", "format": "date-time"}, "notAfter": {"type": "string", "format": "date-time"},
         "sha256Fingerprint": {"type": "string"}, "version": {"type": "integer"}, "createdAt": {"type": "string"}}},
     "StatusConfigCreate": {"type": "object", "required": ["kid", "config"], "additionalProperties": False, "properties": {
-        "kid": ref("Target"), "did": {"type": "string"}, "x5Chain": {"type": "array", "items": {"type": "string"}},
+        "kid": names(ref("Target"), "key", "kms-key-use"), "did": {"type": "string"},
+        "x5Chain": {"type": "array", "items": {"type": "string"}},
         "config": {"type": "object", "required": ["type"], "additionalProperties": False, "properties": {
             "type": {"enum": ["TokenStatusList", "BitstringStatusList", "StatusList2021"]},
             "format": {"enum": ["JWT", "CWT"]}, "purpose": {"enum": ["revocation", "suspension", "message", "refresh"]},

@@ -31,6 +31,18 @@ def violations(ddb, table="trustfn"):
         for end in (frm, to):
             if end not in resources:
                 out.append(f"edge {frm} -> {to}: {end} does not exist")
+    for rid, i in resources.items():
+        if i.get("type", {}).get("S") != "status-credential":
+            continue
+        doc = json.loads(i["doc"]["S"])
+        key = resources.get(doc["kid"])
+        if key is None or key.get("type", {}).get("S") != "key":
+            out.append(f"{rid}: kid {doc['kid']} is not an existing key")
+        elif (rid, doc["kid"]) not in fwd:
+            out.append(f"{rid}: no edge to its kid {doc['kid']}")
+        for list_id in doc.get("lists", []) + [doc.get("currentList")] * ("currentList" in doc):
+            if f"{rid}.{list_id}" not in resources:
+                out.append(f"{rid}: list {list_id} does not exist")
     for i in items:
         pk = i["pk"]["S"]
         if pk.startswith("T#") and i["keyId"]["S"] not in resources:

@@ -56,6 +56,36 @@ def test_api_key_validation(api):
     assert_error(api.post(f"/v1/{org}.t.k/apikeys-api/api-keys/create", json={"name": "x"}), 400, "InvalidTarget")
 
 
+def test_keys_made_by_keys_expire_with_them_and_die_with_them(api):
+    org = api.org()
+    parent, parent_id = api.key(org, ["admin"], expiration="1h")
+    expiry = api.get(f"/v1/{org}/apikeys-api/api-keys/list").json()
+    expiry = next(k["expiresAt"] for k in expiry if k["_id"] == parent_id)
+    r = api.post(f"/v1/{org}.child/apikeys-api/api-keys/create", token=parent,
+                 json={"name": "c", "roles": ["admin"], "expiration": "365d"})
+    assert r.status_code == 201, r.text
+    child = r.json()
+    assert (child["expiresAt"], child["createdBy"]) == (expiry, parent_id)
+    assert api.get(f"/v1/{org}/resource-api/resources/list", token=child["token"]).status_code == 200
+    assert api.delete(f"/v1/{parent_id}/apikeys-api/api-keys/delete").status_code == 204
+    # A new key under the deleted creator's id does not bring the child back.
+    api.key(org, ["admin"], key_id=parent_id.split(".", 1)[1])
+    body = assert_error(api.get(f"/v1/{org}/resource-api/resources/list", token=child["token"]), 401)
+    assert "revoked" in body["message"]
+
+
+def test_a_role_created_again_gives_nothing_to_the_keys_of_the_old_one(api):
+    org = api.org()
+    api.tenant(f"{org}.t1")
+    api.role(org, "reader", [{"target": f"{org}.t1", "action": "resource-list", "operation": "ADD"}])
+    token, _ = api.key(org, ["reader"])
+    assert api.get(f"/v1/{org}.t1/resource-api/resources/list", token=token).status_code == 200
+    assert api.delete(f"/v1/{org}.reader/resource-api/resources/delete").status_code == 202
+    api.role(org, "reader", [{"target": org, "action": "all", "operation": "ADD"}])
+    assert_error(api.get(f"/v1/{org}.t1/resource-api/resources/list", token=token), 403)
+    assert_error(api.delete(f"/v1/{org}.t1/resource-api/resources/delete-recursive", token=token), 403)
+
+
 def test_expired_key_is_401(api):
     org = api.org()
     token, _ = api.key(org, ["admin"], expiration="1s")

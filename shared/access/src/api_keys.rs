@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use trustfn_domain::auth::{self, Principal};
+use trustfn_domain::auth::{self, Action, Principal};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{ApiKey, Kind, Record, Role};
@@ -121,15 +121,25 @@ async fn roles_of(
     let roles = repo.get_many(&role_ids).await?;
     let mut out = Vec::new();
     for (i, id) in role_ids.into_iter().enumerate() {
-        let role = roles
+        let refused = || {
+            ApiError::forbidden(format!(
+                "not permitted: role {id} grants more than the caller holds"
+            ))
+        };
+        let Some(role) = roles
             .iter()
             .find(|r| r.id == id)
             .and_then(|r| r.get::<Role>())
-            .ok_or_else(|| ApiError::validation(format!("roles[{i}]: role {id} does not exist")))?;
+        else {
+            // Only a caller that may list the roles learns which ones exist.
+            return Err(if p.allows(org, Action::RoleList) {
+                ApiError::validation(format!("roles[{i}]: role {id} does not exist"))
+            } else {
+                refused()
+            });
+        };
         if !p.implies(&role.permissions) {
-            return Err(ApiError::forbidden(format!(
-                "not permitted: role {id} grants more than the caller holds"
-            )));
+            return Err(refused());
         }
         out.push((id.clone(), role.binding(&id)));
     }
