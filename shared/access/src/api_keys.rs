@@ -183,7 +183,7 @@ pub async fn delete_api_key(
             id: target.clone(),
             children: 0,
             dependants: 0,
-            version: rec.version,
+            version: Some(rec.version),
         },
         Op::Count {
             id: org,

@@ -251,7 +251,7 @@ pub async fn remove(
             id: rec.id.clone(),
             children: rec.children,
             dependants: rec.dependants,
-            version: rec.version,
+            version: Some(rec.version),
         },
         Op::Count {
             id: store,

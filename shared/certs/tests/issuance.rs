@@ -116,7 +116,7 @@ async fn an_id_taken_in_one_store_writes_nothing_to_any_store() {
             id: rec.id.clone(),
             children: 0,
             dependants: 0,
-            version: rec.version,
+            version: Some(rec.version),
         },
         trustfn_domain::repo::Op::Count {
             id: t("acme.t1.store1"),
@@ -145,7 +145,7 @@ async fn a_store_removed_during_issuance_writes_nothing_to_the_others() {
             id: t("acme.t1.store2"),
             children: 0,
             dependants: 1,
-            version: 1,
+            version: Some(1),
         },
         Op::Count {
             id: t("acme.t1"),

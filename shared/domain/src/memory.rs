@@ -96,7 +96,10 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
             version,
         } => {
             let cur = state.records.get(&id).ok_or_else(fail)?;
-            if cur.children != children || cur.dependants != dependants || cur.version != version {
+            if cur.children != children
+                || cur.dependants != dependants
+                || version.is_some_and(|v| cur.version != v)
+            {
                 return Err(fail());
             }
             state.records.remove(&id);

@@ -51,14 +51,14 @@ pub enum Op {
         expected_version: u64,
         children_delta: i64,
     },
-    /// Delete a record; fails unless it exists with exactly these counter values and this
-    /// version (so a dependency added from it, or a replaced document, since it was read stops
-    /// the delete instead of leaving an edge from a record that is gone).
+    /// Delete a record; fails unless it exists with exactly these counter values and, when
+    /// given, this version (so a dependency added from it, or a replaced document, since it was
+    /// read stops the delete instead of leaving an edge from a record that is gone).
     Delete {
         id: Target,
         children: i64,
         dependants: i64,
-        version: u64,
+        version: Option<u64>,
     },
     /// Add to a record's counters; fails if the record does not exist.
     Count {

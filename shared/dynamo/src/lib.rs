@@ -130,22 +130,25 @@ impl DynamoRepo {
                     children,
                     dependants,
                     version,
-                } => vec![TransactWriteItem::builder()
-                    .delete(
-                        Delete::builder()
-                            .set_key(Some(resource_key(&id)))
+                } => {
+                    let mut d = Delete::builder()
+                        .set_key(Some(resource_key(&id)))
+                        .condition_expression("#c = :c AND #d = :d")
+                        .expression_attribute_names("#c", "children")
+                        .expression_attribute_names("#d", "dependants")
+                        .expression_attribute_values(":c", n(children))
+                        .expression_attribute_values(":d", n(dependants))
+                        .table_name(table);
+                    if let Some(v) = version {
+                        d = d
                             .condition_expression("#c = :c AND #d = :d AND #v = :v")
-                            .expression_attribute_names("#c", "children")
-                            .expression_attribute_names("#d", "dependants")
                             .expression_attribute_names("#v", "version")
-                            .expression_attribute_values(":c", n(children))
-                            .expression_attribute_values(":d", n(dependants))
-                            .expression_attribute_values(":v", n(version as i64))
-                            .table_name(table)
-                            .build()
-                            .expect("delete"),
-                    )
-                    .build()],
+                            .expression_attribute_values(":v", n(v as i64));
+                    }
+                    vec![TransactWriteItem::builder()
+                        .delete(d.build().expect("delete"))
+                        .build()]
+                }
                 Op::Count {
                     id,
                     children,

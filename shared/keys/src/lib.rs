@@ -298,7 +298,7 @@ pub async fn delete(
             id: target.clone(),
             children: rec.children,
             dependants: rec.dependants,
-            version: rec.version,
+            version: Some(rec.version),
         },
         Op::Count {
             id: parent,

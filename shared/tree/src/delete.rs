@@ -305,7 +305,9 @@ fn batch_ops(batch: &[Step<'_>]) -> Vec<Op> {
             id: n.id.clone(),
             children,
             dependants,
-            version: n.version,
+            // Only records edges leave from can gain one concurrently; a status list republished
+            // meanwhile does not stop the delete.
+            version: matches!(n.kind(), Kind::Service | Kind::StatusConfig).then_some(n.version),
         });
     }
     for (id, (children, dependants)) in counts {
