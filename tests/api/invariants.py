@@ -40,7 +40,7 @@ def violations(ddb, table="trustfn"):
             out.append(f"{rid}: kid {doc['kid']} is not an existing key")
         elif (rid, doc["kid"]) not in fwd:
             out.append(f"{rid}: no edge to its kid {doc['kid']}")
-        for list_id in doc.get("lists", []) + [doc.get("currentList")] * ("currentList" in doc):
+        for list_id in doc.get("lists", []) + ([doc["currentList"]] if doc.get("currentList") else []):
             if f"{rid}.{list_id}" not in resources:
                 out.append(f"{rid}: list {list_id} does not exist")
     for i in items:
