@@ -97,3 +97,74 @@ class Proxy:
                 self.conns.discard(src)
                 self.conns.discard(dst)
             src.close()
+
+
+class Tarpit:
+    """A registry that accepts connections and never answers (a stalled endpoint)."""
+
+    def __init__(self, host="127.0.0.1"):
+        self.host = host
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((host, 0))
+        self.listener.listen(128)
+        self.port = self.listener.getsockname()[1]
+        self.held = []
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://{self.host}:{self.port}"
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self.held.append(c)  # read nothing, answer nothing, close nothing
+
+    def close(self):
+        self.listener.close()
+        for c in self.held:
+            c.close()
+
+
+class Redirector:
+    """An HTTP server that answers every request with a redirect to `location` and counts
+    requests (to check that clients do not follow it)."""
+
+    def __init__(self, location, host="127.0.0.1"):
+        import http.server
+
+        outer = self
+        self.requests = 0
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _redirect(self):
+                outer.requests += 1
+                length = int(self.headers.get("content-length") or 0)
+                if length:
+                    self.rfile.read(length)
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_GET = do_PUT = do_POST = _redirect
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self.host, self.port = host, self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self):
+        return f"http://{self.host}:{self.port}"
+
+    def close(self):
+        self.server.shutdown()

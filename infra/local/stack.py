@@ -93,6 +93,7 @@ class Stack:
         self.runner, self.concurrency, self.profile = runner, concurrency, profile
         self.fault_proxies, self.function_env = fault_proxies, dict(function_env or {})
         self.proxies = {}
+        self.registry_fakes = {}  # registries the tests aim at: a cuttable S3 path, a tarpit, a redirector
         self.procs = []  # (name, Popen)
 
     @property
@@ -102,6 +103,10 @@ class Stack:
     @property
     def moto_url(self):
         return f"http://127.0.0.1:{self.moto_port}"
+
+    def allowed_endpoints(self):
+        return [self.moto_url, f"http://127.0.0.1:{self.azurite_port}", f"http://127.0.0.1:{self.gcs_port}",
+                *(fake.url for fake in self.registry_fakes.values())]
 
     def aws_env(self):
         return {
@@ -140,6 +145,8 @@ class Stack:
             # The functions reach DynamoDB and KMS through proxies a test can cut (faults.py).
             import faults
             self.proxies = {name: faults.Proxy(self.moto_port) for name in ("dynamodb", "kms")}
+            self.registry_fakes = {"s3": faults.Proxy(self.moto_port), "tarpit": faults.Tarpit(),
+                                   "redirect": faults.Redirector(f"{self.moto_url}/status-lists/redirected")}
 
         progress(f"starting Azurite blob on 127.0.0.1:{self.azurite_port}")
         self.start_service("azurite")
@@ -155,6 +162,11 @@ class Stack:
 
         env = {**self.aws_env(), "TABLE_NAME": self.table, "TRUSTFN_ADMIN_TOKEN": self.admin_token,
                "TRUSTFN_SECRETS_KEY_ID": self.secrets_key, "TRUSTFN_STACK": "trustfn-local",
+               # Registries may name the local emulators (and the tests' fakes); nothing else
+               # that is not public https. The demo bucket may be written with the functions' own
+               # credentials (here: moto's), like a deployment's StatusBuckets.
+               "TRUSTFN_ALLOWED_ENDPOINTS": ",".join(self.allowed_endpoints()),
+               "TRUSTFN_STATUS_BUCKETS": "status-lists",
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **self.function_env}
         for name, proxy in self.proxies.items():
             env[f"AWS_ENDPOINT_URL_{name.upper()}"] = proxy.url
@@ -173,7 +185,8 @@ class Stack:
         cmd = [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "-A", "127.0.0.1", "-P", str(self.api_port)]
         if not self.watch_changes:
             cmd.append("--ignore-changes")
-        for k in ("TABLE_NAME", "TRUSTFN_ADMIN_TOKEN", "AWS_ENDPOINT_URL", "TRUSTFN_SECRETS_KEY_ID", "TRUSTFN_STACK"):
+        for k in ("TABLE_NAME", "TRUSTFN_ADMIN_TOKEN", "AWS_ENDPOINT_URL", "TRUSTFN_SECRETS_KEY_ID", "TRUSTFN_STACK",
+                  "TRUSTFN_ALLOWED_ENDPOINTS", "TRUSTFN_STATUS_BUCKETS"):
             cmd += ["--env-var", f"{k}={env[k]}"]
         p, log = self._spawn("api", cmd, env)
         _wait("cargo lambda watch", _http_ok(f"{self.api_url}/health"), 600, p, log)
@@ -261,6 +274,8 @@ class Stack:
     def stop(self):
         for proxy in self.proxies.values():
             proxy.down()
+        for name, fake in self.registry_fakes.items():
+            fake.down() if name == "s3" else fake.close()
         for name, p in reversed(self.procs):
             if p.poll() is None:
                 try:

@@ -42,7 +42,8 @@ def seed(api, stack):
     api.service("fuzz.t.store", "x509-store")
     api.service("fuzz.t.x509", "x509-service", dependencies=["fuzz.t.kms", "fuzz.t.store"])
     api.service("fuzz.t.status", "credential-status", dependencies=["fuzz.t.kms"], config={"registry": {
-        "type": "aws", "bucketName": "status-lists", "region": "us-east-1", "endpointUrl": stack.moto_url}})
+        "type": "aws", "bucketName": "status-lists", "region": "us-east-1", "endpointUrl": stack.moto_url,
+        "accessKeyId": "test", "secretKey": "test"}})
     for k in ("fuzz.t.kms.k", "fuzz.scratch.kms.k"):
         assert api.post(f"/v1/{k}/kms-service-api/keys/generate", json={"keyType": "secp256r1"}).status_code == 201
     r = api.post("/v1/fuzz.t.status.c/credential-status-service-api/status-credential/create",

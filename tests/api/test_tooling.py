@@ -73,7 +73,7 @@ def test_every_fixture_invokes(stack, api, tmp_path):
                          aws_secret_access_key="test").create_bucket(Bucket="demo-status-lists")
             api.service("demo.tenant1.status", "credential-status", dependencies=["demo.tenant1.kms1"], config={
                 "registry": {"type": "aws", "bucketName": "demo-status-lists", "region": "us-east-1",
-                             "endpointUrl": stack.moto_url}})
+                             "endpointUrl": stack.moto_url, "accessKeyId": "test", "secretKey": "test"}})
             continue
         if fn == "UNSEED-STATUS":
             assert api.delete("/v1/demo.tenant1.status/resource-api/resources/delete-recursive").status_code == 202

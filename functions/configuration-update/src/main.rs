@@ -15,6 +15,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
         path_param(&req, "api")?,
         json_body(&req)?,
         Some(app.secrets().await),
+        app.registry_policy(),
     )
     .await
 }

@@ -14,6 +14,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
         &auth,
         json_body(&req)?,
         Some(app.secrets().await),
+        app.registry_policy(),
     )
     .await
 }

@@ -70,6 +70,7 @@ actions! {
     ResourceDelete => "resource-delete",
     ConfigurationView => "service-configuration-view",
     ConfigurationUpdate => "service-configuration-update",
+    RegistryUpdate => "registry-update",
     DependencyAdd => "service-dependency-add",
     DependencyRemove => "service-dependency-remove",
     DependencyList => "service-dependency-list",

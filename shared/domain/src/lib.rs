@@ -6,6 +6,7 @@
 pub mod auth;
 pub mod authn;
 pub mod duration;
+pub mod endpoint;
 pub mod error;
 pub mod json;
 pub mod memory;

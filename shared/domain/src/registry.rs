@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use serde::{Deserialize, Serialize};
 
+use crate::endpoint::Endpoints;
 use crate::error::ApiError;
 pub use crate::secret::{Redacted, Sealed, Secret, SecretInput, REDACTED, SEALED_PREFIX};
 
@@ -58,8 +59,36 @@ fn err(field: &str, why: impl std::fmt::Display) -> ApiError {
     ApiError::validation(format!("config.registry.{field}: {why}"))
 }
 
+/// Google's OAuth token endpoint: the only place a service-account key is sent.
+pub const GOOGLE_TOKEN_URI: &str = "https://oauth2.googleapis.com/token";
+
+/// What a deployment lets registries reach: the allowed endpoint origins (local emulators) and
+/// the S3 buckets the functions' own identity may write (`TRUSTFN_STATUS_BUCKETS`, the
+/// template's `StatusBuckets`), the only ones an `aws` registry without keys may name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RegistryPolicy {
+    pub endpoints: Endpoints,
+    pub own_buckets: Vec<String>,
+}
+
+impl RegistryPolicy {
+    /// From the two deployment settings (origins; bucket names), each separated by commas or
+    /// spaces.
+    pub fn from_settings(endpoints: &str, own_buckets: &str) -> Result<RegistryPolicy, String> {
+        Ok(RegistryPolicy {
+            endpoints: Endpoints::from_setting(endpoints)?,
+            own_buckets: own_buckets
+                .split([',', ' ', '\n'])
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+}
+
 /// Validates `config.registry` of a credential-status service.
-pub fn validate(registry: Option<&Value>) -> Result<(), ApiError> {
+pub fn validate(registry: Option<&Value>, policy: &RegistryPolicy) -> Result<(), ApiError> {
     let reg = registry
         .ok_or_else(|| {
             ApiError::validation("config.registry is required for a credential-status service")
@@ -115,6 +144,25 @@ pub fn validate(registry: Option<&Value>) -> Result<(), ApiError> {
                     "must be a valid S3 bucket name (3-63 lower-case letters, digits, '-', '.')",
                 ));
             }
+            if !reg.contains_key("accessKeyId") && !reg.contains_key("secretKey") {
+                // The functions' own credentials: never sent to another endpoint, and only for
+                // the buckets the deployment named (and its IAM policy grants).
+                if reg.contains_key("endpointUrl") {
+                    return Err(err(
+                        "accessKeyId",
+                        "an aws registry with endpointUrl needs its own accessKeyId and secretKey",
+                    ));
+                }
+                if !policy.own_buckets.iter().any(|b| b == bucket) {
+                    return Err(err(
+                        "accessKeyId",
+                        format!(
+                            "bucket {bucket} is not one this deployment writes with its own \
+                             credentials (StatusBuckets); give accessKeyId and secretKey"
+                        ),
+                    ));
+                }
+            }
             if reg.contains_key("accessKeyId") != reg.contains_key("secretKey") {
                 return Err(err(
                     if reg.contains_key("accessKeyId") {
@@ -138,6 +186,20 @@ pub fn validate(registry: Option<&Value>) -> Result<(), ApiError> {
                     "must be a valid container name (3-63 lower-case letters, digits, '-')",
                 ));
             }
+            // A connection string may name its own endpoint: the same rules as endpointUrl.
+            if let Some(cs) = s("connectionString").filter(|c| *c != REDACTED) {
+                let endpoint = cs
+                    .split(';')
+                    .filter_map(|p| p.split_once('='))
+                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("BlobEndpoint"))
+                    .map(|(_, v)| v.trim());
+                if let Some(e) = endpoint {
+                    policy
+                        .endpoints
+                        .check(e)
+                        .map_err(|why| err("connectionString", format!("BlobEndpoint {why}")))?;
+                }
+            }
             let auth: Vec<_> = ["accountKey", "sasToken", "connectionString"]
                 .into_iter()
                 .filter(|k| reg.contains_key(*k))
@@ -150,21 +212,54 @@ pub fn validate(registry: Option<&Value>) -> Result<(), ApiError> {
             }
         }
         _ => {
-            if let Some(Value::String(json)) = reg.get("serviceAccountKeyJson") {
-                if serde_json::from_str::<Map<String, Value>>(json).is_err() {
+            let key = match reg.get("serviceAccountKeyJson") {
+                Some(Value::String(json))
+                    if json != REDACTED && !json.starts_with(SEALED_PREFIX) =>
+                {
+                    Some(
+                        serde_json::from_str::<Map<String, Value>>(json).map_err(|_| {
+                            err(
+                                "serviceAccountKeyJson",
+                                "must be a JSON object or a string holding one",
+                            )
+                        })?,
+                    )
+                }
+                Some(Value::Object(o)) => Some(o.clone()),
+                _ => None,
+            };
+            if let Some(uri) = key.as_ref().and_then(|k| k.get("token_uri")) {
+                if uri.as_str() != Some(GOOGLE_TOKEN_URI) {
                     return Err(err(
-                        "serviceAccountKeyJson",
-                        "must be a JSON object or a string holding one",
+                        "serviceAccountKeyJson.token_uri",
+                        format!("must be {GOOGLE_TOKEN_URI} (or absent)"),
                     ));
                 }
             }
         }
     }
-    for url in ["endpointUrl", "bucketUrl"] {
-        if let Some(u) = s(url) {
-            if !(u.starts_with("https://") || u.starts_with("http://")) || u.len() < 10 {
-                return Err(err(url, "must be an absolute http(s) URL"));
-            }
+    if let Some(u) = s("endpointUrl") {
+        policy
+            .endpoints
+            .check(u)
+            .map_err(|why| err("endpointUrl", why))?;
+    }
+    if let Some(u) = s("bucketUrl") {
+        // Only written into credentials, never called: an absolute http(s) URL without
+        // credentials, query or fragment.
+        let ok = url::Url::parse(u).is_ok_and(|p| {
+            matches!(p.scheme(), "http" | "https")
+                && p.host().is_some()
+                && p.username().is_empty()
+                && p.password().is_none()
+                && p.query().is_none()
+                && p.fragment().is_none()
+        });
+        if !ok {
+            return Err(err(
+                "bucketUrl",
+                "must be an absolute http(s) URL without user, query or fragment",
+            ));
         }
     }
     Ok(())
@@ -335,12 +430,54 @@ impl<S> RegistryConfig<S> {
 }
 
 impl RegistryConfig<SecretInput> {
-    /// A request's `config.registry`: validated field by field, then parsed.
-    pub fn from_request(registry: Option<&Value>) -> Result<RegistryConfig<SecretInput>, ApiError> {
-        validate(registry)?;
-        let reg = registry.cloned().unwrap_or_default();
-        serde_json::from_value(reg)
+    /// A request's `config.registry`: validated field by field, then parsed. An empty
+    /// `bucketUrl` (as the Enterprise API examples send it) means none.
+    pub fn from_request(
+        registry: Option<&Value>,
+        policy: &RegistryPolicy,
+    ) -> Result<RegistryConfig<SecretInput>, ApiError> {
+        let mut reg = registry.cloned();
+        if let Some(Value::Object(o)) = reg.as_mut() {
+            if o.get("bucketUrl").and_then(Value::as_str) == Some("") {
+                o.remove("bucketUrl");
+            }
+        }
+        validate(reg.as_ref(), policy)?;
+        serde_json::from_value(reg.unwrap_or_default())
             .map_err(|e| ApiError::validation(format!("config.registry: {e}")))
+    }
+}
+
+impl<S> RegistryConfig<S> {
+    /// Where the registry's secrets are used: its type, endpoint, account or bucket, container,
+    /// region and access key id, by API name. A secret is bound to these.
+    pub fn destination(&self) -> Vec<(&'static str, Option<&str>)> {
+        match self {
+            RegistryConfig::Aws(r) => vec![
+                ("type", Some("aws")),
+                ("endpointUrl", r.endpoint_url.as_deref()),
+                ("bucketName", Some(&r.bucket_name)),
+                ("region", Some(&r.region)),
+                ("accessKeyId", r.access_key_id.as_deref()),
+            ],
+            RegistryConfig::Azure(r) => vec![
+                ("type", Some("azure")),
+                ("endpointUrl", r.endpoint_url.as_deref()),
+                ("accountName", Some(&r.account_name)),
+                ("containerName", Some(&r.container_name)),
+            ],
+            RegistryConfig::Gcs(r) => vec![
+                ("type", Some("gcs")),
+                ("endpointUrl", r.endpoint_url.as_deref()),
+                ("bucketName", Some(&r.bucket_name)),
+                ("projectId", r.project_id.as_deref()),
+            ],
+        }
+    }
+
+    /// The endpoint a tenant named, if any.
+    pub fn endpoint_url(&self) -> Option<&str> {
+        self.urls().1
     }
 }
 
@@ -349,16 +486,22 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn local() -> RegistryPolicy {
+        RegistryPolicy::from_settings("http://127.0.0.1:4566", "status-lists").unwrap()
+    }
+
     #[test]
     fn accepts_each_registry() {
-        validate(Some(
-            &json!({"type": "aws", "bucketName": "status-lists", "region": "eu-central-1"}),
-        ))
+        validate(
+            Some(&json!({"type": "aws", "bucketName": "status-lists", "region": "eu-central-1"})),
+            &local(),
+        )
         .unwrap();
         validate(Some(&json!({"type": "aws", "bucketName": "status-lists", "region": "eu-central-1",
-            "accessKeyId": "AKIA", "secretKey": "s", "endpointUrl": "http://127.0.0.1:4566", "bucketUrl": "https://cdn.example.com"}))).unwrap();
-        validate(Some(&json!({"type": "azure", "accountName": "acct", "containerName": "lists", "sasToken": "sv=x"}))).unwrap();
-        validate(Some(&json!({"type": "gcs", "bucketName": "lists", "serviceAccountKeyJson": {"type": "service_account"}}))).unwrap();
+            "accessKeyId": "AKIA", "secretKey": "s", "endpointUrl": "http://127.0.0.1:4566", "bucketUrl": "https://cdn.example.com"})), &local()).unwrap();
+        validate(Some(&json!({"type": "azure", "accountName": "acct", "containerName": "lists", "sasToken": "sv=x"})), &local()).unwrap();
+        validate(Some(&json!({"type": "gcs", "bucketName": "lists", "serviceAccountKeyJson": {"type": "service_account",
+            "token_uri": GOOGLE_TOKEN_URI}})), &local()).unwrap();
     }
 
     #[test]
@@ -393,10 +536,75 @@ mod tests {
             ),
         ];
         for (reg, field) in cases {
-            let e = validate(Some(&reg)).unwrap_err();
+            let e = validate(Some(&reg), &local()).unwrap_err();
             assert!(e.message.contains(field), "{reg} -> {}", e.message);
         }
-        assert!(validate(None).is_err());
+        assert!(validate(None, &local()).is_err());
+    }
+
+    #[test]
+    fn endpoints_credentials_and_token_uris_are_the_deployments_choice() {
+        let p = local();
+        let refused = |reg: Value, field: &str| {
+            let e = validate(Some(&reg), &p).unwrap_err();
+            assert!(e.message.contains(field), "{reg} -> {}", e.message);
+        };
+        for ty in ["aws", "azure", "gcs"] {
+            let base = match ty {
+                "aws" => {
+                    json!({"type": "aws", "bucketName": "b-1", "region": "r", "accessKeyId": "A", "secretKey": "s"})
+                }
+                "azure" => {
+                    json!({"type": "azure", "accountName": "a", "containerName": "c-1", "sasToken": "sv=1"})
+                }
+                _ => json!({"type": "gcs", "bucketName": "b-1"}),
+            };
+            for url in [
+                "http://127.0.0.1:9",
+                "https://169.254.169.254",
+                "https://localhost",
+                "http://127.0.0.1:4566/status-lists/x#",
+                "https://2130706433",
+                "https://[::1]",
+            ] {
+                let mut reg = base.clone();
+                reg["endpointUrl"] = json!(url);
+                refused(reg, "endpointUrl");
+            }
+            let mut reg = base.clone();
+            reg["endpointUrl"] = json!("http://127.0.0.1:4566");
+            validate(Some(&reg), &p).unwrap();
+            let mut reg = base.clone();
+            reg["bucketUrl"] = json!("https://cdn.example.com/x?sig=1");
+            refused(reg, "bucketUrl");
+        }
+        // The functions' own credentials: only for the deployment's buckets, never elsewhere.
+        refused(
+            json!({"type": "aws", "bucketName": "someone-elses", "region": "r"}),
+            "accessKeyId",
+        );
+        refused(
+            json!({"type": "aws", "bucketName": "status-lists", "region": "r",
+                       "endpointUrl": "http://127.0.0.1:4566"}),
+            "accessKeyId",
+        );
+        refused(
+            json!({"type": "gcs", "bucketName": "b-1", "serviceAccountKeyJson":
+                       {"type": "service_account", "token_uri": "http://127.0.0.1:9/token"}}),
+            "token_uri",
+        );
+        refused(
+            json!({"type": "gcs", "bucketName": "b-1", "serviceAccountKeyJson":
+                       "{\"token_uri\": \"https://evil.example/token\"}"}),
+            "token_uri",
+        );
+        // An empty bucketUrl, as the Enterprise API examples send it, means none.
+        let r = RegistryConfig::from_request(
+            Some(&json!({"type": "aws", "bucketName": "status-lists", "region": "r", "bucketUrl": ""})),
+            &p,
+        )
+        .unwrap();
+        assert_eq!(r.urls(), (None, None));
     }
 
     fn sealed(reg: Value) -> RegistryConfig<Sealed> {

@@ -27,12 +27,29 @@ impl RegistryConfig<SecretInput> {
         for (name, input) in self.secrets() {
             let value = match input {
                 SecretInput::Sealed(s) => s.clone(),
-                SecretInput::Keep => (*kept.get(name).ok_or_else(|| {
-                    ApiError::validation(format!(
-                        "config.registry.{name}: no stored secret to keep"
-                    ))
-                })?)
-                .clone(),
+                SecretInput::Keep => {
+                    // A kept secret stays bound to the destination it was given for: sending
+                    // it elsewhere needs the secret itself again.
+                    if let Some(stored) = stored {
+                        let was = stored.destination();
+                        if let Some((field, _)) = self
+                            .destination()
+                            .into_iter()
+                            .find(|(f, v)| !was.iter().any(|(g, w)| g == f && w == v))
+                        {
+                            return Err(ApiError::validation(format!(
+                                "config.registry.{name}: the registry's {field} changed; give \
+                                 {name} again (a kept secret only goes where it was given for)"
+                            )));
+                        }
+                    }
+                    (*kept.get(name).ok_or_else(|| {
+                        ApiError::validation(format!(
+                            "config.registry.{name}: no stored secret to keep"
+                        ))
+                    })?)
+                    .clone()
+                }
                 SecretInput::Plain(p) => {
                     let b = secrets.ok_or_else(|| {
                         ApiError::internal_msg(
@@ -95,7 +112,7 @@ mod tests {
     #[tokio::test]
     async fn seals_keeps_and_opens() {
         let svc = Target::parse("acme.t.st").unwrap();
-        let input = RegistryConfig::from_request(Some(&json!({"type": "azure", "accountName": "a", "containerName": "cc1", "sasToken": "sv=1&sig=x"}))).unwrap();
+        let input = RegistryConfig::from_request(Some(&json!({"type": "azure", "accountName": "a", "containerName": "cc1", "sasToken": "sv=1&sig=x"})), &Default::default()).unwrap();
         let stored = input.seal(Some(&Prefix), &svc, None).await.unwrap();
         let RegistryConfig::Azure(a) = &stored else {
             panic!()
@@ -105,7 +122,7 @@ mod tests {
             "kms:acme.t.st:sv=1&sig=x"
         );
         // `***` keeps the stored value; without one it is refused.
-        let again = RegistryConfig::from_request(Some(&json!({"type": "azure", "accountName": "a", "containerName": "cc1", "sasToken": "***"}))).unwrap();
+        let again = RegistryConfig::from_request(Some(&json!({"type": "azure", "accountName": "a", "containerName": "cc1", "sasToken": "***"})), &Default::default()).unwrap();
         assert_eq!(
             again.clone().seal(None, &svc, Some(&stored)).await.unwrap(),
             stored
@@ -125,5 +142,65 @@ mod tests {
         // Bound to the service: another service cannot open it.
         let other = Target::parse("evil.t.st").unwrap();
         assert!(stored.open(&Prefix, &other).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_kept_secret_is_bound_to_its_destination() {
+        let svc = Target::parse("acme.t.st").unwrap();
+        let policy =
+            crate::registry::RegistryPolicy::from_settings("http://127.0.0.1:10000", "").unwrap();
+        let req = |v: serde_json::Value| RegistryConfig::from_request(Some(&v), &policy).unwrap();
+        let stored = req(json!({"type": "azure", "accountName": "a", "containerName": "cc1",
+                                "sasToken": "sv=1&sig=x", "endpointUrl": "http://127.0.0.1:10000/a"}))
+        .seal(Some(&Prefix), &svc, None)
+        .await
+        .unwrap();
+        for (field, changed) in [
+            (
+                "endpointUrl",
+                json!({"type": "azure", "accountName": "a", "containerName": "cc1", "sasToken": "***",
+                                   "endpointUrl": "http://127.0.0.1:10000/b"}),
+            ),
+            (
+                "endpointUrl",
+                json!({"type": "azure", "accountName": "a", "containerName": "cc1", "sasToken": "***"}),
+            ),
+            (
+                "accountName",
+                json!({"type": "azure", "accountName": "b", "containerName": "cc1", "sasToken": "***",
+                                   "endpointUrl": "http://127.0.0.1:10000/a"}),
+            ),
+            (
+                "containerName",
+                json!({"type": "azure", "accountName": "a", "containerName": "cc2", "sasToken": "***",
+                                     "endpointUrl": "http://127.0.0.1:10000/a"}),
+            ),
+        ] {
+            let e = req(changed.clone())
+                .seal(Some(&Prefix), &svc, Some(&stored))
+                .await
+                .unwrap_err();
+            assert!(
+                e.message.contains("sasToken") && e.message.contains(field),
+                "{changed}: {}",
+                e.message
+            );
+            // With the secret given again, the change is accepted.
+            let mut again = changed.clone();
+            again["sasToken"] = json!("sv=2&sig=y");
+            req(again)
+                .seal(Some(&Prefix), &svc, Some(&stored))
+                .await
+                .unwrap();
+        }
+        // Another type cannot keep a secret it never had.
+        let e = req(
+            json!({"type": "aws", "bucketName": "status-lists", "region": "r", "accessKeyId": "A",
+                           "secretKey": "***"}),
+        )
+        .seal(Some(&Prefix), &svc, Some(&stored))
+        .await
+        .unwrap_err();
+        assert!(e.message.contains("secretKey"), "{}", e.message);
     }
 }

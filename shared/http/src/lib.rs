@@ -10,6 +10,7 @@ use lambda_http::{Body, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use trustfn_domain::auth::Principal;
 use trustfn_domain::authn::{self, AdminToken};
+use trustfn_domain::registry::RegistryPolicy;
 use trustfn_domain::reply::{PageParams, Reply};
 use trustfn_domain::repo::Repository;
 use trustfn_domain::{ApiError, Target};
@@ -26,6 +27,7 @@ pub const MAX_BODY: usize = 256 * 1024;
 /// function stays as short as a hello-world's; see docs/BENCHMARKS.md).
 pub struct App {
     pub admin: AdminToken,
+    registry_policy: RegistryPolicy,
     table: String,
     repo: tokio::sync::OnceCell<Arc<dyn Repository>>,
     sdk: Arc<Sdk>,
@@ -43,7 +45,22 @@ struct Sdk(tokio::sync::OnceCell<aws_config::SdkConfig>);
 
 impl Sdk {
     async fn get(&self) -> &aws_config::SdkConfig {
-        self.0.get_or_init(aws_config::load_from_env).await
+        self.0
+            .get_or_init(|| async {
+                // Every AWS call (DynamoDB, KMS) is bounded: a stalled endpoint costs seconds,
+                // not the Lambda's timeout. No per-attempt limit: an attempt that is slow but
+                // commits must not be retried into a spurious conflict.
+                let timeouts = aws_config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(std::time::Duration::from_secs(2))
+                    .operation_timeout(std::time::Duration::from_secs(9))
+                    .build();
+                aws_config::from_env()
+                    .timeout_config(timeouts)
+                    .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
+                    .load()
+                    .await
+            })
+            .await
     }
 }
 
@@ -57,7 +74,19 @@ impl App {
             std::env::var("TRUSTFN_ADMIN_TOKEN").ok().as_deref(),
             std::env::var("TRUSTFN_ADMIN_TOKEN_SHA256").ok().as_deref(),
         )?;
-        Ok(App::assemble(tokio::sync::OnceCell::new(), table, admin))
+        let mut app = App::assemble(tokio::sync::OnceCell::new(), table, admin);
+        app.registry_policy = RegistryPolicy::from_settings(
+            &std::env::var("TRUSTFN_ALLOWED_ENDPOINTS").unwrap_or_default(),
+            &std::env::var("TRUSTFN_STATUS_BUCKETS").unwrap_or_default(),
+        )
+        .map_err(|e| format!("TRUSTFN_ALLOWED_ENDPOINTS / TRUSTFN_STATUS_BUCKETS: {e}"))?;
+        Ok(app)
+    }
+
+    /// What registries may reach in this deployment (`TRUSTFN_ALLOWED_ENDPOINTS`,
+    /// `TRUSTFN_STATUS_BUCKETS`).
+    pub fn registry_policy(&self) -> &RegistryPolicy {
+        &self.registry_policy
     }
 
     /// For tests: an app over any repository.
@@ -76,6 +105,7 @@ impl App {
     ) -> App {
         App {
             admin,
+            registry_policy: RegistryPolicy::default(),
             table,
             repo,
             sdk: Arc::new(Sdk::default()),
@@ -118,7 +148,10 @@ impl App {
     pub async fn registries(&self) -> &trustfn_registry::CloudRegistries {
         self.registries
             .get_or_init(|| async {
-                trustfn_registry::CloudRegistries::new(self.sdk.get().await.clone())
+                trustfn_registry::CloudRegistries::new(
+                    self.sdk.get().await.clone(),
+                    self.registry_policy.clone(),
+                )
             })
             .await
     }

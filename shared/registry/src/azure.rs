@@ -22,6 +22,12 @@ enum Auth {
     Sas(String),
 }
 
+/// The `BlobEndpoint` of a connection string: an endpoint the tenant chose, checked like
+/// `endpointUrl`.
+pub fn blob_endpoint(cs: &str) -> Option<String> {
+    connection_string(cs)("BlobEndpoint")
+}
+
 /// `AccountName=...;AccountKey=...;BlobEndpoint=...;SharedAccessSignature=...`
 fn connection_string(cs: &str) -> impl Fn(&str) -> Option<String> + '_ {
     move |k: &str| {
@@ -132,7 +138,7 @@ impl crate::PutObject for Azure {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("Azure Put Blob: {e}"))?;
+            .map_err(|e| format!("Azure Put Blob: {}", e.without_url()))?;
         if !resp.status().is_success() {
             let status = resp.status();
             let code = resp

@@ -9,6 +9,7 @@ use trustfn_domain::registry::{GcsRegistry, Secret};
 
 pub struct Gcs {
     http: reqwest::Client,
+    tokens: Tokens,
     base: String,
     bucket: String,
     key: Option<ServiceAccount>,
@@ -32,7 +33,11 @@ fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
 }
 
 impl Gcs {
-    pub fn open(http: reqwest::Client, reg: &GcsRegistry<Secret>) -> Result<Gcs, String> {
+    pub fn open(
+        http: reqwest::Client,
+        tokens: Tokens,
+        reg: &GcsRegistry<Secret>,
+    ) -> Result<Gcs, String> {
         let bucket = reg.bucket_name.clone();
         let endpoint = reg
             .endpoint_url
@@ -50,7 +55,8 @@ impl Gcs {
                 let f = |n: &str| k.get(n).and_then(Value::as_str).map(str::to_owned).ok_or(format!("serviceAccountKeyJson.{n} is missing"));
                 Some(ServiceAccount {
                     email: f("client_email")?,
-                    token_uri: k.get("token_uri").and_then(Value::as_str).unwrap_or("https://oauth2.googleapis.com/token").to_owned(),
+                    // A service-account key goes to Google only, whatever its token_uri says.
+                    token_uri: trustfn_domain::registry::GOOGLE_TOKEN_URI.to_owned(),
                     pkcs8: pem_to_der(&f("private_key")?)?,
                 })
             }
@@ -59,14 +65,34 @@ impl Gcs {
         };
         Ok(Gcs {
             http,
+            tokens,
             base: endpoint.unwrap_or_else(|| "https://storage.googleapis.com".into()),
             bucket,
             key,
         })
     }
 
+    /// An access token for `sa`, reused until a minute before it expires.
     async fn token(&self, sa: &ServiceAccount) -> Result<String, String> {
         let now = chrono::Utc::now().timestamp();
+        let cache_key = {
+            use sha2::Digest;
+            hex_digest(&sha2::Sha256::digest(&sa.pkcs8))
+        };
+        if let Some((token, exp)) = self.tokens.lock().unwrap().get(&cache_key) {
+            if *exp > now + 60 {
+                return Ok(token.clone());
+            }
+        }
+        let (token, lifetime) = self.fetch_token(sa, now).await?;
+        self.tokens
+            .lock()
+            .unwrap()
+            .insert(cache_key, (token.clone(), now + lifetime));
+        Ok(token)
+    }
+
+    async fn fetch_token(&self, sa: &ServiceAccount, now: i64) -> Result<(String, i64), String> {
         let header = B64U.encode(json!({"alg": "RS256", "typ": "JWT"}).to_string());
         let claims = B64U.encode(
             json!({"iss": sa.email, "scope": "https://www.googleapis.com/auth/devstorage.read_write",
@@ -93,16 +119,22 @@ impl Gcs {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("GCS token: {e}"))?;
+            .map_err(|e| format!("GCS token: {}", e.without_url()))?;
         if !resp.status().is_success() {
             return Err(format!("GCS token: HTTP {}", resp.status()));
         }
-        let bytes = resp.bytes().await.map_err(|e| format!("GCS token: {e}"))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| format!("GCS token: {}", e.without_url()))?;
         let v: Value = serde_json::from_slice(&bytes).map_err(|e| format!("GCS token: {e}"))?;
-        v.get("access_token")
+        let token = v
+            .get("access_token")
             .and_then(Value::as_str)
             .map(str::to_owned)
-            .ok_or_else(|| "GCS token: no access_token".into())
+            .ok_or("GCS token: no access_token")?;
+        let lifetime = v.get("expires_in").and_then(Value::as_i64).unwrap_or(3600);
+        Ok((token, lifetime))
     }
 }
 
@@ -144,12 +176,20 @@ impl crate::PutObject for Gcs {
             .body(payload)
             .send()
             .await
-            .map_err(|e| format!("GCS upload: {e}"))?;
+            .map_err(|e| format!("GCS upload: {}", e.without_url()))?;
         if !resp.status().is_success() {
             return Err(format!("GCS upload: HTTP {}", resp.status()));
         }
         Ok(())
     }
+}
+
+/// Access tokens by service-account key (a digest of it), with their expiry (Unix seconds).
+pub type Tokens =
+    std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, (String, i64)>>>;
+
+fn hex_digest(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn rand_u64() -> u64 {

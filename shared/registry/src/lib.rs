@@ -4,6 +4,7 @@
 
 mod azure;
 mod gcs;
+pub mod outbound;
 
 /// Percent-encodes one path segment (RFC 3986 unreserved characters stay).
 pub(crate) fn encode_segment(s: &str) -> String {
@@ -20,7 +21,7 @@ use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use trustfn_domain::ports::{Publisher, Registries, RegistryError};
-use trustfn_domain::registry::{RegistryConfig, Secret};
+use trustfn_domain::registry::{RegistryConfig, RegistryPolicy, Secret};
 
 /// One object upload, as each registry writer does it; the error is text for the log only.
 #[async_trait]
@@ -49,24 +50,40 @@ impl<T: PutObject> Publisher for Writer<T> {
         self.0
             .put_object(key, body, content_type, cache_control)
             .await
-            .map_err(RegistryError::Unavailable)
+            .map_err(|e| RegistryError::Unavailable(outbound::redact(&e)))
     }
 }
 
 pub struct CloudRegistries {
     sdk: aws_config::SdkConfig,
     http: reqwest::Client,
+    policy: RegistryPolicy,
+    gcs_tokens: gcs::Tokens,
 }
 
 impl CloudRegistries {
-    /// `sdk` supplies the default credential chain (the Lambda role) for registries without keys.
-    pub fn new(sdk: aws_config::SdkConfig) -> CloudRegistries {
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(20))
-            .build()
-            .expect("an HTTP client with default settings");
-        CloudRegistries { sdk, http }
+    /// `sdk` supplies the default credential chain (the Lambda role), used only for the
+    /// deployment's own buckets (`policy.own_buckets`); `policy` also says which endpoints a
+    /// tenant may name besides public `https` hosts.
+    pub fn new(sdk: aws_config::SdkConfig, policy: RegistryPolicy) -> CloudRegistries {
+        let http = outbound::http_client(&policy.endpoints);
+        CloudRegistries {
+            sdk,
+            http,
+            policy,
+            gcs_tokens: Default::default(),
+        }
     }
+}
+
+/// The S3 client's limits: a stalled registry costs a publish at most this long.
+fn s3_timeouts() -> aws_sdk_s3::config::timeout::TimeoutConfig {
+    aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+        .connect_timeout(outbound::CONNECT_TIMEOUT)
+        .read_timeout(std::time::Duration::from_secs(10))
+        .operation_attempt_timeout(std::time::Duration::from_secs(10))
+        .operation_timeout(outbound::REQUEST_TIMEOUT)
+        .build()
 }
 
 struct S3 {
@@ -93,6 +110,7 @@ impl crate::PutObject for S3 {
             .send()
             .await
             .map_err(|e| format!("S3 PutObject: {}", DisplayErrorContext(e)))?;
+
         Ok(())
     }
 }
@@ -103,27 +121,58 @@ impl Registries for CloudRegistries {
         &self,
         registry: &RegistryConfig<Secret>,
     ) -> Result<Box<dyn Publisher>, RegistryError> {
-        self.open_publisher(registry).map_err(RegistryError::Config)
+        self.open_publisher(registry)
+            .await
+            .map_err(|e| RegistryError::Config(outbound::redact(&e)))
     }
 }
 
 impl CloudRegistries {
-    fn open_publisher(
+    async fn open_publisher(
         &self,
         registry: &RegistryConfig<Secret>,
     ) -> Result<Box<dyn Publisher>, String> {
+        // The rules of a saved configuration are checked again: the deployment's settings may
+        // have changed since, and names may now resolve elsewhere.
+        if let Some(endpoint) = registry.endpoint_url() {
+            outbound::check_endpoint(&self.policy.endpoints, endpoint).await?;
+        }
+        if let RegistryConfig::Azure(r) = registry {
+            if let Some(cs) = &r.connection_string {
+                if let Some(endpoint) = azure::blob_endpoint(cs.expose()) {
+                    outbound::check_endpoint(&self.policy.endpoints, &endpoint).await?;
+                }
+            }
+        }
         match registry {
             RegistryConfig::Aws(r) => {
                 let mut b = aws_sdk_s3::config::Builder::from(&self.sdk)
-                    .region(Region::new(r.region.clone()));
-                if let (Some(id), Some(secret)) = (&r.access_key_id, &r.secret_key) {
-                    b = b.credentials_provider(Credentials::new(
-                        id,
-                        secret.expose(),
-                        None,
-                        None,
-                        "trustfn-registry",
-                    ));
+                    .region(Region::new(r.region.clone()))
+                    .timeout_config(s3_timeouts())
+                    .retry_config(
+                        aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(2),
+                    );
+                match (&r.access_key_id, &r.secret_key) {
+                    (Some(id), Some(secret)) => {
+                        b = b.credentials_provider(Credentials::new(
+                            id,
+                            secret.expose(),
+                            None,
+                            None,
+                            "trustfn-registry",
+                        ));
+                    }
+                    // The functions' own identity: never towards another endpoint, and only
+                    // for the buckets the deployment named.
+                    _ if r.endpoint_url.is_some()
+                        || !self.policy.own_buckets.contains(&r.bucket_name) =>
+                    {
+                        return Err(format!(
+                            "bucket {} is not one this deployment writes with its own credentials",
+                            r.bucket_name
+                        ));
+                    }
+                    _ => {}
                 }
                 if let Some(endpoint) = &r.endpoint_url {
                     b = b.endpoint_url(endpoint).force_path_style(true);
@@ -136,7 +185,11 @@ impl CloudRegistries {
             RegistryConfig::Azure(r) => {
                 Ok(Box::new(Writer(azure::Azure::open(self.http.clone(), r)?)))
             }
-            RegistryConfig::Gcs(r) => Ok(Box::new(Writer(gcs::Gcs::open(self.http.clone(), r)?))),
+            RegistryConfig::Gcs(r) => Ok(Box::new(Writer(gcs::Gcs::open(
+                self.http.clone(),
+                self.gcs_tokens.clone(),
+                r,
+            )?))),
         }
     }
 }

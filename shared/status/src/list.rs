@@ -118,6 +118,7 @@ pub(crate) fn new_list(
         publish_error: None,
         publish_error_at: None,
         publishes: None,
+        failures: None,
     };
     let mut st = ListState {
         rec: Record::with_doc(id, doc),

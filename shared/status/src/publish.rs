@@ -125,11 +125,14 @@ async fn release(
                 list.exp_unix = Some(p.exp);
                 list.publish_error = Some(None);
                 list.publishes = Some(cur.doc.publishes.unwrap_or(0) + 1);
+                list.failures = None;
             }
             Err(e) => {
+                let failures = cur.doc.failures.unwrap_or(0).saturating_add(1);
                 list.publish_error = Some(Some(e.message.clone()));
                 list.publish_error_at = Some(rfc3339(now()));
-                list.refresh_at = now();
+                list.failures = Some(failures);
+                list.refresh_at = retry_time(now(), failures, cur.doc.exp_unix);
             }
         }
         let op = Op::Replace {
@@ -210,6 +213,20 @@ async fn fold_pending(
             }
             Err(e) => return Err(ApiError::from(e)),
         }
+    }
+}
+
+/// When the scheduled refresh retries a list whose publish failed `failures` times in a row:
+/// after 1, 2, 4 ... minutes (at most an hour), so a dead registry does not take every run's
+/// time, but never later than five minutes before the published list expires.
+pub(crate) fn retry_time(now: i64, failures: u32, exp: Option<i64>) -> i64 {
+    let backoff = 60i64
+        .saturating_mul(1 << failures.saturating_sub(1).min(6))
+        .min(3600);
+    let at = now + backoff;
+    match exp {
+        Some(exp) => at.min(exp - 300).max(now),
+        None => at,
     }
 }
 
@@ -347,4 +364,19 @@ fn x5_chain_der(cfg: &StatusConfig) -> Result<Vec<Vec<u8>>, ApiError> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod retry_tests {
+    use super::retry_time;
+
+    #[test]
+    fn failing_lists_back_off_but_never_past_their_expiry() {
+        let now = 1_000_000;
+        let delays: Vec<i64> = (1..=9).map(|n| retry_time(now, n, None) - now).collect();
+        assert_eq!(delays, [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
+        // Five minutes before the published list expires at the latest, and never in the past.
+        assert_eq!(retry_time(now, 5, Some(now + 900)), now + 600);
+        assert_eq!(retry_time(now, 5, Some(now + 100)), now);
+    }
 }

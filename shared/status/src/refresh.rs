@@ -8,6 +8,25 @@ use trustfn_domain::target::Target;
 use crate::publish::{publish_inner, FOLD_CHUNK};
 use crate::{now, StatusDeps};
 
+/// Due lists in turns across organizations (keeping each organization's order), so one
+/// organization's many lists or dead registry do not hold back another's.
+pub(crate) fn round_robin(due: Vec<Target>) -> Vec<Target> {
+    let mut queues: Vec<(String, std::collections::VecDeque<Target>)> = Vec::new();
+    for id in due {
+        match queues.iter_mut().find(|(org, _)| org == id.org()) {
+            Some((_, q)) => q.push_back(id),
+            None => queues.push((id.org().to_owned(), [id].into())),
+        }
+    }
+    let mut out = Vec::new();
+    while queues.iter().any(|(_, q)| !q.is_empty()) {
+        for (_, q) in queues.iter_mut() {
+            out.extend(q.pop_front());
+        }
+    }
+    out
+}
+
 /// What one refresh run did.
 #[derive(Debug, Default, serde::Serialize)]
 pub struct RefreshReport {
@@ -42,13 +61,18 @@ pub async fn refresh(
         if due.is_empty() {
             return Ok(report);
         }
-        for id in due {
-            if started.elapsed() > budget {
+        for id in round_robin(due) {
+            let Some(left) = budget.checked_sub(started.elapsed()) else {
                 report.more = true;
                 return Ok(report);
-            }
+            };
             report.due += 1;
-            match publish_inner(repo, deps, &id, true).await {
+            // A registry that never answers costs this list the rest of the run, not the
+            // Lambda's whole timeout (the adapters' own timeouts usually end it sooner).
+            let outcome = tokio::time::timeout(left, publish_inner(repo, deps, &id, true))
+                .await
+                .unwrap_or_else(|_| Err(ApiError::upstream("registry (timed out)")));
+            match outcome {
                 Ok(()) => report.republished += 1,
                 Err(e) if e.status == 404 => {
                     // The list was deleted: its pending changes have nothing left to change.
@@ -74,5 +98,38 @@ pub async fn refresh(
                 "refresh progress"
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn due_lists_take_turns_across_organizations() {
+        let t = |s: &str| Target::parse(s).unwrap();
+        let due = [
+            "a.t.s.c.1",
+            "a.t.s.c.2",
+            "a.t.s.c.3",
+            "b.t.s.c.1",
+            "c.t.s.c.1",
+            "b.t.s.c.2",
+        ];
+        let order: Vec<String> = round_robin(due.iter().map(|s| t(s)).collect())
+            .iter()
+            .map(|t| t.to_string())
+            .collect();
+        assert_eq!(
+            order,
+            [
+                "a.t.s.c.1",
+                "b.t.s.c.1",
+                "c.t.s.c.1",
+                "a.t.s.c.2",
+                "b.t.s.c.2",
+                "a.t.s.c.3"
+            ]
+        );
     }
 }

@@ -109,6 +109,21 @@ impl World {
         .unwrap()
     }
 
+    /// One scheduled refresh run looking `lookahead` seconds ahead (pages of 25, 30 s budget).
+    async fn refresh(
+        &self,
+        lookahead: i64,
+    ) -> Result<refresh::RefreshReport, trustfn_domain::ApiError> {
+        refresh(
+            &self.repo,
+            &self.deps(),
+            lookahead,
+            25,
+            std::time::Duration::from_secs(30),
+        )
+        .await
+    }
+
     async fn list(&self, list_id: &str) -> StatusList {
         load_as::<StatusList>(&self.repo, &t(&format!("{CFG}.{list_id}")))
             .await
@@ -237,15 +252,11 @@ async fn a_failed_upload_keeps_the_change_and_the_refresh_publishes_it() {
     assert!(list.failing());
     assert!(list.published_version < list.status_version);
     w.registry.fail.store(false, Ordering::SeqCst);
-    let report = refresh(
-        &w.repo,
-        &w.deps(),
-        0,
-        25,
-        std::time::Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let run = |lookahead: i64| w.refresh(lookahead);
+    // A failed list backs off: the first retry is a minute later, not on every run.
+    let report = run(0).await.unwrap();
+    assert_eq!((report.due, report.republished), (0, 0));
+    let report = run(61).await.unwrap();
     assert_eq!((report.republished, report.failed), (1, 0));
     assert_eq!(w.published(&list_id)[idx], 1);
     assert!(!w.list(&list_id).await.failing());
@@ -395,16 +406,7 @@ async fn the_refresh_takes_only_lists_that_are_due() {
     let list_id = index_of(&w.allocate(1).await[0]).0;
     let uploads = w.uploads_of(&list_id);
     // Just published: due again only ttl + 5 minutes before it expires (12 h ttl, 24 h validity).
-    let deps = w.deps();
-    let run = |lookahead: i64| {
-        refresh(
-            &w.repo,
-            &deps,
-            lookahead,
-            25,
-            std::time::Duration::from_secs(30),
-        )
-    };
+    let run = |lookahead: i64| w.refresh(lookahead);
     let report = run(0).await.unwrap();
     assert_eq!((report.due, report.republished), (0, 0));
     assert_eq!(w.uploads_of(&list_id), uploads);

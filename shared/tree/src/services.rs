@@ -10,7 +10,7 @@ use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{Doc, Kind, Record, Service, ServiceType, StatusServiceConfig};
 use trustfn_domain::ports::SecretBox;
-use trustfn_domain::registry::RegistryConfig;
+use trustfn_domain::registry::{RegistryConfig, RegistryPolicy};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, Repository};
 use trustfn_domain::resource::{failed_index, load};
@@ -36,6 +36,7 @@ async fn service_doc(
     t: ServiceType,
     config: Value,
     secrets: Option<&dyn SecretBox>,
+    policy: &RegistryPolicy,
     target: &Target,
     stored: Option<&Service>,
 ) -> Result<Service, ApiError> {
@@ -55,7 +56,7 @@ async fn service_doc(
             _ => Service::X509Store(config),
         });
     }
-    let registry = RegistryConfig::from_request(config.get("registry"))?
+    let registry = RegistryConfig::from_request(config.get("registry"), policy)?
         .seal(secrets, target, stored.and_then(Service::registry))
         .await?;
     config.remove("registry");
@@ -149,6 +150,7 @@ pub async fn create_service(
     auth: &Authorized<'_, act::ServiceCreate>,
     body: CreateService,
     secrets: Option<&dyn SecretBox>,
+    policy: &RegistryPolicy,
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
     let p = auth.principal();
@@ -165,7 +167,7 @@ pub async fn create_service(
         return Err(ApiError::validation("config must be an object"));
     }
     if t == ServiceType::CredentialStatus {
-        RegistryConfig::from_request(config.get("registry"))?;
+        RegistryConfig::from_request(config.get("registry"), policy)?;
     } else if config.get("registry").is_some() {
         return Err(ApiError::validation(format!(
             "config.registry is only for credential-status services, not {}",
@@ -196,7 +198,7 @@ pub async fn create_service(
             parent.kind().as_str()
         )));
     }
-    let doc = service_doc(t, config, secrets, target, None).await?;
+    let doc = service_doc(t, config, secrets, policy, target, None).await?;
     let rec = Record::new(target.clone(), doc);
     let mut ops = vec![
         Op::Create(rec.clone()),
@@ -277,6 +279,7 @@ pub async fn configuration_update(
     api: &str,
     body: Value,
     secrets: Option<&dyn SecretBox>,
+    policy: &RegistryPolicy,
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
     let obj = body
@@ -330,7 +333,11 @@ pub async fn configuration_update(
     let Doc::Service(stored) = &rec.doc else {
         return Err(ApiError::internal_msg(format!("{target} is not a service")));
     };
-    let doc = service_doc(t, config, secrets, target, Some(stored)).await?;
+    let doc = service_doc(t, config, secrets, policy, target, Some(stored)).await?;
+    // Where lists are published, and with which secrets, is its own right.
+    if doc.registry() != stored.registry() {
+        auth.principal().authorize::<act::RegistryUpdate>(target)?;
+    }
     let mut updated = rec.clone();
     updated.doc = Doc::Service(doc);
     repo.commit(vec![Op::Replace {

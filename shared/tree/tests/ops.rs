@@ -41,9 +41,15 @@ async fn service(repo: &dyn Repository, id: &str, ty: &str, deps: &[&str]) {
         config: None,
         dependencies: deps.iter().map(|d| d.to_string()).collect(),
     };
-    services::create_service(repo, &admin::<act::ServiceCreate>(id), body, None)
-        .await
-        .unwrap();
+    services::create_service(
+        repo,
+        &admin::<act::ServiceCreate>(id),
+        body,
+        None,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -324,6 +330,7 @@ async fn configuration_update_refuses_a_changed_dependency_list_instead_of_ignor
     service(&repo, "acme.t1.kms2", "kms", &[]).await;
     service(&repo, "acme.t1.x509", "x509-service", &["acme.t1.kms"]).await;
     let auth = admin::<act::ConfigurationUpdate>("acme.t1.x509");
+    let policy = Default::default();
     let update = |deps: serde_json::Value| {
         services::configuration_update(
             &repo,
@@ -331,6 +338,7 @@ async fn configuration_update_refuses_a_changed_dependency_list_instead_of_ignor
             "x509-service-api",
             json!({"config": {"note": "n"}, "dependencies": deps}),
             None,
+            &policy,
         )
     };
     for changed in [

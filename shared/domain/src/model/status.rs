@@ -192,6 +192,9 @@ pub struct StatusList {
     pub publish_error_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publishes: Option<i64>,
+    /// Publishes that failed in a row since the last success (the refresh backs off by it).
+    #[serde(rename = "_failures", default, skip_serializing_if = "Option::is_none")]
+    pub failures: Option<u32>,
 }
 
 impl StatusList {
