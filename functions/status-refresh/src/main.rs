@@ -37,13 +37,24 @@ async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error
     let report = trustfn_status::refresh(app.repo().await, &deps, lookahead, PAGE, budget)
         .await
         .map_err(|e| format!("refresh failed: {e}"))?;
-    lambda_runtime::tracing::info!(
-        due = report.due,
-        republished = report.republished,
-        failed = report.failed,
-        more = report.more,
-        "status refresh run"
-    );
+    if report.failed > 0 && report.republished == 0 {
+        // Nothing got through: an alarm on this code catches a registry or KMS outage.
+        lambda_runtime::tracing::error!(
+            code = "STATUS_REFRESH_ALL_FAILED",
+            due = report.due,
+            failed = report.failed,
+            more = report.more,
+            "status refresh run: every publish failed"
+        );
+    } else {
+        lambda_runtime::tracing::info!(
+            due = report.due,
+            republished = report.republished,
+            failed = report.failed,
+            more = report.more,
+            "status refresh run"
+        );
+    }
     Ok(json!(report))
 }
 

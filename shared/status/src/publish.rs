@@ -47,6 +47,7 @@ pub(crate) async fn publish_inner(
     mut force: bool,
 ) -> Result<(), ApiError> {
     let owner = uuid::Uuid::new_v4().to_string();
+    let mut fenced = 0;
     loop {
         let Some(leased) = acquire_lease(repo, list_id, &owner, force).await? else {
             return Ok(());
@@ -55,11 +56,31 @@ pub(crate) async fn publish_inner(
         let folded = fold_pending(repo, list_id, leased).await?;
         let version = folded.doc.status_version;
         let outcome = sign_and_upload(repo, deps, &folded).await;
-        release(repo, list_id, version, &outcome).await?;
+        if release(repo, list_id, &owner, version, &outcome).await? == Released::Fenced {
+            // Our lease ran out during the upload and another publisher took over: ours may have
+            // landed after a newer one. The list is marked for a republish; do it (a bounded
+            // number of times), or leave it to the publisher holding the lease now.
+            tracing::warn!(list = %list_id, version, "publish lease lost during the upload; republishing");
+            fenced += 1;
+            if fenced > 2 {
+                return Err(ApiError::upstream(
+                    "the status list registry (uploads outlast the publish lease)",
+                ));
+            }
+            force = true;
+            continue;
+        }
         outcome?;
         tracing::info!(list = %list_id, version, "status list published");
         // Loop: changes that arrived while we published are published now (coalesced).
     }
+}
+
+/// How a release went: the lease was still ours, or another publisher had taken it over.
+#[derive(Debug, PartialEq)]
+enum Released {
+    Done,
+    Fenced,
 }
 
 /// Takes the list's publish lease when there is something to publish (or `force`). `None` when
@@ -103,22 +124,34 @@ async fn acquire_lease(
 }
 
 /// Records the outcome of a publish of `version` and releases the lease, keeping statuses
-/// written meanwhile.
+/// written meanwhile. Fenced by the lease owner: when the lease is no longer `owner`'s (it
+/// expired and another publisher took it), nothing of the outcome is recorded; instead the list
+/// gets a status version nobody has published, so whoever publishes next publishes again and the
+/// registry ends with the newest statuses even if our upload landed last.
 async fn release(
     repo: &dyn Repository,
     list_id: &Target,
+    owner: &str,
     version: i64,
     outcome: &Result<Published, ApiError>,
-) -> Result<(), ApiError> {
+) -> Result<Released, ApiError> {
     loop {
         let cur = load_as::<StatusList>(repo, list_id).await?;
         let mut next = cur.clone();
         let list = &mut next.doc;
-        list.lease_until = None;
-        list.lease_owner = None;
+        let fenced = list.lease_owner.as_deref() != Some(owner);
+        if fenced {
+            list.status_version += 1;
+            list.refresh_at = list.refresh_at.min(now());
+        } else {
+            list.lease_until = None;
+            list.lease_owner = None;
+        }
         match outcome {
+            _ if fenced => {}
             Ok(p) => {
-                list.published_version = version;
+                // Never lower: a version published is published.
+                list.published_version = list.published_version.max(version);
                 list.refresh_at = refresh_time(p.iat, p.exp, p.ttl);
                 list.published_at = Some(rfc3339(p.iat));
                 list.exp = Some(rfc3339(p.exp));
@@ -141,7 +174,8 @@ async fn release(
             children_delta: 0,
         };
         match repo.commit(vec![op]).await {
-            Ok(()) => return Ok(()),
+            Ok(()) if fenced => return Ok(Released::Fenced),
+            Ok(()) => return Ok(Released::Done),
             Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => continue,
             Err(e) => return Err(ApiError::from(e)),
         }
@@ -324,10 +358,23 @@ async fn sign_and_upload(
         .map_err(|e| unavailable(&e, "opening the registry"))?;
     let max_age = (ttl as i64).min(exp - now()).max(0);
     let cache = format!("public, max-age={max_age}");
-    publisher
-        .put(&list.doc.object_key, body, content_type, &cache)
-        .await
-        .map_err(|e| unavailable(&e, "uploading the status list"))?;
+    // An upload may only run while we hold the lease: none starts without lease left, and one
+    // still running when the lease ends is abandoned (the release's fence covers one that lands
+    // anyway).
+    let lease_left = list.doc.lease_until.map_or(0, |until| until - now());
+    if lease_left < 1 {
+        return Err(unavailable(
+            &"no publish lease left",
+            "uploading the status list",
+        ));
+    }
+    tokio::time::timeout(
+        std::time::Duration::from_secs(lease_left as u64),
+        publisher.put(&list.doc.object_key, body, content_type, &cache),
+    )
+    .await
+    .map_err(|_| unavailable(&"the publish lease ran out", "uploading the status list"))?
+    .map_err(|e| unavailable(&e, "uploading the status list"))?;
     // The aggregation document lists every list of the configuration.
     let base = registry.public_base();
     let uris: Vec<String> = cfg
@@ -378,5 +425,67 @@ mod retry_tests {
         // Five minutes before the published list expires at the latest, and never in the past.
         assert_eq!(retry_time(now, 5, Some(now + 900)), now + 600);
         assert_eq!(retry_time(now, 5, Some(now + 100)), now);
+    }
+}
+
+#[cfg(test)]
+mod fence_tests {
+    use super::*;
+    use trustfn_domain::memory::MemoryRepo;
+    use trustfn_testkit::t;
+
+    async fn leased_list(repo: &MemoryRepo, owner: &str, published: i64, status: i64) -> Target {
+        let id = t("acme.t1.st.c.l1");
+        let list: StatusList = serde_json::from_value(json!({
+            "listId": "l1", "uri": "https://x/l1", "objectKey": "status-lists/acme.t1.st.c/l1",
+            "size": 1024, "allocated": 3, "statusVersion": status, "publishedVersion": published,
+            "_refreshAt": 1_700_000_000, "_statuses": "eJw=", "_allocated": "eJw=",
+            "_leaseUntil": now() + 60, "_leaseOwner": owner
+        }))
+        .unwrap();
+        repo.commit(vec![Op::Create(Record::new(id.clone(), list))])
+            .await
+            .unwrap();
+        id
+    }
+
+    fn published() -> Result<Published, ApiError> {
+        Ok(Published {
+            iat: now(),
+            exp: now() + 3600,
+            ttl: 600,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_release_by_a_publisher_that_lost_its_lease_changes_only_a_republish_marker() {
+        let repo = MemoryRepo::new();
+        // B holds the lease and has published version 7; A's late upload was of version 5.
+        let id = leased_list(&repo, "B", 7, 7).await;
+        let out = release(&repo, &id, "A", 5, &published()).await.unwrap();
+        assert_eq!(out, Released::Fenced);
+        let list = load_as::<StatusList>(&repo, &id).await.unwrap().doc;
+        assert_eq!(list.published_version, 7, "never lowered");
+        assert_eq!(
+            list.lease_owner.as_deref(),
+            Some("B"),
+            "B's lease stays B's"
+        );
+        assert_eq!(
+            list.status_version, 8,
+            "whoever publishes next publishes again"
+        );
+        assert!(list.refresh_at <= now());
+    }
+
+    #[tokio::test]
+    async fn a_release_never_lowers_the_published_version() {
+        let repo = MemoryRepo::new();
+        let id = leased_list(&repo, "A", 9, 9).await;
+        let out = release(&repo, &id, "A", 6, &published()).await.unwrap();
+        assert_eq!(out, Released::Done);
+        let list = load_as::<StatusList>(&repo, &id).await.unwrap().doc;
+        assert_eq!(list.published_version, 9);
+        assert!(list.lease_owner.is_none() && list.lease_until.is_none());
     }
 }

@@ -86,7 +86,7 @@ pub async fn refresh(
                     tracing::info!(list = %id, "dropped pending changes of a deleted list");
                 }
                 Err(e) => {
-                    tracing::warn!(list = %id, error = %e, "refresh could not republish; retrying next run");
+                    tracing::error!(code = "STATUS_LIST_PUBLISH_FAILED", list = %id, error = %e, "refresh could not republish; retrying with backoff");
                     report.failed += 1;
                 }
             }

@@ -8,7 +8,7 @@ use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{ListConfig, StatusList};
 use trustfn_domain::reply::Reply;
-use trustfn_domain::repo::{Op, Pending, Repository};
+use trustfn_domain::repo::{Op, Pending, Repository, MAX_TX_ITEMS};
 use trustfn_domain::target::Target;
 
 use crate::config::{check_status, load_config};
@@ -59,6 +59,15 @@ pub async fn update(
     let mut list_ids: Vec<String> = wanted.iter().map(|w| w.0.clone()).collect();
     list_ids.sort();
     list_ids.dedup();
+    // A request is one transaction (all its changes are stored, or none): DynamoDB takes at
+    // most 100 items in one.
+    if list_ids.len() > MAX_TX_ITEMS {
+        return Err(ApiError::validation(format!(
+            "updates: touch {} lists; one request may change at most {MAX_TX_ITEMS} lists \
+             (split it, grouping by list)",
+            list_ids.len()
+        )));
+    }
     // Check every entry exists, then write the changes as pending items (one per list, in one
     // transaction): updates never contend for the list record; its publisher folds them in.
     let mut touched = Vec::new();

@@ -29,18 +29,27 @@ pub async fn view(
         let list = rec.downcast::<StatusList>().map_err(|_| {
             ApiError::internal_msg(format!("{id}, a list of {target}, is not a status list"))
         })?;
-        lists.push(list_view(&list.doc));
+        // Accepted changes not folded into the list yet are not published either.
+        let pending = repo.pending(&id, PENDING_SHOWN + 1).await?.len();
+        lists.push(list_view(&list.doc, pending));
     }
     let mut out = cfg.upcast().to_public();
     out["lists"] = Value::Array(lists);
     Ok(Reply::json(200, out))
 }
 
-/// One list in the view: fill level and publish state.
-fn list_view(l: &StatusList) -> Value {
+/// Pending change sets counted per list in the view (more shows as this plus one).
+const PENDING_SHOWN: usize = 1000;
+
+/// One list in the view: fill level and publish state. `upToDate` holds only when every
+/// accepted change is folded and published and the last publish succeeded.
+fn list_view(l: &StatusList, pending: usize) -> Value {
     let size = l.size.max(1);
+    let up_to_date = pending == 0 && l.published_version >= l.status_version && !l.failing();
     json!({"listId": l.list_id, "uri": l.uri, "size": size, "allocated": l.allocated,
            "fill": (l.allocated as f64) / (size as f64), "statusVersion": l.status_version,
-           "publishedVersion": l.published_version, "publishedAt": l.published_at, "exp": l.exp,
-           "publishes": l.publishes, "publishError": l.publish_error.clone().flatten()})
+           "publishedVersion": l.published_version, "pendingChanges": pending,
+           "upToDate": up_to_date, "publishedAt": l.published_at, "exp": l.exp,
+           "publishes": l.publishes, "publishError": l.publish_error.clone().flatten(),
+           "consecutiveFailures": l.failures.unwrap_or(0)})
 }

@@ -491,7 +491,47 @@ async fn the_view_reports_fill_and_publish_state() {
     );
     assert_eq!(list["publishedVersion"], list["statusVersion"]);
     assert_eq!(list["publishError"], Value::Null);
+    assert_eq!(
+        (list["pendingChanges"].clone(), list["upToDate"].clone()),
+        (json!(0), json!(true))
+    );
     assert!(v.to_string().find("_statuses").is_none());
+}
+
+#[tokio::test]
+async fn the_view_never_calls_a_list_up_to_date_while_accepted_changes_wait() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let entries = w.allocate(1).await;
+    let (list_id, idx) = index_of(&entries[0]);
+    // Changes accepted while a (live) publisher holds the lease wait, unfolded: the list record
+    // alone still looks published.
+    let id = t(&format!("{CFG}.{list_id}"));
+    let mut rec = load_as::<StatusList>(&w.repo, &id).await.unwrap();
+    rec.doc.lease_until = Some(chrono::Utc::now().timestamp() + 600);
+    rec.doc.lease_owner = Some("someone-else".into());
+    let v = rec.version;
+    w.repo
+        .commit(vec![Op::Replace {
+            record: rec.upcast(),
+            expected_version: v,
+            children_delta: 0,
+        }])
+        .await
+        .unwrap();
+    w.update(json!({"list": list_id, "index": idx, "status": "1"}))
+        .await;
+    let shown = view::view(&w.repo, &admin::<act::StatusView>(CFG))
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    let list = &shown["lists"][0];
+    assert_eq!(list["publishedVersion"], list["statusVersion"]);
+    assert_eq!(
+        (list["pendingChanges"].clone(), list["upToDate"].clone()),
+        (json!(1), json!(false))
+    );
 }
 
 /// A self-signed IACA-profile certificate for `signer`'s key, PEM.
@@ -741,5 +781,86 @@ async fn a_tenant_deleted_whole_takes_its_configurations_and_their_keys() {
         w.repo.item_counts().await,
         (1, 0, 0),
         "only the organization is left"
+    );
+}
+
+#[tokio::test]
+async fn a_late_upload_of_a_publisher_that_lost_its_lease_is_published_over() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let entries = w.allocate(2).await;
+    let (list_id, a_idx) = index_of(&entries[0]);
+    let b_idx = index_of(&entries[1]).1;
+    let id = t(&format!("{CFG}.{list_id}"));
+    // Publisher A folds its revocation and stalls in the upload ...
+    w.registry.hold_next(1);
+    let a = w.update(json!({"entry": entries[0]["id"], "status": "1"}));
+    let b = async {
+        while w.registry.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // ... past its lease, so publisher B takes the list over and publishes both revocations.
+        let mut rec = load_as::<StatusList>(&w.repo, &id).await.unwrap();
+        rec.doc.lease_until = Some(chrono::Utc::now().timestamp() - 1);
+        let v = rec.version;
+        w.repo
+            .commit(vec![Op::Replace {
+                record: rec.upcast(),
+                expected_version: v,
+                children_delta: 0,
+            }])
+            .await
+            .unwrap();
+        w.update(json!({"entry": entries[1]["id"], "status": "1"}))
+            .await;
+        let after_b = w.list(&list_id).await;
+        assert_eq!(
+            (w.published(&list_id)[a_idx], w.published(&list_id)[b_idx]),
+            (1, 1)
+        );
+        // Now A's stale upload (B's revocation missing) lands.
+        w.registry.release();
+        after_b.published_version
+    };
+    let (_, published_by_b) = tokio::join!(a, b);
+    // A noticed it had lost the lease and published again: the registry's last upload holds
+    // both revocations, and the published version never went down.
+    let bodies = w.registry.bodies(&format!("status-lists/{CFG}/{list_id}"));
+    assert!(
+        bodies.len() >= 4,
+        "A's late upload and a republish after it"
+    );
+    assert_eq!(
+        (w.published(&list_id)[a_idx], w.published(&list_id)[b_idx]),
+        (1, 1)
+    );
+    let list = w.list(&list_id).await;
+    assert!(list.published_version >= published_by_b);
+    assert_eq!(list.published_version, list.status_version);
+    assert!(list.lease_owner.is_none());
+}
+
+#[tokio::test]
+async fn an_update_over_more_lists_than_a_transaction_holds_is_a_clear_400() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let entries = w.allocate(1).await;
+    let (list_id, idx) = index_of(&entries[0]);
+    let before = (w.repo.item_counts().await, w.repo.pending_count().await);
+    let mut updates = vec![json!({"list": list_id, "index": idx, "status": "1"})];
+    updates.extend((0..100).map(|i| json!({"list": format!("l{i}"), "index": 0, "status": "1"})));
+    let body: UpdateBody = serde_json::from_value(json!({ "updates": updates })).unwrap();
+    let e = update::update(&w.repo, &w.deps(), &admin::<act::StatusUpdate>(CFG), body)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 400);
+    assert!(
+        e.message.contains("101 lists") && e.message.contains("at most 100"),
+        "{}",
+        e.message
+    );
+    assert_eq!(
+        (w.repo.item_counts().await, w.repo.pending_count().await),
+        before
     );
 }

@@ -398,6 +398,8 @@ pub struct RecordingRegistry {
     pub uploads: Arc<Mutex<Vec<Upload>>>,
     pub fail: Arc<AtomicBool>,
     hold: Arc<Mutex<Option<Arc<tokio::sync::Semaphore>>>>,
+    /// How many more uploads the hold stops (`usize::MAX`: all of them).
+    hold_left: Arc<AtomicUsize>,
     /// Uploads waiting at the hold.
     pub waiting: Arc<AtomicUsize>,
 }
@@ -414,6 +416,11 @@ impl RecordingRegistry {
     }
     /// From now on every upload waits until [`RecordingRegistry::release`].
     pub fn hold(&self) {
+        self.hold_next(usize::MAX);
+    }
+    /// The next `n` uploads wait until [`RecordingRegistry::release`]; later ones go through.
+    pub fn hold_next(&self, n: usize) {
+        self.hold_left.store(n, Ordering::SeqCst);
         *self.hold.lock().unwrap() = Some(Arc::new(tokio::sync::Semaphore::new(0)));
     }
     /// Lets held uploads (and all later ones) through.
@@ -433,7 +440,15 @@ impl Publisher for RecordingRegistry {
         content_type: &str,
         cache_control: &str,
     ) -> Result<(), RegistryError> {
-        let gate = self.hold.lock().unwrap().clone();
+        let gate = self.hold.lock().unwrap().clone().filter(|_| {
+            self.hold_left
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| match n {
+                    0 => None,
+                    usize::MAX => Some(n),
+                    n => Some(n - 1),
+                })
+                .is_ok()
+        });
         if let Some(g) = gate {
             self.waiting.fetch_add(1, Ordering::SeqCst);
             let _permit = g.acquire().await.expect("not closed");
