@@ -292,7 +292,12 @@ class Gateway:
                     return self.handle_any
                 raise AttributeError(name)
 
-        self.front = ThreadingHTTPServer(("127.0.0.1", port), Front)
+        class FrontServer(ThreadingHTTPServer):
+            # Bursts of concurrent clients (the tests use 32) must queue, not be reset: the
+            # default backlog of 5 overflows on a busy machine.
+            request_queue_size = 256
+
+        self.front = FrontServer(("127.0.0.1", port), Front)
         self.front.daemon_threads = True
         self.front.serve_forever()
 

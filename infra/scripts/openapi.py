@@ -185,6 +185,8 @@ P_TARGET = {"name": "target", "in": "path", "required": True, "schema": ref("Tar
 P_API = {"name": "api", "in": "path", "required": True,
          "schema": {"enum": ["kms-service-api", "x509-service-api", "x509-store-api", "credential-status-service-api"]}}
 P_PAGE = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
+          {"name": "offset", "in": "query", "description": "items to skip (not with cursor)",
+           "schema": {"type": "integer", "minimum": 0, "maximum": 10000}},
           {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
 
 

@@ -21,6 +21,11 @@ def test_dependency_body_forms(api):
     assert r.status_code == 201, r.text
     r = api.post(f"{base}/add", json={"dependency": f"{t}.store2"})
     assert r.status_code == 201, r.text
+    # Unquoted, under application/json, as the Enterprise API's dependency page sends it.
+    r = api.post(f"{base}/remove", data=f"{t}.store2", headers={"Content-Type": "application/json"})
+    assert r.status_code == 204, r.text
+    r = api.post(f"{base}/add", data=f"{t}.store2", headers={"Content-Type": "application/json"})
+    assert r.status_code == 201, r.text
     assert api.get(f"{base}/list").json() == [f"{t}.kms", f"{t}.store", f"{t}.store2"]
     assert_error(api.post(f"{base}/add", json=f"{t}.store"), 409)
     r = api.post(f"{base}/remove", json=f"{t}.store")

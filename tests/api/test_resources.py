@@ -137,6 +137,17 @@ def test_list_children_paginated(api):
     assert [d["_id"] for d in api.get(f"/v1/{org}/resource-api/resources/list").json()] == [f"{org}.admin", t]
     assert_error(api.get(f"/v1/{t}/resource-api/resources/list", params={"limit": 0}), 400)
     assert_error(api.get(f"/v1/{t}/resource-api/resources/list", params={"cursor": "!!"}), 400)
+    # Offset paging, as Enterprise API clients page (limit=1&offset=1 is the second item).
+    offset = lambda o: [d["_id"] for d in api.get(  # noqa: E731
+        f"/v1/{t}/resource-api/resources/list", params={"limit": 2, "offset": o}).json()]
+    assert [offset(0), offset(2), offset(4), offset(5)] == [names[0:2], names[2:4], names[4:], []]
+    assert_error(api.get(f"/v1/{t}/resource-api/resources/list", params={"offset": 1, "cursor": cursor or "x"}), 400)
+    # An unknown query parameter is a 400, never silently ignored; endpoints without
+    # parameters take none.
+    assert_error(api.get(f"/v1/{t}/resource-api/resources/list", params={"page": 2}), 400, contains="page")
+    assert_error(api.get(f"/v1/{t}.svc0/x509-store-api/certificates/ids", params={"sort": "x"}), 400, contains="sort")
+    assert_error(api.get(f"/v1/{t}.svc0/x509-store-api/configuration/view", params={"limit": 1}), 400,
+                 contains="takes none")
 
 
 def test_delete_refuses_children_and_dependants(api, ddb):

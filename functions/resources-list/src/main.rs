@@ -14,5 +14,5 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    trustfn_http::run(handle).await
+    trustfn_http::run_with_query(trustfn_http::PAGE_QUERY, handle).await
 }

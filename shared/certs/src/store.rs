@@ -5,8 +5,9 @@ use serde_json::{json, Map, Value};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{Certificate, CertificateType, Kind, Record, ServiceType};
-use trustfn_domain::reply::{page_limit, PageParams, Reply};
+use trustfn_domain::reply::{PageParams, Reply};
 use trustfn_domain::repo::{Op, RepoError, Repository};
+use trustfn_domain::resource::children_page;
 use trustfn_domain::target::Target;
 use trustfn_x509::parse;
 
@@ -137,9 +138,7 @@ async fn certificate_page(
     page: &PageParams,
     view: impl Fn(&Record) -> Value,
 ) -> Result<Reply, ApiError> {
-    let out = repo
-        .children(Some(store), page_limit(page)?, page.cursor.as_deref())
-        .await?;
+    let out = children_page(repo, store, page).await?;
     let items = out
         .items
         .iter()

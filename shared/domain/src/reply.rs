@@ -38,7 +38,28 @@ impl Reply {
 #[derive(Debug, Clone, Default)]
 pub struct PageParams {
     pub limit: Option<String>,
+    /// Items to skip (the Enterprise API's offset paging); not together with `cursor`.
+    pub offset: Option<String>,
     pub cursor: Option<String>,
+}
+
+/// Largest `offset` accepted: skipping reads every item skipped, so deep pages use the cursor.
+pub const MAX_OFFSET: usize = 10_000;
+
+/// The `offset` of a page (0 without one).
+pub fn page_offset(p: &PageParams) -> Result<usize, ApiError> {
+    let offset = match &p.offset {
+        None => return Ok(0),
+        Some(s) => s.parse::<usize>().ok().filter(|n| *n <= MAX_OFFSET).ok_or_else(|| {
+            ApiError::validation(format!(
+                "offset must be an integer from 0 to {MAX_OFFSET} (use the x-next-cursor for deeper pages)"
+            ))
+        })?,
+    };
+    if p.cursor.is_some() && offset > 0 {
+        return Err(ApiError::validation("give cursor or offset, not both"));
+    }
+    Ok(offset)
 }
 
 pub fn page_limit(p: &PageParams) -> Result<usize, ApiError> {

@@ -4,8 +4,8 @@
 use crate::auth::{Action, Principal};
 use crate::error::ApiError;
 use crate::model::{DocKind, Kind, Record};
-use crate::reply::MAX_PAGE;
-use crate::repo::{Op, RepoError, Repository};
+use crate::reply::{page_limit, page_offset, PageParams, MAX_PAGE};
+use crate::repo::{Op, Page, RepoError, Repository};
 use crate::target::Target;
 
 /// The record at `id`, or 404 naming it.
@@ -157,4 +157,34 @@ pub async fn refuse_if_used(
         )));
     }
     Ok(())
+}
+
+/// One page of `parent`'s children as a request asks for it: `limit` items after `cursor`, or
+/// after skipping `offset` items (read page by page; bounded by `MAX_OFFSET`).
+pub async fn children_page(
+    repo: &dyn Repository,
+    parent: &Target,
+    page: &PageParams,
+) -> Result<Page, ApiError> {
+    let limit = page_limit(page)?;
+    let mut skip = page_offset(page)?;
+    let mut cursor = page.cursor.clone();
+    while skip > 0 {
+        let skipped = repo
+            .children(Some(parent), skip.min(MAX_PAGE), cursor.as_deref())
+            .await?;
+        skip -= skipped.items.len();
+        match skipped.next {
+            Some(next) => cursor = Some(next),
+            None => {
+                return Ok(Page {
+                    items: Vec::new(),
+                    next: None,
+                })
+            }
+        }
+    }
+    Ok(repo
+        .children(Some(parent), limit, cursor.as_deref())
+        .await?)
 }

@@ -189,6 +189,22 @@ where
     F: Fn(Arc<App>, Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Reply, ApiError>> + Send,
 {
+    run_with_query(&[], handler).await
+}
+
+/// Query parameters of the list endpoints.
+pub const PAGE_QUERY: &[&str] = &["limit", "offset", "cursor"];
+
+/// [`run`] for an endpoint that takes the query parameters `accepted`; any other one is a 400,
+/// never silently ignored.
+pub async fn run_with_query<F, Fut>(
+    accepted: &'static [&'static str],
+    handler: F,
+) -> Result<(), Error>
+where
+    F: Fn(Arc<App>, Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Reply, ApiError>> + Send,
+{
     init_tracing();
     let app = Arc::new(App::from_env().await?);
     let handler = Arc::new(handler);
@@ -198,7 +214,10 @@ where
         async move {
             let method = req.method().to_string();
             let path = req.uri().path().to_owned();
-            let out = handler(app, req).await;
+            let out = match unknown_query(&req, accepted) {
+                Some(e) => Err(e),
+                None => handler(app, req).await,
+            };
             Ok::<_, Error>(respond(&method, &path, out))
         }
     }))
@@ -269,8 +288,23 @@ pub fn page_params(req: &Request) -> PageParams {
     let q = req.query_string_parameters_ref();
     PageParams {
         limit: q.and_then(|q| q.first("limit")).map(str::to_owned),
+        offset: q.and_then(|q| q.first("offset")).map(str::to_owned),
         cursor: q.and_then(|q| q.first("cursor")).map(str::to_owned),
     }
+}
+
+/// A 400 naming the first query parameter of `req` that is not in `accepted`.
+pub fn unknown_query(req: &Request, accepted: &[&str]) -> Option<ApiError> {
+    let q = req.query_string_parameters_ref()?;
+    let unknown = q.iter().map(|(k, _)| k).find(|k| !accepted.contains(k))?;
+    Some(ApiError::validation(if accepted.is_empty() {
+        format!("unknown query parameter {unknown:?}: this endpoint takes none")
+    } else {
+        format!(
+            "unknown query parameter {unknown:?}: this endpoint takes {}",
+            accepted.join(", ")
+        )
+    }))
 }
 
 fn body_bytes(req: &Request) -> Result<&[u8], ApiError> {
@@ -316,8 +350,9 @@ pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, ApiError> {
     trustfn_domain::json::parse(bytes)
 }
 
-/// The body of a dependency call, in any of its three forms: a raw `text/plain` path, a JSON
-/// string, or `{"dependency": "<path>"}`.
+/// The body of a dependency call, in any of its forms: a raw path (as `text/plain`, or unquoted
+/// under `application/json`, as the Enterprise API's dependency page sends it), a JSON string,
+/// or `{"dependency": "<path>"}`.
 pub fn dependency_body(req: &Request) -> Result<String, ApiError> {
     let bytes = body_bytes(req)?;
     let mt = media_type(req.headers())?;
@@ -329,8 +364,14 @@ pub fn dependency_body(req: &Request) -> Result<String, ApiError> {
     let text = std::str::from_utf8(bytes)
         .map_err(|_| ApiError::bad_request("BadRequestException", "body is not valid UTF-8"))?;
     let trimmed = text.trim();
-    let looks_json = trimmed.starts_with('"') || trimmed.starts_with('{');
+    let looks_json = trimmed.starts_with(['"', '{', '[']);
+    // A bare path is one token of path characters; anything else is parsed as JSON.
+    let bare_path = !trimmed.is_empty()
+        && trimmed
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
     match mt.as_deref() {
+        _ if bare_path => Ok(trimmed.to_owned()),
         Some(m) if is_json(m) => dependency_from_json(bytes),
         Some("text/plain") | None if !looks_json => {
             if trimmed.is_empty() {
@@ -389,6 +430,9 @@ mod tests {
                 "{\"dependency\": \"acme.t1.kms\"}",
             ),
             (Some("text/plain"), "\"acme.t1.kms\""),
+            // Unquoted, with a JSON content type (the Enterprise API's dependency page).
+            (Some("application/json"), "acme.t1.kms"),
+            (Some("application/json"), " acme.t1.kms\n"),
         ] {
             assert_eq!(
                 dependency_body(&req(ct, body)).unwrap(),
@@ -398,6 +442,12 @@ mod tests {
         }
         assert_eq!(
             dependency_body(&req(Some("application/json"), "[1]"))
+                .unwrap_err()
+                .status,
+            400
+        );
+        assert_eq!(
+            dependency_body(&req(Some("application/json"), "acme t1"))
                 .unwrap_err()
                 .status,
             400

@@ -4,10 +4,10 @@ use serde_json::Value;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::Record;
+use trustfn_domain::reply::PageParams;
 use trustfn_domain::reply::Reply;
-use trustfn_domain::reply::{page_limit, PageParams};
 use trustfn_domain::repo::Repository;
-use trustfn_domain::resource::load;
+use trustfn_domain::resource::{children_page, load};
 
 /// `GET /v1/{target}/resource-api/resources/list`: immediate children, one page.
 /// The next page's cursor is in the `x-next-cursor` header.
@@ -17,11 +17,8 @@ pub async fn list_children(
     page: &PageParams,
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
-    let limit = page_limit(page)?;
     load(repo, target).await?;
-    let out = repo
-        .children(Some(target), limit, page.cursor.as_deref())
-        .await?;
+    let out = children_page(repo, target, page).await?;
     let items = out.items.iter().map(Record::to_public).collect();
     let mut reply = Reply::json(200, Value::Array(items));
     if let Some(n) = out.next {

@@ -212,6 +212,7 @@ async fn listing_pages_through_children() {
         let page = PageParams {
             limit: Some("3".into()),
             cursor: cursor.clone(),
+            ..Default::default()
         };
         let reply = listing::list_children(&repo, &admin::<act::ResourceList>("acme.t1"), &page)
             .await
@@ -237,6 +238,52 @@ async fn listing_pages_through_children() {
         seen,
         (0..7).map(|i| format!("acme.t1.s{i}")).collect::<Vec<_>>()
     );
+    // Offset paging, as Enterprise API clients page: limit/offset, never the same page twice.
+    let ids = |limit: &str, offset: &str| {
+        let page = PageParams {
+            limit: Some(limit.into()),
+            offset: Some(offset.into()),
+            ..Default::default()
+        };
+        let repo = &repo;
+        async move {
+            let reply =
+                listing::list_children(repo, &admin::<act::ResourceList>("acme.t1"), &page).await?;
+            Ok::<Vec<String>, trustfn_domain::ApiError>(
+                reply
+                    .body
+                    .unwrap()
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|d| d["_id"].as_str().unwrap().to_owned())
+                    .collect(),
+            )
+        }
+    };
+    assert_eq!(ids("1", "1").await.unwrap(), ["acme.t1.s1"]);
+    assert_eq!(ids("3", "5").await.unwrap(), ["acme.t1.s5", "acme.t1.s6"]);
+    assert!(ids("3", "7").await.unwrap().is_empty());
+    assert!(ids("3", "70").await.unwrap().is_empty());
+    for bad in ["-1", "x", "10001"] {
+        assert_eq!(ids("3", bad).await.unwrap_err().status, 400, "{bad}");
+    }
+    let both = PageParams {
+        limit: Some("1".into()),
+        offset: Some("1".into()),
+        cursor: cursor_of_first(&repo).await,
+    };
+    let e = listing::list_children(&repo, &admin::<act::ResourceList>("acme.t1"), &both)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 400);
+}
+
+async fn cursor_of_first(repo: &MemoryRepo) -> Option<String> {
+    repo.children(Some(&t("acme.t1")), 1, None)
+        .await
+        .unwrap()
+        .next
 }
 
 fn pending(list: &str, seq: &str, due_at: i64) -> Op {
