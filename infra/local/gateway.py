@@ -209,6 +209,8 @@ class Pool:
 
 
 def route_regex(path):
+    if path.endswith("{proxy+}"):  # greedy: the rest of the path
+        return re.compile("^" + re.escape(path[: -len("{proxy+}")]) + r"(?P<proxy>.+)$")
     return re.compile("^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$")
 
 
@@ -221,6 +223,11 @@ class Gateway:
         self.log_dir = Path(log_dir or ".")
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.routes = [(m, p, fn, route_regex(p)) for m, p, fn in (routes or routes_mod.template_routes())]
+        # What no route matches goes to the catch-all (as API Gateway does), if the template has one.
+        fallback = None if routes else routes_mod.catch_all()
+        if fallback:
+            m, p, fn = fallback
+            self.routes.append((m, p, fn, route_regex(p)))
         self.functions = routes_mod.template_functions()
         self.pools = {}
         self.lock = threading.Lock()
@@ -237,7 +244,7 @@ class Gateway:
     def match(self, method, path):
         for m, p, fn, rx in self.routes:
             hit = rx.match(path)
-            if hit and m == method:
+            if hit and m in (method, "ANY"):
                 return p, fn, {k: unquote(v) for k, v in hit.groupdict().items()}
         return None
 

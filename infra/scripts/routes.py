@@ -33,8 +33,23 @@ def _tag(loader, suffix, node):
 _CfnLoader.add_multi_constructor("!", _tag)
 
 
+# The route of last resort: API Gateway sends it what no other route matches. It is not part of
+# the API (no OpenAPI operation, no cargo-lambda route, no fixture).
+CATCH_ALL = "/{proxy+}"
+
+
+def catch_all(path=ROOT / "template.yaml"):
+    """(method, path, function) of the catch-all route, or None."""
+    hits = [r for r in _http_routes(path) if r[1] == CATCH_ALL]
+    return hits[0] if hits else None
+
+
 def template_routes(path=ROOT / "template.yaml"):
-    """[(method, path, function)] of every HttpApi event, sorted."""
+    """[(method, path, function)] of every HttpApi event of the API (the catch-all aside), sorted."""
+    return [r for r in _http_routes(path) if r[1] != CATCH_ALL]
+
+
+def _http_routes(path):
     doc = yaml.load(Path(path).read_text(), Loader=_CfnLoader)
     routes = []
     for logical, res in doc["Resources"].items():

@@ -98,3 +98,12 @@ def test_certificate_pems_that_are_garbage_truncated_or_two(api, world, ddb):
         r = api.post(f"/v1/{t}.store.{cid}/x509-store-api/certificates", json={"type": "base", "certificatePem": bad})
         assert_error(r, 400)
     assert table_items(ddb) == before
+
+
+def test_unknown_routes_and_methods_answer_the_error_json(api):
+    """What no route matches gets the Enterprise API error JSON (the catch-all route of
+    template.yaml), never the gateway's own {"message": "Not Found"}."""
+    for method, path in [("GET", "/v1/acme/unknown-api/things"), ("POST", "/nope"), ("DELETE", "/health"),
+                         ("GET", "/v1/acme.t1/resource-api/tenants/create"), ("PATCH", "/v1/acme/resource-api/resources/list")]:
+        body = assert_error(api.request(method, path, token=None), 404)
+        assert body["id"] == "NotFoundException" and path in body["message"], (method, path, body)
