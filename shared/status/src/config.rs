@@ -300,6 +300,11 @@ pub async fn create_config(
     if let Some(leaf) = x5.first() {
         leaf_is_the_signing_key(leaf, &key)?;
     }
+    if let Some(d) = &body.did {
+        // A verifier resolves the issuer DID to the key that must verify the lists.
+        crate::did::check(d, &key.public_key)
+            .map_err(|why| invalid(format!("did: {why}; verifiers would reject the lists")))?;
+    }
     let doc = StatusConfig {
         kid: body.kid,
         config,

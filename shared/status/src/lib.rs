@@ -11,6 +11,7 @@
 //! lost. Pending changes nobody folded (a crashed publisher) are due for the scheduled refresh.
 
 pub mod config;
+mod did;
 pub mod entries;
 mod list;
 pub mod publish;

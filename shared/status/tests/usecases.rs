@@ -864,3 +864,30 @@ async fn an_update_over_more_lists_than_a_transaction_holds_is_a_clear_400() {
         before
     );
 }
+
+#[tokio::test]
+async fn a_w3c_issuer_did_that_embeds_a_key_must_embed_the_kid_key() {
+    let w = World::new().await;
+    let key = load_as::<KeyDoc>(&w.repo, &t("acme.t1.kms.k"))
+        .await
+        .unwrap()
+        .doc
+        .public_key;
+    let spec = |did: &str| json!({"kid": "acme.t1.kms.k", "did": did, "config": {"type": "BitstringStatusList"}});
+    // The Ed25519 did:key of the W3C examples, with the P-256 kid: every verifier would reject.
+    let e = w
+        .configure(spec(
+            "did:key:z6MkhaXgBZDvotDkL5257faiztiGiC2QtKLGpbnnEGta2doK",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 400);
+    assert!(
+        e.message.contains("did") && e.message.contains("Ed25519"),
+        "{}",
+        e.message
+    );
+    // The kid key itself, as did:jwk: accepted.
+    let jwk = B64U.encode(key.to_jwk().to_string());
+    w.configure(spec(&format!("did:jwk:{jwk}"))).await.unwrap();
+}
