@@ -47,6 +47,8 @@ SAMPLES = {
     "roles-list": ({"target": "demo"}, None),
     "api-keys-create": ({"target": "demo.ci"}, {"name": "CI", "roles": ["viewer"], "expiration": "30d"}),
     "api-keys-list": ({"target": "demo"}, None),
+    "roles-apikey-assign": ({"target": "demo.viewer"}, {"apikey": "ci"}),
+    "roles-apikey-unassign": ({"target": "demo.viewer"}, {"apikey": "demo.ci"}),
     "api-keys-delete": ({"target": "demo.ci"}, None),
     "resources-delete": ({"target": "demo.tenant1.kms1"}, None),
     "keys-generate": ({"target": "demo.tenant1.kms1.iaca-key"}, {"keyType": "secp256r1"}),

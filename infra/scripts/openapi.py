@@ -83,6 +83,9 @@ SCHEMAS = {
                    "properties": {"name": {"type": "string", "minLength": 1}, "permissions": {"type": "array", "items": ref("Permission")}}},
     "Role": {"allOf": [ref("Resource"), {"type": "object", "properties": {
         "name": {"type": "string"}, "permissions": {"type": "array", "items": ref("Permission")}}}]},
+    "RoleAssignment": {"type": "object", "required": ["apikey"], "additionalProperties": False, "properties": {
+        "apikey": names({"type": "string", "description": "the API key: <org>.<keyId> or <keyId>"}, "apikey",
+                        "apikey-role-assign")}},
     "ApiKeyCreate": {"type": "object", "required": ["name"], "additionalProperties": False,
                      "properties": {"name": {"type": "string", "minLength": 1},
                                     "expiration": {"type": "string", "description": "30d, 1d 12h, PT12H ..."},
@@ -248,6 +251,11 @@ OPS = {
                      json_resp("created", ref("Role")), ["400", "401", "403", "404", "409", "413", "415"]),
     "roles-list": ("An organization's roles", "roles-api", None, "200",
                    json_resp("roles", {"type": "array", "items": ref("Role")}), ["400", "401", "403", "404"]),
+    "roles-apikey-assign": ("Give an existing API key the role (the caller must hold every right it grants)",
+                            "roles-api", body(ref("RoleAssignment")), "200", json_resp("the key", ref("ApiKey")),
+                            ["400", "401", "403", "404", "409", "413", "415"]),
+    "roles-apikey-unassign": ("Take the role away from an API key", "roles-api", body(ref("RoleAssignment")), "200",
+                              json_resp("the key", ref("ApiKey")), ["400", "401", "403", "404", "409", "413", "415"]),
     "keys-generate": ("Generate an asymmetric EC signing key in AWS KMS; the target is the new key's id",
                       "kms-service-api", body(ref("KeyGenerate")), "201", json_resp("created", ref("Key")),
                       ["400", "401", "403", "404", "409", "413", "415"]),

@@ -86,6 +86,26 @@ def test_a_role_created_again_gives_nothing_to_the_keys_of_the_old_one(api):
     assert_error(api.delete(f"/v1/{org}.t1/resource-api/resources/delete-recursive", token=token), 403)
 
 
+def test_a_key_created_without_roles_gets_them_assigned(api):
+    """The Enterprise API way: create the key, then assign roles to it."""
+    org = api.org()
+    api.tenant(f"{org}.t1")
+    token, key_id = api.key(org, [])
+    assert_error(api.get(f"/v1/{org}.t1/resource-api/resources/list", token=token), 403)
+    r = api.post(f"/v1/{org}.admin/roles-api/roles/apikey/assign", json={"apikey": key_id.split(".", 1)[1]})
+    assert r.status_code == 200 and r.json()["roles"] == [f"{org}.admin"], r.text
+    assert api.get(f"/v1/{org}.t1/resource-api/resources/list", token=token).status_code == 200
+    # A key cannot assign itself a role that grants more than it holds.
+    api.role(org, "lister", [{"target": f"{org}.t1", "action": "resource-list", "operation": "ADD"},
+                             {"target": org, "action": "apikey-role-assign", "operation": "ADD"}])
+    weak, weak_id = api.key(org, ["lister"])
+    assert_error(api.post(f"/v1/{org}.admin/roles-api/roles/apikey/assign", token=weak,
+                          json={"apikey": weak_id}), 403, contains="grants more")
+    r = api.post(f"/v1/{org}.admin/roles-api/roles/apikey/unassign", json={"apikey": key_id})
+    assert r.status_code == 200 and r.json()["roles"] == [], r.text
+    assert_error(api.get(f"/v1/{org}.t1/resource-api/resources/list", token=token), 403)
+
+
 def test_expired_key_is_401(api):
     org = api.org()
     token, _ = api.key(org, ["admin"], expiration="1s")

@@ -108,19 +108,23 @@ def world(api):
         assert r.status_code == 201, r.text
         arns[name] = api.get(f"/v1/{t}.kms.k/kms-service-api/keys/view").json()["kmsKeyArn"]
     api.role(a, "t2admin", [{"target": f"{a}.t2", "action": "all", "operation": "ADD"}])
+    api.role(a, "assignable", [{"target": f"{a}.t1", "action": "resource-list", "operation": "ADD"}])
+    keys = {"other organization": api.key(b, [])[1], "sibling tenant": api.key(a, [])[1],
+            "REMOVEd subtree": api.key(a, [])[1]}
     api.role(a, "subadmin", [{"target": f"{a}.t1.sub", "action": "all", "operation": "ADD"}])
     sub = places["REMOVEd subtree"]
     caller = api.role(a, "caller", [
         {"target": f"{a}.t1", "action": "all", "operation": "ADD"},
         {"target": a, "action": "role-create", "operation": "ADD"},
         {"target": a, "action": "apikey-create", "operation": "ADD"},
+        {"target": f"{a}.assignable", "action": "apikey-role-assign", "operation": "ADD"},
         *[{"target": sub, "action": act, "operation": "REMOVE"} for act in
           ("service-dependency-add", "kms-key-use", "x509-store-certificate-view", "role-create", "resource-list")]])
     token, _ = api.key(a, [caller.split(".", 1)[1]])
-    return a, b, places, arns, pem, token
+    return a, b, places, arns, pem, token, keys
 
 
-def references(kind, where, a, b, places, arns):
+def references(kind, where, a, b, places, arns, keys):
     """(existing, missing) resource names of `kind` at outsider place `where`."""
     t = places[where]
     ghost_arn = arns[where].rsplit("/", 1)[0] + "/00000000-0000-4000-8000-000000000000"
@@ -128,7 +132,8 @@ def references(kind, where, a, b, places, arns):
             "REMOVEd subtree": (f"{a}.subadmin", f"{a}.ghostrole")}[where]
     return {"service": (f"{t}.kms", f"{t}.ghost"), "key": (f"{t}.kms.k", f"{t}.kms.ghost"),
             "certificate": (f"{t}.store.c", f"{t}.store.ghost"), "target": (t, f"{t}.ghost"),
-            "role": role, "kms-key-arn": (arns[where], ghost_arn)}[kind]
+            "role": role, "kms-key-arn": (arns[where], ghost_arn),
+            "apikey": (keys[where], keys[where].split(".")[0] + ".ghostkey")}[kind]
 
 
 def bases(api, fn, own, pem, n):
@@ -147,6 +152,9 @@ def bases(api, fn, own, pem, n):
     if fn == "roles-create":
         return "POST", f"/v1/{org}.role{n}/roles-api/roles/create", [
             {"name": "r", "permissions": [{"target": REF, "action": "all", "operation": "ADD"}]}]
+    if fn in ("roles-apikey-assign", "roles-apikey-unassign"):
+        verb = fn.rsplit("-", 1)[1]
+        return "POST", f"/v1/{org}.assignable/roles-api/roles/apikey/{verb}", [{"apikey": REF}]
     if fn == "api-keys-create":
         return "POST", f"/v1/{org}.key{n}/apikeys-api/api-keys/create", [{"name": "k", "roles": [REF]}]
     if fn == "keys-import-aws":
@@ -173,7 +181,7 @@ def bases(api, fn, own, pem, n):
 
 @pytest.mark.parametrize("where", ["other organization", "sibling tenant", "REMOVEd subtree"])
 def test_resources_named_in_a_body_are_refused_to_outsiders_alike(api, world, ddb, where):
-    a, b, places, arns, pem, token = world
+    a, b, places, arns, pem, token, keys = world
     own = places["own"]
     before = table_items(ddb)
     checked, counter = 0, itertools.count()
@@ -182,7 +190,7 @@ def test_resources_named_in_a_body_are_refused_to_outsiders_alike(api, world, dd
         for field, names in fields:
             placed = False
             for base in bodies:
-                real, ghost = references(names["kind"], where, a, b, places, arns)
+                real, ghost = references(names["kind"], where, a, b, places, arns, keys)
                 seen_body, ghost_body = place(base, field, real), place(base, field, ghost)
                 if seen_body is None:
                     continue
@@ -203,7 +211,7 @@ def test_resources_named_in_a_body_are_refused_to_outsiders_alike(api, world, dd
 
 def test_the_caller_can_use_its_own_resources(api, world):
     """The matrix is not vacuous: the same requests aimed at the caller's own resources work."""
-    a, _, places, _, pem, token = world
+    a, _, places, _, pem, token, _ = world
     own = places["own"]
     r = api.post(f"/v1/{own}.x509/x509-service-api/iso/document-signers", token=token, json={
         "iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": f"{own}.store.c",

@@ -55,7 +55,8 @@ INVOKES = [
     ("SEED-STATUS", None), ("status-credential-create", 201), ("status-credential-entries", 201),
     ("status-credential-update", 200), ("status-credential-view", 200), ("UNSEED-STATUS", None),
     ("dependencies-list", 200), ("dependencies-remove", 204), ("roles-create", 201),
-    ("roles-list", 200), ("api-keys-create", 201), ("api-keys-list", 200), ("api-keys-delete", 204),
+    ("roles-list", 200), ("api-keys-create", 201), ("api-keys-list", 200),
+    ("roles-apikey-assign", 200), ("roles-apikey-unassign", 200), ("api-keys-delete", 204),
     ("keys-delete", 202), ("resources-delete", 202), ("resources-delete-recursive", 202), ("status-refresh", None),
 ]
 

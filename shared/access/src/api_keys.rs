@@ -198,3 +198,91 @@ pub async fn delete_api_key(
     tracing::info!(api_key = %target, "api key deleted");
     Ok(Reply::empty(204))
 }
+
+/// The body of `roles/apikey/assign` and `unassign`: the API key, as `<org>.<keyId>` or `<keyId>`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleAssignment {
+    pub apikey: String,
+}
+
+/// `POST /v1/{org.roleId}/roles-api/roles/apikey/assign` (`assign`) or `.../unassign`: gives an
+/// existing API key the role, or takes it away. The key named in the body needs its own right
+/// (`apikey-role-assign` on the key as well as on the role), and a role may only be given by a
+/// caller that holds every right it grants (the delegation rule of key creation).
+pub async fn assign_role(
+    repo: &dyn Repository,
+    auth: &Authorized<'_, act::RoleAssign>,
+    body: RoleAssignment,
+    assign: bool,
+) -> Result<Reply, ApiError> {
+    let role_id = auth.target();
+    let p = auth.principal();
+    require_depth(role_id, 2, "role")?;
+    let org = role_id.parent().expect("depth 2");
+    let key_id = role_target(&org, body.apikey.trim(), 0).map_err(|_| {
+        ApiError::validation(format!(
+            "apikey: {:?} is not an API key of organization {org}",
+            body.apikey
+        ))
+    })?;
+    p.authorize::<act::RoleAssign>(&key_id)?;
+    let role_rec = load(repo, role_id).await?;
+    let role = role_rec.get::<Role>().ok_or_else(|| {
+        ApiError::validation(format!(
+            "{role_id} is a {}, not a role",
+            role_rec.kind().as_str()
+        ))
+    })?;
+    if assign && !p.implies(&role.permissions) {
+        return Err(ApiError::forbidden(format!(
+            "not permitted: role {role_id} grants more than the caller holds"
+        )));
+    }
+    let key_rec = load(repo, &key_id).await?;
+    let Some(key) = key_rec.get::<ApiKey>() else {
+        return Err(ApiError::validation(format!(
+            "apikey: {key_id} is a {}, not an API key",
+            key_rec.kind().as_str()
+        )));
+    };
+    let Some(mut token) = repo.token(&key.token_hash).await? else {
+        return Err(ApiError::internal_msg(format!(
+            "the token of API key {key_id} is missing"
+        )));
+    };
+    let mut doc = key.clone();
+    let binding = role.binding(role_id);
+    let bound_here = |b: &String| b == &binding || b.split('#').next() == Some(role_id.as_str());
+    let had = token.roles.iter().any(bound_here);
+    if assign == had {
+        // Nothing to change: assigning twice or removing what is not there.
+        return Ok(Reply::json(200, key_rec.to_public()));
+    }
+    if assign {
+        token.roles.push(binding);
+        doc.roles.push(role_id.to_string());
+    } else {
+        token.roles.retain(|b| !bound_here(b));
+        doc.roles.retain(|r| r != role_id.as_str());
+    }
+    let mut updated = key_rec.clone();
+    updated.doc = trustfn_domain::model::Doc::ApiKey(doc);
+    let ops = vec![
+        Op::Replace {
+            record: updated.clone(),
+            expected_version: key_rec.version,
+            children_delta: 0,
+        },
+        Op::ReplaceToken(token),
+    ];
+    repo.commit(ops).await.map_err(|e| match failed_index(&e) {
+        Some(_) => ApiError::conflict(format!(
+            "{key_id} changed or was deleted concurrently; nothing was written"
+        )),
+        None => ApiError::from(e),
+    })?;
+    tracing::info!(api_key = %key_id, role = %role_id, assign, "api key role changed");
+    updated.version += 1;
+    Ok(Reply::json(200, updated.to_public()))
+}

@@ -9,7 +9,7 @@ use trustfn_domain::authn::{authenticate, AdminToken};
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{ApiKey, Role};
 use trustfn_domain::resource::load_as;
-use trustfn_testkit::{admin, seed_tenant, t};
+use trustfn_testkit::{admin, api_key, seed_tenant, t};
 
 fn key_body(v: serde_json::Value) -> CreateApiKey {
     serde_json::from_value(v).unwrap()
@@ -389,4 +389,75 @@ async fn a_key_made_by_a_key_expires_no_later_and_stops_when_its_creator_is_dele
         assert_eq!(e.status, 401);
         assert!(e.message.contains("revoked"), "{}", e.message);
     }
+}
+
+fn assignment(key: &str) -> trustfn_access::api_keys::RoleAssignment {
+    serde_json::from_value(json!({ "apikey": key })).unwrap()
+}
+
+#[tokio::test]
+async fn a_key_gets_roles_assigned_and_unassigned_under_the_delegation_rule() {
+    use trustfn_access::api_keys::assign_role;
+    let repo = world().await;
+    let token = new_key(&repo, &Principal::Admin, "acme.bare", json!({"name": "b"})).await;
+    assert!(!principal(&repo, &token)
+        .await
+        .allows(&t("acme.t1.st"), Action::StatusUpdate));
+    let admin_assign = admin::<act::RoleAssign>("acme.ops");
+    let out = assign_role(&repo, &admin_assign, assignment("bare"), true)
+        .await
+        .unwrap();
+    assert_eq!(out.body.unwrap()["roles"], json!(["acme.ops"]));
+    assert!(principal(&repo, &token)
+        .await
+        .allows(&t("acme.t1.st"), Action::StatusUpdate));
+    // Twice is once.
+    assign_role(&repo, &admin_assign, assignment("acme.bare"), true)
+        .await
+        .unwrap();
+    let stored = load_as::<ApiKey>(&repo, &t("acme.bare")).await.unwrap().doc;
+    assert_eq!(stored.roles, ["acme.ops"]);
+    // A caller may assign only roles whose every right it holds, and needs the right on the key
+    // named in the body as well as on the role.
+    let limited = api_key(&[
+        ("acme", "apikey-role-assign", Operation::Add),
+        ("acme.t1", "resource-list", Operation::Add),
+    ]);
+    let auth = limited
+        .authorize::<act::RoleAssign>(&t("acme.admin"))
+        .unwrap();
+    let e = assign_role(&repo, &auth, assignment("bare"), true)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 403);
+    let on_role_only = api_key(&[
+        ("acme.ops", "apikey-role-assign", Operation::Add),
+        ("acme", "all", Operation::Add),
+        ("acme.bare", "apikey-role-assign", Operation::Remove),
+    ]);
+    let auth = on_role_only
+        .authorize::<act::RoleAssign>(&t("acme.ops"))
+        .unwrap();
+    let e = assign_role(&repo, &auth, assignment("bare"), false)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 403, "{}", e.message);
+    assert!(e.message.contains("acme.bare"), "{}", e.message);
+    let e = assign_role(&repo, &admin_assign, assignment("other.k"), true)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 400);
+    // Unassigned, the key loses the role's rights at once.
+    assign_role(&repo, &admin_assign, assignment("bare"), false)
+        .await
+        .unwrap();
+    assert!(!principal(&repo, &token)
+        .await
+        .allows(&t("acme.t1.st"), Action::StatusUpdate));
+    assert!(load_as::<ApiKey>(&repo, &t("acme.bare"))
+        .await
+        .unwrap()
+        .doc
+        .roles
+        .is_empty());
 }

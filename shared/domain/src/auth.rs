@@ -79,6 +79,7 @@ actions! {
     ApiKeyDelete => "apikey-delete",
     RoleCreate => "role-create",
     RoleList => "role-list",
+    RoleAssign => "apikey-role-assign",
     KeyGenerate => "kms-key-generate",
     KeyImport => "kms-key-import",
     KeyList => "kms-key-list",

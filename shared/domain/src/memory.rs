@@ -137,6 +137,12 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
                 return Err(fail());
             }
         }
+        Op::ReplaceToken(t) => {
+            if !state.tokens.contains_key(&t.hash) {
+                return Err(fail());
+            }
+            state.tokens.insert(t.hash.clone(), t);
+        }
         Op::AddPending(p) => {
             let k = (p.list.clone(), p.seq.clone());
             if state.pending.contains_key(&k) {
@@ -269,7 +275,9 @@ impl Repository for MemoryRepo {
                     vec![format!("D{from}>{to}"), format!("U{to}<{from}")]
                 }
                 Op::AddToken(t) => vec![format!("T{}", t.hash)],
-                Op::RemoveToken { hash } => vec![format!("T{hash}")],
+                Op::RemoveToken { hash } | Op::ReplaceToken(TokenRecord { hash, .. }) => {
+                    vec![format!("T{hash}")]
+                }
                 Op::AddPending(p) => vec![format!("P{}#{}", p.list, p.seq)],
                 Op::RemovePending { list, seq } => vec![format!("P{list}#{seq}")],
                 Op::Claim { name, .. } | Op::Release { name, .. } => vec![format!("C{name}")],

@@ -78,6 +78,8 @@ pub enum Op {
     AddToken(TokenRecord),
     /// Delete a token; fails if it does not exist.
     RemoveToken { hash: String },
+    /// Replace a token (its roles); fails if it does not exist.
+    ReplaceToken(TokenRecord),
     /// Store pending status changes; fails if the sequence exists.
     AddPending(Pending),
     /// Delete folded pending changes; fails if they do not exist.

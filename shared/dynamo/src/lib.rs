@@ -195,6 +195,16 @@ impl DynamoRepo {
                     delete_existing(table, key(format!("U#{to}"), from.to_string())),
                 ],
                 Op::AddToken(t) => vec![put(table, token_item(&t))],
+                Op::ReplaceToken(t) => vec![TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .set_item(Some(token_item(&t)))
+                            .condition_expression("attribute_exists(pk)")
+                            .table_name(table)
+                            .build()
+                            .expect("put has item and table"),
+                    )
+                    .build()],
                 Op::RemoveToken { hash } => {
                     vec![delete_existing(table, key(format!("T#{hash}"), "T".into()))]
                 }
