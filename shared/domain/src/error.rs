@@ -35,7 +35,7 @@ impl ApiError {
         Self::new(400, id, message)
     }
     pub fn validation(message: impl Into<String>) -> Self {
-        Self::new(400, "ValidationException", message)
+        Self::new(400, "IllegalArgumentException", message)
     }
     pub fn unauthorized(message: impl Into<String>) -> Self {
         Self::new(401, "UnauthorizedException", message)

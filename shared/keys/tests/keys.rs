@@ -177,7 +177,7 @@ async fn refusal(repo: &MemoryRepo, kms: &FakeKms, target: &str, arn: &str) -> S
     let e = import_aws(repo, kms, &admin::<act::KeyImport>(target), import(arn))
         .await
         .unwrap_err();
-    assert_eq!((e.status, e.id), (400, "ValidationException"));
+    assert_eq!((e.status, e.id), (400, "IllegalArgumentException"));
     e.message
 }
 
