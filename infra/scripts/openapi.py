@@ -160,7 +160,7 @@ SCHEMAS = {
         "kid": names(ref("Target"), "key", "kms-key-use"), "did": {"type": "string"},
         "x5Chain": {"type": "array", "items": {"type": "string"}},
         "config": {"type": "object", "required": ["type"], "additionalProperties": False, "properties": {
-            "type": {"enum": ["TokenStatusList", "BitstringStatusList", "StatusList2021"]},
+            "type": {"enum": ["TokenStatusList", "BitstringStatusList", "StatusList2021", "RevocationList2020"]},
             "format": {"enum": ["JWT", "CWT"]}, "purpose": {"enum": ["revocation", "suspension", "message", "refresh"]},
             "statusSize": {"enum": [1, 2, 4, 8]},
             "statuses": {"type": "array", "items": {"type": "object", "required": ["status", "message"],

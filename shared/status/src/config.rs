@@ -71,9 +71,10 @@ fn type_format_purpose(
         "TokenStatusList" => ListType::TokenStatusList,
         "BitstringStatusList" => ListType::BitstringStatusList,
         "StatusList2021" => ListType::StatusList2021,
+        "RevocationList2020" => ListType::RevocationList2020,
         other => {
             return Err(invalid(format!(
-                "config.type {other:?}: use TokenStatusList, BitstringStatusList or StatusList2021"
+                "config.type {other:?}: use TokenStatusList, BitstringStatusList, StatusList2021 or RevocationList2020"
             )))
         }
     };
@@ -93,7 +94,9 @@ fn type_format_purpose(
             "config.format {f:?}: W3C lists are published as JWT"
         )));
     }
-    let allowed: &[Purpose] = if list_type == ListType::StatusList2021 {
+    let allowed: &[Purpose] = if list_type == ListType::RevocationList2020 {
+        &[Purpose::Revocation]
+    } else if list_type == ListType::StatusList2021 {
         &[Purpose::Revocation, Purpose::Suspension]
     } else {
         &[
@@ -164,10 +167,14 @@ pub(crate) fn normalise(
     if ![1, 2, 4, 8].contains(&bits) {
         return Err(invalid("config.statusSize: use 1, 2, 4 or 8"));
     }
-    if list_type == ListType::StatusList2021 && bits != 1 {
-        return Err(invalid(
-            "config.statusSize: StatusList2021 has 1-bit statuses",
-        ));
+    if matches!(
+        list_type,
+        ListType::StatusList2021 | ListType::RevocationList2020
+    ) && bits != 1
+    {
+        return Err(invalid(format!(
+            "config.statusSize: {list_type:?} has 1-bit statuses"
+        )));
     }
     let statuses = status_messages(&spec, bits)?;
     if list_type == ListType::BitstringStatusList && bits > 1 && statuses.len() != (1usize << bits)

@@ -41,7 +41,7 @@ fn unpack(
 
 pub(crate) fn order_of(config: &ListConfig) -> BitOrder {
     match config.list_type {
-        ListType::TokenStatusList => BitOrder::LsbFirst,
+        ListType::TokenStatusList | ListType::RevocationList2020 => BitOrder::LsbFirst,
         ListType::BitstringStatusList | ListType::StatusList2021 => BitOrder::MsbFirst,
     }
 }
@@ -135,6 +135,9 @@ pub(crate) fn entry_json(config: &StatusConfig, list: &StatusList, index: usize)
     let uri = &list.uri;
     let embed = match spec.list_type {
         ListType::TokenStatusList => json!({"status": {"status_list": {"idx": index, "uri": uri}}}),
+        ListType::RevocationList2020 => json!({"credentialStatus": {
+            "id": format!("{uri}#{index}"), "type": "RevocationList2020Status",
+            "revocationListIndex": index.to_string(), "revocationListCredential": uri}}),
         t => {
             let ty = if t == ListType::StatusList2021 {
                 "StatusList2021Entry"

@@ -298,10 +298,10 @@ async fn token_for(
             token::TSL_JWT_MEDIA_TYPE,
         ),
         (t, _) => {
-            let kind = if t == ListType::StatusList2021 {
-                W3cKind::StatusList2021
-            } else {
-                W3cKind::BitstringStatusList
+            let kind = match t {
+                ListType::StatusList2021 => W3cKind::StatusList2021,
+                ListType::RevocationList2020 => W3cKind::RevocationList2020,
+                _ => W3cKind::BitstringStatusList,
             };
             let did = cfg.did.as_deref().ok_or_else(|| {
                 ApiError::internal_msg("a W3C status list configuration without a DID")

@@ -891,3 +891,57 @@ async fn a_w3c_issuer_did_that_embeds_a_key_must_embed_the_kid_key() {
     let jwk = B64U.encode(key.to_jwk().to_string());
     w.configure(spec(&format!("did:jwk:{jwk}"))).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_revocation_list_2020_publishes_its_credential_lsb_first() {
+    let w = World::new().await;
+    w.configure(
+        json!({"kid": "acme.t1.kms.k", "did": "did:web:issuer.example",
+        "config": {"type": "RevocationList2020"}}),
+    )
+    .await
+    .unwrap();
+    for bad in [
+        json!({"type": "RevocationList2020", "purpose": "suspension"}),
+        json!({"type": "RevocationList2020", "statusSize": 2}),
+    ] {
+        let body: CreateConfig = serde_json::from_value(
+            json!({"kid": "acme.t1.kms.k", "did": "did:web:issuer.example", "config": bad}),
+        )
+        .unwrap();
+        let e = config::create_config(
+            &w.repo,
+            &admin::<act::StatusConfigCreate>("acme.t1.st.bad"),
+            body,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(e.status, 400, "{}", e.message);
+    }
+    let e = &w.allocate(1).await[0];
+    let status = &e["embed"]["credentialStatus"];
+    assert_eq!(status["type"], "RevocationList2020Status");
+    assert_eq!(status["revocationListCredential"], e["uri"]);
+    let idx = e["index"].as_u64().unwrap() as usize;
+    assert_eq!(status["revocationListIndex"], idx.to_string());
+    assert!(status.get("statusPurpose").is_none());
+    w.update(json!({"entry": e["id"], "status": "1"})).await;
+    let (list_id, _) = index_of(e);
+    let bodies = w.registry.bodies(&format!("status-lists/{CFG}/{list_id}"));
+    let jwt = String::from_utf8(bodies.last().unwrap().clone()).unwrap();
+    let payload: Value =
+        serde_json::from_slice(&B64U.decode(jwt.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let vc = &payload["vc"];
+    assert_eq!(vc["type"][1], "RevocationList2020Credential");
+    assert_eq!(vc["credentialSubject"]["type"], "RevocationList2020");
+    let encoded = vc["credentialSubject"]["encodedList"].as_str().unwrap();
+    let raw = trustfn_statuslist::codec::w3c_decode(1, encoded).unwrap();
+    let set: Vec<usize> = (0..raw.capacity())
+        .filter(|i| (raw.bytes()[i / 8] >> (i % 8)) & 1 == 1)
+        .collect();
+    assert_eq!(
+        set,
+        [idx],
+        "entry {idx} revoked, least significant bit first"
+    );
+}

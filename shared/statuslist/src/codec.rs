@@ -100,6 +100,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn revocation_list_2020_vectors_are_lsb_first() {
+        // The 100,000-entry lists of the RevocationList2020 reference implementation's tests
+        // (digitalbazaar/vc-revocation-list): empty, and with entry 50,000 revoked.
+        let empty = w3c_decode(
+            1,
+            "H4sIAAAAAAAAA-3BMQEAAADCoPVPbQsvoAAAAAAAAAAAAAAAAP4GcwM92tQwAAA",
+        )
+        .unwrap();
+        assert_eq!(empty.capacity(), 100_000);
+        assert!(empty.bytes().iter().all(|b| *b == 0));
+        let one = w3c_decode(
+            1,
+            "H4sIAAAAAAAAA-3OMQ0AAAgDsOHfNB72EJJWQRMAAAAAAIDWXAcAAAAAAIDHFrc4zDzUMAAA",
+        )
+        .unwrap();
+        let lsb = StatusArray::from_bytes(1, one.bytes().to_vec(), BitOrder::LsbFirst).unwrap();
+        let set: Vec<usize> = (0..lsb.capacity())
+            .filter(|i| lsb.get(*i).unwrap() == 1)
+            .collect();
+        assert_eq!(set, [50_000]);
+        // Our encoding of that list decodes to the same bits.
+        let mut ours = StatusArray::new(1, 100_000, BitOrder::LsbFirst).unwrap();
+        ours.set(50_000, 1).unwrap();
+        let back = w3c_decode(1, &w3c_encoded_list(&ours, false)).unwrap();
+        assert_eq!(back.bytes(), one.bytes());
+    }
+
+    #[test]
     fn decodes_the_spec_examples() {
         let a = tsl_decode(1, "eNrbuRgAAhcBXQ").unwrap();
         assert_eq!(a.bytes(), [0xB9, 0xA3]);

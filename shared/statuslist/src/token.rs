@@ -199,6 +199,9 @@ pub async fn tsl_cwt(
 pub enum W3cKind {
     BitstringStatusList,
     StatusList2021,
+    /// The W3C CCG predecessor of StatusList2021: revocation only, index 0 in the least
+    /// significant bit (the list must be `LsbFirst`).
+    RevocationList2020,
 }
 
 fn rfc3339(t: i64) -> String {
@@ -218,7 +221,14 @@ pub async fn w3c_jwt(
     kid: &str,
     signer: &dyn Signer,
 ) -> Result<String, StatusListError> {
-    debug_assert_eq!(list.order(), BitOrder::MsbFirst);
+    debug_assert_eq!(
+        list.order(),
+        if kind == W3cKind::RevocationList2020 {
+            BitOrder::LsbFirst
+        } else {
+            BitOrder::MsbFirst
+        }
+    );
     let alg = signer.public_key().curve.jose_alg();
     match kind {
         W3cKind::BitstringStatusList => {
@@ -247,6 +257,31 @@ pub async fn w3c_jwt(
             });
             jws(
                 json!({"alg": alg, "kid": kid, "typ": "vc+jwt"}),
+                payload,
+                signer,
+            )
+            .await
+        }
+        W3cKind::RevocationList2020 => {
+            let vc = json!({
+                "@context": ["https://www.w3.org/2018/credentials/v1", "https://w3id.org/vc-revocation-list-2020/v1"],
+                "id": claims.uri,
+                "type": ["VerifiableCredential", "RevocationList2020Credential"],
+                "issuer": issuer,
+                "issuanceDate": rfc3339(claims.iat),
+                "expirationDate": rfc3339(claims.exp),
+                "credentialSubject": {
+                    "id": format!("{}#list", claims.uri),
+                    "type": "RevocationList2020",
+                    "encodedList": codec::w3c_encoded_list(list, false),
+                },
+            });
+            let payload = json!({
+                "iss": issuer, "sub": claims.uri, "jti": claims.uri,
+                "iat": claims.iat, "nbf": claims.iat, "exp": claims.exp, "vc": vc,
+            });
+            jws(
+                json!({"alg": alg, "kid": kid, "typ": "JWT"}),
                 payload,
                 signer,
             )

@@ -11,6 +11,10 @@ pub enum ListType {
     BitstringStatusList,
     /// W3C StatusList2021 (VC-JWT), 1-bit statuses MSB-first.
     StatusList2021,
+    /// W3C CCG RevocationList2020 (VC-JWT), the predecessor of StatusList2021: revocation only,
+    /// 1-bit statuses, index 0 in the least significant bit of the first byte (as its reference
+    /// implementations and test vectors have it).
+    RevocationList2020,
 }
 
 impl ListType {
