@@ -61,8 +61,10 @@ SCHEMAS = {
                                 "version": {"type": "integer", "minimum": 1}, "createdAt": {"type": "string", "format": "date-time"}}},
     "Service": {"allOf": [ref("Resource"), {"type": "object", "required": ["config", "dependencies"], "properties": {
         "type": ref("ServiceType"), "config": ref("ServiceConfig"), "dependencies": {"type": "array", "items": ref("Target")}}}]},
-    "ServiceUpdate": {"type": "object", "additionalProperties": False, "description":
-                      "the document as configuration/view shows it; config replaces the stored config, version (when given) must be current",
+    "ServiceUpdate": {"type": "object", "additionalProperties": True, "description":
+                      "the document as configuration/view shows it; config replaces the stored config, version (when given) "
+                      "must be current. The configuration may also be sent flat (its fields at the top level, as the "
+                      "Enterprise API documents it); where both forms are sent, the one that changes a field wins.",
                       "properties": {"_id": ref("Target"), "parent": ref("Target"), "type": ref("ServiceType"),
                                      "config": ref("ServiceConfig"),
                                      "dependencies": {"type": "array", "description": "must equal the current dependencies",

@@ -99,3 +99,10 @@ def test_configuration_view_and_update(api):
     r = api.put(f"/v1/{t}.kms/kms-service-api/configuration/update", json={"config": {"note": "eu keys"}})
     assert r.status_code == 200
     assert api.get(f"/v1/{t}.kms/kms-service-api/configuration/view").json()["config"] == {"note": "eu keys"}
+    # The Enterprise API's flat document, as its documentation sends it.
+    flat = {"traversable": True, "_id": f"{t}.kms", "parent": t, "defaultKeyGenerationRequests": {}}
+    r = api.put(f"/v1/{t}.kms/kms-service-api/configuration/update", json=flat)
+    assert r.status_code == 200, r.text
+    shown = api.get(f"/v1/{t}.kms/kms-service-api/configuration/view").json()
+    assert shown["config"] == {"traversable": True, "defaultKeyGenerationRequests": {}}
+    assert shown["traversable"] is True and shown["defaultKeyGenerationRequests"] == {}

@@ -66,11 +66,67 @@ async fn service_doc(
     }))
 }
 
-/// The public view of a service with its dependencies, secrets redacted.
+/// The fields of a service document besides its configuration.
+const DOCUMENT_FIELDS: [&str; 7] = [
+    "_id",
+    "parent",
+    "type",
+    "config",
+    "dependencies",
+    "version",
+    "createdAt",
+];
+
+/// The public view of a service with its dependencies, secrets redacted. The configuration is
+/// shown nested (`config`) and, for Enterprise API clients, also flat: each configuration field
+/// whose name is not a document field appears at the top level too.
 pub(crate) fn service_view(rec: &Record, deps: &[Target]) -> Value {
     let mut v = rec.to_public();
     v["dependencies"] = Value::Array(deps.iter().map(|d| Value::String(d.to_string())).collect());
+    if let Some(Value::Object(config)) = v.get("config").cloned() {
+        for (k, val) in config {
+            if !DOCUMENT_FIELDS.contains(&k.as_str()) {
+                v[k.as_str()] = val;
+            }
+        }
+    }
     v
+}
+
+/// The configuration an update body gives: `config` (our nested form) or the document's other
+/// fields (the Enterprise API's flat form). A view-then-update round trip sends both, one of
+/// them edited: a field wins where it differs from the `stored` (public) configuration and the
+/// other form repeats the stored value; the two forms changing one field differently is a 400.
+fn config_of_update(
+    obj: &serde_json::Map<String, Value>,
+    stored: &serde_json::Map<String, Value>,
+) -> Result<Value, ApiError> {
+    let flat = obj
+        .iter()
+        .filter(|(k, _)| !DOCUMENT_FIELDS.contains(&k.as_str()));
+    let Some(nested) = obj.get("config") else {
+        return Ok(Value::Object(
+            flat.map(|(k, v)| (k.clone(), v.clone())).collect(),
+        ));
+    };
+    let Value::Object(nested) = nested else {
+        return Err(ApiError::validation("config must be an object"));
+    };
+    let mut merged = nested.clone();
+    for (k, v) in flat {
+        let (in_nested, in_stored) = (nested.get(k), stored.get(k));
+        if in_nested == Some(v) || in_stored == Some(v) {
+            continue; // the same, or an unedited echo of the stored value
+        }
+        if in_nested == in_stored {
+            merged.insert(k.clone(), v.clone()); // only the flat form changed it
+            continue;
+        }
+        return Err(ApiError::validation(format!(
+            "{k}: set differently in config and at the top level; send one form"
+        )));
+    }
+    Ok(Value::Object(merged))
 }
 
 /// `configuration/update` does not change dependencies: the list it is sent must be the current
@@ -285,24 +341,15 @@ pub async fn configuration_update(
     let obj = body
         .as_object()
         .ok_or_else(|| ApiError::validation("body must be a JSON object"))?;
-    for k in obj.keys() {
-        if ![
-            "_id",
-            "parent",
-            "type",
-            "config",
-            "dependencies",
-            "version",
-            "createdAt",
-        ]
-        .contains(&k.as_str())
-        {
-            return Err(ApiError::validation(format!(
-                "{k}: unknown field of a service document"
-            )));
-        }
-    }
     let (rec, t) = service_for_api(repo, target, api).await?;
+    let Doc::Service(stored) = &rec.doc else {
+        return Err(ApiError::internal_msg(format!("{target} is not a service")));
+    };
+    let stored_public = match stored.public().get("config") {
+        Some(Value::Object(c)) => c.clone(),
+        _ => Default::default(),
+    };
+    let config = config_of_update(obj, &stored_public)?;
     if let Some(deps) = obj.get("dependencies") {
         same_dependencies(repo, target, deps).await?;
     }
@@ -329,10 +376,6 @@ pub async fn configuration_update(
             )));
         }
     }
-    let config = obj.get("config").cloned().unwrap_or_else(|| json!({}));
-    let Doc::Service(stored) = &rec.doc else {
-        return Err(ApiError::internal_msg(format!("{target} is not a service")));
-    };
     let doc = service_doc(t, config, secrets, policy, target, Some(stored)).await?;
     // Where lists are published, and with which secrets, is its own right.
     if doc.registry() != stored.registry() {

@@ -476,3 +476,67 @@ async fn duplicates_are_409_and_names_are_required_and_bounded() {
     assert_eq!(create("x".repeat(257)).await.unwrap_err().status, 400);
     create("x".repeat(256)).await.unwrap();
 }
+
+#[tokio::test]
+async fn configuration_documents_are_read_and_written_nested_or_flat() {
+    let repo = MemoryRepo::new();
+    org(&repo, "acme").await;
+    tenant(&repo, "acme.t1").await;
+    service(&repo, "acme.t1.kms", "kms", &[]).await;
+    let view = || async {
+        services::configuration_view(
+            &repo,
+            &admin::<act::ConfigurationView>("acme.t1.kms"),
+            "kms-service-api",
+        )
+        .await
+        .unwrap()
+        .body
+        .unwrap()
+    };
+    let update = |body: serde_json::Value| {
+        let repo = &repo;
+        async move {
+            let policy = Default::default();
+            services::configuration_update(
+                repo,
+                &admin::<act::ConfigurationUpdate>("acme.t1.kms"),
+                "kms-service-api",
+                body,
+                None,
+                &policy,
+            )
+            .await
+        }
+    };
+    // The Enterprise API's flat document.
+    update(json!({"_id": "acme.t1.kms", "traversable": true, "defaultKeyGenerationRequests": {}}))
+        .await
+        .unwrap();
+    let doc = view().await;
+    assert_eq!(
+        doc["config"],
+        json!({"traversable": true, "defaultKeyGenerationRequests": {}})
+    );
+    assert_eq!(
+        (doc["traversable"].clone(), doc["type"].clone()),
+        (json!(true), json!("kms"))
+    );
+    // A round trip editing either form.
+    let mut nested = doc.clone();
+    nested["config"]["traversable"] = json!(false);
+    update(nested).await.unwrap();
+    assert_eq!(view().await["config"]["traversable"], json!(false));
+    let mut flat = view().await;
+    flat["traversable"] = json!(true);
+    update(flat).await.unwrap();
+    assert_eq!(view().await["traversable"], json!(true));
+    // Both forms changing one field differently: refused, nothing changes.
+    let mut both = view().await;
+    both["traversable"] = json!("a");
+    both["config"]["traversable"] = json!("b");
+    let e = update(both).await.unwrap_err();
+    assert_eq!(e.status, 400);
+    assert!(e.message.contains("traversable"), "{}", e.message);
+    assert_eq!(view().await["config"]["traversable"], json!(true));
+}
