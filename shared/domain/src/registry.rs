@@ -101,9 +101,15 @@ pub fn validate(registry: Option<&Value>, policy: &RegistryPolicy) -> Result<(),
         .as_str()
         .ok_or_else(|| err("type", "must be a string"))?;
     let spec = spec(kind).ok_or_else(|| {
+        let hint = if kind == "in-memory" {
+            " (lists are always published where verifiers can fetch them; for local use, `make \
+             run` starts S3, Azure and GCS emulators: point an aws registry at http://127.0.0.1:4566)"
+        } else {
+            ""
+        };
         err(
             "type",
-            format!("unknown registry type {kind:?}; supported: aws, azure, gcs"),
+            format!("unknown registry type {kind:?}; supported: aws, azure, gcs{hint}"),
         )
     })?;
     for (k, v) in reg {
@@ -526,6 +532,7 @@ mod tests {
                 "bogus",
             ),
             (json!({"type": "ftp"}), "type"),
+            (json!({"type": "in-memory"}), "emulators"),
             (
                 json!({"type": "azure", "accountName": "a", "containerName": "lists", "sasToken": "a", "accountKey": "b"}),
                 "sasToken",

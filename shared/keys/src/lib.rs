@@ -137,8 +137,14 @@ pub async fn generate(
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
     let curve = Curve::from_key_type(&body.key_type).ok_or_else(|| {
+        let why = if body.key_type.eq_ignore_ascii_case("ed25519") {
+            " (Ed25519: AWS KMS signs with ECC_NIST_EDWARDS25519, but trustfn does not offer it \
+             yet: mDL and status-list profiles use the NIST curves)"
+        } else {
+            ""
+        };
         ApiError::validation(format!(
-            "keyType {:?}: use secp256r1, secp384r1 or secp521r1",
+            "keyType {:?}: use secp256r1, secp384r1 or secp521r1{why}",
             body.key_type
         ))
     })?;
@@ -148,7 +154,8 @@ pub async fn generate(
         .filter(|b| *b != "aws" && *b != "kms")
     {
         return Err(ApiError::validation(format!(
-            "backend {b:?}: keys are held in AWS KMS (use \"aws\" or omit it)"
+            "backend {b:?}: trustfn keeps no private key outside AWS KMS; use \"aws\" (or omit \
+             it), or adopt an existing KMS key with keys/import/aws"
         )));
     }
     let parent = new_key_parent(repo, target).await?;

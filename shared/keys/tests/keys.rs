@@ -334,7 +334,24 @@ async fn generate_answers_the_key_and_takes_only_the_aws_backend() {
     )
     .await
     .unwrap_err();
-    assert!(e.message.contains("backend"), "{}", e.message);
+    assert!(
+        e.message.contains("backend") && e.message.contains("keys/import/aws"),
+        "{}",
+        e.message
+    );
+    let e = generate(
+        &repo,
+        &kms,
+        &admin::<act::KeyGenerate>("acme.t1.kms.ed"),
+        gen("Ed25519"),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.message.contains("secp256r1") && e.message.contains("Ed25519"),
+        "{}",
+        e.message
+    );
     // A key is '<kms service>.<keyId>': the service itself is not a key id.
     let e = generate(
         &repo,
