@@ -93,7 +93,7 @@ impl crate::PutObject for Azure {
         body: Vec<u8>,
         content_type: &str,
         cache_control: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), crate::PutError> {
         let path_key: String = key
             .split('/')
             .map(crate::encode_segment)
@@ -134,11 +134,9 @@ impl crate::PutObject for Azure {
             let sig = B64.encode(mac.finalize().into_bytes());
             req = req.header("Authorization", format!("SharedKey {}:{sig}", self.account));
         }
-        let resp = req
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| format!("Azure Put Blob: {}", e.without_url()))?;
+        let resp = req.body(body).send().await.map_err(|e| {
+            crate::PutError::transient(format!("Azure Put Blob: {}", e.without_url()))
+        })?;
         if !resp.status().is_success() {
             let status = resp.status();
             let code = resp
@@ -147,7 +145,11 @@ impl crate::PutObject for Azure {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-")
                 .to_owned();
-            return Err(format!("Azure Put Blob: HTTP {status} ({code})"));
+            return Err(crate::PutError::status(
+                "Azure Put Blob",
+                status,
+                &format!(" ({code})"),
+            ));
         }
         Ok(())
     }

@@ -146,7 +146,7 @@ impl crate::PutObject for Gcs {
         body: Vec<u8>,
         content_type: &str,
         cache_control: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), crate::PutError> {
         let boundary = format!("trustfn-{:016x}", rand_u64());
         let meta = json!({"name": key, "contentType": content_type, "cacheControl": cache_control})
             .to_string();
@@ -172,13 +172,12 @@ impl crate::PutObject for Gcs {
         if let Some(sa) = &self.key {
             req = req.bearer_auth(self.token(sa).await?);
         }
-        let resp = req
-            .body(payload)
-            .send()
-            .await
-            .map_err(|e| format!("GCS upload: {}", e.without_url()))?;
+        let resp =
+            req.body(payload).send().await.map_err(|e| {
+                crate::PutError::transient(format!("GCS upload: {}", e.without_url()))
+            })?;
         if !resp.status().is_success() {
-            return Err(format!("GCS upload: HTTP {}", resp.status()));
+            return Err(crate::PutError::status("GCS upload", resp.status(), ""));
         }
         Ok(())
     }

@@ -23,7 +23,47 @@ use aws_sdk_s3::primitives::ByteStream;
 use trustfn_domain::ports::{Publisher, Registries, RegistryError};
 use trustfn_domain::registry::{RegistryConfig, RegistryPolicy, Secret};
 
-/// One object upload, as each registry writer does it; the error is text for the log only.
+/// Why an upload failed: text for the log only, and whether trying again may help (throttling,
+/// a 5xx, a dropped connection or a timeout).
+#[derive(Debug)]
+pub(crate) struct PutError {
+    pub(crate) message: String,
+    pub(crate) transient: bool,
+}
+
+impl From<String> for PutError {
+    fn from(message: String) -> PutError {
+        PutError {
+            message,
+            transient: false,
+        }
+    }
+}
+
+impl From<&str> for PutError {
+    fn from(message: &str) -> PutError {
+        message.to_owned().into()
+    }
+}
+
+impl PutError {
+    pub(crate) fn transient(message: String) -> PutError {
+        PutError {
+            message,
+            transient: true,
+        }
+    }
+
+    /// From an HTTP answer that was not a success.
+    pub(crate) fn status(what: &str, status: reqwest::StatusCode, detail: &str) -> PutError {
+        PutError {
+            message: format!("{what}: HTTP {status}{detail}"),
+            transient: status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+}
+
+/// One object upload, as each registry writer does it.
 #[async_trait]
 trait PutObject: Send + Sync {
     async fn put_object(
@@ -32,8 +72,12 @@ trait PutObject: Send + Sync {
         body: Vec<u8>,
         content_type: &str,
         cache_control: &str,
-    ) -> Result<(), String>;
+    ) -> Result<(), PutError>;
 }
+
+/// Attempts of one upload: a transient failure is tried once more after a short pause (the
+/// SDK-based S3 writer retries inside the SDK and reports nothing as transient).
+const UPLOAD_ATTEMPTS: u32 = 2;
 
 /// A registry writer as the [`Publisher`] port.
 struct Writer<T>(T);
@@ -47,10 +91,22 @@ impl<T: PutObject> Publisher for Writer<T> {
         content_type: &str,
         cache_control: &str,
     ) -> Result<(), RegistryError> {
-        self.0
-            .put_object(key, body, content_type, cache_control)
-            .await
-            .map_err(|e| RegistryError::Unavailable(outbound::redact(&e)))
+        let mut attempt = 1;
+        loop {
+            match self
+                .0
+                .put_object(key, body.clone(), content_type, cache_control)
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) if e.transient && attempt < UPLOAD_ATTEMPTS => {
+                    tracing::warn!(error = %outbound::redact(&e.message), attempt, "registry upload failed; retrying");
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+                Err(e) => return Err(RegistryError::Unavailable(outbound::redact(&e.message))),
+            }
+        }
     }
 }
 
@@ -99,7 +155,7 @@ impl crate::PutObject for S3 {
         body: Vec<u8>,
         content_type: &str,
         cache_control: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), PutError> {
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -191,5 +247,63 @@ impl CloudRegistries {
                 r,
             )?))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    /// Fails its first `failures` uploads, transiently or not.
+    struct Flaky {
+        failures: u32,
+        transient: bool,
+        calls: AtomicU32,
+    }
+
+    #[async_trait]
+    impl PutObject for Flaky {
+        async fn put_object(&self, _: &str, _: Vec<u8>, _: &str, _: &str) -> Result<(), PutError> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if n < self.failures {
+                return Err(PutError {
+                    message: "HTTP 503 from https://x.example/c/k?sig=SECRET".into(),
+                    transient: self.transient,
+                });
+            }
+            Ok(())
+        }
+    }
+
+    fn flaky(failures: u32, transient: bool) -> Writer<Flaky> {
+        Writer(Flaky {
+            failures,
+            transient,
+            calls: AtomicU32::new(0),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_transient_failure_is_tried_once_more_and_a_permanent_one_is_not() {
+        let w = flaky(1, true);
+        w.put("k", vec![1], "t", "c").await.unwrap();
+        assert_eq!(w.0.calls.load(Ordering::SeqCst), 2);
+        let w = flaky(5, true);
+        let e = w.put("k", vec![1], "t", "c").await.unwrap_err();
+        assert_eq!(w.0.calls.load(Ordering::SeqCst), UPLOAD_ATTEMPTS);
+        assert!(!e.to_string().contains("SECRET"), "{e}");
+        let w = flaky(1, false);
+        assert!(w.put("k", vec![1], "t", "c").await.is_err());
+        assert_eq!(w.0.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn throttling_and_server_errors_are_transient() {
+        let t = |code: u16| {
+            PutError::status("x", reqwest::StatusCode::from_u16(code).unwrap(), "").transient
+        };
+        assert!(t(500) && t(503) && t(429));
+        assert!(!t(400) && !t(403) && !t(404) && !t(412));
     }
 }
