@@ -63,7 +63,7 @@ SCHEMAS = {
         "type": ref("ServiceType"), "config": ref("ServiceConfig"), "dependencies": {"type": "array", "items": ref("Target")}}}]},
     "ServiceUpdate": {"type": "object", "additionalProperties": True, "description":
                       "the document as configuration/view shows it; config replaces the stored config, version (when given) "
-                      "must be current. The configuration may also be sent flat (its fields at the top level, as the "
+                      "must be current. The configuration may also be sent flat (its fields at the top level, with _id, as the "
                       "Enterprise API documents it); where both forms are sent, the one that changes a field wins.",
                       "properties": {"_id": ref("Target"), "parent": ref("Target"), "type": ref("ServiceType"),
                                      "config": ref("ServiceConfig"),

@@ -105,9 +105,17 @@ fn config_of_update(
         .iter()
         .filter(|(k, _)| !DOCUMENT_FIELDS.contains(&k.as_str()));
     let Some(nested) = obj.get("config") else {
-        return Ok(Value::Object(
-            flat.map(|(k, v)| (k.clone(), v.clone())).collect(),
-        ));
+        let flat: serde_json::Map<String, Value> =
+            flat.map(|(k, v)| (k.clone(), v.clone())).collect();
+        // The flat form is a whole service document (with its `_id`, as the view shows it): a
+        // stray or misspelt field never replaces a configuration by itself.
+        if let Some(k) = flat.keys().next().filter(|_| !obj.contains_key("_id")) {
+            return Err(ApiError::validation(format!(
+                "{k}: unknown field of a service document (send the configuration in config, or \
+                 the whole document, _id included, as configuration/view shows it)"
+            )));
+        }
+        return Ok(Value::Object(flat));
     };
     let Value::Object(nested) = nested else {
         return Err(ApiError::validation("config must be an object"));

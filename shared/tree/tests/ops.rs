@@ -531,6 +531,9 @@ async fn configuration_documents_are_read_and_written_nested_or_flat() {
     flat["traversable"] = json!(true);
     update(flat).await.unwrap();
     assert_eq!(view().await["traversable"], json!(true));
+    // Flat fields without the document's `_id` (a stray or misspelt field): refused.
+    let e = update(json!({"confg": {}})).await.unwrap_err();
+    assert!(e.message.contains("confg"), "{}", e.message);
     // Both forms changing one field differently: refused, nothing changes.
     let mut both = view().await;
     both["traversable"] = json!("a");
