@@ -263,57 +263,76 @@ pub async fn w3c_jwt(
             .await
         }
         W3cKind::RevocationList2020 => {
-            let vc = json!({
-                "@context": ["https://www.w3.org/2018/credentials/v1", "https://w3id.org/vc-revocation-list-2020/v1"],
-                "id": claims.uri,
-                "type": ["VerifiableCredential", "RevocationList2020Credential"],
-                "issuer": issuer,
-                "issuanceDate": rfc3339(claims.iat),
-                "expirationDate": rfc3339(claims.exp),
-                "credentialSubject": {
-                    "id": format!("{}#list", claims.uri),
-                    "type": "RevocationList2020",
-                    "encodedList": codec::w3c_encoded_list(list, false),
-                },
-            });
-            let payload = json!({
-                "iss": issuer, "sub": claims.uri, "jti": claims.uri,
-                "iat": claims.iat, "nbf": claims.iat, "exp": claims.exp, "vc": vc,
-            });
-            jws(
-                json!({"alg": alg, "kid": kid, "typ": "JWT"}),
-                payload,
+            vcdm1_jwt(
+                list,
+                claims,
+                issuer,
+                kid,
                 signer,
+                "https://w3id.org/vc-revocation-list-2020/v1",
+                "RevocationList2020",
+                None,
             )
             .await
         }
         W3cKind::StatusList2021 => {
-            let vc = json!({
-                "@context": ["https://www.w3.org/2018/credentials/v1", "https://w3id.org/vc/status-list/2021/v1"],
-                "id": claims.uri,
-                "type": ["VerifiableCredential", "StatusList2021Credential"],
-                "issuer": issuer,
-                "issuanceDate": rfc3339(claims.iat),
-                "expirationDate": rfc3339(claims.exp),
-                "credentialSubject": {
-                    "id": format!("{}#list", claims.uri),
-                    "type": "StatusList2021",
-                    "statusPurpose": purpose,
-                    "encodedList": codec::w3c_encoded_list(list, false),
-                },
-            });
-            let payload = json!({
-                "iss": issuer, "sub": claims.uri, "jti": claims.uri,
-                "iat": claims.iat, "nbf": claims.iat, "exp": claims.exp, "vc": vc,
-            });
-            jws(
-                json!({"alg": alg, "kid": kid, "typ": "JWT"}),
-                payload,
+            vcdm1_jwt(
+                list,
+                claims,
+                issuer,
+                kid,
                 signer,
+                "https://w3id.org/vc/status-list/2021/v1",
+                "StatusList2021",
+                Some(purpose),
             )
             .await
         }
     }
+}
+
+/// A VCDM 1.1 status list credential as a JWT (`vc` claim): StatusList2021 and its predecessor
+/// RevocationList2020 differ only in their context, type names and (RevocationList2020 has
+/// none) status purpose.
+#[allow(clippy::too_many_arguments)]
+async fn vcdm1_jwt(
+    list: &StatusArray,
+    claims: &Claims,
+    issuer: &str,
+    kid: &str,
+    signer: &dyn Signer,
+    context: &str,
+    list_type: &str,
+    purpose: Option<&str>,
+) -> Result<String, StatusListError> {
+    let mut subject = json!({
+        "id": format!("{}#list", claims.uri),
+        "type": list_type,
+        "encodedList": codec::w3c_encoded_list(list, false),
+    });
+    if let Some(p) = purpose {
+        subject["statusPurpose"] = json!(p);
+    }
+    let vc = json!({
+        "@context": ["https://www.w3.org/2018/credentials/v1", context],
+        "id": claims.uri,
+        "type": ["VerifiableCredential", format!("{list_type}Credential")],
+        "issuer": issuer,
+        "issuanceDate": rfc3339(claims.iat),
+        "expirationDate": rfc3339(claims.exp),
+        "credentialSubject": subject,
+    });
+    let payload = json!({
+        "iss": issuer, "sub": claims.uri, "jti": claims.uri,
+        "iat": claims.iat, "nbf": claims.iat, "exp": claims.exp, "vc": vc,
+    });
+    let alg = signer.public_key().curve.jose_alg();
+    jws(
+        json!({"alg": alg, "kid": kid, "typ": "JWT"}),
+        payload,
+        signer,
+    )
+    .await
 }
 
 #[cfg(test)]
