@@ -131,6 +131,26 @@ impl World {
             .doc
     }
 
+    /// Sets `list_id`'s publish lease as another publisher would hold it: until `until` (Unix
+    /// seconds), owned by `owner` (kept as it is when `None`).
+    async fn set_lease(&self, list_id: &str, until: i64, owner: Option<&str>) {
+        let id = t(&format!("{CFG}.{list_id}"));
+        let mut rec = load_as::<StatusList>(&self.repo, &id).await.unwrap();
+        rec.doc.lease_until = Some(until);
+        if let Some(o) = owner {
+            rec.doc.lease_owner = Some(o.to_owned());
+        }
+        let v = rec.version;
+        self.repo
+            .commit(vec![Op::Replace {
+                record: rec.upcast(),
+                expected_version: v,
+                children_delta: 0,
+            }])
+            .await
+            .unwrap();
+    }
+
     /// The statuses of the last token published for `list_id`, its signature checked.
     fn published(&self, list_id: &str) -> Vec<u8> {
         let key = format!("status-lists/{CFG}/{list_id}");
@@ -309,25 +329,8 @@ async fn a_live_lease_defers_and_an_expired_one_is_taken_over() {
     w.configure(tsl(1024)).await.unwrap();
     let entries = w.allocate(1).await;
     let (list_id, idx) = index_of(&entries[0]);
-    let id = t(&format!("{CFG}.{list_id}"));
     // Another publisher holds the lease (alive): an update stores its change and leaves.
-    let set_lease = |until: i64| {
-        let repo = &w.repo;
-        let id = id.clone();
-        async move {
-            let mut rec = load_as::<StatusList>(repo, &id).await.unwrap();
-            rec.doc.lease_until = Some(until);
-            rec.doc.lease_owner = Some("someone-else".into());
-            let v = rec.version;
-            repo.commit(vec![Op::Replace {
-                record: rec.upcast(),
-                expected_version: v,
-                children_delta: 0,
-            }])
-            .await
-            .unwrap();
-        }
-    };
+    let set_lease = |until: i64| w.set_lease(&list_id, until, Some("someone-else"));
     let now = chrono::Utc::now().timestamp();
     set_lease(now + 600).await;
     let uploads = w.uploads_of(&list_id);
@@ -506,19 +509,12 @@ async fn the_view_never_calls_a_list_up_to_date_while_accepted_changes_wait() {
     let (list_id, idx) = index_of(&entries[0]);
     // Changes accepted while a (live) publisher holds the lease wait, unfolded: the list record
     // alone still looks published.
-    let id = t(&format!("{CFG}.{list_id}"));
-    let mut rec = load_as::<StatusList>(&w.repo, &id).await.unwrap();
-    rec.doc.lease_until = Some(chrono::Utc::now().timestamp() + 600);
-    rec.doc.lease_owner = Some("someone-else".into());
-    let v = rec.version;
-    w.repo
-        .commit(vec![Op::Replace {
-            record: rec.upcast(),
-            expected_version: v,
-            children_delta: 0,
-        }])
-        .await
-        .unwrap();
+    w.set_lease(
+        &list_id,
+        chrono::Utc::now().timestamp() + 600,
+        Some("someone-else"),
+    )
+    .await;
     w.update(json!({"list": list_id, "index": idx, "status": "1"}))
         .await;
     let shown = view::view(&w.repo, &admin::<act::StatusView>(CFG))
@@ -791,7 +787,6 @@ async fn a_late_upload_of_a_publisher_that_lost_its_lease_is_published_over() {
     let entries = w.allocate(2).await;
     let (list_id, a_idx) = index_of(&entries[0]);
     let b_idx = index_of(&entries[1]).1;
-    let id = t(&format!("{CFG}.{list_id}"));
     // Publisher A folds its revocation and stalls in the upload ...
     w.registry.hold_next(1);
     let a = w.update(json!({"entry": entries[0]["id"], "status": "1"}));
@@ -800,17 +795,8 @@ async fn a_late_upload_of_a_publisher_that_lost_its_lease_is_published_over() {
             tokio::task::yield_now().await;
         }
         // ... past its lease, so publisher B takes the list over and publishes both revocations.
-        let mut rec = load_as::<StatusList>(&w.repo, &id).await.unwrap();
-        rec.doc.lease_until = Some(chrono::Utc::now().timestamp() - 1);
-        let v = rec.version;
-        w.repo
-            .commit(vec![Op::Replace {
-                record: rec.upcast(),
-                expected_version: v,
-                children_delta: 0,
-            }])
-            .await
-            .unwrap();
+        w.set_lease(&list_id, chrono::Utc::now().timestamp() - 1, None)
+            .await;
         w.update(json!({"entry": entries[1]["id"], "status": "1"}))
             .await;
         let after_b = w.list(&list_id).await;
