@@ -133,30 +133,37 @@ pub async fn refuse_if_used(
     }
     if root.dependants > 0 {
         let users = repo.dependants(target).await?;
-        let (seen, unseen): (Vec<&Target>, Vec<&Target>) = users
-            .iter()
-            .partition(|u| caller.allows(u, Action::ResourceList));
-        let mut names: Vec<String> = seen.iter().map(|u| u.to_string()).collect();
-        let (what, todo) = if root.kind() == Kind::Key {
-            (
-                "configuration",
-                "is the signing key of {}; delete those first",
+        let message = if root.kind() == Kind::Key {
+            format!(
+                "{target} is the signing key of {}; delete those first",
+                visible(caller, users.iter(), "configuration")
             )
         } else {
-            (
-                "service",
-                "is a dependency of {}; remove that dependency first",
+            format!(
+                "{target} is a dependency of {}; remove that dependency first",
+                visible(caller, users.iter(), "service")
             )
         };
-        if !unseen.is_empty() {
-            names.push(format!("{} other {what}(s)", unseen.len()));
-        }
-        return Err(ApiError::conflict(format!(
-            "{target} {}",
-            todo.replace("{}", &names.join(", "))
-        )));
+        return Err(ApiError::conflict(message));
     }
     Ok(())
+}
+
+/// `ids` as `caller` may see them, for a message: the ones it may list (`resource-list`) by
+/// name, the others counted as "N other `what`(s)".
+pub fn visible<'a>(
+    caller: &Principal,
+    ids: impl IntoIterator<Item = &'a Target>,
+    what: &str,
+) -> String {
+    let (seen, unseen): (Vec<&Target>, Vec<&Target>) = ids
+        .into_iter()
+        .partition(|t| caller.allows(t, Action::ResourceList));
+    let mut names: Vec<String> = seen.iter().map(|t| t.to_string()).collect();
+    if !unseen.is_empty() {
+        names.push(format!("{} other {what}(s)", unseen.len()));
+    }
+    names.join(", ")
 }
 
 /// One page of `parent`'s children as a request asks for it: `limit` items after `cursor`, or

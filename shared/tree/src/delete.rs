@@ -10,7 +10,7 @@ use trustfn_domain::reply::Reply;
 use trustfn_domain::reply::MAX_PAGE;
 use trustfn_domain::repo::MAX_TX_ITEMS;
 use trustfn_domain::repo::{Op, Repository};
-use trustfn_domain::resource::{failed_index, load, refuse_if_used};
+use trustfn_domain::resource::{failed_index, load, refuse_if_used, visible};
 use trustfn_domain::target::Target;
 
 /// `DELETE /v1/{target}/resource-api/resources/delete[-recursive]`.
@@ -111,7 +111,7 @@ fn refuse_outside_dependants(
         let users: BTreeSet<&Target> = references.iter().map(|(from, _)| from).collect();
         return Err(ApiError::conflict(format!(
             "{target} holds a key that {} outside it sign(s) with; delete those first",
-            visible(caller, users.into_iter().collect(), "configuration")
+            visible(caller, users, "configuration")
         )));
     }
     let outside: BTreeSet<&Target> = dependencies
@@ -125,20 +125,8 @@ fn refuse_outside_dependants(
     Err(ApiError::conflict(format!(
         "{target} is a dependency of {} outside it; remove those dependencies first (or hold \
          service-dependency-remove on them)",
-        visible(caller, outside.into_iter().collect(), "service")
+        visible(caller, outside, "service")
     )))
-}
-
-/// `ids` as the caller may see them: the ones it may list by name, the others counted.
-fn visible(caller: &Principal, ids: Vec<&Target>, what: &str) -> String {
-    let (seen, unseen): (Vec<&Target>, Vec<&Target>) = ids
-        .into_iter()
-        .partition(|s| caller.allows(s, Action::ResourceList));
-    let mut names: Vec<String> = seen.iter().map(|s| s.to_string()).collect();
-    if !unseen.is_empty() {
-        names.push(format!("{} other {what}(s)", unseen.len()));
-    }
-    names.join(", ")
 }
 
 /// `root` and, when `recursive`, everything below it, breadth first (parents before children).
