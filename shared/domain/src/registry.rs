@@ -87,6 +87,15 @@ impl RegistryPolicy {
     }
 }
 
+/// One field of an Azure connection string (`AccountName=...;AccountKey=...;BlobEndpoint=...`),
+/// its name matched without regard to case.
+pub fn connection_string_field<'a>(cs: &'a str, name: &str) -> Option<&'a str> {
+    cs.split(';')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| k.trim().eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.trim())
+}
+
 /// Validates `config.registry` of a credential-status service.
 pub fn validate(registry: Option<&Value>, policy: &RegistryPolicy) -> Result<(), ApiError> {
     let reg = registry
@@ -194,12 +203,7 @@ pub fn validate(registry: Option<&Value>, policy: &RegistryPolicy) -> Result<(),
             }
             // A connection string may name its own endpoint: the same rules as endpointUrl.
             if let Some(cs) = s("connectionString").filter(|c| *c != REDACTED) {
-                let endpoint = cs
-                    .split(';')
-                    .filter_map(|p| p.split_once('='))
-                    .find(|(k, _)| k.trim().eq_ignore_ascii_case("BlobEndpoint"))
-                    .map(|(_, v)| v.trim());
-                if let Some(e) = endpoint {
+                if let Some(e) = connection_string_field(cs, "BlobEndpoint") {
                     policy
                         .endpoints
                         .check(e)

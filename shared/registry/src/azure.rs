@@ -4,7 +4,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use trustfn_domain::registry::{AzureRegistry, Secret};
+use trustfn_domain::registry::{connection_string_field, AzureRegistry, Secret};
 
 const VERSION: &str = "2021-08-06";
 
@@ -30,12 +30,7 @@ pub fn blob_endpoint(cs: &str) -> Option<String> {
 
 /// `AccountName=...;AccountKey=...;BlobEndpoint=...;SharedAccessSignature=...`
 fn connection_string(cs: &str) -> impl Fn(&str) -> Option<String> + '_ {
-    move |k: &str| {
-        cs.split(';')
-            .filter_map(|p| p.split_once('='))
-            .find(|(n, _)| n.eq_ignore_ascii_case(k))
-            .map(|(_, v)| v.to_owned())
-    }
+    move |k: &str| connection_string_field(cs, k).map(str::to_owned)
 }
 
 impl Azure {
