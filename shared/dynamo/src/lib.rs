@@ -52,12 +52,17 @@ fn decode_cursor(c: &str) -> Result<String, RepoError> {
     Ok(sk)
 }
 
+/// A put that creates: fails if the item exists.
 fn put(table: &str, item: Item) -> TransactWriteItem {
+    put_if(table, item, "attribute_not_exists(pk)")
+}
+
+fn put_if(table: &str, item: Item, condition: &str) -> TransactWriteItem {
     TransactWriteItem::builder()
         .put(
             Put::builder()
                 .set_item(Some(item))
-                .condition_expression("attribute_not_exists(pk)")
+                .condition_expression(condition)
                 .table_name(table)
                 .build()
                 .expect("put has item and table"),
@@ -195,16 +200,9 @@ impl DynamoRepo {
                     delete_existing(table, key(format!("U#{to}"), from.to_string())),
                 ],
                 Op::AddToken(t) => vec![put(table, token_item(&t))],
-                Op::ReplaceToken(t) => vec![TransactWriteItem::builder()
-                    .put(
-                        Put::builder()
-                            .set_item(Some(token_item(&t)))
-                            .condition_expression("attribute_exists(pk)")
-                            .table_name(table)
-                            .build()
-                            .expect("put has item and table"),
-                    )
-                    .build()],
+                Op::ReplaceToken(t) => {
+                    vec![put_if(table, token_item(&t), "attribute_exists(pk)")]
+                }
                 Op::RemoveToken { hash } => {
                     vec![delete_existing(table, key(format!("T#{hash}"), "T".into()))]
                 }
