@@ -190,13 +190,14 @@ impl CloudRegistries {
     ) -> Result<Box<dyn Publisher>, String> {
         // The rules of a saved configuration are checked again: the deployment's settings may
         // have changed since, and names may now resolve elsewhere.
+        let sdk_writer = matches!(registry, RegistryConfig::Aws(_));
         if let Some(endpoint) = registry.endpoint_url() {
-            outbound::check_endpoint(&self.policy.endpoints, endpoint).await?;
+            outbound::check_endpoint(&self.policy.endpoints, endpoint, sdk_writer).await?;
         }
         if let RegistryConfig::Azure(r) = registry {
             if let Some(cs) = &r.connection_string {
                 if let Some(endpoint) = azure::blob_endpoint(cs.expose()) {
-                    outbound::check_endpoint(&self.policy.endpoints, &endpoint).await?;
+                    outbound::check_endpoint(&self.policy.endpoints, &endpoint, false).await?;
                 }
             }
         }

@@ -47,13 +47,15 @@ pub fn http_client(endpoints: &Endpoints) -> reqwest::Client {
         .expect("an HTTP client with these settings")
 }
 
-/// Before each use, the host of a tenant-named endpoint is checked again: IP literals never
-/// reach the resolver, and the SDK-based S3 writer does not use it.
-pub async fn check_endpoint(endpoints: &Endpoints, raw: &str) -> Result<(), String> {
+/// Before each use, a tenant-named endpoint is checked again (IP literals never reach the
+/// resolver). With `resolve`, its host name is resolved and checked too: for the SDK-based S3
+/// writer, which does not use [`http_client`]'s resolver; the HTTP client checks names itself
+/// when it connects, so the Azure and GCS writers do not resolve twice.
+pub async fn check_endpoint(endpoints: &Endpoints, raw: &str, resolve: bool) -> Result<(), String> {
     let url = endpoints
         .check(raw)
         .map_err(|why| format!("endpointUrl {why}"))?;
-    if endpoints.allows_origin(&url) {
+    if !resolve || endpoints.allows_origin(&url) {
         return Ok(());
     }
     if let Some(url::Host::Domain(host)) = url.host() {
