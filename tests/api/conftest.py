@@ -1,5 +1,6 @@
 """Black-box API tests: they start the local stack (emulators + `cargo lambda watch`) on free
 ports and speak HTTP to it, as a client would."""
+import json
 import sys
 import uuid
 from pathlib import Path
@@ -122,6 +123,12 @@ def table_items(ddb, table="trustfn"):
         start = r.get("LastEvaluatedKey")
         if not start:
             return items
+
+
+def table_text(ddb, table="trustfn"):
+    """Every stored item as one JSON text (binary attributes, the status chunks, as hex), to
+    search for what must never be stored."""
+    return json.dumps(table_items(ddb, table), default=lambda v: v.hex() if isinstance(v, bytes) else str(v))
 
 
 def mentions(item, path):

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use crate::model::Record;
-use crate::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord, MAX_TX_ITEMS};
+use crate::repo::{Chunk, Op, Page, Pending, RepoError, Repository, TokenRecord, MAX_TX_ITEMS};
 use crate::target::Target;
 
 /// An in-process repository with the same semantics as the DynamoDB adapter, for tests.
@@ -23,6 +23,8 @@ struct MemState {
     tokens: HashMap<String, TokenRecord>,
     pending: BTreeMap<(Target, String), Pending>,
     claims: HashMap<String, Target>,
+    chunks: BTreeMap<(Target, u32), Chunk>,
+    counters: HashMap<Target, u64>,
 }
 
 impl MemoryRepo {
@@ -37,6 +39,12 @@ impl MemoryRepo {
     /// Who holds a claimed name.
     pub async fn claim(&self, name: &str) -> Option<Target> {
         self.state.lock().await.claims.get(name).cloned()
+    }
+    /// The largest chunk stored (bytes) and the number of chunks, for size checks in tests.
+    pub async fn chunk_stats(&self) -> (usize, usize) {
+        let s = self.state.lock().await;
+        let largest = s.chunks.values().map(|c| c.data.len()).max().unwrap_or(0);
+        (largest, s.chunks.len())
     }
     /// Number of pending status changes not yet folded into their lists.
     pub async fn pending_count(&self) -> usize {
@@ -63,6 +71,25 @@ pub fn item_size(r: &Record) -> usize {
     let numbers = ["version", "children", "dependants"];
     strings.iter().map(|(k, v)| k.len() + v).sum::<usize>()
         + numbers.iter().map(|k| k.len() + 8).sum::<usize>()
+}
+
+/// A chunk item's size as the DynamoDB adapter stores it.
+pub fn chunk_size(list: &Target, data: &[u8]) -> usize {
+    ("pk".len() + 2 + list.as_str().len()) + ("sk".len() + 8) + ("b".len() + data.len()) + 9
+}
+
+/// A pending item's size as the DynamoDB adapter stores it (each change `index:value,`).
+pub fn pending_size(p: &Pending) -> usize {
+    let changes: usize = p
+        .changes
+        .iter()
+        .map(|(i, v)| i.to_string().len() + v.to_string().len() + 2)
+        .sum();
+    ("pk".len() + 2 + p.list.as_str().len())
+        + ("sk".len() + p.seq.len())
+        + ("changes".len() + changes)
+        + ("rpk".len() + 6)
+        + ("rat".len() + 8)
 }
 
 fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
@@ -115,6 +142,22 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
         }
         Op::Touch { id } => {
             state.records.get_mut(&id).ok_or_else(fail)?.version += 1;
+        }
+        Op::PutChunk {
+            list,
+            no,
+            data,
+            expected_version,
+        } => {
+            let cur = state
+                .chunks
+                .get(&(list.clone(), no))
+                .map_or(0, |c| c.version);
+            if cur != expected_version {
+                return Err(fail());
+            }
+            let version = expected_version + 1;
+            state.chunks.insert((list, no), Chunk { no, data, version });
         }
         Op::AddEdge { from, to } => {
             if !state.edges.insert((from, to)) {
@@ -262,6 +305,58 @@ impl Repository for MemoryRepo {
             .collect())
     }
 
+    async fn chunks(&self, list: &Target, nos: &[u32]) -> Result<Vec<Chunk>, RepoError> {
+        let s = self.state.lock().await;
+        Ok(nos
+            .iter()
+            .filter_map(|no| s.chunks.get(&(list.clone(), *no)).cloned())
+            .collect())
+    }
+
+    async fn all_chunks(&self, list: &Target) -> Result<Vec<Chunk>, RepoError> {
+        let s = self.state.lock().await;
+        Ok(s.chunks
+            .range((list.clone(), 0)..=(list.clone(), u32::MAX))
+            .map(|(_, c)| c.clone())
+            .collect())
+    }
+
+    async fn reserve(
+        &self,
+        list: &Target,
+        count: u64,
+        limit: u64,
+    ) -> Result<Option<u64>, RepoError> {
+        let mut s = self.state.lock().await;
+        let n = s.counters.entry(list.clone()).or_insert(0);
+        if count > limit || *n > limit - count {
+            return Ok(None);
+        }
+        let start = *n;
+        *n += count;
+        Ok(Some(start))
+    }
+
+    async fn reserved(&self, list: &Target) -> Result<u64, RepoError> {
+        Ok(self
+            .state
+            .lock()
+            .await
+            .counters
+            .get(list)
+            .copied()
+            .unwrap_or(0))
+    }
+
+    async fn purge_list(&self, list: &Target) -> Result<usize, RepoError> {
+        let mut s = self.state.lock().await;
+        let before = s.chunks.len() + s.pending.len() + s.counters.len();
+        s.chunks.retain(|(l, _), _| l != list);
+        s.pending.retain(|(l, _), _| l != list);
+        s.counters.remove(list);
+        Ok(before - (s.chunks.len() + s.pending.len() + s.counters.len()))
+    }
+
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
         let mut items = BTreeSet::new();
         for op in &ops {
@@ -281,6 +376,7 @@ impl Repository for MemoryRepo {
                 Op::AddPending(p) => vec![format!("P{}#{}", p.list, p.seq)],
                 Op::RemovePending { list, seq } => vec![format!("P{list}#{seq}")],
                 Op::Claim { name, .. } | Op::Release { name, .. } => vec![format!("C{name}")],
+                Op::PutChunk { list, no, .. } => vec![format!("S{list}#{no}")],
             };
             for k in keys {
                 if !items.insert(k) {
@@ -298,15 +394,15 @@ impl Repository for MemoryRepo {
             )));
         }
         for op in &ops {
-            let record = match op {
-                Op::Create(r) | Op::Replace { record: r, .. } => r,
+            let (size, id) = match op {
+                Op::Create(r) | Op::Replace { record: r, .. } => (item_size(r), r.id.to_string()),
+                Op::PutChunk { list, data, .. } => (chunk_size(list, data), list.to_string()),
+                Op::AddPending(p) => (pending_size(p), p.list.to_string()),
                 _ => continue,
             };
-            let size = item_size(record);
             if size > MAX_ITEM_BYTES {
                 return Err(RepoError::Unavailable(format!(
-                    "Item size has exceeded the maximum allowed size ({size} bytes, {})",
-                    record.id
+                    "Item size has exceeded the maximum allowed size ({size} bytes, {id})"
                 )));
             }
         }

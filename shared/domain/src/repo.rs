@@ -38,6 +38,17 @@ pub struct Pending {
     pub due_at: i64,
 }
 
+/// One fixed-size piece of a status list's packed statuses, as stored (the status crate
+/// compresses it; storage treats it as opaque bytes). A list's statuses are its chunks in
+/// order; a chunk never stored is all zeros.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chunk {
+    pub no: u32,
+    pub data: Vec<u8>,
+    /// Bumped by every write; 0 for a chunk never stored.
+    pub version: u64,
+}
+
 /// One write of an atomic commit. Every write carries a condition; if any fails, nothing is written.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -84,6 +95,14 @@ pub enum Op {
     AddPending(Pending),
     /// Delete folded pending changes; fails if they do not exist.
     RemovePending { list: Target, seq: String },
+    /// Store a chunk of a list's statuses; fails unless the stored chunk's version is
+    /// `expected_version` (0: no chunk stored). The stored version becomes `expected_version + 1`.
+    PutChunk {
+        list: Target,
+        no: u32,
+        data: Vec<u8>,
+        expected_version: u64,
+    },
     /// Claim a unique name (for example an adopted KMS key's ARN) for `owner`; fails if anyone
     /// holds it.
     Claim { name: String, owner: Target },
@@ -173,6 +192,24 @@ pub trait Repository: Send + Sync {
     async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError>;
     /// The oldest pending changes of `list`, in `seq` order, at most `limit`.
     async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError>;
+    /// The stored chunks of `list` among `nos`, in the order given; chunks never stored are left out.
+    async fn chunks(&self, list: &Target, nos: &[u32]) -> Result<Vec<Chunk>, RepoError>;
+    /// Every stored chunk of `list`, by number.
+    async fn all_chunks(&self, list: &Target) -> Result<Vec<Chunk>, RepoError>;
+    /// Atomically takes `count` positions of `list`'s allocation counter if it then stays at most
+    /// `limit`: returns the counter's value before (the first position taken), or `None` when
+    /// fewer than `count` are left. One small write whatever the list's size.
+    async fn reserve(
+        &self,
+        list: &Target,
+        count: u64,
+        limit: u64,
+    ) -> Result<Option<u64>, RepoError>;
+    /// The allocation counter of `list` (0 before its first allocation).
+    async fn reserved(&self, list: &Target) -> Result<u64, RepoError>;
+    /// Removes what a deleted list leaves besides its record (chunks, counter, pending changes),
+    /// in commits of at most [`MAX_TX_ITEMS`]; returns how many items went.
+    async fn purge_list(&self, list: &Target) -> Result<usize, RepoError>;
     /// Applies all ops atomically, or none.
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError>;
 }

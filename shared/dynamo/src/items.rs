@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use trustfn_domain::auth::Creator;
 use trustfn_domain::model::{Doc, Kind, Record};
-use trustfn_domain::repo::{Pending, RepoError, TokenRecord};
+use trustfn_domain::repo::{Chunk, Pending, RepoError, TokenRecord};
 use trustfn_domain::Target;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -194,6 +194,40 @@ pub(crate) fn to_pending(list: &Target, item: &Item) -> Result<Pending, RepoErro
     })
 }
 
+pub(crate) fn chunk_key(list: &Target, no: u32) -> Item {
+    key(format!("S#{list}"), format!("{no:08}"))
+}
+
+pub(crate) fn counter_key(list: &Target) -> Item {
+    key(format!("A#{list}"), "A".into())
+}
+
+pub(crate) fn chunk_item(list: &Target, no: u32, data: Vec<u8>, version: u64) -> Item {
+    let mut item = chunk_key(list, no);
+    item.insert("b".into(), AttributeValue::B(data.into()));
+    item.insert("v".into(), n(version as i64));
+    item
+}
+
+pub(crate) fn to_chunk(list: &Target, item: &Item) -> Result<Chunk, RepoError> {
+    let bad = |what: &str| RepoError::Corrupt {
+        id: format!("status chunk of {list}"),
+        reason: what.to_owned(),
+    };
+    Ok(Chunk {
+        no: get_s(item, "sk")
+            .and_then(|sk| sk.parse().ok())
+            .ok_or_else(|| bad("sk is not a chunk number"))?,
+        data: item
+            .get("b")
+            .and_then(|b| b.as_b().ok())
+            .ok_or_else(|| bad("no b"))?
+            .as_ref()
+            .to_vec(),
+        version: get_n(item, "v").ok_or_else(|| bad("no v"))? as u64,
+    })
+}
+
 /// The sparse `refresh` index (partition `rpk`, sort `rat`) holds only status lists and pending changes.
 pub(crate) const REFRESH_INDEX: &str = "refresh";
 pub(crate) const REFRESH_PARTITION: &str = "LIST";
@@ -314,6 +348,16 @@ mod tests {
         let item = pending_item(&p);
         assert_eq!(to_pending(&p.list, &item).unwrap(), p);
         assert_eq!(get_s(&item, "rpk"), Some(REFRESH_PARTITION));
+        let chunk = chunk_item(&p.list, 7, vec![1, 2, 3], 4);
+        assert_eq!(
+            to_chunk(&p.list, &chunk).unwrap(),
+            Chunk {
+                no: 7,
+                data: vec![1, 2, 3],
+                version: 4
+            }
+        );
+        assert_eq!(get_s(&chunk, "sk"), Some("00000007"));
         let mut bad = item.clone();
         bad.insert("changes".into(), s("5:x"));
         assert!(matches!(

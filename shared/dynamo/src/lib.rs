@@ -8,6 +8,8 @@
 //! | API-key token | `T#<sha256>` | `T` |
 //! | pending status changes | `P#<list>` | `<seq>` |
 //! | claimed name (an adopted KMS key's ARN) | `C#<name>` | `C` |
+//! | chunk of a status list's statuses | `S#<list>` | `<chunk number, 8 digits>` |
+//! | allocation counter of a status list | `A#<list>` | `A` |
 //!
 //! Status lists and pending changes carry `rpk`/`rat`, which puts them in the sparse `refresh`
 //! index the scheduled refresh queries.
@@ -20,11 +22,14 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, Put, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use trustfn_domain::model::Record;
-use trustfn_domain::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord};
+use trustfn_domain::repo::{
+    Chunk, Op, Page, Pending, RepoError, Repository, TokenRecord, MAX_TX_ITEMS,
+};
 use trustfn_domain::Target;
 
 mod items;
@@ -210,6 +215,30 @@ impl DynamoRepo {
                 Op::RemovePending { list, seq } => {
                     vec![delete_existing(table, key(format!("P#{list}"), seq))]
                 }
+                Op::PutChunk {
+                    list,
+                    no,
+                    data,
+                    expected_version,
+                } => {
+                    let item = chunk_item(&list, no, data, expected_version + 1);
+                    if expected_version == 0 {
+                        vec![put(table, item)]
+                    } else {
+                        vec![TransactWriteItem::builder()
+                            .put(
+                                Put::builder()
+                                    .set_item(Some(item))
+                                    .condition_expression("#v = :v")
+                                    .expression_attribute_names("#v", "v")
+                                    .expression_attribute_values(":v", n(expected_version as i64))
+                                    .table_name(table)
+                                    .build()
+                                    .expect("put"),
+                            )
+                            .build()]
+                    }
+                }
                 Op::Claim { name, owner } => {
                     let mut item = key(format!("C#{name}"), "C".into());
                     item.insert("owner".into(), s(owner.as_str()));
@@ -236,7 +265,58 @@ impl DynamoRepo {
         (items, owner)
     }
 
-    async fn query_all_sk(&self, pk: String) -> Result<Vec<String>, RepoError> {
+    /// Items by key (BatchGetItem, 100 keys a call, unprocessed keys retried); missing ones are
+    /// left out, in no particular order.
+    async fn batch_get(&self, mut all: Vec<Item>) -> Result<Vec<Item>, RepoError> {
+        all.dedup();
+        let mut out = Vec::new();
+        for chunk in all.chunks(100) {
+            let mut keys: Vec<Item> = chunk.to_vec();
+            let mut attempts = 0;
+            while !keys.is_empty() {
+                attempts += 1;
+                let ka = KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys");
+                let resp = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, ka)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("batch get", e))?;
+                out.extend(
+                    resp.responses
+                        .unwrap_or_default()
+                        .remove(&self.table)
+                        .unwrap_or_default(),
+                );
+                keys = resp
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+                if !keys.is_empty() {
+                    if attempts >= 5 {
+                        return Err(RepoError::Unavailable(
+                            "batch get: unprocessed keys after retries".into(),
+                        ));
+                    }
+                    tokio_sleep(attempts).await;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every item of partition `pk` (all pages), optionally projected.
+    async fn query_items(
+        &self,
+        pk: String,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, RepoError> {
         let mut out = Vec::new();
         let mut start: Option<Item> = None;
         loop {
@@ -246,22 +326,27 @@ impl DynamoRepo {
                 .table_name(&self.table)
                 .key_condition_expression("pk = :pk")
                 .expression_attribute_values(":pk", s(pk.clone()))
-                .projection_expression("sk")
+                .set_projection_expression(projection.map(str::to_owned))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take())
                 .send()
                 .await
                 .map_err(|e| unavailable("query", e))?;
-            out.extend(
-                resp.items()
-                    .iter()
-                    .filter_map(|i| get_s(i, "sk").map(str::to_owned)),
-            );
+            out.extend(resp.items.unwrap_or_default());
             match resp.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
                 _ => return Ok(out),
             }
         }
+    }
+
+    async fn query_all_sk(&self, pk: String) -> Result<Vec<String>, RepoError> {
+        Ok(self
+            .query_items(pk, Some("sk"))
+            .await?
+            .iter()
+            .filter_map(|i| get_s(i, "sk").map(str::to_owned))
+            .collect())
     }
 }
 
@@ -282,52 +367,128 @@ impl Repository for DynamoRepo {
 
     async fn get_many(&self, ids: &[Target]) -> Result<Vec<Record>, RepoError> {
         let mut found: HashMap<String, Record> = HashMap::new();
-        for chunk in ids.chunks(100) {
-            let mut keys: Vec<Item> = chunk.iter().map(resource_key).collect();
-            keys.dedup();
-            let mut attempts = 0;
-            while !keys.is_empty() {
-                attempts += 1;
-                let ka = KeysAndAttributes::builder()
-                    .set_keys(Some(keys))
-                    .consistent_read(true)
-                    .build()
-                    .expect("keys");
-                let resp = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, ka)
-                    .send()
-                    .await
-                    .map_err(|e| unavailable("batch get", e))?;
-                for item in resp
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table)
-                    .unwrap_or_default()
-                {
-                    let r = to_record(&item)?;
-                    found.insert(r.id.to_string(), r);
-                }
-                keys = resp
-                    .unprocessed_keys
-                    .and_then(|mut u| u.remove(&self.table))
-                    .map(|k| k.keys)
-                    .unwrap_or_default();
-                if !keys.is_empty() {
-                    if attempts >= 5 {
-                        return Err(RepoError::Unavailable(
-                            "batch get: unprocessed keys after retries".into(),
-                        ));
-                    }
-                    tokio_sleep(attempts).await;
-                }
-            }
+        for item in self
+            .batch_get(ids.iter().map(resource_key).collect())
+            .await?
+        {
+            let r = to_record(&item)?;
+            found.insert(r.id.to_string(), r);
         }
         Ok(ids
             .iter()
             .filter_map(|id| found.get(id.as_str()).cloned())
             .collect())
+    }
+
+    async fn chunks(&self, list: &Target, nos: &[u32]) -> Result<Vec<Chunk>, RepoError> {
+        let keys = nos.iter().map(|no| chunk_key(list, *no)).collect();
+        let mut found: HashMap<u32, Chunk> = HashMap::new();
+        for item in self.batch_get(keys).await? {
+            let c = to_chunk(list, &item)?;
+            found.insert(c.no, c);
+        }
+        Ok(nos.iter().filter_map(|no| found.remove(no)).collect())
+    }
+
+    async fn all_chunks(&self, list: &Target) -> Result<Vec<Chunk>, RepoError> {
+        self.query_items(format!("S#{list}"), None)
+            .await?
+            .iter()
+            .map(|i| to_chunk(list, i))
+            .collect()
+    }
+
+    async fn reserve(
+        &self,
+        list: &Target,
+        count: u64,
+        limit: u64,
+    ) -> Result<Option<u64>, RepoError> {
+        if count > limit {
+            return Ok(None);
+        }
+        let resp = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(counter_key(list)))
+            .update_expression("ADD #n :c")
+            .condition_expression("attribute_not_exists(#n) OR #n <= :max")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":c", n(count as i64))
+            .expression_attribute_values(":max", n((limit - count) as i64))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await;
+        match resp {
+            Ok(out) => {
+                let after = out
+                    .attributes
+                    .as_ref()
+                    .and_then(|a| get_n(a, "n"))
+                    .ok_or_else(|| RepoError::Corrupt {
+                        id: format!("allocation counter of {list}"),
+                        reason: "no n after the update".into(),
+                    })?;
+                Ok(Some(after as u64 - count))
+            }
+            Err(SdkError::ServiceError(se))
+                if matches!(
+                    se.err(),
+                    UpdateItemError::ConditionalCheckFailedException(_)
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(unavailable("reserve", e)),
+        }
+    }
+
+    async fn reserved(&self, list: &Target) -> Result<u64, RepoError> {
+        let resp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(counter_key(list)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("get counter", e))?;
+        Ok(resp.item.as_ref().and_then(|i| get_n(i, "n")).unwrap_or(0) as u64)
+    }
+
+    async fn purge_list(&self, list: &Target) -> Result<usize, RepoError> {
+        let mut keys: Vec<Item> = Vec::new();
+        for pk in [format!("S#{list}"), format!("P#{list}")] {
+            for sk in self.query_all_sk(pk.clone()).await? {
+                keys.push(key(pk.clone(), sk));
+            }
+        }
+        keys.push(counter_key(list));
+        let total = keys.len();
+        for batch in keys.chunks(MAX_TX_ITEMS) {
+            let deletes = batch
+                .iter()
+                .map(|k| {
+                    TransactWriteItem::builder()
+                        .delete(
+                            Delete::builder()
+                                .set_key(Some(k.clone()))
+                                .table_name(&self.table)
+                                .build()
+                                .expect("delete"),
+                        )
+                        .build()
+                })
+                .collect();
+            self.client
+                .transact_write_items()
+                .set_transact_items(Some(deletes))
+                .send()
+                .await
+                .map_err(|e| unavailable("purge list", e))?;
+        }
+        Ok(total)
     }
 
     async fn children(

@@ -1,21 +1,20 @@
 //! `status-credential/entries`: allocating entries of a configuration's lists.
 
-use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{Record, StatusConfig};
+use trustfn_domain::model::{Record, StatusConfig, StatusList};
 use trustfn_domain::reply::Reply;
-use trustfn_domain::repo::{Op, RepoError, Repository};
+use trustfn_domain::repo::{Op, Pending, RepoError, Repository, MAX_TX_ITEMS};
 use trustfn_domain::resource::load_as;
 use trustfn_domain::target::Target;
 
 use crate::config::{check_status, load_config, status_service};
-use crate::list::{entry_json, new_list, ListState};
-use crate::{backoff, StatusDeps, MAX_ALLOCATION};
+use crate::list::{entry_json, new_list, permutation};
+use crate::{backoff, grace_secs, now, StatusDeps, MAX_ALLOCATION};
 
-/// Commits an allocation is tried before giving up on a busy list.
+/// Tries at a busy counter, or at opening a list, before giving up.
 const ATTEMPTS: u32 = 8;
 
 #[derive(Deserialize, Default)]
@@ -27,16 +26,10 @@ pub struct Allocate {
     pub initial_status: Option<String>,
 }
 
-/// One planned allocation: the writes, the entries handed out, and the lists to publish.
-struct Plan {
-    ops: Vec<Op>,
-    entries: Vec<Value>,
-    publish: Vec<Target>,
-    new_lists: usize,
-}
-
-/// `POST .../status-credential/entries`: allocates `count` random, never reused indices; a full
-/// list rolls over to a new one. The first allocation of a list publishes it.
+/// `POST .../status-credential/entries`: allocates `count` entries. Each list counts its
+/// allocations in one counter item (one small atomic write per call, whatever the list's size)
+/// and maps the count through its keyed permutation, so indices are random-looking, unique and
+/// never reused. A full list rolls over to a new one, which is published at once.
 pub async fn allocate(
     repo: &dyn Repository,
     deps: &StatusDeps<'_>,
@@ -50,29 +43,83 @@ pub async fn allocate(
             "count: from 1 to {MAX_ALLOCATION}"
         )));
     }
-    let mut attempt = 0;
-    let plan = loop {
-        attempt += 1;
-        let mut plan = plan(repo, target, &body, count as usize).await?;
-        match repo.commit(std::mem::take(&mut plan.ops)).await {
-            Ok(()) => break plan,
-            Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict)
-                if attempt < ATTEMPTS =>
-            {
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-            Err(RepoError::ConditionFailed { .. }) => {
-                return Err(ApiError::conflict(
-                    "the list is changing too fast; nothing was allocated, retry",
-                ))
-            }
-            Err(e) => return Err(ApiError::from(e)),
-        }
+    let mut cfg = load_config(repo, target).await?;
+    let initial = match &body.initial_status {
+        Some(s) => check_status(&cfg.doc.config, s, "initialStatus")?,
+        None => 0,
     };
-    tracing::info!(config = %target, entries = plan.entries.len(), new_lists = plan.new_lists, "entries allocated");
-    let mut out = json!({"entries": plan.entries});
-    // Publish lists that were never published or whose statuses changed.
-    for id in &plan.publish {
+    let mut entries: Vec<Value> = Vec::with_capacity(count as usize);
+    let mut pending: Vec<Pending> = Vec::new();
+    let mut publish: Vec<Target> = Vec::new();
+    let mut new_lists = 0;
+    let mut attempt = 0;
+    while (entries.len() as u64) < count {
+        let current = match &cfg.doc.current_list {
+            Some(cur) => Some(
+                load_as::<StatusList>(repo, &target.child(cur)?)
+                    .await
+                    .map_err(|e| {
+                        ApiError::internal_msg(format!("the current list {cur} of {target}: {e}"))
+                    })?,
+            ),
+            None => None,
+        };
+        let usable = match current {
+            Some(list) => permutation(deps.secrets, &list)
+                .await?
+                .map(|perm| (list, perm)),
+            None => None,
+        };
+        let want = count - entries.len() as u64;
+        let taken = match &usable {
+            Some((list, _)) => take(repo, list, want).await?,
+            None => None,
+        };
+        let Some((start, n)) = taken else {
+            // No current list, a full one, or one written before counters: open a new list.
+            attempt += 1;
+            if attempt > ATTEMPTS {
+                return Err(ApiError::conflict("lists are rolling over too fast; retry"));
+            }
+            match open_list(repo, deps, target, &cfg).await? {
+                Some(id) => {
+                    new_lists += 1;
+                    publish.push(id);
+                }
+                None => tokio::time::sleep(backoff(attempt)).await,
+            }
+            cfg = load_config(repo, target).await?;
+            continue;
+        };
+        let (list, perm) = usable.expect("taken from a usable list");
+        let mut changes = Vec::new();
+        for k in start..start + n {
+            let index = perm.index(k);
+            entries.push(entry_json(&cfg.doc, &list.doc, index));
+            if initial != 0 {
+                changes.push((index as u32, initial));
+            }
+        }
+        if initial != 0 {
+            pending.push(Pending {
+                list: list.id.clone(),
+                seq: crate::update::pending_seq(),
+                changes,
+                due_at: now() + grace_secs(),
+            });
+            publish.push(list.id.clone());
+        }
+    }
+    // Entries with a status other than 0 are status changes: stored before the answer, so a
+    // credential never carries an entry whose status is not on its way to the list.
+    for batch in pending.chunks(MAX_TX_ITEMS) {
+        repo.commit(batch.iter().cloned().map(Op::AddPending).collect())
+            .await?;
+    }
+    tracing::info!(config = %target, entries = entries.len(), new_lists, "entries allocated");
+    let mut out = json!({"entries": entries});
+    publish.dedup();
+    for id in &publish {
         if let Err(e) = crate::publish::publish(repo, deps, id).await {
             tracing::warn!(list = %id, error = %e, "publish after allocation failed; the refresh will retry");
             out["published"] = json!(false);
@@ -81,130 +128,64 @@ pub async fn allocate(
     Ok(Reply::json(201, out))
 }
 
-/// Reads the configuration and its current list and plans one allocation of `count` entries.
-async fn plan(
+/// Takes up to `want` positions of `list`'s counter: `(first, how many)`, or `None` when the
+/// list is full.
+async fn take(
     repo: &dyn Repository,
+    list: &Record<StatusList>,
+    want: u64,
+) -> Result<Option<(u64, u64)>, ApiError> {
+    let size = list.doc.size;
+    for _ in 0..ATTEMPTS {
+        if let Some(start) = repo.reserve(&list.id, want.min(size), size).await? {
+            return Ok(Some((start, want.min(size))));
+        }
+        // Fewer than `want` left: take what is left (if another allocation takes it first, look
+        // again).
+        let left = size.saturating_sub(repo.reserved(&list.id).await?);
+        if left == 0 {
+            return Ok(None);
+        }
+        if let Some(start) = repo.reserve(&list.id, left.min(want), size).await? {
+            return Ok(Some((start, left.min(want))));
+        }
+    }
+    Err(ApiError::conflict("the list is changing too fast; retry"))
+}
+
+/// Opens a new list and makes it the configuration's current one (one commit, expecting the
+/// configuration's version). `None` when another allocation changed the configuration first.
+async fn open_list(
+    repo: &dyn Repository,
+    deps: &StatusDeps<'_>,
     target: &Target,
-    body: &Allocate,
-    count: usize,
-) -> Result<Plan, ApiError> {
-    let cfg = load_config(repo, target).await?;
-    let initial = match &body.initial_status {
-        Some(s) => check_status(&cfg.doc.config, s, "initialStatus")?,
-        None => 0,
-    };
+    cfg: &Record<StatusConfig>,
+) -> Result<Option<Target>, ApiError> {
     let service = status_service(repo, &target.parent().expect("config has a parent")).await?;
     let base = service
         .doc
         .registry()
         .expect("a status service has a registry")
         .public_base();
-    // Lists touched, in order; the last is the (possibly new) current list.
-    let mut lists: Vec<(ListState, bool)> = Vec::new();
-    match &cfg.doc.current_list {
-        Some(cur) => {
-            let rec = load_as(repo, &target.child(cur)?).await.map_err(|e| {
-                ApiError::internal_msg(format!("the current list {cur} of {target}: {e}"))
-            })?;
-            lists.push((ListState::load(rec, &cfg.doc.config)?, false));
-        }
-        None => lists.push((new_list(&cfg, &base)?, true)),
-    }
-    let entries = take_entries(&mut lists, &cfg, &base, count, initial)?;
-    let publish = lists
-        .iter()
-        .filter(|(l, _)| l.rec.doc.published_version < 0 || initial != 0)
-        .map(|(l, _)| l.rec.id.clone())
-        .collect();
-    let new_lists = lists.iter().filter(|(_, new)| *new).count();
-    Ok(Plan {
-        ops: writes(lists, cfg, initial),
-        entries,
-        publish,
-        new_lists,
-    })
-}
-
-/// Takes `count` free entries from the last list, opening new lists as lists fill up.
-fn take_entries(
-    lists: &mut Vec<(ListState, bool)>,
-    cfg: &Record<StatusConfig>,
-    base: &str,
-    count: usize,
-    initial: u8,
-) -> Result<Vec<Value>, ApiError> {
-    let mut entries = Vec::with_capacity(count);
-    while entries.len() < count {
-        let (list, _) = lists.last_mut().expect("one list");
-        let size = list.statuses.capacity().min(cfg.doc.config.size as usize);
-        let used = list.rec.doc.allocated as usize;
-        if used >= size {
-            lists.push((new_list(cfg, base)?, true));
-            continue;
-        }
-        let idx = free_index(list, size, used);
-        list.allocated
-            .set(idx, 1)
-            .map_err(|e| ApiError::internal(&e))?;
-        if initial != 0 {
-            list.statuses
-                .set(idx, initial)
-                .map_err(|e| ApiError::internal(&e))?;
-        }
-        list.rec.doc.allocated = used as u64 + 1;
-        entries.push(entry_json(&cfg.doc, &list.rec.doc, idx));
-    }
-    Ok(entries)
-}
-
-/// A random free index of a list that is not full.
-fn free_index(list: &ListState, size: usize, used: usize) -> usize {
-    let mut rng = rand::rng();
-    loop {
-        let i = rng.random_range(0..size);
-        if list.allocated.get(i).unwrap_or(1) == 0 {
-            return i;
-        }
-        if used * 10 > size * 9 {
-            // Nearly full: take the first free index after a random start.
-            let start = rng.random_range(0..size);
-            return (0..size)
-                .map(|k| (start + k) % size)
-                .find(|i| list.allocated.get(*i) == Ok(0))
-                .expect("not full");
-        }
-    }
-}
-
-/// The writes of an allocation: each list touched, and the configuration when lists were added.
-fn writes(lists: Vec<(ListState, bool)>, cfg: Record<StatusConfig>, initial: u8) -> Vec<Op> {
-    let mut ops = Vec::new();
-    let mut new_cfg = cfg.clone();
-    for (mut list, is_new) in lists {
-        if initial != 0 {
-            list.rec.doc.status_version += 1;
-        }
-        list.store();
-        if is_new {
-            new_cfg.doc.lists.push(list.rec.doc.list_id.clone());
-            new_cfg.doc.current_list = Some(list.rec.doc.list_id.clone());
-            ops.push(Op::Create(list.rec.upcast()));
-        } else {
-            let expected_version = list.rec.version;
-            ops.push(Op::Replace {
-                record: list.rec.upcast(),
-                expected_version,
-                children_delta: 0,
-            });
-        }
-    }
-    let added = new_cfg.doc.lists.len() - cfg.doc.lists.len();
-    if added > 0 {
-        ops.push(Op::Replace {
-            record: new_cfg.upcast(),
+    let list = new_list(deps.secrets, cfg, &base).await?;
+    let id = list.id.clone();
+    let mut next = cfg.clone();
+    next.doc.lists.push(list.doc.list_id.clone());
+    next.doc.current_list = Some(list.doc.list_id.clone());
+    let ops = vec![
+        Op::Create(list.upcast()),
+        Op::Replace {
+            record: next.upcast(),
             expected_version: cfg.version,
-            children_delta: added as i64,
-        });
+            children_delta: 1,
+        },
+    ];
+    match repo.commit(ops).await {
+        Ok(()) => {
+            tracing::info!(config = %target, list = %id, "status list opened");
+            Ok(Some(id))
+        }
+        Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => Ok(None),
+        Err(e) => Err(ApiError::from(e)),
     }
-    ops
 }

@@ -8,10 +8,10 @@ use trustfn_domain::repo::{Op, RepoError, Repository};
 use trustfn_domain::resource::load_as;
 use trustfn_domain::target::Target;
 use trustfn_signer::Signer;
-use trustfn_statuslist::{token, Claims, W3cKind};
+use trustfn_statuslist::{token, Claims, StatusArray, W3cKind};
 
 use crate::config::{load_config, signing_key, status_service};
-use crate::list::ListState;
+use crate::list::{load_statuses, migrate, write_changes, Layout, WriteError};
 use crate::{grace_secs, lease_secs, now, rfc3339, StatusDeps};
 
 /// Pending changes folded per commit: with the list record, one `TransactWriteItems`.
@@ -53,7 +53,10 @@ pub(crate) async fn publish_inner(
             return Ok(());
         };
         force = false;
-        let folded = fold_pending(repo, list_id, leased).await?;
+        let Some(folded) = fold_pending(repo, list_id, leased).await? else {
+            tracing::info!(list = %list_id, "another publisher took the list over");
+            return Ok(());
+        };
         let version = folded.doc.status_version;
         let outcome = sign_and_upload(repo, deps, &folded).await;
         if release(repo, list_id, &owner, version, &outcome).await? == Released::Fenced {
@@ -182,68 +185,76 @@ async fn release(
     }
 }
 
-/// Folds the pending changes of a leased list into its statuses, oldest first, each chunk in one
-/// atomic commit with the removal of the folded items, until it has caught up (a short chunk) or
-/// folded [`MAX_FOLD_CHUNKS`] chunks; the publish loop takes the rest. Returns the list as stored.
+/// Folds the pending changes of a leased list into its chunks, oldest first: per batch, the
+/// chunks the changes touch are rewritten (each conditional on its version), then one commit
+/// bumps the status version (expecting the leased record) and removes the folded items. A
+/// publisher that dies in between leaves the items, and folding them again gives the same
+/// statuses. Stops when it has caught up (a short batch) or folded [`MAX_FOLD_CHUNKS`] batches;
+/// the publish loop takes the rest. A list written before chunks is migrated first. Returns the
+/// list as stored, or `None` when another publisher took the list over (it folds and publishes).
 async fn fold_pending(
     repo: &dyn Repository,
     list_id: &Target,
     mut list: Record<StatusList>,
-) -> Result<Record<StatusList>, ApiError> {
-    let mut config = None; // read once, when there is something to fold
+) -> Result<Option<Record<StatusList>>, ApiError> {
+    let mut config = None; // read once, when there is something to do
+    let config_id = list_id.parent().expect("lists live in a configuration");
+    if list.doc.statuses.is_some() {
+        let cfg = config.insert(load_config(repo, &config_id).await?);
+        match migrate(repo, list, &cfg.doc.config).await? {
+            Ok(l) => list = l,
+            Err(WriteError::Raced) => return Ok(None),
+            Err(WriteError::Failed(e)) => return Err(e),
+        }
+    }
     let mut chunks = 0;
     loop {
         if chunks == MAX_FOLD_CHUNKS {
-            return Ok(list);
+            return Ok(Some(list));
         }
         let batch = repo.pending(list_id, FOLD_CHUNK).await?;
         if batch.is_empty() {
-            return Ok(list);
+            return Ok(Some(list));
         }
         let caught_up = batch.len() < FOLD_CHUNK;
         let cfg = match &config {
             Some(c) => c,
-            None => {
-                let config_id = list_id.parent().expect("lists live in a configuration");
-                config.insert(load_config(repo, &config_id).await?)
-            }
+            None => config.insert(load_config(repo, &config_id).await?),
         };
-        let mut st = ListState::load(list.clone(), &cfg.doc.config)?;
-        let mut ops = Vec::with_capacity(batch.len() + 1);
-        for p in &batch {
-            for (idx, value) in &p.changes {
-                if st.statuses.set(*idx as usize, *value).is_err() {
-                    tracing::warn!(list = %list_id, index = idx, "pending change outside the list ignored");
-                }
-            }
-            ops.push(Op::RemovePending {
-                list: list_id.clone(),
-                seq: p.seq.clone(),
-            });
+        let layout = Layout::of(&cfg.doc.config, &list.doc);
+        let changes: Vec<(u32, u8)> = batch
+            .iter()
+            .flat_map(|p| p.changes.iter().copied())
+            .collect();
+        match write_changes(repo, list_id, &layout, &changes).await {
+            Ok(_) => {}
+            Err(WriteError::Raced) => return Ok(None),
+            Err(WriteError::Failed(e)) => return Err(e),
         }
-        st.rec.doc.status_version += batch.len() as i64;
-        st.store();
-        let expected = st.rec.version;
-        ops.insert(
-            0,
-            Op::Replace {
-                record: st.rec.clone().upcast(),
-                expected_version: expected,
-                children_delta: 0,
-            },
-        );
+        let mut next = list.clone();
+        next.doc.status_version += batch.len() as i64;
+        let mut ops = Vec::with_capacity(batch.len() + 1);
+        ops.push(Op::Replace {
+            record: next.clone().upcast(),
+            expected_version: list.version,
+            children_delta: 0,
+        });
+        ops.extend(batch.iter().map(|p| Op::RemovePending {
+            list: list_id.clone(),
+            seq: p.seq.clone(),
+        }));
         match repo.commit(ops).await {
             Ok(()) => {
-                list = st.rec;
-                list.version = expected + 1;
+                next.version = list.version + 1;
+                list = next;
                 chunks += 1;
                 if caught_up {
-                    return Ok(list);
+                    return Ok(Some(list));
                 }
             }
-            // An allocation changed the list meanwhile: read it again and fold onto that.
+            // Only a lease holder writes the record: we lost the lease.
             Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => {
-                list = load_as::<StatusList>(repo, list_id).await?;
+                return Ok(None)
             }
             Err(e) => return Err(ApiError::from(e)),
         }
@@ -273,7 +284,7 @@ pub(crate) fn refresh_time(iat: i64, exp: i64, ttl: i64) -> i64 {
 /// The signed token of a list's statuses and its media type.
 async fn token_for(
     cfg: &StatusConfig,
-    st: &ListState,
+    statuses: &StatusArray,
     claims: &Claims,
     signer: &dyn Signer,
 ) -> Result<(Vec<u8>, &'static str), ApiError> {
@@ -285,13 +296,13 @@ async fn token_for(
     let spec = &cfg.config;
     Ok(match (spec.list_type, spec.format) {
         (ListType::TokenStatusList, ListFormat::Cwt) => (
-            token::tsl_cwt(&st.statuses, claims, kid, &x5_chain_der(cfg)?, signer)
+            token::tsl_cwt(statuses, claims, kid, &x5_chain_der(cfg)?, signer)
                 .await
                 .map_err(fail)?,
             token::TSL_CWT_MEDIA_TYPE,
         ),
         (ListType::TokenStatusList, ListFormat::Jwt) => (
-            token::tsl_jwt(&st.statuses, claims, kid, &x5_chain_der(cfg)?, signer)
+            token::tsl_jwt(statuses, claims, kid, &x5_chain_der(cfg)?, signer)
                 .await
                 .map_err(fail)?
                 .into_bytes(),
@@ -307,7 +318,7 @@ async fn token_for(
                 ApiError::internal_msg("a W3C status list configuration without a DID")
             })?;
             let purpose = spec.purpose.unwrap_or(Purpose::Revocation).as_str();
-            let jwt = token::w3c_jwt(&st.statuses, kind, claims, did, purpose, kid, signer)
+            let jwt = token::w3c_jwt(statuses, kind, claims, did, purpose, kid, signer)
                 .await
                 .map_err(fail)?;
             (jwt.into_bytes(), token::VC_JWT_MEDIA_TYPE)
@@ -330,7 +341,7 @@ async fn sign_and_upload(
     let service = status_service(repo, &service_id).await?;
     let key = signing_key(repo, &service_id, &cfg.doc.kid).await?;
     let signer = deps.kms.signer(&key.kms_key_arn, key.public_key.clone());
-    let st = ListState::load(list.clone(), &cfg.doc.config)?;
+    let statuses = load_statuses(repo, &list.id, &Layout::of(&cfg.doc.config, &list.doc)).await?;
     let iat = now();
     let exp = iat + cfg.doc.config.validity as i64;
     let ttl = cfg.doc.config.ttl;
@@ -340,7 +351,7 @@ async fn sign_and_upload(
         exp,
         ttl,
     };
-    let (body, content_type) = token_for(&cfg.doc, &st, &claims, signer.as_ref()).await?;
+    let (body, content_type) = token_for(&cfg.doc, &statuses, &claims, signer.as_ref()).await?;
     let registry = service
         .doc
         .registry()

@@ -12,7 +12,7 @@ use trustfn_domain::repo::{Op, Pending, Repository, MAX_TX_ITEMS};
 use trustfn_domain::target::Target;
 
 use crate::config::{check_status, load_config};
-use crate::list::allocation_of;
+use crate::list::Allocations;
 use crate::{grace_secs, now, StatusDeps, MAX_BATCH};
 
 #[derive(Deserialize)]
@@ -83,10 +83,10 @@ pub async fn update(
             .await?
             .and_then(|r| r.downcast::<StatusList>().ok())
             .ok_or_else(|| ApiError::not_found(format!("list {lid:?} not found")))?;
-        let allocated = allocation_of(&rec)?;
+        let allocated = Allocations::of(repo, deps.secrets, &rec).await?;
         let mut changes = Vec::new();
         for (_, idx, value) in wanted.iter().filter(|w| &w.0 == lid) {
-            if allocated.get(*idx).unwrap_or(0) == 0 {
+            if !allocated.contains(*idx as u64) {
                 return Err(ApiError::not_found(format!("entry {lid}:{idx} not found")));
             }
             changes.push((*idx as u32, *value));
@@ -146,7 +146,7 @@ fn wanted_changes(
 }
 
 /// Orders pending changes: microseconds since the epoch, then random bits against collisions.
-fn pending_seq() -> String {
+pub(crate) fn pending_seq() -> String {
     let micros = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()

@@ -31,7 +31,8 @@ pub async fn view(
         })?;
         // Accepted changes not folded into the list yet are not published either.
         let pending = repo.pending(&id, PENDING_SHOWN + 1).await?.len();
-        lists.push(list_view(&list.doc, pending));
+        let allocated = crate::list::allocated(repo, &list).await?;
+        lists.push(list_view(&list.doc, allocated, pending));
     }
     let mut out = cfg.upcast().to_public();
     out["lists"] = Value::Array(lists);
@@ -43,11 +44,11 @@ const PENDING_SHOWN: usize = 1000;
 
 /// One list in the view: fill level and publish state. `upToDate` holds only when every
 /// accepted change is folded and published and the last publish succeeded.
-fn list_view(l: &StatusList, pending: usize) -> Value {
+fn list_view(l: &StatusList, allocated: u64, pending: usize) -> Value {
     let size = l.size.max(1);
     let up_to_date = pending == 0 && l.published_version >= l.status_version && !l.failing();
-    json!({"listId": l.list_id, "uri": l.uri, "size": size, "allocated": l.allocated,
-           "fill": (l.allocated as f64) / (size as f64), "statusVersion": l.status_version,
+    json!({"listId": l.list_id, "uri": l.uri, "size": size, "allocated": allocated,
+           "fill": (allocated as f64) / (size as f64), "statusVersion": l.status_version,
            "publishedVersion": l.published_version, "pendingChanges": pending,
            "upToDate": up_to_date, "publishedAt": l.published_at, "exp": l.exp,
            "publishes": l.publishes, "publishError": l.publish_error.clone().flatten(),

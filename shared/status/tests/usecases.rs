@@ -212,7 +212,8 @@ async fn allocation_never_hands_out_an_entry_twice_and_rolls_over_to_a_new_list(
     for id in &cfg.lists {
         let list = w.list(id).await;
         let mine = seen.iter().filter(|(l, _)| l == id).count() as u64;
-        assert_eq!(list.allocated, mine);
+        let counted = w.repo.reserved(&t(&format!("{CFG}.{id}"))).await.unwrap();
+        assert_eq!(counted, mine);
         assert!(
             list.published_version >= 0,
             "a new list is published at once"
@@ -561,18 +562,15 @@ async fn an_x5chain_leaf_must_certify_the_kid_key() {
 }
 
 #[tokio::test]
-async fn allocation_retries_a_lost_race_and_gives_up_on_a_list_that_keeps_changing() {
+async fn opening_a_list_retries_a_lost_race_and_gives_up_when_the_configuration_keeps_changing() {
     let w = World::new().await;
     w.configure(tsl(1024)).await.unwrap();
-    let first = w.allocate(1).await;
-    let list_id = index_of(&first[0]).0;
-    let id = t(&format!("{CFG}.{list_id}"));
-    // Someone else allocates from the list between our read and our write: we retry and win.
-    let mut other = load_as::<StatusList>(&w.repo, &id).await.unwrap();
-    let version = other.version;
-    other.doc.allocated += 0;
+    // Another request changes the configuration between our read and our commit (as another
+    // allocation opening a list would): we read it again and open exactly one list.
+    let cfg = load_as::<StatusConfig>(&w.repo, &t(CFG)).await.unwrap();
+    let version = cfg.version;
     let race = vec![Op::Replace {
-        record: other.upcast(),
+        record: cfg.upcast(),
         expected_version: version,
         children_delta: 0,
     }];
@@ -590,8 +588,18 @@ async fn allocation_retries_a_lost_race_and_gives_up_on_a_list_that_keeps_changi
     .await
     .unwrap();
     assert_eq!(out.body.unwrap()["entries"].as_array().unwrap().len(), 2);
-    assert_eq!(w.list(&list_id).await.allocated, 3);
-    // A list that changes under every attempt: a clean 409 after a bounded number of tries.
+    let cfg = load_as::<StatusConfig>(&w.repo, &t(CFG)).await.unwrap().doc;
+    assert_eq!(
+        cfg.lists.len(),
+        1,
+        "the losing attempt's list was not written"
+    );
+    let list = t(&format!("{CFG}.{}", cfg.lists[0]));
+    assert_eq!(w.repo.reserved(&list).await.unwrap(), 2);
+    // A configuration that changes under every attempt: a clean 409 after a bounded number of
+    // tries, and no list.
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
     let busy = trustfn_testkit::CommitsConflict(&w.repo);
     let body = Allocate {
         count: Some(1),
@@ -605,7 +613,174 @@ async fn allocation_retries_a_lost_race_and_gives_up_on_a_list_that_keeps_changi
         .expect("allocation gives up")
         .unwrap_err();
     assert_eq!(e.status, 409);
-    assert_eq!(w.list(&list_id).await.allocated, 3, "nothing allocated");
+    let cfg = load_as::<StatusConfig>(&w.repo, &t(CFG)).await.unwrap().doc;
+    assert!(cfg.lists.is_empty(), "nothing allocated");
+}
+
+#[tokio::test]
+async fn allocation_writes_only_its_counter_whatever_the_list_size() {
+    let w = World::new().await;
+    let mut spec = tsl(1 << 20);
+    spec["config"]["statusSize"] = json!(8);
+    w.configure(spec).await.unwrap();
+    let list_id = index_of(&w.allocate(1).await[0]).0;
+    let id = t(&format!("{CFG}.{list_id}"));
+    let before = w.repo.get(&id).await.unwrap().unwrap();
+    let mut seen = HashSet::new();
+    for _ in 0..20 {
+        for e in w.allocate(1000).await {
+            assert!(seen.insert(index_of(&e).1), "{e} handed out twice");
+        }
+    }
+    let after = w.repo.get(&id).await.unwrap().unwrap();
+    assert_eq!(
+        after, before,
+        "the list record is not written by allocations"
+    );
+    assert_eq!(w.repo.reserved(&id).await.unwrap(), 20_001);
+    assert_eq!(w.repo.chunk_stats().await, (0, 0), "nothing to store yet");
+    // Spread: the 20,000 indices fall in every sixteenth of the list.
+    let sixteenths: HashSet<usize> = seen.iter().map(|i| i * 16 / (1 << 20)).collect();
+    assert_eq!(sixteenths.len(), 16);
+}
+
+#[tokio::test]
+async fn folding_rewrites_only_the_chunks_it_touches_and_publishes_every_change() {
+    let w = World::new().await;
+    let mut spec = tsl(1 << 20);
+    spec["config"]["statusSize"] = json!(8);
+    w.configure(spec).await.unwrap();
+    let entries = w.allocate(1000).await;
+    let list_id = index_of(&entries[0]).0;
+    // One change: one chunk, far below DynamoDB's item limit.
+    w.update(json!({"entry": entries[0]["id"], "status": "0x03"}))
+        .await;
+    let (largest, chunks) = w.repo.chunk_stats().await;
+    assert_eq!(chunks, 1);
+    assert!(
+        largest < 200,
+        "a one-change chunk compresses to {largest} bytes"
+    );
+    // Then every entry, in batches, each a different status.
+    let mut expect = std::collections::HashMap::new();
+    for (n, batch) in entries.chunks(250).enumerate() {
+        let updates: Vec<Value> = batch
+            .iter()
+            .map(|e| json!({"entry": e["id"], "status": format!("0x{:02x}", 1 + n)}))
+            .collect();
+        for e in batch {
+            expect.insert(index_of(e).1, 1 + n as u8);
+        }
+        w.update(json!({"updates": updates})).await;
+    }
+    let statuses = w.published(&list_id);
+    assert_eq!(statuses.len(), 1 << 20);
+    for (i, s) in statuses.iter().enumerate() {
+        assert_eq!(*s, expect.get(&i).copied().unwrap_or(0), "index {i}");
+    }
+    let (largest, chunks) = w.repo.chunk_stats().await;
+    assert!(chunks <= 256, "{chunks} chunks of a 1 MiB list");
+    assert!(largest <= 4200, "largest chunk {largest} bytes");
+    assert_eq!(w.repo.pending_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_publisher_that_dies_between_chunks_and_commit_leaves_nothing_wrong() {
+    let w = World::new().await;
+    w.configure(tsl(1 << 17)).await.unwrap();
+    let entries = w.allocate(600).await;
+    let list_id = index_of(&entries[0]).0;
+    // The fold writes the chunks, then dies before the commit that removes the folded changes.
+    let dies = trustfn_testkit::FailOnce::new(&w.repo, |ops| {
+        ops.iter().any(|o| matches!(o, Op::RemovePending { .. }))
+    });
+    let updates: Vec<Value> = entries
+        .iter()
+        .map(|e| json!({"entry": e["id"], "status": "0x01"}))
+        .collect();
+    let body: UpdateBody = serde_json::from_value(json!({"updates": updates})).unwrap();
+    let out = update::update(&dies, &w.deps(), &admin::<act::StatusUpdate>(CFG), body)
+        .await
+        .unwrap();
+    assert_eq!(out.body.unwrap()["published"], json!(false));
+    assert_eq!(
+        w.repo.pending_count().await,
+        1,
+        "the change is still pending"
+    );
+    // A later change of some of the same entries, then the refresh after the lease expired.
+    let later: Vec<Value> = entries[..100]
+        .iter()
+        .map(|e| json!({"entry": e["id"], "status": "0x02"}))
+        .collect();
+    w.set_lease(&list_id, 1, None).await;
+    w.update(json!({"updates": later})).await;
+    let statuses = w.published(&list_id);
+    for (k, e) in entries.iter().enumerate() {
+        let want = if k < 100 { 2 } else { 1 };
+        assert_eq!(statuses[index_of(e).1], want, "entry {k}");
+    }
+    assert_eq!(statuses.iter().filter(|s| **s != 0).count(), 600);
+    assert_eq!(w.repo.pending_count().await, 0);
+}
+
+#[tokio::test]
+async fn a_list_written_before_chunks_and_counters_keeps_working() {
+    use base64::engine::general_purpose::STANDARD as B64;
+    use trustfn_statuslist::{codec, BitOrder, StatusArray};
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    // A list as the previous version stored it: statuses and allocation bitmap in the record,
+    // entries 5 and 700 handed out, 700 revoked.
+    let mut statuses = StatusArray::new(2, 1024, BitOrder::LsbFirst).unwrap();
+    statuses.set(700, 1).unwrap();
+    let mut bitmap = StatusArray::new(1, 1024, BitOrder::LsbFirst).unwrap();
+    bitmap.set(5, 1).unwrap();
+    bitmap.set(700, 1).unwrap();
+    let pack = |a: &StatusArray| B64.encode(codec::zlib(a.bytes()));
+    let legacy: StatusList = serde_json::from_value(json!({
+        "listId": "lold", "uri": "https://x/lold", "objectKey": format!("status-lists/{CFG}/lold"),
+        "size": 1024, "allocated": 2, "statusVersion": 1, "publishedVersion": 1,
+        "_refreshAt": 1_700_000_000, "_statuses": pack(&statuses), "_allocated": pack(&bitmap)
+    }))
+    .unwrap();
+    let mut cfg = load_as::<StatusConfig>(&w.repo, &t(CFG)).await.unwrap();
+    let version = cfg.version;
+    cfg.doc.lists = vec!["lold".into()];
+    cfg.doc.current_list = Some("lold".into());
+    w.repo
+        .commit(vec![
+            Op::Create(trustfn_domain::model::Record::new(
+                t(&format!("{CFG}.lold")),
+                legacy,
+            )),
+            Op::Replace {
+                record: cfg.upcast(),
+                expected_version: version,
+                children_delta: 1,
+            },
+        ])
+        .await
+        .unwrap();
+    // Its entries can be updated; others of it do not exist.
+    w.update(json!({"entry": "lold:5", "status": "0x02"})).await;
+    let body: UpdateBody =
+        serde_json::from_value(json!({"entry": "lold:6", "status": "0x02"})).unwrap();
+    let e = update::update(&w.repo, &w.deps(), &admin::<act::StatusUpdate>(CFG), body)
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 404);
+    // The published list holds the old revocation and the new change; the record no longer
+    // holds statuses.
+    let published = w.published("lold");
+    assert_eq!((published[5], published[700]), (2, 1));
+    let list = w.list("lold").await;
+    assert!(list.statuses.is_none() && list.allocation.is_some());
+    // New entries go to a new list.
+    let fresh = w.allocate(3).await;
+    assert!(fresh.iter().all(|e| e["list"] != "lold"));
+    let cfg = load_as::<StatusConfig>(&w.repo, &t(CFG)).await.unwrap().doc;
+    assert_eq!(cfg.lists.len(), 2);
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 pub mod bits;
 pub mod cbor;
 pub mod codec;
+pub mod permutation;
 pub mod token;
 
 pub use token::{Claims, W3cKind};

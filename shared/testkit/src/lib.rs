@@ -18,7 +18,7 @@ use trustfn_domain::ports::{
     CreatedKey, KeyInfo, KeyManager, KmsError, Publisher, Registries, RegistryError, SecretBox,
 };
 use trustfn_domain::registry::{RegistryConfig, Sealed, Secret};
-use trustfn_domain::repo::{Op, Page, Pending, RepoError, Repository, TokenRecord};
+use trustfn_domain::repo::{Chunk, Op, Page, Pending, RepoError, Repository, TokenRecord};
 use trustfn_domain::Target;
 use trustfn_signer::{Curve, PublicKey, SignError, Signer};
 
@@ -140,6 +140,26 @@ macro_rules! repository_wrapper {
             ) -> Result<Vec<Pending>, RepoError> {
                 self.0.pending(list, limit).await
             }
+            async fn chunks(&self, list: &Target, nos: &[u32]) -> Result<Vec<Chunk>, RepoError> {
+                self.0.chunks(list, nos).await
+            }
+            async fn all_chunks(&self, list: &Target) -> Result<Vec<Chunk>, RepoError> {
+                self.0.all_chunks(list).await
+            }
+            async fn reserve(
+                &self,
+                list: &Target,
+                count: u64,
+                limit: u64,
+            ) -> Result<Option<u64>, RepoError> {
+                self.0.reserve(list, count, limit).await
+            }
+            async fn reserved(&self, list: &Target) -> Result<u64, RepoError> {
+                self.0.reserved(list).await
+            }
+            async fn purge_list(&self, list: &Target) -> Result<usize, RepoError> {
+                self.0.purge_list(list).await
+            }
         }
     };
 }
@@ -191,6 +211,40 @@ impl Raced<'_> {
 }
 
 repository_wrapper!(Raced<'_>);
+
+/// A repository whose first commit matching a predicate fails as if DynamoDB were unreachable
+/// (a process that dies between two writes); every other commit goes through.
+pub struct FailOnce<'a>(pub &'a dyn Repository, pub Mutex<Option<CommitMatcher>>);
+
+/// Which commits a [`FailOnce`] fails.
+pub type CommitMatcher = fn(&[Op]) -> bool;
+
+impl<'a> FailOnce<'a> {
+    pub fn new(repo: &'a dyn Repository, matches: fn(&[Op]) -> bool) -> FailOnce<'a> {
+        FailOnce(repo, Mutex::new(Some(matches)))
+    }
+}
+
+impl FailOnce<'_> {
+    async fn write(&self, ops: Vec<Op>) -> Result<(), RepoError> {
+        let dies = {
+            let mut armed = self.1.lock().unwrap();
+            let dies = armed.is_some_and(|m| m(&ops));
+            if dies {
+                *armed = None;
+            }
+            dies
+        };
+        if dies {
+            return Err(RepoError::Unavailable(
+                "the process died here (test)".into(),
+            ));
+        }
+        self.0.commit(ops).await
+    }
+}
+
+repository_wrapper!(FailOnce<'_>);
 
 /// A private key held here.
 pub struct LocalKey {

@@ -75,6 +75,7 @@ pub async fn delete_tracking(
             });
         }
         let gone: Vec<Record> = batch.iter().filter_map(Step::node).cloned().collect();
+        purge_lists(repo, &gone).await;
         deleted += gone.len();
         removed.extend(gone);
         if batches.len() > 1 {
@@ -86,6 +87,22 @@ pub async fn delete_tracking(
         202,
         json!({"_id": target.as_str(), "deleted": deleted}),
     ))
+}
+
+/// Removes what deleted status lists leave besides their records (status chunks, allocation
+/// counter, unfolded changes). Nothing reads those once the record is gone; a failure leaves
+/// them unreachable and is logged with a stable code for an alarm, never an error for the
+/// caller, whose delete did happen.
+async fn purge_lists(repo: &dyn Repository, gone: &[Record]) {
+    for list in gone.iter().filter(|r| r.kind() == Kind::StatusList) {
+        match repo.purge_list(&list.id).await {
+            Ok(items) => tracing::info!(list = %list.id, items, "status list data removed"),
+            Err(e) => tracing::error!(
+                code = "STATUS_LIST_PURGE_FAILED", list = %list.id, error = %e,
+                "the data of a deleted status list could not be removed"
+            ),
+        }
+    }
 }
 
 /// A recursive delete also removes the edges of services outside the subtree that depend on

@@ -1,5 +1,6 @@
 //! Documents of the Credential Status service: a status credential configuration and its lists.
 
+use crate::secret::Sealed;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The kind of list a configuration publishes.
@@ -150,7 +151,9 @@ pub struct StatusList {
     pub uri: String,
     pub object_key: String,
     pub size: u64,
-    /// Entries handed out.
+    /// Entries handed out, for lists written before allocation counters; a list with a
+    /// `_permKey` counts its allocations in its own counter item instead.
+    #[serde(default)]
     pub allocated: u64,
     /// Bumped by every change folded into the statuses.
     pub status_version: i64,
@@ -159,12 +162,22 @@ pub struct StatusList {
     /// When the scheduled refresh takes the list up (Unix seconds): the refresh index's sort key.
     #[serde(rename = "_refreshAt")]
     pub refresh_at: i64,
-    /// The statuses, zlib-compressed, base64.
-    #[serde(rename = "_statuses")]
-    pub statuses: String,
-    /// The allocation bitmap (1 bit per entry), zlib-compressed, base64.
-    #[serde(rename = "_allocated")]
-    pub allocation: String,
+    /// The sealed key of the permutation that maps the list's allocation counter to indices
+    /// (see `trustfn_statuslist::permutation`). Lists written before it take no new entries.
+    #[serde(rename = "_permKey", default, skip_serializing_if = "Option::is_none")]
+    pub perm_key: Option<Sealed>,
+    /// Lists written before statuses moved to chunk items: the statuses, zlib, base64. Moved
+    /// into chunks (and cleared) by the list's next publisher.
+    #[serde(rename = "_statuses", default, skip_serializing_if = "Option::is_none")]
+    pub statuses: Option<String>,
+    /// Lists written before allocation counters: the allocation bitmap (1 bit per entry),
+    /// zlib, base64. Kept (it no longer changes) to tell which entries exist.
+    #[serde(
+        rename = "_allocated",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub allocation: Option<String>,
     /// The publish lease: until when (Unix seconds) and whose.
     #[serde(
         rename = "_leaseUntil",
