@@ -298,7 +298,7 @@ OPS = {
                                  json_resp("created", ref("StatusConfig")), ["400", "401", "403", "404", "409", "413", "415"]),
     "status-credential-entries": ("Allocate random, never reused entries; the first allocation publishes the list",
                                   "credential-status-service-api", body(ref("Allocate")), "201",
-                                  json_resp("allocated", ref("Allocated")), ["400", "401", "403", "404", "409", "413", "415"]),
+                                  json_resp("allocated", ref("Allocated")), ["400", "401", "403", "404", "409", "413", "415", "422"]),
     "status-credential-update": ("Set statuses (revoke, suspend, reinstate) and republish",
                                  "credential-status-service-api", body(ref("StatusUpdate")), "200",
                                  json_resp("updated", ref("StatusUpdated")), ["400", "401", "403", "404", "409", "413", "415"]),
@@ -307,9 +307,14 @@ OPS = {
                                ["400", "401", "403", "404"]),
 }
 
+P_IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
+                 "description": "A retry with the same key (within 24 hours) answers the same entries instead of "
+                                "allocating again; the same key with another count or initialStatus is a 422.",
+                 "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}
+
 ERRORS = {"400": "invalid input", "401": "missing, invalid or expired token", "403": "not permitted",
           "404": "not found", "409": "duplicate target or conflict", "413": "body larger than 256 KiB",
-          "415": "unsupported Content-Type"}
+          "415": "unsupported Content-Type", "422": "Idempotency-Key reused for another request"}
 
 
 def render():
@@ -326,6 +331,8 @@ def render():
             params.append(P_API)
         if fn in ("resources-list", "store-certificates-get", "store-certificates-ids"):
             params += P_PAGE
+        if fn == "status-credential-entries":
+            params.append(P_IDEMPOTENCY)
         if params:
             op["parameters"] = params
         if req:

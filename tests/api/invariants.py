@@ -49,6 +49,14 @@ def violations(ddb, table="trustfn"):
             out.append(f"token of {i['keyId']['S']}: the key record does not exist")
         if pk.startswith("P#") and pk[2:] not in resources:
             out.append(f"pending changes of {pk[2:]}: the list does not exist")
+        if pk.startswith("S#") and pk[2:] not in resources:
+            out.append(f"status chunk {i['sk']['S']} of {pk[2:]}: the list does not exist")
+        if pk.startswith("A#"):
+            lst = resources.get(pk[2:])
+            if lst is None:
+                out.append(f"allocation counter of {pk[2:]}: the list does not exist")
+            elif int(i["n"]["N"]) > json.loads(lst["doc"]["S"])["size"]:
+                out.append(f"allocation counter of {pk[2:]}: {i['n']['N']} exceeds the list's size")
         if pk.startswith("C#"):
             owner = resources.get(i["owner"]["S"])
             arn = pk[len("C#kms-key:"):]

@@ -15,7 +15,16 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
         secrets: app.secrets().await,
         registries: app.registries().await,
     };
-    trustfn_status::entries::allocate(app.repo().await, &deps, &auth, json_body(&req)?).await
+    let mut body: trustfn_status::entries::Allocate = json_body(&req)?;
+    body.idempotency_key = match req.headers().get("idempotency-key") {
+        Some(v) => Some(
+            v.to_str()
+                .map_err(|_| ApiError::validation("Idempotency-Key: visible ASCII characters"))?
+                .to_owned(),
+        ),
+        None => None,
+    };
+    trustfn_status::entries::allocate(app.repo().await, &deps, &auth, body).await
 }
 
 #[tokio::main]

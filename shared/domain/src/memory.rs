@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use tokio::sync::Mutex;
 
 use crate::model::Record;
-use crate::repo::{Chunk, Op, Page, Pending, RepoError, Repository, TokenRecord, MAX_TX_ITEMS};
+use crate::repo::{
+    Chunk, Op, Page, Pending, Remembered, RepoError, Repository, TokenRecord, MAX_TX_ITEMS,
+};
 use crate::target::Target;
 
 /// An in-process repository with the same semantics as the DynamoDB adapter, for tests.
@@ -25,6 +27,7 @@ struct MemState {
     claims: HashMap<String, Target>,
     chunks: BTreeMap<(Target, u32), Chunk>,
     counters: HashMap<Target, u64>,
+    remembered: HashMap<(Target, String), Remembered>,
 }
 
 impl MemoryRepo {
@@ -142,6 +145,13 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
         }
         Op::Touch { id } => {
             state.records.get_mut(&id).ok_or_else(fail)?.version += 1;
+        }
+        Op::Remember(r) => {
+            let k = (r.scope.clone(), r.key.clone());
+            if state.remembered.contains_key(&k) {
+                return Err(fail());
+            }
+            state.remembered.insert(k, r);
         }
         Op::PutChunk {
             list,
@@ -305,6 +315,15 @@ impl Repository for MemoryRepo {
             .collect())
     }
 
+    async fn remembered(&self, scope: &Target, key: &str) -> Result<Option<Remembered>, RepoError> {
+        let s = self.state.lock().await;
+        let now = chrono::Utc::now().timestamp();
+        Ok(s.remembered
+            .get(&(scope.clone(), key.to_owned()))
+            .filter(|r| r.expires_at > now)
+            .cloned())
+    }
+
     async fn chunks(&self, list: &Target, nos: &[u32]) -> Result<Vec<Chunk>, RepoError> {
         let s = self.state.lock().await;
         Ok(nos
@@ -377,6 +396,7 @@ impl Repository for MemoryRepo {
                 Op::RemovePending { list, seq } => vec![format!("P{list}#{seq}")],
                 Op::Claim { name, .. } | Op::Release { name, .. } => vec![format!("C{name}")],
                 Op::PutChunk { list, no, .. } => vec![format!("S{list}#{no}")],
+                Op::Remember(r) => vec![format!("I{}#{}", r.scope, r.key)],
             };
             for k in keys {
                 if !items.insert(k) {

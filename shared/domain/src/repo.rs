@@ -49,6 +49,21 @@ pub struct Chunk {
     pub version: u64,
 }
 
+/// The remembered outcome of a request sent with an `Idempotency-Key`: a retry with the same key
+/// gets the same answer instead of acting again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Remembered {
+    /// What the request acted on (a status configuration).
+    pub scope: Target,
+    pub key: String,
+    /// The request's fingerprint: the same key with another request is refused.
+    pub request: String,
+    /// Enough to rebuild the answer (small: never the answer itself).
+    pub outcome: String,
+    /// Unix seconds after which the key is forgotten (DynamoDB TTL removes the item).
+    pub expires_at: i64,
+}
+
 /// One write of an atomic commit. Every write carries a condition; if any fails, nothing is written.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Op {
@@ -103,6 +118,8 @@ pub enum Op {
         data: Vec<u8>,
         expected_version: u64,
     },
+    /// Remember an idempotent request's outcome; fails if the key is remembered already.
+    Remember(Remembered),
     /// Claim a unique name (for example an adopted KMS key's ARN) for `owner`; fails if anyone
     /// holds it.
     Claim { name: String, owner: Target },
@@ -210,6 +227,8 @@ pub trait Repository: Send + Sync {
     /// Removes what a deleted list leaves besides its record (chunks, counter, pending changes),
     /// in commits of at most [`MAX_TX_ITEMS`]; returns how many items went.
     async fn purge_list(&self, list: &Target) -> Result<usize, RepoError>;
+    /// The remembered outcome of `key` in `scope`, if any and not expired.
+    async fn remembered(&self, scope: &Target, key: &str) -> Result<Option<Remembered>, RepoError>;
     /// Applies all ops atomically, or none.
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError>;
 }

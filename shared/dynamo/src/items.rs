@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use trustfn_domain::auth::Creator;
 use trustfn_domain::model::{Doc, Kind, Record};
-use trustfn_domain::repo::{Chunk, Pending, RepoError, TokenRecord};
+use trustfn_domain::repo::{Chunk, Pending, Remembered, RepoError, TokenRecord};
 use trustfn_domain::Target;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -86,7 +86,7 @@ pub(crate) fn to_item(r: &Record) -> Item {
     item.insert("dependants".into(), n(r.dependants));
     item.insert("createdAt".into(), s(r.created_at.clone()));
     if let Some(at) = r.refresh_at() {
-        item.insert("rpk".into(), s(REFRESH_PARTITION));
+        item.insert("rpk".into(), s(refresh_partition(&r.id)));
         item.insert("rat".into(), n(at));
     }
     item
@@ -162,7 +162,7 @@ pub(crate) fn pending_item(p: &Pending) -> Item {
     let mut item = key(format!("P#{}", p.list), p.seq.clone());
     let changes: Vec<String> = p.changes.iter().map(|(i, v)| format!("{i}:{v}")).collect();
     item.insert("changes".into(), s(changes.join(",")));
-    item.insert("rpk".into(), s(REFRESH_PARTITION));
+    item.insert("rpk".into(), s(refresh_partition(&p.list)));
     item.insert("rat".into(), n(p.due_at));
     item
 }
@@ -191,6 +191,39 @@ pub(crate) fn to_pending(list: &Target, item: &Item) -> Result<Pending, RepoErro
         seq: get_s(item, "sk").ok_or_else(|| bad("no sk"))?.to_owned(),
         changes,
         due_at: get_n(item, "rat").ok_or_else(|| bad("no rat"))?,
+    })
+}
+
+pub(crate) fn remembered_key(scope: &Target, key: &str) -> Item {
+    self::key(format!("I#{scope}"), key.to_owned())
+}
+
+/// DynamoDB's time-to-live attribute (Unix seconds): the table's TTL removes expired items.
+pub(crate) const TTL_ATTRIBUTE: &str = "ttl";
+
+pub(crate) fn remembered_item(r: &Remembered) -> Item {
+    let mut item = remembered_key(&r.scope, &r.key);
+    item.insert("request".into(), s(r.request.clone()));
+    item.insert("outcome".into(), s(r.outcome.clone()));
+    item.insert(TTL_ATTRIBUTE.into(), n(r.expires_at));
+    item
+}
+
+pub(crate) fn to_remembered(scope: &Target, item: &Item) -> Result<Remembered, RepoError> {
+    let bad = |what: &str| RepoError::Corrupt {
+        id: format!("idempotency key of {scope}"),
+        reason: what.to_owned(),
+    };
+    Ok(Remembered {
+        scope: scope.clone(),
+        key: get_s(item, "sk").ok_or_else(|| bad("no sk"))?.to_owned(),
+        request: get_s(item, "request")
+            .ok_or_else(|| bad("no request"))?
+            .to_owned(),
+        outcome: get_s(item, "outcome")
+            .ok_or_else(|| bad("no outcome"))?
+            .to_owned(),
+        expires_at: get_n(item, TTL_ATTRIBUTE).ok_or_else(|| bad("no ttl"))?,
     })
 }
 
@@ -230,7 +263,28 @@ pub(crate) fn to_chunk(list: &Target, item: &Item) -> Result<Chunk, RepoError> {
 
 /// The sparse `refresh` index (partition `rpk`, sort `rat`) holds only status lists and pending changes.
 pub(crate) const REFRESH_INDEX: &str = "refresh";
-pub(crate) const REFRESH_PARTITION: &str = "LIST";
+/// The partition every list used before the index was sharded; still read, never written.
+pub(crate) const LEGACY_REFRESH_PARTITION: &str = "LIST";
+/// Partitions of the refresh index: a list and its pending changes always go to the same one
+/// (by a hash of the list's path), so no single partition takes every tenant's writes.
+pub(crate) const REFRESH_SHARDS: u32 = 16;
+
+/// The refresh-index partition of a list: `LIST#00` to `LIST#15`.
+pub(crate) fn refresh_partition(list: &Target) -> String {
+    // FNV-1a: stable across processes and releases (a std hasher is not).
+    let hash = list.as_str().bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("LIST#{:02}", hash % REFRESH_SHARDS)
+}
+
+/// Every partition `due` reads: the shards and the partition of lists written before sharding.
+pub(crate) fn refresh_partitions() -> Vec<String> {
+    (0..REFRESH_SHARDS)
+        .map(|i| format!("LIST#{i:02}"))
+        .chain([LEGACY_REFRESH_PARTITION.to_owned()])
+        .collect()
+}
 
 #[cfg(test)]
 mod tests {
@@ -282,6 +336,26 @@ mod tests {
                 assert_eq!(get_n(&item, "rat"), Some(1_700_000_000));
             }
         }
+    }
+
+    #[test]
+    fn the_refresh_index_spreads_lists_over_every_shard() {
+        let mut per_shard = std::collections::HashMap::new();
+        for i in 0..1600 {
+            let p = refresh_partition(&t(&format!("org{i}.t1.st.c.l{i:x}")));
+            assert!(refresh_partitions().contains(&p), "{p}");
+            *per_shard.entry(p).or_insert(0) += 1;
+        }
+        assert_eq!(per_shard.len(), REFRESH_SHARDS as usize);
+        assert!(
+            per_shard.values().all(|n| (50..150).contains(n)),
+            "{per_shard:?}"
+        );
+        assert_eq!(
+            refresh_partition(&t("acme.t1.st.c.l1")),
+            refresh_partition(&t("acme.t1.st.c.l1")),
+            "stable"
+        );
     }
 
     #[test]
@@ -347,7 +421,19 @@ mod tests {
         };
         let item = pending_item(&p);
         assert_eq!(to_pending(&p.list, &item).unwrap(), p);
-        assert_eq!(get_s(&item, "rpk"), Some(REFRESH_PARTITION));
+        assert_eq!(
+            get_s(&item, "rpk"),
+            get_s(&to_item(&Record::new(p.list.clone(), list_doc())), "rpk"),
+            "a list's pending changes share its refresh partition"
+        );
+        let r = Remembered {
+            scope: t("acme.t1.st.c"),
+            key: "retry-1".into(),
+            request: "count=3".into(),
+            outcome: "[]".into(),
+            expires_at: 1_700_000_000,
+        };
+        assert_eq!(to_remembered(&r.scope, &remembered_item(&r)).unwrap(), r);
         let chunk = chunk_item(&p.list, 7, vec![1, 2, 3], 4);
         assert_eq!(
             to_chunk(&p.list, &chunk).unwrap(),

@@ -10,9 +10,11 @@
 //! | claimed name (an adopted KMS key's ARN) | `C#<name>` | `C` |
 //! | chunk of a status list's statuses | `S#<list>` | `<chunk number, 8 digits>` |
 //! | allocation counter of a status list | `A#<list>` | `A` |
+//! | remembered idempotent request (expires by TTL) | `I#<scope>` | `<Idempotency-Key>` |
 //!
 //! Status lists and pending changes carry `rpk`/`rat`, which puts them in the sparse `refresh`
-//! index the scheduled refresh queries.
+//! index the scheduled refresh queries; `rpk` is one of 16 shards (`LIST#00`..`LIST#15`, by a
+//! hash of the list's path), so no single partition takes every tenant's writes.
 //!
 //! Children and edges are read with `Query` on the partition key, never `Scan`. Every commit is
 //! one `TransactWriteItems` with a condition on every item.
@@ -28,7 +30,7 @@ use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use trustfn_domain::model::Record;
 use trustfn_domain::repo::{
-    Chunk, Op, Page, Pending, RepoError, Repository, TokenRecord, MAX_TX_ITEMS,
+    Chunk, Op, Page, Pending, Remembered, RepoError, Repository, TokenRecord, MAX_TX_ITEMS,
 };
 use trustfn_domain::Target;
 
@@ -125,7 +127,7 @@ impl DynamoRepo {
                             .update_expression(
                                 "SET #doc = :doc, #v = :nv, rpk = :rpk, rat = :rat ADD #c :c",
                             )
-                            .expression_attribute_values(":rpk", s(REFRESH_PARTITION))
+                            .expression_attribute_values(":rpk", s(refresh_partition(&record.id)))
                             .expression_attribute_values(":rat", n(at)),
                         None => u.update_expression(
                             "SET #doc = :doc, #v = :nv ADD #c :c REMOVE rpk, rat",
@@ -239,6 +241,7 @@ impl DynamoRepo {
                             .build()]
                     }
                 }
+                Op::Remember(r) => vec![put(table, remembered_item(&r))],
                 Op::Claim { name, owner } => {
                     let mut item = key(format!("C#{name}"), "C".into());
                     item.insert("owner".into(), s(owner.as_str()));
@@ -378,6 +381,27 @@ impl Repository for DynamoRepo {
             .iter()
             .filter_map(|id| found.get(id.as_str()).cloned())
             .collect())
+    }
+
+    async fn remembered(&self, scope: &Target, key: &str) -> Result<Option<Remembered>, RepoError> {
+        let resp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(remembered_key(scope, key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("get idempotency key", e))?;
+        let Some(item) = resp.item else {
+            return Ok(None);
+        };
+        let r = to_remembered(scope, &item)?;
+        // TTL deletes expired items within days, not at once.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        Ok((r.expires_at > now).then_some(r))
     }
 
     async fn chunks(&self, list: &Target, nos: &[u32]) -> Result<Vec<Chunk>, RepoError> {
@@ -571,28 +595,36 @@ impl Repository for DynamoRepo {
     }
 
     async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
-        let resp = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(REFRESH_INDEX)
-            .key_condition_expression("rpk = :p AND rat <= :b")
-            .expression_attribute_values(":p", s(REFRESH_PARTITION))
-            .expression_attribute_values(":b", n(before))
-            .limit(limit as i32)
-            .send()
-            .await
-            .map_err(|e| unavailable("query refresh index", e))?;
+        // The soonest `limit` of each shard, merged: the soonest `limit` of all.
+        let queries = refresh_partitions().into_iter().map(|p| {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(REFRESH_INDEX)
+                .key_condition_expression("rpk = :p AND rat <= :b")
+                .expression_attribute_values(":p", s(p))
+                .expression_attribute_values(":b", n(before))
+                .limit(limit as i32)
+                .send()
+        });
+        let mut due: Vec<(i64, String)> = Vec::new();
+        for resp in futures::future::join_all(queries).await {
+            let resp = resp.map_err(|e| unavailable("query refresh index", e))?;
+            due.extend(resp.items().iter().filter_map(|i| {
+                let id = match get_s(i, "pk")?.strip_prefix("P#") {
+                    Some(list) => list,
+                    None => get_s(i, "sk")?,
+                };
+                Some((get_n(i, "rat")?, id.to_owned()))
+            }));
+        }
+        due.sort();
         let mut seen = std::collections::HashSet::new();
-        Ok(resp
-            .items()
-            .iter()
-            .filter_map(|i| match get_s(i, "pk")?.strip_prefix("P#") {
-                Some(list) => Some(list),
-                None => get_s(i, "sk"),
-            })
-            .filter_map(|id| Target::parse(id).ok())
+        Ok(due
+            .into_iter()
+            .filter_map(|(_, id)| Target::parse(&id).ok())
             .filter(|id| seen.insert(id.clone()))
+            .take(limit)
             .collect())
     }
 

@@ -6,7 +6,7 @@ use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{Record, StatusConfig, StatusList};
 use trustfn_domain::reply::Reply;
-use trustfn_domain::repo::{Op, Pending, RepoError, Repository, MAX_TX_ITEMS};
+use trustfn_domain::repo::{Op, Pending, Remembered, RepoError, Repository, MAX_TX_ITEMS};
 use trustfn_domain::resource::load_as;
 use trustfn_domain::target::Target;
 
@@ -24,7 +24,27 @@ pub struct Allocate {
     pub count: Option<u64>,
     #[serde(default)]
     pub initial_status: Option<String>,
+    /// The request's `Idempotency-Key` header (not part of the body).
+    #[serde(skip)]
+    pub idempotency_key: Option<String>,
 }
+
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_SECS: i64 = 24 * 3600;
+
+/// 1 to 255 visible ASCII characters.
+fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
+    if key.is_empty() || key.len() > 255 || !key.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err(ApiError::validation(
+            "Idempotency-Key: 1 to 255 visible ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+/// What an allocation handed out, per list: `(list id, first position, count)`. Enough to
+/// rebuild the same entries for a retry with the same `Idempotency-Key`.
+type Ranges = Vec<(String, u64, u64)>;
 
 /// `POST .../status-credential/entries`: allocates `count` entries. Each list counts its
 /// allocations in one counter item (one small atomic write per call, whatever the list's size)
@@ -48,6 +68,14 @@ pub async fn allocate(
         Some(s) => check_status(&cfg.doc.config, s, "initialStatus")?,
         None => 0,
     };
+    let request = format!("count={count};initialStatus={initial}");
+    if let Some(key) = &body.idempotency_key {
+        check_idempotency_key(key)?;
+        if let Some(r) = repo.remembered(target, key).await? {
+            return replay(repo, deps, &cfg, &r, &request).await;
+        }
+    }
+    let mut ranges: Ranges = Vec::new();
     let mut entries: Vec<Value> = Vec::with_capacity(count as usize);
     let mut pending: Vec<Pending> = Vec::new();
     let mut publish: Vec<Target> = Vec::new();
@@ -92,6 +120,7 @@ pub async fn allocate(
             continue;
         };
         let (list, perm) = usable.expect("taken from a usable list");
+        ranges.push((list.doc.list_id.clone(), start, n));
         let mut changes = Vec::new();
         for k in start..start + n {
             let index = perm.index(k);
@@ -116,6 +145,26 @@ pub async fn allocate(
         repo.commit(batch.iter().cloned().map(Op::AddPending).collect())
             .await?;
     }
+    if let Some(key) = &body.idempotency_key {
+        let remembered = Remembered {
+            scope: target.clone(),
+            key: key.clone(),
+            request,
+            outcome: serde_json::to_string(&ranges).expect("ranges serialize"),
+            expires_at: now() + IDEMPOTENCY_SECS,
+        };
+        match repo.commit(vec![Op::Remember(remembered.clone())]).await {
+            Ok(()) => {}
+            // A concurrent request with the same key finished first: answer what it answered
+            // (what this one took is never handed out).
+            Err(RepoError::ConditionFailed { .. }) => {
+                if let Some(r) = repo.remembered(target, key).await? {
+                    return replay(repo, deps, &cfg, &r, &remembered.request).await;
+                }
+            }
+            Err(e) => return Err(ApiError::from(e)),
+        }
+    }
     tracing::info!(config = %target, entries = entries.len(), new_lists, "entries allocated");
     let mut out = json!({"entries": entries});
     publish.dedup();
@@ -126,6 +175,42 @@ pub async fn allocate(
         }
     }
     Ok(Reply::json(201, out))
+}
+
+/// The answer of an earlier request with the same `Idempotency-Key`: the same entries, rebuilt
+/// from the positions it took. Another request under the same key is a 422.
+async fn replay(
+    repo: &dyn Repository,
+    deps: &StatusDeps<'_>,
+    cfg: &Record<StatusConfig>,
+    remembered: &Remembered,
+    request: &str,
+) -> Result<Reply, ApiError> {
+    if remembered.request != request {
+        return Err(ApiError::new(
+            422,
+            "IllegalArgumentException",
+            "Idempotency-Key was used for another request (count or initialStatus differ); use a new key",
+        ));
+    }
+    let ranges: Ranges = serde_json::from_str(&remembered.outcome).map_err(|e| {
+        ApiError::internal_msg(format!("idempotency key of {}: {e}", remembered.scope))
+    })?;
+    let mut entries = Vec::new();
+    for (list_id, start, n) in ranges {
+        let list = load_as::<StatusList>(repo, &cfg.id.child(&list_id)?).await?;
+        let perm = permutation(deps.secrets, &list).await?.ok_or_else(|| {
+            ApiError::internal_msg(format!(
+                "{}: a remembered list without an index key",
+                list.id
+            ))
+        })?;
+        for k in start..start + n {
+            entries.push(entry_json(&cfg.doc, &list.doc, perm.index(k)));
+        }
+    }
+    tracing::info!(config = %cfg.id, entries = entries.len(), "entries replayed for a repeated Idempotency-Key");
+    Ok(Reply::json(201, json!({"entries": entries})))
 }
 
 /// Takes up to `want` positions of `list`'s counter: `(first, how many)`, or `None` when the

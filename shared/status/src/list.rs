@@ -120,17 +120,16 @@ impl From<ApiError> for WriteError {
     }
 }
 
-/// Applies `changes` (in order: a later change of an index wins) to the chunks they touch and
-/// writes those chunks, each conditional on the version read, in commits of at most
-/// [`MAX_TX_ITEMS`]. Applying the same changes twice gives the same statuses, so a publisher
-/// that dies between two commits leaves nothing its successor does not repair. Returns the
-/// chunks written.
-pub(crate) async fn write_changes(
+/// Plans the writes that apply `changes` (in order: a later change of an index wins) to the
+/// chunks they touch: one put per chunk, each conditional on the version read. Applying the same
+/// changes twice gives the same statuses, so a publisher that dies after writing some chunks
+/// leaves nothing its successor does not repair.
+pub(crate) async fn chunk_writes(
     repo: &dyn Repository,
     list: &Target,
     layout: &Layout,
     changes: &[(u32, u8)],
-) -> Result<usize, WriteError> {
+) -> Result<Vec<Op>, ApiError> {
     let mut wanted: BTreeMap<u32, Vec<(u32, u8)>> = BTreeMap::new();
     for (idx, value) in changes {
         if u64::from(*idx) >= layout.size {
@@ -167,12 +166,14 @@ pub(crate) async fn write_changes(
             expected_version: version,
         });
     }
-    let written = ops.len();
-    commit_chunks(repo, ops).await?;
-    Ok(written)
+    Ok(ops)
 }
 
-async fn commit_chunks(repo: &dyn Repository, mut ops: Vec<Op>) -> Result<(), WriteError> {
+/// Writes chunk puts in commits of at most [`MAX_TX_ITEMS`].
+pub(crate) async fn commit_chunks(
+    repo: &dyn Repository,
+    mut ops: Vec<Op>,
+) -> Result<(), WriteError> {
     while !ops.is_empty() {
         let rest = ops.split_off(ops.len().min(MAX_TX_ITEMS));
         match repo.commit(ops).await {

@@ -4,14 +4,14 @@
 use serde_json::json;
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{ListFormat, ListType, Purpose, Record, StatusConfig, StatusList};
-use trustfn_domain::repo::{Op, RepoError, Repository};
+use trustfn_domain::repo::{Op, RepoError, Repository, MAX_TX_ITEMS};
 use trustfn_domain::resource::load_as;
 use trustfn_domain::target::Target;
 use trustfn_signer::Signer;
 use trustfn_statuslist::{token, Claims, StatusArray, W3cKind};
 
 use crate::config::{load_config, signing_key, status_service};
-use crate::list::{load_statuses, migrate, write_changes, Layout, WriteError};
+use crate::list::{chunk_writes, commit_chunks, load_statuses, migrate, Layout, WriteError};
 use crate::{grace_secs, lease_secs, now, rfc3339, StatusDeps};
 
 /// Pending changes folded per commit: with the list record, one `TransactWriteItems`.
@@ -226,14 +226,20 @@ async fn fold_pending(
             .iter()
             .flat_map(|p| p.changes.iter().copied())
             .collect();
-        match write_changes(repo, list_id, &layout, &changes).await {
-            Ok(_) => {}
-            Err(WriteError::Raced) => return Ok(None),
-            Err(WriteError::Failed(e)) => return Err(e),
+        let mut chunk_ops = chunk_writes(repo, list_id, &layout, &changes).await?;
+        // Usually the chunks fit in the commit that records the fold (one atomic write); a batch
+        // touching more goes first, in commits of their own (folding again is harmless).
+        if chunk_ops.len() + batch.len() + 1 > MAX_TX_ITEMS {
+            match commit_chunks(repo, std::mem::take(&mut chunk_ops)).await {
+                Ok(()) => {}
+                Err(WriteError::Raced) => return Ok(None),
+                Err(WriteError::Failed(e)) => return Err(e),
+            }
         }
         let mut next = list.clone();
         next.doc.status_version += batch.len() as i64;
-        let mut ops = Vec::with_capacity(batch.len() + 1);
+        let mut ops = chunk_ops;
+        ops.reserve(batch.len() + 1);
         ops.push(Op::Replace {
             record: next.clone().upcast(),
             expected_version: list.version,

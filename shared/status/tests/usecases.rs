@@ -83,6 +83,7 @@ impl World {
         let body = Allocate {
             count: Some(count),
             initial_status: None,
+            idempotency_key: None,
         };
         let reply = entries::allocate(
             &self.repo,
@@ -578,6 +579,7 @@ async fn opening_a_list_retries_a_lost_race_and_gives_up_when_the_configuration_
     let body = Allocate {
         count: Some(2),
         initial_status: None,
+        idempotency_key: None,
     };
     let out = entries::allocate(
         &raced,
@@ -604,6 +606,7 @@ async fn opening_a_list_retries_a_lost_race_and_gives_up_when_the_configuration_
     let body = Allocate {
         count: Some(1),
         initial_status: None,
+        idempotency_key: None,
     };
     let auth = admin::<act::StatusEntryAllocate>(CFG);
     let deps = w.deps();
@@ -687,7 +690,11 @@ async fn folding_rewrites_only_the_chunks_it_touches_and_publishes_every_change(
 #[tokio::test]
 async fn a_publisher_that_dies_between_chunks_and_commit_leaves_nothing_wrong() {
     let w = World::new().await;
-    w.configure(tsl(1 << 17)).await.unwrap();
+    // 600 random entries of a 1 MiB list touch more chunks than one commit holds, so the fold
+    // writes the chunks first and records the fold in a second commit.
+    let mut spec = tsl(1 << 20);
+    spec["config"]["statusSize"] = json!(8);
+    w.configure(spec).await.unwrap();
     let entries = w.allocate(600).await;
     let list_id = index_of(&entries[0]).0;
     // The fold writes the chunks, then dies before the commit that removes the folded changes.
@@ -800,6 +807,7 @@ async fn an_allocation_publishes_only_what_changed_the_published_list() {
     let body = Allocate {
         count: Some(2),
         initial_status: Some("0x3".into()),
+        idempotency_key: None,
     };
     let out = entries::allocate(
         &w.repo,
@@ -851,6 +859,7 @@ async fn w3c_entries_embed_their_list_type_purpose_and_status_messages() {
     let body = Allocate {
         count: Some(1),
         initial_status: None,
+        idempotency_key: None,
     };
     let out = entries::allocate(
         &w.repo,
@@ -1105,4 +1114,40 @@ async fn a_revocation_list_2020_publishes_its_credential_lsb_first() {
         [idx],
         "entry {idx} revoked, least significant bit first"
     );
+}
+
+#[tokio::test]
+async fn a_retried_allocation_with_the_same_idempotency_key_gets_the_same_entries() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let auth = admin::<act::StatusEntryAllocate>(CFG);
+    let call = |count: u64, key: Option<&str>| {
+        let body = Allocate {
+            count: Some(count),
+            initial_status: Some("0x1".into()),
+            idempotency_key: key.map(str::to_owned),
+        };
+        let deps = w.deps();
+        let auth = &auth;
+        let repo = &w.repo;
+        async move { entries::allocate(repo, &deps, auth, body).await }
+    };
+    let first = call(700, Some("issue-42")).await.unwrap().body.unwrap();
+    // 700 of 1,024 taken; the retry must not take 700 more (that would open a second list).
+    let again = call(700, Some("issue-42")).await.unwrap().body.unwrap();
+    assert_eq!(again["entries"], first["entries"]);
+    let cfg = load_as::<StatusConfig>(&w.repo, &t(CFG)).await.unwrap().doc;
+    assert_eq!(cfg.lists.len(), 1);
+    let list = t(&format!("{CFG}.{}", cfg.lists[0]));
+    assert_eq!(w.repo.reserved(&list).await.unwrap(), 700);
+    // The same key for another request is refused; a new key allocates anew; a bad key is a 400.
+    assert_eq!(call(5, Some("issue-42")).await.unwrap_err().status, 422);
+    let other = call(5, Some("issue-43")).await.unwrap().body.unwrap();
+    assert_ne!(other["entries"][0], first["entries"][0]);
+    assert_eq!(call(1, Some("")).await.unwrap_err().status, 400);
+    assert_eq!(call(1, Some("a b")).await.unwrap_err().status, 400);
+    // Without a key every call allocates.
+    let a = call(1, None).await.unwrap().body.unwrap();
+    let b = call(1, None).await.unwrap().body.unwrap();
+    assert_ne!(a["entries"], b["entries"]);
 }

@@ -18,7 +18,9 @@ use trustfn_domain::ports::{
     CreatedKey, KeyInfo, KeyManager, KmsError, Publisher, Registries, RegistryError, SecretBox,
 };
 use trustfn_domain::registry::{RegistryConfig, Sealed, Secret};
-use trustfn_domain::repo::{Chunk, Op, Page, Pending, RepoError, Repository, TokenRecord};
+use trustfn_domain::repo::{
+    Chunk, Op, Page, Pending, Remembered, RepoError, Repository, TokenRecord,
+};
 use trustfn_domain::Target;
 use trustfn_signer::{Curve, PublicKey, SignError, Signer};
 
@@ -159,6 +161,13 @@ macro_rules! repository_wrapper {
             }
             async fn purge_list(&self, list: &Target) -> Result<usize, RepoError> {
                 self.0.purge_list(list).await
+            }
+            async fn remembered(
+                &self,
+                scope: &Target,
+                key: &str,
+            ) -> Result<Option<Remembered>, RepoError> {
+                self.0.remembered(scope, key).await
             }
         }
     };
