@@ -3,14 +3,32 @@
 (docs/RELIABILITY.md). Items of SOURCE are written to TARGET; items of TARGET that SOURCE does not
 have are deleted. Prints what it would do without --apply.
 
-    table_sync.py --source trustfn-restore-20261124 --target <live table> [--apply] [--endpoint-url URL]
+    table_sync.py --source trustfn-restore-20261124 --target <live table> [--apply] [--exact]
+                  [--no-fetch] [--endpoint-url URL]
+
+Status lists are never rolled back (unless --exact): a restored list's statuses are merged with
+the newer ones, taken from the live table's chunks (read before they are overwritten) and from the
+list as published at its public URI (unless --no-fetch); of the three values of an entry, the
+newest non-zero one wins, so no revocation or suspension made after the restore point is lost (a
+reinstatement made after it is: the entry stays revoked or suspended; reinstate it again).
+Pending changes accepted after the restore point are kept. Every restored list is marked full
+(its allocation counter set to its size: indices handed out after the restore point are never
+handed out again; new entries go to new lists) and due for the next refresh, which republishes it.
 
 Progress goes to stderr every 1,000 items. Uses the standard AWS credential chain.
 """
 import argparse
+import base64
+import gzip
+import json
 import sys
+import time
+import urllib.request
+import zlib
 
 import boto3
+
+CHUNK_BYTES = 2048
 
 
 def scan(ddb, table):
@@ -27,14 +45,18 @@ def key(item):
     return (item["pk"]["S"], item["sk"]["S"])
 
 
-def sync(ddb, source, target, apply=False, progress=lambda msg: print(msg, file=sys.stderr)):
-    """Returns (written, deleted, unchanged)."""
+def sync(ddb, source, target, apply=False, progress=lambda msg: print(msg, file=sys.stderr),
+         merge_statuses=False, fetch=True):
+    """Returns (written, deleted, unchanged). With `merge_statuses`, status lists keep every
+    newer non-zero status (see the module's help)."""
     wanted = {key(i): i for i in scan(ddb, source)}
     progress(f"{len(wanted)} items in {source}")
+    live = {key(i): i for i in scan(ddb, target)}
+    if merge_statuses:
+        merge(wanted, live, progress, fetch)
     written = deleted = unchanged = 0
-    writes, deletes = [], []
-    for item in scan(ddb, target):
-        k = key(item)
+    deletes = []
+    for k, item in live.items():
         if k not in wanted:
             deletes.append(k)
         elif wanted[k] == item:
@@ -56,15 +78,186 @@ def sync(ddb, source, target, apply=False, progress=lambda msg: print(msg, file=
     return written, deleted, unchanged
 
 
+# --- merging status lists ---------------------------------------------------------------------
+class Layout:
+    def __init__(self, config):
+        spec = config["config"]
+        self.bits = spec.get("statusSize", 1)
+        self.lsb_first = spec["type"] in ("TokenStatusList", "RevocationList2020")
+
+    def values(self, byte):
+        """The statuses packed in one byte, in index order."""
+        per, mask = 8 // self.bits, (1 << self.bits) - 1
+        shifts = [k * self.bits if self.lsb_first else 8 - self.bits - k * self.bits for k in range(per)]
+        return [(byte >> sh) & mask for sh in shifts], shifts
+
+
+def merged_byte(layout, mine, *newer):
+    """Per entry: the last non-zero value of (mine, *newer)."""
+    out = 0
+    vals, shifts = layout.values(mine)
+    others = [layout.values(b)[0] for b in newer]
+    for k, sh in enumerate(shifts):
+        v = vals[k]
+        for o in others:
+            if o[k]:
+                v = o[k]
+        out |= v << sh
+    return out
+
+
+def list_bytes(items, list_id, doc, nbytes):
+    """The packed statuses of a list as a table holds them (chunk items or, for lists written
+    before chunks, the record's `_statuses`); None when the table does not hold the list."""
+    if doc is None:
+        return None
+    if doc.get("_statuses"):
+        raw = zlib.decompress(base64.b64decode(doc["_statuses"]))
+        return bytearray(raw.ljust(nbytes, b"\0")[:nbytes])
+    out = bytearray(nbytes)
+    for (pk, sk), item in items.items():
+        if pk == f"S#{list_id}":
+            no = int(sk)
+            part = zlib.decompress(item["b"]["B"])
+            out[no * CHUNK_BYTES:no * CHUNK_BYTES + len(part)] = part
+    return out
+
+
+def published_bytes(uri, nbytes, progress):
+    """The statuses of the list published at `uri` (public), or None when it cannot be read."""
+    try:
+        with urllib.request.urlopen(uri, timeout=20) as r:  # noqa: S310 (the list's own public URI)
+            body = r.read()
+    except Exception as e:  # noqa: BLE001
+        progress(f"{uri}: not fetched ({type(e).__name__}); merging from the table only")
+        return None
+
+    def b64(s):
+        return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+    def find(o, name):
+        if isinstance(o, dict):
+            if name in o:
+                return o[name]
+            for v in o.values():
+                r = find(v, name)
+                if r is not None:
+                    return r
+        return None
+    try:
+        if body[:1] in (b"e",):  # a JWT (base64url of '{')
+            claims = json.loads(b64(body.decode().split(".")[1]))
+            if "status_list" in claims:
+                raw = zlib.decompress(b64(claims["status_list"]["lst"]))
+            else:
+                enc = find(claims, "encodedList")
+                if enc.startswith("u") and enc[1:].startswith("H4sI"):
+                    enc = enc[1:]
+                raw = gzip.decompress(b64(enc.replace("+", "-").replace("/", "_")))
+        else:  # a CWT: COSE_Sign1, payload claim 65533 = {bits, lst}
+            import cbor2
+            msg = cbor2.loads(body)
+            msg = msg.value if hasattr(msg, "value") else msg
+            raw = zlib.decompress(cbor2.loads(msg[2])[65533]["lst"])
+    except Exception as e:  # noqa: BLE001
+        progress(f"{uri}: not decoded ({type(e).__name__}); merging from the table only")
+        return None
+    return bytearray(raw.ljust(nbytes, b"\0")[:nbytes])
+
+
+def keep_newer_lists(wanted, live, records, progress):
+    """Lists opened after the restore point, of configurations the copy has: credentials point at
+    them, so they stay (record, chunks, counter, pending changes) and rejoin their configuration."""
+    for k, item in live.items():
+        if not k[0].startswith("R#") or item.get("type", {}).get("S") != "status-list":
+            continue
+        list_id = item["_id"]["S"]
+        cfg = records.get(list_id.rsplit(".", 1)[0])
+        if cfg is None or list_id in records:
+            continue
+        wanted[k] = item
+        records[list_id] = item
+        for other, it in live.items():
+            if other[0] in (f"S#{list_id}", f"A#{list_id}", f"P#{list_id}"):
+                wanted[other] = it
+        cdoc = json.loads(cfg["doc"]["S"])
+        cdoc["lists"] = cdoc.get("lists", []) + [list_id.rsplit(".", 1)[1]]
+        cfg["doc"] = {"S": json.dumps(cdoc, separators=(",", ":"))}
+        cfg["children"] = {"N": str(int(cfg["children"]["N"]) + 1)}
+        progress(f"{list_id}: opened after the restore point; kept")
+
+
+def merge(wanted, live, progress, fetch):
+    """Changes `wanted` (the restored items) so that no status list loses a newer status."""
+    now = int(time.time())
+    records = {i["_id"]["S"]: i for k, i in wanted.items() if k[0].startswith("R#") and "_id" in i}
+    keep_newer_lists(wanted, live, records, progress)
+    lists = [r for r in records.values() if r.get("type", {}).get("S") == "status-list"]
+    for rec in lists:
+        list_id = rec["_id"]["S"]
+        cfg = records.get(list_id.rsplit(".", 1)[0])
+        if cfg is None:
+            continue
+        layout = Layout(json.loads(cfg["doc"]["S"]))
+        doc = json.loads(rec["doc"]["S"])
+        nbytes = -(-doc["size"] * layout.bits // 8)
+        mine = list_bytes(wanted, list_id, doc, nbytes)
+        live_rec = live.get(key(rec))
+        # Oldest first: what was published lags what the live table had folded.
+        newer = [b for b in (
+            published_bytes(doc["uri"], nbytes, progress) if fetch else None,
+            list_bytes(live, list_id, json.loads(live_rec["doc"]["S"]) if live_rec else None, nbytes),
+        ) if b is not None]
+        changed = 0
+        for i in range(nbytes):
+            if any(b[i] != mine[i] for b in newer):
+                m = merged_byte(layout, mine[i], *(b[i] for b in newer))
+                changed += m != mine[i]
+                mine[i] = m
+        # Write the statuses back in the restored list's own form.
+        if doc.get("_statuses"):
+            doc["_statuses"] = base64.b64encode(zlib.compress(bytes(mine), 9)).decode()
+        else:
+            for k in [k for k in wanted if k[0] == f"S#{list_id}"]:
+                del wanted[k]
+            for no in range(-(-nbytes // CHUNK_BYTES)):
+                part = bytes(mine[no * CHUNK_BYTES:(no + 1) * CHUNK_BYTES])
+                if any(part):
+                    sk = f"{no:08}"
+                    wanted[(f"S#{list_id}", sk)] = {"pk": {"S": f"S#{list_id}"}, "sk": {"S": sk},
+                                                    "b": {"B": zlib.compress(part, 9)}, "v": {"N": "1"}}
+        # Full: no index is handed out twice (new entries go to a new list).
+        if doc.get("_permKey"):
+            wanted[(f"A#{list_id}", "A")] = {"pk": {"S": f"A#{list_id}"}, "sk": {"S": "A"},
+                                              "n": {"N": str(doc["size"])}}
+        # Due now, with a status version nobody has published: the next refresh republishes it.
+        doc["statusVersion"] += 1
+        doc["_refreshAt"] = now
+        doc.pop("_leaseUntil", None)
+        doc.pop("_leaseOwner", None)
+        rec["doc"] = {"S": json.dumps(doc, separators=(",", ":"))}
+        rec["rat"] = {"N": str(now)}
+        if "rpk" not in rec:
+            rec["rpk"] = {"S": "LIST"}
+        progress(f"{list_id}: {changed} bytes of newer statuses kept; marked full and due")
+    # Changes accepted after the restore point and not folded yet stay.
+    for k, item in live.items():
+        if k[0].startswith("P#") and k[0][2:] in records and k not in wanted:
+            wanted[k] = item
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", required=True)
     ap.add_argument("--target", required=True)
     ap.add_argument("--apply", action="store_true")
+    ap.add_argument("--exact", action="store_true", help="roll status lists back too (loses newer revocations)")
+    ap.add_argument("--no-fetch", action="store_true", help="do not read the published lists")
     ap.add_argument("--endpoint-url")
     a = ap.parse_args()
     ddb = boto3.client("dynamodb", endpoint_url=a.endpoint_url)
-    written, deleted, unchanged = sync(ddb, a.source, a.target, a.apply)
+    written, deleted, unchanged = sync(ddb, a.source, a.target, a.apply, merge_statuses=not a.exact,
+                                       fetch=not a.no_fetch)
     print(f"{'applied' if a.apply else 'dry run'}: {written} written, {deleted} deleted, {unchanged} unchanged")
 
 

@@ -461,6 +461,66 @@ def test_refresh_repairs_a_publish_that_failed_while_the_registry_was_down(api, 
         "the updates made while the registry was down are published"
 
 
+def stored_version(env, s3, uri):
+    """The registry's version of the object at `uri`: ETag (S3, Azure) or generation (GCS)."""
+    import requests
+    if env["kind"] == "aws":
+        return s3.head_object(Bucket=env["bucket"], Key=uri.split(f"/{env['bucket']}/", 1)[1])["ETag"]
+    if env["kind"] == "azure":
+        return requests.head(uri, timeout=10).headers["ETag"]
+    base = env["registry"]["endpointUrl"]
+    key = uri.split(f"/{env['bucket']}/", 1)[1]
+    meta = requests.get(f"{base}/storage/v1/b/{env['bucket']}/o/{requests.utils.quote(key, safe='')}", timeout=10)
+    return str(meta.json()["generation"])
+
+
+def overwrite(env, s3, uri, body):
+    """Writes `body` at `uri` behind trustfn's back (as a stale upload landing late would)."""
+    import requests
+    key = uri.split(f"/{env['bucket']}/", 1)[1]
+    if env["kind"] == "aws":
+        s3.put_object(Bucket=env["bucket"], Key=key, Body=body)
+    elif env["kind"] == "azure":
+        from azure.storage.blob import BlobServiceClient
+        reg = env["registry"]
+        cs = (f"DefaultEndpointsProtocol=http;AccountName={reg['accountName']};AccountKey={AZURITE_KEY};"
+              f"BlobEndpoint={reg['endpointUrl']};")
+        BlobServiceClient.from_connection_string(cs).get_blob_client(env["bucket"], key).upload_blob(body, overwrite=True)
+    else:
+        base = env["registry"]["endpointUrl"]
+        r = requests.post(f"{base}/upload/storage/v1/b/{env['bucket']}/o?uploadType=media&name={requests.utils.quote(key, safe='')}",
+                          data=body, timeout=10)
+        assert r.status_code == 200, r.text
+
+
+def test_uploads_are_conditional_on_the_version_the_last_publisher_stored(api, env, s3, ddb, stack):
+    """Every registry refuses an upload whose expected version is gone: a stale copy written
+    behind our back is detected (the lease holder then overwrites it) and the version kept in the
+    table is the registry's own."""
+    cfg = create(api, env, "fenced", {"type": "TokenStatusList"})
+    entries = allocate(api, cfg, 2)
+    uri = entries[0]["uri"]
+    list_id = f"{cfg}.{entries[0]['list']}"
+
+    def kept_version():
+        (item,) = [i for i in table_items(ddb) if i.get("_id", {}).get("S") == list_id]
+        return json.loads(item["doc"]["S"])["_objectVersion"]
+    assert kept_version() == stored_version(env, s3, uri)
+    overwrite(env, s3, uri, b"a stale list")
+    stale = stored_version(env, s3, uri)
+    def overwrites():
+        marker = "the registry's copy changed since our last publish"
+        return sum(p.read_text(errors="replace").count(marker) for p in stack.log_dir.glob("fn-*.log"))
+    before = overwrites()
+    update(api, cfg, {"entry": entries[0]["id"], "status": "0x1"})
+    _, body = fetch(s3, env, uri)
+    _, claims = decode_jwt(env, body)
+    raw = zlib.decompress(b64d(claims["status_list"]["lst"]))
+    assert tsl_status(raw, 1, entries[0]["index"]) == 1
+    assert kept_version() == stored_version(env, s3, uri) != stale
+    assert overwrites() == before + 1, "the upload expecting the old version was refused by the registry"
+
+
 def test_a_retried_allocation_with_an_idempotency_key_gets_the_same_entries(api, env):
     if env["kind"] != "aws":
         pytest.skip("allocation does not depend on the registry; run once")

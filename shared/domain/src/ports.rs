@@ -95,9 +95,25 @@ pub enum RegistryError {
     /// The registry failed or could not be reached.
     #[error("registry unavailable: {0}")]
     Unavailable(String),
+    /// A conditional upload found the object changed (or created, or gone) since the version it
+    /// expected: someone else wrote it. Nothing was written.
+    #[error("the object changed since the version expected")]
+    Changed,
 }
 
-/// Writes one object to a registry.
+/// What an upload requires of the object it replaces. Publishers of status lists upload
+/// conditionally, so an upload that lost the race to a newer one cannot land after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expect<'a> {
+    /// Whatever is there.
+    Any,
+    /// No object yet (S3/Azure `If-None-Match: *`, GCS `ifGenerationMatch=0`).
+    Absent,
+    /// Exactly this version: an ETag (S3, Azure) or a generation (GCS) an upload returned.
+    Version(&'a str),
+}
+
+/// Writes one object to a registry; returns the version it stored (ETag or generation).
 #[async_trait]
 pub trait Publisher: Send + Sync {
     async fn put(
@@ -106,7 +122,8 @@ pub trait Publisher: Send + Sync {
         body: Vec<u8>,
         content_type: &str,
         cache_control: &str,
-    ) -> Result<(), RegistryError>;
+        expect: Expect<'_>,
+    ) -> Result<String, RegistryError>;
 }
 
 /// Opens a publisher for a registry configuration (secrets already opened).

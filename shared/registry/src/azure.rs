@@ -4,6 +4,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use trustfn_domain::ports::Expect;
 use trustfn_domain::registry::{connection_string_field, AzureRegistry, Secret};
 
 const VERSION: &str = "2021-08-06";
@@ -88,7 +89,13 @@ impl crate::PutObject for Azure {
         body: Vec<u8>,
         content_type: &str,
         cache_control: &str,
-    ) -> Result<(), crate::PutError> {
+        expect: Expect<'_>,
+    ) -> Result<String, crate::PutError> {
+        let (if_match, if_none_match) = match expect {
+            Expect::Any => ("", ""),
+            Expect::Absent => ("", "*"),
+            Expect::Version(etag) => (etag, ""),
+        };
         let path_key: String = key
             .split('/')
             .map(crate::encode_segment)
@@ -110,6 +117,12 @@ impl crate::PutObject for Azure {
             .header("x-ms-blob-type", "BlockBlob")
             .header("x-ms-blob-content-type", content_type)
             .header("x-ms-blob-cache-control", cache_control);
+        if !if_match.is_empty() {
+            req = req.header("If-Match", if_match);
+        }
+        if !if_none_match.is_empty() {
+            req = req.header("If-None-Match", if_none_match);
+        }
         if let Auth::SharedKey(k) = &self.auth {
             // Canonicalized resource: "/" + account + the URL path (Azurite's path already starts
             // with the account, so it appears twice there, as the service expects).
@@ -118,8 +131,10 @@ impl crate::PutObject for Azure {
                 .nth(3)
                 .map(|p| format!("/{p}"))
                 .unwrap_or_default();
+            // VERB, Content-Encoding, -Language, -Length, -MD5, -Type, Date, If-Modified-Since,
+            // If-Match, If-None-Match, If-Unmodified-Since, Range, then the x-ms- headers.
             let to_sign = format!(
-                "PUT\n\n\n{}\n\n\n\n\n\n\n\n\nx-ms-blob-cache-control:{cache_control}\nx-ms-blob-content-type:{content_type}\nx-ms-blob-type:BlockBlob\nx-ms-date:{date}\nx-ms-version:{VERSION}\n/{}{}",
+                "PUT\n\n\n{}\n\n\n\n\n{if_match}\n{if_none_match}\n\n\nx-ms-blob-cache-control:{cache_control}\nx-ms-blob-content-type:{content_type}\nx-ms-blob-type:BlockBlob\nx-ms-date:{date}\nx-ms-version:{VERSION}\n/{}{}",
                 body.len(),
                 self.account,
                 path
@@ -140,12 +155,23 @@ impl crate::PutObject for Azure {
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("-")
                 .to_owned();
+            // 412 ConditionNotMet (If-Match), 409 BlobAlreadyExists (If-None-Match: *).
+            if expect != Expect::Any
+                && (status.as_u16() == 412 || code == "BlobAlreadyExists" || status.as_u16() == 404)
+            {
+                return Err(crate::PutError::changed("Azure Put Blob"));
+            }
             return Err(crate::PutError::status(
                 "Azure Put Blob",
                 status,
                 &format!(" ({code})"),
             ));
         }
-        Ok(())
+        Ok(resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned())
     }
 }

@@ -5,6 +5,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64U;
 use base64::Engine;
 use serde_json::{json, Value};
+use trustfn_domain::ports::Expect;
 use trustfn_domain::registry::{GcsRegistry, Secret};
 
 pub struct Gcs {
@@ -146,7 +147,17 @@ impl crate::PutObject for Gcs {
         body: Vec<u8>,
         content_type: &str,
         cache_control: &str,
-    ) -> Result<(), crate::PutError> {
+        expect: Expect<'_>,
+    ) -> Result<String, crate::PutError> {
+        let condition = match expect {
+            Expect::Any => String::new(),
+            Expect::Absent => "&ifGenerationMatch=0".to_owned(),
+            Expect::Version(g) if !g.is_empty() && g.bytes().all(|b| b.is_ascii_digit()) => {
+                format!("&ifGenerationMatch={g}")
+            }
+            // Not a generation (another registry's version): not what is stored here.
+            Expect::Version(_) => return Err(crate::PutError::changed("GCS upload")),
+        };
         let boundary = format!("trustfn-{:016x}", rand_u64());
         let meta = json!({"name": key, "contentType": content_type, "cacheControl": cache_control})
             .to_string();
@@ -161,7 +172,7 @@ impl crate::PutObject for Gcs {
         payload.extend(body);
         payload.extend(format!("\r\n--{boundary}--\r\n").as_bytes());
         let url = format!(
-            "{}/upload/storage/v1/b/{}/o?uploadType=multipart",
+            "{}/upload/storage/v1/b/{}/o?uploadType=multipart{condition}",
             self.base,
             crate::encode_segment(&self.bucket)
         );
@@ -177,9 +188,21 @@ impl crate::PutObject for Gcs {
                 crate::PutError::transient(format!("GCS upload: {}", e.without_url()))
             })?;
         if !resp.status().is_success() {
+            if expect != Expect::Any && resp.status().as_u16() == 412 {
+                return Err(crate::PutError::changed("GCS upload"));
+            }
             return Err(crate::PutError::status("GCS upload", resp.status(), ""));
         }
-        Ok(())
+        // The object resource: its generation is the version a later upload may expect.
+        let answer = resp.bytes().await.map_err(|e| {
+            crate::PutError::transient(format!("GCS upload answer: {}", e.without_url()))
+        })?;
+        let object: Value = serde_json::from_slice(&answer).unwrap_or(Value::Null);
+        Ok(match &object["generation"] {
+            Value::String(g) => g.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => String::new(),
+        })
     }
 }
 

@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
-use trustfn_domain::ports::{Publisher, Registries, RegistryError};
+use trustfn_domain::ports::{Expect, Publisher, Registries, RegistryError};
 use trustfn_domain::registry::{RegistryConfig, RegistryPolicy, Secret};
 
 /// Why an upload failed: text for the log only, and whether trying again may help (throttling,
@@ -29,6 +29,8 @@ use trustfn_domain::registry::{RegistryConfig, RegistryPolicy, Secret};
 pub(crate) struct PutError {
     pub(crate) message: String,
     pub(crate) transient: bool,
+    /// A condition of the upload failed ([`RegistryError::Changed`]).
+    pub(crate) changed: bool,
 }
 
 impl From<String> for PutError {
@@ -36,6 +38,7 @@ impl From<String> for PutError {
         PutError {
             message,
             transient: false,
+            changed: false,
         }
     }
 }
@@ -51,6 +54,15 @@ impl PutError {
         PutError {
             message,
             transient: true,
+            changed: false,
+        }
+    }
+
+    pub(crate) fn changed(what: &str) -> PutError {
+        PutError {
+            message: format!("{what}: the object changed since the version expected"),
+            transient: false,
+            changed: true,
         }
     }
 
@@ -59,11 +71,13 @@ impl PutError {
         PutError {
             message: format!("{what}: HTTP {status}{detail}"),
             transient: status.is_server_error() || status == reqwest::StatusCode::TOO_MANY_REQUESTS,
+            changed: false,
         }
     }
 }
 
-/// One object upload, as each registry writer does it.
+/// One object upload, as each registry writer does it: conditional on `expect`, returning the
+/// version stored.
 #[async_trait]
 trait PutObject: Send + Sync {
     async fn put_object(
@@ -72,7 +86,8 @@ trait PutObject: Send + Sync {
         body: Vec<u8>,
         content_type: &str,
         cache_control: &str,
-    ) -> Result<(), PutError>;
+        expect: Expect<'_>,
+    ) -> Result<String, PutError>;
 }
 
 /// Attempts of one upload: a transient failure is tried once more after a short pause (the
@@ -90,15 +105,17 @@ impl<T: PutObject> Publisher for Writer<T> {
         body: Vec<u8>,
         content_type: &str,
         cache_control: &str,
-    ) -> Result<(), RegistryError> {
+        expect: Expect<'_>,
+    ) -> Result<String, RegistryError> {
         let mut attempt = 1;
         loop {
             match self
                 .0
-                .put_object(key, body.clone(), content_type, cache_control)
+                .put_object(key, body.clone(), content_type, cache_control, expect)
                 .await
             {
-                Ok(()) => return Ok(()),
+                Ok(version) => return Ok(version),
+                Err(e) if e.changed => return Err(RegistryError::Changed),
                 Err(e) if e.transient && attempt < UPLOAD_ATTEMPTS => {
                     tracing::warn!(error = %outbound::redact(&e.message), attempt, "registry upload failed; retrying");
                     attempt += 1;
@@ -155,19 +172,32 @@ impl crate::PutObject for S3 {
         body: Vec<u8>,
         content_type: &str,
         cache_control: &str,
-    ) -> Result<(), PutError> {
-        self.client
+        expect: Expect<'_>,
+    ) -> Result<String, PutError> {
+        let mut put = self
+            .client
             .put_object()
             .bucket(&self.bucket)
             .key(key)
             .body(ByteStream::from(body))
             .content_type(content_type)
-            .cache_control(cache_control)
-            .send()
-            .await
-            .map_err(|e| format!("S3 PutObject: {}", DisplayErrorContext(e)))?;
-
-        Ok(())
+            .cache_control(cache_control);
+        put = match expect {
+            Expect::Any => put,
+            Expect::Absent => put.if_none_match("*"),
+            Expect::Version(etag) => put.if_match(etag),
+        };
+        match put.send().await {
+            Ok(out) => Ok(out.e_tag().unwrap_or_default().to_owned()),
+            Err(e) => {
+                let status = e.raw_response().map(|r| r.status().as_u16());
+                // 412: the condition failed; 404: If-Match on an object that is gone.
+                if expect != Expect::Any && matches!(status, Some(412 | 404)) {
+                    return Err(PutError::changed("S3 PutObject"));
+                }
+                Err(format!("S3 PutObject: {}", DisplayErrorContext(e)).into())
+            }
+        }
     }
 }
 
@@ -265,15 +295,26 @@ mod tests {
 
     #[async_trait]
     impl PutObject for Flaky {
-        async fn put_object(&self, _: &str, _: Vec<u8>, _: &str, _: &str) -> Result<(), PutError> {
+        async fn put_object(
+            &self,
+            _: &str,
+            _: Vec<u8>,
+            _: &str,
+            _: &str,
+            expect: Expect<'_>,
+        ) -> Result<String, PutError> {
             let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if expect == Expect::Absent {
+                return Err(PutError::changed("x"));
+            }
             if n < self.failures {
                 return Err(PutError {
                     message: "HTTP 503 from https://x.example/c/k?sig=SECRET".into(),
                     transient: self.transient,
+                    changed: false,
                 });
             }
-            Ok(())
+            Ok(format!("v{n}"))
         }
     }
 
@@ -288,14 +329,28 @@ mod tests {
     #[tokio::test]
     async fn a_transient_failure_is_tried_once_more_and_a_permanent_one_is_not() {
         let w = flaky(1, true);
-        w.put("k", vec![1], "t", "c").await.unwrap();
+        assert_eq!(
+            w.put("k", vec![1], "t", "c", Expect::Any).await.unwrap(),
+            "v1"
+        );
         assert_eq!(w.0.calls.load(Ordering::SeqCst), 2);
         let w = flaky(5, true);
-        let e = w.put("k", vec![1], "t", "c").await.unwrap_err();
+        let e = w
+            .put("k", vec![1], "t", "c", Expect::Any)
+            .await
+            .unwrap_err();
         assert_eq!(w.0.calls.load(Ordering::SeqCst), UPLOAD_ATTEMPTS);
         assert!(!e.to_string().contains("SECRET"), "{e}");
         let w = flaky(1, false);
-        assert!(w.put("k", vec![1], "t", "c").await.is_err());
+        assert!(w.put("k", vec![1], "t", "c", Expect::Any).await.is_err());
+        assert_eq!(w.0.calls.load(Ordering::SeqCst), 1);
+        // A failed condition is final: never retried.
+        let w = flaky(0, true);
+        let e = w
+            .put("k", vec![1], "t", "c", Expect::Absent)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, RegistryError::Changed));
         assert_eq!(w.0.calls.load(Ordering::SeqCst), 1);
     }
 

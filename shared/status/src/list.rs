@@ -5,8 +5,8 @@
 //! The packed statuses (the bytes the published list encodes) are cut into [`CHUNK_BYTES`]
 //! pieces; chunk `k` holds bytes `[k·CHUNK_BYTES, (k+1)·CHUNK_BYTES)`, zlib-compressed, and a
 //! chunk never written is all zeros. Folding a batch of changes rewrites only the chunks it
-//! touches, so no write grows with the list: a 2^24-entry, 8-bit list is 4,096 chunks of at most
-//! about 4 KB each.
+//! touches, so no write grows with the list: a 2^24-entry, 8-bit list is 8,192 chunks of at most
+//! about 2 KB each.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, OnceLock};
@@ -28,7 +28,7 @@ use trustfn_statuslist::permutation::Permutation;
 use crate::now;
 
 /// Bytes of packed statuses per chunk item.
-pub const CHUNK_BYTES: usize = 4096;
+pub const CHUNK_BYTES: usize = 2048;
 
 /// Where a list's entries live in its chunks.
 #[derive(Debug, Clone, Copy)]
@@ -413,6 +413,7 @@ pub(crate) async fn new_list(
         publish_error_at: None,
         publishes: None,
         failures: None,
+        object_version: None,
     };
     Ok(Record::with_doc(id, doc))
 }
@@ -457,9 +458,9 @@ mod tests {
         };
         assert_eq!(l.bytes(), 32_768);
         assert_eq!(l.chunk_of(0), 0);
-        assert_eq!(l.chunk_of(16_383), 0);
-        assert_eq!(l.chunk_of(16_384), 1);
-        assert_eq!(l.chunk_of((1 << 17) - 1), 7);
+        assert_eq!(l.chunk_of(8_191), 0);
+        assert_eq!(l.chunk_of(8_192), 1);
+        assert_eq!(l.chunk_of((1 << 17) - 1), 15);
         assert_eq!(l.chunk_len(7), CHUNK_BYTES);
         let odd = Layout {
             bits: 1,
@@ -467,13 +468,14 @@ mod tests {
             size: 40_000,
         };
         assert_eq!(odd.bytes(), 5_000);
-        assert_eq!(odd.chunk_len(1), 5_000 - CHUNK_BYTES);
-        // 2^24 entries of 8 bits: 4,096 chunks.
+        assert_eq!(odd.chunk_len(1), CHUNK_BYTES);
+        assert_eq!(odd.chunk_len(2), 5_000 - 2 * CHUNK_BYTES);
+        // 2^24 entries of 8 bits: 8,192 chunks.
         let big = Layout {
             bits: 8,
             order: BitOrder::LsbFirst,
             size: 1 << 24,
         };
-        assert_eq!(big.chunk_of((1 << 24) - 1), 4095);
+        assert_eq!(big.chunk_of((1 << 24) - 1), 8191);
     }
 }

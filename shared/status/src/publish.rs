@@ -4,6 +4,7 @@
 use serde_json::json;
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{ListFormat, ListType, Purpose, Record, StatusConfig, StatusList};
+use trustfn_domain::ports::{Expect, RegistryError};
 use trustfn_domain::repo::{Op, RepoError, Repository, MAX_TX_ITEMS};
 use trustfn_domain::resource::load_as;
 use trustfn_domain::target::Target;
@@ -26,6 +27,8 @@ struct Published {
     iat: i64,
     exp: i64,
     ttl: i64,
+    /// The registry's version of the uploaded object.
+    version: String,
 }
 
 /// Signs and uploads the newest statuses of one list, serialized by a lease and coalesced.
@@ -58,7 +61,7 @@ pub(crate) async fn publish_inner(
             return Ok(());
         };
         let version = folded.doc.status_version;
-        let outcome = sign_and_upload(repo, deps, &folded).await;
+        let outcome = sign_and_upload(repo, deps, &folded, &owner).await;
         if release(repo, list_id, &owner, version, &outcome).await? == Released::Fenced {
             // Our lease ran out during the upload and another publisher took over: ours may have
             // landed after a newer one. The list is marked for a republish; do it (a bounded
@@ -160,6 +163,7 @@ async fn release(
                 list.exp = Some(rfc3339(p.exp));
                 list.exp_unix = Some(p.exp);
                 list.publish_error = Some(None);
+                list.object_version = Some(p.version.clone());
                 list.publishes = Some(cur.doc.publishes.unwrap_or(0) + 1);
                 list.failures = None;
             }
@@ -338,6 +342,7 @@ async fn sign_and_upload(
     repo: &dyn Repository,
     deps: &StatusDeps<'_>,
     list: &Record<StatusList>,
+    owner: &str,
 ) -> Result<Published, ApiError> {
     let config_id = list.id.parent().expect("lists live in a configuration");
     let cfg = load_config(repo, &config_id).await?;
@@ -385,13 +390,46 @@ async fn sign_and_upload(
             "uploading the status list",
         ));
     }
-    tokio::time::timeout(
-        std::time::Duration::from_secs(lease_left as u64),
-        publisher.put(&list.doc.object_key, body, content_type, &cache),
-    )
-    .await
-    .map_err(|_| unavailable(&"the publish lease ran out", "uploading the status list"))?
-    .map_err(|e| unavailable(&e, "uploading the status list"))?;
+    // Conditional on the version the last publisher stored: an upload that lost the race to a
+    // newer one fails instead of landing after it.
+    let expect = match &list.doc.object_version {
+        Some(v) => Expect::Version(v),
+        None => Expect::Absent,
+    };
+    let deadline = std::time::Duration::from_secs(lease_left as u64);
+    let upload = |body: Vec<u8>, expect| {
+        upload_within(
+            publisher.as_ref(),
+            &list.doc.object_key,
+            body,
+            content_type,
+            &cache,
+            expect,
+            deadline,
+        )
+    };
+    let version = match upload(body.clone(), expect).await {
+        Ok(v) => v,
+        Err(RegistryError::Changed) => {
+            // Someone wrote the object since: a publisher that had lost its lease, a restore, or
+            // the first publish of a list that existed before versions were kept. Only the
+            // lease holder may overwrite it, and its statuses are the newest.
+            let cur = load_as::<StatusList>(repo, &list.id).await?;
+            let ours = cur.doc.lease_owner.as_deref() == Some(owner)
+                && cur.doc.lease_until.is_some_and(|u| u > now());
+            if !ours {
+                return Err(unavailable(
+                    &"the publish lease was taken over",
+                    "uploading the status list",
+                ));
+            }
+            tracing::warn!(list = %list.id, "the registry's copy changed since our last publish; overwriting it as the lease holder");
+            upload(body, Expect::Any)
+                .await
+                .map_err(|e| unavailable(&e, "uploading the status list"))?
+        }
+        Err(e) => return Err(unavailable(&e, "uploading the status list")),
+    };
     // The aggregation document lists every list of the configuration.
     let base = registry.public_base();
     let uris: Vec<String> = cfg
@@ -407,6 +445,7 @@ async fn sign_and_upload(
             agg,
             "application/json",
             &cache,
+            Expect::Any,
         )
         .await
         .map_err(|e| unavailable(&e, "uploading the aggregation document"))?;
@@ -414,7 +453,26 @@ async fn sign_and_upload(
         iat,
         exp,
         ttl: ttl as i64,
+        version,
     })
+}
+
+/// One upload, abandoned when `deadline` passes (the publish lease ran out).
+async fn upload_within(
+    publisher: &dyn trustfn_domain::ports::Publisher,
+    key: &str,
+    body: Vec<u8>,
+    content_type: &str,
+    cache: &str,
+    expect: Expect<'_>,
+    deadline: std::time::Duration,
+) -> Result<String, RegistryError> {
+    tokio::time::timeout(
+        deadline,
+        publisher.put(key, body, content_type, cache, expect),
+    )
+    .await
+    .map_err(|_| RegistryError::Unavailable("the publish lease ran out".into()))?
 }
 
 /// The configuration's `x5Chain` in DER; a stored PEM that does not decode is a logged 500.
@@ -471,6 +529,7 @@ mod fence_tests {
             iat: now(),
             exp: now() + 3600,
             ttl: 600,
+            version: "1".into(),
         })
     }
 

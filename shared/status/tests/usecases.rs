@@ -682,8 +682,8 @@ async fn folding_rewrites_only_the_chunks_it_touches_and_publishes_every_change(
         assert_eq!(*s, expect.get(&i).copied().unwrap_or(0), "index {i}");
     }
     let (largest, chunks) = w.repo.chunk_stats().await;
-    assert!(chunks <= 256, "{chunks} chunks of a 1 MiB list");
-    assert!(largest <= 4200, "largest chunk {largest} bytes");
+    assert!(chunks <= 512, "{chunks} chunks of a 1 MiB list");
+    assert!(largest <= 2100, "largest chunk {largest} bytes");
     assert_eq!(w.repo.pending_count().await, 0);
 }
 
@@ -988,18 +988,21 @@ async fn a_late_upload_of_a_publisher_that_lost_its_lease_is_published_over() {
             (w.published(&list_id)[a_idx], w.published(&list_id)[b_idx]),
             (1, 1)
         );
-        // Now A's stale upload (B's revocation missing) lands.
+        // Now A's stale upload (B's revocation missing) reaches the registry.
         w.registry.release();
         after_b.published_version
     };
     let (_, published_by_b) = tokio::join!(a, b);
-    // A noticed it had lost the lease and published again: the registry's last upload holds
-    // both revocations, and the published version never went down.
-    let bodies = w.registry.bodies(&format!("status-lists/{CFG}/{list_id}"));
-    assert!(
-        bodies.len() >= 4,
-        "A's late upload and a republish after it"
+    // A's late upload expected the version B replaced: the registry refused it. A noticed it
+    // had lost the lease and published again: the registry's last upload holds both
+    // revocations, and the published version never went down.
+    assert_eq!(
+        w.registry.refused.load(Ordering::SeqCst),
+        1,
+        "A's late upload"
     );
+    let bodies = w.registry.bodies(&format!("status-lists/{CFG}/{list_id}"));
+    assert!(bodies.len() >= 3, "a republish after A's refused upload");
     assert_eq!(
         (w.published(&list_id)[a_idx], w.published(&list_id)[b_idx]),
         (1, 1)
@@ -1150,4 +1153,51 @@ async fn a_retried_allocation_with_the_same_idempotency_key_gets_the_same_entrie
     let a = call(1, None).await.unwrap().body.unwrap();
     let b = call(1, None).await.unwrap().body.unwrap();
     assert_ne!(a["entries"], b["entries"]);
+}
+
+#[tokio::test]
+async fn a_publisher_killed_after_its_stale_upload_cannot_roll_the_registry_back() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let entries = w.allocate(2).await;
+    let (list_id, a_idx) = index_of(&entries[0]);
+    let b_idx = index_of(&entries[1]).1;
+    let key = format!("status-lists/{CFG}/{list_id}");
+    // Publisher A folds its revocation and stalls in the upload; it will die right after the
+    // registry takes its upload, before its release.
+    w.registry.hold_next(1);
+    w.registry.held_uploads_never_answer();
+    let a = w.update(json!({"entry": entries[0]["id"], "status": "1"}));
+    let b = async {
+        while w.registry.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // A's lease runs out; publisher B takes the list over and publishes both revocations.
+        w.set_lease(&list_id, chrono::Utc::now().timestamp() - 1, None)
+            .await;
+        w.update(json!({"entry": entries[1]["id"], "status": "1"}))
+            .await;
+        let published_by_b = w.list(&list_id).await.published_version;
+        let uploads_by_b = w.registry.bodies(&key).len();
+        // Now A's stale upload (B's revocation missing) reaches the registry, and A dies.
+        w.registry.release();
+        while w.registry.refused.load(Ordering::SeqCst) == 0
+            && w.registry.bodies(&key).len() == uploads_by_b
+        {
+            tokio::task::yield_now().await;
+        }
+        published_by_b
+    };
+    let published_by_b = tokio::select! {
+        _ = a => panic!("A never gets an answer"),
+        p = b => p,
+    };
+    // A's upload expected the version A had read, which B's upload replaced: it was refused, so
+    // the registry still serves B's list with both revocations, though nobody republished.
+    assert_eq!(w.registry.refused.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        (w.published(&list_id)[a_idx], w.published(&list_id)[b_idx]),
+        (1, 1)
+    );
+    assert!(w.list(&list_id).await.published_version >= published_by_b);
 }

@@ -15,7 +15,8 @@ use ring::signature::{
 use trustfn_domain::auth::{Authorized, Operation, Permission, Permitted, Principal};
 use trustfn_domain::model::{Doc, Organization, Profile, Record, Tenant};
 use trustfn_domain::ports::{
-    CreatedKey, KeyInfo, KeyManager, KmsError, Publisher, Registries, RegistryError, SecretBox,
+    CreatedKey, Expect, KeyInfo, KeyManager, KmsError, Publisher, Registries, RegistryError,
+    SecretBox,
 };
 use trustfn_domain::registry::{RegistryConfig, Sealed, Secret};
 use trustfn_domain::repo::{
@@ -465,6 +466,13 @@ pub struct RecordingRegistry {
     hold_left: Arc<AtomicUsize>,
     /// Uploads waiting at the hold.
     pub waiting: Arc<AtomicUsize>,
+    /// Each key's version (bumped by every upload that lands), for conditional uploads.
+    versions: Arc<Mutex<std::collections::HashMap<String, u64>>>,
+    /// Uploads refused because their condition failed.
+    pub refused: Arc<AtomicUsize>,
+    /// Whether held uploads never answer once done (a publisher that dies right after its
+    /// upload reached the registry).
+    held_never_answer: Arc<AtomicBool>,
 }
 
 impl RecordingRegistry {
@@ -486,6 +494,11 @@ impl RecordingRegistry {
         self.hold_left.store(n, Ordering::SeqCst);
         *self.hold.lock().unwrap() = Some(Arc::new(tokio::sync::Semaphore::new(0)));
     }
+    /// Uploads held from now on take effect when released (land or are refused) and never
+    /// answer.
+    pub fn held_uploads_never_answer(&self) {
+        self.held_never_answer.store(true, Ordering::SeqCst);
+    }
     /// Lets held uploads (and all later ones) through.
     pub fn release(&self) {
         if let Some(s) = self.hold.lock().unwrap().take() {
@@ -502,7 +515,8 @@ impl Publisher for RecordingRegistry {
         body: Vec<u8>,
         content_type: &str,
         cache_control: &str,
-    ) -> Result<(), RegistryError> {
+        expect: Expect<'_>,
+    ) -> Result<String, RegistryError> {
         let gate = self.hold.lock().unwrap().clone().filter(|_| {
             self.hold_left
                 .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| match n {
@@ -512,6 +526,7 @@ impl Publisher for RecordingRegistry {
                 })
                 .is_ok()
         });
+        let held = gate.is_some();
         if let Some(g) = gate {
             self.waiting.fetch_add(1, Ordering::SeqCst);
             let _permit = g.acquire().await.expect("not closed");
@@ -520,13 +535,33 @@ impl Publisher for RecordingRegistry {
         if self.fail.load(Ordering::SeqCst) {
             return Err(RegistryError::Unavailable("registry refuses (test)".into()));
         }
-        self.uploads.lock().unwrap().push(Upload {
-            key: key.to_owned(),
-            body,
-            content_type: content_type.to_owned(),
-            cache_control: cache_control.to_owned(),
-        });
-        Ok(())
+        let outcome = {
+            let mut versions = self.versions.lock().unwrap();
+            let current = versions.get(key).copied();
+            let ok = match expect {
+                Expect::Any => true,
+                Expect::Absent => current.is_none(),
+                Expect::Version(v) => current.map(|c| c.to_string()).as_deref() == Some(v),
+            };
+            if ok {
+                let next = current.unwrap_or(0) + 1;
+                versions.insert(key.to_owned(), next);
+                self.uploads.lock().unwrap().push(Upload {
+                    key: key.to_owned(),
+                    body,
+                    content_type: content_type.to_owned(),
+                    cache_control: cache_control.to_owned(),
+                });
+                Ok(next.to_string())
+            } else {
+                self.refused.fetch_add(1, Ordering::SeqCst);
+                Err(RegistryError::Changed)
+            }
+        };
+        if held && self.held_never_answer.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        outcome
     }
 }
 

@@ -209,6 +209,15 @@ pub struct StatusList {
     pub publish_error_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub publishes: Option<i64>,
+    /// The registry's version (ETag or generation) of the list's object as this list's last
+    /// publisher stored it: the next upload expects it, so a stale upload cannot land after a
+    /// newer one.
+    #[serde(
+        rename = "_objectVersion",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub object_version: Option<String>,
     /// Publishes that failed in a row since the last success (the refresh backs off by it).
     #[serde(rename = "_failures", default, skip_serializing_if = "Option::is_none")]
     pub failures: Option<u32>,
