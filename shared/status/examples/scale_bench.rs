@@ -123,15 +123,19 @@ impl Repository for Counting {
     }
 }
 
-fn peak_rss_kib() -> u64 {
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
+}
+
+fn peak_rss_kib() -> u64 {
+    status_kib("VmHWM:")
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -237,6 +241,7 @@ async fn main() {
         .unwrap();
     let setup_s = setup.elapsed().as_secs_f64();
     let rss_before_updates = peak_rss_kib();
+    let rss_at_reset = status_kib("VmRSS:");
     // From here on, the peak is what folding and publishing add (Linux: 5 resets VmHWM).
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 
@@ -318,7 +323,9 @@ async fn main() {
         "chunks": chunks, "list_record": list_record,
         "published_bytes": jwt.len(), "previous_item_bytes": previous_item,
         "setup_s": setup_s, "rss_before_updates_kib": rss_before_updates,
-        "update_peak_rss_kib": publish_rss, "peak_rss_kib": peak_rss_kib(), "runs": runs,
+        "update_peak_rss_kib": publish_rss, "rss_at_reset_kib": rss_at_reset,
+        "update_added_rss_kib": publish_rss.saturating_sub(rss_at_reset),
+        "peak_rss_kib": peak_rss_kib(), "runs": runs,
     });
     println!("{out}");
 }
