@@ -328,10 +328,16 @@ SCALE_SIZES = [(17, 1), (17, 2), (20, 1), (20, 2), (22, 1), (22, 2), (24, 1), (2
 
 
 def scale(runs):
+    """SCALE_ONLY="24:2,24:8" re-measures those lists and keeps the other rows."""
     run(["cargo", "build", "--quiet", "--release", "-p", "trustfn-status", "--example", "scale_bench"])
     exe = TARGET / "release" / "examples" / "scale_bench"
+    only = {tuple(map(int, p.split(":"))) for p in os.environ.get("SCALE_ONLY", "").split(",") if p}
+    kept = {(r["exp"], r["bits"]): r for r in (load_result("scale") or {}).get("rows", [])} if only else {}
     rows = []
     for exp, bits in SCALE_SIZES:
+        if only and (exp, bits) not in only and (exp, bits) in kept:
+            rows.append(kept[(exp, bits)])
+            continue
         log(f"scale: 2^{exp} entries, {bits} bit(s)")
         out = run([str(exe), str(1 << exp), str(bits), str(max(runs, 5))], capture_output=True, text=True).stdout
         row = json.loads(out)

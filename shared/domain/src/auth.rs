@@ -101,13 +101,24 @@ actions! {
 /// The wildcard action.
 pub const ACTION_ALL: &str = "all";
 
-/// Validates a permission's action name (case-insensitive for `all`, as walt.id accepts `ALL`).
+/// walt.id permission names that mean one of our actions (documented in the README); a role
+/// created with one stores and shows our name.
+pub const WALTID_ALIASES: &[(&str, Action)] = &[
+    ("list-keys", Action::KeyList),
+    ("create-apikey", Action::ApiKeyCreate),
+];
+
+/// Validates a permission's action name (case-insensitive for `all`, as walt.id accepts `ALL`)
+/// and returns our name for it (a walt.id alias becomes the action it means).
 pub fn parse_action_name(s: &str) -> Result<String, ApiError> {
     if s.eq_ignore_ascii_case(ACTION_ALL) {
         return Ok(ACTION_ALL.to_owned());
     }
     if Action::ALL.iter().any(|a| a.as_str() == s) {
         return Ok(s.to_owned());
+    }
+    if let Some((_, a)) = WALTID_ALIASES.iter().find(|(alias, _)| *alias == s) {
+        return Ok(a.as_str().to_owned());
     }
     Err(ApiError::validation(format!(
         "unknown action {s:?}; known actions: all, {}",
@@ -523,5 +534,13 @@ mod tests {
         assert_eq!(parse_action_name("ALL").unwrap(), "all");
         assert!(parse_action_name("resource-list").is_ok());
         assert_eq!(parse_action_name("rm-rf").unwrap_err().status, 400);
+        assert_eq!(parse_action_name("list-keys").unwrap(), "kms-key-list");
+        assert_eq!(parse_action_name("create-apikey").unwrap(), "apikey-create");
+        assert_eq!(
+            parse_action_name("issuer-credential-issue")
+                .unwrap_err()
+                .status,
+            400
+        );
     }
 }
