@@ -60,6 +60,11 @@ pub(crate) async fn publish_inner(
             tracing::info!(list = %list_id, "another publisher took the list over");
             return Ok(());
         };
+        // A long fold (a big batch over a big list) leaves a full lease for signing and upload.
+        let Some(folded) = renew_lease(repo, folded).await? else {
+            tracing::info!(list = %list_id, "another publisher took the list over");
+            return Ok(());
+        };
         let version = folded.doc.status_version;
         let outcome = sign_and_upload(repo, deps, &folded, &owner).await;
         if release(repo, list_id, &owner, version, &outcome).await? == Released::Fenced {
@@ -79,6 +84,35 @@ pub(crate) async fn publish_inner(
         outcome?;
         tracing::info!(list = %list_id, version, "status list published");
         // Loop: changes that arrived while we published are published now (coalesced).
+    }
+}
+
+/// Extends a held lease to a full period when less than half of it is left (one conditional
+/// write, expecting the record as we hold it). `None` when the record changed: we lost the lease.
+async fn renew_lease(
+    repo: &dyn Repository,
+    list: Record<StatusList>,
+) -> Result<Option<Record<StatusList>>, ApiError> {
+    let left = list.doc.lease_until.map_or(0, |u| u - now());
+    if left * 2 >= lease_secs() {
+        return Ok(Some(list));
+    }
+    let mut renewed = list.clone();
+    renewed.doc.lease_until = Some(now() + lease_secs());
+    renewed.doc.refresh_at = renewed.doc.refresh_at.min(now() + grace_secs());
+    let op = Op::Replace {
+        record: renewed.clone().upcast(),
+        expected_version: list.version,
+        children_delta: 0,
+    };
+    match repo.commit(vec![op]).await {
+        Ok(()) => {
+            renewed.version = list.version + 1;
+            tracing::info!(list = %list.id, "publish lease renewed after a long fold");
+            Ok(Some(renewed))
+        }
+        Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => Ok(None),
+        Err(e) => Err(ApiError::from(e)),
     }
 }
 
@@ -552,6 +586,39 @@ mod fence_tests {
             "whoever publishes next publishes again"
         );
         assert!(list.refresh_at <= now());
+    }
+
+    #[tokio::test]
+    async fn a_lease_half_spent_by_a_long_fold_is_renewed_unless_lost() {
+        let repo = MemoryRepo::new();
+        let id = leased_list(&repo, "A", 1, 2).await;
+        let mut held = load_as::<StatusList>(&repo, &id).await.unwrap();
+        // Plenty left: nothing written.
+        let same = renew_lease(&repo, held.clone()).await.unwrap().unwrap();
+        assert_eq!(same.version, held.version);
+        // Less than half left: a full lease again.
+        held.doc.lease_until = Some(now() + 1);
+        let v = held.version;
+        repo.commit(vec![Op::Replace {
+            record: held.clone().upcast(),
+            expected_version: v,
+            children_delta: 0,
+        }])
+        .await
+        .unwrap();
+        held.version = v + 1;
+        let renewed = renew_lease(&repo, held.clone()).await.unwrap().unwrap();
+        assert!(renewed.doc.lease_until.unwrap() >= now() + lease_secs() - 1);
+        assert_eq!(
+            load_as::<StatusList>(&repo, &id)
+                .await
+                .unwrap()
+                .doc
+                .lease_until,
+            renewed.doc.lease_until
+        );
+        // The record changed since (another publisher took over): not renewed.
+        assert!(renew_lease(&repo, held).await.unwrap().is_none());
     }
 
     #[tokio::test]
