@@ -32,12 +32,44 @@ def operation(environ):
     return "s3." + environ["REQUEST_METHOD"]
 
 
+def copy_tables_once_per_transaction():
+    """moto backs up a table before a TransactWriteItems once per item of the transaction, so a
+    100-item transaction copies the whole table 100 times and slows down with everything the test
+    session has stored (big fold transactions then outlast the SDK's 9-second timeout). During
+    one transaction, each table is copied once; everything else is copied as before."""
+    import copy
+    import types
+
+    from moto.dynamodb import models
+    from moto.dynamodb.models.table import Table
+
+    transact = models.DynamoDBBackend.transact_write_items
+
+    def transact_write_items(self, transact_items):
+        copies = {}
+
+        def deepcopy(obj, memo=None):
+            if isinstance(obj, Table):
+                if id(obj) not in copies:
+                    copies[id(obj)] = copy.deepcopy(obj, memo)
+                return copies[id(obj)]
+            return copy.deepcopy(obj, memo)
+        models.copy = types.SimpleNamespace(deepcopy=deepcopy)
+        try:
+            return transact(self, transact_items)
+        finally:
+            models.copy = copy
+
+    models.DynamoDBBackend.transact_write_items = transact_write_items
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-H", "--host", default="127.0.0.1")
     ap.add_argument("-p", "--port", type=int, default=4566)
     a = ap.parse_args()
     os.environ.setdefault("MOTO_PORT", str(a.port))
+    copy_tables_once_per_transaction()  # requests run one at a time (below), so this is safe
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
 

@@ -92,18 +92,34 @@ class Layout:
         return [(byte >> sh) & mask for sh in shifts], shifts
 
 
-def merged_byte(layout, mine, *newer):
-    """Per entry: the last non-zero value of (mine, *newer)."""
+def merged_byte(layout, *sources):
+    """Per entry: the last non-zero value among `sources` (bytes, oldest first), else 0."""
     out = 0
-    vals, shifts = layout.values(mine)
-    others = [layout.values(b)[0] for b in newer]
-    for k, sh in enumerate(shifts):
-        v = vals[k]
-        for o in others:
-            if o[k]:
-                v = o[k]
+    values = [layout.values(b)[0] for b in sources]
+    for k, sh in enumerate(layout.values(0)[1]):
+        v = 0
+        for vals in values:
+            if vals[k]:
+                v = vals[k]
         out |= v << sh
     return out
+
+
+def set_status(layout, buf, index, value):
+    """Sets one entry of packed statuses."""
+    per = 8 // layout.bits
+    byte, k = index // per, index % per
+    if byte >= len(buf):
+        return
+    sh = k * layout.bits if layout.lsb_first else 8 - layout.bits - k * layout.bits
+    mask = ((1 << layout.bits) - 1) << sh
+    buf[byte] = (buf[byte] & ~mask & 0xFF) | ((value << sh) & mask)
+
+
+def iso_seconds(text):
+    """Unix seconds of an RFC 3339 time such as `2026-11-30T10:00:00Z`."""
+    from datetime import datetime
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())
 
 
 def list_bytes(items, list_id, doc, nbytes):
@@ -124,7 +140,8 @@ def list_bytes(items, list_id, doc, nbytes):
 
 
 def published_bytes(uri, nbytes, progress):
-    """The statuses of the list published at `uri` (public), or None when it cannot be read."""
+    """The statuses of the list published at `uri` (public) and when it was issued (Unix seconds,
+    None if unknown), or None when it cannot be read."""
     try:
         with urllib.request.urlopen(uri, timeout=20) as r:  # noqa: S310 (the list's own public URI)
             body = r.read()
@@ -145,8 +162,10 @@ def published_bytes(uri, nbytes, progress):
                     return r
         return None
     try:
+        iat = None
         if body[:1] in (b"e",):  # a JWT (base64url of '{')
             claims = json.loads(b64(body.decode().split(".")[1]))
+            iat = claims.get("iat") or claims.get("nbf")
             if "status_list" in claims:
                 raw = zlib.decompress(b64(claims["status_list"]["lst"]))
             else:
@@ -158,11 +177,13 @@ def published_bytes(uri, nbytes, progress):
             import cbor2
             msg = cbor2.loads(body)
             msg = msg.value if hasattr(msg, "value") else msg
-            raw = zlib.decompress(cbor2.loads(msg[2])[65533]["lst"])
+            claims = cbor2.loads(msg[2])
+            iat = claims.get(6)
+            raw = zlib.decompress(claims[65533]["lst"])
     except Exception as e:  # noqa: BLE001
         progress(f"{uri}: not decoded ({type(e).__name__}); merging from the table only")
         return None
-    return bytearray(raw.ljust(nbytes, b"\0")[:nbytes])
+    return bytearray(raw.ljust(nbytes, b"\0")[:nbytes]), iat
 
 
 def keep_newer_lists(wanted, live, records, progress):
@@ -203,29 +224,55 @@ def merge(wanted, live, progress, fetch):
         nbytes = -(-doc["size"] * layout.bits // 8)
         mine = list_bytes(wanted, list_id, doc, nbytes)
         live_rec = live.get(key(rec))
-        # Oldest first: what was published lags what the live table had folded.
-        newer = [b for b in (
-            published_bytes(doc["uri"], nbytes, progress) if fetch else None,
-            list_bytes(live, list_id, json.loads(live_rec["doc"]["S"]) if live_rec else None, nbytes),
-        ) if b is not None]
-        changed = 0
+        # The copy's own changes not folded yet: applied to its statuses here. When the live table
+        # holds the list, they were folded or superseded there after the restore point: the live
+        # table's pending items are the ones that stay.
+        own_pending = sorted(k for k in wanted if k[0] == f"P#{list_id}")
+        if live_rec is None:
+            for k in own_pending:
+                for change in filter(None, wanted[k]["changes"]["S"].split(",")):
+                    index, value = change.split(":")
+                    set_status(layout, mine, int(index), int(value))
+        for k in own_pending:
+            if live_rec is None or k not in live:
+                del wanted[k]
+        # Sources oldest first; per entry the newest non-zero value wins. The published list is
+        # older than the copy unless it was issued after the copy's last publish.
+        published = published_bytes(doc["uri"], nbytes, progress) if fetch else None
+        sources = [mine]
+        if published is not None:
+            pub, iat = published
+            copy_published = doc.get("publishedAt")
+            newer = iat is not None and (copy_published is None or iat > iso_seconds(copy_published))
+            sources = sources + [pub] if newer else [pub] + sources
+        live_doc = json.loads(live_rec["doc"]["S"]) if live_rec else None
+        live_bytes = list_bytes(live, list_id, live_doc, nbytes)
+        if live_bytes is not None:
+            sources.append(live_bytes)
+        before = bytes(mine)
         for i in range(nbytes):
-            if any(b[i] != mine[i] for b in newer):
-                m = merged_byte(layout, mine[i], *(b[i] for b in newer))
-                changed += m != mine[i]
-                mine[i] = m
+            if any(src[i] != before[i] for src in sources):
+                mine[i] = merged_byte(layout, *(src[i] for src in sources))
+        changed = sum(1 for x, y in zip(before, mine) if x != y)
         # Write the statuses back in the restored list's own form.
         if doc.get("_statuses"):
             doc["_statuses"] = base64.b64encode(zlib.compress(bytes(mine), 9)).decode()
         else:
+            # Versions above both tables' (a publisher holding an older chunk cannot write over it).
+            versions = {}
+            for table in (wanted, live):
+                for (pk, sk), item in table.items():
+                    if pk == f"S#{list_id}":
+                        versions[sk] = max(versions.get(sk, 0), int(item["v"]["N"]))
             for k in [k for k in wanted if k[0] == f"S#{list_id}"]:
                 del wanted[k]
             for no in range(-(-nbytes // CHUNK_BYTES)):
                 part = bytes(mine[no * CHUNK_BYTES:(no + 1) * CHUNK_BYTES])
-                if any(part):
-                    sk = f"{no:08}"
+                sk = f"{no:08}"
+                if any(part) or sk in versions:
                     wanted[(f"S#{list_id}", sk)] = {"pk": {"S": f"S#{list_id}"}, "sk": {"S": sk},
-                                                    "b": {"B": zlib.compress(part, 9)}, "v": {"N": "1"}}
+                                                    "b": {"B": zlib.compress(part, 9)},
+                                                    "v": {"N": str(versions.get(sk, 0) + 1)}}
         # Full: no index is handed out twice (new entries go to a new list).
         if doc.get("_permKey"):
             wanted[(f"A#{list_id}", "A")] = {"pk": {"S": f"A#{list_id}"}, "sk": {"S": "A"},

@@ -222,3 +222,61 @@ def test_table_sync_rolls_a_table_back_to_a_copy(stack, api, ddb):
     assert sorted(map(str, table_items(ddb, "trustfn"))) == snapshot
     assert api.get(f"/v1/{org}.t1/resource-api/resources/list").status_code == 200, "t1 is back"
     assert api.get(f"/v1/{org}.t2/resource-api/resources/list").status_code == 404, "t2 is gone"
+
+
+def test_a_restore_merge_never_brings_back_an_older_status():
+    """table_sync's merge on its own (no stack): the copy's pending changes that the live table
+    folded long ago are not applied again; when the live table lost the list, they are; and a
+    published list older than the copy does not override it."""
+    import zlib as z
+    import table_sync
+    cfg_id, list_id = "o.t.st.c", "o.t.st.c.l1"
+    layout_cfg = {"kid": "o.t.kms.k", "config": {"type": "TokenStatusList", "statusSize": 2, "size": 16}}
+
+    def items(status_of_7, pending=None, published_at="2026-11-30T10:00:00Z"):
+        doc = {"listId": "l1", "uri": "https://example.invalid/l1", "objectKey": "k", "size": 16,
+               "statusVersion": 3, "publishedVersion": 3, "_refreshAt": 0, "_permKey": "kms:x",
+               "publishedAt": published_at}
+        packed = bytearray(4)
+        packed[7 // 4] = status_of_7 << ((7 % 4) * 2)
+        out = {
+            ("R#o.t.st", cfg_id): {"pk": {"S": "R#o.t.st"}, "sk": {"S": cfg_id}, "_id": {"S": cfg_id},
+                                   "type": {"S": "status-credential"}, "doc": {"S": json.dumps(layout_cfg)},
+                                   "children": {"N": "1"}},
+            ("R#" + cfg_id, list_id): {"pk": {"S": "R#" + cfg_id}, "sk": {"S": list_id}, "_id": {"S": list_id},
+                                       "type": {"S": "status-list"}, "doc": {"S": json.dumps(doc)}},
+            ("S#" + list_id, "00000000"): {"pk": {"S": "S#" + list_id}, "sk": {"S": "00000000"},
+                                           "b": {"B": z.compress(bytes(packed))}, "v": {"N": "4"}},
+        }
+        if pending:
+            out[("P#" + list_id, "0001")] = {"pk": {"S": "P#" + list_id}, "sk": {"S": "0001"},
+                                             "changes": {"S": pending}}
+        return out
+
+    def status_of_7(wanted):
+        raw = z.decompress(wanted[("S#" + list_id, "00000000")]["b"]["B"])
+        return (raw[7 // 4] >> ((7 % 4) * 2)) & 3
+
+    quiet = lambda m: None  # noqa: E731
+    # The copy: 7 valid with a pending suspension; live: that suspension folded, then a revocation.
+    copy, live = items(0, pending="7:2"), items(1)
+    table_sync.merge(copy, live, quiet, fetch=False)
+    assert status_of_7(copy) == 1, "the revocation made after the restore point stays"
+    assert not [k for k in copy if k[0].startswith("P#")], "the copy's folded change is not refolded"
+    assert int(copy[("S#" + list_id, "00000000")]["v"]["N"]) == 5, "above both tables' versions"
+    assert json.loads(copy[("A#" + list_id, "A")]["n"]["N"]) == 16, "marked full"
+    # The live table lost the list: the copy's pending change is applied, not dropped.
+    copy = items(0, pending="7:2")
+    table_sync.merge(copy, {}, quiet, fetch=False)
+    assert status_of_7(copy) == 2 and not [k for k in copy if k[0].startswith("P#")]
+    # A published list older than the copy (issued before its last publish) does not override it.
+    copy = items(1)
+    older = bytearray(4)
+    older[7 // 4] = 2 << ((7 % 4) * 2)
+    fetched = table_sync.published_bytes
+    table_sync.published_bytes = lambda uri, n, progress: (older, 1_700_000_000)
+    try:
+        table_sync.merge(copy, {}, quiet, fetch=True)
+    finally:
+        table_sync.published_bytes = fetched
+    assert status_of_7(copy) == 1

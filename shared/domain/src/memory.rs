@@ -146,9 +146,19 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
         Op::Touch { id } => {
             state.records.get_mut(&id).ok_or_else(fail)?.version += 1;
         }
+        Op::Check { id, version } => {
+            if state.records.get(&id).map(|r| r.version) != Some(version) {
+                return Err(fail());
+            }
+        }
         Op::Remember(r) => {
             let k = (r.scope.clone(), r.key.clone());
-            if state.remembered.contains_key(&k) {
+            let now = chrono::Utc::now().timestamp();
+            if state
+                .remembered
+                .get(&k)
+                .is_some_and(|old| old.expires_at > now)
+            {
                 return Err(fail());
             }
             state.remembered.insert(k, r);
@@ -382,7 +392,10 @@ impl Repository for MemoryRepo {
             let keys: Vec<String> = match op {
                 Op::Create(r) => vec![format!("R{}", r.id)],
                 Op::Replace { record, .. } => vec![format!("R{}", record.id)],
-                Op::Delete { id, .. } | Op::Count { id, .. } | Op::Touch { id } => {
+                Op::Delete { id, .. }
+                | Op::Count { id, .. }
+                | Op::Touch { id }
+                | Op::Check { id, .. } => {
                     vec![format!("R{id}")]
                 }
                 Op::AddEdge { from, to } | Op::RemoveEdge { from, to } => {

@@ -92,6 +92,9 @@ pub enum Op {
         children: i64,
         dependants: i64,
     },
+    /// Write nothing; fail unless the record exists with this version (fences writes of other
+    /// items, such as status chunks, by the record that owns them).
+    Check { id: Target, version: u64 },
     /// Bump a record's version without changing it; fails if the record does not exist. A
     /// commit that adds an edge from a record touches it, so a concurrent delete of that record
     /// (which expects the version it read) fails.

@@ -180,6 +180,18 @@ impl DynamoRepo {
                             .expect("update"),
                     )
                     .build()],
+                Op::Check { id, version } => vec![TransactWriteItem::builder()
+                    .condition_check(
+                        aws_sdk_dynamodb::types::ConditionCheck::builder()
+                            .set_key(Some(resource_key(&id)))
+                            .condition_expression("#v = :v")
+                            .expression_attribute_names("#v", "version")
+                            .expression_attribute_values(":v", n(version as i64))
+                            .table_name(table)
+                            .build()
+                            .expect("condition check"),
+                    )
+                    .build()],
                 Op::Touch { id } => vec![TransactWriteItem::builder()
                     .update(
                         Update::builder()
@@ -241,7 +253,24 @@ impl DynamoRepo {
                             .build()]
                     }
                 }
-                Op::Remember(r) => vec![put(table, remembered_item(&r))],
+                // A key whose time is up (TTL deletes it within days) may be taken again.
+                Op::Remember(r) => vec![TransactWriteItem::builder()
+                    .put(
+                        Put::builder()
+                            .set_item(Some(remembered_item(&r)))
+                            .condition_expression("attribute_not_exists(pk) OR #ttl < :now")
+                            .expression_attribute_names("#ttl", TTL_ATTRIBUTE)
+                            .expression_attribute_values(
+                                ":now",
+                                n(std::time::SystemTime::now()
+                                    .duration_since(std::time::UNIX_EPOCH)
+                                    .map_or(0, |d| d.as_secs() as i64)),
+                            )
+                            .table_name(table)
+                            .build()
+                            .expect("put"),
+                    )
+                    .build()],
                 Op::Claim { name, owner } => {
                     let mut item = key(format!("C#{name}"), "C".into());
                     item.insert("owner".into(), s(owner.as_str()));

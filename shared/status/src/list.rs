@@ -169,21 +169,29 @@ pub(crate) async fn chunk_writes(
     Ok(ops)
 }
 
-/// Writes chunk puts in commits of at most [`MAX_TX_ITEMS`].
+/// Writes chunk puts in commits of at most [`MAX_TX_ITEMS`], each fenced by the list record
+/// (`Op::Check` of the version the writer holds): a publisher whose lease was taken over (the
+/// taker rewrote the record) writes no chunk, even one whose own version it read afterwards.
 pub(crate) async fn commit_chunks(
     repo: &dyn Repository,
-    mut ops: Vec<Op>,
+    ops: Vec<Op>,
+    list: &Target,
+    version: u64,
 ) -> Result<(), WriteError> {
-    while !ops.is_empty() {
-        let rest = ops.split_off(ops.len().min(MAX_TX_ITEMS));
-        match repo.commit(ops).await {
+    let mut ops = ops.into_iter().peekable();
+    while ops.peek().is_some() {
+        let mut batch: Vec<Op> = ops.by_ref().take(MAX_TX_ITEMS - 1).collect();
+        batch.push(Op::Check {
+            id: list.clone(),
+            version,
+        });
+        match repo.commit(batch).await {
             Ok(()) => {}
             Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => {
                 return Err(WriteError::Raced)
             }
             Err(e) => return Err(WriteError::Failed(ApiError::from(e))),
         }
-        ops = rest;
     }
     Ok(())
 }
@@ -226,7 +234,7 @@ pub(crate) async fn migrate(
         });
     }
     let chunks = ops.len();
-    if let Err(e) = commit_chunks(repo, ops).await {
+    if let Err(e) = commit_chunks(repo, ops, &rec.id, rec.version).await {
         return Ok(Err(e));
     }
     let mut next = rec.clone();

@@ -56,12 +56,12 @@ pub(crate) async fn publish_inner(
             return Ok(());
         };
         force = false;
-        let Some(folded) = fold_pending(repo, list_id, leased).await? else {
+        let Some(folded) = fold_pending(repo, list_id, leased, &owner).await? else {
             tracing::info!(list = %list_id, "another publisher took the list over");
             return Ok(());
         };
         // A long fold (a big batch over a big list) leaves a full lease for signing and upload.
-        let Some(folded) = renew_lease(repo, folded).await? else {
+        let Some(folded) = renew_lease(repo, folded, &owner).await? else {
             tracing::info!(list = %list_id, "another publisher took the list over");
             return Ok(());
         };
@@ -88,32 +88,41 @@ pub(crate) async fn publish_inner(
 }
 
 /// Extends a held lease to a full period when less than half of it is left (one conditional
-/// write, expecting the record as we hold it). `None` when the record changed: we lost the lease.
+/// write, expecting the record as we hold it). `None` when another publisher took the lease.
 async fn renew_lease(
     repo: &dyn Repository,
-    list: Record<StatusList>,
+    mut list: Record<StatusList>,
+    owner: &str,
 ) -> Result<Option<Record<StatusList>>, ApiError> {
-    let left = list.doc.lease_until.map_or(0, |u| u - now());
-    if left * 2 >= lease_secs() {
-        return Ok(Some(list));
-    }
-    let mut renewed = list.clone();
-    renewed.doc.lease_until = Some(now() + lease_secs());
-    renewed.doc.refresh_at = renewed.doc.refresh_at.min(now() + grace_secs());
-    let op = Op::Replace {
-        record: renewed.clone().upcast(),
-        expected_version: list.version,
-        children_delta: 0,
-    };
-    match repo.commit(vec![op]).await {
-        Ok(()) => {
-            renewed.version = list.version + 1;
-            tracing::info!(list = %list.id, "publish lease renewed after a long fold");
-            Ok(Some(renewed))
+    for _ in 0..RACES {
+        let left = list.doc.lease_until.map_or(0, |u| u - now());
+        if left * 2 >= lease_secs() {
+            return Ok(Some(list));
         }
-        Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => Ok(None),
-        Err(e) => Err(ApiError::from(e)),
+        let mut renewed = list.clone();
+        renewed.doc.lease_until = Some(now() + lease_secs());
+        renewed.doc.refresh_at = renewed.doc.refresh_at.min(now() + grace_secs());
+        let op = Op::Replace {
+            record: renewed.clone().upcast(),
+            expected_version: list.version,
+            children_delta: 0,
+        };
+        match repo.commit(vec![op]).await {
+            Ok(()) => {
+                renewed.version = list.version + 1;
+                tracing::info!(list = %list.id, "publish lease renewed after a long fold");
+                return Ok(Some(renewed));
+            }
+            Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => {
+                match still_ours(repo, &list.id, owner).await? {
+                    Some(cur) => list = cur,
+                    None => return Ok(None),
+                }
+            }
+            Err(e) => return Err(ApiError::from(e)),
+        }
     }
+    Ok(None)
 }
 
 /// How a release went: the lease was still ours, or another publisher had taken it over.
@@ -223,25 +232,66 @@ async fn release(
     }
 }
 
+/// Times a publisher goes on after a write of its own failed while its lease still held (the
+/// record was rewritten by a stale publisher's republish marker).
+const RACES: u32 = 5;
+
+/// The stored list when its lease is still `owner`'s, else `None` (another publisher took it).
+async fn still_ours(
+    repo: &dyn Repository,
+    list_id: &Target,
+    owner: &str,
+) -> Result<Option<Record<StatusList>>, ApiError> {
+    let cur = load_as::<StatusList>(repo, list_id).await?;
+    let ours = cur.doc.lease_owner.as_deref() == Some(owner)
+        && cur.doc.lease_until.is_some_and(|u| u > now());
+    Ok(ours.then_some(cur))
+}
+
 /// Folds the pending changes of a leased list into its chunks, oldest first: per batch, the
 /// chunks the changes touch are rewritten (each conditional on its version), then one commit
-/// bumps the status version (expecting the leased record) and removes the folded items. A
-/// publisher that dies in between leaves the items, and folding them again gives the same
-/// statuses. Stops when it has caught up (a short batch) or folded [`MAX_FOLD_CHUNKS`] batches;
-/// the publish loop takes the rest. A list written before chunks is migrated first. Returns the
-/// list as stored, or `None` when another publisher took the list over (it folds and publishes).
+/// bumps the status version (expecting the leased record) and removes the folded items; the two
+/// are one transaction when they fit in 100 items, and chunk writes on their own are fenced by
+/// the record's version. A publisher that dies in between leaves the items, and folding them
+/// again gives the same statuses. Stops when it has caught up (a short batch) or folded
+/// [`MAX_FOLD_CHUNKS`] batches; the publish loop takes the rest. A list written before chunks is
+/// migrated first. Returns the list as stored, or `None` when another publisher took the list
+/// over (it folds and publishes).
 async fn fold_pending(
     repo: &dyn Repository,
     list_id: &Target,
     mut list: Record<StatusList>,
+    owner: &str,
 ) -> Result<Option<Record<StatusList>>, ApiError> {
     let mut config = None; // read once, when there is something to do
     let config_id = list_id.parent().expect("lists live in a configuration");
-    if list.doc.statuses.is_some() {
-        let cfg = config.insert(load_config(repo, &config_id).await?);
-        match migrate(repo, list, &cfg.doc.config).await? {
+    let mut races = 0;
+    // Our write failed: go on with the stored record if the lease is still ours.
+    macro_rules! raced {
+        () => {{
+            races += 1;
+            match still_ours(repo, list_id, owner).await? {
+                Some(cur) if races <= RACES => {
+                    list = cur;
+                    continue;
+                }
+                Some(_) => {
+                    return Err(ApiError::conflict(
+                        "the status list keeps changing under its publisher; the refresh will publish it",
+                    ))
+                }
+                None => return Ok(None),
+            }
+        }};
+    }
+    while list.doc.statuses.is_some() {
+        let cfg = match &config {
+            Some(c) => c,
+            None => config.insert(load_config(repo, &config_id).await?),
+        };
+        match migrate(repo, list.clone(), &cfg.doc.config).await? {
             Ok(l) => list = l,
-            Err(WriteError::Raced) => return Ok(None),
+            Err(WriteError::Raced) => raced!(),
             Err(WriteError::Failed(e)) => return Err(e),
         }
     }
@@ -266,11 +316,12 @@ async fn fold_pending(
             .collect();
         let mut chunk_ops = chunk_writes(repo, list_id, &layout, &changes).await?;
         // Usually the chunks fit in the commit that records the fold (one atomic write); a batch
-        // touching more goes first, in commits of their own (folding again is harmless).
+        // touching more goes first, in fenced commits of their own (folding again is harmless).
         if chunk_ops.len() + batch.len() + 1 > MAX_TX_ITEMS {
-            match commit_chunks(repo, std::mem::take(&mut chunk_ops)).await {
+            let ops = std::mem::take(&mut chunk_ops);
+            match commit_chunks(repo, ops, list_id, list.version).await {
                 Ok(()) => {}
-                Err(WriteError::Raced) => return Ok(None),
+                Err(WriteError::Raced) => raced!(),
                 Err(WriteError::Failed(e)) => return Err(e),
             }
         }
@@ -296,10 +347,7 @@ async fn fold_pending(
                     return Ok(Some(list));
                 }
             }
-            // Only a lease holder writes the record: we lost the lease.
-            Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => {
-                return Ok(None)
-            }
+            Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => raced!(),
             Err(e) => return Err(ApiError::from(e)),
         }
     }
@@ -458,9 +506,19 @@ async fn sign_and_upload(
                 ));
             }
             tracing::warn!(list = %list.id, "the registry's copy changed since our last publish; overwriting it as the lease holder");
-            upload(body, Expect::Any)
-                .await
-                .map_err(|e| unavailable(&e, "uploading the status list"))?
+            // Within what is left of the lease, not a second full upload time.
+            let left = cur.doc.lease_until.map_or(0, |u| u - now()).max(0) as u64;
+            upload_within(
+                publisher.as_ref(),
+                &list.doc.object_key,
+                body,
+                content_type,
+                &cache,
+                Expect::Any,
+                std::time::Duration::from_secs(left),
+            )
+            .await
+            .map_err(|e| unavailable(&e, "uploading the status list"))?
         }
         Err(e) => return Err(unavailable(&e, "uploading the status list")),
     };
@@ -594,7 +652,10 @@ mod fence_tests {
         let id = leased_list(&repo, "A", 1, 2).await;
         let mut held = load_as::<StatusList>(&repo, &id).await.unwrap();
         // Plenty left: nothing written.
-        let same = renew_lease(&repo, held.clone()).await.unwrap().unwrap();
+        let same = renew_lease(&repo, held.clone(), "A")
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(same.version, held.version);
         // Less than half left: a full lease again.
         held.doc.lease_until = Some(now() + 1);
@@ -607,7 +668,10 @@ mod fence_tests {
         .await
         .unwrap();
         held.version = v + 1;
-        let renewed = renew_lease(&repo, held.clone()).await.unwrap().unwrap();
+        let renewed = renew_lease(&repo, held.clone(), "A")
+            .await
+            .unwrap()
+            .unwrap();
         assert!(renewed.doc.lease_until.unwrap() >= now() + lease_secs() - 1);
         assert_eq!(
             load_as::<StatusList>(&repo, &id)
@@ -617,8 +681,51 @@ mod fence_tests {
                 .lease_until,
             renewed.doc.lease_until
         );
-        // The record changed since (another publisher took over): not renewed.
-        assert!(renew_lease(&repo, held).await.unwrap().is_none());
+        // Another publisher took the lease over since: not renewed.
+        let mut taken = load_as::<StatusList>(&repo, &id).await.unwrap();
+        let v = taken.version;
+        taken.doc.lease_owner = Some("B".into());
+        repo.commit(vec![Op::Replace {
+            record: taken.upcast(),
+            expected_version: v,
+            children_delta: 0,
+        }])
+        .await
+        .unwrap();
+        assert!(renew_lease(&repo, held, "A").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn chunk_writes_of_a_publisher_that_lost_its_lease_are_refused() {
+        use crate::list::{commit_chunks, WriteError};
+        let repo = MemoryRepo::new();
+        let id = leased_list(&repo, "A", 1, 1).await;
+        let held = load_as::<StatusList>(&repo, &id).await.unwrap();
+        // B takes the lease over (rewriting the record).
+        let mut taken = held.clone();
+        taken.doc.lease_owner = Some("B".into());
+        repo.commit(vec![Op::Replace {
+            record: taken.upcast(),
+            expected_version: held.version,
+            children_delta: 0,
+        }])
+        .await
+        .unwrap();
+        // A, stalled, now writes a chunk whose own version it read just now: refused.
+        let put = Op::PutChunk {
+            list: id.clone(),
+            no: 0,
+            data: trustfn_statuslist::codec::zlib(&[1u8; 8]),
+            expected_version: 0,
+        };
+        let stale = commit_chunks(&repo, vec![put.clone()], &id, held.version).await;
+        assert!(matches!(stale, Err(WriteError::Raced)));
+        assert_eq!(repo.chunk_stats().await.1, 0);
+        // The holder of the current record writes it.
+        assert!(commit_chunks(&repo, vec![put], &id, held.version + 1)
+            .await
+            .is_ok());
+        assert_eq!(repo.chunk_stats().await.1, 1);
     }
 
     #[tokio::test]
