@@ -3,6 +3,7 @@
 //! No AWS dependency: this crate tests in seconds.
 
 pub mod country;
+pub mod crl;
 pub mod der;
 pub mod key;
 pub mod parse;
