@@ -13,6 +13,7 @@
 pub mod config;
 mod did;
 pub mod entries;
+mod lease;
 mod list;
 pub mod publish;
 pub mod refresh;
