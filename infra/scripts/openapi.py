@@ -115,7 +115,10 @@ SCHEMAS = {
          "properties": {"type": {"const": "kms-hosted-key-descriptor"},
                         "keyIdPath": names(ref("Target"), "key", "kms-key-use")}},
         {"type": "object", "required": ["type", "jwk"], "additionalProperties": False,
-         "properties": {"type": {"const": "jwk-encoded-key-descriptor"}, "jwk": ref("Jwk")}}]},
+         "properties": {"type": {"const": "jwk-encoded-key-descriptor"}, "jwk": ref("Jwk")}},
+        {"type": "object", "required": ["type", "csrPem"], "additionalProperties": False,
+         "description": "Document Signers only: a PKCS#10 request whose signature verifies; its subject is ignored",
+         "properties": {"type": {"const": "pkcs10-csr"}, "csrPem": {"type": "string"}}}]},
     "IacaCertificateData": {"type": "object", "required": ["country", "commonName", "issuerAlternativeNameConf"],
                             "additionalProperties": False, "properties": {
         "country": {"type": "string", "pattern": "^[A-Z]{2}$"}, "commonName": {"type": "string", "maxLength": 64},
@@ -124,7 +127,8 @@ SCHEMAS = {
         "stateOrProvinceName": {"type": "string"}, "organizationName": {"type": "string"},
         "notBefore": {"type": "string", "format": "date-time"}, "notAfter": {"type": "string", "format": "date-time"},
         "crlDistributionPointUri": {"type": "string"}}},
-    "DsCertificateData": {"type": "object", "required": ["country", "commonName", "crlDistributionPointUri"],
+    "DsCertificateData": {"type": "object", "required": ["country", "commonName"],
+                          "description": "crlDistributionPointUri is required unless the x509-service has config.crl",
                           "additionalProperties": False, "properties": {
         "country": {"type": "string", "pattern": "^[A-Z]{2}$"}, "commonName": {"type": "string", "maxLength": 64},
         "crlDistributionPointUri": {"type": "string"}, "stateOrProvinceName": {"type": "string"},
@@ -145,6 +149,43 @@ SCHEMAS = {
                             "storedCertificatePath": names(ref("Target"), "certificate", "x509-store-certificate-view"),
                             "iacaKeyDesc": ref("KeyDescriptor")}}]},
         "certificateData": ref("DsCertificateData"), "dsKeyDescriptor": ref("KeyDescriptor")}},
+    "StatusListSignerData": {"type": "object", "required": ["country", "commonName"], "additionalProperties": False,
+                             "properties": {
+        "country": {"type": "string", "pattern": "^[A-Z]{2}$"}, "commonName": {"type": "string", "maxLength": 64},
+        "crlDistributionPointUri": {"type": "string"}, "stateOrProvinceName": {"type": "string"},
+        "organizationName": {"type": "string"}, "localityName": {"type": "string"},
+        "notBefore": {"type": "string", "format": "date-time"}, "notAfter": {"type": "string", "format": "date-time"}}},
+    "IssueStatusListSigner": {"type": "object", "required": ["iacaSigner", "certificateData", "signerKeyDescriptor"],
+                              "additionalProperties": False, "properties": {
+        "storedCertificateId": {"type": "string"},
+        "iacaSigner": {"oneOf": [
+            {"type": "object", "required": ["type", "iacaPemEncodedCertificate", "iacaKeyDesc"], "additionalProperties": False,
+             "properties": {"type": {"const": "iaca-pem-cert-descriptor"}, "iacaPemEncodedCertificate": {"type": "string"},
+                            "iacaKeyDesc": ref("KeyDescriptor")}},
+            {"type": "object", "required": ["type", "storedCertificatePath", "iacaKeyDesc"], "additionalProperties": False,
+             "properties": {"type": {"const": "stored-certificate-descriptor"},
+                            "storedCertificatePath": names(ref("Target"), "certificate", "x509-store-certificate-view"),
+                            "iacaKeyDesc": ref("KeyDescriptor")}}]},
+        "certificateData": ref("StatusListSignerData"), "signerKeyDescriptor": ref("KeyDescriptor")}},
+    "Revoke": {"type": "object", "additionalProperties": False,
+               "description": "exactly one of serialNumber and storedCertificatePath", "properties": {
+        "serialNumber": {"type": "string", "description": "hex, colons optional"},
+        "storedCertificatePath": names(ref("Target"), "certificate", "x509-store-certificate-view"),
+        "reason": {"enum": ["unspecified", "keyCompromise", "cACompromise", "affiliationChanged", "superseded",
+                            "cessationOfOperation", "privilegeWithdrawn", "aACompromise"]},
+        "revocationDate": {"type": "string", "format": "date-time"}}},
+    "IssuedRecord": {"type": "object", "required": ["_id", "profile", "serialNumber", "state"], "properties": {
+        "_id": ref("Target"), "profile": {"enum": ["iaca", "document-signer", "status-list-signer"]},
+        "serialNumber": {"type": "string"}, "subject": {"type": "string"}, "issuer": {"type": "string"},
+        "iacaSerialNumber": {"type": ["string", "null"]}, "state": {"enum": ["valid", "revoked"]},
+        "revocation": {"type": ["object", "null"]}, "certificatePEM": {"type": "string"},
+        "crlPublished": {"type": "boolean"}, "crl": JSON_OBJ}},
+    "Crl": {"type": "object", "required": ["iaca", "iacaSerialNumber"], "properties": {
+        "iaca": ref("Target"), "iacaSerialNumber": {"type": "string"}, "iacaSubject": {"type": "string"},
+        "url": {"type": ["string", "null"]}, "number": {"type": ["integer", "null"]},
+        "thisUpdate": {"type": ["string", "null"]}, "nextUpdate": {"type": ["string", "null"]},
+        "revokedCount": {"type": "integer"}, "lastPublishError": {"type": ["string", "null"]},
+        "pending": {"type": "boolean"}}},
     "IssuedCertificate": {"type": "object", "required": ["certificatePEM", "certificateData"], "properties": {
         "certificatePEM": {"type": "string"}, "certificateData": JSON_OBJ,
         "storedCertificateIds": {"type": "array", "items": ref("Target")}}},
@@ -161,6 +202,7 @@ SCHEMAS = {
     "StatusConfigCreate": {"type": "object", "required": ["kid", "config"], "additionalProperties": False, "properties": {
         "kid": names(ref("Target"), "key", "kms-key-use"), "did": {"type": "string"},
         "x5Chain": {"type": "array", "items": {"type": "string"}},
+        "x5ChainFrom": names(ref("Target"), "certificate", "x509-store-certificate-view"),
         "config": {"type": "object", "required": ["type"], "additionalProperties": False, "properties": {
             "type": {"enum": ["TokenStatusList", "BitstringStatusList", "StatusList2021", "RevocationList2020"]},
             "format": {"enum": ["JWT", "CWT"]}, "purpose": {"enum": ["revocation", "suspension", "message", "refresh"]},
@@ -277,6 +319,20 @@ OPS = {
                                     "x509-service-api", body(ref("IssueDocumentSigner")), "201",
                                     json_resp("issued", ref("IssuedCertificate")),
                                     ["400", "401", "403", "404", "409", "413", "415"]),
+    "x509-status-list-signers-issue": ("Issue a status-list signer certificate (18013-5 2nd edition) under an IACA",
+                                       "x509-service-api", body(ref("IssueStatusListSigner")), "201",
+                                       json_resp("issued", ref("IssuedCertificate")),
+                                       ["400", "401", "403", "404", "409", "413", "415"]),
+    "x509-certificates-revoke": ("Revoke a certificate an IACA of this service signed and republish its CRL",
+                                 "x509-service-api", body(ref("Revoke")), "200", json_resp("revoked", ref("IssuedRecord")),
+                                 ["400", "401", "403", "404", "409", "413", "415"]),
+    "x509-certificates-issued": ("What the service issued, one page: its IACAs, or with iaca=<serial> what that IACA signed",
+                                 "x509-service-api", None, "200",
+                                 json_resp("issued", {"type": "array", "items": ref("IssuedRecord")}),
+                                 ["400", "401", "403", "404"]),
+    "x509-crls": ("Per IACA: its CRL's number, thisUpdate, nextUpdate, revoked count, URL and last publish error",
+                  "x509-service-api", None, "200", json_resp("CRLs", {"type": "array", "items": ref("Crl")}),
+                  ["400", "401", "403", "404"]),
     "store-certificates-add": ("Store a certificate: on the store path (generated id) or on store.certId",
                                "x509-store-api", body(ref("StoreCertificate")), "201",
                                json_resp("stored", ref("StoredCertificate")),
@@ -329,8 +385,12 @@ def render():
             params.append(P_TARGET)
         if "{api}" in route:
             params.append(P_API)
-        if fn in ("resources-list", "store-certificates-get", "store-certificates-ids"):
+        if fn in ("resources-list", "store-certificates-get", "store-certificates-ids", "x509-certificates-issued"):
             params += P_PAGE
+        if fn == "x509-certificates-issued":
+            params += [{"name": "iaca", "in": "query", "description": "an IACA's serial: what it signed",
+                        "schema": {"type": "string"}},
+                       {"name": "state", "in": "query", "schema": {"enum": ["valid", "revoked"]}}]
         if fn == "status-credential-entries":
             params.append(P_IDEMPOTENCY)
         if params:

@@ -72,7 +72,10 @@ def test_the_spec_declares_the_fields_that_name_resources():
     found = {fn: sorted(".".join(p) for p, _ in fs) for fn, fs in operations().items()}
     assert found["x509-document-signers-issue"] == [
         "dsKeyDescriptor.keyIdPath", "iacaSigner.iacaKeyDesc.keyIdPath", "iacaSigner.storedCertificatePath"]
-    assert found["status-credential-create"] == ["kid"]
+    assert found["status-credential-create"] == ["kid", "x5ChainFrom"]
+    assert found["x509-status-list-signers-issue"] == [
+        "iacaSigner.iacaKeyDesc.keyIdPath", "iacaSigner.storedCertificatePath", "signerKeyDescriptor.keyIdPath"]
+    assert found["x509-certificates-revoke"] == ["storedCertificatePath"]
     assert found["roles-create"] == ["permissions.[].target"]
     assert found["api-keys-create"] == ["roles.[]"]
     assert found["keys-import-aws"] == ["keyArn"]
@@ -173,9 +176,24 @@ def bases(api, fn, own, pem, n):
             {"iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": REF,
                             "iacaKeyDesc": key(f"{own}.kms.k")},
              "certificateData": ds_data, "dsKeyDescriptor": key(f"{own}.kms.k")}]
+    if fn == "x509-status-list-signers-issue":
+        sls_data = {"country": "US", "commonName": "Status signer"}
+        return "POST", f"/v1/{own}.x509/x509-service-api/iso/status-list-signers", [
+            {"iacaSigner": {"type": "iaca-pem-cert-descriptor", "iacaPemEncodedCertificate": pem, "iacaKeyDesc": key(REF)},
+             "certificateData": sls_data, "signerKeyDescriptor": key(f"{own}.kms.k")},
+            {"iacaSigner": {"type": "iaca-pem-cert-descriptor", "iacaPemEncodedCertificate": pem,
+                            "iacaKeyDesc": key(f"{own}.kms.k")},
+             "certificateData": sls_data, "signerKeyDescriptor": key(REF)},
+            {"iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": REF,
+                            "iacaKeyDesc": key(f"{own}.kms.k")},
+             "certificateData": sls_data, "signerKeyDescriptor": key(f"{own}.kms.k")}]
+    if fn == "x509-certificates-revoke":
+        return "POST", f"/v1/{own}.x509/x509-service-api/certificates/revoke", [
+            {"storedCertificatePath": REF, "reason": "superseded"}]
     if fn == "status-credential-create":
+        spec = {"type": "TokenStatusList", "format": "JWT", "size": 1024}
         return "POST", f"/v1/{own}.st.cfg{n}/credential-status-service-api/status-credential/create", [
-            {"kid": REF, "config": {"type": "TokenStatusList", "format": "JWT", "size": 1024}}]
+            {"kid": REF, "config": spec}, {"kid": f"{own}.kms.k", "x5ChainFrom": REF, "config": spec}]
     raise AssertionError(f"{fn}: its body names a resource (infra/openapi.yaml) but this test has no valid request for it")
 
 

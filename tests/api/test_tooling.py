@@ -50,6 +50,8 @@ INVOKES = [
     ("services-create", 201), ("resources-list", 200), ("configuration-view", 200), ("configuration-update", 200),
     ("dependencies-add", 201), ("SEED-STORE", None), ("keys-generate", 201), ("keys-import-aws", 400),
     ("keys-list", 200), ("keys-view", 200), ("x509-iacas-issue", 201), ("x509-document-signers-issue", 201),
+    ("x509-status-list-signers-issue", 201), ("x509-certificates-issued", 200), ("x509-crls", 200),
+    ("x509-certificates-revoke", 404),
     ("store-certificates-add", 201), ("store-certificates-get", 200), ("store-certificates-ids", 200),
     ("store-certificates-update", 200), ("store-certificates-delete", 202),
     ("SEED-STATUS", None), ("status-credential-create", 201), ("status-credential-entries", 201),

@@ -1,5 +1,6 @@
 //! Scheduled (EventBridge): republishes every status list due for refresh: expiring within its
-//! `ttl` + 5 minutes, never published, or whose last publish failed. Bounded by the invocation's
+//! `ttl` + 5 minutes, never published, or whose last publish failed; and re-issues every IACA's
+//! CRL at half its validity (or whose last publish failed). Bounded by the invocation's
 //! deadline; what is left is picked up by the next run. Optional event detail:
 //! `{"lookaheadSeconds": n}` also refreshes lists due within the next n seconds.
 
@@ -34,7 +35,15 @@ async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error
         secrets: app.secrets().await,
         registries: app.registries().await,
     };
-    let report = trustfn_status::refresh(app.repo().await, &deps, lookahead, PAGE, budget)
+    let crls = trustfn_certs::crl::CrlRepublisher {
+        repo: app.repo().await,
+        deps: trustfn_certs::crl::CrlDeps {
+            kms: app.kms().await,
+            secrets: app.secrets().await,
+            registries: app.registries().await,
+        },
+    };
+    let report = trustfn_status::refresh(app.repo().await, &deps, &crls, lookahead, PAGE, budget)
         .await
         .map_err(|e| format!("refresh failed: {e}"))?;
     if report.failed > 0 && report.republished == 0 {

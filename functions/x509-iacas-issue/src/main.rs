@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use trustfn_certs::crl::CrlDeps;
 use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
 use trustfn_http::{json_body, target, App, Error, Request};
 
@@ -9,8 +10,12 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
     // Authorized on the path alone, before any body parsing or storage read.
     let auth = p.authorize::<act::IacaIssue>(&target(&req)?)?;
-    trustfn_certs::issue::issue_iaca(app.repo().await, app.kms().await, &auth, json_body(&req)?)
-        .await
+    let deps = CrlDeps {
+        kms: app.kms().await,
+        secrets: app.secrets().await,
+        registries: app.registries().await,
+    };
+    trustfn_certs::issue::issue_iaca(app.repo().await, &deps, &auth, json_body(&req)?).await
 }
 
 #[tokio::main]

@@ -6,7 +6,8 @@ use serde_json::{json, Map, Value};
 use trustfn_domain::auth::{act, Authorized, Principal};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{
-    Certificate, CertificateData, CertificateType, KeyDoc, Record, ServiceType,
+    Certificate, CertificateData, CertificateType, CrlTarget, IssuedProfile, KeyDoc, Record,
+    Service, ServiceType,
 };
 use trustfn_domain::ports::KeyManager;
 use trustfn_domain::reply::Reply;
@@ -14,7 +15,10 @@ use trustfn_domain::repo::{Op, RepoError, Repository};
 use trustfn_domain::resource::load;
 use trustfn_domain::target::Target;
 use trustfn_x509::parse::{self, ParsedIaca};
-use trustfn_x509::{DsData, IacaData, PublicKey, Signer, X509Error};
+use trustfn_x509::{DsData, IacaData, PublicKey, Signer, StatusListSignerData, X509Error};
+
+use crate::crl::{CrlDeps, CrlOutcome};
+use crate::issued::issued_doc;
 
 pub(crate) fn x509_error(e: X509Error) -> ApiError {
     match e {
@@ -45,6 +49,10 @@ pub enum KeyDescriptor {
     KmsHosted { key_id_path: String },
     #[serde(rename = "jwk-encoded-key-descriptor")]
     JwkEncoded { jwk: Value },
+    /// A PKCS#10 request (Document Signers only): its key is certified once its self-signature
+    /// verifies; its subject is ignored.
+    #[serde(rename = "pkcs10-csr", rename_all = "camelCase")]
+    Pkcs10Csr { csr_pem: String },
 }
 
 /// An x509-service issuing for one caller: its attached dependencies, and the caller, whose
@@ -54,6 +62,8 @@ struct Issuer<'a> {
     caller: &'a Principal,
     target: &'a Target,
     deps: Vec<Record>,
+    /// Where the service publishes its IACAs' CRLs, if it does.
+    crl: Option<CrlTarget>,
 }
 
 impl<'a> Issuer<'a> {
@@ -69,13 +79,34 @@ impl<'a> Issuer<'a> {
                 "{target} is not an x509-service"
             )));
         }
+        let crl = rec.get::<Service>().and_then(Service::crl_target).cloned();
         let deps = repo.get_many(&repo.dependencies(target).await?).await?;
         Ok(Issuer {
             repo,
             caller,
             target,
             deps,
+            crl,
         })
+    }
+
+    /// The CRL distribution point of what the IACA with `iaca_serial` signs: with a CRL
+    /// target, the URL its CRL is published at (a `given` one must equal it); else `given`.
+    fn distribution_point(
+        &self,
+        iaca_serial: &str,
+        given: Option<String>,
+    ) -> Result<Option<String>, ApiError> {
+        let Some(target) = &self.crl else {
+            return Ok(given);
+        };
+        let url = crate::crl::crl_url(target, self.target, iaca_serial);
+        match given {
+            Some(g) if g != url => Err(ApiError::validation(format!(
+                "certificateData.crlDistributionPointUri: must be {url} (where this x509-service publishes the IACA's CRL), or left out to be filled in"
+            ))),
+            _ => Ok(Some(url)),
+        }
     }
 
     /// A KMS key named in the request: the caller needs `kms-key-use` on it (checked before
@@ -107,10 +138,16 @@ impl<'a> Issuer<'a> {
     }
 
     /// The IACA key: it signs, so it must be a KMS key of an attached kms service.
-    async fn iaca_key(&self, field: &str, desc: &KeyDescriptor) -> Result<KeyDoc, ApiError> {
+    async fn iaca_key(
+        &self,
+        field: &str,
+        desc: &KeyDescriptor,
+    ) -> Result<(KeyDoc, String), ApiError> {
         match desc {
-            KeyDescriptor::KmsHosted { key_id_path } => self.kms_key(field, key_id_path).await,
-            KeyDescriptor::JwkEncoded { .. } => Err(ApiError::validation(format!(
+            KeyDescriptor::KmsHosted { key_id_path } => {
+                Ok((self.kms_key(field, key_id_path).await?, key_id_path.clone()))
+            }
+            _ => Err(ApiError::validation(format!(
                 "{field}: the IACA key signs, so it must be a kms-hosted-key-descriptor"
             ))),
         }
@@ -191,14 +228,16 @@ pub(crate) fn certificate_doc(
     })
 }
 
-/// Writes the certificate into every attached store under one id, atomically.
+/// Writes the certificate into every attached store under one id and records it in the
+/// service (`record`, under `parent`), in one transaction.
 async fn write_through(
     repo: &dyn Repository,
-    to: &WriteThrough,
+    to: Option<&WriteThrough>,
     doc: Certificate,
+    record: Record,
 ) -> Result<Vec<String>, ApiError> {
     let mut ops = Vec::new();
-    for (store, path) in &to.paths {
+    for (store, path) in to.iter().flat_map(|t| t.paths.iter()) {
         ops.push(Op::Create(Record::new(path.clone(), doc.clone())));
         ops.push(Op::Count {
             id: store.clone(),
@@ -206,7 +245,18 @@ async fn write_through(
             dependants: 0,
         });
     }
+    let stores = ops.len();
+    let parent = record.id.parent().expect("recorded under the service");
+    ops.push(Op::Create(record));
+    ops.push(Op::Count {
+        id: parent,
+        children: 1,
+        dependants: 0,
+    });
     repo.commit(ops).await.map_err(|e| match e {
+        RepoError::ConditionFailed { index: Some(i) } if i >= stores => ApiError::conflict(
+            "the x509-service (or the IACA's record) changed concurrently; nothing was written, retry",
+        ),
         RepoError::ConditionFailed { index: Some(i) } if i % 2 == 1 => {
             ApiError::conflict("an attached store was removed concurrently; nothing was written")
         }
@@ -215,32 +265,52 @@ async fn write_through(
             "DuplicateTarget",
             format!(
                 "storedCertificateId {} already exists in an attached store; nothing was written to any store",
-                to.id
+                to.map_or("", |t| t.id.as_str())
             ),
         ),
         other => ApiError::from(other),
     })?;
-    Ok(to.paths.iter().map(|(_, p)| p.to_string()).collect())
+    Ok(to
+        .iter()
+        .flat_map(|t| t.paths.iter())
+        .map(|(_, p)| p.to_string())
+        .collect())
 }
 
-/// Writes an issued certificate through to the attached stores and builds the 201 answer.
+/// What an issuance records besides the certificate: its profile, where it is recorded (the
+/// service for an IACA, the IACA's record otherwise) and the certified key's path.
+struct Recording {
+    profile: IssuedProfile,
+    parent: Target,
+    key_path: Option<String>,
+}
+
+/// Writes an issued certificate through to the attached stores, records it, and builds the 201
+/// answer.
 async fn store_and_reply<D: serde::Serialize>(
     issuer: &Issuer<'_>,
     to: Option<WriteThrough>,
     issued: trustfn_x509::Issued<D>,
     (kind, metadata): (CertificateType, Option<Map<String, Value>>),
-    what: &str,
+    rec: Recording,
 ) -> Result<Reply, ApiError> {
     let doc = certificate_doc(&issued.der, &issued.pem, kind, metadata)?;
-    let stored_ids = match &to {
-        Some(to) => Some(write_through(issuer.repo, to, doc).await?),
-        None => None,
-    };
-    tracing::info!(service = %issuer.target, stores = stored_ids.as_ref().map_or(0, Vec::len), certificate = what, "certificate issued");
+    let stored: Vec<String> = to
+        .iter()
+        .flat_map(|t| t.paths.iter())
+        .map(|(_, p)| p.to_string())
+        .collect();
+    let mut book = issued_doc(rec.profile, &issued.der, &issued.pem, rec.key_path, stored)?;
+    if rec.profile == IssuedProfile::Iaca {
+        book.crl = Some(crate::crl::new_state(issuer.crl.as_ref()));
+    }
+    let id = rec.parent.child(&book.serial_number)?;
+    write_through(issuer.repo, to.as_ref(), doc, Record::new(id.clone(), book)).await?;
+    tracing::info!(service = %issuer.target, record = %id, stores = to.as_ref().map_or(0, |t| t.paths.len()), certificate = rec.profile.as_str(), "certificate issued");
     Ok(issued_reply(
         issued.pem,
         serde_json::to_value(&issued.data).expect("data"),
-        stored_ids,
+        to.map(|t| t.paths.iter().map(|(_, p)| p.to_string()).collect()),
     ))
 }
 
@@ -266,18 +336,23 @@ pub struct IssueIaca {
 /// `POST /v1/{x509Service}/x509-service-api/iso/iacas`
 pub async fn issue_iaca(
     repo: &dyn Repository,
-    kms: &dyn KeyManager,
+    crl: &CrlDeps<'_>,
     auth: &Authorized<'_, act::IacaIssue>,
     body: IssueIaca,
 ) -> Result<Reply, ApiError> {
+    let kms = crl.kms;
     let issuer = Issuer::load(repo, auth.principal(), auth.target()).await?;
-    let key = issuer.iaca_key("iacaKeyDesc", &body.iaca_key_desc).await?;
+    let (key, key_path) = issuer.iaca_key("iacaKeyDesc", &body.iaca_key_desc).await?;
     let to = issuer.stores(body.stored_certificate_id)?;
+    let serial = trustfn_x509::profile::iso_serial();
+    let serial_hex: String = serial.iter().map(|b| format!("{b:02x}")).collect();
+    let mut data = body.certificate_data;
+    data.crl_distribution_point_uri =
+        issuer.distribution_point(&serial_hex, data.crl_distribution_point_uri)?;
     // `issue` checks every profile rule before the one KMS Sign.
     let signer = signer_for(kms, &key);
-    let issued = body
-        .certificate_data
-        .issue(signer.as_ref())
+    let issued = data
+        .issue_with_serial(&serial, signer.as_ref())
         .await
         .map_err(x509_error)?;
     let metadata = body.vical_entry_complementary_metadata;
@@ -286,7 +361,36 @@ pub async fn issue_iaca(
     } else {
         CertificateType::Base
     };
-    store_and_reply(&issuer, to, issued, (kind, metadata), "IACA").await
+    let rec = Recording {
+        profile: IssuedProfile::Iaca,
+        parent: issuer.target.clone(),
+        key_path: Some(key_path),
+    };
+    let mut reply = store_and_reply(&issuer, to, issued, (kind, metadata), rec).await?;
+    // The distribution point answers from day one: the empty CRL is published now.
+    if issuer.crl.is_some() {
+        let id = issuer.target.child(&serial_hex)?;
+        let published = first_crl(repo, Some(crl), &id).await;
+        if let Some(body) = reply.body.as_mut() {
+            body["crlPublished"] = json!(published);
+        }
+    }
+    Ok(reply)
+}
+
+/// Publishes the first CRL of a newly recorded IACA; a failure is logged (the refresh retries
+/// it, and `crls` shows the error) and does not undo the issuance.
+async fn first_crl(repo: &dyn Repository, deps: Option<&CrlDeps<'_>>, iaca: &Target) -> bool {
+    let Some(deps) = deps else {
+        return false;
+    };
+    match crate::crl::publish_crl(repo, deps, iaca, false).await {
+        Ok(o) => matches!(o, CrlOutcome::Published | CrlOutcome::UpToDate),
+        Err(e) => {
+            tracing::error!(code = "CRL_PUBLISH_FAILED", iaca = %iaca, error = %e.message, "the first CRL could not be published; the refresh retries it");
+            false
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -314,18 +418,15 @@ pub struct IssueDs {
     pub ds_key_descriptor: KeyDescriptor,
 }
 
-/// `POST /v1/{x509Service}/x509-service-api/iso/document-signers`
-pub async fn issue_document_signer(
-    repo: &dyn Repository,
-    kms: &dyn KeyManager,
-    auth: &Authorized<'_, act::DocumentSignerIssue>,
-    body: IssueDs,
-) -> Result<Reply, ApiError> {
-    let target = auth.target();
-    let p = auth.principal();
-    let issuer = Issuer::load(repo, p, target).await?;
-    let now = chrono::Utc::now();
-    let (iaca_pem, iaca_key_desc) = match body.iaca_signer {
+/// The IACA a request names to sign with (`iacaSigner`), checked: it passes the IACA profile
+/// and the `iacaKeyDesc` key (a KMS key of an attached kms service the caller may use) is its
+/// key. Returns the parsed IACA, its DER, its key and the key's path.
+async fn signing_iaca(
+    issuer: &Issuer<'_>,
+    signer: IacaSigner,
+) -> Result<(ParsedIaca, Vec<u8>, KeyDoc, String), ApiError> {
+    let (repo, p, target) = (issuer.repo, issuer.caller, issuer.target);
+    let (iaca_pem, iaca_key_desc) = match signer {
         IacaSigner::Pem {
             iaca_pem_encoded_certificate,
             iaca_key_desc,
@@ -352,12 +453,13 @@ pub async fn issue_document_signer(
                         "iacaSigner.storedCertificatePath: no stored certificate at {path}"
                     ))
                 })?;
-            let pem = cert.doc.data.pem;
-            (pem, iaca_key_desc)
+            (cert.doc.data.pem, iaca_key_desc)
         }
     };
-    let iaca: ParsedIaca = parse::parse_iaca_pem(&iaca_pem, now).map_err(x509_error)?;
-    let iaca_key = issuer
+    let der = trustfn_x509::pem::decode_one_certificate(&iaca_pem)
+        .map_err(|e| ApiError::validation(format!("iacaSigner: {e}")))?;
+    let iaca: ParsedIaca = parse::parse_iaca(&der, chrono::Utc::now()).map_err(x509_error)?;
+    let (iaca_key, key_path) = issuer
         .iaca_key("iacaSigner.iacaKeyDesc", &iaca_key_desc)
         .await?;
     if iaca_key.public_key != iaca.public_key {
@@ -365,29 +467,163 @@ pub async fn issue_document_signer(
             "iacaSigner.iacaKeyDesc: the key is not the IACA certificate's key; certificates it signed would never verify",
         ));
     }
-    let ds_key: PublicKey = match &body.ds_key_descriptor {
-        KeyDescriptor::KmsHosted { key_id_path } => {
+    Ok((iaca, der, iaca_key, key_path))
+}
+
+/// The record of the IACA that signs here, created when this service has not recorded it yet
+/// (an IACA issued elsewhere, or before issued certificates were recorded: `adopted`). What it
+/// signs is recorded under it, and its CRL is published from it.
+async fn iaca_record(
+    issuer: &Issuer<'_>,
+    deps: &CrlDeps<'_>,
+    der: &[u8],
+    key_path: &str,
+) -> Result<Target, ApiError> {
+    let pem = trustfn_x509::pem::encode_certificate(der);
+    let mut doc = issued_doc(
+        IssuedProfile::Iaca,
+        der,
+        &pem,
+        Some(key_path.to_owned()),
+        vec![],
+    )?;
+    let id = issuer.target.child(&doc.serial_number)?;
+    if issuer.repo.get(&id).await?.is_some() {
+        return Ok(id);
+    }
+    doc.adopted = true;
+    doc.crl = Some(crate::crl::new_state(issuer.crl.as_ref()));
+    let ops = vec![
+        Op::Create(Record::new(id.clone(), doc)),
+        Op::Count {
+            id: issuer.target.clone(),
+            children: 1,
+            dependants: 0,
+        },
+    ];
+    match issuer.repo.commit(ops).await {
+        // Recorded concurrently by another issuance: the same IACA.
+        Ok(()) | Err(RepoError::ConditionFailed { index: Some(0) }) => {}
+        Err(RepoError::ConditionFailed { .. }) => {
+            return Err(ApiError::conflict(
+                "the x509-service was removed concurrently; nothing was written",
+            ))
+        }
+        Err(e) => return Err(ApiError::from(e)),
+    }
+    tracing::info!(service = %issuer.target, iaca = %id, "recorded an IACA issued elsewhere");
+    if issuer.crl.is_some() {
+        first_crl(issuer.repo, Some(deps), &id).await;
+    }
+    Ok(id)
+}
+
+/// `POST /v1/{x509Service}/x509-service-api/iso/document-signers`
+pub async fn issue_document_signer(
+    repo: &dyn Repository,
+    deps: &CrlDeps<'_>,
+    auth: &Authorized<'_, act::DocumentSignerIssue>,
+    body: IssueDs,
+) -> Result<Reply, ApiError> {
+    let issuer = Issuer::load(repo, auth.principal(), auth.target()).await?;
+    let (iaca, iaca_der, iaca_key, iaca_key_path) = signing_iaca(&issuer, body.iaca_signer).await?;
+    let (ds_key, key_path): (PublicKey, Option<String>) = match &body.ds_key_descriptor {
+        KeyDescriptor::KmsHosted { key_id_path } => (
             issuer
                 .kms_key("dsKeyDescriptor", key_id_path)
                 .await?
-                .public_key
-        }
-        KeyDescriptor::JwkEncoded { jwk } => PublicKey::from_jwk(jwk)
-            .map_err(|e| ApiError::validation(format!("dsKeyDescriptor.jwk: {e}")))?,
+                .public_key,
+            Some(key_id_path.clone()),
+        ),
+        KeyDescriptor::JwkEncoded { jwk } => (
+            PublicKey::from_jwk(jwk)
+                .map_err(|e| ApiError::validation(format!("dsKeyDescriptor.jwk: {e}")))?,
+            None,
+        ),
+        KeyDescriptor::Pkcs10Csr { csr_pem } => (
+            trustfn_x509::csr::csr_public_key(csr_pem)
+                .map_err(|e| ApiError::validation(format!("dsKeyDescriptor.csrPem: {e}")))?,
+            None,
+        ),
     };
     let to = issuer.stores(body.stored_certificate_id)?;
-    let signer = signer_for(kms, &iaca_key);
-    let issued = body
-        .certificate_data
-        .issue(&iaca, &ds_key, signer.as_ref())
+    let mut data = body.certificate_data;
+    let iaca_serial = parse::facts(&iaca_der).map_err(x509_error)?.serial;
+    data.crl_distribution_point_uri =
+        issuer.distribution_point(&iaca_serial, data.crl_distribution_point_uri)?;
+    let serial = trustfn_x509::profile::iso_serial();
+    let signer = signer_for(deps.kms, &iaca_key);
+    // Every profile rule is checked before the IACA is recorded or anything is signed.
+    data.clone()
+        .validate(&iaca, chrono::Utc::now())
+        .map_err(x509_error)?;
+    let parent = iaca_record(&issuer, deps, &iaca_der, &iaca_key_path).await?;
+    let issued = data
+        .issue_with_serial(&serial, &iaca, &ds_key, signer.as_ref())
         .await
         .map_err(x509_error)?;
-    store_and_reply(
-        &issuer,
-        to,
-        issued,
-        (CertificateType::Base, None),
-        "Document Signer",
-    )
-    .await
+    let rec = Recording {
+        profile: IssuedProfile::DocumentSigner,
+        parent,
+        key_path,
+    };
+    store_and_reply(&issuer, to, issued, (CertificateType::Base, None), rec).await
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IssueStatusListSigner {
+    #[serde(default)]
+    pub stored_certificate_id: Option<String>,
+    pub iaca_signer: IacaSigner,
+    pub certificate_data: StatusListSignerData,
+    pub signer_key_descriptor: KeyDescriptor,
+}
+
+/// `POST /v1/{x509Service}/x509-service-api/iso/status-list-signers`: the certificate of a key
+/// that signs status lists, under an IACA (ISO/IEC 18013-5 2nd edition, MSO revocation list
+/// signer), so the lists share the credentials' trust anchor.
+pub async fn issue_status_list_signer(
+    repo: &dyn Repository,
+    deps: &CrlDeps<'_>,
+    auth: &Authorized<'_, act::StatusListSignerIssue>,
+    body: IssueStatusListSigner,
+) -> Result<Reply, ApiError> {
+    let issuer = Issuer::load(repo, auth.principal(), auth.target()).await?;
+    let (iaca, iaca_der, iaca_key, iaca_key_path) = signing_iaca(&issuer, body.iaca_signer).await?;
+    // The key signs status lists, so it must be a KMS key here.
+    let KeyDescriptor::KmsHosted { key_id_path } = &body.signer_key_descriptor else {
+        return Err(ApiError::validation(
+            "signerKeyDescriptor: the status-list signing key signs, so it must be a kms-hosted-key-descriptor",
+        ));
+    };
+    let key = issuer
+        .kms_key("signerKeyDescriptor", key_id_path)
+        .await?
+        .public_key;
+    let to = issuer.stores(body.stored_certificate_id)?;
+    let mut data = body.certificate_data;
+    let iaca_serial = parse::facts(&iaca_der).map_err(x509_error)?.serial;
+    data.crl_distribution_point_uri =
+        issuer.distribution_point(&iaca_serial, data.crl_distribution_point_uri)?;
+    data.clone()
+        .validate(&iaca, chrono::Utc::now())
+        .map_err(x509_error)?;
+    let parent = iaca_record(&issuer, deps, &iaca_der, &iaca_key_path).await?;
+    let signer = signer_for(deps.kms, &iaca_key);
+    let issued = data
+        .issue_with_serial(
+            &trustfn_x509::profile::iso_serial(),
+            &iaca,
+            &key,
+            signer.as_ref(),
+        )
+        .await
+        .map_err(x509_error)?;
+    let rec = Recording {
+        profile: IssuedProfile::StatusListSigner,
+        parent,
+        key_path: Some(key_id_path.clone()),
+    };
+    store_and_reply(&issuer, to, issued, (CertificateType::Base, None), rec).await
 }

@@ -5,6 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use serde_json::{json, Value};
+use trustfn_certs::crl::CrlDeps;
 use trustfn_certs::issue::{self, IssueDs, IssueIaca};
 use trustfn_domain::auth::{act, Operation, Principal};
 use trustfn_domain::memory::MemoryRepo;
@@ -13,9 +14,20 @@ use trustfn_domain::repo::Op;
 use trustfn_domain::repo::Repository;
 use trustfn_domain::resource::load_as;
 use trustfn_signer::Curve;
-use trustfn_testkit::{admin, api_key, attach, seed, seed_tenant, t, FakeKms, Raced};
+use trustfn_testkit::{
+    admin, api_key, attach, seed, seed_tenant, t, FakeKms, FakeSecrets, Raced, RecordingRegistry,
+};
 
 const X509: &str = "acme.t1.x509";
+
+/// KMS as given; sealed secrets and registries that record uploads (no CRL target here).
+fn deps(kms: &FakeKms) -> CrlDeps<'_> {
+    CrlDeps {
+        kms,
+        secrets: &FakeSecrets,
+        registries: Box::leak(Box::new(RecordingRegistry::default())),
+    }
+}
 
 async fn key(repo: &MemoryRepo, kms: &FakeKms, id: &str) {
     let (arn, public) = kms.add_key(Curve::P256);
@@ -73,7 +85,7 @@ fn ds_body(iaca_key: &str, ds_key: &str) -> IssueDs {
 async fn iaca(repo: &MemoryRepo, kms: &FakeKms, key: &str, stored: &str) -> Result<Value, u16> {
     issue::issue_iaca(
         repo,
-        kms,
+        &deps(kms),
         &admin::<act::IacaIssue>(X509),
         iaca_body(key, stored),
     )
@@ -128,9 +140,14 @@ async fn an_id_taken_in_one_store_writes_nothing_to_any_store() {
     .unwrap();
     let before = repo.item_counts().await;
     let auth = admin::<act::IacaIssue>(X509);
-    let e = issue::issue_iaca(&repo, &kms, &auth, iaca_body("acme.t1.kms.iaca", "iaca"))
-        .await
-        .unwrap_err();
+    let e = issue::issue_iaca(
+        &repo,
+        &deps(&kms),
+        &auth,
+        iaca_body("acme.t1.kms.iaca", "iaca"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!((e.status, e.id), (409, "DuplicateTarget"));
     assert_eq!(repo.item_counts().await, before, "nothing written");
     assert!(repo.get(&t("acme.t1.store1.iaca")).await.unwrap().is_none());
@@ -155,9 +172,14 @@ async fn a_store_removed_during_issuance_writes_nothing_to_the_others() {
     ];
     let raced = Raced::new(&repo, gone);
     let auth = admin::<act::IacaIssue>(X509);
-    let e = issue::issue_iaca(&raced, &kms, &auth, iaca_body("acme.t1.kms.iaca", "iaca"))
-        .await
-        .unwrap_err();
+    let e = issue::issue_iaca(
+        &raced,
+        &deps(&kms),
+        &auth,
+        iaca_body("acme.t1.kms.iaca", "iaca"),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.status, 409);
     assert!(e.message.contains("removed concurrently"), "{}", e.message);
     assert!(repo.get(&t("acme.t1.store1.iaca")).await.unwrap().is_none());
@@ -173,8 +195,9 @@ async fn the_signing_key_must_live_in_an_attached_kms_service() {
     iaca(&repo, &kms, "acme.t1.kms.iaca", "iaca").await.unwrap();
     // The Document Signer's key too, even with another kms service attached.
     let auth = admin::<act::DocumentSignerIssue>(X509);
+    let d = deps(&kms);
     let ds = |iaca_key: &'static str, ds_key: &'static str| {
-        issue::issue_document_signer(&repo, &kms, &auth, ds_body(iaca_key, ds_key))
+        issue::issue_document_signer(&repo, &d, &auth, ds_body(iaca_key, ds_key))
     };
     assert_eq!(
         ds("acme.t1.kms.iaca", "acme.t1.other.k")
@@ -225,7 +248,13 @@ async fn keys_and_stores_named_in_the_request_need_their_own_rights() {
         let (repo, kms) = (&repo, &kms);
         async move {
             let auth = p.authorize::<act::IacaIssue>(&t(X509))?;
-            issue::issue_iaca(repo, kms, &auth, iaca_body("acme.t1.kms.iaca", "iaca")).await
+            issue::issue_iaca(
+                repo,
+                &deps(kms),
+                &auth,
+                iaca_body("acme.t1.kms.iaca", "iaca"),
+            )
+            .await
         }
     };
     let before = repo.item_counts().await;
@@ -277,7 +306,7 @@ async fn keys_and_stores_named_in_the_request_need_their_own_rights() {
         .unwrap();
     let e = issue::issue_document_signer(
         &repo,
-        &kms,
+        &deps(&kms),
         &auth,
         ds_body("acme.t1.kms.iaca", "acme.t1.kms.ds"),
     )
@@ -297,7 +326,7 @@ async fn keys_and_stores_named_in_the_request_need_their_own_rights() {
         .unwrap();
     let e = issue::issue_document_signer(
         &repo,
-        &kms,
+        &deps(&kms),
         &auth,
         ds_body("acme.t1.kms.iaca", "acme.t1.kms.ds"),
     )

@@ -134,3 +134,11 @@ pub trait Registries: Send + Sync {
         registry: &RegistryConfig<Secret>,
     ) -> Result<Box<dyn Publisher>, RegistryError>;
 }
+
+/// Republishes something the scheduled refresh found due that is not a status list (an IACA's
+/// CRL): the refresh of one crate hands what it does not own to another's publisher.
+#[async_trait]
+pub trait Republisher: Send + Sync {
+    /// Re-signs and republishes what `record` (as loaded by the refresh) publishes.
+    async fn republish(&self, record: &crate::model::Record) -> Result<(), crate::ApiError>;
+}

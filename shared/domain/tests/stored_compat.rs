@@ -33,7 +33,13 @@ fn records_written_before_typed_documents_load_and_answer_as_before() {
         };
         assert_eq!(rec.to_public(), r["public"], "{id} answers as before");
     }
-    assert_eq!(kinds.len(), Kind::ALL.len(), "every kind is in the fixture");
+    // Issued-certificate records came after this fixture was written.
+    let then = Kind::ALL.iter().filter(|k| **k != Kind::Issued).count();
+    assert_eq!(
+        kinds.len(),
+        then,
+        "every kind of the time is in the fixture"
+    );
 }
 
 #[test]

@@ -293,6 +293,12 @@ pub fn page_params(req: &Request) -> PageParams {
     }
 }
 
+/// The first value of the query parameter `name`.
+pub fn query_param<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+}
+
 /// A 400 naming the first query parameter of `req` that is not in `accepted`.
 pub fn unknown_query(req: &Request, accepted: &[&str]) -> Option<ApiError> {
     let q = req.query_string_parameters_ref()?;

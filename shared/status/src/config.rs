@@ -54,6 +54,10 @@ pub struct CreateConfig {
     pub did: Option<String>,
     #[serde(default, rename = "x5Chain")]
     pub x5_chain: Option<Vec<String>>,
+    /// A stored certificate (a status-list signer issued under the IACA) whose PEM becomes the
+    /// `x5Chain`.
+    #[serde(default, rename = "x5ChainFrom")]
+    pub x5_chain_from: Option<String>,
     pub config: ListSpec,
 }
 
@@ -266,6 +270,25 @@ fn leaf_is_the_signing_key(leaf_pem: &str, key: &KeyDoc) -> Result<(), ApiError>
     Ok(())
 }
 
+/// The PEM of the stored certificate `x5ChainFrom` names: in this organization, readable by the
+/// caller (its own right, checked before it is read).
+async fn stored_chain(
+    auth: &Authorized<'_, act::StatusConfigCreate>,
+    repo: &dyn Repository,
+    path: &str,
+) -> Result<String, ApiError> {
+    let path = Target::parse(path).map_err(|e| invalid(format!("x5ChainFrom: {}", e.message)))?;
+    if path.org() != auth.target().org() {
+        return Err(invalid("x5ChainFrom: not in this organization"));
+    }
+    auth.principal().authorize::<act::CertificateView>(&path)?;
+    repo.get(&path)
+        .await?
+        .and_then(|r| r.downcast::<trustfn_domain::model::Certificate>().ok())
+        .map(|c| c.doc.data.pem)
+        .ok_or_else(|| invalid(format!("x5ChainFrom: no stored certificate at {path}")))
+}
+
 fn kid_path(kid: &str) -> Result<Target, ApiError> {
     Target::parse(kid).map_err(|e| invalid(format!("kid: {}", e.message)))
 }
@@ -291,7 +314,17 @@ pub async fn create_config(
             )
         })?;
     status_service(repo, &service).await?;
-    let x5 = body.x5_chain.clone().unwrap_or_default();
+    let from = match &body.x5_chain_from {
+        None => None,
+        Some(_) if body.x5_chain.is_some() => {
+            return Err(invalid("give x5Chain or x5ChainFrom, not both"))
+        }
+        Some(path) => Some(stored_chain(auth, repo, path).await?),
+    };
+    let x5 = match &from {
+        Some(pem) => vec![pem.clone()],
+        None => body.x5_chain.clone().unwrap_or_default(),
+    };
     for (i, pem) in x5.iter().enumerate() {
         let der = trustfn_x509::pem::decode_one_certificate(pem)
             .map_err(|e| invalid(format!("x5Chain[{i}]: {e}")))?;
@@ -305,7 +338,13 @@ pub async fn create_config(
     let config = normalise(body.config, body.did.is_some(), !x5.is_empty())?;
     let key = signing_key(repo, &service, &body.kid).await?;
     if let Some(leaf) = x5.first() {
-        leaf_is_the_signing_key(leaf, &key)?;
+        leaf_is_the_signing_key(leaf, &key).map_err(|e| match &from {
+            Some(_) => invalid(e.message.replace(
+                "x5Chain[0]: the leaf certificate's",
+                "x5ChainFrom: the certificate's",
+            )),
+            None => e,
+        })?;
     }
     if let Some(d) = &body.did {
         // A verifier resolves the issuer DID to the key that must verify the lists.
@@ -319,6 +358,7 @@ pub async fn create_config(
         current_list: None,
         did: body.did,
         x5_chain: (!x5.is_empty()).then_some(x5),
+        x5_chain_from: body.x5_chain_from,
     };
     let key_id = kid_path(&doc.kid)?;
     let rec = Record::new(target.clone(), doc);

@@ -178,39 +178,12 @@ pub(crate) async fn release(
     }
 }
 
-/// When the scheduled refresh retries a list whose publish failed `failures` times in a row:
-/// after 1, 2, 4 ... minutes (at most an hour), so a dead registry does not take every run's
-/// time, but never later than five minutes before the published list expires.
-pub(crate) fn retry_time(now: i64, failures: u32, exp: Option<i64>) -> i64 {
-    let backoff = 60i64
-        .saturating_mul(1 << failures.saturating_sub(1).min(6))
-        .min(3600);
-    let at = now + backoff;
-    match exp {
-        Some(exp) => at.min(exp - 300).max(now),
-        None => at,
-    }
-}
+pub(crate) use trustfn_domain::publishing::retry_time;
 
 /// When the scheduled refresh republishes a list: `ttl` plus five minutes before `exp` (so no
 /// consumer ever holds an expired list), and not sooner than a minute after `iat`.
 pub(crate) fn refresh_time(iat: i64, exp: i64, ttl: i64) -> i64 {
     (exp - ttl - 300).max(iat + 60)
-}
-
-#[cfg(test)]
-mod retry_tests {
-    use super::retry_time;
-
-    #[test]
-    fn failing_lists_back_off_but_never_past_their_expiry() {
-        let now = 1_000_000;
-        let delays: Vec<i64> = (1..=9).map(|n| retry_time(now, n, None) - now).collect();
-        assert_eq!(delays, [60, 120, 240, 480, 960, 1920, 3600, 3600, 3600]);
-        // Five minutes before the published list expires at the latest, and never in the past.
-        assert_eq!(retry_time(now, 5, Some(now + 900)), now + 600);
-        assert_eq!(retry_time(now, 5, Some(now + 100)), now);
-    }
 }
 
 #[cfg(test)]

@@ -35,27 +35,8 @@ pub const DEFAULT_VALIDITY: u64 = 24 * 3600;
 pub const MAX_ALLOCATION: u64 = 1000;
 /// Most updates in one batch.
 pub const MAX_BATCH: usize = 1000;
-/// How long a publisher may hold a list's lease.
-pub const LEASE_SECS: i64 = 60;
-
-/// The publish lease in seconds: `TRUSTFN_PUBLISH_LEASE_SECONDS` (1-900), else [`LEASE_SECS`].
-/// It must outlast one sign-and-upload; the fault-injection tests shorten it.
-pub(crate) fn lease_secs() -> i64 {
-    static LEASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    *LEASE.get_or_init(|| {
-        std::env::var("TRUSTFN_PUBLISH_LEASE_SECONDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|v| (1..=900).contains(v))
-            .unwrap_or(LEASE_SECS)
-    })
-}
-
-/// Seconds after which the scheduled refresh takes over pending changes nobody folded, or a list
-/// whose publisher died holding the lease: twice the lease.
-pub(crate) fn grace_secs() -> i64 {
-    2 * lease_secs()
-}
+pub use trustfn_domain::publishing::LEASE_SECS;
+pub(crate) use trustfn_domain::publishing::{grace_secs, lease_secs};
 
 /// Exponential backoff with full jitter: a random pause up to 5 ms · 2^attempt, capped at 250 ms.
 pub(crate) fn backoff(attempt: u32) -> std::time::Duration {

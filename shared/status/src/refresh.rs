@@ -1,7 +1,10 @@
 //! The scheduled refresh: republishes lists that expire soon, were never published, failed, or
-//! have pending changes nobody folded.
+//! have pending changes nobody folded; and hands other due records (IACAs' CRLs at half their
+//! validity) to their own publisher.
 
 use trustfn_domain::error::ApiError;
+use trustfn_domain::model::Kind;
+use trustfn_domain::ports::Republisher;
 use trustfn_domain::repo::{Op, Repository};
 use trustfn_domain::target::Target;
 
@@ -44,6 +47,7 @@ pub struct RefreshReport {
 pub async fn refresh(
     repo: &dyn Repository,
     deps: &StatusDeps<'_>,
+    others: &dyn Republisher,
     lookahead: i64,
     page: usize,
     budget: std::time::Duration,
@@ -69,9 +73,15 @@ pub async fn refresh(
             report.due += 1;
             // A registry that never answers costs this list the rest of the run, not the
             // Lambda's whole timeout (the adapters' own timeouts usually end it sooner).
-            let outcome = tokio::time::timeout(left, publish_inner(repo, deps, &id, true))
-                .await
-                .unwrap_or_else(|_| Err(ApiError::upstream("registry (timed out)")));
+            let outcome = tokio::time::timeout(left, async {
+                match repo.get(&id).await? {
+                    // Due records that are not status lists (IACAs' CRLs) go to their publisher.
+                    Some(rec) if rec.kind() != Kind::StatusList => others.republish(&rec).await,
+                    _ => publish_inner(repo, deps, &id, true).await,
+                }
+            })
+            .await
+            .unwrap_or_else(|_| Err(ApiError::upstream("registry (timed out)")));
             match outcome {
                 Ok(()) => report.republished += 1,
                 Err(e) if e.status == 404 => {

@@ -118,6 +118,7 @@ impl World {
         refresh(
             &self.repo,
             &self.deps(),
+            &trustfn_testkit::NothingElseDue,
             lookahead,
             25,
             std::time::Duration::from_secs(30),
@@ -349,6 +350,7 @@ async fn a_live_lease_defers_and_an_expired_one_is_taken_over() {
     let report = refresh(
         &w.repo,
         &w.deps(),
+        &trustfn_testkit::NothingElseDue,
         3600,
         25,
         std::time::Duration::from_secs(30),

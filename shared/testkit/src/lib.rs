@@ -583,3 +583,13 @@ pub fn registry_config() -> RegistryConfig<Sealed> {
     }))
     .unwrap()
 }
+
+/// A refresh's publisher of records other than status lists, for tests that have none.
+pub struct NothingElseDue;
+
+#[async_trait]
+impl trustfn_domain::ports::Republisher for NothingElseDue {
+    async fn republish(&self, record: &Record) -> Result<(), trustfn_domain::ApiError> {
+        panic!("{} is due but is not a status list", record.id)
+    }
+}

@@ -8,12 +8,16 @@ use serde_json::{json, Value};
 use trustfn_domain::auth::Principal;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{Doc, Kind, Record, Service, ServiceType, StatusServiceConfig};
+use trustfn_domain::model::{
+    CrlState, CrlTarget, Doc, IssuedCertificate, IssuedProfile, Kind, Record, Service, ServiceType,
+    StatusServiceConfig, X509ServiceConfig,
+};
 use trustfn_domain::ports::SecretBox;
 use trustfn_domain::registry::{RegistryConfig, RegistryPolicy};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, Repository};
 use trustfn_domain::resource::{failed_index, load};
+use trustfn_domain::secret::SecretInput;
 use trustfn_domain::target::Target;
 
 /// Most dependencies one service may have.
@@ -43,16 +47,31 @@ async fn service_doc(
     let Value::Object(mut config) = config else {
         return Err(ApiError::validation("config must be an object"));
     };
+    check_config_fields(t, &config)?;
+    if t == ServiceType::X509Service {
+        let crl = match crl_request(config.get("crl"), policy)? {
+            None => None,
+            Some((registry, validity_days)) => {
+                let stored = stored.and_then(Service::crl_target).map(|c| &c.registry);
+                let registry = registry
+                    .seal(secrets, target, stored)
+                    .await
+                    .map_err(crl_field)?;
+                Some(CrlTarget {
+                    registry,
+                    validity_days,
+                })
+            }
+        };
+        config.remove("crl");
+        return Ok(Service::X509Service(X509ServiceConfig {
+            crl,
+            extra: config,
+        }));
+    }
     if t != ServiceType::CredentialStatus {
-        if config.contains_key("registry") {
-            return Err(ApiError::validation(format!(
-                "config.registry is only for credential-status services, not {}",
-                t.as_str()
-            )));
-        }
         return Ok(match t {
             ServiceType::Kms => Service::Kms(config),
-            ServiceType::X509Service => Service::X509Service(config),
             _ => Service::X509Store(config),
         });
     }
@@ -64,6 +83,76 @@ async fn service_doc(
         registry,
         extra: config,
     }))
+}
+
+/// Days a CRL is valid when `config.crl.validityDays` is not given (ISO/IEC 18013-5 practice).
+pub const DEFAULT_CRL_VALIDITY_DAYS: u32 = 7;
+/// Longest CRL validity `config.crl.validityDays` may ask for.
+pub const MAX_CRL_VALIDITY_DAYS: u32 = 366;
+
+/// `config.registry` belongs to credential-status services and `config.crl` to x509-services.
+fn check_config_fields(
+    t: ServiceType,
+    config: &serde_json::Map<String, Value>,
+) -> Result<(), ApiError> {
+    if t != ServiceType::CredentialStatus && config.contains_key("registry") {
+        return Err(ApiError::validation(format!(
+            "config.registry is only for credential-status services, not {}",
+            t.as_str()
+        )));
+    }
+    if t != ServiceType::X509Service && config.contains_key("crl") {
+        return Err(ApiError::validation(format!(
+            "config.crl is only for x509-services, not {}",
+            t.as_str()
+        )));
+    }
+    Ok(())
+}
+
+/// A registry error about `config.registry` is about `config.crl.registry` here.
+fn crl_field(mut e: ApiError) -> ApiError {
+    e.message = e
+        .message
+        .replacen("config.registry", "config.crl.registry", 1);
+    e
+}
+
+/// An x509-service's `config.crl` (`{"registry": {...}, "validityDays"?: 7}`), validated: the
+/// registry exactly as a credential-status registry. `None` when absent or `null`.
+fn crl_request(
+    crl: Option<&Value>,
+    policy: &RegistryPolicy,
+) -> Result<Option<(RegistryConfig<SecretInput>, u32)>, ApiError> {
+    let obj = match crl {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(o)) => o,
+        Some(_) => return Err(ApiError::validation("config.crl must be an object")),
+    };
+    if let Some(k) = obj
+        .keys()
+        .find(|k| !["registry", "validityDays"].contains(&k.as_str()))
+    {
+        return Err(ApiError::validation(format!(
+            "config.crl.{k}: unknown field (registry, validityDays)"
+        )));
+    }
+    let registry = obj
+        .get("registry")
+        .ok_or_else(|| ApiError::validation("config.crl.registry is required"))?;
+    let registry = RegistryConfig::from_request(Some(registry), policy).map_err(crl_field)?;
+    let days = match obj.get("validityDays") {
+        None | Some(Value::Null) => DEFAULT_CRL_VALIDITY_DAYS,
+        Some(v) => v
+            .as_u64()
+            .filter(|d| (1..=MAX_CRL_VALIDITY_DAYS as u64).contains(d))
+            .ok_or_else(|| {
+                ApiError::validation(format!(
+                    "config.crl.validityDays: a whole number of days from 1 to {MAX_CRL_VALIDITY_DAYS}"
+                ))
+            })? as u32,
+    };
+    Ok(Some((registry, days)))
 }
 
 /// The fields of a service document besides its configuration.
@@ -230,13 +319,12 @@ pub async fn create_service(
     if !config.is_object() {
         return Err(ApiError::validation("config must be an object"));
     }
+    check_config_fields(t, config.as_object().expect("checked"))?;
     if t == ServiceType::CredentialStatus {
         RegistryConfig::from_request(config.get("registry"), policy)?;
-    } else if config.get("registry").is_some() {
-        return Err(ApiError::validation(format!(
-            "config.registry is only for credential-status services, not {}",
-            t.as_str()
-        )));
+    }
+    if t == ServiceType::X509Service {
+        crl_request(config.get("crl"), policy)?;
     }
     if body.dependencies.len() > MAX_DEPENDENCIES {
         return Err(ApiError::validation(format!(
@@ -385,8 +473,10 @@ pub async fn configuration_update(
         }
     }
     let doc = service_doc(t, config, secrets, policy, target, Some(stored)).await?;
-    // Where lists are published, and with which secrets, is its own right.
-    if doc.registry() != stored.registry() {
+    // Where lists and CRLs are published, and with which secrets, is its own right.
+    let crl_changed = doc.crl_target() != stored.crl_target();
+    let on = doc.crl_target().is_some();
+    if doc.registry() != stored.registry() || crl_changed {
         auth.principal().authorize::<act::RegistryUpdate>(target)?;
     }
     let mut updated = rec.clone();
@@ -404,5 +494,46 @@ pub async fn configuration_update(
         None => ApiError::from(e),
     })?;
     tracing::info!(service = %target, version = rec.version + 1, "configuration replaced");
+    if crl_changed {
+        if let Err(e) = schedule_crls(repo, target, on).await {
+            // The configuration stands; the CRLs are published by the next revocation or
+            // issuance instead, and `crls` shows them unpublished meanwhile.
+            tracing::error!(code = "CRL_SCHEDULE_FAILED", service = %target, error = %e.message, "could not schedule the CRLs of the new target");
+        }
+    }
     Ok(Reply::empty(200))
+}
+
+/// After an x509-service's CRL target changed: makes every IACA's CRL due for the scheduled
+/// refresh now (`on`), or takes them out of it. One small write per IACA of the service.
+async fn schedule_crls(repo: &dyn Repository, service: &Target, on: bool) -> Result<(), ApiError> {
+    let now = chrono::Utc::now().timestamp();
+    let mut cursor = None;
+    loop {
+        let page = repo.children(Some(service), 100, cursor.as_deref()).await?;
+        for rec in page.items {
+            let Ok(mut iaca) = rec.downcast::<IssuedCertificate>() else {
+                continue;
+            };
+            if iaca.doc.profile != IssuedProfile::Iaca {
+                continue;
+            }
+            let crl = iaca.doc.crl.get_or_insert_with(|| CrlState {
+                published_revision: -1,
+                ..Default::default()
+            });
+            crl.refresh_at = on.then_some(now);
+            let v = iaca.version;
+            repo.commit(vec![Op::Replace {
+                record: iaca.upcast(),
+                expected_version: v,
+                children_delta: 0,
+            }])
+            .await?;
+        }
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => return Ok(()),
+        }
+    }
 }

@@ -4,13 +4,14 @@
 
 pub mod country;
 pub mod crl;
+pub mod csr;
 pub mod der;
 pub mod key;
 pub mod parse;
 pub mod pem;
 pub mod profile;
 
-pub use profile::{DsData, IacaData, Issued};
+pub use profile::{DsData, IacaData, Issued, StatusListSignerData};
 pub use trustfn_signer::{Curve, KeyError, PublicKey, SignError, Signer};
 
 #[derive(Debug, thiserror::Error, PartialEq)]

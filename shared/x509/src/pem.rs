@@ -18,18 +18,23 @@ pub fn encode_certificate(der: &[u8]) -> String {
 
 /// Exactly one `CERTIFICATE` block (surrounding whitespace allowed) to DER.
 pub fn decode_one_certificate(pem: &str) -> Result<Vec<u8>, X509Error> {
-    let begin = "-----BEGIN CERTIFICATE-----";
-    let end = "-----END CERTIFICATE-----";
+    decode_one(pem, "CERTIFICATE")
+}
+
+/// Exactly one PEM block labelled `label` (surrounding whitespace allowed) to DER.
+pub fn decode_one(pem: &str, label: &str) -> Result<Vec<u8>, X509Error> {
+    let begin = format!("-----BEGIN {label}-----");
+    let end = format!("-----END {label}-----");
     let text = pem.trim();
-    if text.matches(begin).count() != 1 || text.matches(end).count() != 1 {
-        return Err(X509Error::Parse(
-            "expected exactly one PEM CERTIFICATE block".into(),
-        ));
+    if text.matches(&begin).count() != 1 || text.matches(&end).count() != 1 {
+        return Err(X509Error::Parse(format!(
+            "expected exactly one PEM {label} block"
+        )));
     }
     let body = text
-        .strip_prefix(begin)
-        .and_then(|r| r.strip_suffix(end))
-        .ok_or_else(|| X509Error::Parse("text outside the PEM CERTIFICATE block".into()))?;
+        .strip_prefix(&begin)
+        .and_then(|r| r.strip_suffix(&end))
+        .ok_or_else(|| X509Error::Parse(format!("text outside the PEM {label} block")))?;
     let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let der = STANDARD
         .decode(b64)

@@ -59,7 +59,9 @@ pub struct IacaData {
 pub struct DsData {
     pub country: String,
     pub common_name: String,
-    pub crl_distribution_point_uri: String,
+    /// Required; an x509-service with a CRL target fills it in before validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl_distribution_point_uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_or_province_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +72,31 @@ pub struct DsData {
     pub not_before: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<DateTime<Utc>>,
+}
+
+/// Longest validity of a status-list signer certificate (ISO/IEC 18013-5 2nd edition, the MSO
+/// revocation list signer).
+pub const STATUS_LIST_SIGNER_MAX_DAYS: i64 = 1187;
+
+/// A status-list signer certificate request: the key that signs status lists, certified by the
+/// IACA so the lists share the credentials' trust anchor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct StatusListSignerData {
+    pub country: String,
+    pub common_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_or_province_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organization_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub locality_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl_distribution_point_uri: Option<String>,
 }
 
 /// An issued certificate and the data it was built from, defaults filled in.
@@ -281,6 +308,15 @@ impl IacaData {
 
     /// Builds and signs a self-signed IACA root with `signer`.
     pub async fn issue(self, signer: &dyn Signer) -> Result<Issued<IacaData>, X509Error> {
+        self.issue_with_serial(&iso_serial(), signer).await
+    }
+
+    /// [`IacaData::issue`] with a serial chosen beforehand (see [`iso_serial`]).
+    pub async fn issue_with_serial(
+        self,
+        serial: &[u8],
+        signer: &dyn Signer,
+    ) -> Result<Issued<IacaData>, X509Error> {
         let data = self.validate(now_secs())?;
         let key = signer.public_key().clone();
         let dn = name(
@@ -309,7 +345,7 @@ impl IacaData {
             exts.push(extension(OID_CRLDP, false, &crl_distribution_points(u)));
         }
         let der = sign_certificate(
-            &iso_serial(),
+            serial,
             &dn,
             data.not_before.expect("validated"),
             data.not_after.expect("validated"),
@@ -383,10 +419,13 @@ impl DsData {
         if let Some(l) = &self.locality_name {
             check_text("certificateData.localityName", l, 128)?;
         }
-        check_http_uri(
-            "certificateData.crlDistributionPointUri",
-            &self.crl_distribution_point_uri,
-        )?;
+        let Some(dp) = &self.crl_distribution_point_uri else {
+            return Err(rule(
+                "certificateData.crlDistributionPointUri",
+                "is required: a Document Signer names the CRL of its IACA (an x509-service with                  config.crl fills it in)",
+            ));
+        };
+        check_http_uri("certificateData.crlDistributionPointUri", dp)?;
         let nb = self.not_before.unwrap_or(now).trunc_subsecs(0);
         let na = match self.not_after {
             Some(na) => na.trunc_subsecs(0),
@@ -412,6 +451,18 @@ impl DsData {
     /// `iaca` must have passed [`parse::parse_iaca`] and its key must be `signer`'s.
     pub async fn issue(
         self,
+        iaca: &ParsedIaca,
+        ds_key: &PublicKey,
+        signer: &dyn Signer,
+    ) -> Result<Issued<DsData>, X509Error> {
+        self.issue_with_serial(&iso_serial(), iaca, ds_key, signer)
+            .await
+    }
+
+    /// [`DsData::issue`] with a serial chosen beforehand (see [`iso_serial`]).
+    pub async fn issue_with_serial(
+        self,
+        serial: &[u8],
         iaca: &ParsedIaca,
         ds_key: &PublicKey,
         signer: &dyn Signer,
@@ -443,16 +494,134 @@ impl DsData {
             extension(
                 OID_CRLDP,
                 false,
-                &crl_distribution_points(&data.crl_distribution_point_uri),
+                &crl_distribution_points(
+                    data.crl_distribution_point_uri
+                        .as_deref()
+                        .expect("validated"),
+                ),
             ),
         ];
         let der = sign_certificate(
-            &iso_serial(),
+            serial,
             &iaca.subject,
             data.not_before.expect("validated"),
             data.not_after.expect("validated"),
             &subject,
             ds_key,
+            &exts,
+            signer,
+        )
+        .await?;
+        Ok(Issued {
+            pem: crate::pem::encode_certificate(&der),
+            der,
+            data,
+        })
+    }
+}
+
+impl StatusListSignerData {
+    /// Checks the status-list signer rules against the request and the IACA; fills in defaults
+    /// (notBefore now, notAfter notBefore + 1,187 days but not past the IACA's notAfter).
+    pub fn validate(
+        mut self,
+        iaca: &ParsedIaca,
+        now: DateTime<Utc>,
+    ) -> Result<StatusListSignerData, X509Error> {
+        check_country("certificateData.country", &self.country)?;
+        if self.country != iaca.country {
+            return Err(rule(
+                "certificateData.country",
+                format!(
+                    "the status-list signer country {} must equal the IACA country {}",
+                    self.country, iaca.country
+                ),
+            ));
+        }
+        check_text("certificateData.commonName", &self.common_name, 64)?;
+        if let Some(st) = &self.state_or_province_name {
+            check_text("certificateData.stateOrProvinceName", st, 128)?;
+        }
+        if let Some(o) = &self.organization_name {
+            check_text("certificateData.organizationName", o, 64)?;
+        }
+        if let Some(l) = &self.locality_name {
+            check_text("certificateData.localityName", l, 128)?;
+        }
+        if let Some(u) = &self.crl_distribution_point_uri {
+            check_http_uri("certificateData.crlDistributionPointUri", u)?;
+        }
+        let nb = self.not_before.unwrap_or(now).trunc_subsecs(0);
+        let na = match self.not_after {
+            Some(na) => na.trunc_subsecs(0),
+            None => (nb + Duration::days(STATUS_LIST_SIGNER_MAX_DAYS)).min(iaca.not_after),
+        };
+        check_validity(
+            "status-list signer",
+            nb,
+            na,
+            STATUS_LIST_SIGNER_MAX_DAYS,
+            now,
+        )?;
+        if nb < iaca.not_before || na > iaca.not_after {
+            return Err(rule(
+                "certificateData.notBefore",
+                format!(
+                    "the status-list signer validity must lie inside the IACA's ({} to {})",
+                    iaca.not_before.to_rfc3339(),
+                    iaca.not_after.to_rfc3339()
+                ),
+            ));
+        }
+        self.not_before = Some(nb);
+        self.not_after = Some(na);
+        Ok(self)
+    }
+
+    /// Builds a status-list signer certificate for `key`, signed by the IACA key `signer`:
+    /// issuer = the IACA subject, AKI = the IACA's SKI, SKI, keyUsage critical exactly
+    /// digitalSignature, the CRL distribution point when given. No extended key usage: the one
+    /// the IETF draft defines has no assigned OID yet.
+    pub async fn issue_with_serial(
+        self,
+        serial: &[u8],
+        iaca: &ParsedIaca,
+        key: &PublicKey,
+        signer: &dyn Signer,
+    ) -> Result<Issued<StatusListSignerData>, X509Error> {
+        if signer.public_key() != &iaca.public_key {
+            return Err(rule(
+                "iacaKeyDesc",
+                "the key does not belong to the IACA certificate (its public key differs)",
+            ));
+        }
+        let data = self.validate(iaca, now_secs())?;
+        let subject = name(
+            &data.country,
+            data.state_or_province_name.as_deref(),
+            data.locality_name.as_deref(),
+            data.organization_name.as_deref(),
+            &data.common_name,
+        );
+        let mut exts = vec![
+            extension(
+                OID_AKI,
+                false,
+                &der::seq(&[&der::context_primitive(0, &iaca.subject_key_identifier)]),
+            ),
+            extension(OID_SKI, false, &der::octets(&key.key_identifier())),
+            extension(OID_KU, true, &der::named_bits(&[0])),
+        ];
+        if let Some(u) = &data.crl_distribution_point_uri {
+            exts.push(extension(OID_CRLDP, false, &crl_distribution_points(u)));
+        }
+        let der = sign_certificate(
+            serial,
+            &iaca.subject,
+            data.not_before.expect("validated"),
+            data.not_after.expect("validated"),
+            &subject,
+            key,
             &exts,
             signer,
         )

@@ -74,7 +74,7 @@ fn ds_data() -> DsData {
     DsData {
         country: "US".into(),
         common_name: "Example DS 2026".into(),
-        crl_distribution_point_uri: "https://crl.example.gov/iaca.crl".into(),
+        crl_distribution_point_uri: Some("https://crl.example.gov/iaca.crl".into()),
         state_or_province_name: Some("US-CA".into()),
         organization_name: Some("Example DMV".into()),
         locality_name: Some("Sacramento".into()),
@@ -461,11 +461,15 @@ async fn document_signer_rules_are_enforced() {
             "certificateData.localityName",
         ),
         (
-            Box::new(|d| d.crl_distribution_point_uri = "ftp://crl".into()),
+            Box::new(|d| d.crl_distribution_point_uri = Some("ftp://crl".into())),
             "certificateData.crlDistributionPointUri",
         ),
         (
-            Box::new(|d| d.crl_distribution_point_uri = "https://".into()),
+            Box::new(|d| d.crl_distribution_point_uri = Some("https://".into())),
+            "certificateData.crlDistributionPointUri",
+        ),
+        (
+            Box::new(|d| d.crl_distribution_point_uri = None),
             "certificateData.crlDistributionPointUri",
         ),
         (

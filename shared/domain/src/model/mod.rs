@@ -4,16 +4,20 @@
 //! it, never a default.
 
 mod access;
+mod issued;
 mod key;
 mod status;
 mod tree;
 
 pub use access::{ApiKey, Role};
+pub use issued::{CrlState, IssuedCertificate, IssuedProfile, Revocation, RevocationReason};
 pub use key::{Certificate, CertificateData, CertificateType, KeyDoc};
 pub use status::{
     ListConfig, ListFormat, ListType, Purpose, StatusConfig, StatusList, StatusMessage, StatusValue,
 };
-pub use tree::{Organization, Profile, Service, StatusServiceConfig, Tenant};
+pub use tree::{
+    CrlTarget, Organization, Profile, Service, StatusServiceConfig, Tenant, X509ServiceConfig,
+};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -38,6 +42,8 @@ pub enum Kind {
     StatusConfig,
     /// One published status list of a configuration.
     StatusList,
+    /// A certificate an x509-service issued (its record of it, with any revocation).
+    Issued,
 }
 
 impl Kind {
@@ -52,6 +58,7 @@ impl Kind {
             Kind::Certificate => "certificate",
             Kind::StatusConfig => "status-credential",
             Kind::StatusList => "status-list",
+            Kind::Issued => "issued-certificate",
         }
     }
     /// The kind in a sentence, with its article: "a key", "an API key".
@@ -66,10 +73,11 @@ impl Kind {
             Kind::Certificate => "a stored certificate",
             Kind::StatusConfig => "a status credential configuration",
             Kind::StatusList => "a status list",
+            Kind::Issued => "an issued certificate",
         }
     }
 
-    pub const ALL: [Kind; 9] = [
+    pub const ALL: [Kind; 10] = [
         Kind::Organization,
         Kind::Tenant,
         Kind::Service,
@@ -79,6 +87,7 @@ impl Kind {
         Kind::Certificate,
         Kind::StatusConfig,
         Kind::StatusList,
+        Kind::Issued,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -229,6 +238,7 @@ doc_kinds!(
     Certificate(Certificate),
     StatusConfig(StatusConfig),
     StatusList(StatusList),
+    Issued(IssuedCertificate),
 );
 
 /// A node of the resource tree as stored: identity, document, optimistic-lock version and the
@@ -262,10 +272,14 @@ impl Record<Doc> {
         }
     }
 
-    /// When the scheduled refresh takes this record up: status lists only (the adapter keeps
-    /// it in the refresh index).
+    /// When the scheduled refresh takes this record up: status lists, and IACAs whose CRL is
+    /// published (the adapter keeps it in the refresh index).
     pub fn refresh_at(&self) -> Option<i64> {
-        self.get::<StatusList>().map(|l| l.refresh_at)
+        match &self.doc {
+            Doc::StatusList(l) => Some(l.refresh_at),
+            Doc::Issued(c) => c.crl.as_ref().and_then(|crl| crl.refresh_at),
+            _ => None,
+        }
     }
 
     /// The document, when it is a `T`.

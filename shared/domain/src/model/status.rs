@@ -141,6 +141,13 @@ pub struct StatusConfig {
     pub did: Option<String>,
     #[serde(rename = "x5Chain", default, skip_serializing_if = "Option::is_none")]
     pub x5_chain: Option<Vec<String>>,
+    /// The stored certificate the `x5Chain` was taken from, when it was named that way.
+    #[serde(
+        rename = "x5ChainFrom",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub x5_chain_from: Option<String>,
 }
 
 /// One published status list of a configuration.

@@ -40,7 +40,7 @@ pub enum Service {
     #[serde(rename = "kms")]
     Kms(Map<String, Value>),
     #[serde(rename = "x509-service")]
-    X509Service(Map<String, Value>),
+    X509Service(X509ServiceConfig),
     #[serde(rename = "x509-store")]
     X509Store(Map<String, Value>),
     #[serde(rename = "credential-status")]
@@ -52,6 +52,25 @@ pub enum Service {
 pub struct StatusServiceConfig {
     pub registry: RegistryConfig<Sealed>,
     /// Other settings the client keeps in `config`.
+    #[serde(flatten)]
+    pub extra: Map<String, Value>,
+}
+
+/// Where an x509-service publishes the CRLs its IACAs sign.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CrlTarget {
+    pub registry: RegistryConfig<Sealed>,
+    /// Days from a CRL's thisUpdate to its nextUpdate.
+    pub validity_days: u32,
+}
+
+/// The configuration of an `x509-service`: an optional CRL target and whatever else the client
+/// keeps in `config`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct X509ServiceConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl: Option<CrlTarget>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -74,11 +93,30 @@ impl Service {
         }
     }
 
+    /// The CRL target of an x509-service.
+    pub fn crl_target(&self) -> Option<&CrlTarget> {
+        match self {
+            Service::X509Service(c) => c.crl.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The document as answers show it: `{"type", "config"}` with registry secrets as `***`.
     pub fn public(&self) -> Value {
         let config = match self {
-            Service::Kms(c) | Service::X509Service(c) | Service::X509Store(c) => {
-                Value::Object(c.clone())
+            Service::Kms(c) | Service::X509Store(c) => Value::Object(c.clone()),
+            Service::X509Service(c) => {
+                let mut m = c.extra.clone();
+                if let Some(crl) = &c.crl {
+                    m.insert(
+                        "crl".into(),
+                        serde_json::json!({
+                            "registry": serde_json::to_value(crl.registry.redacted()).unwrap_or_default(),
+                            "validityDays": crl.validity_days,
+                        }),
+                    );
+                }
+                Value::Object(m)
             }
             Service::CredentialStatus(c) => {
                 let mut m = c.extra.clone();

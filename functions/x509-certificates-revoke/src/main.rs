@@ -1,0 +1,24 @@
+//! `POST /v1/{target}/x509-service-api/certificates/revoke`
+
+use std::sync::Arc;
+
+use trustfn_certs::crl::CrlDeps;
+use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
+use trustfn_http::{json_body, target, App, Error, Request};
+
+async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
+    let p = app.principal(&req).await?;
+    // Authorized on the path alone, before any body parsing or storage read.
+    let auth = p.authorize::<act::CertificateRevoke>(&target(&req)?)?;
+    let deps = CrlDeps {
+        kms: app.kms().await,
+        secrets: app.secrets().await,
+        registries: app.registries().await,
+    };
+    trustfn_certs::issued::revoke(app.repo().await, &deps, &auth, json_body(&req)?).await
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    trustfn_http::run(handle).await
+}

@@ -1,0 +1,25 @@
+//! `POST /v1/{target}/x509-service-api/iso/status-list-signers`
+
+use std::sync::Arc;
+
+use trustfn_certs::crl::CrlDeps;
+use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
+use trustfn_http::{json_body, target, App, Error, Request};
+
+async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
+    let p = app.principal(&req).await?;
+    // Authorized on the path alone, before any body parsing or storage read.
+    let auth = p.authorize::<act::StatusListSignerIssue>(&target(&req)?)?;
+    let deps = CrlDeps {
+        kms: app.kms().await,
+        secrets: app.secrets().await,
+        registries: app.registries().await,
+    };
+    trustfn_certs::issue::issue_status_list_signer(app.repo().await, &deps, &auth, json_body(&req)?)
+        .await
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    trustfn_http::run(handle).await
+}

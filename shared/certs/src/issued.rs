@@ -1,0 +1,388 @@
+//! What an x509-service issued: its records (IACAs as `{service}.{serial}`, what each IACA
+//! signed as `{service}.{iaca serial}.{serial}`), `certificates/issued`, and
+//! `certificates/revoke`.
+
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use trustfn_domain::auth::{act, Authorized};
+use trustfn_domain::error::ApiError;
+use trustfn_domain::model::{
+    Certificate, IssuedCertificate, IssuedProfile, Record, Revocation, RevocationReason, Service,
+    ServiceType,
+};
+use trustfn_domain::publishing::grace_secs;
+use trustfn_domain::reply::{PageParams, Reply};
+use trustfn_domain::repo::{Op, RepoError, Repository};
+use trustfn_domain::resource::{children_page, load, load_as};
+use trustfn_domain::target::Target;
+
+use crate::crl::{crl_view, now, publish_crl, rfc3339, CrlDeps, CrlOutcome};
+
+/// A serial number as the API takes it: hex, colons and case optional; stored lower-case.
+pub(crate) fn normalise_serial(field: &str, s: &str) -> Result<String, ApiError> {
+    let hex: String = s
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if hex.is_empty() || hex.len() > 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(ApiError::validation(format!(
+            "{field}: a certificate serial number in hex (colons optional)"
+        )));
+    }
+    Ok(hex)
+}
+
+/// The x509-service at `target`, with its document.
+pub(crate) async fn x509_service(
+    repo: &dyn Repository,
+    target: &Target,
+) -> Result<Record<Service>, ApiError> {
+    let rec = load(repo, target).await?;
+    if rec.service_type() != Some(ServiceType::X509Service) {
+        return Err(ApiError::validation(format!(
+            "{target} is not an x509-service"
+        )));
+    }
+    rec.downcast::<Service>()
+        .map_err(|_| ApiError::internal_msg("a service record that is not a service"))
+}
+
+/// Every IACA the service has recorded, in serial order (a handful per service).
+pub(crate) async fn iacas(
+    repo: &dyn Repository,
+    service: &Target,
+) -> Result<Vec<Record<IssuedCertificate>>, ApiError> {
+    let mut out = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = repo
+            .children(Some(service), 1000, cursor.as_deref())
+            .await?;
+        out.extend(
+            page.items
+                .into_iter()
+                .filter_map(|r| r.downcast::<IssuedCertificate>().ok()),
+        );
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => return Ok(out),
+        }
+    }
+}
+
+/// The record of an issued certificate from its DER.
+pub(crate) fn issued_doc(
+    profile: IssuedProfile,
+    der: &[u8],
+    pem: &str,
+    key_path: Option<String>,
+    stored: Vec<String>,
+) -> Result<IssuedCertificate, ApiError> {
+    let f = trustfn_x509::parse::facts(der).map_err(crate::issue::x509_error)?;
+    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    Ok(IssuedCertificate {
+        profile,
+        serial_number: f.serial,
+        subject: f.subject,
+        issuer: f.issuer,
+        not_before: time(f.not_before),
+        not_after: time(f.not_after),
+        sha256_fingerprint: f.sha256,
+        key_path,
+        stored_certificate_paths: stored,
+        adopted: false,
+        pem: pem.to_owned(),
+        revocation: None,
+        crl: None,
+    })
+}
+
+/// The public view of an issued certificate (the IACA's CRL state is shown by `crls`).
+pub(crate) fn issued_view(rec: &Record<IssuedCertificate>) -> Value {
+    let c = &rec.doc;
+    let iaca = match c.profile {
+        IssuedProfile::Iaca => None,
+        _ => rec.id.parent().map(|p| p.leaf().to_owned()),
+    };
+    json!({
+        "_id": rec.id.to_string(),
+        "profile": c.profile.as_str(),
+        "serialNumber": c.serial_number,
+        "subject": c.subject,
+        "issuer": c.issuer,
+        "iacaSerialNumber": iaca,
+        "notBefore": c.not_before,
+        "notAfter": c.not_after,
+        "sha256Fingerprint": c.sha256_fingerprint,
+        "keyPath": c.key_path,
+        "storedCertificatePaths": c.stored_certificate_paths,
+        "adopted": c.adopted,
+        "state": if c.revocation.is_some() { "revoked" } else { "valid" },
+        "revocation": c.revocation,
+        "issuedCount": (c.profile == IssuedProfile::Iaca).then_some(rec.children),
+        "certificatePEM": c.pem,
+        "createdAt": rec.created_at,
+    })
+}
+
+/// Query parameters of `certificates/issued`.
+pub const ISSUED_QUERY: &[&str] = &["limit", "offset", "cursor", "iaca", "state"];
+
+/// `GET /v1/{x509Service}/x509-service-api/certificates/issued[?iaca=<serial>][&state=valid|revoked]`:
+/// without `iaca`, a page of the service's IACAs (each with `issuedCount`); with it, a page of
+/// what that IACA signed here. `state` keeps the items of the page in that state (a page may
+/// then be shorter than `limit`; `x-next-cursor` goes on).
+pub async fn issued(
+    repo: &dyn Repository,
+    auth: &Authorized<'_, act::IssuedList>,
+    page: &PageParams,
+    iaca: Option<&str>,
+    state: Option<&str>,
+) -> Result<Reply, ApiError> {
+    let service = auth.target();
+    x509_service(repo, service).await?;
+    let want = match state {
+        None => None,
+        Some(s @ ("valid" | "revoked")) => Some(s == "revoked"),
+        Some(_) => return Err(ApiError::validation("state: valid or revoked")),
+    };
+    let parent = match iaca {
+        None => service.clone(),
+        Some(s) => {
+            let serial = normalise_serial("iaca", s)?;
+            let id = service.child(&serial)?;
+            let rec = load_as::<IssuedCertificate>(repo, &id).await.map_err(|_| {
+                ApiError::not_found(format!("no IACA {serial} recorded in {service}"))
+            })?;
+            if rec.doc.profile != IssuedProfile::Iaca {
+                return Err(ApiError::not_found(format!(
+                    "no IACA {serial} recorded in {service}"
+                )));
+            }
+            id
+        }
+    };
+    let out = children_page(repo, &parent, page).await?;
+    let items: Vec<Value> = out
+        .items
+        .into_iter()
+        .filter_map(|r| r.downcast::<IssuedCertificate>().ok())
+        .filter(|r| want.is_none_or(|revoked| r.doc.revocation.is_some() == revoked))
+        .map(|r| issued_view(&r))
+        .collect();
+    let mut reply = Reply::json(200, Value::Array(items));
+    if let Some(n) = out.next {
+        reply.headers.push(("x-next-cursor", n));
+    }
+    Ok(reply)
+}
+
+/// `GET /v1/{x509Service}/x509-service-api/crls`: per IACA, its CRL's number, thisUpdate,
+/// nextUpdate, revoked count, public URL and last publish error.
+pub async fn crls(
+    repo: &dyn Repository,
+    auth: &Authorized<'_, act::CrlView>,
+) -> Result<Reply, ApiError> {
+    let service = x509_service(repo, auth.target()).await?;
+    let target = service.doc.crl_target();
+    let items: Vec<Value> = iacas(repo, auth.target())
+        .await?
+        .iter()
+        .filter(|r| r.doc.profile == IssuedProfile::Iaca)
+        .map(|r| crl_view(r, target))
+        .collect();
+    Ok(Reply::json(200, Value::Array(items)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RevokeRequest {
+    #[serde(default)]
+    pub serial_number: Option<String>,
+    #[serde(default)]
+    pub stored_certificate_path: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub revocation_date: Option<DateTime<Utc>>,
+}
+
+/// Times a revocation re-reads and retries when a concurrent one changed its IACA's record.
+const RACES: usize = 8;
+
+/// `POST /v1/{x509Service}/x509-service-api/certificates/revoke`
+pub async fn revoke(
+    repo: &dyn Repository,
+    deps: &CrlDeps<'_>,
+    auth: &Authorized<'_, act::CertificateRevoke>,
+    body: RevokeRequest,
+) -> Result<Reply, ApiError> {
+    let service_id = auth.target();
+    let p = auth.principal();
+    let serial = match (&body.serial_number, &body.stored_certificate_path) {
+        (Some(s), None) => normalise_serial("serialNumber", s)?,
+        (None, Some(path)) => {
+            let path = Target::parse(path).map_err(|e| {
+                ApiError::validation(format!("storedCertificatePath: {}", e.message))
+            })?;
+            if path.org() != service_id.org() {
+                return Err(ApiError::validation(
+                    "storedCertificatePath: not in this organization",
+                ));
+            }
+            // The certificate is named in the body: reading it is its own right.
+            p.authorize::<act::CertificateView>(&path)?;
+            let cert = repo
+                .get(&path)
+                .await?
+                .and_then(|r| r.downcast::<Certificate>().ok())
+                .ok_or_else(|| {
+                    ApiError::validation(format!(
+                        "storedCertificatePath: no stored certificate at {path}"
+                    ))
+                })?;
+            cert.doc.serial_number
+        }
+        _ => {
+            return Err(ApiError::validation(
+                "give exactly one of serialNumber and storedCertificatePath",
+            ))
+        }
+    };
+    let reason = match &body.reason {
+        None => RevocationReason::Unspecified,
+        Some(r) => serde_json::from_value(Value::String(r.clone())).map_err(|_| {
+            ApiError::validation(format!(
+                "reason: one of {} (a revocation is final: no certificateHold)",
+                RevocationReason::NAMES
+            ))
+        })?,
+    };
+    let now_t = Utc::now();
+    let date = body.revocation_date.unwrap_or(now_t);
+    if date > now_t + chrono::Duration::minutes(5) {
+        return Err(ApiError::validation(
+            "revocationDate: must not be in the future",
+        ));
+    }
+    let service = x509_service(repo, service_id).await?;
+    let target = service.doc.crl_target().cloned();
+    let iacas = iacas(repo, service_id).await?;
+    if iacas.iter().any(|i| i.doc.serial_number == serial) {
+        return Err(ApiError::validation(
+            "serialNumber: this is an IACA; an IACA is not revoked through its own CRL (rotate it: issue a new IACA and re-issue its Document Signers, see the runbook)",
+        ));
+    }
+    let ids: Vec<Target> = iacas
+        .iter()
+        .map(|i| i.id.child(&serial))
+        .collect::<Result<_, _>>()?;
+    let mut races = 0;
+    let (cert, revision) = loop {
+        let Some(found) = repo.get_many(&ids).await?.into_iter().next() else {
+            return Err(ApiError::not_found(format!(
+                "no certificate with serial number {serial} was issued by {service_id}"
+            )));
+        };
+        let cert = found.downcast::<IssuedCertificate>().map_err(|r| {
+            ApiError::internal_msg(format!("{} is not an issued certificate", r.id))
+        })?;
+        let iaca_id = cert.id.parent().expect("under an IACA");
+        let iaca = load_as::<IssuedCertificate>(repo, &iaca_id).await?;
+        if cert.doc.revocation.is_some() {
+            // Idempotent: the revocation stands as first recorded.
+            let revision = iaca.doc.crl.as_ref().map_or(0, |c| c.revision);
+            break (cert, revision);
+        }
+        let mut revoked = cert.clone();
+        revoked.doc.revocation = Some(Revocation {
+            reason,
+            revocation_date: rfc3339(date.timestamp()),
+            revoked_at: rfc3339(now()),
+        });
+        let mut next_iaca = iaca.clone();
+        let crl = next_iaca
+            .doc
+            .crl
+            .get_or_insert_with(|| crate::crl::new_state(target.as_ref()));
+        crl.revision += 1;
+        if target.is_some() {
+            // Should our publish not happen, the refresh publishes the revocation.
+            crl.refresh_at = Some(crl.refresh_at.unwrap_or(i64::MAX).min(now() + grace_secs()));
+        }
+        let revision = crl.revision;
+        let ops = vec![
+            Op::Replace {
+                record: revoked.clone().upcast(),
+                expected_version: cert.version,
+                children_delta: 0,
+            },
+            Op::Replace {
+                record: next_iaca.upcast(),
+                expected_version: iaca.version,
+                children_delta: 0,
+            },
+        ];
+        match repo.commit(ops).await {
+            Ok(()) => {
+                tracing::info!(service = %service_id, serial = %serial, reason = ?reason, "certificate revoked");
+                break (revoked, revision);
+            }
+            Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict)
+                if races < RACES =>
+            {
+                races += 1;
+            }
+            Err(e) => return Err(ApiError::from(e)),
+        }
+    };
+    let iaca_id = cert.id.parent().expect("under an IACA");
+    let mut out = issued_view(&cert);
+    let Some(target) = target else {
+        out["crlPublished"] = json!(false);
+        return Ok(Reply::json(200, out));
+    };
+    let outcome = publish_crl(repo, deps, &iaca_id, false).await;
+    let mut error = None;
+    match &outcome {
+        Ok(CrlOutcome::Coalesced) => wait_published(repo, &iaca_id, revision).await?,
+        Ok(_) => {}
+        Err(e) => {
+            // The revocation stands; the refresh publishes it (the CRL view shows the error).
+            tracing::error!(code = "CRL_PUBLISH_FAILED", iaca = %iaca_id, error = %e.message, "revoked, but the CRL could not be published now");
+            error = Some(e.message.clone());
+        }
+    }
+    let iaca = load_as::<IssuedCertificate>(repo, &iaca_id).await?;
+    let published = iaca
+        .doc
+        .crl
+        .as_ref()
+        .is_some_and(|c| c.published_revision >= revision as i64);
+    out["crlPublished"] = json!(published);
+    out["crl"] = crl_view(&iaca, Some(&target));
+    if let Some(e) = error {
+        out["crlPublishError"] = json!(e);
+    }
+    Ok(Reply::json(200, out))
+}
+
+/// Waits (a few seconds at most) for the publisher holding the CRL's lease to publish
+/// `revision`.
+async fn wait_published(
+    repo: &dyn Repository,
+    iaca_id: &Target,
+    revision: u64,
+) -> Result<(), ApiError> {
+    for _ in 0..40 {
+        let iaca = load_as::<IssuedCertificate>(repo, iaca_id).await?;
+        let crl = iaca.doc.crl.unwrap_or_default();
+        if crl.published_revision >= revision as i64 || crl.lease_until.is_none_or(|u| u <= now()) {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    Ok(())
+}

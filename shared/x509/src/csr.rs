@@ -1,0 +1,47 @@
+//! PKCS#10 certification requests (RFC 2986): the key a Document Signer is issued for when its
+//! private key lives in the issuer's own HSM. Only the public key is taken from a request, and
+//! only after the request's self-signature proves possession of the private key; its subject and
+//! requested extensions are ignored (the certificate's come from the profile).
+
+use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::prelude::FromDer;
+
+use crate::{Curve, PublicKey, X509Error};
+
+/// The public key of a PEM `CERTIFICATE REQUEST` whose signature verifies with that key.
+pub fn csr_public_key(pem: &str) -> Result<PublicKey, X509Error> {
+    let der = crate::pem::decode_one(pem, "CERTIFICATE REQUEST")?;
+    let (rest, csr) = X509CertificationRequest::from_der(&der)
+        .map_err(|_| X509Error::Parse("not a PKCS#10 certification request".into()))?;
+    if !rest.is_empty() {
+        return Err(X509Error::Parse(
+            "trailing bytes after the certification request".into(),
+        ));
+    }
+    if csr.certification_request_info.version.0 != 0 {
+        return Err(X509Error::Parse(
+            "unsupported certification request version (must be v1)".into(),
+        ));
+    }
+    let key = crate::key::from_parsed_spki(&csr.certification_request_info.subject_pki)?;
+    let bad = || {
+        X509Error::Parse(
+            "the request's signature does not verify with its own public key (no proof of possession)"
+                .into(),
+        )
+    };
+    if key.curve == Curve::P521 {
+        // ring has no P-521: verified with RustCrypto's (ecdsa-with-SHA512 only).
+        use p521::ecdsa::signature::Verifier;
+        if csr.signature_algorithm.algorithm.to_id_string() != Curve::P521.signature_oid_str() {
+            return Err(bad());
+        }
+        let vk = p521::ecdsa::VerifyingKey::from_sec1_bytes(&key.point).map_err(|_| bad())?;
+        let sig = p521::ecdsa::Signature::from_der(&csr.signature_value.data).map_err(|_| bad())?;
+        vk.verify(csr.certification_request_info.raw, &sig)
+            .map_err(|_| bad())?;
+    } else {
+        csr.verify_signature().map_err(|_| bad())?;
+    }
+    Ok(key)
+}

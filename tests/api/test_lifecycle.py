@@ -1,0 +1,204 @@
+"""Certificate lifecycle on the emulators: an x509-service with a CRL target publishes each IACA's
+CRL (empty from day one), Document Signers (one from an openssl CSR) point at it, a revocation
+republishes it, openssl and pyca/cryptography check it, the refresh re-issues it at half its
+validity; and a status-list signer under the IACA signs status lists that carry it in x5c."""
+import base64
+import json
+import subprocess
+import uuid
+from datetime import datetime, timezone
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.x509.oid import ExtensionOID
+
+from conftest import assert_error
+from test_status import invoke_refresh, make_registry, s3  # noqa: F401 (fixture)
+from test_x509 import IAN, key, kms_key
+
+
+def b64d(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+@pytest.fixture(scope="module", params=["aws", "azure"])
+def world(request, api, stack, s3):  # noqa: F811
+    org = api.org()
+    t = api.tenant(f"{org}.t1")
+    api.service(f"{t}.kms", "kms")
+    api.service(f"{t}.store", "x509-store")
+    name = "crl-" + uuid.uuid4().hex[:12]
+    registry, fetch = make_registry(request.param, stack, s3, name)
+    api.service(f"{t}.x509", "x509-service", config={"crl": {"registry": registry, "validityDays": 1}},
+                dependencies=[f"{t}.kms", f"{t}.store"])
+    for k in ("iaca", "ds", "signer"):
+        key(api, t, k)
+    base = f"/v1/{t}.x509/x509-service-api"
+    r = api.post(f"{base}/iso/iacas", json={
+        "storedCertificateId": "iaca",
+        "certificateData": {"country": "US", "commonName": "Lifecycle IACA", "stateOrProvinceName": "US-CA",
+                            "issuerAlternativeNameConf": IAN},
+        "iacaKeyDesc": kms_key(t, "iaca")})
+    assert r.status_code == 201, r.text
+    iaca_pem = r.json()["certificatePEM"]
+    assert r.json()["crlPublished"] is True
+    return {"t": t, "base": base, "iaca_pem": iaca_pem, "fetch": fetch, "kind": request.param}
+
+
+def crl_of(world, api):
+    crls = api.get(f"{world['base']}/crls").json()
+    assert len(crls) == 1, crls
+    ct, cache, body = world["fetch"](crls[0]["url"])
+    return crls[0], ct, cache, x509.load_der_x509_crl(body), body
+
+
+def ds(api, world, key_desc, sid, **data):
+    cd = {"country": "US", "commonName": f"DS {sid}", "stateOrProvinceName": "US-CA", **data}
+    return api.post(f"{world['base']}/iso/document-signers", json={
+        "storedCertificateId": sid,
+        "iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": f"{world['t']}.store.iaca",
+                       "iacaKeyDesc": kms_key(world["t"], "iaca")},
+        "certificateData": cd, "dsKeyDescriptor": key_desc})
+
+
+def openssl(*args, cwd):
+    return subprocess.run(["openssl", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def test_revocation_publishes_a_crl_that_openssl_and_pyca_accept(api, world, stack, tmp_path):
+    iaca = x509.load_pem_x509_certificate(world["iaca_pem"].encode())
+    # Day one: an empty CRL at the IACA's own distribution point.
+    view, ct, cache, crl, _ = crl_of(world, api)
+    dp = iaca.extensions.get_extension_for_oid(ExtensionOID.CRL_DISTRIBUTION_POINTS).value
+    assert dp[0].full_name[0].value == view["url"]
+    assert ct == "application/pkix-crl"
+    first = view["number"]
+    assert first >= 1 and view["revokedCount"] == 0 and len(crl) == 0
+    # Two Document Signers: a KMS key, and a key held elsewhere sent as an openssl CSR.
+    a = ds(api, world, kms_key(world["t"], "ds"), "ds-a")
+    assert a.status_code == 201, a.text
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "csr.key", cwd=tmp_path)
+    r = openssl("req", "-new", "-key", "csr.key", "-subj", "/C=XX/CN=ignored", "-out", "ds.csr", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    csr_pem = (tmp_path / "ds.csr").read_text()
+    b = ds(api, world, {"type": "pkcs10-csr", "csrPem": csr_pem}, "ds-b")
+    assert b.status_code == 201, b.text
+    b_cert = x509.load_pem_x509_certificate(b.json()["certificatePEM"].encode())
+    csr_key = serialization.load_pem_private_key((tmp_path / "csr.key").read_bytes(), None)
+    assert b_cert.public_key().public_numbers() == csr_key.public_key().public_numbers()
+    assert b_cert.subject.rfc4514_string() == "CN=DS ds-b,ST=US-CA,C=US", "the CSR's subject is ignored"
+    for c in (a, b):
+        cert = x509.load_pem_x509_certificate(c.json()["certificatePEM"].encode())
+        got = cert.extensions.get_extension_for_oid(ExtensionOID.CRL_DISTRIBUTION_POINTS).value
+        assert got[0].full_name[0].value == view["url"], "filled with the CRL's URL"
+    # A CSR whose signature is broken, and a distribution point that is not the CRL's: 400.
+    der = x509.load_pem_x509_csr(csr_pem.encode()).public_bytes(serialization.Encoding.DER)
+    broken = bytearray(der)
+    broken[-5] ^= 0x01
+    bad_pem = "-----BEGIN CERTIFICATE REQUEST-----\n" + base64.encodebytes(bytes(broken)).decode() + \
+        "-----END CERTIFICATE REQUEST-----\n"
+    assert_error(ds(api, world, {"type": "pkcs10-csr", "csrPem": bad_pem}, "ds-c"), 400, contains="csrPem")
+    r = ds(api, world, kms_key(world["t"], "ds"), "ds-d", crlDistributionPointUri="https://elsewhere.example/x.crl")
+    assert_error(r, 400, contains=view["url"])
+    # Revoke A by its stored path; B stays good.
+    r = api.post(f"{world['base']}/certificates/revoke",
+                 json={"storedCertificatePath": f"{world['t']}.store.ds-a", "reason": "keyCompromise"})
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert out["state"] == "revoked" and out["crlPublished"] is True
+    assert out["revocation"]["reason"] == "keyCompromise"
+    # Idempotent: the same revocation again changes nothing.
+    again = api.post(f"{world['base']}/certificates/revoke", json={"serialNumber": out["serialNumber"].upper()})
+    assert again.status_code == 200 and again.json()["revocation"] == out["revocation"]
+    view, ct, cache, crl, body = crl_of(world, api)
+    assert view["number"] > first and view["revokedCount"] == 1
+    max_age = int(cache.split("max-age=")[1])
+    assert 0 < max_age <= (crl.next_update_utc - datetime.now(timezone.utc)).total_seconds() + 1
+    # pyca/cryptography: the profile.
+    assert crl.is_signature_valid(iaca.public_key())
+    assert crl.issuer.public_bytes() == iaca.subject.public_bytes()
+    assert {e.oid for e in crl.extensions} == {ExtensionOID.AUTHORITY_KEY_IDENTIFIER, ExtensionOID.CRL_NUMBER}
+    assert not any(e.critical for e in crl.extensions)
+    aki = crl.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_KEY_IDENTIFIER).value
+    assert aki.key_identifier == iaca.extensions.get_extension_for_oid(
+        ExtensionOID.SUBJECT_KEY_IDENTIFIER).value.digest
+    assert crl.extensions.get_extension_for_oid(ExtensionOID.CRL_NUMBER).value.crl_number == view["number"]
+    a_serial = int(out["serialNumber"], 16)
+    entry = crl.get_revoked_certificate_by_serial_number(a_serial)
+    assert entry is not None and len(entry.extensions) == 0
+    assert crl.get_revoked_certificate_by_serial_number(b_cert.serial_number) is None
+    assert (crl.next_update_utc - crl.last_update_utc).days == 1
+    # openssl: the CRL verifies with the IACA, A is revoked (error 23), B verifies.
+    (tmp_path / "iaca.pem").write_text(world["iaca_pem"])
+    (tmp_path / "crl.der").write_bytes(body)
+    (tmp_path / "a.pem").write_text(a.json()["certificatePEM"])
+    (tmp_path / "b.pem").write_text(b.json()["certificatePEM"])
+    r = openssl("crl", "-inform", "DER", "-in", "crl.der", "-noout", "-verify", "-CAfile", "iaca.pem", cwd=tmp_path)
+    assert r.returncode == 0 and "verify OK" in (r.stdout + r.stderr), r.stdout + r.stderr
+    assert openssl("crl", "-inform", "DER", "-in", "crl.der", "-out", "crl.pem", cwd=tmp_path).returncode == 0
+    r = openssl("verify", "-crl_check", "-CRLfile", "crl.pem", "-CAfile", "iaca.pem", "a.pem", cwd=tmp_path)
+    assert r.returncode != 0 and "error 23" in r.stdout + r.stderr, r.stdout + r.stderr
+    r = openssl("verify", "-crl_check", "-CRLfile", "crl.pem", "-CAfile", "iaca.pem", "b.pem", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # What was issued, filterable by IACA and state.
+    iacas = api.get(f"{world['base']}/certificates/issued").json()
+    assert [i["profile"] for i in iacas] == ["iaca"] and iacas[0]["issuedCount"] == 2
+    revoked = api.get(f"{world['base']}/certificates/issued",
+                      params={"iaca": iacas[0]["serialNumber"], "state": "revoked"}).json()
+    assert [c["serialNumber"] for c in revoked] == [out["serialNumber"]]
+    # An IACA is not revoked through its own CRL; an unknown serial is 404.
+    assert_error(api.post(f"{world['base']}/certificates/revoke", json={"serialNumber": iacas[0]["serialNumber"]}),
+                 400, contains="rotate")
+    assert_error(api.post(f"{world['base']}/certificates/revoke", json={"serialNumber": "4a" * 20}), 404)
+    # The refresh re-issues a CRL past half its validity (1 day: looking 13 hours ahead).
+    invoke_refresh(stack, lookahead=13 * 3600)
+    after, *_ = crl_of(world, api)
+    assert after["number"] > view["number"] and after["revokedCount"] == 1
+
+
+def test_a_status_list_signer_under_the_iaca_signs_lists_with_x5c(api, world, stack, s3, tmp_path):  # noqa: F811
+    t = world["t"]
+    r = api.post(f"{world['base']}/iso/status-list-signers", json={
+        "storedCertificateId": "status-signer",
+        "iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": f"{t}.store.iaca",
+                       "iacaKeyDesc": kms_key(t, "iaca")},
+        "certificateData": {"country": "US", "commonName": "Status list signer", "stateOrProvinceName": "US-CA"},
+        "signerKeyDescriptor": kms_key(t, "signer")})
+    assert r.status_code == 201, r.text
+    signer_pem = r.json()["certificatePEM"]
+    cert = x509.load_pem_x509_certificate(signer_pem.encode())
+    iaca = x509.load_pem_x509_certificate(world["iaca_pem"].encode())
+    ku = cert.extensions.get_extension_for_oid(ExtensionOID.KEY_USAGE)
+    assert ku.critical and ku.value.digital_signature and not ku.value.key_cert_sign and not ku.value.crl_sign
+    assert (cert.not_valid_after_utc - cert.not_valid_before_utc).days <= 1187
+    assert cert.extensions.get_extension_for_oid(ExtensionOID.AUTHORITY_KEY_IDENTIFIER).value.key_identifier == \
+        iaca.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_KEY_IDENTIFIER).value.digest
+    (tmp_path / "iaca.pem").write_text(world["iaca_pem"])
+    (tmp_path / "signer.pem").write_text(signer_pem)
+    assert openssl("verify", "-CAfile", "iaca.pem", "signer.pem", cwd=tmp_path).returncode == 0
+    # A status service whose lists are signed by that key, naming the certificate.
+    name = "sl-" + uuid.uuid4().hex[:12]
+    registry, fetch = make_registry("aws", stack, s3, name)
+    api.service(f"{t}.status", "credential-status", config={"registry": registry}, dependencies=[f"{t}.kms"])
+    spec = {"type": "TokenStatusList", "format": "JWT", "size": 1024}
+    # The certificate's key must be the kid key.
+    bad = api.post(f"/v1/{t}.status.wrong/credential-status-service-api/status-credential/create",
+                   json={"kid": f"{t}.kms.ds", "x5ChainFrom": f"{t}.store.status-signer", "config": spec})
+    assert_error(bad, 400, contains="x5ChainFrom")
+    r = api.post(f"/v1/{t}.status.tsl/credential-status-service-api/status-credential/create",
+                 json={"kid": f"{t}.kms.signer", "x5ChainFrom": f"{t}.store.status-signer", "config": spec})
+    assert r.status_code == 201, r.text
+    r = api.post(f"/v1/{t}.status.tsl/credential-status-service-api/status-credential/entries", json={"count": 1})
+    assert r.status_code == 201, r.text
+    uri = r.json()["entries"][0]["uri"]
+    _, _, token = fetch(uri)
+    head, payload, sig = token.decode().split(".")
+    header = json.loads(b64d(head))
+    leaf = x509.load_der_x509_certificate(base64.b64decode(header["x5c"][0]))
+    assert leaf == cert
+    sig = b64d(sig)
+    der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+    leaf.public_key().verify(der, f"{head}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
