@@ -235,6 +235,7 @@ async fn write_through(
     to: Option<&WriteThrough>,
     doc: Certificate,
     record: Record,
+    adopt: Option<Record>,
 ) -> Result<Vec<String>, ApiError> {
     let mut ops = Vec::new();
     for (store, path) in to.iter().flat_map(|t| t.paths.iter()) {
@@ -247,12 +248,30 @@ async fn write_through(
     }
     let stores = ops.len();
     let parent = record.id.parent().expect("recorded under the service");
-    ops.push(Op::Create(record));
-    ops.push(Op::Count {
-        id: parent,
-        children: 1,
-        dependants: 0,
-    });
+    match adopt {
+        // The signing IACA's record, created with this certificate as its one child.
+        Some(iaca) => {
+            let service = iaca.id.parent().expect("IACAs live in a service");
+            ops.push(Op::Create(Record {
+                children: 1,
+                ..iaca
+            }));
+            ops.push(Op::Count {
+                id: service,
+                children: 1,
+                dependants: 0,
+            });
+            ops.push(Op::Create(record));
+        }
+        None => {
+            ops.push(Op::Create(record));
+            ops.push(Op::Count {
+                id: parent,
+                children: 1,
+                dependants: 0,
+            });
+        }
+    }
     repo.commit(ops).await.map_err(|e| match e {
         RepoError::ConditionFailed { index: Some(i) } if i >= stores => ApiError::conflict(
             "the x509-service (or the IACA's record) changed concurrently; nothing was written, retry",
@@ -283,12 +302,15 @@ struct Recording {
     profile: IssuedProfile,
     parent: Target,
     key_path: Option<String>,
+    /// The parent IACA's record when this service has not recorded it yet.
+    adopt: Option<Record>,
 }
 
 /// Writes an issued certificate through to the attached stores, records it, and builds the 201
 /// answer.
 async fn store_and_reply<D: serde::Serialize>(
     issuer: &Issuer<'_>,
+    crl: Option<&CrlDeps<'_>>,
     to: Option<WriteThrough>,
     issued: trustfn_x509::Issued<D>,
     (kind, metadata): (CertificateType, Option<Map<String, Value>>),
@@ -305,7 +327,16 @@ async fn store_and_reply<D: serde::Serialize>(
         book.crl = Some(crate::crl::new_state(issuer.crl.as_ref()));
     }
     let id = rec.parent.child(&book.serial_number)?;
-    write_through(issuer.repo, to.as_ref(), doc, Record::new(id.clone(), book)).await?;
+    let adopted = rec.adopt.as_ref().map(|r| r.id.clone());
+    let record = Record::new(id.clone(), book);
+    write_through(issuer.repo, to.as_ref(), doc, record, rec.adopt).await?;
+    if let Some(iaca) = adopted {
+        tracing::info!(service = %issuer.target, iaca = %iaca, "recorded an IACA issued elsewhere");
+        if let Some(deps) = issuer.crl.as_ref().and(crl) {
+            // Its distribution point answers from now on.
+            first_crl(issuer.repo, Some(deps), &iaca).await;
+        }
+    }
     tracing::info!(service = %issuer.target, record = %id, stores = to.as_ref().map_or(0, |t| t.paths.len()), certificate = rec.profile.as_str(), "certificate issued");
     Ok(issued_reply(
         issued.pem,
@@ -365,8 +396,9 @@ pub async fn issue_iaca(
         profile: IssuedProfile::Iaca,
         parent: issuer.target.clone(),
         key_path: Some(key_path),
+        adopt: None,
     };
-    let mut reply = store_and_reply(&issuer, to, issued, (kind, metadata), rec).await?;
+    let mut reply = store_and_reply(&issuer, None, to, issued, (kind, metadata), rec).await?;
     // The distribution point answers from day one: the empty CRL is published now.
     if issuer.crl.is_some() {
         let id = issuer.target.child(&serial_hex)?;
@@ -470,15 +502,15 @@ async fn signing_iaca(
     Ok((iaca, der, iaca_key, key_path))
 }
 
-/// The record of the IACA that signs here, created when this service has not recorded it yet
-/// (an IACA issued elsewhere, or before issued certificates were recorded: `adopted`). What it
-/// signs is recorded under it, and its CRL is published from it.
+/// The record of the IACA that signs here: its id, and the record to create with what it signs
+/// when this service has not recorded it yet (an IACA issued elsewhere, or before issued
+/// certificates were recorded: `adopted`). What it signs is recorded under it, and its CRL is
+/// published from it.
 async fn iaca_record(
     issuer: &Issuer<'_>,
-    deps: &CrlDeps<'_>,
     der: &[u8],
     key_path: &str,
-) -> Result<Target, ApiError> {
+) -> Result<(Target, Option<Record>), ApiError> {
     let pem = trustfn_x509::pem::encode_certificate(der);
     let mut doc = issued_doc(
         IssuedProfile::Iaca,
@@ -489,33 +521,11 @@ async fn iaca_record(
     )?;
     let id = issuer.target.child(&doc.serial_number)?;
     if issuer.repo.get(&id).await?.is_some() {
-        return Ok(id);
+        return Ok((id, None));
     }
     doc.adopted = true;
     doc.crl = Some(crate::crl::new_state(issuer.crl.as_ref()));
-    let ops = vec![
-        Op::Create(Record::new(id.clone(), doc)),
-        Op::Count {
-            id: issuer.target.clone(),
-            children: 1,
-            dependants: 0,
-        },
-    ];
-    match issuer.repo.commit(ops).await {
-        // Recorded concurrently by another issuance: the same IACA.
-        Ok(()) | Err(RepoError::ConditionFailed { index: Some(0) }) => {}
-        Err(RepoError::ConditionFailed { .. }) => {
-            return Err(ApiError::conflict(
-                "the x509-service was removed concurrently; nothing was written",
-            ))
-        }
-        Err(e) => return Err(ApiError::from(e)),
-    }
-    tracing::info!(service = %issuer.target, iaca = %id, "recorded an IACA issued elsewhere");
-    if issuer.crl.is_some() {
-        first_crl(issuer.repo, Some(deps), &id).await;
-    }
-    Ok(id)
+    Ok((id.clone(), Some(Record::new(id, doc))))
 }
 
 /// `POST /v1/{x509Service}/x509-service-api/iso/document-signers`
@@ -557,7 +567,7 @@ pub async fn issue_document_signer(
     data.clone()
         .validate(&iaca, chrono::Utc::now())
         .map_err(x509_error)?;
-    let parent = iaca_record(&issuer, deps, &iaca_der, &iaca_key_path).await?;
+    let (parent, adopt) = iaca_record(&issuer, &iaca_der, &iaca_key_path).await?;
     let issued = data
         .issue_with_serial(&serial, &iaca, &ds_key, signer.as_ref())
         .await
@@ -566,8 +576,10 @@ pub async fn issue_document_signer(
         profile: IssuedProfile::DocumentSigner,
         parent,
         key_path,
+        adopt,
     };
-    store_and_reply(&issuer, to, issued, (CertificateType::Base, None), rec).await
+    let kind = (CertificateType::Base, None);
+    store_and_reply(&issuer, Some(deps), to, issued, kind, rec).await
 }
 
 #[derive(Deserialize)]
@@ -609,7 +621,7 @@ pub async fn issue_status_list_signer(
     data.clone()
         .validate(&iaca, chrono::Utc::now())
         .map_err(x509_error)?;
-    let parent = iaca_record(&issuer, deps, &iaca_der, &iaca_key_path).await?;
+    let (parent, adopt) = iaca_record(&issuer, &iaca_der, &iaca_key_path).await?;
     let signer = signer_for(deps.kms, &iaca_key);
     let issued = data
         .issue_with_serial(
@@ -624,6 +636,8 @@ pub async fn issue_status_list_signer(
         profile: IssuedProfile::StatusListSigner,
         parent,
         key_path: Some(key_id_path.clone()),
+        adopt,
     };
-    store_and_reply(&issuer, to, issued, (CertificateType::Base, None), rec).await
+    let kind = (CertificateType::Base, None);
+    store_and_reply(&issuer, Some(deps), to, issued, kind, rec).await
 }

@@ -1,0 +1,388 @@
+//! The certificate lifecycle against the in-memory repository, a local-key KMS and a recording
+//! registry: what is recorded at issuance, revocation, and the CRL each IACA signs (numbers,
+//! entries, coalescing, fencing, the refresh).
+
+use std::sync::atomic::Ordering;
+
+use serde_json::{json, Value};
+use trustfn_certs::crl::{crl_object_key, publish_crl, CrlDeps, CrlOutcome, CrlRepublisher};
+use trustfn_certs::issue::{self, IssueDs, IssueIaca};
+use trustfn_certs::issued::{self, RevokeRequest};
+use trustfn_domain::auth::act;
+use trustfn_domain::memory::MemoryRepo;
+use trustfn_domain::model::{
+    CrlTarget, IssuedCertificate, KeyDoc, Record, Service, X509ServiceConfig,
+};
+use trustfn_domain::ports::Republisher;
+use trustfn_domain::repo::{Op, Repository};
+use trustfn_domain::resource::load_as;
+use trustfn_signer::Curve;
+use trustfn_testkit::{
+    admin, attach, registry_config, seed, seed_tenant, t, FakeKms, FakeSecrets, RecordingRegistry,
+};
+use x509_parser::prelude::FromDer;
+use x509_parser::revocation_list::CertificateRevocationList;
+
+const X509: &str = "acme.t1.x509";
+
+struct World {
+    repo: MemoryRepo,
+    kms: FakeKms,
+    registry: RecordingRegistry,
+}
+
+impl World {
+    /// An x509-service publishing CRLs (7 days) to a recording registry, with kms `acme.t1.kms`
+    /// (keys `iaca`, `ds`) attached.
+    async fn new(with_target: bool) -> World {
+        let w = World {
+            repo: MemoryRepo::new(),
+            kms: FakeKms::default(),
+            registry: RecordingRegistry::default(),
+        };
+        seed_tenant(&w.repo, "acme.t1").await;
+        seed(&w.repo, "acme.t1.kms", Service::Kms(Default::default())).await;
+        let crl = with_target.then(|| CrlTarget {
+            registry: registry_config(),
+            validity_days: 7,
+        });
+        let config = X509ServiceConfig {
+            crl,
+            extra: Default::default(),
+        };
+        seed(&w.repo, X509, Service::X509Service(config)).await;
+        attach(&w.repo, X509, "acme.t1.kms").await;
+        for k in ["acme.t1.kms.iaca", "acme.t1.kms.ds"] {
+            let (arn, public) = w.kms.add_key(Curve::P256);
+            let doc = KeyDoc {
+                key_type: Curve::P256,
+                public_key: public,
+                kms_key_arn: arn,
+                imported: false,
+            };
+            seed(&w.repo, k, doc).await;
+        }
+        w
+    }
+
+    fn deps(&self) -> CrlDeps<'_> {
+        CrlDeps {
+            kms: &self.kms,
+            secrets: &FakeSecrets,
+            registries: &self.registry,
+        }
+    }
+
+    async fn iaca(&self) -> Value {
+        let body: IssueIaca = serde_json::from_value(json!({
+            "certificateData": {"country": "US", "commonName": "IACA", "issuerAlternativeNameConf": {"uri": "https://x.example"}},
+            "iacaKeyDesc": {"type": "kms-hosted-key-descriptor", "keyIdPath": "acme.t1.kms.iaca"}}))
+        .unwrap();
+        issue::issue_iaca(
+            &self.repo,
+            &self.deps(),
+            &admin::<act::IacaIssue>(X509),
+            body,
+        )
+        .await
+        .unwrap()
+        .body
+        .unwrap()
+    }
+
+    async fn ds(&self, iaca_pem: &str) -> Result<Value, trustfn_domain::ApiError> {
+        let body: IssueDs = serde_json::from_value(json!({
+            "iacaSigner": {"type": "iaca-pem-cert-descriptor", "iacaPemEncodedCertificate": iaca_pem,
+                           "iacaKeyDesc": {"type": "kms-hosted-key-descriptor", "keyIdPath": "acme.t1.kms.iaca"}},
+            "certificateData": {"country": "US", "commonName": "DS"},
+            "dsKeyDescriptor": {"type": "kms-hosted-key-descriptor", "keyIdPath": "acme.t1.kms.ds"}}))
+        .unwrap();
+        let auth = admin::<act::DocumentSignerIssue>(X509);
+        issue::issue_document_signer(&self.repo, &self.deps(), &auth, body)
+            .await
+            .map(|r| r.body.unwrap())
+    }
+
+    async fn revoke(&self, serial: &str) -> Result<Value, trustfn_domain::ApiError> {
+        let body: RevokeRequest =
+            serde_json::from_value(json!({"serialNumber": serial, "reason": "keyCompromise"}))
+                .unwrap();
+        let auth = admin::<act::CertificateRevoke>(X509);
+        issued::revoke(&self.repo, &self.deps(), &auth, body)
+            .await
+            .map(|r| r.body.unwrap())
+    }
+
+    /// The IACA's recorded CRLs, oldest first, as (number, revoked serials).
+    fn crls(&self, iaca_serial: &str) -> Vec<(u64, Vec<String>)> {
+        let key = crl_object_key(&t(X509), iaca_serial);
+        self.registry
+            .bodies(&key)
+            .iter()
+            .map(|der| {
+                let (_, crl) = CertificateRevocationList::from_der(der).unwrap();
+                let number = crl.crl_number().unwrap().to_u64_digits()[0];
+                let serials = crl
+                    .iter_revoked_certificates()
+                    .map(|r| r.raw_serial().iter().map(|b| format!("{b:02x}")).collect())
+                    .collect();
+                (number, serials)
+            })
+            .collect()
+    }
+}
+
+fn serial_of(pem: &str) -> String {
+    let der = trustfn_x509::pem::decode_one_certificate(pem).unwrap();
+    trustfn_x509::parse::facts(&der).unwrap().serial
+}
+
+#[tokio::test]
+async fn each_revocation_publishes_a_crl_with_a_new_number_and_repeats_change_nothing() {
+    let w = World::new(true).await;
+    let iaca = w.iaca().await;
+    let iaca_serial = serial_of(iaca["certificatePEM"].as_str().unwrap());
+    assert_eq!(iaca["crlPublished"], json!(true));
+    // Day one: an empty CRL, number 1.
+    assert_eq!(w.crls(&iaca_serial), vec![(1, vec![])]);
+    let a = w
+        .ds(iaca["certificatePEM"].as_str().unwrap())
+        .await
+        .unwrap();
+    let b = w
+        .ds(iaca["certificatePEM"].as_str().unwrap())
+        .await
+        .unwrap();
+    let (a, b) = (
+        serial_of(a["certificatePEM"].as_str().unwrap()),
+        serial_of(b["certificatePEM"].as_str().unwrap()),
+    );
+    let out = w.revoke(&a).await.unwrap();
+    assert_eq!(out["crlPublished"], json!(true));
+    assert_eq!(out["state"], json!("revoked"));
+    assert_eq!(w.crls(&iaca_serial)[1], (2, vec![a.clone()]));
+    // The same revocation again (serial in upper case with colons): nothing new is signed.
+    let signs = w.kms.signs.load(Ordering::SeqCst);
+    let colons: String = a
+        .to_uppercase()
+        .as_bytes()
+        .chunks(2)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect::<Vec<_>>()
+        .join(":");
+    let again = w.revoke(&colons).await.unwrap();
+    assert_eq!(again["revocation"], out["revocation"]);
+    assert_eq!(w.kms.signs.load(Ordering::SeqCst), signs);
+    assert_eq!(w.crls(&iaca_serial).len(), 2);
+    // B: both serials, number 3.
+    w.revoke(&b).await.unwrap();
+    let mut both = vec![a.clone(), b.clone()];
+    both.sort();
+    let (n, mut got) = w.crls(&iaca_serial)[2].clone();
+    got.sort();
+    assert_eq!((n, got), (3, both));
+    // The IACA itself is refused; an unknown serial is 404.
+    assert_eq!(w.revoke(&iaca_serial).await.unwrap_err().status, 400);
+    assert_eq!(w.revoke(&"4a".repeat(20)).await.unwrap_err().status, 404);
+}
+
+#[tokio::test]
+async fn a_failed_publish_keeps_the_revocation_and_never_reuses_a_number() {
+    let w = World::new(true).await;
+    let iaca = w.iaca().await;
+    let pem = iaca["certificatePEM"].as_str().unwrap();
+    let iaca_serial = serial_of(pem);
+    let ds = serial_of(w.ds(pem).await.unwrap()["certificatePEM"].as_str().unwrap());
+    w.registry.fail.store(true, Ordering::SeqCst);
+    let out = w.revoke(&ds).await.unwrap();
+    assert_eq!(out["crlPublished"], json!(false), "{out}");
+    assert!(out["crlPublishError"].is_string());
+    let id = t(&format!("{X509}.{iaca_serial}"));
+    let rec = load_as::<IssuedCertificate>(&w.repo, &id).await.unwrap();
+    let crl = rec.doc.crl.clone().unwrap();
+    assert!(crl.publish_error.is_some() && crl.lease_owner.is_none());
+    assert!(
+        w.repo
+            .due(crl.refresh_at.unwrap(), 10)
+            .await
+            .unwrap()
+            .contains(&id),
+        "the refresh retries it"
+    );
+    // The registry is back: the refresh publishes number 3 (2 went to the failed attempt).
+    w.registry.fail.store(false, Ordering::SeqCst);
+    let refresh = CrlRepublisher {
+        repo: &w.repo,
+        deps: w.deps(),
+    };
+    refresh.republish(&rec.upcast()).await.unwrap();
+    assert_eq!(w.crls(&iaca_serial).last().unwrap(), &(3, vec![ds]));
+    let crl = load_as::<IssuedCertificate>(&w.repo, &id)
+        .await
+        .unwrap()
+        .doc
+        .crl
+        .unwrap();
+    assert!(crl.publish_error.is_none());
+    // Next due at half its validity (7 days).
+    let half = crl.refresh_at.unwrap() - chrono::Utc::now().timestamp();
+    assert!(
+        (3 * 86_400..=(3 * 86_400 + 43_200 + 5)).contains(&half),
+        "{half}"
+    );
+}
+
+#[tokio::test]
+async fn a_publisher_holding_the_lease_publishes_what_others_revoke_meanwhile() {
+    let w = World::new(true).await;
+    let iaca = w.iaca().await;
+    let pem = iaca["certificatePEM"].as_str().unwrap().to_owned();
+    let iaca_serial = serial_of(&pem);
+    let ds = serial_of(
+        w.ds(&pem).await.unwrap()["certificatePEM"]
+            .as_str()
+            .unwrap(),
+    );
+    let id = t(&format!("{X509}.{iaca_serial}"));
+    // A publisher takes the lease and stalls in its upload.
+    w.registry.hold_next(1);
+    let deps = w.deps();
+    let stalled = publish_crl(&w.repo, &deps, &id, true);
+    // The revocation finds the lease held: it is coalesced into the holder's next round, and
+    // answers once the holder has published it.
+    let revoke = async {
+        while w.registry.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        w.revoke(&ds).await.unwrap()
+    };
+    let ds_id = t(&format!("{X509}.{iaca_serial}.{ds}"));
+    let release = async {
+        loop {
+            let rec = load_as::<IssuedCertificate>(&w.repo, &ds_id).await.unwrap();
+            if rec.doc.revocation.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        w.registry.release();
+    };
+    let (published, out, ()) = tokio::join!(stalled, revoke, release);
+    assert_eq!(published.unwrap(), CrlOutcome::Published);
+    assert_eq!(out["state"], json!("revoked"));
+    assert_eq!(out["crlPublished"], json!(true), "{out}");
+    let last = w.crls(&iaca_serial).last().unwrap().clone();
+    assert_eq!(last.1, vec![ds], "the holder published the revocation");
+    let crl = load_as::<IssuedCertificate>(&w.repo, &id)
+        .await
+        .unwrap()
+        .doc
+        .crl
+        .unwrap();
+    assert!(crl.published_revision >= crl.revision as i64);
+    // Numbers only ever grew.
+    let numbers: Vec<u64> = w.crls(&iaca_serial).iter().map(|c| c.0).collect();
+    assert!(numbers.windows(2).all(|p| p[0] < p[1]), "{numbers:?}");
+}
+
+#[tokio::test]
+async fn a_publisher_that_lost_its_lease_records_nothing_and_forces_a_republish() {
+    let w = World::new(true).await;
+    let iaca = w.iaca().await;
+    let iaca_serial = serial_of(iaca["certificatePEM"].as_str().unwrap());
+    let id = t(&format!("{X509}.{iaca_serial}"));
+    // A's upload stalls; meanwhile its lease is taken over by B (as after it expired).
+    w.registry.hold_next(1);
+    let deps = w.deps();
+    let a = publish_crl(&w.repo, &deps, &id, true);
+    let takeover = async {
+        while w.registry.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let mut rec = load_as::<IssuedCertificate>(&w.repo, &id).await.unwrap();
+        let v = rec.version;
+        rec.doc.crl.as_mut().unwrap().lease_owner = Some("B".into());
+        w.repo
+            .commit(vec![Op::Replace {
+                record: rec.upcast(),
+                expected_version: v,
+                children_delta: 0,
+            }])
+            .await
+            .unwrap();
+        w.registry.release();
+    };
+    let (a, ()) = tokio::join!(a, takeover);
+    // A found itself fenced and went on while B's (fake) lease holds: B publishes.
+    assert_eq!(a.unwrap(), CrlOutcome::Coalesced);
+    let crl = load_as::<IssuedCertificate>(&w.repo, &id)
+        .await
+        .unwrap()
+        .doc
+        .crl
+        .unwrap();
+    assert_eq!(crl.lease_owner.as_deref(), Some("B"), "B's lease stays B's");
+    assert_eq!(crl.published_number, Some(1), "A's outcome is not recorded");
+    assert!(
+        crl.published_revision < crl.revision as i64,
+        "whoever publishes next publishes again"
+    );
+}
+
+#[tokio::test]
+async fn without_a_target_revocations_are_recorded_and_nothing_is_published() {
+    let w = World::new(false).await;
+    let iaca = w.iaca().await;
+    assert!(iaca.get("crlPublished").is_none());
+    let pem = iaca["certificatePEM"].as_str().unwrap();
+    // No target: the distribution point is required.
+    assert_eq!(w.ds(pem).await.unwrap_err().status, 400);
+    let iaca_serial = serial_of(pem);
+    let id = t(&format!("{X509}.{iaca_serial}"));
+    let rec = load_as::<IssuedCertificate>(&w.repo, &id).await.unwrap();
+    assert!(Record::refresh_at(&rec.clone().upcast()).is_none());
+    assert_eq!(
+        publish_crl(&w.repo, &w.deps(), &id, true).await.unwrap(),
+        CrlOutcome::NoTarget
+    );
+    assert!(w.registry.uploads.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_document_signer_under_an_iaca_issued_elsewhere_records_it_in_the_same_commit() {
+    let w = World::new(true).await;
+    let mine = w.iaca().await;
+    let pem = mine["certificatePEM"].as_str().unwrap();
+    let iaca_id = t(&format!("{X509}.{}", serial_of(pem)));
+    // Forget the record, as for an IACA issued before issuance was recorded.
+    let rec = w.repo.get(&iaca_id).await.unwrap().unwrap();
+    w.repo
+        .commit(vec![
+            Op::Delete {
+                id: iaca_id.clone(),
+                children: 0,
+                dependants: 0,
+                version: None,
+            },
+            Op::Count {
+                id: t(X509),
+                children: -1,
+                dependants: 0,
+            },
+        ])
+        .await
+        .unwrap();
+    // KMS down: the Document Signer fails and records nothing (not even the IACA).
+    let before = w.repo.item_counts().await;
+    w.kms.down.store(true, Ordering::SeqCst);
+    assert!(w.ds(pem).await.unwrap_err().status >= 500);
+    assert_eq!(w.repo.item_counts().await, before);
+    // KMS back: the IACA is recorded (adopted) with the Document Signer as its one child.
+    w.kms.down.store(false, Ordering::SeqCst);
+    w.ds(pem).await.unwrap();
+    let adopted = w.repo.get(&iaca_id).await.unwrap().unwrap();
+    assert_eq!(adopted.children, 1);
+    assert!(adopted.get::<IssuedCertificate>().unwrap().adopted);
+    assert_eq!(rec.id, adopted.id);
+    assert_eq!(w.repo.get(&t(X509)).await.unwrap().unwrap().children, 1);
+}
