@@ -64,6 +64,14 @@ def ds(api, world, key_desc, sid, **data):
         "certificateData": cd, "dsKeyDescriptor": key_desc})
 
 
+def broken_csr(pem):
+    """The request with one bit of its signature flipped."""
+    der = bytearray(x509.load_pem_x509_csr(pem.encode()).public_bytes(serialization.Encoding.DER))
+    der[-5] ^= 0x01
+    return "-----BEGIN CERTIFICATE REQUEST-----\n" + base64.encodebytes(bytes(der)).decode() + \
+        "-----END CERTIFICATE REQUEST-----\n"
+
+
 def openssl(*args, cwd):
     return subprocess.run(["openssl", *args], capture_output=True, text=True, cwd=cwd)
 
@@ -95,12 +103,7 @@ def test_revocation_publishes_a_crl_that_openssl_and_pyca_accept(api, world, sta
         got = cert.extensions.get_extension_for_oid(ExtensionOID.CRL_DISTRIBUTION_POINTS).value
         assert got[0].full_name[0].value == view["url"], "filled with the CRL's URL"
     # A CSR whose signature is broken, and a distribution point that is not the CRL's: 400.
-    der = x509.load_pem_x509_csr(csr_pem.encode()).public_bytes(serialization.Encoding.DER)
-    broken = bytearray(der)
-    broken[-5] ^= 0x01
-    bad_pem = "-----BEGIN CERTIFICATE REQUEST-----\n" + base64.encodebytes(bytes(broken)).decode() + \
-        "-----END CERTIFICATE REQUEST-----\n"
-    assert_error(ds(api, world, {"type": "pkcs10-csr", "csrPem": bad_pem}, "ds-c"), 400, contains="csrPem")
+    assert_error(ds(api, world, {"type": "pkcs10-csr", "csrPem": broken_csr(csr_pem)}, "ds-c"), 400, contains="csrPem")
     r = ds(api, world, kms_key(world["t"], "ds"), "ds-d", crlDistributionPointUri="https://elsewhere.example/x.crl")
     assert_error(r, 400, contains=view["url"])
     # Revoke A by its stored path; B stays good.
@@ -202,3 +205,63 @@ def test_a_status_list_signer_under_the_iaca_signs_lists_with_x5c(api, world, st
     sig = b64d(sig)
     der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
     leaf.public_key().verify(der, f"{head}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))
+
+
+def test_csrs_on_every_curve_and_a_crl_target_configured_later(api, stack, s3, tmp_path):  # noqa: F811
+    org = api.org()
+    t = api.tenant(f"{org}.t1")
+    api.service(f"{t}.kms", "kms")
+    api.service(f"{t}.x509", "x509-service", dependencies=[f"{t}.kms"])
+    key(api, t, "iaca")
+    base = f"/v1/{t}.x509/x509-service-api"
+    r = api.post(f"{base}/iso/iacas", json={
+        "certificateData": {"country": "US", "commonName": "Later IACA", "issuerAlternativeNameConf": IAN},
+        "iacaKeyDesc": kms_key(t, "iaca")})
+    assert r.status_code == 201, r.text
+    assert "crlPublished" not in r.json()
+    iaca_pem = r.json()["certificatePEM"]
+    # Without a CRL target, a Document Signer must name its distribution point.
+    signer = {"type": "iaca-pem-cert-descriptor", "iacaPemEncodedCertificate": iaca_pem, "iacaKeyDesc": kms_key(t, "iaca")}
+
+    def issue(key_desc, **data):
+        return api.post(f"{base}/iso/document-signers", json={
+            "iacaSigner": signer, "certificateData": {"country": "US", "commonName": "DS", **data},
+            "dsKeyDescriptor": key_desc})
+    assert_error(issue(kms_key(t, "iaca")), 400, contains="crlDistributionPointUri")
+    # CSRs for P-256, P-384 and P-521 keys: each key certified after its proof of possession.
+    for curve in ("prime256v1", "secp384r1", "secp521r1"):
+        assert openssl("ecparam", "-name", curve, "-genkey", "-noout", "-out", f"{curve}.key", cwd=tmp_path).returncode == 0
+        r = openssl("req", "-new", "-key", f"{curve}.key", "-subj", "/CN=x", "-out", f"{curve}.csr", cwd=tmp_path)
+        assert r.returncode == 0, r.stderr
+        csr_pem = (tmp_path / f"{curve}.csr").read_text()
+        r = issue({"type": "pkcs10-csr", "csrPem": broken_csr(csr_pem)}, crlDistributionPointUri="http://crl.example.gov/iaca.crl")
+        assert_error(r, 400, contains="proof of possession")
+        r = issue({"type": "pkcs10-csr", "csrPem": csr_pem}, crlDistributionPointUri="http://crl.example.gov/iaca.crl")
+        assert r.status_code == 201, (curve, r.text)
+        got = x509.load_pem_x509_certificate(r.json()["certificatePEM"].encode()).public_key()
+        want = serialization.load_pem_private_key((tmp_path / f"{curve}.key").read_bytes(), None).public_key()
+        assert got.public_numbers() == want.public_numbers(), curve
+    # An RSA CSR is refused.
+    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", "rsa.key", "-subj", "/CN=x", "-out", "rsa.csr",
+            cwd=tmp_path)
+    assert_error(issue({"type": "pkcs10-csr", "csrPem": (tmp_path / "rsa.csr").read_text()},
+                       crlDistributionPointUri="http://crl.example.gov/iaca.crl"), 400)
+    # A CRL target configured later: the IACA's CRL is due now, and the refresh publishes it.
+    name = "crl-later-" + uuid.uuid4().hex[:8]
+    registry, fetch = make_registry("aws", stack, s3, name)
+    doc = api.get(f"{base}/configuration/view").json()
+    r = api.put(f"{base}/configuration/update", json={**doc, "config": {"crl": {"registry": registry}}})
+    assert r.status_code == 200, r.text
+    view = api.get(f"{base}/configuration/view").json()
+    assert view["config"]["crl"]["registry"]["secretKey"] == "***" and view["config"]["crl"]["validityDays"] == 7
+    [crl] = api.get(f"{base}/crls").json()
+    assert crl["number"] is None and crl["url"].endswith(f"/crls/{t}.x509/{crl['iacaSerialNumber']}.crl")
+    invoke_refresh(stack)
+    [crl] = api.get(f"{base}/crls").json()
+    assert crl["number"] == 1 and crl["lastPublishError"] is None
+    _, _, body = fetch(crl["url"])
+    assert x509.load_der_x509_crl(body).is_signature_valid(
+        x509.load_pem_x509_certificate(iaca_pem.encode()).public_key())
+    # A distribution point that differs from the CRL's URL is now a 400.
+    assert_error(issue(kms_key(t, "iaca"), crlDistributionPointUri="http://crl.example.gov/iaca.crl"), 400,
+                 contains=crl["url"])
