@@ -51,7 +51,12 @@ SCHEMAS = {
                        "azure {accountName, containerName, accountKey? | sasToken? | connectionString?, endpointUrl?, bucketUrl?}; "
                        "gcs {bucketName, projectId?, serviceAccountKeyJson?, endpointUrl?, bucketUrl?}. Secrets are shown as ***.",
         "properties": {"type": {"enum": ["aws", "azure", "gcs"]}}, "additionalProperties": {"type": ["string", "object"]}},
-    "ServiceConfig": {"type": "object", "properties": {"registry": ref("Registry")}, "additionalProperties": True},
+    "ServiceConfig": {"type": "object", "additionalProperties": True, "properties": {
+        "registry": ref("Registry"),
+        "crl": {"type": "object", "required": ["registry"], "additionalProperties": False,
+                "description": "x509-service only: where the CRLs its IACAs sign are published",
+                "properties": {"registry": ref("Registry"),
+                               "validityDays": {"type": "integer", "minimum": 1, "maximum": 366, "default": 7}}}}},
     "ServiceCreate": {"type": "object", "required": ["type"], "additionalProperties": False,
                       "properties": {"type": ref("ServiceType"), "config": ref("ServiceConfig"),
                                      "dependencies": {"type": "array", "maxItems": 32,

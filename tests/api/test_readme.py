@@ -51,3 +51,21 @@ def test_readme_status_walkthrough_runs(stack, api, tmp_path):
     for word in ("invalid", "suspended", "valid"):
         assert out.count(" " + word) >= 3, r.stdout
     assert api.get("/v1/issuer/resource-api/resources/list").status_code == 404
+
+
+def test_readme_certificate_lifecycle_walkthrough_runs(stack, api, tmp_path):
+    script = "set -euo pipefail\n" + walkthrough("## Certificate lifecycle walk-through")
+    env = {"TRUSTFN": stack.api_url, "TOKEN": stack.admin_token, "PATH": "/usr/bin:/bin:/usr/local/bin",
+           "MOTO": stack.moto_url}
+    r = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    assert r.stdout.splitlines()[0] == "True", "the empty CRL is published with the IACA"
+    assert r.stdout.splitlines()[1] == "True", "the revocation is published at once"
+    assert "content-type: application/pkix-crl" in out.lower()
+    assert "verify OK" in out
+    assert "error 23" in out and "ds-kms: rejected" in out, out
+    assert "ds-csr.pem: OK" in out and "status-signer.pem: OK" in out
+    assert '"revokedCount":1' in out
+    assert "x5c leaf: MII" in out
+    assert api.get("/v1/mva/resource-api/resources/list").status_code == 404
