@@ -152,6 +152,9 @@ def test_revocation_publishes_a_crl_that_openssl_and_pyca_accept(api, world, sta
     revoked = api.get(f"{world['base']}/certificates/issued",
                       params={"iaca": iacas[0]["serialNumber"], "state": "revoked"}).json()
     assert [c["serialNumber"] for c in revoked] == [out["serialNumber"]]
+    # A revocation cannot be undone by deleting its record (nor an IACA's numbering by deleting it).
+    assert_error(api.delete(f"/v1/{revoked[0]['_id']}/resource-api/resources/delete"), 409, contains="revoke")
+    assert_error(api.delete(f"/v1/{iacas[0]['_id']}/resource-api/resources/delete-recursive"), 409, contains="revoke")
     # An IACA is not revoked through its own CRL; an unknown serial is 404.
     assert_error(api.post(f"{world['base']}/certificates/revoke", json={"serialNumber": iacas[0]["serialNumber"]}),
                  400, contains="rotate")
@@ -258,10 +261,40 @@ def test_csrs_on_every_curve_and_a_crl_target_configured_later(api, stack, s3, t
     assert crl["number"] is None and crl["url"].endswith(f"/crls/{t}.x509/{crl['iacaSerialNumber']}.crl")
     invoke_refresh(stack)
     [crl] = api.get(f"{base}/crls").json()
-    assert crl["number"] == 1 and crl["lastPublishError"] is None
+    assert crl["number"] > 0 and crl["lastPublishError"] is None
     _, _, body = fetch(crl["url"])
     assert x509.load_der_x509_crl(body).is_signature_valid(
         x509.load_pem_x509_certificate(iaca_pem.encode()).public_key())
     # A distribution point that differs from the CRL's URL is now a 400.
     assert_error(issue(kms_key(t, "iaca"), crlDistributionPointUri="http://crl.example.gov/iaca.crl"), 400,
                  contains=crl["url"])
+    # Certificates now point at that URL: the target may not move elsewhere, nor go; its
+    # validity (and secrets) may change.
+    doc = api.get(f"{base}/configuration/view").json()
+    moved = {**registry, "bucketName": name + "-b"}
+    for config in ({"crl": {"registry": moved}}, {}):
+        r = api.put(f"{base}/configuration/update", json={**doc, "config": config})
+        assert_error(r, 409, contains=crl["url"].split("/crls/")[0])
+    r = api.put(f"{base}/configuration/update", json={**doc, "config": {"crl": {"registry": registry, "validityDays": 3}}})
+    assert r.status_code == 200, r.text
+
+
+def test_a_p521_iaca_signs_verified_certificates_and_crls(api, stack, s3, tmp_path):  # noqa: F811
+    org = api.org()
+    t = api.tenant(f"{org}.t1")
+    api.service(f"{t}.kms", "kms")
+    registry, fetch = make_registry("aws", stack, s3, "crl-p521-" + uuid.uuid4().hex[:8])
+    api.service(f"{t}.x509", "x509-service", config={"crl": {"registry": registry}}, dependencies=[f"{t}.kms"])
+    key(api, t, "iaca", key_type="secp521r1")
+    base = f"/v1/{t}.x509/x509-service-api"
+    # Every signature KMS returns is checked before anything is stored, on P-521 too.
+    r = api.post(f"{base}/iso/iacas", json={
+        "certificateData": {"country": "US", "commonName": "P-521 IACA", "issuerAlternativeNameConf": IAN},
+        "iacaKeyDesc": kms_key(t, "iaca")})
+    assert r.status_code == 201, r.text
+    iaca = x509.load_pem_x509_certificate(r.json()["certificatePEM"].encode())
+    assert isinstance(iaca.public_key().curve, ec.SECP521R1)
+    iaca.verify_directly_issued_by(iaca)
+    [crl] = api.get(f"{base}/crls").json()
+    _, _, body = fetch(crl["url"])
+    assert x509.load_der_x509_crl(body).is_signature_valid(iaca.public_key())

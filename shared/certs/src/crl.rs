@@ -4,7 +4,8 @@
 //! serialized by a lease in that record and coalesced: a revocation bumps the record's revision,
 //! and whoever holds the lease publishes until the published revision has caught up. Taking the
 //! lease allocates the next cRLNumber in the same conditional write, so numbers are strictly
-//! increasing and never reused (an attempt that fails leaves a gap, never a repeat). Uploads are
+//! increasing and never reused (an attempt that fails leaves a gap, never a repeat); numbers are
+//! seeded from the clock ([`next_number`]), so a record lost and recreated never goes back. Uploads are
 //! conditional on the object version the last publisher stored, so a stale upload cannot land
 //! after a newer CRL.
 
@@ -73,6 +74,15 @@ pub(crate) fn new_state(target: Option<&CrlTarget>) -> CrlState {
     }
 }
 
+/// The cRLNumber after `last`: the publish time in Unix milliseconds, or one more than `last`
+/// when that is larger. Strictly increasing within a record, and still larger than every number
+/// published before should the record be lost and recreated (an x509-service deleted and created
+/// again under the same path publishes to the same URL), as long as the clock runs forward.
+pub fn next_number(last: u64) -> u64 {
+    let ms = u64::try_from(Utc::now().timestamp_millis()).unwrap_or(0);
+    (last + 1).max(ms)
+}
+
 /// How a publish call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CrlOutcome {
@@ -138,7 +148,7 @@ pub async fn publish_crl(
         // the release, the refresh takes over once the lease has expired.
         let mut leased = rec.clone();
         let state = leased.doc.crl.get_or_insert_with(|| new_state(None));
-        state.number += 1;
+        state.number = next_number(state.number);
         state.lease_until = Some(now() + lease_secs());
         state.lease_owner = Some(owner.clone());
         state.refresh_at = Some(
@@ -404,8 +414,14 @@ async fn release(
                 crl.publish_error_at = None;
                 crl.failures = None;
                 crl.object_version = Some(up.version.clone());
-                // Re-issued at half its validity.
-                crl.refresh_at = Some(up.this_update + (up.next_update - up.this_update) / 2);
+                // Re-issued at half its validity; at once (by whoever comes next, the refresh at
+                // the latest) when revocations arrived during this publish.
+                let half = up.this_update + (up.next_update - up.this_update) / 2;
+                crl.refresh_at = Some(if crl.revision > revision {
+                    half.min(now() + grace_secs())
+                } else {
+                    half
+                });
             }
             Err(e) => {
                 let failures = crl.failures.unwrap_or(0).saturating_add(1);

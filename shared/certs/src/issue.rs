@@ -19,6 +19,7 @@ use trustfn_x509::{DsData, IacaData, PublicKey, Signer, StatusListSignerData, X5
 
 use crate::crl::{CrlDeps, CrlOutcome};
 use crate::issued::issued_doc;
+use trustfn_domain::model::IssuedCertificate;
 
 pub(crate) fn x509_error(e: X509Error) -> ApiError {
     match e {
@@ -330,11 +331,20 @@ async fn store_and_reply<D: serde::Serialize>(
     let adopted = rec.adopt.as_ref().map(|r| r.id.clone());
     let record = Record::new(id.clone(), book);
     write_through(issuer.repo, to.as_ref(), doc, record, rec.adopt).await?;
-    if let Some(iaca) = adopted {
+    if let Some(iaca) = &adopted {
         tracing::info!(service = %issuer.target, iaca = %iaca, "recorded an IACA issued elsewhere");
-        if let Some(deps) = issuer.crl.as_ref().and(crl) {
-            // Its distribution point answers from now on.
-            first_crl(issuer.repo, Some(deps), &iaca).await;
+    }
+    if let (Some(deps), Some(_)) = (crl, &issuer.crl) {
+        // The distribution point just written answers from now on: an IACA whose CRL was never
+        // published (just recorded, or recorded before the target was configured) publishes it.
+        let unpublished = issuer
+            .repo
+            .get(&rec.parent)
+            .await?
+            .and_then(|r| r.downcast::<IssuedCertificate>().ok())
+            .is_some_and(|r| r.doc.crl.is_none_or(|c| c.published_number.is_none()));
+        if unpublished {
+            first_crl(issuer.repo, Some(deps), &rec.parent).await;
         }
     }
     tracing::info!(service = %issuer.target, record = %id, stores = to.as_ref().map_or(0, |t| t.paths.len()), certificate = rec.profile.as_str(), "certificate issued");
@@ -520,7 +530,17 @@ async fn iaca_record(
         vec![],
     )?;
     let id = issuer.target.child(&doc.serial_number)?;
-    if issuer.repo.get(&id).await?.is_some() {
+    if let Some(rec) = issuer.repo.get(&id).await? {
+        // The same serial must be the same IACA: another certificate posing under a recorded
+        // IACA's serial would file its certificates (and revocations) under the wrong CRL.
+        let same = rec
+            .get::<IssuedCertificate>()
+            .is_some_and(|c| c.sha256_fingerprint == doc.sha256_fingerprint);
+        if !same {
+            return Err(ApiError::conflict(format!(
+                "iacaSigner: {id} records another certificate with this IACA's serial number;                  nothing was issued"
+            )));
+        }
         return Ok((id, None));
     }
     doc.adopted = true;

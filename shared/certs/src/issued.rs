@@ -153,10 +153,12 @@ pub async fn issued(
         Some(s) => {
             let serial = normalise_serial("iaca", s)?;
             let id = service.child(&serial)?;
-            let rec = load_as::<IssuedCertificate>(repo, &id).await.map_err(|_| {
-                ApiError::not_found(format!("no IACA {serial} recorded in {service}"))
-            })?;
-            if rec.doc.profile != IssuedProfile::Iaca {
+            // Storage failures stay 5xx; only a missing IACA is a 404.
+            let is_iaca = repo.get(&id).await?.is_some_and(|r| {
+                r.get::<IssuedCertificate>()
+                    .is_some_and(|c| c.profile == IssuedProfile::Iaca)
+            });
+            if !is_iaca {
                 return Err(ApiError::not_found(format!(
                     "no IACA {serial} recorded in {service}"
                 )));
@@ -221,6 +223,8 @@ pub async fn revoke(
 ) -> Result<Reply, ApiError> {
     let service_id = auth.target();
     let p = auth.principal();
+    // The stored certificate, when the request names one (with where it is stored).
+    let mut stored: Option<(Target, Certificate)> = None;
     let serial = match (&body.serial_number, &body.stored_certificate_path) {
         (Some(s), None) => normalise_serial("serialNumber", s)?,
         (None, Some(path)) => {
@@ -243,7 +247,9 @@ pub async fn revoke(
                         "storedCertificatePath: no stored certificate at {path}"
                     ))
                 })?;
-            cert.doc.serial_number
+            let serial = cert.doc.serial_number.clone();
+            stored = Some((path, cert.doc));
+            serial
         }
         _ => {
             return Err(ApiError::validation(
@@ -281,14 +287,28 @@ pub async fn revoke(
         .collect::<Result<_, _>>()?;
     let mut races = 0;
     let (cert, revision) = loop {
-        let Some(found) = repo.get_many(&ids).await?.into_iter().next() else {
-            return Err(ApiError::not_found(format!(
-                "no certificate with serial number {serial} was issued by {service_id}"
-            )));
+        // Recorded at issuance; or, named by its stored copy, issued before issuance was
+        // recorded by an IACA recorded here (its signature verifies with that IACA's key): then
+        // it is recorded now, with its revocation.
+        let (cert, new) = match repo.get_many(&ids).await?.into_iter().next() {
+            Some(found) => (
+                found.downcast::<IssuedCertificate>().map_err(|r| {
+                    ApiError::internal_msg(format!("{} is not an issued certificate", r.id))
+                })?,
+                false,
+            ),
+            None => match stored
+                .as_ref()
+                .and_then(|(path, c)| signed_here(&iacas, path, c))
+            {
+                Some(rec) => (rec, true),
+                None => {
+                    return Err(ApiError::not_found(format!(
+                        "no certificate with serial number {serial} was issued by {service_id}"
+                    )))
+                }
+            },
         };
-        let cert = found.downcast::<IssuedCertificate>().map_err(|r| {
-            ApiError::internal_msg(format!("{} is not an issued certificate", r.id))
-        })?;
         let iaca_id = cert.id.parent().expect("under an IACA");
         let iaca = load_as::<IssuedCertificate>(repo, &iaca_id).await?;
         if cert.doc.revocation.is_some() {
@@ -314,15 +334,18 @@ pub async fn revoke(
         }
         let revision = crl.revision;
         let ops = vec![
-            Op::Replace {
-                record: revoked.clone().upcast(),
-                expected_version: cert.version,
-                children_delta: 0,
+            match new {
+                true => Op::Create(revoked.clone().upcast()),
+                false => Op::Replace {
+                    record: revoked.clone().upcast(),
+                    expected_version: cert.version,
+                    children_delta: 0,
+                },
             },
             Op::Replace {
                 record: next_iaca.upcast(),
                 expected_version: iaca.version,
-                children_delta: 0,
+                children_delta: i64::from(new),
             },
         ];
         match repo.commit(ops).await {
@@ -344,17 +367,7 @@ pub async fn revoke(
         out["crlPublished"] = json!(false);
         return Ok(Reply::json(200, out));
     };
-    let outcome = publish_crl(repo, deps, &iaca_id, false).await;
-    let mut error = None;
-    match &outcome {
-        Ok(CrlOutcome::Coalesced) => wait_published(repo, &iaca_id, revision).await?,
-        Ok(_) => {}
-        Err(e) => {
-            // The revocation stands; the refresh publishes it (the CRL view shows the error).
-            tracing::error!(code = "CRL_PUBLISH_FAILED", iaca = %iaca_id, error = %e.message, "revoked, but the CRL could not be published now");
-            error = Some(e.message.clone());
-        }
-    }
+    let error = publish_revision(repo, deps, &iaca_id, revision).await?;
     let iaca = load_as::<IssuedCertificate>(repo, &iaca_id).await?;
     let published = iaca
         .doc
@@ -369,20 +382,76 @@ pub async fn revoke(
     Ok(Reply::json(200, out))
 }
 
-/// Waits (a few seconds at most) for the publisher holding the CRL's lease to publish
-/// `revision`.
-async fn wait_published(
+/// The record of a stored certificate that one of the service's IACAs signed but that was not
+/// recorded (issued before issuance was recorded): the IACA's subject is its issuer and the
+/// IACA's key verifies its signature. Marked `adopted`.
+fn signed_here(
+    iacas: &[Record<IssuedCertificate>],
+    path: &Target,
+    cert: &Certificate,
+) -> Option<Record<IssuedCertificate>> {
+    let der = trustfn_x509::pem::decode_one_certificate(&cert.data.pem).ok()?;
+    let iaca = iacas.iter().find(|i| {
+        i.doc.profile == IssuedProfile::Iaca
+            && i.doc.subject == cert.issuer
+            && trustfn_x509::pem::decode_one_certificate(&i.doc.pem)
+                .and_then(|d| trustfn_x509::parse::public_key(&d))
+                .and_then(|k| trustfn_x509::parse::verify_signed_by(&der, &k))
+                .is_ok()
+    })?;
+    let profile = match trustfn_x509::parse::is_mdl_document_signer(&der) {
+        true => IssuedProfile::DocumentSigner,
+        false => IssuedProfile::StatusListSigner,
+    };
+    let mut doc = issued_doc(profile, &der, &cert.data.pem, None, vec![path.to_string()]).ok()?;
+    doc.adopted = true;
+    Some(Record::with_doc(
+        iaca.id.child(&doc.serial_number).ok()?,
+        doc,
+    ))
+}
+
+/// How long a revocation waits for its CRL to be published before it answers (the function's
+/// timeout is 30 s; a publish takes one KMS Sign and one bounded upload).
+const PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Publishes the IACA's CRL until it holds `revision`: ourselves, or by waiting for the publisher
+/// holding the lease (and publishing ourselves if it let go without it), for at most
+/// [`PUBLISH_WAIT`]. The publish error, if one ended it; the refresh publishes what is left.
+async fn publish_revision(
     repo: &dyn Repository,
+    deps: &CrlDeps<'_>,
     iaca_id: &Target,
     revision: u64,
-) -> Result<(), ApiError> {
-    for _ in 0..40 {
-        let iaca = load_as::<IssuedCertificate>(repo, iaca_id).await?;
-        let crl = iaca.doc.crl.unwrap_or_default();
-        if crl.published_revision >= revision as i64 || crl.lease_until.is_none_or(|u| u <= now()) {
-            return Ok(());
+) -> Result<Option<String>, ApiError> {
+    let started = std::time::Instant::now();
+    loop {
+        match publish_crl(repo, deps, iaca_id, false).await {
+            Ok(CrlOutcome::Coalesced) => {}
+            Ok(_) => return Ok(None),
+            Err(e) => {
+                // The revocation stands; the refresh publishes it (the CRL view shows the error).
+                tracing::error!(code = "CRL_PUBLISH_FAILED", iaca = %iaca_id, error = %e.message, "revoked, but the CRL could not be published now");
+                return Ok(Some(e.message));
+            }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        // Another publisher holds the lease: wait until it has published our revision, or let go.
+        loop {
+            if started.elapsed() >= PUBLISH_WAIT {
+                return Ok(None);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            let crl = load_as::<IssuedCertificate>(repo, iaca_id)
+                .await?
+                .doc
+                .crl
+                .unwrap_or_default();
+            if crl.published_revision >= revision as i64 {
+                return Ok(None);
+            }
+            if crl.lease_until.is_none_or(|u| u <= now()) {
+                break; // it let go without our revision: publish it ourselves
+            }
+        }
     }
-    Ok(())
 }

@@ -143,8 +143,11 @@ async fn each_revocation_publishes_a_crl_with_a_new_number_and_repeats_change_no
     let iaca = w.iaca().await;
     let iaca_serial = serial_of(iaca["certificatePEM"].as_str().unwrap());
     assert_eq!(iaca["crlPublished"], json!(true));
-    // Day one: an empty CRL, number 1.
-    assert_eq!(w.crls(&iaca_serial), vec![(1, vec![])]);
+    // Day one: an empty CRL.
+    let crls = w.crls(&iaca_serial);
+    assert_eq!(crls.len(), 1);
+    assert!(crls[0].1.is_empty());
+    let first = crls[0].0;
     let a = w
         .ds(iaca["certificatePEM"].as_str().unwrap())
         .await
@@ -160,7 +163,9 @@ async fn each_revocation_publishes_a_crl_with_a_new_number_and_repeats_change_no
     let out = w.revoke(&a).await.unwrap();
     assert_eq!(out["crlPublished"], json!(true));
     assert_eq!(out["state"], json!("revoked"));
-    assert_eq!(w.crls(&iaca_serial)[1], (2, vec![a.clone()]));
+    let second = w.crls(&iaca_serial)[1].clone();
+    assert!(second.0 > first);
+    assert_eq!(second.1, vec![a.clone()]);
     // The same revocation again (serial in upper case with colons): nothing new is signed.
     let signs = w.kms.signs.load(Ordering::SeqCst);
     let colons: String = a
@@ -180,7 +185,8 @@ async fn each_revocation_publishes_a_crl_with_a_new_number_and_repeats_change_no
     both.sort();
     let (n, mut got) = w.crls(&iaca_serial)[2].clone();
     got.sort();
-    assert_eq!((n, got), (3, both));
+    assert!(n > second.0);
+    assert_eq!(got, both);
     // The IACA itself is refused; an unknown serial is 404.
     assert_eq!(w.revoke(&iaca_serial).await.unwrap_err().status, 400);
     assert_eq!(w.revoke(&"4a".repeat(20)).await.unwrap_err().status, 404);
@@ -193,6 +199,7 @@ async fn a_failed_publish_keeps_the_revocation_and_never_reuses_a_number() {
     let pem = iaca["certificatePEM"].as_str().unwrap();
     let iaca_serial = serial_of(pem);
     let ds = serial_of(w.ds(pem).await.unwrap()["certificatePEM"].as_str().unwrap());
+    let published = w.crls(&iaca_serial).last().unwrap().0;
     w.registry.fail.store(true, Ordering::SeqCst);
     let out = w.revoke(&ds).await.unwrap();
     assert_eq!(out["crlPublished"], json!(false), "{out}");
@@ -201,6 +208,8 @@ async fn a_failed_publish_keeps_the_revocation_and_never_reuses_a_number() {
     let rec = load_as::<IssuedCertificate>(&w.repo, &id).await.unwrap();
     let crl = rec.doc.crl.clone().unwrap();
     assert!(crl.publish_error.is_some() && crl.lease_owner.is_none());
+    let failed = crl.number;
+    assert!(failed > published, "the failed attempt took a number");
     assert!(
         w.repo
             .due(crl.refresh_at.unwrap(), 10)
@@ -209,14 +218,16 @@ async fn a_failed_publish_keeps_the_revocation_and_never_reuses_a_number() {
             .contains(&id),
         "the refresh retries it"
     );
-    // The registry is back: the refresh publishes number 3 (2 went to the failed attempt).
+    // The registry is back: the refresh publishes with a number above the failed attempt's.
     w.registry.fail.store(false, Ordering::SeqCst);
     let refresh = CrlRepublisher {
         repo: &w.repo,
         deps: w.deps(),
     };
     refresh.republish(&rec.upcast()).await.unwrap();
-    assert_eq!(w.crls(&iaca_serial).last().unwrap(), &(3, vec![ds]));
+    let last = w.crls(&iaca_serial).last().unwrap().clone();
+    assert!(last.0 > failed, "never reused");
+    assert_eq!(last.1, vec![ds]);
     let crl = load_as::<IssuedCertificate>(&w.repo, &id)
         .await
         .unwrap()
@@ -322,7 +333,12 @@ async fn a_publisher_that_lost_its_lease_records_nothing_and_forces_a_republish(
         .crl
         .unwrap();
     assert_eq!(crl.lease_owner.as_deref(), Some("B"), "B's lease stays B's");
-    assert_eq!(crl.published_number, Some(1), "A's outcome is not recorded");
+    let first = w.crls(&iaca_serial)[0].0;
+    assert_eq!(
+        crl.published_number,
+        Some(first),
+        "A's outcome is not recorded"
+    );
     assert!(
         crl.published_revision < crl.revision as i64,
         "whoever publishes next publishes again"
@@ -385,4 +401,145 @@ async fn a_document_signer_under_an_iaca_issued_elsewhere_records_it_in_the_same
     assert!(adopted.get::<IssuedCertificate>().unwrap().adopted);
     assert_eq!(rec.id, adopted.id);
     assert_eq!(w.repo.get(&t(X509)).await.unwrap().unwrap().children, 1);
+}
+
+#[tokio::test]
+async fn numbers_stay_above_those_of_a_record_that_was_lost() {
+    let w = World::new(true).await;
+    let iaca = w.iaca().await;
+    let pem = iaca["certificatePEM"].as_str().unwrap().to_owned();
+    let iaca_serial = serial_of(&pem);
+    let id = t(&format!("{X509}.{iaca_serial}"));
+    let before = w.crls(&iaca_serial)[0].0;
+    // The service is deleted and created again under the same path: the IACA's record is gone,
+    // and the next Document Signer records it afresh, publishing to the same URL.
+    w.repo
+        .commit(vec![
+            Op::Delete {
+                id: id.clone(),
+                children: 0,
+                dependants: 0,
+                version: None,
+            },
+            Op::Count {
+                id: t(X509),
+                children: -1,
+                dependants: 0,
+            },
+        ])
+        .await
+        .unwrap();
+    w.ds(&pem).await.unwrap();
+    let after = w.crls(&iaca_serial).last().unwrap().0;
+    assert!(after > before, "{after} after {before}");
+}
+
+#[tokio::test]
+async fn another_certificate_under_a_recorded_iacas_serial_is_refused() {
+    let w = World::new(true).await;
+    let iaca = w.iaca().await;
+    let pem = iaca["certificatePEM"].as_str().unwrap();
+    let serial = trustfn_x509::pem::decode_one_certificate(pem).unwrap();
+    let serial = trustfn_x509::parse::facts(&serial).unwrap().serial;
+    let bytes: Vec<u8> = (0..serial.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&serial[i..i + 2], 16).unwrap())
+        .collect();
+    // The same key and serial, another subject: another certificate.
+    let key = load_as::<KeyDoc>(&w.repo, &t("acme.t1.kms.iaca"))
+        .await
+        .unwrap()
+        .doc;
+    let signer =
+        trustfn_domain::ports::KeyManager::signer(&w.kms, &key.kms_key_arn, key.public_key);
+    let data: trustfn_x509::IacaData = serde_json::from_value(json!({
+        "country": "US", "commonName": "Impostor", "issuerAlternativeNameConf": {"uri": "https://y.example"}}))
+    .unwrap();
+    let twin = data
+        .issue_with_serial(&bytes, signer.as_ref())
+        .await
+        .unwrap();
+    let before = w.repo.item_counts().await;
+    let e = w.ds(&twin.pem).await.unwrap_err();
+    assert_eq!(e.status, 409, "{}", e.message);
+    assert_eq!(w.repo.item_counts().await, before);
+}
+
+#[tokio::test]
+async fn a_stored_certificate_issued_before_records_existed_can_be_revoked() {
+    let w = World::new(true).await;
+    seed(
+        &w.repo,
+        "acme.t1.store",
+        Service::X509Store(Default::default()),
+    )
+    .await;
+    attach(&w.repo, X509, "acme.t1.store").await;
+    let iaca = w.iaca().await;
+    let pem = iaca["certificatePEM"].as_str().unwrap().to_owned();
+    let iaca_serial = serial_of(&pem);
+    let out = w.ds(&pem).await.unwrap();
+    let stored = out["storedCertificateIds"][0].as_str().unwrap().to_owned();
+    let ds = serial_of(out["certificatePEM"].as_str().unwrap());
+    // Forget the Document Signer's record, as for one issued before records existed.
+    let ds_id = t(&format!("{X509}.{iaca_serial}.{ds}"));
+    let iaca_id = t(&format!("{X509}.{iaca_serial}"));
+    w.repo
+        .commit(vec![
+            Op::Delete {
+                id: ds_id.clone(),
+                children: 0,
+                dependants: 0,
+                version: None,
+            },
+            Op::Count {
+                id: iaca_id.clone(),
+                children: -1,
+                dependants: 0,
+            },
+        ])
+        .await
+        .unwrap();
+    // By serial it is unknown; by its stored copy it verifies under the IACA and is revoked.
+    assert_eq!(w.revoke(&ds).await.unwrap_err().status, 404);
+    let body: RevokeRequest =
+        serde_json::from_value(json!({"storedCertificatePath": stored})).unwrap();
+    let auth = admin::<act::CertificateRevoke>(X509);
+    let out = issued::revoke(&w.repo, &w.deps(), &auth, body)
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    assert_eq!(out["state"], json!("revoked"));
+    assert_eq!(out["adopted"], json!(true));
+    assert_eq!(out["profile"], json!("document-signer"));
+    assert_eq!(w.crls(&iaca_serial).last().unwrap().1, vec![ds]);
+    assert_eq!(w.repo.get(&iaca_id).await.unwrap().unwrap().children, 1);
+}
+
+#[tokio::test]
+async fn issued_records_are_removed_only_with_their_service() {
+    let w = World::new(true).await;
+    let iaca = w.iaca().await;
+    let pem = iaca["certificatePEM"].as_str().unwrap();
+    let iaca_serial = serial_of(pem);
+    let ds = serial_of(w.ds(pem).await.unwrap()["certificatePEM"].as_str().unwrap());
+    w.revoke(&ds).await.unwrap();
+    for (path, recursive) in [
+        (format!("{X509}.{iaca_serial}.{ds}"), false),
+        (format!("{X509}.{iaca_serial}"), true),
+    ] {
+        let auth = admin::<act::ResourceDelete>(&path);
+        let e = trustfn_tree::delete::delete(&w.repo, &auth, recursive)
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, 409, "{path}: {}", e.message);
+        assert!(e.message.contains("certificates/revoke"), "{}", e.message);
+    }
+    // With the service, everything goes.
+    let auth = admin::<act::ResourceDelete>(X509);
+    trustfn_tree::delete::delete(&w.repo, &auth, true)
+        .await
+        .unwrap();
+    assert!(w.repo.get(&t(X509)).await.unwrap().is_none());
 }

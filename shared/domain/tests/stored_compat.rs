@@ -74,3 +74,22 @@ fn a_damaged_record_is_an_error_not_a_default() {
         );
     }
 }
+
+#[test]
+fn an_x509_service_config_stored_before_crl_targets_keeps_its_own_crl_field() {
+    // Free-form before CRL targets: a `crl` of another shape stays the client's, as stored.
+    let legacy = serde_json::json!({"type": "x509-service", "config": {"crl": "https://x.example/a.crl", "note": 1}});
+    let doc = Doc::from_stored(Kind::Service, legacy.clone()).unwrap();
+    assert_eq!(doc.to_stored(), legacy);
+    let Doc::Service(s) = &doc else { panic!() };
+    assert!(s.crl_target().is_none());
+    // A CRL target must parse as one: a damaged target is an error, not ignored.
+    let damaged = serde_json::json!({"type": "x509-service", "config": {"crl": {"registry": {"type": "aws"}}}});
+    assert!(Doc::from_stored(Kind::Service, damaged).is_err());
+    let target = serde_json::json!({"type": "x509-service", "config": {"crl": {"validityDays": 7,
+        "registry": {"type": "gcs", "bucketName": "b"}}}});
+    let doc = Doc::from_stored(Kind::Service, target.clone()).unwrap();
+    let Doc::Service(s) = &doc else { panic!() };
+    assert_eq!(s.crl_target().unwrap().validity_days, 7);
+    assert_eq!(doc.to_stored(), target);
+}

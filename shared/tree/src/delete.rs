@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use serde_json::json;
 use trustfn_domain::auth::{act, Action, Authorized, Principal};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{ApiKey, KeyDoc, Kind, Record};
+use trustfn_domain::model::{ApiKey, IssuedCertificate, IssuedProfile, KeyDoc, Kind, Record};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::reply::MAX_PAGE;
 use trustfn_domain::repo::MAX_TX_ITEMS;
@@ -44,6 +44,22 @@ pub async fn delete_tracking(
             "{target} is a status list: issued credentials refer to it, so it is removed only \
              with its configuration ({})",
             target.parent().map(|p| p.to_string()).unwrap_or_default()
+        )));
+    }
+    if root.kind() == Kind::Issued {
+        // A deleted record would drop its revocation from the IACA's next CRL (and a deleted
+        // IACA record its CRL's numbering): they go only with their x509-service.
+        let iaca = root
+            .get::<IssuedCertificate>()
+            .is_some_and(|c| c.profile == IssuedProfile::Iaca);
+        let service = match iaca {
+            true => target.parent(),
+            false => target.parent().and_then(|p| p.parent()),
+        }
+        .map(|s| s.to_string())
+        .unwrap_or_default();
+        return Err(ApiError::conflict(format!(
+            "{target} records an issued certificate: revoke it with certificates/revoke; the              records are removed only with their x509-service ({service})"
         )));
     }
     if !recursive {

@@ -15,7 +15,7 @@ use trustfn_domain::model::{
 use trustfn_domain::ports::SecretBox;
 use trustfn_domain::registry::{RegistryConfig, RegistryPolicy};
 use trustfn_domain::reply::Reply;
-use trustfn_domain::repo::{Op, Repository};
+use trustfn_domain::repo::{Op, RepoError, Repository};
 use trustfn_domain::resource::{failed_index, load};
 use trustfn_domain::secret::SecretInput;
 use trustfn_domain::target::Target;
@@ -479,6 +479,7 @@ pub async fn configuration_update(
     if doc.registry() != stored.registry() || crl_changed {
         auth.principal().authorize::<act::RegistryUpdate>(target)?;
     }
+    keeps_crl_urls(repo, target, stored, &doc).await?;
     let mut updated = rec.clone();
     updated.doc = Doc::Service(doc);
     repo.commit(vec![Op::Replace {
@@ -494,42 +495,99 @@ pub async fn configuration_update(
         None => ApiError::from(e),
     })?;
     tracing::info!(service = %target, version = rec.version + 1, "configuration replaced");
-    if crl_changed {
-        if let Err(e) = schedule_crls(repo, target, on).await {
-            // The configuration stands; the CRLs are published by the next revocation or
-            // issuance instead, and `crls` shows them unpublished meanwhile.
-            tracing::error!(code = "CRL_SCHEDULE_FAILED", service = %target, error = %e.message, "could not schedule the CRLs of the new target");
+    if t == ServiceType::X509Service {
+        // Idempotent: an update sent again repairs a schedule a failure left unfinished.
+        // A changed target gets every CRL now; otherwise only those never scheduled.
+        if let Err(e) = schedule_crls(repo, target, on, crl_changed).await {
+            tracing::error!(code = "CRL_SCHEDULE_FAILED", service = %target, error = %e.message, "configuration saved, but the IACAs' CRLs could not all be scheduled; the same update sent again finishes it");
+            return Err(e);
         }
     }
     Ok(Reply::empty(200))
 }
 
-/// After an x509-service's CRL target changed: makes every IACA's CRL due for the scheduled
-/// refresh now (`on`), or takes them out of it. One small write per IACA of the service.
-async fn schedule_crls(repo: &dyn Repository, service: &Target, on: bool) -> Result<(), ApiError> {
+/// Certificates already issued name their IACA's CRL URL in their distribution point: while an
+/// x509-service has issued anything, its CRL target may change (credentials, endpoint,
+/// validity) only where the public URL of its CRLs stays the same, and may not be removed.
+async fn keeps_crl_urls(
+    repo: &dyn Repository,
+    target: &Target,
+    stored: &Service,
+    doc: &Service,
+) -> Result<(), ApiError> {
+    let Some(old) = stored.crl_target() else {
+        return Ok(());
+    };
+    let (old_base, new_base) = (
+        old.registry.public_base(),
+        doc.crl_target().map(|c| c.registry.public_base()),
+    );
+    if new_base.as_deref() == Some(old_base.as_str()) {
+        return Ok(());
+    }
+    if repo.children(Some(target), 1, None).await?.items.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::conflict(format!(
+        "config.crl: certificates issued by {target} point at CRLs under {old_base}; the CRL          target may change only where that stays their public URL (give the registry a bucketUrl          of {old_base}), and cannot be removed while they exist"
+    )))
+}
+
+/// Makes every IACA's CRL of an x509-service due for the scheduled refresh now when the service
+/// has a CRL target (`on`) and it is not scheduled yet (or `all`: the target changed), or takes
+/// them out of the refresh when it has none. One small write per IACA that needs it; a concurrent change of an IACA's record is
+/// read again and retried.
+async fn schedule_crls(
+    repo: &dyn Repository,
+    service: &Target,
+    on: bool,
+    all: bool,
+) -> Result<(), ApiError> {
     let now = chrono::Utc::now().timestamp();
     let mut cursor = None;
     loop {
         let page = repo.children(Some(service), 100, cursor.as_deref()).await?;
         for rec in page.items {
-            let Ok(mut iaca) = rec.downcast::<IssuedCertificate>() else {
-                continue;
-            };
-            if iaca.doc.profile != IssuedProfile::Iaca {
-                continue;
+            let id = rec.id.clone();
+            let mut current = Some(rec);
+            for attempt in 0.. {
+                let rec = match current.take() {
+                    Some(r) => r,
+                    None => match repo.get(&id).await? {
+                        Some(r) => r,
+                        None => break,
+                    },
+                };
+                let Ok(mut iaca) = rec.downcast::<IssuedCertificate>() else {
+                    break;
+                };
+                if iaca.doc.profile != IssuedProfile::Iaca {
+                    break;
+                }
+                let crl = iaca.doc.crl.get_or_insert_with(|| CrlState {
+                    published_revision: -1,
+                    ..Default::default()
+                });
+                let due_now = crl.refresh_at.is_some_and(|at| at <= now);
+                if crl.refresh_at.is_some() == on && !(on && all && !due_now) {
+                    break; // scheduled already (or out of the refresh already)
+                }
+                crl.refresh_at = on.then_some(now);
+                let v = iaca.version;
+                match repo
+                    .commit(vec![Op::Replace {
+                        record: iaca.upcast(),
+                        expected_version: v,
+                        children_delta: 0,
+                    }])
+                    .await
+                {
+                    Ok(()) => break,
+                    Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict)
+                        if attempt < 5 => {}
+                    Err(e) => return Err(ApiError::from(e)),
+                }
             }
-            let crl = iaca.doc.crl.get_or_insert_with(|| CrlState {
-                published_revision: -1,
-                ..Default::default()
-            });
-            crl.refresh_at = on.then_some(now);
-            let v = iaca.version;
-            repo.commit(vec![Op::Replace {
-                record: iaca.upcast(),
-                expected_version: v,
-                children_delta: 0,
-            }])
-            .await?;
         }
         match page.next {
             Some(n) => cursor = Some(n),

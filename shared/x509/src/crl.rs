@@ -87,12 +87,22 @@ pub async fn sign_crl(data: &CrlData<'_>, signer: &dyn Signer) -> Result<Vec<u8>
     Ok(crl)
 }
 
-/// Verifies that `crl_der` is signed by `key` (P-256 and P-384, as for certificates).
+/// Verifies that `crl_der` is signed by `key` (every curve, as for certificates).
 pub fn verify_crl_signed_by(crl_der: &[u8], key: &crate::PublicKey) -> Result<(), X509Error> {
     let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(crl_der)
         .map_err(|e| X509Error::Parse(format!("the CRL does not parse: {e}")))?;
     if key.curve == crate::Curve::P521 {
-        return Ok(());
+        let ok = crate::p521::verifies(
+            key,
+            &crl.signature_algorithm.algorithm.to_id_string(),
+            crl.tbs_cert_list.as_ref(),
+            &crl.signature_value.data,
+        );
+        return if ok {
+            Ok(())
+        } else {
+            Err(X509Error::BadSignature)
+        };
     }
     let spki_der = crate::key::spki_der(key);
     let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki_der)

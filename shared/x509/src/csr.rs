@@ -4,8 +4,6 @@
 //! requested extensions are ignored (the certificate's come from the profile).
 
 use x509_parser::certification_request::X509CertificationRequest;
-use p521::ecdsa::signature::hazmat::PrehashVerifier;
-use sha2::{Digest, Sha256, Sha384, Sha512};
 use x509_parser::prelude::FromDer;
 
 use crate::{Curve, PublicKey, X509Error};
@@ -33,21 +31,15 @@ pub fn csr_public_key(pem: &str) -> Result<PublicKey, X509Error> {
         )
     };
     if key.curve == Curve::P521 {
-        // ring has no P-521: RustCrypto's verifies it, with whichever SHA-2 the request names.
-        let info = csr.certification_request_info.raw;
-        let digest: Vec<u8> = match csr.signature_algorithm.algorithm.to_id_string().as_str() {
-            "1.2.840.10045.4.3.2" => Sha256::digest(info).to_vec(),
-            "1.2.840.10045.4.3.3" => Sha384::digest(info).to_vec(),
-            "1.2.840.10045.4.3.4" => Sha512::digest(info).to_vec(),
-            _ => return Err(bad()),
-        };
-        // A digest shorter than the curve's order is used as it is (SEC 1 §4.1.4): left-padded
-        // to the field size it is the same integer.
-        let mut prehash = vec![0u8; 66usize.saturating_sub(digest.len())];
-        prehash.extend_from_slice(&digest);
-        let vk = p521::ecdsa::VerifyingKey::from_sec1_bytes(&key.point).map_err(|_| bad())?;
-        let sig = p521::ecdsa::Signature::from_der(&csr.signature_value.data).map_err(|_| bad())?;
-        vk.verify_prehash(&prehash, &sig).map_err(|_| bad())?;
+        let ok = crate::p521::verifies(
+            &key,
+            &csr.signature_algorithm.algorithm.to_id_string(),
+            csr.certification_request_info.raw,
+            &csr.signature_value.data,
+        );
+        if !ok {
+            return Err(bad());
+        }
     } else {
         csr.verify_signature().map_err(|_| bad())?;
     }

@@ -7,6 +7,7 @@ pub mod crl;
 pub mod csr;
 pub mod der;
 pub mod key;
+pub mod p521;
 pub mod parse;
 pub mod pem;
 pub mod profile;

@@ -58,18 +58,44 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// Whether a certificate carries the mdlDS extended key usage (an ISO 18013-5 Document Signer).
+pub fn is_mdl_document_signer(der: &[u8]) -> bool {
+    let Ok(cert) = parse_der(der) else {
+        return false;
+    };
+    let ds = crate::profile::MDL_DS_EKU
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(".");
+    cert.extended_key_usage()
+        .ok()
+        .flatten()
+        .is_some_and(|eku| eku.value.other.iter().any(|o| o.to_id_string() == ds))
+}
+
 /// The public key a certificate certifies (EC keys on the curves trustfn signs with).
 pub fn public_key(der: &[u8]) -> Result<PublicKey, X509Error> {
     crate::key::from_parsed_spki(parse_der(der)?.public_key())
 }
 
-/// Verifies that `cert_der` is signed by `key` (P-256 and P-384; P-521 certificates are accepted
-/// unverified, as the verifier library has no P-521).
+/// Verifies that `cert_der` is signed by `key` (P-256 and P-384 with the parser's verifier, P-521
+/// with [`crate::p521`]).
 pub fn verify_signed_by(cert_der: &[u8], key: &PublicKey) -> Result<(), X509Error> {
-    if key.curve == crate::Curve::P521 {
-        return Ok(());
-    }
     let cert = parse_der(cert_der)?;
+    if key.curve == crate::Curve::P521 {
+        let ok = crate::p521::verifies(
+            key,
+            &cert.signature_algorithm.algorithm.to_id_string(),
+            cert.tbs_certificate.as_ref(),
+            &cert.signature_value.data,
+        );
+        return if ok {
+            Ok(())
+        } else {
+            Err(X509Error::BadSignature)
+        };
+    }
     let spki_der = crate::key::spki_der(key);
     let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki_der)
         .map_err(|_| X509Error::BadSignature)?;

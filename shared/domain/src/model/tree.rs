@@ -67,12 +67,33 @@ pub struct CrlTarget {
 
 /// The configuration of an `x509-service`: an optional CRL target and whatever else the client
 /// keeps in `config`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct X509ServiceConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crl: Option<CrlTarget>,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
+}
+
+/// `config.crl` is a CRL target when it is an object with a `registry` (and must then parse as
+/// one: a damaged target is an error, never ignored). Before CRL targets existed the
+/// configuration was free-form, so any other `crl` value a client stored stays the client's own
+/// (in `extra`), as it was.
+impl<'de> Deserialize<'de> for X509ServiceConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut extra = Map::<String, Value>::deserialize(d)?;
+        let crl = match extra.remove("crl") {
+            Some(v @ Value::Object(_)) if v.get("registry").is_some() => {
+                Some(serde_json::from_value(v).map_err(serde::de::Error::custom)?)
+            }
+            Some(other) => {
+                extra.insert("crl".into(), other);
+                None
+            }
+            None => None,
+        };
+        Ok(X509ServiceConfig { crl, extra })
+    }
 }
 
 impl Service {

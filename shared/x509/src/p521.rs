@@ -1,0 +1,30 @@
+//! ECDSA verification on P-521, which the certificate parser's verifier (ring) lacks: used for
+//! certificates, CRLs and certification requests signed with P-521 keys, with whichever SHA-2
+//! their signature algorithm names.
+
+use p521::ecdsa::signature::hazmat::PrehashVerifier;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+
+use crate::PublicKey;
+
+/// Whether `sig_der` (an X.509 DER ECDSA signature) over `message` verifies with the P-521 `key`
+/// under the signature algorithm `alg_oid` (ecdsa-with-SHA256/384/512).
+pub fn verifies(key: &PublicKey, alg_oid: &str, message: &[u8], sig_der: &[u8]) -> bool {
+    let digest: Vec<u8> = match alg_oid {
+        "1.2.840.10045.4.3.2" => Sha256::digest(message).to_vec(),
+        "1.2.840.10045.4.3.3" => Sha384::digest(message).to_vec(),
+        "1.2.840.10045.4.3.4" => Sha512::digest(message).to_vec(),
+        _ => return false,
+    };
+    // A digest shorter than the curve's order is used as it is (SEC 1 §4.1.4): left-padded to
+    // the field size it is the same integer.
+    let mut prehash = vec![0u8; 66usize.saturating_sub(digest.len())];
+    prehash.extend_from_slice(&digest);
+    let Ok(vk) = p521::ecdsa::VerifyingKey::from_sec1_bytes(&key.point) else {
+        return false;
+    };
+    let Ok(sig) = p521::ecdsa::Signature::from_der(sig_der) else {
+        return false;
+    };
+    vk.verify_prehash(&prehash, &sig).is_ok()
+}
