@@ -42,8 +42,39 @@ def test_issuing_makes_one_sign_and_one_transaction_whatever_the_number_of_store
         assert r.status_code == 201, r.text
         for calls in (iaca_calls, ds_calls):
             assert calls["kms.Sign"] == 1, calls.counts
-            assert calls["dynamodb.TransactWriteItems"] == (1 if stores else 0), calls.counts
+            # The stores and the service's record of what it issued: one transaction.
+            assert calls["dynamodb.TransactWriteItems"] == 1, calls.counts
             assert calls.writes() == calls["dynamodb.TransactWriteItems"], calls.counts
+
+
+def test_a_revocation_costs_one_sign_and_the_same_writes_however_many_were_revoked(api, stack, s3):  # noqa: F811
+    org, t = seed(api, stores=0)
+    registry, _ = make_registry("aws", stack, s3, "calls-crl-" + org)
+    doc = api.get(f"/v1/{t}.x509/x509-service-api/configuration/view").json()
+    r = api.put(f"/v1/{t}.x509/x509-service-api/configuration/update",
+                json={**doc, "config": {"crl": {"registry": registry}}})
+    assert r.status_code == 200, r.text
+    key(api, t, "iaca")
+    key(api, t, "ds")
+    iaca = api.post(f"/v1/{t}.x509/x509-service-api/iso/iacas", json=iaca_body(t, crlDistributionPointUri=None))
+    assert iaca.status_code == 201, iaca.text
+    serials = []
+    for _ in range(4):
+        r = api.post(f"/v1/{t}.x509/x509-service-api/iso/document-signers",
+                     json=ds_body(t, iaca.json()["certificatePEM"], crlDistributionPointUri=None))
+        assert r.status_code == 201, r.text
+        serials.append(r.json()["certificatePEM"])
+    costs = []
+    for pem in serials:
+        from cryptography import x509
+        serial = format(x509.load_pem_x509_certificate(pem.encode()).serial_number, "x")
+        with Calls(stack) as calls:
+            r = api.post(f"/v1/{t}.x509/x509-service-api/certificates/revoke", json={"serialNumber": serial})
+        assert r.status_code == 200 and r.json()["crlPublished"], r.text
+        assert calls["kms.Sign"] == 1, calls.counts
+        costs.append(calls.writes())
+    # Revocation, lease (with the cRLNumber) and release: the same writes for the 1st and the 4th.
+    assert len(set(costs)) == 1, costs
 
 
 def test_an_update_costs_the_same_writes_and_one_sign_whatever_its_size(api, stack, s3):
