@@ -298,3 +298,31 @@ def test_a_p521_iaca_signs_verified_certificates_and_crls(api, stack, s3, tmp_pa
     [crl] = api.get(f"{base}/crls").json()
     _, _, body = fetch(crl["url"])
     assert x509.load_der_x509_crl(body).is_signature_valid(iaca.public_key())
+
+
+def test_a_cwt_status_list_carries_the_status_list_signer_in_x5chain(api, world, stack, s3):  # noqa: F811
+    import cbor2
+    t = world["t"]
+    r = api.post(f"{world['base']}/iso/status-list-signers", json={
+        "storedCertificateId": "cwt-signer",
+        "iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": f"{t}.store.iaca",
+                       "iacaKeyDesc": kms_key(t, "iaca")},
+        "certificateData": {"country": "US", "commonName": "CWT status list signer", "stateOrProvinceName": "US-CA"},
+        "signerKeyDescriptor": kms_key(t, "signer")})
+    assert r.status_code == 201, r.text
+    cert = x509.load_pem_x509_certificate(r.json()["certificatePEM"].encode())
+    name = "slc-" + uuid.uuid4().hex[:12]
+    registry, fetch = make_registry("aws", stack, s3, name)
+    api.service(f"{t}.cwt", "credential-status", config={"registry": registry}, dependencies=[f"{t}.kms"])
+    r = api.post(f"/v1/{t}.cwt.tsl/credential-status-service-api/status-credential/create",
+                 json={"kid": f"{t}.kms.signer", "x5ChainFrom": f"{t}.store.cwt-signer",
+                       "config": {"type": "TokenStatusList", "format": "CWT", "size": 1024}})
+    assert r.status_code == 201, r.text
+    assert r.json()["x5ChainFrom"] == f"{t}.store.cwt-signer"
+    r = api.post(f"/v1/{t}.cwt.tsl/credential-status-service-api/status-credential/entries", json={"count": 1})
+    assert r.status_code == 201, r.text
+    _, _, body = fetch(r.json()["entries"][0]["uri"])
+    protected, unprotected, payload, sig = cbor2.loads(body).value
+    assert unprotected[33] == cert.public_bytes(serialization.Encoding.DER)
+    der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+    cert.public_key().verify(der, cbor2.dumps(["Signature1", protected, b"", payload]), ec.ECDSA(hashes.SHA256()))

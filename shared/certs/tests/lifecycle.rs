@@ -543,3 +543,53 @@ async fn issued_records_are_removed_only_with_their_service() {
         .unwrap();
     assert!(w.repo.get(&t(X509)).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_revocation_recorded_during_a_publish_stays_due_if_the_publisher_dies() {
+    let w = World::new(true).await;
+    let iaca = w.iaca().await;
+    let iaca_serial = serial_of(iaca["certificatePEM"].as_str().unwrap());
+    let id = t(&format!("{X509}.{iaca_serial}"));
+    // The publisher dies taking the lease for its second round (after publishing the first).
+    let dies = trustfn_testkit::FailOnce::new(&w.repo, |ops| {
+        matches!(ops, [Op::Replace { record, .. }] if record
+            .get::<IssuedCertificate>()
+            .and_then(|c| c.crl.as_ref())
+            .is_some_and(|c| c.revision == 1 && c.lease_owner.is_some()))
+    });
+    w.registry.hold_next(1);
+    let deps = w.deps();
+    let publisher = publish_crl(&dies, &deps, &id, true);
+    let revocation = async {
+        while w.registry.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // A revocation recorded while the upload runs (its own publish is left to the holder).
+        let mut rec = load_as::<IssuedCertificate>(&w.repo, &id).await.unwrap();
+        let v = rec.version;
+        rec.doc.crl.as_mut().unwrap().revision += 1;
+        w.repo
+            .commit(vec![Op::Replace {
+                record: rec.upcast(),
+                expected_version: v,
+                children_delta: 0,
+            }])
+            .await
+            .unwrap();
+        w.registry.release();
+    };
+    let (died, ()) = tokio::join!(publisher, revocation);
+    assert!(died.is_err(), "the second round died");
+    let crl = load_as::<IssuedCertificate>(&w.repo, &id)
+        .await
+        .unwrap()
+        .doc
+        .crl
+        .unwrap();
+    assert!(crl.published_revision < crl.revision as i64);
+    let due_in = crl.refresh_at.unwrap() - chrono::Utc::now().timestamp();
+    assert!(
+        due_in <= trustfn_domain::publishing::grace_secs(),
+        "the unpublished revocation is due within the grace period, not at half the CRL's validity ({due_in} s)"
+    );
+}
