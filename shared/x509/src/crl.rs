@@ -87,28 +87,15 @@ pub async fn sign_crl(data: &CrlData<'_>, signer: &dyn Signer) -> Result<Vec<u8>
     Ok(crl)
 }
 
-/// Verifies that `crl_der` is signed by `key` (every curve, as for certificates).
+/// Verifies that `crl_der` is signed by `key` (every curve, see [`crate::signature`]).
 pub fn verify_crl_signed_by(crl_der: &[u8], key: &crate::PublicKey) -> Result<(), X509Error> {
     let (_, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(crl_der)
         .map_err(|e| X509Error::Parse(format!("the CRL does not parse: {e}")))?;
-    if key.curve == crate::Curve::P521 {
-        let ok = crate::p521::verifies(
-            key,
-            &crl.signature_algorithm.algorithm.to_id_string(),
-            crl.tbs_cert_list.as_ref(),
-            &crl.signature_value.data,
-        );
-        return if ok {
-            Ok(())
-        } else {
-            Err(X509Error::BadSignature)
-        };
+    let tbs = crl.tbs_cert_list.as_ref();
+    match crate::signature::signed_by(key, &crl.signature_algorithm, &crl.signature_value, tbs) {
+        true => Ok(()),
+        false => Err(X509Error::BadSignature),
     }
-    let spki_der = crate::key::spki_der(key);
-    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki_der)
-        .map_err(|_| X509Error::BadSignature)?;
-    crl.verify_signature(&spki)
-        .map_err(|_| X509Error::BadSignature)
 }
 
 #[cfg(test)]

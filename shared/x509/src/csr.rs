@@ -6,7 +6,7 @@
 use x509_parser::certification_request::X509CertificationRequest;
 use x509_parser::prelude::FromDer;
 
-use crate::{Curve, PublicKey, X509Error};
+use crate::{PublicKey, X509Error};
 
 /// The public key of a PEM `CERTIFICATE REQUEST` whose signature verifies with that key.
 pub fn csr_public_key(pem: &str) -> Result<PublicKey, X509Error> {
@@ -30,18 +30,9 @@ pub fn csr_public_key(pem: &str) -> Result<PublicKey, X509Error> {
                 .into(),
         )
     };
-    if key.curve == Curve::P521 {
-        let ok = crate::p521::verifies(
-            &key,
-            &csr.signature_algorithm.algorithm.to_id_string(),
-            csr.certification_request_info.raw,
-            &csr.signature_value.data,
-        );
-        if !ok {
-            return Err(bad());
-        }
-    } else {
-        csr.verify_signature().map_err(|_| bad())?;
+    let info = csr.certification_request_info.raw;
+    if !crate::signature::signed_by(&key, &csr.signature_algorithm, &csr.signature_value, info) {
+        return Err(bad());
     }
     Ok(key)
 }

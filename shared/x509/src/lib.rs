@@ -7,10 +7,10 @@ pub mod crl;
 pub mod csr;
 pub mod der;
 pub mod key;
-pub mod p521;
 pub mod parse;
 pub mod pem;
 pub mod profile;
+pub mod signature;
 
 pub use profile::{DsData, IacaData, Issued, StatusListSignerData};
 pub use trustfn_signer::{Curve, KeyError, PublicKey, SignError, Signer};

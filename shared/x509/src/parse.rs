@@ -79,28 +79,14 @@ pub fn public_key(der: &[u8]) -> Result<PublicKey, X509Error> {
     crate::key::from_parsed_spki(parse_der(der)?.public_key())
 }
 
-/// Verifies that `cert_der` is signed by `key` (P-256 and P-384 with the parser's verifier, P-521
-/// with [`crate::p521`]).
+/// Verifies that `cert_der` is signed by `key` (every curve, see [`crate::signature`]).
 pub fn verify_signed_by(cert_der: &[u8], key: &PublicKey) -> Result<(), X509Error> {
     let cert = parse_der(cert_der)?;
-    if key.curve == crate::Curve::P521 {
-        let ok = crate::p521::verifies(
-            key,
-            &cert.signature_algorithm.algorithm.to_id_string(),
-            cert.tbs_certificate.as_ref(),
-            &cert.signature_value.data,
-        );
-        return if ok {
-            Ok(())
-        } else {
-            Err(X509Error::BadSignature)
-        };
+    let tbs = cert.tbs_certificate.as_ref();
+    match crate::signature::signed_by(key, &cert.signature_algorithm, &cert.signature_value, tbs) {
+        true => Ok(()),
+        false => Err(X509Error::BadSignature),
     }
-    let spki_der = crate::key::spki_der(key);
-    let (_, spki) = x509_parser::x509::SubjectPublicKeyInfo::from_der(&spki_der)
-        .map_err(|_| X509Error::BadSignature)?;
-    cert.verify_signature(Some(&spki))
-        .map_err(|_| X509Error::BadSignature)
 }
 
 /// An IACA certificate that passed the profile check, with what a Document Signer copies from it.
