@@ -12,7 +12,7 @@ use trustfn_domain::model::{
 use trustfn_domain::ports::KeyManager;
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
-use trustfn_domain::resource::load;
+use trustfn_domain::resource::{load, named_certificate};
 use trustfn_domain::target::Target;
 use trustfn_x509::parse::{self, ParsedIaca};
 use trustfn_x509::{DsData, IacaData, PublicKey, Signer, StatusListSignerData, X509Error};
@@ -477,25 +477,10 @@ async fn signing_iaca(
             stored_certificate_path,
             iaca_key_desc,
         } => {
-            let path = Target::parse(&stored_certificate_path).map_err(|e| {
-                ApiError::validation(format!("iacaSigner.storedCertificatePath: {}", e.message))
-            })?;
-            if path.org() != target.org() {
-                return Err(ApiError::validation(
-                    "iacaSigner.storedCertificatePath: not in this organization",
-                ));
-            }
-            p.authorize::<act::CertificateView>(&path)?;
-            let cert = repo
-                .get(&path)
-                .await?
-                .and_then(|r| r.downcast::<Certificate>().ok())
-                .ok_or_else(|| {
-                    ApiError::validation(format!(
-                        "iacaSigner.storedCertificatePath: no stored certificate at {path}"
-                    ))
-                })?;
-            (cert.doc.data.pem, iaca_key_desc)
+            let field = "iacaSigner.storedCertificatePath";
+            let (_, cert) =
+                named_certificate(repo, p, target, field, &stored_certificate_path).await?;
+            (cert.data.pem, iaca_key_desc)
         }
     };
     let der = trustfn_x509::pem::decode_one_certificate(&iaca_pem)

@@ -14,7 +14,7 @@ use trustfn_domain::model::{
 use trustfn_domain::publishing::grace_secs;
 use trustfn_domain::reply::{PageParams, Reply};
 use trustfn_domain::repo::{Op, RepoError, Repository};
-use trustfn_domain::resource::{children_page, load, load_as};
+use trustfn_domain::resource::{children_page, load, load_as, named_certificate};
 use trustfn_domain::target::Target;
 
 use crate::crl::{crl_view, now, publish_crl, rfc3339, CrlDeps, CrlOutcome};
@@ -228,27 +228,11 @@ pub async fn revoke(
     let serial = match (&body.serial_number, &body.stored_certificate_path) {
         (Some(s), None) => normalise_serial("serialNumber", s)?,
         (None, Some(path)) => {
-            let path = Target::parse(path).map_err(|e| {
-                ApiError::validation(format!("storedCertificatePath: {}", e.message))
-            })?;
-            if path.org() != service_id.org() {
-                return Err(ApiError::validation(
-                    "storedCertificatePath: not in this organization",
-                ));
-            }
             // The certificate is named in the body: reading it is its own right.
-            p.authorize::<act::CertificateView>(&path)?;
-            let cert = repo
-                .get(&path)
-                .await?
-                .and_then(|r| r.downcast::<Certificate>().ok())
-                .ok_or_else(|| {
-                    ApiError::validation(format!(
-                        "storedCertificatePath: no stored certificate at {path}"
-                    ))
-                })?;
-            let serial = cert.doc.serial_number.clone();
-            stored = Some((path, cert.doc));
+            let (path, cert) =
+                named_certificate(repo, p, service_id, "storedCertificatePath", path).await?;
+            let serial = cert.serial_number.clone();
+            stored = Some((path, cert));
             serial
         }
         _ => {

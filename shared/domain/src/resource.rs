@@ -195,3 +195,29 @@ pub async fn children_page(
         .children(Some(parent), limit, cursor.as_deref())
         .await?)
 }
+
+/// A stored certificate a request names in its body field `field`: a path in the organization of
+/// `within` (the request's target), readable by the caller (`x509-store-certificate-view`, checked
+/// before anything about it is read). 400 naming the field when it is not one.
+pub async fn named_certificate(
+    repo: &dyn Repository,
+    caller: &Principal,
+    within: &Target,
+    field: &str,
+    path: &str,
+) -> Result<(Target, crate::model::Certificate), ApiError> {
+    let path =
+        Target::parse(path).map_err(|e| ApiError::validation(format!("{field}: {}", e.message)))?;
+    if path.org() != within.org() {
+        return Err(ApiError::validation(format!(
+            "{field}: not in this organization"
+        )));
+    }
+    caller.authorize::<crate::auth::act::CertificateView>(&path)?;
+    let cert = repo
+        .get(&path)
+        .await?
+        .and_then(|r| r.downcast::<crate::model::Certificate>().ok())
+        .ok_or_else(|| ApiError::validation(format!("{field}: no stored certificate at {path}")))?;
+    Ok((path, cert.doc))
+}

@@ -10,7 +10,7 @@ use trustfn_domain::model::{
 };
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
-use trustfn_domain::resource::{load, load_as};
+use trustfn_domain::resource::{load, load_as, named_certificate};
 use trustfn_domain::target::Target;
 
 use crate::{DEFAULT_SIZE, DEFAULT_TTL, DEFAULT_VALIDITY, MAX_SIZE};
@@ -270,25 +270,6 @@ fn leaf_is_the_signing_key(leaf_pem: &str, key: &KeyDoc) -> Result<(), ApiError>
     Ok(())
 }
 
-/// The PEM of the stored certificate `x5ChainFrom` names: in this organization, readable by the
-/// caller (its own right, checked before it is read).
-async fn stored_chain(
-    auth: &Authorized<'_, act::StatusConfigCreate>,
-    repo: &dyn Repository,
-    path: &str,
-) -> Result<String, ApiError> {
-    let path = Target::parse(path).map_err(|e| invalid(format!("x5ChainFrom: {}", e.message)))?;
-    if path.org() != auth.target().org() {
-        return Err(invalid("x5ChainFrom: not in this organization"));
-    }
-    auth.principal().authorize::<act::CertificateView>(&path)?;
-    repo.get(&path)
-        .await?
-        .and_then(|r| r.downcast::<trustfn_domain::model::Certificate>().ok())
-        .map(|c| c.doc.data.pem)
-        .ok_or_else(|| invalid(format!("x5ChainFrom: no stored certificate at {path}")))
-}
-
 fn kid_path(kid: &str) -> Result<Target, ApiError> {
     Target::parse(kid).map_err(|e| invalid(format!("kid: {}", e.message)))
 }
@@ -319,7 +300,11 @@ pub async fn create_config(
         Some(_) if body.x5_chain.is_some() => {
             return Err(invalid("give x5Chain or x5ChainFrom, not both"))
         }
-        Some(path) => Some(stored_chain(auth, repo, path).await?),
+        Some(path) => {
+            let (p, t) = (auth.principal(), auth.target());
+            let (_, cert) = named_certificate(repo, p, t, "x5ChainFrom", path).await?;
+            Some(cert.data.pem)
+        }
     };
     let x5 = match &from {
         Some(pem) => vec![pem.clone()],
