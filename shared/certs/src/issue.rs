@@ -323,7 +323,7 @@ async fn store_and_reply<D: serde::Serialize>(
         .flat_map(|t| t.paths.iter())
         .map(|(_, p)| p.to_string())
         .collect();
-    let mut book = issued_doc(rec.profile, &issued.der, &issued.pem, rec.key_path, stored)?;
+    let mut book = issued_doc(rec.profile, &doc, rec.key_path, stored);
     if rec.profile == IssuedProfile::Iaca {
         book.crl = Some(crate::crl::new_state(issuer.crl.as_ref()));
     }
@@ -507,13 +507,13 @@ async fn iaca_record(
     key_path: &str,
 ) -> Result<(Target, Option<Record>), ApiError> {
     let pem = trustfn_x509::pem::encode_certificate(der);
+    let cert = certificate_doc(der, &pem, CertificateType::Base, None)?;
     let mut doc = issued_doc(
         IssuedProfile::Iaca,
-        der,
-        &pem,
+        &cert,
         Some(key_path.to_owned()),
         vec![],
-    )?;
+    );
     let id = issuer.target.child(&doc.serial_number)?;
     if let Some(rec) = issuer.repo.get(&id).await? {
         // The same serial must be the same IACA: another certificate posing under a recorded

@@ -72,31 +72,28 @@ pub(crate) async fn iacas(
     }
 }
 
-/// The record of an issued certificate from its DER.
+/// The record of an issued certificate, from the facts its store document holds.
 pub(crate) fn issued_doc(
     profile: IssuedProfile,
-    der: &[u8],
-    pem: &str,
+    cert: &Certificate,
     key_path: Option<String>,
     stored: Vec<String>,
-) -> Result<IssuedCertificate, ApiError> {
-    let f = trustfn_x509::parse::facts(der).map_err(crate::issue::x509_error)?;
-    let time = |t: DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    Ok(IssuedCertificate {
+) -> IssuedCertificate {
+    IssuedCertificate {
         profile,
-        serial_number: f.serial,
-        subject: f.subject,
-        issuer: f.issuer,
-        not_before: time(f.not_before),
-        not_after: time(f.not_after),
-        sha256_fingerprint: f.sha256,
+        serial_number: cert.serial_number.clone(),
+        subject: cert.subject.clone(),
+        issuer: cert.issuer.clone(),
+        not_before: cert.not_before.clone(),
+        not_after: cert.not_after.clone(),
+        sha256_fingerprint: cert.sha256_fingerprint.clone(),
         key_path,
         stored_certificate_paths: stored,
         adopted: false,
-        pem: pem.to_owned(),
+        pem: cert.data.pem.clone(),
         revocation: None,
         crl: None,
-    })
+    }
 }
 
 /// The public view of an issued certificate (the IACA's CRL state is shown by `crls`).
@@ -387,7 +384,7 @@ fn signed_here(
         true => IssuedProfile::DocumentSigner,
         false => IssuedProfile::StatusListSigner,
     };
-    let mut doc = issued_doc(profile, &der, &cert.data.pem, None, vec![path.to_string()]).ok()?;
+    let mut doc = issued_doc(profile, cert, None, vec![path.to_string()]);
     doc.adopted = true;
     Some(Record::with_doc(
         iaca.id.child(&doc.serial_number).ok()?,
