@@ -18,7 +18,7 @@ use trustfn_domain::model::{
 use trustfn_domain::ports::{
     Expect, KeyManager, Registries, RegistryError, Republisher, SecretBox,
 };
-use trustfn_domain::publishing::{grace_secs, lease_secs, retry_time};
+use trustfn_domain::publishing::{grace_secs, lease_secs, retry_time, upload_within};
 use trustfn_domain::repo::{Op, RepoError, Repository};
 use trustfn_domain::resource::load_as;
 use trustfn_domain::target::Target;
@@ -35,15 +35,7 @@ pub struct CrlDeps<'a> {
     pub registries: &'a dyn Registries,
 }
 
-pub(crate) fn now() -> i64 {
-    Utc::now().timestamp()
-}
-
-pub(crate) fn rfc3339(t: i64) -> String {
-    DateTime::from_timestamp(t, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+pub(crate) use trustfn_domain::publishing::{now, rfc3339};
 
 fn unix(t: &str) -> Option<i64> {
     DateTime::parse_from_rfc3339(t).ok().map(|d| d.timestamp())
@@ -337,18 +329,11 @@ async fn sign_and_upload(
         Some(v) => Expect::Version(v),
         None => Expect::Absent,
     };
-    let left = |until: i64| std::time::Duration::from_secs((until - now()).max(0) as u64);
-    let upload = |expect, until| {
-        let publisher = publisher.as_ref();
-        let (key, body, cache) = (key.clone(), body.clone(), cache.clone());
-        async move {
-            tokio::time::timeout(
-                left(until),
-                publisher.put(&key, body, CRL_MEDIA_TYPE, &cache, expect),
-            )
-            .await
-            .map_err(|_| RegistryError::Unavailable("the publish lease ran out".into()))?
-        }
+    // Within what is left of the lease: an upload still running when it ends is abandoned.
+    let upload = |expect, until: i64| {
+        let left = std::time::Duration::from_secs((until - now()).max(0) as u64);
+        let (publisher, body) = (publisher.as_ref(), body.clone());
+        upload_within(publisher, &key, body, CRL_MEDIA_TYPE, &cache, expect, left)
     };
     let version = match upload(expect, lease_until).await {
         Ok(v) => v,

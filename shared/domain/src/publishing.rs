@@ -2,6 +2,38 @@
 //! long a publisher may hold its lease, when the scheduled refresh takes over from a publisher
 //! that died, and how failing publishes back off.
 
+use crate::ports::{Expect, Publisher, RegistryError};
+
+/// Now, in Unix seconds.
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+/// Unix seconds as RFC 3339 (UTC, whole seconds), as published records show times.
+pub fn rfc3339(t: i64) -> String {
+    chrono::DateTime::from_timestamp(t, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// One upload, abandoned when `deadline` passes (the publisher's lease ran out).
+pub async fn upload_within(
+    publisher: &dyn Publisher,
+    key: &str,
+    body: Vec<u8>,
+    content_type: &str,
+    cache_control: &str,
+    expect: Expect<'_>,
+    deadline: std::time::Duration,
+) -> Result<String, RegistryError> {
+    tokio::time::timeout(
+        deadline,
+        publisher.put(key, body, content_type, cache_control, expect),
+    )
+    .await
+    .map_err(|_| RegistryError::Unavailable("the publish lease ran out".into()))?
+}
+
 /// How long a publisher may hold a lease by default.
 pub const LEASE_SECS: i64 = 60;
 

@@ -51,12 +51,4 @@ pub struct StatusDeps<'a> {
     pub registries: &'a dyn Registries,
 }
 
-pub(crate) fn now() -> i64 {
-    chrono::Utc::now().timestamp()
-}
-
-pub(crate) fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp(t, 0)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-}
+pub(crate) use trustfn_domain::publishing::{now, rfc3339};

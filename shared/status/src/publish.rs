@@ -15,6 +15,7 @@ use crate::config::{load_config, signing_key, status_service};
 use crate::lease::{acquire_lease, release, renew_lease, still_ours, Published, Released, RACES};
 use crate::list::{chunk_writes, commit_chunks, load_statuses, migrate, Layout, WriteError};
 use crate::{now, StatusDeps};
+use trustfn_domain::publishing::upload_within;
 
 /// Pending changes folded per commit: with the list record, one `TransactWriteItems`.
 pub(crate) const FOLD_CHUNK: usize = trustfn_domain::repo::MAX_TX_ITEMS - 1;
@@ -358,24 +359,6 @@ async fn sign_and_upload(
         ttl: ttl as i64,
         version,
     })
-}
-
-/// One upload, abandoned when `deadline` passes (the publish lease ran out).
-async fn upload_within(
-    publisher: &dyn trustfn_domain::ports::Publisher,
-    key: &str,
-    body: Vec<u8>,
-    content_type: &str,
-    cache: &str,
-    expect: Expect<'_>,
-    deadline: std::time::Duration,
-) -> Result<String, RegistryError> {
-    tokio::time::timeout(
-        deadline,
-        publisher.put(key, body, content_type, cache, expect),
-    )
-    .await
-    .map_err(|_| RegistryError::Unavailable("the publish lease ran out".into()))?
 }
 
 /// The configuration's `x5Chain` in DER; a stored PEM that does not decode is a logged 500.
