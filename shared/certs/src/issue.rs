@@ -7,18 +7,18 @@ use trustfn_domain::auth::{act, Authorized, Principal};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{
     Certificate, CertificateData, CertificateType, CrlTarget, IssuedProfile, KeyDoc, Record,
-    Service, ServiceType,
+    ServiceType,
 };
 use trustfn_domain::ports::KeyManager;
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
-use trustfn_domain::resource::{load, named_certificate};
+use trustfn_domain::resource::named_certificate;
 use trustfn_domain::target::Target;
 use trustfn_x509::parse::{self, ParsedIaca};
 use trustfn_x509::{DsData, IacaData, PublicKey, Signer, StatusListSignerData, X509Error};
 
 use crate::crl::{CrlDeps, CrlOutcome};
-use crate::issued::issued_doc;
+use crate::issued::{issued_doc, x509_service};
 use trustfn_domain::model::IssuedCertificate;
 
 pub(crate) fn x509_error(e: X509Error) -> ApiError {
@@ -74,13 +74,7 @@ impl<'a> Issuer<'a> {
         caller: &'a Principal,
         target: &'a Target,
     ) -> Result<Issuer<'a>, ApiError> {
-        let rec = load(repo, target).await?;
-        if rec.service_type() != Some(ServiceType::X509Service) {
-            return Err(ApiError::validation(format!(
-                "{target} is not an x509-service"
-            )));
-        }
-        let crl = rec.get::<Service>().and_then(Service::crl_target).cloned();
+        let crl = x509_service(repo, target).await?.doc.crl_target().cloned();
         let deps = repo.get_many(&repo.dependencies(target).await?).await?;
         Ok(Issuer {
             repo,
