@@ -231,7 +231,8 @@ pub(crate) async fn revoked_of(
             let bad = |what: &str| {
                 ApiError::internal_msg(format!("issued certificate {id}: {what} does not parse"))
             };
-            let serial = hex_decode(&c.doc.serial_number).ok_or_else(|| bad("serialNumber"))?;
+            let serial = trustfn_x509::parse::unhex(&c.doc.serial_number)
+                .ok_or_else(|| bad("serialNumber"))?;
             let revoked_at = DateTime::parse_from_rfc3339(&r.revocation_date)
                 .map_err(|_| bad("revocationDate"))?
                 .with_timezone(&Utc);
@@ -242,16 +243,6 @@ pub(crate) async fn revoked_of(
             None => return Ok(out),
         }
     }
-}
-
-pub(crate) fn hex_decode(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || s.is_empty() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Builds the IACA's CRL with `number`, signs it with the IACA's KMS key (one Sign) and uploads

@@ -380,7 +380,7 @@ pub async fn issue_iaca(
     let (key, key_path) = issuer.iaca_key("iacaKeyDesc", &body.iaca_key_desc).await?;
     let to = issuer.stores(body.stored_certificate_id)?;
     let serial = trustfn_x509::profile::iso_serial();
-    let serial_hex: String = serial.iter().map(|b| format!("{b:02x}")).collect();
+    let serial_hex = parse::hex(&serial);
     let mut data = body.certificate_data;
     data.crl_distribution_point_uri =
         issuer.distribution_point(&serial_hex, data.crl_distribution_point_uri)?;

@@ -54,8 +54,20 @@ pub fn facts(der: &[u8]) -> Result<Facts, X509Error> {
     })
 }
 
-fn hex(b: &[u8]) -> String {
+/// Lower-case hex, as serial numbers and fingerprints are shown (and issued certificates named).
+pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// The bytes of [`hex`] text; `None` unless it is an even number (at least two) of hex digits.
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) || s.is_empty() {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Whether a certificate carries the mdlDS extended key usage (an ISO 18013-5 Document Signer).
