@@ -139,20 +139,21 @@ SCHEMAS = {
         "crlDistributionPointUri": {"type": "string"}, "stateOrProvinceName": {"type": "string"},
         "organizationName": {"type": "string"}, "localityName": {"type": "string"},
         "notBefore": {"type": "string", "format": "date-time"}, "notAfter": {"type": "string", "format": "date-time"}}},
+    "IacaSigner": {"oneOf": [
+        {"type": "object", "required": ["type", "iacaPemEncodedCertificate", "iacaKeyDesc"], "additionalProperties": False,
+         "properties": {"type": {"const": "iaca-pem-cert-descriptor"}, "iacaPemEncodedCertificate": {"type": "string"},
+                        "iacaKeyDesc": ref("KeyDescriptor")}},
+        {"type": "object", "required": ["type", "storedCertificatePath", "iacaKeyDesc"], "additionalProperties": False,
+         "properties": {"type": {"const": "stored-certificate-descriptor"},
+                        "storedCertificatePath": names(ref("Target"), "certificate", "x509-store-certificate-view"),
+                        "iacaKeyDesc": ref("KeyDescriptor")}}]},
     "IssueIaca": {"type": "object", "required": ["certificateData", "iacaKeyDesc"], "additionalProperties": False,
                   "properties": {"storedCertificateId": {"type": "string"}, "certificateData": ref("IacaCertificateData"),
                                  "iacaKeyDesc": ref("KeyDescriptor"), "vicalEntryComplementaryMetadata": JSON_OBJ}},
     "IssueDocumentSigner": {"type": "object", "required": ["iacaSigner", "certificateData", "dsKeyDescriptor"],
                             "additionalProperties": False, "properties": {
         "storedCertificateId": {"type": "string"},
-        "iacaSigner": {"oneOf": [
-            {"type": "object", "required": ["type", "iacaPemEncodedCertificate", "iacaKeyDesc"], "additionalProperties": False,
-             "properties": {"type": {"const": "iaca-pem-cert-descriptor"}, "iacaPemEncodedCertificate": {"type": "string"},
-                            "iacaKeyDesc": ref("KeyDescriptor")}},
-            {"type": "object", "required": ["type", "storedCertificatePath", "iacaKeyDesc"], "additionalProperties": False,
-             "properties": {"type": {"const": "stored-certificate-descriptor"},
-                            "storedCertificatePath": names(ref("Target"), "certificate", "x509-store-certificate-view"),
-                            "iacaKeyDesc": ref("KeyDescriptor")}}]},
+        "iacaSigner": ref("IacaSigner"),
         "certificateData": ref("DsCertificateData"), "dsKeyDescriptor": ref("KeyDescriptor")}},
     "StatusListSignerData": {"type": "object", "required": ["country", "commonName"], "additionalProperties": False,
                              "properties": {
@@ -163,14 +164,7 @@ SCHEMAS = {
     "IssueStatusListSigner": {"type": "object", "required": ["iacaSigner", "certificateData", "signerKeyDescriptor"],
                               "additionalProperties": False, "properties": {
         "storedCertificateId": {"type": "string"},
-        "iacaSigner": {"oneOf": [
-            {"type": "object", "required": ["type", "iacaPemEncodedCertificate", "iacaKeyDesc"], "additionalProperties": False,
-             "properties": {"type": {"const": "iaca-pem-cert-descriptor"}, "iacaPemEncodedCertificate": {"type": "string"},
-                            "iacaKeyDesc": ref("KeyDescriptor")}},
-            {"type": "object", "required": ["type", "storedCertificatePath", "iacaKeyDesc"], "additionalProperties": False,
-             "properties": {"type": {"const": "stored-certificate-descriptor"},
-                            "storedCertificatePath": names(ref("Target"), "certificate", "x509-store-certificate-view"),
-                            "iacaKeyDesc": ref("KeyDescriptor")}}]},
+        "iacaSigner": ref("IacaSigner"),
         "certificateData": ref("StatusListSignerData"), "signerKeyDescriptor": ref("KeyDescriptor")}},
     "Revoke": {"type": "object", "additionalProperties": False,
                "description": "exactly one of serialNumber and storedCertificatePath", "properties": {
