@@ -65,6 +65,25 @@ impl World {
         w
     }
 
+    /// Removes a record without its use cases, as if it had never been written (a certificate
+    /// issued before records existed, or a service deleted and created again).
+    async fn forget(&self, id: &trustfn_domain::Target, parent: &trustfn_domain::Target) {
+        let ops = vec![
+            Op::Delete {
+                id: id.clone(),
+                children: 0,
+                dependants: 0,
+                version: None,
+            },
+            Op::Count {
+                id: parent.clone(),
+                children: -1,
+                dependants: 0,
+            },
+        ];
+        self.repo.commit(ops).await.unwrap();
+    }
+
     fn deps(&self) -> CrlDeps<'_> {
         CrlDeps {
             kms: &self.kms,
@@ -372,22 +391,7 @@ async fn a_document_signer_under_an_iaca_issued_elsewhere_records_it_in_the_same
     let iaca_id = t(&format!("{X509}.{}", serial_of(pem)));
     // Forget the record, as for an IACA issued before issuance was recorded.
     let rec = w.repo.get(&iaca_id).await.unwrap().unwrap();
-    w.repo
-        .commit(vec![
-            Op::Delete {
-                id: iaca_id.clone(),
-                children: 0,
-                dependants: 0,
-                version: None,
-            },
-            Op::Count {
-                id: t(X509),
-                children: -1,
-                dependants: 0,
-            },
-        ])
-        .await
-        .unwrap();
+    w.forget(&iaca_id, &t(X509)).await;
     // KMS down: the Document Signer fails and records nothing (not even the IACA).
     let before = w.repo.item_counts().await;
     w.kms.down.store(true, Ordering::SeqCst);
@@ -413,22 +417,7 @@ async fn numbers_stay_above_those_of_a_record_that_was_lost() {
     let before = w.crls(&iaca_serial)[0].0;
     // The service is deleted and created again under the same path: the IACA's record is gone,
     // and the next Document Signer records it afresh, publishing to the same URL.
-    w.repo
-        .commit(vec![
-            Op::Delete {
-                id: id.clone(),
-                children: 0,
-                dependants: 0,
-                version: None,
-            },
-            Op::Count {
-                id: t(X509),
-                children: -1,
-                dependants: 0,
-            },
-        ])
-        .await
-        .unwrap();
+    w.forget(&id, &t(X509)).await;
     w.ds(&pem).await.unwrap();
     let after = w.crls(&iaca_serial).last().unwrap().0;
     assert!(after > before, "{after} after {before}");
@@ -439,12 +428,7 @@ async fn another_certificate_under_a_recorded_iacas_serial_is_refused() {
     let w = World::new(true).await;
     let iaca = w.iaca().await;
     let pem = iaca["certificatePEM"].as_str().unwrap();
-    let serial = trustfn_x509::pem::decode_one_certificate(pem).unwrap();
-    let serial = trustfn_x509::parse::facts(&serial).unwrap().serial;
-    let bytes: Vec<u8> = (0..serial.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&serial[i..i + 2], 16).unwrap())
-        .collect();
+    let bytes = trustfn_x509::parse::unhex(&serial_of(pem)).unwrap();
     // The same key and serial, another subject: another certificate.
     let key = load_as::<KeyDoc>(&w.repo, &t("acme.t1.kms.iaca"))
         .await
@@ -484,22 +468,7 @@ async fn a_stored_certificate_issued_before_records_existed_can_be_revoked() {
     // Forget the Document Signer's record, as for one issued before records existed.
     let ds_id = t(&format!("{X509}.{iaca_serial}.{ds}"));
     let iaca_id = t(&format!("{X509}.{iaca_serial}"));
-    w.repo
-        .commit(vec![
-            Op::Delete {
-                id: ds_id.clone(),
-                children: 0,
-                dependants: 0,
-                version: None,
-            },
-            Op::Count {
-                id: iaca_id.clone(),
-                children: -1,
-                dependants: 0,
-            },
-        ])
-        .await
-        .unwrap();
+    w.forget(&ds_id, &iaca_id).await;
     // By serial it is unknown; by its stored copy it verifies under the IACA and is revoked.
     assert_eq!(w.revoke(&ds).await.unwrap_err().status, 404);
     let body: RevokeRequest =
