@@ -13,14 +13,14 @@ use chrono::{DateTime, SubsecRound, Utc};
 use serde_json::{json, Value};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{
-    CrlState, CrlTarget, IssuedCertificate, IssuedProfile, KeyDoc, Record, Service,
+    CrlState, CrlTarget, IssuedCertificate, IssuedProfile, KeyDoc, Kind, Record, Service,
 };
 use trustfn_domain::ports::{
     Expect, KeyManager, Registries, RegistryError, Republisher, SecretBox,
 };
 use trustfn_domain::publishing::{grace_secs, lease_secs, retry_time, upload_within};
 use trustfn_domain::repo::{Op, RepoError, Repository};
-use trustfn_domain::resource::load_as;
+use trustfn_domain::resource::{children_of_kind, load_as};
 use trustfn_domain::target::Target;
 use trustfn_x509::crl::{sign_crl, CrlData, Revoked, CRL_MEDIA_TYPE};
 
@@ -60,9 +60,8 @@ pub fn crl_url(target: &CrlTarget, service: &Target, iaca_serial: &str) -> Strin
 /// grace period when the service has a CRL target (should its first publish not happen now).
 pub(crate) fn new_state(target: Option<&CrlTarget>) -> CrlState {
     CrlState {
-        published_revision: -1,
         refresh_at: target.map(|_| now() + grace_secs()),
-        ..CrlState::default()
+        ..CrlState::unpublished()
     }
 }
 
@@ -107,7 +106,7 @@ pub async fn publish_crl(
             .doc
             .crl_target()
             .cloned();
-        let crl = rec.doc.crl.clone().unwrap_or_else(|| new_state(None));
+        let crl = rec.doc.crl.clone().unwrap_or_else(CrlState::unpublished);
         if crl.lease_until.is_some_and(|u| u > now()) {
             return Ok(if published {
                 CrlOutcome::Published
@@ -122,7 +121,7 @@ pub async fn publish_crl(
                 let mut off = rec.clone();
                 off.doc
                     .crl
-                    .get_or_insert_with(|| new_state(None))
+                    .get_or_insert_with(CrlState::unpublished)
                     .refresh_at = None;
                 commit_or_retry(repo, off.upcast(), rec.version).await?;
             }
@@ -139,7 +138,7 @@ pub async fn publish_crl(
         // Take the lease and the next cRLNumber in one conditional write; should we die before
         // the release, the refresh takes over once the lease has expired.
         let mut leased = rec.clone();
-        let state = leased.doc.crl.get_or_insert_with(|| new_state(None));
+        let state = leased.doc.crl.get_or_insert_with(CrlState::unpublished);
         state.number = next_number(state.number);
         state.lease_until = Some(now() + lease_secs());
         state.lease_owner = Some(owner.clone());
@@ -217,32 +216,23 @@ pub(crate) async fn revoked_of(
     iaca_id: &Target,
 ) -> Result<Vec<Revoked>, ApiError> {
     let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = repo
-            .children(Some(iaca_id), 1000, cursor.as_deref())
-            .await?;
-        for rec in page.items {
-            let id = rec.id.clone();
-            let Ok(c) = rec.downcast::<IssuedCertificate>() else {
-                continue;
-            };
-            let Some(r) = &c.doc.revocation else { continue };
-            let bad = |what: &str| {
-                ApiError::internal_msg(format!("issued certificate {id}: {what} does not parse"))
-            };
-            let serial = trustfn_x509::parse::unhex(&c.doc.serial_number)
-                .ok_or_else(|| bad("serialNumber"))?;
-            let revoked_at = DateTime::parse_from_rfc3339(&r.revocation_date)
-                .map_err(|_| bad("revocationDate"))?
-                .with_timezone(&Utc);
-            out.push(Revoked { serial, revoked_at });
-        }
-        match page.next {
-            Some(n) => cursor = Some(n),
-            None => return Ok(out),
-        }
+    for rec in children_of_kind(repo, iaca_id, Kind::Issued).await? {
+        let id = rec.id.clone();
+        let Ok(c) = rec.downcast::<IssuedCertificate>() else {
+            continue;
+        };
+        let Some(r) = &c.doc.revocation else { continue };
+        let bad = |what: &str| {
+            ApiError::internal_msg(format!("issued certificate {id}: {what} does not parse"))
+        };
+        let serial =
+            trustfn_x509::parse::unhex(&c.doc.serial_number).ok_or_else(|| bad("serialNumber"))?;
+        let revoked_at = DateTime::parse_from_rfc3339(&r.revocation_date)
+            .map_err(|_| bad("revocationDate"))?
+            .with_timezone(&Utc);
+        out.push(Revoked { serial, revoked_at });
     }
+    Ok(out)
 }
 
 /// Builds the IACA's CRL with `number`, signs it with the IACA's KMS key (one Sign) and uploads
@@ -369,7 +359,7 @@ async fn release(
     loop {
         let cur = load_as::<IssuedCertificate>(repo, iaca_id).await?;
         let mut next = cur.clone();
-        let crl = next.doc.crl.get_or_insert_with(|| new_state(None));
+        let crl = next.doc.crl.get_or_insert_with(CrlState::unpublished);
         let fenced = crl.lease_owner.as_deref() != Some(owner);
         if fenced {
             crl.revision += 1;

@@ -8,13 +8,13 @@ use serde_json::{json, Value};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{
-    Certificate, IssuedCertificate, IssuedProfile, Record, Revocation, RevocationReason, Service,
-    ServiceType,
+    Certificate, IssuedCertificate, IssuedProfile, Kind, Record, Revocation, RevocationReason,
+    Service, ServiceType,
 };
 use trustfn_domain::publishing::grace_secs;
 use trustfn_domain::reply::{PageParams, Reply};
 use trustfn_domain::repo::{Op, RepoError, Repository};
-use trustfn_domain::resource::{children_page, load, load_as, named_certificate};
+use trustfn_domain::resource::{children_of_kind, children_page, load, load_as, named_certificate};
 use trustfn_domain::target::Target;
 
 use crate::crl::{crl_view, now, publish_crl, rfc3339, CrlDeps, CrlOutcome};
@@ -54,22 +54,11 @@ pub(crate) async fn iacas(
     repo: &dyn Repository,
     service: &Target,
 ) -> Result<Vec<Record<IssuedCertificate>>, ApiError> {
-    let mut out = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = repo
-            .children(Some(service), 1000, cursor.as_deref())
-            .await?;
-        out.extend(
-            page.items
-                .into_iter()
-                .filter_map(|r| r.downcast::<IssuedCertificate>().ok()),
-        );
-        match page.next {
-            Some(n) => cursor = Some(n),
-            None => return Ok(out),
-        }
-    }
+    Ok(children_of_kind(repo, service, Kind::Issued)
+        .await?
+        .into_iter()
+        .filter_map(|r| r.downcast::<IssuedCertificate>().ok())
+        .collect())
 }
 
 /// The record of an issued certificate, from the facts its store document holds.

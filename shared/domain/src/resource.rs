@@ -96,17 +96,18 @@ pub async fn create_child(
     Ok(record)
 }
 
-/// Every child of `org` of one kind (API keys, roles), following all pages.
+/// Every child of `parent` of one kind (an organization's API keys or roles, an x509-service's
+/// IACAs, what an IACA signed), following all pages.
 pub async fn children_of_kind(
     repo: &dyn Repository,
-    org: &Target,
+    parent: &Target,
     kind: Kind,
 ) -> Result<Vec<Record>, ApiError> {
     let mut out = Vec::new();
     let mut cursor = None;
     loop {
         let page = repo
-            .children(Some(org), MAX_PAGE, cursor.as_deref())
+            .children(Some(parent), MAX_PAGE, cursor.as_deref())
             .await?;
         out.extend(page.items.into_iter().filter(|r| r.kind() == kind));
         match page.next {

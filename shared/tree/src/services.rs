@@ -16,7 +16,7 @@ use trustfn_domain::ports::SecretBox;
 use trustfn_domain::registry::{RegistryConfig, RegistryPolicy};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
-use trustfn_domain::resource::{failed_index, load};
+use trustfn_domain::resource::{children_of_kind, failed_index, load};
 use trustfn_domain::secret::SecretInput;
 use trustfn_domain::target::Target;
 
@@ -544,54 +544,46 @@ async fn schedule_crls(
     all: bool,
 ) -> Result<(), ApiError> {
     let now = chrono::Utc::now().timestamp();
-    let mut cursor = None;
-    loop {
-        let page = repo.children(Some(service), 100, cursor.as_deref()).await?;
-        for rec in page.items {
-            let id = rec.id.clone();
-            let mut current = Some(rec);
-            for attempt in 0.. {
-                let rec = match current.take() {
+    for rec in children_of_kind(repo, service, Kind::Issued).await? {
+        let id = rec.id.clone();
+        let mut current = Some(rec);
+        for attempt in 0.. {
+            let rec = match current.take() {
+                Some(r) => r,
+                None => match repo.get(&id).await? {
                     Some(r) => r,
-                    None => match repo.get(&id).await? {
-                        Some(r) => r,
-                        None => break,
-                    },
-                };
-                let Ok(mut iaca) = rec.downcast::<IssuedCertificate>() else {
-                    break;
-                };
-                if iaca.doc.profile != IssuedProfile::Iaca {
-                    break;
-                }
-                let crl = iaca.doc.crl.get_or_insert_with(|| CrlState {
-                    published_revision: -1,
-                    ..Default::default()
-                });
-                let due_now = crl.refresh_at.is_some_and(|at| at <= now);
-                if crl.refresh_at.is_some() == on && !(on && all && !due_now) {
-                    break; // scheduled already (or out of the refresh already)
-                }
-                crl.refresh_at = on.then_some(now);
-                let v = iaca.version;
-                match repo
-                    .commit(vec![Op::Replace {
-                        record: iaca.upcast(),
-                        expected_version: v,
-                        children_delta: 0,
-                    }])
-                    .await
-                {
-                    Ok(()) => break,
-                    Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict)
-                        if attempt < 5 => {}
-                    Err(e) => return Err(ApiError::from(e)),
-                }
+                    None => break,
+                },
+            };
+            let Ok(mut iaca) = rec.downcast::<IssuedCertificate>() else {
+                break;
+            };
+            if iaca.doc.profile != IssuedProfile::Iaca {
+                break;
+            }
+            let crl = iaca.doc.crl.get_or_insert_with(CrlState::unpublished);
+            crl.refresh_at = match (on, crl.refresh_at) {
+                (false, None) => break, // out of the refresh already
+                (false, Some(_)) => None,
+                // Scheduled already (and, when the target changed, due now).
+                (true, Some(at)) if !all || at <= now => break,
+                (true, _) => Some(now),
+            };
+            let v = iaca.version;
+            match repo
+                .commit(vec![Op::Replace {
+                    record: iaca.upcast(),
+                    expected_version: v,
+                    children_delta: 0,
+                }])
+                .await
+            {
+                Ok(()) => break,
+                Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict)
+                    if attempt < 5 => {}
+                Err(e) => return Err(ApiError::from(e)),
             }
         }
-        match page.next {
-            Some(n) => cursor = Some(n),
-            None => return Ok(()),
-        }
     }
+    Ok(())
 }

@@ -114,6 +114,16 @@ pub struct CrlState {
     pub object_version: Option<String>,
 }
 
+impl CrlState {
+    /// The state of a CRL never published.
+    pub fn unpublished() -> CrlState {
+        CrlState {
+            published_revision: -1,
+            ..CrlState::default()
+        }
+    }
+}
+
 /// A certificate an x509-service issued.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
