@@ -123,7 +123,7 @@ pub async fn publish_crl(
                     .crl
                     .get_or_insert_with(CrlState::unpublished)
                     .refresh_at = None;
-                commit_or_retry(repo, off.upcast(), rec.version).await?;
+                replace_unless_raced(repo, off.upcast(), rec.version).await?;
             }
             return Ok(CrlOutcome::NoTarget);
         };
@@ -183,8 +183,9 @@ pub async fn publish_crl(
     }
 }
 
-/// Writes `record` expecting `version`; a lost race is not an error (the caller re-reads).
-async fn commit_or_retry(
+/// Writes `record` expecting `version`; a lost race is not an error (whoever won it wrote a newer
+/// record, and this write is tried again the next time the CRL comes up).
+async fn replace_unless_raced(
     repo: &dyn Repository,
     record: Record,
     version: u64,
