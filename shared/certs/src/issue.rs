@@ -454,13 +454,17 @@ pub struct IssueDs {
     pub ds_key_descriptor: KeyDescriptor,
 }
 
-/// The IACA a request names to sign with (`iacaSigner`), checked: it passes the IACA profile
-/// and the `iacaKeyDesc` key (a KMS key of an attached kms service the caller may use) is its
-/// key. Returns the parsed IACA, its DER, its key and the key's path.
-async fn signing_iaca(
-    issuer: &Issuer<'_>,
-    signer: IacaSigner,
-) -> Result<(ParsedIaca, Vec<u8>, KeyDoc, String), ApiError> {
+/// The IACA a request names to sign with (`iacaSigner`): it passed the IACA profile and the
+/// `iacaKeyDesc` key (a KMS key of an attached kms service the caller may use) is its key.
+struct SigningIaca {
+    parsed: ParsedIaca,
+    /// Its facts (serial, subject, fingerprint ...) and PEM, as a store would keep them.
+    cert: Certificate,
+    key: KeyDoc,
+    key_path: String,
+}
+
+async fn signing_iaca(issuer: &Issuer<'_>, signer: IacaSigner) -> Result<SigningIaca, ApiError> {
     let (repo, p, target) = (issuer.repo, issuer.caller, issuer.target);
     let (iaca_pem, iaca_key_desc) = match signer {
         IacaSigner::Pem {
@@ -479,16 +483,23 @@ async fn signing_iaca(
     };
     let der = trustfn_x509::pem::decode_one_certificate(&iaca_pem)
         .map_err(|e| ApiError::validation(format!("iacaSigner: {e}")))?;
-    let iaca: ParsedIaca = parse::parse_iaca(&der, chrono::Utc::now()).map_err(x509_error)?;
-    let (iaca_key, key_path) = issuer
+    let parsed: ParsedIaca = parse::parse_iaca(&der, chrono::Utc::now()).map_err(x509_error)?;
+    let (key, key_path) = issuer
         .iaca_key("iacaSigner.iacaKeyDesc", &iaca_key_desc)
         .await?;
-    if iaca_key.public_key != iaca.public_key {
+    if key.public_key != parsed.public_key {
         return Err(ApiError::validation(
             "iacaSigner.iacaKeyDesc: the key is not the IACA certificate's key; certificates it signed would never verify",
         ));
     }
-    Ok((iaca, der, iaca_key, key_path))
+    let pem = trustfn_x509::pem::encode_certificate(&der);
+    let cert = certificate_doc(&der, &pem, CertificateType::Base, None)?;
+    Ok(SigningIaca {
+        parsed,
+        cert,
+        key,
+        key_path,
+    })
 }
 
 /// The record of the IACA that signs here: its id, and the record to create with what it signs
@@ -497,17 +508,10 @@ async fn signing_iaca(
 /// published from it.
 async fn iaca_record(
     issuer: &Issuer<'_>,
-    der: &[u8],
-    key_path: &str,
+    iaca: &SigningIaca,
 ) -> Result<(Target, Option<Record>), ApiError> {
-    let pem = trustfn_x509::pem::encode_certificate(der);
-    let cert = certificate_doc(der, &pem, CertificateType::Base, None)?;
-    let mut doc = issued_doc(
-        IssuedProfile::Iaca,
-        &cert,
-        Some(key_path.to_owned()),
-        vec![],
-    );
+    let key_path = Some(iaca.key_path.clone());
+    let mut doc = issued_doc(IssuedProfile::Iaca, &iaca.cert, key_path, vec![]);
     let id = issuer.target.child(&doc.serial_number)?;
     if let Some(rec) = issuer.repo.get(&id).await? {
         // The same serial must be the same IACA: another certificate posing under a recorded
@@ -517,7 +521,8 @@ async fn iaca_record(
             .is_some_and(|c| c.sha256_fingerprint == doc.sha256_fingerprint);
         if !same {
             return Err(ApiError::conflict(format!(
-                "iacaSigner: {id} records another certificate with this IACA's serial number;                  nothing was issued"
+                "iacaSigner: {id} records another certificate with this IACA's serial number; \
+                 nothing was issued"
             )));
         }
         return Ok((id, None));
@@ -535,7 +540,7 @@ pub async fn issue_document_signer(
     body: IssueDs,
 ) -> Result<Reply, ApiError> {
     let issuer = Issuer::load(repo, auth.principal(), auth.target()).await?;
-    let (iaca, iaca_der, iaca_key, iaca_key_path) = signing_iaca(&issuer, body.iaca_signer).await?;
+    let iaca = signing_iaca(&issuer, body.iaca_signer).await?;
     let (ds_key, key_path): (PublicKey, Option<String>) = match &body.ds_key_descriptor {
         KeyDescriptor::KmsHosted { key_id_path } => (
             issuer
@@ -556,29 +561,8 @@ pub async fn issue_document_signer(
         ),
     };
     let to = issuer.stores(body.stored_certificate_id)?;
-    let mut data = body.certificate_data;
-    let iaca_serial = parse::facts(&iaca_der).map_err(x509_error)?.serial;
-    data.crl_distribution_point_uri =
-        issuer.distribution_point(&iaca_serial, data.crl_distribution_point_uri)?;
-    let serial = trustfn_x509::profile::iso_serial();
-    let signer = signer_for(deps.kms, &iaca_key);
-    // Every profile rule is checked before the IACA is recorded or anything is signed.
-    data.clone()
-        .validate(&iaca, chrono::Utc::now())
-        .map_err(x509_error)?;
-    let (parent, adopt) = iaca_record(&issuer, &iaca_der, &iaca_key_path).await?;
-    let issued = data
-        .issue_with_serial(&serial, &iaca, &ds_key, signer.as_ref())
-        .await
-        .map_err(x509_error)?;
-    let rec = Recording {
-        profile: IssuedProfile::DocumentSigner,
-        parent,
-        key_path,
-        adopt,
-    };
-    let kind = (CertificateType::Base, None);
-    store_and_reply(&issuer, Some(deps), to, issued, kind, rec).await
+    let leaf = (ds_key, key_path, IssuedProfile::DocumentSigner);
+    issue_under(&issuer, deps, iaca, to, body.certificate_data, leaf).await
 }
 
 #[derive(Deserialize)]
@@ -601,7 +585,7 @@ pub async fn issue_status_list_signer(
     body: IssueStatusListSigner,
 ) -> Result<Reply, ApiError> {
     let issuer = Issuer::load(repo, auth.principal(), auth.target()).await?;
-    let (iaca, iaca_der, iaca_key, iaca_key_path) = signing_iaca(&issuer, body.iaca_signer).await?;
+    let iaca = signing_iaca(&issuer, body.iaca_signer).await?;
     // The key signs status lists, so it must be a KMS key here.
     let KeyDescriptor::KmsHosted { key_id_path } = &body.signer_key_descriptor else {
         return Err(ApiError::validation(
@@ -613,30 +597,104 @@ pub async fn issue_status_list_signer(
         .await?
         .public_key;
     let to = issuer.stores(body.stored_certificate_id)?;
-    let mut data = body.certificate_data;
-    let iaca_serial = parse::facts(&iaca_der).map_err(x509_error)?.serial;
-    data.crl_distribution_point_uri =
-        issuer.distribution_point(&iaca_serial, data.crl_distribution_point_uri)?;
+    let leaf = (
+        key,
+        Some(key_id_path.clone()),
+        IssuedProfile::StatusListSigner,
+    );
+    issue_under(&issuer, deps, iaca, to, body.certificate_data, leaf).await
+}
+
+/// The certificate data of what an IACA signs (a Document Signer, a status-list signer).
+trait UnderIaca: Clone + serde::Serialize + Sized {
+    fn distribution_point(&mut self) -> &mut Option<String>;
+    fn validate(
+        self,
+        iaca: &ParsedIaca,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Self, X509Error>;
+    async fn issue(
+        self,
+        serial: &[u8],
+        iaca: &ParsedIaca,
+        key: &PublicKey,
+        signer: &dyn Signer,
+    ) -> Result<trustfn_x509::Issued<Self>, X509Error>;
+}
+
+impl UnderIaca for DsData {
+    fn distribution_point(&mut self) -> &mut Option<String> {
+        &mut self.crl_distribution_point_uri
+    }
+    fn validate(
+        self,
+        iaca: &ParsedIaca,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Self, X509Error> {
+        DsData::validate(self, iaca, now)
+    }
+    async fn issue(
+        self,
+        serial: &[u8],
+        iaca: &ParsedIaca,
+        key: &PublicKey,
+        signer: &dyn Signer,
+    ) -> Result<trustfn_x509::Issued<Self>, X509Error> {
+        self.issue_with_serial(serial, iaca, key, signer).await
+    }
+}
+
+impl UnderIaca for StatusListSignerData {
+    fn distribution_point(&mut self) -> &mut Option<String> {
+        &mut self.crl_distribution_point_uri
+    }
+    fn validate(
+        self,
+        iaca: &ParsedIaca,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Self, X509Error> {
+        StatusListSignerData::validate(self, iaca, now)
+    }
+    async fn issue(
+        self,
+        serial: &[u8],
+        iaca: &ParsedIaca,
+        key: &PublicKey,
+        signer: &dyn Signer,
+    ) -> Result<trustfn_x509::Issued<Self>, X509Error> {
+        self.issue_with_serial(serial, iaca, key, signer).await
+    }
+}
+
+/// Issues `data` for `key` under the signing IACA: the distribution point filled in (or checked)
+/// from the CRL target, every profile rule checked before the IACA is recorded or anything is
+/// signed, one KMS Sign, then the write-through and the record (with the IACA's, if new).
+async fn issue_under<D: UnderIaca>(
+    issuer: &Issuer<'_>,
+    deps: &CrlDeps<'_>,
+    iaca: SigningIaca,
+    to: Option<WriteThrough>,
+    mut data: D,
+    (key, key_path, profile): (PublicKey, Option<String>, IssuedProfile),
+) -> Result<Reply, ApiError> {
+    let dp = data.distribution_point().take();
+    *data.distribution_point() = issuer.distribution_point(&iaca.cert.serial_number, dp)?;
     data.clone()
-        .validate(&iaca, chrono::Utc::now())
+        .validate(&iaca.parsed, chrono::Utc::now())
         .map_err(x509_error)?;
-    let (parent, adopt) = iaca_record(&issuer, &iaca_der, &iaca_key_path).await?;
-    let signer = signer_for(deps.kms, &iaca_key);
+    let (parent, adopt) = iaca_record(issuer, &iaca).await?;
+    let signer = signer_for(deps.kms, &iaca.key);
+    let serial = trustfn_x509::profile::iso_serial();
     let issued = data
-        .issue_with_serial(
-            &trustfn_x509::profile::iso_serial(),
-            &iaca,
-            &key,
-            signer.as_ref(),
-        )
+        .issue(&serial, &iaca.parsed, &key, signer.as_ref())
         .await
         .map_err(x509_error)?;
     let rec = Recording {
-        profile: IssuedProfile::StatusListSigner,
+        profile,
         parent,
-        key_path: Some(key_id_path.clone()),
+        key_path,
         adopt,
     };
     let kind = (CertificateType::Base, None);
-    store_and_reply(&issuer, Some(deps), to, issued, kind, rec).await
+    store_and_reply(issuer, Some(deps), to, issued, kind, rec).await
 }
