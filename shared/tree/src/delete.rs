@@ -59,7 +59,8 @@ pub async fn delete_tracking(
         .map(|s| s.to_string())
         .unwrap_or_default();
         return Err(ApiError::conflict(format!(
-            "{target} records an issued certificate: revoke it with certificates/revoke; the              records are removed only with their x509-service ({service})"
+            "{target} records an issued certificate: revoke it with certificates/revoke; the \
+             records are removed only with their x509-service ({service})"
         )));
     }
     if !recursive {

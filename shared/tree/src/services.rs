@@ -529,7 +529,9 @@ async fn keeps_crl_urls(
         return Ok(());
     }
     Err(ApiError::conflict(format!(
-        "config.crl: certificates issued by {target} point at CRLs under {old_base}; the CRL          target may change only where that stays their public URL (give the registry a bucketUrl          of {old_base}), and cannot be removed while they exist"
+        "config.crl: certificates issued by {target} point at CRLs under {old_base}; the CRL \
+         target may change only where that stays their public URL (give the registry a bucketUrl \
+         of {old_base}), and cannot be removed while they exist"
     )))
 }
 
