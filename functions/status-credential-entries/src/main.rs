@@ -4,17 +4,12 @@ use std::sync::Arc;
 
 use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
 use trustfn_http::{json_body, target, App, Error, Request};
-use trustfn_status::StatusDeps;
 
 async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
     // Authorized on the path alone, before any body parsing or storage read.
     let auth = p.authorize::<act::StatusEntryAllocate>(&target(&req)?)?;
-    let deps = StatusDeps {
-        kms: app.kms().await,
-        secrets: app.secrets().await,
-        registries: app.registries().await,
-    };
+    let deps = app.publish_deps().await;
     let mut body: trustfn_status::entries::Allocate = json_body(&req)?;
     body.idempotency_key = match req.headers().get("idempotency-key") {
         Some(v) => Some(

@@ -10,7 +10,6 @@ use std::time::Duration;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 use trustfn_http::App;
-use trustfn_status::StatusDeps;
 
 /// Lists read from the refresh index per page.
 const PAGE: usize = 25;
@@ -30,18 +29,10 @@ async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error
     let budget = left
         .saturating_sub(Duration::from_secs(10))
         .max(Duration::from_secs(5));
-    let deps = StatusDeps {
-        kms: app.kms().await,
-        secrets: app.secrets().await,
-        registries: app.registries().await,
-    };
+    let deps = app.publish_deps().await;
     let crls = trustfn_certs::crl::CrlRepublisher {
         repo: app.repo().await,
-        deps: trustfn_certs::crl::CrlDeps {
-            kms: app.kms().await,
-            secrets: app.secrets().await,
-            registries: app.registries().await,
-        },
+        deps: &deps,
     };
     let report = trustfn_status::refresh(app.repo().await, &deps, &crls, lookahead, PAGE, budget)
         .await

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use trustfn_certs::crl::CrlDeps;
 use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
 use trustfn_http::{json_body, target, App, Error, Request};
 
@@ -10,11 +9,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
     // Authorized on the path alone, before any body parsing or storage read.
     let auth = p.authorize::<act::DocumentSignerIssue>(&target(&req)?)?;
-    let deps = CrlDeps {
-        kms: app.kms().await,
-        secrets: app.secrets().await,
-        registries: app.registries().await,
-    };
+    let deps = app.publish_deps().await;
     trustfn_certs::issue::issue_document_signer(app.repo().await, &deps, &auth, json_body(&req)?)
         .await
 }

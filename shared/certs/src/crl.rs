@@ -15,10 +15,8 @@ use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{
     CrlState, CrlTarget, IssuedCertificate, IssuedProfile, KeyDoc, Kind, Record, Service,
 };
-use trustfn_domain::ports::{
-    Expect, KeyManager, Registries, RegistryError, Republisher, SecretBox,
-};
-use trustfn_domain::publishing::{grace_secs, lease_secs, retry_time, upload_within};
+use trustfn_domain::ports::{Expect, RegistryError, Republisher};
+use trustfn_domain::publishing::{grace_secs, lease_secs, retry_time, upload_within, PublishDeps};
 use trustfn_domain::repo::{Op, RepoError, Repository};
 use trustfn_domain::resource::{children_of_kind, load_as};
 use trustfn_domain::target::Target;
@@ -27,13 +25,6 @@ use trustfn_x509::crl::{sign_crl, CrlData, Revoked, CRL_MEDIA_TYPE};
 /// Longest a CRL may be cached (`Cache-Control: max-age`), and never past its nextUpdate: a
 /// revocation reaches verifiers within the hour.
 pub const CRL_MAX_AGE: i64 = 3600;
-
-/// Everything publishing a CRL needs besides the repository.
-pub struct CrlDeps<'a> {
-    pub kms: &'a dyn KeyManager,
-    pub secrets: &'a dyn SecretBox,
-    pub registries: &'a dyn Registries,
-}
 
 pub(crate) use trustfn_domain::publishing::{now, rfc3339};
 
@@ -91,7 +82,7 @@ pub enum CrlOutcome {
 /// (or always, with `force`), serialized by the record's lease and coalesced.
 pub async fn publish_crl(
     repo: &dyn Repository,
-    deps: &CrlDeps<'_>,
+    deps: &PublishDeps<'_>,
     iaca_id: &Target,
     mut force: bool,
 ) -> Result<CrlOutcome, ApiError> {
@@ -240,7 +231,7 @@ pub(crate) async fn revoked_of(
 /// it, conditional on the version the last publisher stored.
 async fn sign_and_upload(
     repo: &dyn Repository,
-    deps: &CrlDeps<'_>,
+    deps: &PublishDeps<'_>,
     iaca: &Record<IssuedCertificate>,
     target: &CrlTarget,
     number: u64,
@@ -437,7 +428,7 @@ pub(crate) fn crl_view(iaca: &Record<IssuedCertificate>, target: Option<&CrlTarg
 /// The scheduled refresh's publisher of CRLs: re-issues a due IACA's CRL.
 pub struct CrlRepublisher<'a> {
     pub repo: &'a dyn Repository,
-    pub deps: CrlDeps<'a>,
+    pub deps: &'a PublishDeps<'a>,
 }
 
 #[async_trait::async_trait]
@@ -445,7 +436,7 @@ impl Republisher for CrlRepublisher<'_> {
     async fn republish(&self, record: &Record) -> Result<(), ApiError> {
         match record.get::<IssuedCertificate>() {
             Some(c) if c.profile == IssuedProfile::Iaca => {
-                publish_crl(self.repo, &self.deps, &record.id, true).await?;
+                publish_crl(self.repo, self.deps, &record.id, true).await?;
                 Ok(())
             }
             _ => Err(ApiError::internal_msg(format!(

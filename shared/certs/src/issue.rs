@@ -17,9 +17,10 @@ use trustfn_domain::target::Target;
 use trustfn_x509::parse::{self, ParsedIaca};
 use trustfn_x509::{DsData, IacaData, PublicKey, Signer, StatusListSignerData, X509Error};
 
-use crate::crl::{CrlDeps, CrlOutcome};
+use crate::crl::CrlOutcome;
 use crate::issued::{issued_doc, x509_service};
 use trustfn_domain::model::IssuedCertificate;
+use trustfn_domain::publishing::PublishDeps;
 
 pub(crate) fn x509_error(e: X509Error) -> ApiError {
     match e {
@@ -305,7 +306,7 @@ struct Recording {
 /// answer.
 async fn store_and_reply<D: serde::Serialize>(
     issuer: &Issuer<'_>,
-    crl: Option<&CrlDeps<'_>>,
+    crl: Option<&PublishDeps<'_>>,
     to: Option<WriteThrough>,
     issued: trustfn_x509::Issued<D>,
     (kind, metadata): (CertificateType, Option<Map<String, Value>>),
@@ -371,7 +372,7 @@ pub struct IssueIaca {
 /// `POST /v1/{x509Service}/x509-service-api/iso/iacas`
 pub async fn issue_iaca(
     repo: &dyn Repository,
-    crl: &CrlDeps<'_>,
+    crl: &PublishDeps<'_>,
     auth: &Authorized<'_, act::IacaIssue>,
     body: IssueIaca,
 ) -> Result<Reply, ApiError> {
@@ -416,7 +417,7 @@ pub async fn issue_iaca(
 
 /// Publishes the first CRL of a newly recorded IACA; a failure is logged (the refresh retries
 /// it, and `crls` shows the error) and does not undo the issuance.
-async fn first_crl(repo: &dyn Repository, deps: Option<&CrlDeps<'_>>, iaca: &Target) -> bool {
+async fn first_crl(repo: &dyn Repository, deps: Option<&PublishDeps<'_>>, iaca: &Target) -> bool {
     let Some(deps) = deps else {
         return false;
     };
@@ -535,7 +536,7 @@ async fn iaca_record(
 /// `POST /v1/{x509Service}/x509-service-api/iso/document-signers`
 pub async fn issue_document_signer(
     repo: &dyn Repository,
-    deps: &CrlDeps<'_>,
+    deps: &PublishDeps<'_>,
     auth: &Authorized<'_, act::DocumentSignerIssue>,
     body: IssueDs,
 ) -> Result<Reply, ApiError> {
@@ -580,7 +581,7 @@ pub struct IssueStatusListSigner {
 /// signer), so the lists share the credentials' trust anchor.
 pub async fn issue_status_list_signer(
     repo: &dyn Repository,
-    deps: &CrlDeps<'_>,
+    deps: &PublishDeps<'_>,
     auth: &Authorized<'_, act::StatusListSignerIssue>,
     body: IssueStatusListSigner,
 ) -> Result<Reply, ApiError> {
@@ -671,7 +672,7 @@ impl UnderIaca for StatusListSignerData {
 /// signed, one KMS Sign, then the write-through and the record (with the IACA's, if new).
 async fn issue_under<D: UnderIaca>(
     issuer: &Issuer<'_>,
-    deps: &CrlDeps<'_>,
+    deps: &PublishDeps<'_>,
     iaca: SigningIaca,
     to: Option<WriteThrough>,
     mut data: D,

@@ -17,7 +17,8 @@ use trustfn_domain::repo::{Op, RepoError, Repository};
 use trustfn_domain::resource::{children_of_kind, children_page, load, load_as, named_certificate};
 use trustfn_domain::target::Target;
 
-use crate::crl::{crl_view, now, publish_crl, rfc3339, CrlDeps, CrlOutcome};
+use crate::crl::{crl_view, now, publish_crl, rfc3339, CrlOutcome};
+use trustfn_domain::publishing::PublishDeps;
 
 /// A serial number as the API takes it: hex, colons and case optional; stored lower-case.
 pub(crate) fn normalise_serial(field: &str, s: &str) -> Result<String, ApiError> {
@@ -203,7 +204,7 @@ const RACES: usize = 8;
 /// `POST /v1/{x509Service}/x509-service-api/certificates/revoke`
 pub async fn revoke(
     repo: &dyn Repository,
-    deps: &CrlDeps<'_>,
+    deps: &PublishDeps<'_>,
     auth: &Authorized<'_, act::CertificateRevoke>,
     body: RevokeRequest,
 ) -> Result<Reply, ApiError> {
@@ -390,7 +391,7 @@ const PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
 /// [`PUBLISH_WAIT`]. The publish error, if one ended it; the refresh publishes what is left.
 async fn publish_revision(
     repo: &dyn Repository,
-    deps: &CrlDeps<'_>,
+    deps: &PublishDeps<'_>,
     iaca_id: &Target,
     revision: u64,
 ) -> Result<Option<String>, ApiError> {

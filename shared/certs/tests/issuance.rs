@@ -5,11 +5,11 @@
 use std::sync::atomic::Ordering;
 
 use serde_json::{json, Value};
-use trustfn_certs::crl::CrlDeps;
 use trustfn_certs::issue::{self, IssueDs, IssueIaca};
 use trustfn_domain::auth::{act, Operation, Principal};
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{Certificate, KeyDoc, Record, Service};
+use trustfn_domain::publishing::PublishDeps;
 use trustfn_domain::repo::Op;
 use trustfn_domain::repo::Repository;
 use trustfn_domain::resource::load_as;
@@ -21,8 +21,8 @@ use trustfn_testkit::{
 const X509: &str = "acme.t1.x509";
 
 /// KMS as given; sealed secrets and registries that record uploads (no CRL target here).
-fn deps(kms: &FakeKms) -> CrlDeps<'_> {
-    CrlDeps {
+fn deps(kms: &FakeKms) -> PublishDeps<'_> {
+    PublishDeps {
         kms,
         secrets: &FakeSecrets,
         registries: Box::leak(Box::new(RecordingRegistry::default())),

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use serde_json::{json, Value};
-use trustfn_certs::crl::{crl_object_key, publish_crl, CrlDeps, CrlOutcome, CrlRepublisher};
+use trustfn_certs::crl::{crl_object_key, publish_crl, CrlOutcome, CrlRepublisher};
 use trustfn_certs::issue::{self, IssueDs, IssueIaca};
 use trustfn_certs::issued::{self, RevokeRequest};
 use trustfn_domain::auth::act;
@@ -14,6 +14,7 @@ use trustfn_domain::model::{
     CrlTarget, IssuedCertificate, KeyDoc, Record, Service, X509ServiceConfig,
 };
 use trustfn_domain::ports::Republisher;
+use trustfn_domain::publishing::PublishDeps;
 use trustfn_domain::repo::{Op, Repository};
 use trustfn_domain::resource::load_as;
 use trustfn_signer::Curve;
@@ -84,8 +85,8 @@ impl World {
         self.repo.commit(ops).await.unwrap();
     }
 
-    fn deps(&self) -> CrlDeps<'_> {
-        CrlDeps {
+    fn deps(&self) -> PublishDeps<'_> {
+        PublishDeps {
             kms: &self.kms,
             secrets: &FakeSecrets,
             registries: &self.registry,
@@ -239,9 +240,10 @@ async fn a_failed_publish_keeps_the_revocation_and_never_reuses_a_number() {
     );
     // The registry is back: the refresh publishes with a number above the failed attempt's.
     w.registry.fail.store(false, Ordering::SeqCst);
+    let deps = w.deps();
     let refresh = CrlRepublisher {
         repo: &w.repo,
-        deps: w.deps(),
+        deps: &deps,
     };
     refresh.republish(&rec.upcast()).await.unwrap();
     let last = w.crls(&iaca_serial).last().unwrap().clone();

@@ -2,7 +2,15 @@
 //! long a publisher may hold its lease, when the scheduled refresh takes over from a publisher
 //! that died, and how failing publishes back off.
 
-use crate::ports::{Expect, Publisher, RegistryError};
+use crate::ports::{Expect, KeyManager, Publisher, Registries, RegistryError, SecretBox};
+
+/// Everything publishing to a registry (status lists, CRLs) needs besides the repository: KMS to
+/// sign, the secret box to open registry secrets, and the registry writers.
+pub struct PublishDeps<'a> {
+    pub kms: &'a dyn KeyManager,
+    pub secrets: &'a dyn SecretBox,
+    pub registries: &'a dyn Registries,
+}
 
 /// Now, in Unix seconds.
 pub fn now() -> i64 {

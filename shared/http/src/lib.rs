@@ -156,6 +156,16 @@ impl App {
             .await
     }
 
+    /// What publishing status lists and CRLs needs: KMS, the secret box and the registry writers.
+    #[cfg(feature = "status")]
+    pub async fn publish_deps(&self) -> trustfn_domain::publishing::PublishDeps<'_> {
+        trustfn_domain::publishing::PublishDeps {
+            kms: self.kms().await,
+            secrets: self.secrets().await,
+            registries: self.registries().await,
+        }
+    }
+
     /// The KMS client, built on first use from the same SDK configuration.
     #[cfg(feature = "kms")]
     pub async fn kms(&self) -> &trustfn_kms::Kms {

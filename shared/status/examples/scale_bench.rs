@@ -21,6 +21,7 @@ use serde_json::{json, Value};
 use trustfn_domain::auth::act;
 use trustfn_domain::memory::{chunk_size, item_size, pending_size, MemoryRepo};
 use trustfn_domain::model::{KeyDoc, Record, Service, StatusServiceConfig};
+use trustfn_domain::publishing::PublishDeps;
 use trustfn_domain::repo::{
     Chunk, Op, Page, Pending, Remembered, RepoError, Repository, TokenRecord,
 };
@@ -29,7 +30,6 @@ use trustfn_signer::Curve;
 use trustfn_status::config::{self, CreateConfig};
 use trustfn_status::entries::{self, Allocate};
 use trustfn_status::update::{self, UpdateBody};
-use trustfn_status::StatusDeps;
 use trustfn_testkit::{
     admin, attach, registry_config, seed, seed_tenant, FakeKms, FakeSecrets, RecordingRegistry,
 };
@@ -156,7 +156,7 @@ async fn main() {
     };
     let kms = FakeKms::default();
     let registry = RecordingRegistry::default();
-    let deps = StatusDeps {
+    let deps = PublishDeps {
         kms: &kms,
         secrets: &FakeSecrets,
         registries: &registry,

@@ -12,7 +12,7 @@ use trustfn_domain::target::Target;
 
 use crate::config::{check_status, load_config, status_service};
 use crate::list::{entry_json, new_list, permutation};
-use crate::{backoff, grace_secs, now, StatusDeps, MAX_ALLOCATION};
+use crate::{backoff, grace_secs, now, PublishDeps, MAX_ALLOCATION};
 
 /// Tries at a busy counter, or at opening a list, before giving up.
 const ATTEMPTS: u32 = 8;
@@ -52,7 +52,7 @@ type Ranges = Vec<(String, u64, u64)>;
 /// never reused. A full list rolls over to a new one, which is published at once.
 pub async fn allocate(
     repo: &dyn Repository,
-    deps: &StatusDeps<'_>,
+    deps: &PublishDeps<'_>,
     auth: &Authorized<'_, act::StatusEntryAllocate>,
     body: Allocate,
 ) -> Result<Reply, ApiError> {
@@ -181,7 +181,7 @@ pub async fn allocate(
 /// from the positions it took. Another request under the same key is a 422.
 async fn replay(
     repo: &dyn Repository,
-    deps: &StatusDeps<'_>,
+    deps: &PublishDeps<'_>,
     cfg: &Record<StatusConfig>,
     remembered: &Remembered,
     request: &str,
@@ -242,7 +242,7 @@ async fn take(
 /// configuration's version). `None` when another allocation changed the configuration first.
 async fn open_list(
     repo: &dyn Repository,
-    deps: &StatusDeps<'_>,
+    deps: &PublishDeps<'_>,
     target: &Target,
     cfg: &Record<StatusConfig>,
 ) -> Result<Option<Target>, ApiError> {

@@ -21,7 +21,6 @@ pub mod update;
 pub mod view;
 
 use rand::Rng;
-use trustfn_domain::ports::{KeyManager, Registries, SecretBox};
 
 pub use publish::publish;
 pub use refresh::{refresh, RefreshReport};
@@ -44,11 +43,4 @@ pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis(rand::rng().random_range(1..=cap))
 }
 
-/// Everything the status operations need besides the repository.
-pub struct StatusDeps<'a> {
-    pub kms: &'a dyn KeyManager,
-    pub secrets: &'a dyn SecretBox,
-    pub registries: &'a dyn Registries,
-}
-
-pub(crate) use trustfn_domain::publishing::{now, rfc3339};
+pub(crate) use trustfn_domain::publishing::{now, rfc3339, PublishDeps};

@@ -14,7 +14,7 @@ use trustfn_statuslist::{token, Claims, StatusArray, W3cKind};
 use crate::config::{load_config, signing_key, status_service};
 use crate::lease::{acquire_lease, release, renew_lease, still_ours, Published, Released, RACES};
 use crate::list::{chunk_writes, commit_chunks, load_statuses, migrate, Layout, WriteError};
-use crate::{now, StatusDeps};
+use crate::{now, PublishDeps};
 use trustfn_domain::publishing::upload_within;
 
 /// Pending changes folded per commit: with the list record, one `TransactWriteItems`.
@@ -29,7 +29,7 @@ pub(crate) const MAX_FOLD_CHUNKS: usize = 10;
 /// when another publisher holds the lease (it will publish what we wrote).
 pub async fn publish(
     repo: &dyn Repository,
-    deps: &StatusDeps<'_>,
+    deps: &PublishDeps<'_>,
     list_id: &Target,
 ) -> Result<(), ApiError> {
     publish_inner(repo, deps, list_id, false).await
@@ -38,7 +38,7 @@ pub async fn publish(
 /// [`publish`]; with `force`, also republishes a list that is up to date (the refresh).
 pub(crate) async fn publish_inner(
     repo: &dyn Repository,
-    deps: &StatusDeps<'_>,
+    deps: &PublishDeps<'_>,
     list_id: &Target,
     mut force: bool,
 ) -> Result<(), ApiError> {
@@ -234,7 +234,7 @@ async fn token_for(
 /// configuration's aggregation document.
 async fn sign_and_upload(
     repo: &dyn Repository,
-    deps: &StatusDeps<'_>,
+    deps: &PublishDeps<'_>,
     list: &Record<StatusList>,
     owner: &str,
 ) -> Result<Published, ApiError> {

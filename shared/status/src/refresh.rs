@@ -9,7 +9,7 @@ use trustfn_domain::repo::{Op, Repository};
 use trustfn_domain::target::Target;
 
 use crate::publish::{publish_inner, FOLD_CHUNK};
-use crate::{now, StatusDeps};
+use crate::{now, PublishDeps};
 
 /// Due lists in turns across organizations (keeping each organization's order), so one
 /// organization's many lists or dead registry do not hold back another's.
@@ -46,7 +46,7 @@ pub struct RefreshReport {
 /// approaches.
 pub async fn refresh(
     repo: &dyn Repository,
-    deps: &StatusDeps<'_>,
+    deps: &PublishDeps<'_>,
     others: &dyn Republisher,
     lookahead: i64,
     page: usize,

@@ -13,7 +13,7 @@ use trustfn_domain::target::Target;
 
 use crate::config::{check_status, load_config};
 use crate::list::Allocations;
-use crate::{grace_secs, now, StatusDeps, MAX_BATCH};
+use crate::{grace_secs, now, PublishDeps, MAX_BATCH};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -40,7 +40,7 @@ pub enum UpdateBody {
 /// list touched, then a (coalesced) publish of each.
 pub async fn update(
     repo: &dyn Repository,
-    deps: &StatusDeps<'_>,
+    deps: &PublishDeps<'_>,
     auth: &Authorized<'_, act::StatusUpdate>,
     body: UpdateBody,
 ) -> Result<Reply, ApiError> {

@@ -11,13 +11,14 @@ use serde_json::{json, Value};
 use trustfn_domain::auth::{act, Operation};
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{KeyDoc, Service, StatusConfig, StatusList, StatusServiceConfig};
+use trustfn_domain::publishing::PublishDeps;
 use trustfn_domain::repo::{Op, Pending, Repository};
 use trustfn_domain::resource::load_as;
 use trustfn_signer::Curve;
 use trustfn_status::config::{self, CreateConfig};
 use trustfn_status::entries::{self, Allocate};
 use trustfn_status::update::{self, UpdateBody};
-use trustfn_status::{refresh, view, StatusDeps};
+use trustfn_status::{refresh, view};
 use trustfn_testkit::{
     admin, api_key, attach, registry_config, seed, seed_tenant, t, FakeKms, FakeSecrets,
     RecordingRegistry,
@@ -34,8 +35,8 @@ struct World {
 }
 
 impl World {
-    fn deps(&self) -> StatusDeps<'_> {
-        StatusDeps {
+    fn deps(&self) -> PublishDeps<'_> {
+        PublishDeps {
             kms: &self.kms,
             secrets: &FakeSecrets,
             registries: &self.registry,
