@@ -11,7 +11,7 @@ use trustfn_certs::issued::{self, RevokeRequest};
 use trustfn_domain::auth::act;
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{
-    CrlTarget, IssuedCertificate, KeyDoc, Record, Service, X509ServiceConfig,
+    CrlState, CrlTarget, IssuedCertificate, KeyDoc, Record, Service, X509ServiceConfig,
 };
 use trustfn_domain::ports::Republisher;
 use trustfn_domain::publishing::PublishDeps;
@@ -83,6 +83,38 @@ impl World {
             },
         ];
         self.repo.commit(ops).await.unwrap();
+    }
+
+    /// Once a held upload waits, changes the CRL state of the IACA recorded at `id` behind its
+    /// publisher's back (another publisher, a revocation), then lets the upload go on.
+    async fn behind_the_upload(
+        &self,
+        id: &trustfn_domain::Target,
+        change: impl FnOnce(&mut CrlState),
+    ) {
+        while self.registry.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let mut rec = load_as::<IssuedCertificate>(&self.repo, id).await.unwrap();
+        let v = rec.version;
+        change(rec.doc.crl.as_mut().unwrap());
+        let op = Op::Replace {
+            record: rec.upcast(),
+            expected_version: v,
+            children_delta: 0,
+        };
+        self.repo.commit(vec![op]).await.unwrap();
+        self.registry.release();
+    }
+
+    /// The CRL state of the IACA recorded at `id`.
+    async fn crl_state(&self, id: &trustfn_domain::Target) -> CrlState {
+        load_as::<IssuedCertificate>(&self.repo, id)
+            .await
+            .unwrap()
+            .doc
+            .crl
+            .unwrap()
     }
 
     fn deps(&self) -> PublishDeps<'_> {
@@ -249,12 +281,7 @@ async fn a_failed_publish_keeps_the_revocation_and_never_reuses_a_number() {
     let last = w.crls(&iaca_serial).last().unwrap().clone();
     assert!(last.0 > failed, "never reused");
     assert_eq!(last.1, vec![ds]);
-    let crl = load_as::<IssuedCertificate>(&w.repo, &id)
-        .await
-        .unwrap()
-        .doc
-        .crl
-        .unwrap();
+    let crl = w.crl_state(&id).await;
     assert!(crl.publish_error.is_none());
     // Next due at half its validity (7 days).
     let half = crl.refresh_at.unwrap() - chrono::Utc::now().timestamp();
@@ -305,12 +332,7 @@ async fn a_publisher_holding_the_lease_publishes_what_others_revoke_meanwhile() 
     assert_eq!(out["crlPublished"], json!(true), "{out}");
     let last = w.crls(&iaca_serial).last().unwrap().clone();
     assert_eq!(last.1, vec![ds], "the holder published the revocation");
-    let crl = load_as::<IssuedCertificate>(&w.repo, &id)
-        .await
-        .unwrap()
-        .doc
-        .crl
-        .unwrap();
+    let crl = w.crl_state(&id).await;
     assert!(crl.published_revision >= crl.revision as i64);
     // Numbers only ever grew.
     let numbers: Vec<u64> = w.crls(&iaca_serial).iter().map(|c| c.0).collect();
@@ -327,32 +349,11 @@ async fn a_publisher_that_lost_its_lease_records_nothing_and_forces_a_republish(
     w.registry.hold_next(1);
     let deps = w.deps();
     let a = publish_crl(&w.repo, &deps, &id, true);
-    let takeover = async {
-        while w.registry.waiting.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
-        let mut rec = load_as::<IssuedCertificate>(&w.repo, &id).await.unwrap();
-        let v = rec.version;
-        rec.doc.crl.as_mut().unwrap().lease_owner = Some("B".into());
-        w.repo
-            .commit(vec![Op::Replace {
-                record: rec.upcast(),
-                expected_version: v,
-                children_delta: 0,
-            }])
-            .await
-            .unwrap();
-        w.registry.release();
-    };
+    let takeover = w.behind_the_upload(&id, |crl| crl.lease_owner = Some("B".into()));
     let (a, ()) = tokio::join!(a, takeover);
     // A found itself fenced and went on while B's (fake) lease holds: B publishes.
     assert_eq!(a.unwrap(), CrlOutcome::Coalesced);
-    let crl = load_as::<IssuedCertificate>(&w.repo, &id)
-        .await
-        .unwrap()
-        .doc
-        .crl
-        .unwrap();
+    let crl = w.crl_state(&id).await;
     assert_eq!(crl.lease_owner.as_deref(), Some("B"), "B's lease stays B's");
     let first = w.crls(&iaca_serial)[0].0;
     assert_eq!(
@@ -531,32 +532,11 @@ async fn a_revocation_recorded_during_a_publish_stays_due_if_the_publisher_dies(
     w.registry.hold_next(1);
     let deps = w.deps();
     let publisher = publish_crl(&dies, &deps, &id, true);
-    let revocation = async {
-        while w.registry.waiting.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
-        // A revocation recorded while the upload runs (its own publish is left to the holder).
-        let mut rec = load_as::<IssuedCertificate>(&w.repo, &id).await.unwrap();
-        let v = rec.version;
-        rec.doc.crl.as_mut().unwrap().revision += 1;
-        w.repo
-            .commit(vec![Op::Replace {
-                record: rec.upcast(),
-                expected_version: v,
-                children_delta: 0,
-            }])
-            .await
-            .unwrap();
-        w.registry.release();
-    };
+    // A revocation recorded while the upload runs (its own publish is left to the holder).
+    let revocation = w.behind_the_upload(&id, |crl| crl.revision += 1);
     let (died, ()) = tokio::join!(publisher, revocation);
     assert!(died.is_err(), "the second round died");
-    let crl = load_as::<IssuedCertificate>(&w.repo, &id)
-        .await
-        .unwrap()
-        .doc
-        .crl
-        .unwrap();
+    let crl = w.crl_state(&id).await;
     assert!(crl.published_revision < crl.revision as i64);
     let due_in = crl.refresh_at.unwrap() - chrono::Utc::now().timestamp();
     assert!(
