@@ -72,6 +72,19 @@ def broken_csr(pem):
         "-----END CERTIFICATE REQUEST-----\n"
 
 
+def status_list_signer(api, world, sid, common_name):
+    """A status-list signer for the key `signer`, under the world's IACA, stored as `sid`: its PEM."""
+    t = world["t"]
+    r = api.post(f"{world['base']}/iso/status-list-signers", json={
+        "storedCertificateId": sid,
+        "iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": f"{t}.store.iaca",
+                       "iacaKeyDesc": kms_key(t, "iaca")},
+        "certificateData": {"country": "US", "commonName": common_name, "stateOrProvinceName": "US-CA"},
+        "signerKeyDescriptor": kms_key(t, "signer")})
+    assert r.status_code == 201, r.text
+    return r.json()["certificatePEM"]
+
+
 def openssl(*args, cwd):
     return subprocess.run(["openssl", *args], capture_output=True, text=True, cwd=cwd)
 
@@ -167,14 +180,7 @@ def test_revocation_publishes_a_crl_that_openssl_and_pyca_accept(api, world, sta
 
 def test_a_status_list_signer_under_the_iaca_signs_lists_with_x5c(api, world, stack, s3, tmp_path):  # noqa: F811
     t = world["t"]
-    r = api.post(f"{world['base']}/iso/status-list-signers", json={
-        "storedCertificateId": "status-signer",
-        "iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": f"{t}.store.iaca",
-                       "iacaKeyDesc": kms_key(t, "iaca")},
-        "certificateData": {"country": "US", "commonName": "Status list signer", "stateOrProvinceName": "US-CA"},
-        "signerKeyDescriptor": kms_key(t, "signer")})
-    assert r.status_code == 201, r.text
-    signer_pem = r.json()["certificatePEM"]
+    signer_pem = status_list_signer(api, world, "status-signer", "Status list signer")
     cert = x509.load_pem_x509_certificate(signer_pem.encode())
     iaca = x509.load_pem_x509_certificate(world["iaca_pem"].encode())
     ku = cert.extensions.get_extension_for_oid(ExtensionOID.KEY_USAGE)
@@ -303,14 +309,7 @@ def test_a_p521_iaca_signs_verified_certificates_and_crls(api, stack, s3, tmp_pa
 def test_a_cwt_status_list_carries_the_status_list_signer_in_x5chain(api, world, stack, s3):  # noqa: F811
     import cbor2
     t = world["t"]
-    r = api.post(f"{world['base']}/iso/status-list-signers", json={
-        "storedCertificateId": "cwt-signer",
-        "iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": f"{t}.store.iaca",
-                       "iacaKeyDesc": kms_key(t, "iaca")},
-        "certificateData": {"country": "US", "commonName": "CWT status list signer", "stateOrProvinceName": "US-CA"},
-        "signerKeyDescriptor": kms_key(t, "signer")})
-    assert r.status_code == 201, r.text
-    cert = x509.load_pem_x509_certificate(r.json()["certificatePEM"].encode())
+    cert = x509.load_pem_x509_certificate(status_list_signer(api, world, "cwt-signer", "CWT status list signer").encode())
     name = "slc-" + uuid.uuid4().hex[:12]
     registry, fetch = make_registry("aws", stack, s3, name)
     api.service(f"{t}.cwt", "credential-status", config={"registry": registry}, dependencies=[f"{t}.kms"])

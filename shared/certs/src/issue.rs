@@ -178,6 +178,13 @@ struct WriteThrough {
     paths: Vec<(Target, Target)>,
 }
 
+impl WriteThrough {
+    /// The stored certificates' paths.
+    fn stored_ids(&self) -> Vec<String> {
+        self.paths.iter().map(|(_, p)| p.to_string()).collect()
+    }
+}
+
 fn signer_for(kms: &dyn KeyManager, k: &KeyDoc) -> Box<dyn Signer> {
     kms.signer(&k.kms_key_arn, k.public_key.clone())
 }
@@ -232,7 +239,7 @@ async fn write_through(
     doc: Certificate,
     record: Record,
     adopt: Option<Record>,
-) -> Result<Vec<String>, ApiError> {
+) -> Result<(), ApiError> {
     let mut ops = Vec::new();
     for (store, path) in to.iter().flat_map(|t| t.paths.iter()) {
         ops.push(Op::Create(Record::new(path.clone(), doc.clone())));
@@ -284,12 +291,7 @@ async fn write_through(
             ),
         ),
         other => ApiError::from(other),
-    })?;
-    Ok(to
-        .iter()
-        .flat_map(|t| t.paths.iter())
-        .map(|(_, p)| p.to_string())
-        .collect())
+    })
 }
 
 /// What an issuance records besides the certificate: its profile, where it is recorded (the
@@ -300,25 +302,29 @@ struct Recording {
     key_path: Option<String>,
     /// The parent IACA's record when this service has not recorded it yet.
     adopt: Option<Record>,
+    /// The parent IACA's CRL was never published (publish it now, so the distribution point
+    /// just written answers).
+    parent_unpublished: bool,
 }
 
 /// Writes an issued certificate through to the attached stores, records it, and builds the 201
 /// answer.
 async fn store_and_reply<D: serde::Serialize>(
     issuer: &Issuer<'_>,
-    crl: Option<&PublishDeps<'_>>,
+    deps: Option<&PublishDeps<'_>>,
     to: Option<WriteThrough>,
     issued: trustfn_x509::Issued<D>,
     (kind, metadata): (CertificateType, Option<Map<String, Value>>),
     rec: Recording,
 ) -> Result<Reply, ApiError> {
     let doc = certificate_doc(&issued.der, &issued.pem, kind, metadata)?;
-    let stored: Vec<String> = to
-        .iter()
-        .flat_map(|t| t.paths.iter())
-        .map(|(_, p)| p.to_string())
-        .collect();
-    let mut book = issued_doc(rec.profile, &doc, rec.key_path, stored);
+    let stored = to.as_ref().map(WriteThrough::stored_ids);
+    let mut book = issued_doc(
+        rec.profile,
+        &doc,
+        rec.key_path,
+        stored.clone().unwrap_or_default(),
+    );
     if rec.profile == IssuedProfile::Iaca {
         book.crl = Some(crate::crl::new_state(issuer.crl.as_ref()));
     }
@@ -329,24 +335,16 @@ async fn store_and_reply<D: serde::Serialize>(
     if let Some(iaca) = &adopted {
         tracing::info!(service = %issuer.target, iaca = %iaca, "recorded an IACA issued elsewhere");
     }
-    if let (Some(deps), Some(_)) = (crl, &issuer.crl) {
+    if rec.parent_unpublished && issuer.crl.is_some() {
         // The distribution point just written answers from now on: an IACA whose CRL was never
         // published (just recorded, or recorded before the target was configured) publishes it.
-        let unpublished = issuer
-            .repo
-            .get(&rec.parent)
-            .await?
-            .and_then(|r| r.downcast::<IssuedCertificate>().ok())
-            .is_some_and(|r| r.doc.crl.is_none_or(|c| c.published_number.is_none()));
-        if unpublished {
-            first_crl(issuer.repo, Some(deps), &rec.parent).await;
-        }
+        first_crl(issuer.repo, deps, &rec.parent).await;
     }
     tracing::info!(service = %issuer.target, record = %id, stores = to.as_ref().map_or(0, |t| t.paths.len()), certificate = rec.profile.as_str(), "certificate issued");
     Ok(issued_reply(
         issued.pem,
         serde_json::to_value(&issued.data).expect("data"),
-        to.map(|t| t.paths.iter().map(|(_, p)| p.to_string()).collect()),
+        stored,
     ))
 }
 
@@ -372,11 +370,11 @@ pub struct IssueIaca {
 /// `POST /v1/{x509Service}/x509-service-api/iso/iacas`
 pub async fn issue_iaca(
     repo: &dyn Repository,
-    crl: &PublishDeps<'_>,
+    deps: &PublishDeps<'_>,
     auth: &Authorized<'_, act::IacaIssue>,
     body: IssueIaca,
 ) -> Result<Reply, ApiError> {
-    let kms = crl.kms;
+    let kms = deps.kms;
     let issuer = Issuer::load(repo, auth.principal(), auth.target()).await?;
     let (key, key_path) = issuer.iaca_key("iacaKeyDesc", &body.iaca_key_desc).await?;
     let to = issuer.stores(body.stored_certificate_id)?;
@@ -402,12 +400,13 @@ pub async fn issue_iaca(
         parent: issuer.target.clone(),
         key_path: Some(key_path),
         adopt: None,
+        parent_unpublished: false,
     };
     let mut reply = store_and_reply(&issuer, None, to, issued, (kind, metadata), rec).await?;
     // The distribution point answers from day one: the empty CRL is published now.
     if issuer.crl.is_some() {
         let id = issuer.target.child(&serial_hex)?;
-        let published = first_crl(repo, Some(crl), &id).await;
+        let published = first_crl(repo, Some(deps), &id).await;
         if let Some(body) = reply.body.as_mut() {
             body["crlPublished"] = json!(published);
         }
@@ -503,34 +502,35 @@ async fn signing_iaca(issuer: &Issuer<'_>, signer: IacaSigner) -> Result<Signing
     })
 }
 
-/// The record of the IACA that signs here: its id, and the record to create with what it signs
-/// when this service has not recorded it yet (an IACA issued elsewhere, or before issued
-/// certificates were recorded: `adopted`). What it signs is recorded under it, and its CRL is
-/// published from it.
+/// The record of the IACA that signs here: its id, the record to create with what it signs when
+/// this service has not recorded it yet (an IACA issued elsewhere, or before issued certificates
+/// were recorded: `adopted`), and whether its CRL was never published. What it signs is recorded
+/// under it, and its CRL is published from it.
 async fn iaca_record(
     issuer: &Issuer<'_>,
     iaca: &SigningIaca,
-) -> Result<(Target, Option<Record>), ApiError> {
+) -> Result<(Target, Option<Record>, bool), ApiError> {
     let key_path = Some(iaca.key_path.clone());
     let mut doc = issued_doc(IssuedProfile::Iaca, &iaca.cert, key_path, vec![]);
     let id = issuer.target.child(&doc.serial_number)?;
     if let Some(rec) = issuer.repo.get(&id).await? {
         // The same serial must be the same IACA: another certificate posing under a recorded
         // IACA's serial would file its certificates (and revocations) under the wrong CRL.
-        let same = rec
-            .get::<IssuedCertificate>()
-            .is_some_and(|c| c.sha256_fingerprint == doc.sha256_fingerprint);
-        if !same {
+        let recorded = rec.get::<IssuedCertificate>();
+        if recorded.is_none_or(|c| c.sha256_fingerprint != doc.sha256_fingerprint) {
             return Err(ApiError::conflict(format!(
                 "iacaSigner: {id} records another certificate with this IACA's serial number; \
                  nothing was issued"
             )));
         }
-        return Ok((id, None));
+        let unpublished = recorded
+            .and_then(|c| c.crl.as_ref())
+            .is_none_or(|c| c.published_number.is_none());
+        return Ok((id, None, unpublished));
     }
     doc.adopted = true;
     doc.crl = Some(crate::crl::new_state(issuer.crl.as_ref()));
-    Ok((id.clone(), Some(Record::new(id, doc))))
+    Ok((id.clone(), Some(Record::new(id, doc)), true))
 }
 
 /// `POST /v1/{x509Service}/x509-service-api/iso/document-signers`
@@ -683,7 +683,7 @@ async fn issue_under<D: UnderIaca>(
     data.clone()
         .validate(&iaca.parsed, chrono::Utc::now())
         .map_err(x509_error)?;
-    let (parent, adopt) = iaca_record(issuer, &iaca).await?;
+    let (parent, adopt, parent_unpublished) = iaca_record(issuer, &iaca).await?;
     let signer = signer_for(deps.kms, &iaca.key);
     let serial = trustfn_x509::profile::iso_serial();
     let issued = data
@@ -695,6 +695,7 @@ async fn issue_under<D: UnderIaca>(
         parent,
         key_path,
         adopt,
+        parent_unpublished,
     };
     let kind = (CertificateType::Base, None);
     store_and_reply(issuer, Some(deps), to, issued, kind, rec).await
