@@ -174,6 +174,32 @@ impl PublicKey {
     pub fn key_identifier(&self) -> Vec<u8> {
         Sha1::digest(&self.point).to_vec()
     }
+
+    /// Whether `signature`, a JOSE/COSE ECDSA signature (`r || s`, each the curve's size), over
+    /// `message` with the curve's hash (ES256, ES384, ES512) verifies with this key.
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        use ring::signature::{
+            UnparsedPublicKey, ECDSA_P256_SHA256_FIXED, ECDSA_P384_SHA384_FIXED,
+        };
+        match self.curve {
+            Curve::P256 => UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &self.point)
+                .verify(message, signature)
+                .is_ok(),
+            Curve::P384 => UnparsedPublicKey::new(&ECDSA_P384_SHA384_FIXED, &self.point)
+                .verify(message, signature)
+                .is_ok(),
+            Curve::P521 => {
+                use p521::ecdsa::signature::Verifier;
+                let Ok(key) = p521::ecdsa::VerifyingKey::from_sec1_bytes(&self.point) else {
+                    return false;
+                };
+                let Ok(sig) = p521::ecdsa::Signature::from_slice(signature) else {
+                    return false;
+                };
+                key.verify(message, &sig).is_ok()
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -191,6 +217,41 @@ mod tests {
         for c in [Curve::P256, Curve::P384, Curve::P521] {
             assert_eq!(Curve::from_key_type(c.key_type()), Some(c));
         }
+    }
+
+    #[test]
+    fn fixed_size_signatures_verify_with_their_key_only() {
+        use ring::rand::SystemRandom;
+        use ring::signature::{EcdsaKeyPair, KeyPair};
+        let rng = SystemRandom::new();
+        for (curve, alg) in [
+            (
+                Curve::P256,
+                &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            ),
+            (
+                Curve::P384,
+                &ring::signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+            ),
+        ] {
+            let pkcs8 = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+            let pair = EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
+            let key = PublicKey::new(curve, pair.public_key().as_ref().to_vec()).unwrap();
+            let sig = pair.sign(&rng, b"statuses").unwrap();
+            assert!(key.verifies(b"statuses", sig.as_ref()));
+            assert!(!key.verifies(b"statuseS", sig.as_ref()));
+            let mut bad = sig.as_ref().to_vec();
+            bad[5] ^= 1;
+            assert!(!key.verifies(b"statuses", &bad));
+        }
+        let sk = p521::ecdsa::SigningKey::from_slice(&[1u8; 66]).unwrap();
+        let vk = p521::ecdsa::VerifyingKey::from(&sk);
+        let key =
+            PublicKey::new(Curve::P521, vk.to_encoded_point(false).as_bytes().to_vec()).unwrap();
+        use p521::ecdsa::signature::Signer as _;
+        let sig: p521::ecdsa::Signature = sk.sign(b"statuses");
+        assert!(key.verifies(b"statuses", &sig.to_bytes()));
+        assert!(!key.verifies(b"other", &sig.to_bytes()));
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! A small CBOR (RFC 8949) writer: exactly what COSE_Sign1 status list tokens need. Maps keep
-//! the order they are given in (callers give the spec's order).
+//! A small CBOR (RFC 8949) writer and reader: exactly what COSE_Sign1 status list tokens need
+//! (definite lengths, no floats). Maps keep the order they are given in (callers give the spec's
+//! order).
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -84,9 +85,143 @@ impl Value {
     }
 }
 
+/// Most nesting [`Value::decode`] follows (a status list token nests four deep).
+const MAX_DEPTH: u32 = 16;
+
+impl Value {
+    /// Reads one item that takes all of `bytes`. Indefinite lengths, floats and simple values
+    /// other than none are refused: status list tokens use none of them.
+    pub fn decode(bytes: &[u8]) -> Result<Value, String> {
+        let mut at = 0;
+        let v = read(bytes, &mut at, 0)?;
+        if at != bytes.len() {
+            return Err(format!("{} bytes after the item", bytes.len() - at));
+        }
+        Ok(v)
+    }
+
+    /// The value of `key` in a map.
+    pub fn get(&self, key: &Value) -> Option<&Value> {
+        match self {
+            Value::Map(pairs) => pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Uint(n) => i64::try_from(*n).ok(),
+            Value::Nint(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn as_bytes(&self) -> Option<&[u8]> {
+        match self {
+            Value::Bytes(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+fn take<'a>(bytes: &'a [u8], at: &mut usize, n: usize) -> Result<&'a [u8], String> {
+    let end = at.checked_add(n).filter(|e| *e <= bytes.len());
+    let end = end.ok_or_else(|| "truncated".to_owned())?;
+    let out = &bytes[*at..end];
+    *at = end;
+    Ok(out)
+}
+
+fn read(bytes: &[u8], at: &mut usize, depth: u32) -> Result<Value, String> {
+    if depth > MAX_DEPTH {
+        return Err("nested too deep".into());
+    }
+    let first = take(bytes, at, 1)?[0];
+    let (major, info) = (first >> 5, first & 0x1f);
+    let n: u64 = match info {
+        0..=23 => u64::from(info),
+        24 => u64::from(take(bytes, at, 1)?[0]),
+        25 => u64::from(u16::from_be_bytes(
+            take(bytes, at, 2)?.try_into().expect("2"),
+        )),
+        26 => u64::from(u32::from_be_bytes(
+            take(bytes, at, 4)?.try_into().expect("4"),
+        )),
+        27 => u64::from_be_bytes(take(bytes, at, 8)?.try_into().expect("8")),
+        _ => return Err(format!("unsupported additional information {info}")),
+    };
+    // Every item takes at least one byte: a count larger than what is left is a lie.
+    let count = |n: u64| -> Result<usize, String> {
+        usize::try_from(n)
+            .ok()
+            .filter(|c| *c <= bytes.len() - *at)
+            .ok_or_else(|| "length past the end".to_owned())
+    };
+    Ok(match major {
+        0 => Value::Uint(n),
+        1 => Value::Nint(-1 - i64::try_from(n).map_err(|_| "negative integer too large")?),
+        2 => Value::Bytes(take(bytes, at, count(n)?)?.to_vec()),
+        3 => Value::Text(
+            String::from_utf8(take(bytes, at, count(n)?)?.to_vec())
+                .map_err(|_| "text is not UTF-8")?,
+        ),
+        4 => {
+            let len = count(n)?;
+            let mut items = Vec::with_capacity(len);
+            for _ in 0..len {
+                items.push(read(bytes, at, depth + 1)?);
+            }
+            Value::Array(items)
+        }
+        5 => {
+            let len = count(n)?;
+            let mut pairs = Vec::with_capacity(len);
+            for _ in 0..len {
+                let k = read(bytes, at, depth + 1)?;
+                pairs.push((k, read(bytes, at, depth + 1)?));
+            }
+            Value::Map(pairs)
+        }
+        6 => Value::Tag(n, Box::new(read(bytes, at, depth + 1)?)),
+        _ => return Err(format!("unsupported major type {major}")),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_what_it_writes_and_refuses_what_it_cannot() {
+        let v = Value::Tag(
+            18,
+            Box::new(Value::Array(vec![
+                Value::Bytes(vec![1, 2, 3]),
+                Value::Map(vec![
+                    (Value::Uint(4), Value::Bytes(b"kid".to_vec())),
+                    (Value::int(-7), Value::text("x")),
+                    (Value::Uint(70_000), Value::Uint(u64::MAX)),
+                ]),
+                Value::Bytes(vec![0; 300]),
+            ])),
+        );
+        assert_eq!(Value::decode(&v.encode()).unwrap(), v);
+        assert_eq!(
+            v.encode().len(),
+            Value::decode(&v.encode()).unwrap().encode().len()
+        );
+        let mut extra = v.encode();
+        extra.push(0);
+        assert!(Value::decode(&extra).is_err());
+        let enc = v.encode();
+        assert!(Value::decode(&enc[..enc.len() - 1]).is_err());
+        // An array claiming 2^32 items in a few bytes, a float, an indefinite length.
+        assert!(Value::decode(&[0x9a, 0xff, 0xff, 0xff, 0xff]).is_err());
+        assert!(Value::decode(&[0xfb, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        assert!(Value::decode(&[0x9f, 0xff]).is_err());
+        let deep: Vec<u8> = std::iter::repeat_n(0x81u8, 40).chain([0]).collect();
+        assert!(Value::decode(&deep).is_err());
+    }
 
     fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()

@@ -7,6 +7,7 @@ pub mod bits;
 pub mod cbor;
 pub mod codec;
 pub mod permutation;
+pub mod read;
 pub mod token;
 
 pub use token::{Claims, W3cKind};
@@ -25,4 +26,6 @@ pub enum StatusListError {
     Decode(String),
     #[error("signing failed: {0}")]
     Sign(String),
+    #[error("the signature does not verify with the list's key")]
+    Signature,
 }
