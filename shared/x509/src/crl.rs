@@ -98,6 +98,54 @@ pub fn verify_crl_signed_by(crl_der: &[u8], key: &crate::PublicKey) -> Result<()
     }
 }
 
+/// What a CRL read back from a registry states.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReadCrl {
+    pub number: u64,
+    pub this_update: DateTime<Utc>,
+    /// Serials as the CRL encodes them (the certificates' own DER INTEGER contents).
+    pub revoked: Vec<Revoked>,
+}
+
+/// Reads a CRL that must be `issuer`'s (its Name, DER, byte for byte) and signed by `key`: its
+/// number, thisUpdate and entries. A CRL without a cRLNumber, of another issuer or whose
+/// signature does not verify is refused.
+pub fn read_crl(
+    crl_der: &[u8],
+    issuer: &[u8],
+    key: &crate::PublicKey,
+) -> Result<ReadCrl, X509Error> {
+    let (rest, crl) = x509_parser::revocation_list::CertificateRevocationList::from_der(crl_der)
+        .map_err(|e| X509Error::Parse(format!("the CRL does not parse: {e}")))?;
+    if !rest.is_empty() {
+        return Err(X509Error::Parse("trailing data after the CRL".into()));
+    }
+    if crl.tbs_cert_list.issuer.as_raw() != issuer {
+        return Err(X509Error::Parse("the CRL is another issuer's".into()));
+    }
+    verify_crl_signed_by(crl_der, key)?;
+    let number = crl
+        .crl_number()
+        .and_then(|n| u64::try_from(n.clone()).ok())
+        .ok_or_else(|| X509Error::Parse("the CRL has no cRLNumber that fits 64 bits".into()))?;
+    let at = |t: x509_parser::time::ASN1Time| DateTime::from_timestamp(t.timestamp(), 0);
+    let this_update = at(crl.last_update())
+        .ok_or_else(|| X509Error::Parse("thisUpdate is out of range".into()))?;
+    let mut revoked = Vec::new();
+    for e in crl.iter_revoked_certificates() {
+        revoked.push(Revoked {
+            serial: e.raw_serial().to_vec(),
+            revoked_at: at(e.revocation_date)
+                .ok_or_else(|| X509Error::Parse("a revocationDate is out of range".into()))?,
+        });
+    }
+    Ok(ReadCrl {
+        number,
+        this_update,
+        revoked,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,6 +263,21 @@ mod tests {
             Err(X509Error::BadSignature),
             "another key's signature does not verify"
         );
+        // Read back: what was signed, from the right issuer and key only.
+        let read = read_crl(&der, &issuer, key.public_key()).unwrap();
+        assert_eq!(read.number, 300);
+        assert_eq!(read.this_update, t(4));
+        assert_eq!(read.revoked[0], revoked[0]);
+        assert_eq!(
+            read.revoked[1].serial,
+            [&[0u8][..], &revoked[1].serial].concat()
+        );
+        assert_eq!(
+            read_crl(&der, &issuer, local().public_key()),
+            Err(X509Error::BadSignature)
+        );
+        assert!(read_crl(&der, &issuer[..issuer.len() - 1], key.public_key()).is_err());
+        assert!(read_crl(&der[..der.len() - 3], &issuer, key.public_key()).is_err());
     }
 
     #[tokio::test]
