@@ -21,20 +21,16 @@ async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error
         .and_then(Value::as_i64)
         .unwrap_or(0)
         .clamp(0, 30 * 86_400);
-    // Leave ten seconds of the invocation for the last publish to finish.
-    let left = ctx
-        .deadline()
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or(Duration::from_secs(60));
-    let budget = left
-        .saturating_sub(Duration::from_secs(10))
-        .max(Duration::from_secs(5));
-    let deps = app.publish_deps().await;
-    let crls = trustfn_certs::crl::CrlRepublisher {
+    // Leave ten seconds of the invocation for the last publish to finish and the answer.
+    let deadline = ctx.deadline() - Duration::from_secs(10);
+    let deps = app.publish_deps(deadline).await;
+    let cx = trustfn_publish::Cx {
         repo: app.repo().await,
         deps: &deps,
     };
-    let report = trustfn_status::refresh(app.repo().await, &deps, &crls, lookahead, PAGE, budget)
+    let publishers: [&dyn trustfn_publish::Republisher; 2] =
+        [&trustfn_status::StatusLists, &trustfn_certs::crl::Crls];
+    let report = trustfn_publish::refresh(&cx, &publishers, lookahead, PAGE, deps.deadline_ms)
         .await
         .map_err(|e| format!("refresh failed: {e}"))?;
     if report.failed > 0 && report.republished == 0 {
@@ -51,6 +47,7 @@ async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error
             due = report.due,
             republished = report.republished,
             failed = report.failed,
+            held = report.held,
             more = report.more,
             "status refresh run"
         );

@@ -9,7 +9,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
     // Authorized on the path alone, before any body parsing or storage read.
     let auth = p.authorize::<act::CertificateRevoke>(&target(&req)?)?;
-    let deps = app.publish_deps().await;
+    let deps = app.publish_deps(trustfn_http::publish_deadline(&req)).await;
     trustfn_certs::issued::revoke(app.repo().await, &deps, &auth, json_body(&req)?).await
 }
 

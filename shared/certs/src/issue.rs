@@ -17,10 +17,14 @@ use trustfn_domain::target::Target;
 use trustfn_x509::parse::{self, ParsedIaca};
 use trustfn_x509::{DsData, IacaData, PublicKey, Signer, StatusListSignerData, X509Error};
 
-use crate::crl::CrlOutcome;
 use crate::issued::{issued_doc, x509_service};
 use trustfn_domain::model::IssuedCertificate;
-use trustfn_domain::publishing::PublishDeps;
+use trustfn_publish::{Outcome, PublishDeps};
+
+/// Now, in Unix seconds.
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
 
 pub(crate) fn x509_error(e: X509Error) -> ApiError {
     match e {
@@ -251,6 +255,17 @@ async fn write_through(
     }
     let stores = ops.len();
     let parent = record.id.parent().expect("recorded under the service");
+    // A recorded IACA refers to its key: the key stays while the IACA's CRL is published.
+    let mut edges = Vec::new();
+    for r in std::iter::once(&record).chain(adopt.as_ref()) {
+        let iaca = r
+            .get::<IssuedCertificate>()
+            .filter(|c| c.profile == IssuedProfile::Iaca);
+        if let Some(path) = iaca.and_then(|c| c.key_path.as_deref()) {
+            let key = Target::parse(path).map_err(|e| ApiError::validation(e.message))?;
+            edges.extend(crate::crl::key_edge(&r.id, &key));
+        }
+    }
     match adopt {
         // The signing IACA's record, created with this certificate as its one child.
         Some(iaca) => {
@@ -275,6 +290,7 @@ async fn write_through(
             });
         }
     }
+    ops.extend(edges);
     repo.commit(ops).await.map_err(|e| match e {
         RepoError::ConditionFailed { index: Some(i) } if i >= stores => ApiError::conflict(
             "the x509-service (or the IACA's record) changed concurrently; nothing was written, retry",
@@ -326,7 +342,7 @@ async fn store_and_reply<D: serde::Serialize>(
         stored.clone().unwrap_or_default(),
     );
     if rec.profile == IssuedProfile::Iaca {
-        book.crl = Some(crate::crl::new_state(issuer.crl.as_ref()));
+        book.crl = Some(crate::crl::new_state(issuer.crl.as_ref(), now()));
     }
     let id = rec.parent.child(&book.serial_number)?;
     let adopted = rec.adopt.as_ref().map(|r| r.id.clone());
@@ -421,7 +437,7 @@ async fn first_crl(repo: &dyn Repository, deps: Option<&PublishDeps<'_>>, iaca: 
         return false;
     };
     match crate::crl::publish_crl(repo, deps, iaca, false).await {
-        Ok(o) => matches!(o, CrlOutcome::Published | CrlOutcome::UpToDate),
+        Ok(o) => matches!(o, Outcome::Published | Outcome::UpToDate),
         Err(e) => {
             tracing::error!(code = "CRL_PUBLISH_FAILED", iaca = %iaca, error = %e.message, "the first CRL could not be published; the refresh retries it");
             false
@@ -525,11 +541,11 @@ async fn iaca_record(
         }
         let unpublished = recorded
             .and_then(|c| c.crl.as_ref())
-            .is_none_or(|c| c.published_number.is_none());
+            .is_none_or(|c| c.publish.published_number.is_none());
         return Ok((id, None, unpublished));
     }
     doc.adopted = true;
-    doc.crl = Some(crate::crl::new_state(issuer.crl.as_ref()));
+    doc.crl = Some(crate::crl::new_state(issuer.crl.as_ref(), now()));
     Ok((id.clone(), Some(Record::new(id, doc)), true))
 }
 

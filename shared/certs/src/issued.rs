@@ -11,14 +11,13 @@ use trustfn_domain::model::{
     Certificate, IssuedCertificate, IssuedProfile, Kind, Record, Revocation, RevocationReason,
     Service, ServiceType,
 };
-use trustfn_domain::publishing::grace_secs;
 use trustfn_domain::reply::{PageParams, Reply};
 use trustfn_domain::repo::{Op, RepoError, Repository};
 use trustfn_domain::resource::{children_of_kind, children_page, load, load_as, named_certificate};
 use trustfn_domain::target::Target;
 
-use crate::crl::{crl_view, now, publish_crl, rfc3339, CrlOutcome};
-use trustfn_domain::publishing::PublishDeps;
+use crate::crl::{crl_view, publish_revision};
+use trustfn_publish::{grace_secs, rfc3339, PublishDeps, Settled};
 
 /// A serial number as the API takes it: hex, colons and case optional; stored lower-case.
 pub(crate) fn normalise_serial(field: &str, s: &str) -> Result<String, ApiError> {
@@ -72,15 +71,15 @@ pub(crate) fn issued_doc(
     IssuedCertificate {
         profile,
         serial_number: cert.serial_number.clone(),
-        subject: cert.subject.clone(),
+        subject: Some(cert.subject.clone()),
         issuer: cert.issuer.clone(),
-        not_before: cert.not_before.clone(),
-        not_after: cert.not_after.clone(),
-        sha256_fingerprint: cert.sha256_fingerprint.clone(),
+        not_before: Some(cert.not_before.clone()),
+        not_after: Some(cert.not_after.clone()),
+        sha256_fingerprint: Some(cert.sha256_fingerprint.clone()),
         key_path,
         stored_certificate_paths: stored,
         adopted: false,
-        pem: cert.data.pem.clone(),
+        pem: Some(cert.data.pem.clone()),
         revocation: None,
         crl: None,
     }
@@ -284,24 +283,29 @@ pub async fn revoke(
         let iaca = load_as::<IssuedCertificate>(repo, &iaca_id).await?;
         if cert.doc.revocation.is_some() {
             // Idempotent: the revocation stands as first recorded.
-            let revision = iaca.doc.crl.as_ref().map_or(0, |c| c.revision);
+            let revision = iaca.doc.crl.as_ref().map_or(0, |c| c.publish.revision);
             break (cert, revision);
         }
         let mut revoked = cert.clone();
         revoked.doc.revocation = Some(Revocation {
             reason,
             revocation_date: rfc3339(date.timestamp()),
-            revoked_at: rfc3339(now()),
+            revoked_at: rfc3339(deps.now()),
         });
         let mut next_iaca = iaca.clone();
         let crl = next_iaca
             .doc
             .crl
-            .get_or_insert_with(|| crate::crl::new_state(target.as_ref()));
+            .get_or_insert_with(|| crate::crl::new_state(target.as_ref(), deps.now()));
+        let crl = &mut crl.publish;
         crl.revision += 1;
         if target.is_some() {
             // Should our publish not happen, the refresh publishes the revocation.
-            crl.refresh_at = Some(crl.refresh_at.unwrap_or(i64::MAX).min(now() + grace_secs()));
+            crl.refresh_at = Some(
+                crl.refresh_at
+                    .unwrap_or(i64::MAX)
+                    .min(deps.now() + grace_secs()),
+            );
         }
         let revision = crl.revision;
         let ops = vec![
@@ -338,16 +342,14 @@ pub async fn revoke(
         out["crlPublished"] = json!(false);
         return Ok(Reply::json(200, out));
     };
-    let error = publish_revision(repo, deps, &iaca_id, revision).await?;
+    // The truth: published once the CRL holds the revocation (waiting for another publisher
+    // holding the lease, within the request's time); else the refresh publishes it.
+    let settled = publish_revision(repo, deps, &iaca_id, revision).await?;
     let iaca = load_as::<IssuedCertificate>(repo, &iaca_id).await?;
-    let published = iaca
-        .doc
-        .crl
-        .as_ref()
-        .is_some_and(|c| c.published_revision >= revision as i64);
-    out["crlPublished"] = json!(published);
+    out["crlPublished"] = json!(settled == Settled::Published);
     out["crl"] = crl_view(&iaca, Some(&target));
-    if let Some(e) = error {
+    if let Settled::Unpublished(Some(e)) = settled {
+        tracing::error!(code = "CRL_PUBLISH_FAILED", iaca = %iaca_id, error = %e, "revoked, but the CRL could not be published now");
         out["crlPublishError"] = json!(e);
     }
     Ok(Reply::json(200, out))
@@ -364,8 +366,8 @@ fn signed_here(
     let der = trustfn_x509::pem::decode_one_certificate(&cert.data.pem).ok()?;
     let iaca = iacas.iter().find(|i| {
         i.doc.profile == IssuedProfile::Iaca
-            && i.doc.subject == cert.issuer
-            && trustfn_x509::pem::decode_one_certificate(&i.doc.pem)
+            && i.doc.subject.as_deref() == Some(cert.issuer.as_str())
+            && trustfn_x509::pem::decode_one_certificate(i.doc.pem.as_deref().unwrap_or_default())
                 .and_then(|d| trustfn_x509::parse::public_key(&d))
                 .and_then(|k| trustfn_x509::parse::verify_signed_by(&der, &k))
                 .is_ok()
@@ -380,49 +382,4 @@ fn signed_here(
         iaca.id.child(&doc.serial_number).ok()?,
         doc,
     ))
-}
-
-/// How long a revocation waits for its CRL to be published before it answers (the function's
-/// timeout is 30 s; a publish takes one KMS Sign and one bounded upload).
-const PUBLISH_WAIT: std::time::Duration = std::time::Duration::from_secs(15);
-
-/// Publishes the IACA's CRL until it holds `revision`: ourselves, or by waiting for the publisher
-/// holding the lease (and publishing ourselves if it let go without it), for at most
-/// [`PUBLISH_WAIT`]. The publish error, if one ended it; the refresh publishes what is left.
-async fn publish_revision(
-    repo: &dyn Repository,
-    deps: &PublishDeps<'_>,
-    iaca_id: &Target,
-    revision: u64,
-) -> Result<Option<String>, ApiError> {
-    let started = std::time::Instant::now();
-    loop {
-        match publish_crl(repo, deps, iaca_id, false).await {
-            Ok(CrlOutcome::Coalesced) => {}
-            Ok(_) => return Ok(None),
-            Err(e) => {
-                // The revocation stands; the refresh publishes it (the CRL view shows the error).
-                tracing::error!(code = "CRL_PUBLISH_FAILED", iaca = %iaca_id, error = %e.message, "revoked, but the CRL could not be published now");
-                return Ok(Some(e.message));
-            }
-        }
-        // Another publisher holds the lease: wait until it has published our revision, or let go.
-        loop {
-            if started.elapsed() >= PUBLISH_WAIT {
-                return Ok(None);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            let crl = load_as::<IssuedCertificate>(repo, iaca_id)
-                .await?
-                .doc
-                .crl
-                .unwrap_or_default();
-            if crl.published_revision >= revision as i64 {
-                return Ok(None);
-            }
-            if crl.lease_until.is_none_or(|u| u <= now()) {
-                break; // it let go without our revision: publish it ourselves
-            }
-        }
-    }
 }

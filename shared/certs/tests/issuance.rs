@@ -9,10 +9,10 @@ use trustfn_certs::issue::{self, IssueDs, IssueIaca};
 use trustfn_domain::auth::{act, Operation, Principal};
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{Certificate, KeyDoc, Record, Service};
-use trustfn_domain::publishing::PublishDeps;
 use trustfn_domain::repo::Op;
 use trustfn_domain::repo::Repository;
 use trustfn_domain::resource::load_as;
+use trustfn_publish::{Clock, PublishDeps, SystemClock};
 use trustfn_signer::Curve;
 use trustfn_testkit::{
     admin, api_key, attach, seed, seed_tenant, t, FakeKms, FakeSecrets, Raced, RecordingRegistry,
@@ -26,6 +26,8 @@ fn deps(kms: &FakeKms) -> PublishDeps<'_> {
         kms,
         secrets: &FakeSecrets,
         registries: Box::leak(Box::new(RecordingRegistry::default())),
+        clock: &SystemClock,
+        deadline_ms: SystemClock.now_ms() + 25_000,
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use serde_json::{json, Value};
-use trustfn_certs::crl::{crl_object_key, publish_crl, CrlOutcome, CrlRepublisher};
+use trustfn_certs::crl::{crl_object_key, publish_crl};
 use trustfn_certs::issue::{self, IssueDs, IssueIaca};
 use trustfn_certs::issued::{self, RevokeRequest};
 use trustfn_domain::auth::act;
@@ -13,10 +13,10 @@ use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{
     CrlState, CrlTarget, IssuedCertificate, KeyDoc, Record, Service, X509ServiceConfig,
 };
-use trustfn_domain::ports::Republisher;
-use trustfn_domain::publishing::PublishDeps;
 use trustfn_domain::repo::{Op, Repository};
 use trustfn_domain::resource::load_as;
+use trustfn_publish::Outcome;
+use trustfn_publish::{Clock, PublishDeps, SystemClock};
 use trustfn_signer::Curve;
 use trustfn_testkit::{
     admin, attach, registry_config, seed, seed_tenant, t, FakeKms, FakeSecrets, RecordingRegistry,
@@ -69,7 +69,19 @@ impl World {
     /// Removes a record without its use cases, as if it had never been written (a certificate
     /// issued before records existed, or a service deleted and created again).
     async fn forget(&self, id: &trustfn_domain::Target, parent: &trustfn_domain::Target) {
-        let ops = vec![
+        let mut ops = Vec::new();
+        for to in self.repo.dependencies(id).await.unwrap() {
+            ops.push(Op::RemoveEdge {
+                from: id.clone(),
+                to: to.clone(),
+            });
+            ops.push(Op::Count {
+                id: to,
+                children: 0,
+                dependants: -1,
+            });
+        }
+        ops.extend([
             Op::Delete {
                 id: id.clone(),
                 children: 0,
@@ -81,7 +93,7 @@ impl World {
                 children: -1,
                 dependants: 0,
             },
-        ];
+        ]);
         self.repo.commit(ops).await.unwrap();
     }
 
@@ -122,6 +134,8 @@ impl World {
             kms: &self.kms,
             secrets: &FakeSecrets,
             registries: &self.registry,
+            clock: &SystemClock,
+            deadline_ms: SystemClock.now_ms() + 25_000,
         }
     }
 
@@ -258,9 +272,9 @@ async fn a_failed_publish_keeps_the_revocation_and_never_reuses_a_number() {
     assert!(out["crlPublishError"].is_string());
     let id = t(&format!("{X509}.{iaca_serial}"));
     let rec = load_as::<IssuedCertificate>(&w.repo, &id).await.unwrap();
-    let crl = rec.doc.crl.clone().unwrap();
-    assert!(crl.publish_error.is_some() && crl.lease_owner.is_none());
-    let failed = crl.number;
+    let crl = rec.doc.crl.clone().unwrap().publish;
+    assert!(crl.last_error.is_some() && crl.lease.is_none());
+    let failed = crl.number.unwrap();
     assert!(failed > published, "the failed attempt took a number");
     assert!(
         w.repo
@@ -273,16 +287,12 @@ async fn a_failed_publish_keeps_the_revocation_and_never_reuses_a_number() {
     // The registry is back: the refresh publishes with a number above the failed attempt's.
     w.registry.fail.store(false, Ordering::SeqCst);
     let deps = w.deps();
-    let refresh = CrlRepublisher {
-        repo: &w.repo,
-        deps: &deps,
-    };
-    refresh.republish(&rec.upcast()).await.unwrap();
+    publish_crl(&w.repo, &deps, &rec.id, true).await.unwrap();
     let last = w.crls(&iaca_serial).last().unwrap().clone();
     assert!(last.0 > failed, "never reused");
     assert_eq!(last.1, vec![ds]);
-    let crl = w.crl_state(&id).await;
-    assert!(crl.publish_error.is_none());
+    let crl = w.crl_state(&id).await.publish;
+    assert!(crl.last_error.is_none());
     // Next due at half its validity (7 days).
     let half = crl.refresh_at.unwrap() - chrono::Utc::now().timestamp();
     assert!(
@@ -327,13 +337,13 @@ async fn a_publisher_holding_the_lease_publishes_what_others_revoke_meanwhile() 
         w.registry.release();
     };
     let (published, out, ()) = tokio::join!(stalled, revoke, release);
-    assert_eq!(published.unwrap(), CrlOutcome::Published);
+    assert_eq!(published.unwrap(), Outcome::Published);
     assert_eq!(out["state"], json!("revoked"));
     assert_eq!(out["crlPublished"], json!(true), "{out}");
     let last = w.crls(&iaca_serial).last().unwrap().clone();
     assert_eq!(last.1, vec![ds], "the holder published the revocation");
-    let crl = w.crl_state(&id).await;
-    assert!(crl.published_revision >= crl.revision as i64);
+    let crl = w.crl_state(&id).await.publish;
+    assert!(crl.published_revision >= crl.revision);
     // Numbers only ever grew.
     let numbers: Vec<u64> = w.crls(&iaca_serial).iter().map(|c| c.0).collect();
     assert!(numbers.windows(2).all(|p| p[0] < p[1]), "{numbers:?}");
@@ -349,12 +359,14 @@ async fn a_publisher_that_lost_its_lease_records_nothing_and_forces_a_republish(
     w.registry.hold_next(1);
     let deps = w.deps();
     let a = publish_crl(&w.repo, &deps, &id, true);
-    let takeover = w.behind_the_upload(&id, |crl| crl.lease_owner = Some("B".into()));
+    let takeover = w.behind_the_upload(&id, |crl| {
+        crl.publish.lease.as_mut().unwrap().owner = "B".into()
+    });
     let (a, ()) = tokio::join!(a, takeover);
     // A found itself fenced and went on while B's (fake) lease holds: B publishes.
-    assert_eq!(a.unwrap(), CrlOutcome::Coalesced);
-    let crl = w.crl_state(&id).await;
-    assert_eq!(crl.lease_owner.as_deref(), Some("B"), "B's lease stays B's");
+    assert_eq!(a.unwrap(), Outcome::Coalesced);
+    let crl = w.crl_state(&id).await.publish;
+    assert_eq!(crl.lease.unwrap().owner, "B", "B's lease stays B's");
     let first = w.crls(&iaca_serial)[0].0;
     assert_eq!(
         crl.published_number,
@@ -362,7 +374,7 @@ async fn a_publisher_that_lost_its_lease_records_nothing_and_forces_a_republish(
         "A's outcome is not recorded"
     );
     assert!(
-        crl.published_revision < crl.revision as i64,
+        crl.published_revision < crl.revision,
         "whoever publishes next publishes again"
     );
 }
@@ -381,7 +393,7 @@ async fn without_a_target_revocations_are_recorded_and_nothing_is_published() {
     assert!(Record::refresh_at(&rec.clone().upcast()).is_none());
     assert_eq!(
         publish_crl(&w.repo, &w.deps(), &id, true).await.unwrap(),
-        CrlOutcome::NoTarget
+        Outcome::Inactive
     );
     assert!(w.registry.uploads.lock().unwrap().is_empty());
 }
@@ -527,20 +539,20 @@ async fn a_revocation_recorded_during_a_publish_stays_due_if_the_publisher_dies(
         matches!(ops, [Op::Replace { record, .. }] if record
             .get::<IssuedCertificate>()
             .and_then(|c| c.crl.as_ref())
-            .is_some_and(|c| c.revision == 1 && c.lease_owner.is_some()))
+            .is_some_and(|c| c.publish.revision == 1 && c.publish.lease.is_some()))
     });
     w.registry.hold_next(1);
     let deps = w.deps();
     let publisher = publish_crl(&dies, &deps, &id, true);
     // A revocation recorded while the upload runs (its own publish is left to the holder).
-    let revocation = w.behind_the_upload(&id, |crl| crl.revision += 1);
+    let revocation = w.behind_the_upload(&id, |crl| crl.publish.revision += 1);
     let (died, ()) = tokio::join!(publisher, revocation);
     assert!(died.is_err(), "the second round died");
-    let crl = w.crl_state(&id).await;
-    assert!(crl.published_revision < crl.revision as i64);
+    let crl = w.crl_state(&id).await.publish;
+    assert!(crl.published_revision < crl.revision);
     let due_in = crl.refresh_at.unwrap() - chrono::Utc::now().timestamp();
     assert!(
-        due_in <= trustfn_domain::publishing::grace_secs(),
+        due_in <= trustfn_publish::grace_secs(),
         "the unpublished revocation is due within the grace period, not at half the CRL's validity ({due_in} s)"
     );
 }

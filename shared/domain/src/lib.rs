@@ -12,7 +12,6 @@ pub mod json;
 pub mod memory;
 pub mod model;
 pub mod ports;
-pub mod publishing;
 pub mod registry;
 pub mod reply;
 pub mod repo;

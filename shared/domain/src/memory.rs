@@ -27,6 +27,7 @@ struct MemState {
     claims: HashMap<String, Target>,
     chunks: BTreeMap<(Target, u32), Chunk>,
     counters: HashMap<Target, u64>,
+    seqs: HashMap<Target, u64>,
     remembered: HashMap<(Target, String), Remembered>,
 }
 
@@ -159,6 +160,17 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
                 .get(&k)
                 .is_some_and(|old| old.expires_at > now)
             {
+                return Err(fail());
+            }
+            state.remembered.insert(k, r);
+        }
+        Op::Settle(r) => {
+            let k = (r.scope.clone(), r.key.clone());
+            let claimed = state
+                .remembered
+                .get(&k)
+                .is_some_and(|old| old.outcome == crate::repo::CLAIMED && old.request == r.request);
+            if !claimed {
                 return Err(fail());
             }
             state.remembered.insert(k, r);
@@ -315,6 +327,18 @@ impl Repository for MemoryRepo {
             .collect())
     }
 
+    async fn next_seq(&self, list: &Target) -> Result<u64, RepoError> {
+        let mut s = self.state.lock().await;
+        let n = s.seqs.entry(list.clone()).or_insert(0);
+        *n += 1;
+        Ok(*n)
+    }
+
+    async fn has_pending(&self, list: &Target, seq: &str) -> Result<bool, RepoError> {
+        let s = self.state.lock().await;
+        Ok(s.pending.contains_key(&(list.clone(), seq.to_owned())))
+    }
+
     async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {
         let s = self.state.lock().await;
         Ok(s.pending
@@ -379,11 +403,14 @@ impl Repository for MemoryRepo {
 
     async fn purge_list(&self, list: &Target) -> Result<usize, RepoError> {
         let mut s = self.state.lock().await;
-        let before = s.chunks.len() + s.pending.len() + s.counters.len();
+        let count =
+            |s: &MemState| s.chunks.len() + s.pending.len() + s.counters.len() + s.seqs.len();
+        let before = count(&s);
         s.chunks.retain(|(l, _), _| l != list);
         s.pending.retain(|(l, _), _| l != list);
         s.counters.remove(list);
-        Ok(before - (s.chunks.len() + s.pending.len() + s.counters.len()))
+        s.seqs.remove(list);
+        Ok(before - count(&s))
     }
 
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
@@ -409,7 +436,7 @@ impl Repository for MemoryRepo {
                 Op::RemovePending { list, seq } => vec![format!("P{list}#{seq}")],
                 Op::Claim { name, .. } | Op::Release { name, .. } => vec![format!("C{name}")],
                 Op::PutChunk { list, no, .. } => vec![format!("S{list}#{no}")],
-                Op::Remember(r) => vec![format!("I{}#{}", r.scope, r.key)],
+                Op::Remember(r) | Op::Settle(r) => vec![format!("I{}#{}", r.scope, r.key)],
             };
             for k in keys {
                 if !items.insert(k) {

@@ -113,9 +113,20 @@ pub enum Expect<'a> {
     Version(&'a str),
 }
 
-/// Writes one object to a registry; returns the version it stored (ETag or generation).
+/// An object as a registry holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    pub body: Vec<u8>,
+    /// Its version (ETag or generation): an upload expecting it replaces exactly this object.
+    pub version: String,
+}
+
+/// Writes objects to a registry (and reads them back); `put` returns the version it stored
+/// (ETag or generation).
 #[async_trait]
 pub trait Publisher: Send + Sync {
+    /// The object at `key` and its version; `None` when there is none.
+    async fn get(&self, key: &str) -> Result<Option<Found>, RegistryError>;
     async fn put(
         &self,
         key: &str,
@@ -133,12 +144,4 @@ pub trait Registries: Send + Sync {
         &self,
         registry: &RegistryConfig<Secret>,
     ) -> Result<Box<dyn Publisher>, RegistryError>;
-}
-
-/// Republishes something the scheduled refresh found due that is not a status list (an IACA's
-/// CRL): the refresh of one crate hands what it does not own to another's publisher.
-#[async_trait]
-pub trait Republisher: Send + Sync {
-    /// Re-signs and republishes what `record` (as loaded by the refresh) publishes.
-    async fn republish(&self, record: &crate::model::Record) -> Result<(), crate::ApiError>;
 }

@@ -49,6 +49,9 @@ pub struct Chunk {
     pub version: u64,
 }
 
+/// The outcome of a key claimed by a request that is still running.
+pub const CLAIMED: &str = "claimed";
+
 /// The remembered outcome of a request sent with an `Idempotency-Key`: a retry with the same key
 /// gets the same answer instead of acting again.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,8 +124,12 @@ pub enum Op {
         data: Vec<u8>,
         expected_version: u64,
     },
-    /// Remember an idempotent request's outcome; fails if the key is remembered already.
+    /// Remember an idempotent request's outcome (or claim its key: outcome [`CLAIMED`]); fails
+    /// if the key is remembered (or claimed) and not expired.
     Remember(Remembered),
+    /// Replace the claim of a key by the request's outcome (and expiry); fails unless the key is
+    /// claimed ([`CLAIMED`]) for the same request.
+    Settle(Remembered),
     /// Claim a unique name (for example an adopted KMS key's ARN) for `owner`; fails if anyone
     /// holds it.
     Claim { name: String, owner: Target },
@@ -210,6 +217,12 @@ pub trait Repository: Send + Sync {
     /// changes' `due_at` is at or before `before`, soonest first, each once, at most `limit`.
     /// Served by an index, never a scan.
     async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError>;
+    /// The next number of `list`'s change sequence (1, 2, ...): an atomic counter, one small
+    /// write. Pending changes are named by it, so they are folded in the order DynamoDB handed
+    /// out their numbers, never by an instance's clock.
+    async fn next_seq(&self, list: &Target) -> Result<u64, RepoError>;
+    /// Whether the pending changes `seq` of `list` are still waiting to be folded.
+    async fn has_pending(&self, list: &Target, seq: &str) -> Result<bool, RepoError>;
     /// The oldest pending changes of `list`, in `seq` order, at most `limit`.
     async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError>;
     /// The stored chunks of `list` among `nos`, in the order given; chunks never stored are left out.
@@ -227,7 +240,7 @@ pub trait Repository: Send + Sync {
     ) -> Result<Option<u64>, RepoError>;
     /// The allocation counter of `list` (0 before its first allocation).
     async fn reserved(&self, list: &Target) -> Result<u64, RepoError>;
-    /// Removes what a deleted list leaves besides its record (chunks, counter, pending changes),
+    /// Removes what a deleted list leaves besides its record (chunks, counters, pending changes),
     /// in commits of at most [`MAX_TX_ITEMS`]; returns how many items went.
     async fn purge_list(&self, list: &Target) -> Result<usize, RepoError>;
     /// The remembered outcome of `key` in `scope`, if any and not expired.

@@ -231,6 +231,11 @@ pub(crate) fn chunk_key(list: &Target, no: u32) -> Item {
     key(format!("S#{list}"), format!("{no:08}"))
 }
 
+/// The change-sequence counter of a status list (`Q#<list>`, `Q`).
+pub(crate) fn sequence_key(list: &Target) -> Item {
+    key(format!("Q#{list}"), "Q".into())
+}
+
 pub(crate) fn counter_key(list: &Target) -> Item {
     key(format!("A#{list}"), "A".into())
 }

@@ -10,6 +10,7 @@
 //! | claimed name (an adopted KMS key's ARN) | `C#<name>` | `C` |
 //! | chunk of a status list's statuses | `S#<list>` | `<chunk number, 8 digits>` |
 //! | allocation counter of a status list | `A#<list>` | `A` |
+//! | change-sequence counter of a status list | `Q#<list>` | `Q` |
 //! | remembered idempotent request (expires by TTL) | `I#<scope>` | `<Idempotency-Key>` |
 //!
 //! Status lists and pending changes carry `rpk`/`rat`, which puts them in the sparse `refresh`
@@ -268,6 +269,29 @@ impl Repository for DynamoRepo {
         }
     }
 
+    async fn next_seq(&self, list: &Target) -> Result<u64, RepoError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(sequence_key(list)))
+            .update_expression("ADD #n :one")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| unavailable("next sequence number", e))?;
+        out.attributes
+            .as_ref()
+            .and_then(|a| get_n(a, "n"))
+            .map(|v| v as u64)
+            .ok_or_else(|| RepoError::Corrupt {
+                id: format!("change sequence of {list}"),
+                reason: "no n after the update".into(),
+            })
+    }
+
     async fn reserved(&self, list: &Target) -> Result<u64, RepoError> {
         let resp = self
             .client
@@ -289,6 +313,7 @@ impl Repository for DynamoRepo {
             }
         }
         keys.push(counter_key(list));
+        keys.push(sequence_key(list));
         let total = keys.len();
         for batch in keys.chunks(MAX_TX_ITEMS) {
             let deletes = batch
@@ -308,6 +333,7 @@ impl Repository for DynamoRepo {
             self.client
                 .transact_write_items()
                 .set_transact_items(Some(deletes))
+                .client_request_token(uuid::Uuid::new_v4().to_string())
                 .send()
                 .await
                 .map_err(|e| unavailable("purge list", e))?;
@@ -428,6 +454,20 @@ impl Repository for DynamoRepo {
             .collect())
     }
 
+    async fn has_pending(&self, list: &Target, seq: &str) -> Result<bool, RepoError> {
+        let resp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("P#{list}"), seq.to_owned())))
+            .projection_expression("pk")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("get pending", e))?;
+        Ok(resp.item.is_some())
+    }
+
     async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {
         let resp = self
             .client
@@ -448,10 +488,14 @@ impl Repository for DynamoRepo {
             return Ok(());
         }
         let (items, owner) = plan::plan(&self.table, ops);
+        // One token per commit: the SDK sends it again with every retry of this call, so a
+        // retry of a transaction that committed (its answer lost) is recognised by DynamoDB and
+        // answered as the success it was, not as a failed condition.
         let result = self
             .client
             .transact_write_items()
             .set_transact_items(Some(items))
+            .client_request_token(uuid::Uuid::new_v4().to_string())
             .send()
             .await;
         match result {

@@ -209,6 +209,25 @@ pub(crate) fn plan(table: &str, ops: Vec<Op>) -> (Vec<TransactWriteItem>, Vec<us
                         .expect("put"),
                 )
                 .build()],
+            Op::Settle(r) => vec![TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .set_item(Some(remembered_item(&r)))
+                        .condition_expression(
+                            "attribute_exists(pk) AND #outcome = :claimed AND #request = :request",
+                        )
+                        .expression_attribute_names("#outcome", "outcome")
+                        .expression_attribute_names("#request", "request")
+                        .expression_attribute_values(
+                            ":claimed",
+                            s(trustfn_domain::repo::CLAIMED.to_owned()),
+                        )
+                        .expression_attribute_values(":request", s(r.request.clone()))
+                        .table_name(table)
+                        .build()
+                        .expect("put"),
+                )
+                .build()],
             Op::Claim { name, owner } => {
                 let mut item = key(format!("C#{name}"), "C".into());
                 item.insert("owner".into(), s(owner.as_str()));

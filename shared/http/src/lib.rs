@@ -156,13 +156,22 @@ impl App {
             .await
     }
 
-    /// What publishing status lists and CRLs needs: KMS, the secret box and the registry writers.
+    /// What publishing status lists and CRLs needs: KMS, the secret box, the registry writers
+    /// and the system clock, publishing until `deadline` (see [`publish_deadline`]).
     #[cfg(feature = "status")]
-    pub async fn publish_deps(&self) -> trustfn_domain::publishing::PublishDeps<'_> {
-        trustfn_domain::publishing::PublishDeps {
+    pub async fn publish_deps(
+        &self,
+        deadline: std::time::SystemTime,
+    ) -> trustfn_publish::PublishDeps<'_> {
+        let deadline_ms = deadline
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        trustfn_publish::PublishDeps {
             kms: self.kms().await,
             secrets: self.secrets().await,
             registries: self.registries().await,
+            clock: &trustfn_publish::SystemClock,
+            deadline_ms,
         }
     }
 
@@ -185,6 +194,20 @@ impl App {
             .map(|v| v.to_str().unwrap_or("\u{0}"));
         authn::authenticate(self.repo().await, &self.admin, header).await
     }
+}
+
+/// Time a function keeps to answer after it stops publishing.
+pub const ANSWER_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Until when a request may publish: its invocation's deadline less [`ANSWER_MARGIN`] (a
+/// publish lease never outlives it). Outside Lambda (tests), 25 seconds from now.
+pub fn publish_deadline(req: &Request) -> std::time::SystemTime {
+    let deadline = req
+        .lambda_context_ref()
+        .map(|c| c.deadline())
+        .filter(|d| *d > std::time::UNIX_EPOCH)
+        .unwrap_or_else(|| std::time::SystemTime::now() + std::time::Duration::from_secs(27));
+    deadline - ANSWER_MARGIN
 }
 
 /// Structured JSON logs (the Lambda runtime's subscriber; JSON when `AWS_LAMBDA_LOG_FORMAT=JSON`).

@@ -4,7 +4,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use trustfn_domain::ports::Expect;
+use trustfn_domain::ports::{Expect, Found};
 use trustfn_domain::registry::{connection_string_field, AzureRegistry, Secret};
 
 const VERSION: &str = "2021-08-06";
@@ -81,8 +81,81 @@ impl Azure {
     }
 }
 
+impl Azure {
+    /// The blob's URL (without a SAS) and what a Shared Key signature canonicalizes it as.
+    fn blob_url(&self, key: &str) -> (String, String) {
+        let path_key: String = key
+            .split('/')
+            .map(crate::encode_segment)
+            .collect::<Vec<_>>()
+            .join("/");
+        let url = format!("{}/{}/{}", self.endpoint, self.container, path_key);
+        // Canonicalized resource: "/" + account + the URL path (Azurite's path already starts
+        // with the account, so it appears twice there, as the service expects).
+        let path = url
+            .splitn(4, '/')
+            .nth(3)
+            .map(|p| format!("/{p}"))
+            .unwrap_or_default();
+        let resource = format!("/{}{}", self.account, path);
+        (url, resource)
+    }
+
+    /// The `Authorization` header of a Shared Key request whose string to sign is `to_sign`.
+    fn shared_key(&self, key: &[u8], to_sign: &str) -> Result<String, crate::PutError> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(|_| "invalid account key")?;
+        mac.update(to_sign.as_bytes());
+        let sig = B64.encode(mac.finalize().into_bytes());
+        Ok(format!("SharedKey {}:{sig}", self.account))
+    }
+}
+
 #[async_trait::async_trait]
 impl crate::PutObject for Azure {
+    async fn get_object(&self, key: &str) -> Result<Option<Found>, crate::PutError> {
+        let (url, resource) = self.blob_url(key);
+        let date = chrono::Utc::now()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        let target = match &self.auth {
+            Auth::Sas(sas) => format!("{url}?{sas}"),
+            Auth::SharedKey(_) => url.clone(),
+        };
+        let mut req = self
+            .http
+            .get(&target)
+            .header("x-ms-date", &date)
+            .header("x-ms-version", VERSION);
+        if let Auth::SharedKey(k) = &self.auth {
+            let to_sign = format!(
+                "GET\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{VERSION}\n{resource}"
+            );
+            req = req.header("Authorization", self.shared_key(k, &to_sign)?);
+        }
+        let resp = req.send().await.map_err(|e| {
+            crate::PutError::transient(format!("Azure Get Blob: {}", e.without_url()))
+        })?;
+        if resp.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(crate::PutError::status("Azure Get Blob", resp.status(), ""));
+        }
+        let version = resp
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let body = resp.bytes().await.map_err(|e| {
+            crate::PutError::transient(format!("Azure Get Blob: {}", e.without_url()))
+        })?;
+        Ok(Some(Found {
+            body: body.to_vec(),
+            version,
+        }))
+    }
+
     async fn put_object(
         &self,
         key: &str,
@@ -96,12 +169,7 @@ impl crate::PutObject for Azure {
             Expect::Absent => ("", "*"),
             Expect::Version(etag) => (etag, ""),
         };
-        let path_key: String = key
-            .split('/')
-            .map(crate::encode_segment)
-            .collect::<Vec<_>>()
-            .join("/");
-        let url = format!("{}/{}/{}", self.endpoint, self.container, path_key);
+        let (url, resource) = self.blob_url(key);
         let date = chrono::Utc::now()
             .format("%a, %d %b %Y %H:%M:%S GMT")
             .to_string();
@@ -124,25 +192,13 @@ impl crate::PutObject for Azure {
             req = req.header("If-None-Match", if_none_match);
         }
         if let Auth::SharedKey(k) = &self.auth {
-            // Canonicalized resource: "/" + account + the URL path (Azurite's path already starts
-            // with the account, so it appears twice there, as the service expects).
-            let path = url
-                .splitn(4, '/')
-                .nth(3)
-                .map(|p| format!("/{p}"))
-                .unwrap_or_default();
             // VERB, Content-Encoding, -Language, -Length, -MD5, -Type, Date, If-Modified-Since,
             // If-Match, If-None-Match, If-Unmodified-Since, Range, then the x-ms- headers.
             let to_sign = format!(
-                "PUT\n\n\n{}\n\n\n\n\n{if_match}\n{if_none_match}\n\n\nx-ms-blob-cache-control:{cache_control}\nx-ms-blob-content-type:{content_type}\nx-ms-blob-type:BlockBlob\nx-ms-date:{date}\nx-ms-version:{VERSION}\n/{}{}",
+                "PUT\n\n\n{}\n\n\n\n\n{if_match}\n{if_none_match}\n\n\nx-ms-blob-cache-control:{cache_control}\nx-ms-blob-content-type:{content_type}\nx-ms-blob-type:BlockBlob\nx-ms-date:{date}\nx-ms-version:{VERSION}\n{resource}",
                 body.len(),
-                self.account,
-                path
             );
-            let mut mac = Hmac::<Sha256>::new_from_slice(k).map_err(|_| "invalid account key")?;
-            mac.update(to_sign.as_bytes());
-            let sig = B64.encode(mac.finalize().into_bytes());
-            req = req.header("Authorization", format!("SharedKey {}:{sig}", self.account));
+            req = req.header("Authorization", self.shared_key(k, &to_sign)?);
         }
         let resp = req.body(body).send().await.map_err(|e| {
             crate::PutError::transient(format!("Azure Put Blob: {}", e.without_url()))

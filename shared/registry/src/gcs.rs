@@ -5,7 +5,7 @@
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64U;
 use base64::Engine;
 use serde_json::{json, Value};
-use trustfn_domain::ports::Expect;
+use trustfn_domain::ports::{Expect, Found};
 use trustfn_domain::registry::{GcsRegistry, Secret};
 
 pub struct Gcs {
@@ -141,6 +141,57 @@ impl Gcs {
 
 #[async_trait::async_trait]
 impl crate::PutObject for Gcs {
+    async fn get_object(&self, key: &str) -> Result<Option<Found>, crate::PutError> {
+        // The object's metadata (its generation), then exactly that generation's bytes.
+        let object = format!(
+            "{}/storage/v1/b/{}/o/{}",
+            self.base,
+            crate::encode_segment(&self.bucket),
+            crate::encode_segment(key)
+        );
+        let token = match &self.key {
+            Some(sa) => Some(self.token(sa).await?),
+            None => None,
+        };
+        let send = |url: String| {
+            let mut req = self.http.get(url);
+            if let Some(t) = &token {
+                req = req.bearer_auth(t);
+            }
+            req.send()
+        };
+        let failed =
+            |e: reqwest::Error| crate::PutError::transient(format!("GCS get: {}", e.without_url()));
+        let resp = send(object.clone()).await.map_err(failed)?;
+        if resp.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(crate::PutError::status("GCS get", resp.status(), ""));
+        }
+        let meta: Value = serde_json::from_slice(&resp.bytes().await.map_err(failed)?)
+            .map_err(|e| format!("GCS get: the object metadata is not JSON: {e}"))?;
+        let generation = match &meta["generation"] {
+            Value::String(g) => g.clone(),
+            Value::Number(n) => n.to_string(),
+            _ => return Err("GCS get: the object has no generation".into()),
+        };
+        let resp = send(format!("{object}?alt=media&generation={generation}"))
+            .await
+            .map_err(failed)?;
+        if resp.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        if !resp.status().is_success() {
+            return Err(crate::PutError::status("GCS get", resp.status(), ""));
+        }
+        let body = resp.bytes().await.map_err(failed)?.to_vec();
+        Ok(Some(Found {
+            body,
+            version: generation,
+        }))
+    }
+
     async fn put_object(
         &self,
         key: &str,

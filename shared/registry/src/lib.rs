@@ -20,7 +20,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
-use trustfn_domain::ports::{Expect, Publisher, Registries, RegistryError};
+use trustfn_domain::ports::{Expect, Found, Publisher, Registries, RegistryError};
 use trustfn_domain::registry::{RegistryConfig, RegistryPolicy, Secret};
 
 /// Why an upload failed: text for the log only, and whether trying again may help (throttling,
@@ -77,9 +77,10 @@ impl PutError {
 }
 
 /// One object upload, as each registry writer does it: conditional on `expect`, returning the
-/// version stored.
+/// version stored; and reading an object back with its version.
 #[async_trait]
 trait PutObject: Send + Sync {
+    async fn get_object(&self, key: &str) -> Result<Option<Found>, PutError>;
     async fn put_object(
         &self,
         key: &str,
@@ -99,6 +100,21 @@ struct Writer<T>(T);
 
 #[async_trait]
 impl<T: PutObject> Publisher for Writer<T> {
+    async fn get(&self, key: &str) -> Result<Option<Found>, RegistryError> {
+        let mut attempt = 1;
+        loop {
+            match self.0.get_object(key).await {
+                Ok(found) => return Ok(found),
+                Err(e) if e.transient && attempt < UPLOAD_ATTEMPTS => {
+                    tracing::warn!(error = %outbound::redact(&e.message), attempt, "registry read failed; retrying");
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+                Err(e) => return Err(RegistryError::Unavailable(outbound::redact(&e.message))),
+            }
+        }
+    }
+
     async fn put(
         &self,
         key: &str,
@@ -166,6 +182,34 @@ struct S3 {
 
 #[async_trait::async_trait]
 impl crate::PutObject for S3 {
+    async fn get_object(&self, key: &str) -> Result<Option<Found>, PutError> {
+        let out = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(out) => out,
+            Err(e) => {
+                if e.raw_response().map(|r| r.status().as_u16()) == Some(404) {
+                    return Ok(None);
+                }
+                return Err(format!("S3 GetObject: {}", DisplayErrorContext(e)).into());
+            }
+        };
+        let version = out.e_tag().unwrap_or_default().to_owned();
+        let body = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| PutError::transient(format!("S3 GetObject body: {e}")))?
+            .into_bytes()
+            .to_vec();
+        Ok(Some(Found { body, version }))
+    }
+
     async fn put_object(
         &self,
         key: &str,
@@ -295,6 +339,20 @@ mod tests {
 
     #[async_trait]
     impl PutObject for Flaky {
+        async fn get_object(&self, _: &str) -> Result<Option<Found>, PutError> {
+            let n = self.calls.fetch_add(1, Ordering::SeqCst);
+            if n < self.failures {
+                return Err(PutError {
+                    message: "HTTP 503 from https://x.example/c/k?sig=SECRET".into(),
+                    transient: self.transient,
+                    changed: false,
+                });
+            }
+            Ok(Some(Found {
+                body: vec![1],
+                version: format!("v{n}"),
+            }))
+        }
         async fn put_object(
             &self,
             _: &str,
@@ -352,6 +410,16 @@ mod tests {
             .unwrap_err();
         assert!(matches!(e, RegistryError::Changed));
         assert_eq!(w.0.calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_read_back_is_tried_once_more_when_transient_and_keeps_no_secret() {
+        let w = flaky(1, true);
+        assert_eq!(w.get("k").await.unwrap().unwrap().version, "v1");
+        let w = flaky(5, false);
+        let e = w.get("k").await.unwrap_err();
+        assert_eq!(w.0.calls.load(Ordering::SeqCst), 1);
+        assert!(!e.to_string().contains("SECRET"), "{e}");
     }
 
     #[test]

@@ -21,11 +21,11 @@ use serde_json::{json, Value};
 use trustfn_domain::auth::act;
 use trustfn_domain::memory::{chunk_size, item_size, pending_size, MemoryRepo};
 use trustfn_domain::model::{KeyDoc, Record, Service, StatusServiceConfig};
-use trustfn_domain::publishing::PublishDeps;
 use trustfn_domain::repo::{
     Chunk, Op, Page, Pending, Remembered, RepoError, Repository, TokenRecord,
 };
 use trustfn_domain::Target;
+use trustfn_publish::{Clock, PublishDeps, SystemClock};
 use trustfn_signer::Curve;
 use trustfn_status::config::{self, CreateConfig};
 use trustfn_status::entries::{self, Allocate};
@@ -83,6 +83,12 @@ impl Repository for Counting {
     }
     async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {
         self.inner.pending(list, limit).await
+    }
+    async fn has_pending(&self, list: &Target, seq: &str) -> Result<bool, RepoError> {
+        self.inner.has_pending(list, seq).await
+    }
+    async fn next_seq(&self, list: &Target) -> Result<u64, RepoError> {
+        self.inner.next_seq(list).await
     }
     async fn chunks(&self, list: &Target, nos: &[u32]) -> Result<Vec<Chunk>, RepoError> {
         self.inner.chunks(list, nos).await
@@ -160,6 +166,9 @@ async fn main() {
         kms: &kms,
         secrets: &FakeSecrets,
         registries: &registry,
+        clock: &SystemClock,
+        // A bench publishes as long as it takes.
+        deadline_ms: SystemClock.now_ms() + 3_600_000,
     };
     seed_tenant(&repo, "acme.t1").await;
     seed(&repo, "acme.t1.kms", Service::Kms(Default::default())).await;

@@ -6,13 +6,14 @@ use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{Record, StatusConfig, StatusList};
 use trustfn_domain::reply::Reply;
-use trustfn_domain::repo::{Op, Pending, Remembered, RepoError, Repository, MAX_TX_ITEMS};
+use trustfn_domain::repo::{Op, Pending, Remembered, RepoError, Repository, CLAIMED};
 use trustfn_domain::resource::load_as;
 use trustfn_domain::target::Target;
 
 use crate::config::{check_status, load_config, status_service};
 use crate::list::{entry_json, new_list, permutation};
-use crate::{backoff, grace_secs, now, PublishDeps, MAX_ALLOCATION};
+use crate::{backoff, grace_secs, PublishDeps, MAX_ALLOCATION};
+use trustfn_publish::{Outcome, Settled};
 
 /// Tries at a busy counter, or at opening a list, before giving up.
 const ATTEMPTS: u32 = 8;
@@ -31,6 +32,10 @@ pub struct Allocate {
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_SECS: i64 = 24 * 3600;
+
+/// How long a request holds the claim of its `Idempotency-Key` while it allocates: a request
+/// that dies leaves the key to a retry after this.
+pub const CLAIM_SECS: i64 = 60;
 
 /// 1 to 255 visible ASCII characters.
 fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
@@ -73,6 +78,25 @@ pub async fn allocate(
         check_idempotency_key(key)?;
         if let Some(r) = repo.remembered(target, key).await? {
             return replay(repo, deps, &cfg, &r, &request).await;
+        }
+        // Claim the key before taking anything: of concurrent requests under one key, one
+        // allocates; the others take nothing (no index burnt, none stamped with a status).
+        let claim = Remembered {
+            scope: target.clone(),
+            key: key.clone(),
+            request: request.clone(),
+            outcome: CLAIMED.to_owned(),
+            expires_at: deps.now() + CLAIM_SECS,
+        };
+        match repo.commit(vec![Op::Remember(claim)]).await {
+            Ok(()) => {}
+            Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => {
+                return match repo.remembered(target, key).await? {
+                    Some(r) => replay(repo, deps, &cfg, &r, &request).await,
+                    None => Err(in_progress()),
+                };
+            }
+            Err(e) => return Err(ApiError::from(e)),
         }
     }
     let mut ranges: Ranges = Vec::new();
@@ -132,49 +156,66 @@ pub async fn allocate(
         if initial != 0 {
             pending.push(Pending {
                 list: list.id.clone(),
-                seq: crate::update::pending_seq(),
+                seq: crate::update::pending_seq(repo, &list.id).await?,
                 changes,
-                due_at: now() + grace_secs(),
+                due_at: deps.now() + grace_secs(),
             });
-            publish.push(list.id.clone());
         }
     }
     // Entries with a status other than 0 are status changes: stored before the answer, so a
-    // credential never carries an entry whose status is not on its way to the list.
-    for batch in pending.chunks(MAX_TX_ITEMS) {
-        repo.commit(batch.iter().cloned().map(Op::AddPending).collect())
-            .await?;
-    }
-    if let Some(key) = &body.idempotency_key {
-        let remembered = Remembered {
-            scope: target.clone(),
-            key: key.clone(),
-            request,
-            outcome: serde_json::to_string(&ranges).expect("ranges serialize"),
-            expires_at: now() + IDEMPOTENCY_SECS,
-        };
-        match repo.commit(vec![Op::Remember(remembered.clone())]).await {
-            Ok(()) => {}
-            // A concurrent request with the same key finished first: answer what it answered
-            // (what this one took is never handed out).
-            Err(RepoError::ConditionFailed { .. }) => {
-                if let Some(r) = repo.remembered(target, key).await? {
-                    return replay(repo, deps, &cfg, &r, &remembered.request).await;
-                }
-            }
-            Err(e) => return Err(ApiError::from(e)),
+    // credential never carries an entry whose status is not on its way to the list; with the
+    // outcome of the Idempotency-Key in the same transaction (a handful of lists at most).
+    let mut ops: Vec<Op> = pending.iter().cloned().map(Op::AddPending).collect();
+    let settle = body.idempotency_key.as_ref().map(|key| Remembered {
+        scope: target.clone(),
+        key: key.clone(),
+        request: request.clone(),
+        outcome: serde_json::to_string(&ranges).expect("ranges serialize"),
+        expires_at: deps.now() + IDEMPOTENCY_SECS,
+    });
+    ops.extend(settle.clone().map(Op::Settle));
+    let settle_at = ops.len().checked_sub(1).filter(|_| settle.is_some());
+    match repo.commit(ops).await {
+        Ok(()) => {}
+        // Our claim ran out and another request took the key over: answer what it answers
+        // (what this one took is never handed out, and no status was stored for it).
+        Err(RepoError::ConditionFailed { index }) if index == settle_at || index.is_none() => {
+            let key = body.idempotency_key.as_deref().unwrap_or_default();
+            return match repo.remembered(target, key).await? {
+                Some(r) => replay(repo, deps, &cfg, &r, &request).await,
+                None => Err(in_progress()),
+            };
         }
+        Err(e) => return Err(ApiError::from(e)),
     }
     tracing::info!(config = %target, entries = entries.len(), new_lists, "entries allocated");
     let mut out = json!({"entries": entries});
-    publish.dedup();
+    // New lists are published at once; the initial statuses are answered for truthfully.
+    let mut unpublished = false;
     for id in &publish {
-        if let Err(e) = crate::publish::publish(repo, deps, id).await {
-            tracing::warn!(list = %id, error = %e, "publish after allocation failed; the refresh will retry");
-            out["published"] = json!(false);
+        match crate::publish::publish(repo, deps, id).await {
+            Ok(Outcome::OutOfTime) => unpublished = true,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(list = %id, error = %e, "publish after allocation failed; the refresh will retry");
+                unpublished = true;
+            }
         }
     }
+    for p in &pending {
+        if crate::publish::publish_change(repo, deps, &p.list, &p.seq).await? != Settled::Published
+        {
+            unpublished = true;
+        }
+    }
+    if unpublished {
+        out["published"] = json!(false);
+    }
     Ok(Reply::json(201, out))
+}
+
+fn in_progress() -> ApiError {
+    ApiError::conflict("a request with this Idempotency-Key is in progress; retry it in a minute")
 }
 
 /// The answer of an earlier request with the same `Idempotency-Key`: the same entries, rebuilt
@@ -186,6 +227,9 @@ async fn replay(
     remembered: &Remembered,
     request: &str,
 ) -> Result<Reply, ApiError> {
+    if remembered.outcome == CLAIMED && remembered.request == request {
+        return Err(in_progress());
+    }
     if remembered.request != request {
         return Err(ApiError::new(
             422,
@@ -252,7 +296,7 @@ async fn open_list(
         .registry()
         .expect("a status service has a registry")
         .public_base();
-    let list = new_list(deps.secrets, cfg, &base).await?;
+    let list = new_list(deps.secrets, cfg, &base, deps.now()).await?;
     let id = list.id.clone();
     let mut next = cfg.clone();
     next.doc.lists.push(list.doc.list_id.clone());

@@ -1,29 +1,29 @@
 //! The Credential Status service: status credential configurations, entry allocation, status
-//! updates, and publishing signed lists to a registry (S3, Azure Blob, GCS) behind the
-//! [`trustfn_domain::ports::Registries`] port.
+//! updates, and publishing signed lists to a registry (S3, Azure Blob, GCS) through the
+//! publishing engine (`trustfn-publish`).
 //!
-//! A configuration `{service}.{configId}` owns lists `{service}.{configId}.{listId}`. A list
-//! record holds its packed statuses and its allocation bitmap (both zlib-compressed, hidden
-//! fields), a status version, and what was last published. An update never writes the list
-//! record: it stores its changes as a pending item. Publishing is serialized per list with a lease
-//! and coalesced: whoever holds the lease folds every pending change into the list, publishes,
-//! and loops until nothing is pending, so a burst of updates costs a few publishes and none is
-//! lost. Pending changes nobody folded (a crashed publisher) are due for the scheduled refresh.
+//! A configuration `{service}.{configId}` owns lists `{service}.{configId}.{listId}`. A list's
+//! statuses live in chunk items, its allocations in a counter item, and its publish state in its
+//! record. An update never writes the list record: it stores its changes as a pending item named
+//! by the list's change sequence (an atomic counter), so concurrent updates never contend for the
+//! list and are folded in the order DynamoDB numbered them. Whoever holds the list's publish lease
+//! folds every pending change into the list, publishes, and loops while changes arrive, so a
+//! burst of updates costs a few publishes and none is lost; the update answers whether its own
+//! change is published. Pending changes nobody folded (a crashed publisher) are due for the
+//! scheduled refresh once a lease would have ended.
 
 pub mod config;
 mod did;
 pub mod entries;
-mod lease;
 mod list;
 pub mod publish;
-pub mod refresh;
+mod refresh;
 pub mod update;
 pub mod view;
 
 use rand::Rng;
 
-pub use publish::publish;
-pub use refresh::{refresh, RefreshReport};
+pub use publish::{publish, StatusLists};
 
 /// Default entries per list (the W3C minimum).
 pub const DEFAULT_SIZE: u64 = 131_072;
@@ -34,8 +34,6 @@ pub const DEFAULT_VALIDITY: u64 = 24 * 3600;
 pub const MAX_ALLOCATION: u64 = 1000;
 /// Most updates in one batch.
 pub const MAX_BATCH: usize = 1000;
-pub use trustfn_domain::publishing::LEASE_SECS;
-pub(crate) use trustfn_domain::publishing::{grace_secs, lease_secs};
 
 /// Exponential backoff with full jitter: a random pause up to 5 ms · 2^attempt, capped at 250 ms.
 pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
@@ -43,4 +41,4 @@ pub(crate) fn backoff(attempt: u32) -> std::time::Duration {
     std::time::Duration::from_millis(rand::rng().random_range(1..=cap))
 }
 
-pub(crate) use trustfn_domain::publishing::{now, rfc3339, PublishDeps};
+pub(crate) use trustfn_publish::{grace_secs, PublishDeps};

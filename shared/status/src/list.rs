@@ -16,7 +16,7 @@ use base64::Engine;
 use rand::Rng;
 use serde_json::{json, Value};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{ListConfig, ListType, Record, StatusConfig, StatusList};
+use trustfn_domain::model::{ListConfig, ListType, PublishState, Record, StatusConfig, StatusList};
 use trustfn_domain::ports::SecretBox;
 use trustfn_domain::repo::{Op, RepoError, Repository, MAX_TX_ITEMS};
 use trustfn_domain::secret::{Sealed, Secret};
@@ -24,8 +24,6 @@ use trustfn_domain::target::Target;
 use trustfn_statuslist::bits::{BitOrder, StatusArray};
 use trustfn_statuslist::codec;
 use trustfn_statuslist::permutation::Permutation;
-
-use crate::now;
 
 /// Bytes of packed statuses per chunk item.
 pub const CHUNK_BYTES: usize = 2048;
@@ -389,6 +387,7 @@ pub(crate) async fn new_list(
     secrets: &dyn SecretBox,
     config: &Record<StatusConfig>,
     base_url: &str,
+    now: i64,
 ) -> Result<Record<StatusList>, ApiError> {
     let spec = &config.doc.config;
     let list_id = format!("l{:016x}", rand::rng().random::<u64>());
@@ -406,22 +405,14 @@ pub(crate) async fn new_list(
         object_key,
         size: spec.size,
         allocated: 0,
-        status_version: 0,
-        published_version: -1,
-        refresh_at: now(),
         perm_key: Some(perm_key),
         statuses: None,
         allocation: None,
-        lease_until: None,
-        lease_owner: None,
-        published_at: None,
-        exp: None,
-        exp_unix: None,
-        publish_error: None,
-        publish_error_at: None,
-        publishes: None,
-        failures: None,
-        object_version: None,
+        // Due at once: published by its opener, by the refresh should that fail.
+        publish: PublishState {
+            refresh_at: Some(now),
+            ..PublishState::unpublished()
+        },
     };
     Ok(Record::with_doc(id, doc))
 }

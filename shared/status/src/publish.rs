@@ -1,108 +1,359 @@
-//! Publishing a list: the lease, folding pending changes, signing, uploading, and recording the
-//! outcome.
+//! Status lists as an artefact of the publishing engine: under the lease a list folds its pending
+//! changes into its chunks, is signed as its configuration's token and uploaded with the
+//! configuration's aggregation document. A registry copy the table did not write (a restored
+//! table, a copy put back by hand) is read back, verified with the configuration's key, and every
+//! non-zero status it holds that the table lacks is kept, unless a change folded under this lease
+//! says otherwise: a published revocation or suspension is never cleared by a rollback.
 
+use std::collections::HashSet;
+
+use async_trait::async_trait;
 use serde_json::json;
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{ListFormat, ListType, Purpose, Record, StatusConfig, StatusList};
-use trustfn_domain::ports::{Expect, RegistryError};
-use trustfn_domain::repo::{Op, RepoError, Repository, MAX_TX_ITEMS};
+use trustfn_domain::model::{
+    KeyDoc, ListFormat, ListType, PublishState, Purpose, Record, StatusConfig, StatusList,
+};
+use trustfn_domain::ports::{Expect, Publisher};
+use trustfn_domain::repo::{Op, RepoError, MAX_TX_ITEMS};
 use trustfn_domain::resource::load_as;
 use trustfn_domain::target::Target;
+use trustfn_publish::lease::{still_ours, RACES};
+use trustfn_publish::{Absorbed, Artefact, Built, Cx, Issue, Outcome, PublishDeps, Settled};
 use trustfn_signer::Signer;
+use trustfn_statuslist::read::{read_token, TokenKind};
 use trustfn_statuslist::{token, Claims, StatusArray, W3cKind};
 
 use crate::config::{load_config, signing_key, status_service};
-use crate::lease::{acquire_lease, release, renew_lease, still_ours, Published, Released, RACES};
 use crate::list::{chunk_writes, commit_chunks, load_statuses, migrate, Layout, WriteError};
-use crate::{now, PublishDeps};
-use trustfn_domain::publishing::upload_within;
 
 /// Pending changes folded per commit: with the list record, one `TransactWriteItems`.
-pub(crate) const FOLD_CHUNK: usize = trustfn_domain::repo::MAX_TX_ITEMS - 1;
+pub(crate) const FOLD_CHUNK: usize = MAX_TX_ITEMS - 1;
 
-/// Most chunks folded before a publish: under a steady stream of updates the publisher still
+/// Most batches folded before a publish: under a steady stream of updates the publisher still
 /// publishes every few hundred changes instead of folding for ever.
 pub(crate) const MAX_FOLD_CHUNKS: usize = 10;
 
-/// Signs and uploads the newest statuses of one list, serialized by a lease and coalesced.
-/// Returns when the published version is at least the status version seen at the start, or
-/// when another publisher holds the lease (it will publish what we wrote).
-pub async fn publish(
-    repo: &dyn Repository,
-    deps: &PublishDeps<'_>,
-    list_id: &Target,
-) -> Result<(), ApiError> {
-    publish_inner(repo, deps, list_id, false).await
+/// The status lists of credential-status services, as the engine publishes them.
+pub struct StatusLists;
+
+/// What one round works with: loaded once, under the lease.
+pub struct ListWork {
+    config: Record<StatusConfig>,
+    key: KeyDoc,
+    layout: Layout,
+    publisher: Box<dyn Publisher>,
+    /// The registry's public base URL (the aggregation document lists URLs under it).
+    base: String,
+    object_key: String,
+    /// Indices changed by changes folded under this lease: a registry copy never overrides them.
+    folded: HashSet<u32>,
 }
 
-/// [`publish`]; with `force`, also republishes a list that is up to date (the refresh).
-pub(crate) async fn publish_inner(
-    repo: &dyn Repository,
+fn config_of(list: &Target) -> Target {
+    list.parent().expect("lists live in a configuration")
+}
+
+/// Publishes `list` (the caller's changes and anything else unpublished), within the deps'
+/// deadline.
+pub async fn publish(
+    repo: &dyn trustfn_domain::repo::Repository,
     deps: &PublishDeps<'_>,
-    list_id: &Target,
-    mut force: bool,
-) -> Result<(), ApiError> {
-    let owner = uuid::Uuid::new_v4().to_string();
-    let mut fenced = 0;
-    loop {
-        let Some(leased) = acquire_lease(repo, list_id, &owner, force).await? else {
-            return Ok(());
+    list: &Target,
+) -> Result<Outcome, ApiError> {
+    let cx = Cx { repo, deps };
+    trustfn_publish::publish(&cx, &StatusLists, list, false, deps.deadline_ms).await
+}
+
+/// Publishes `list` until the change stored as pending item `seq` is published, or the deps'
+/// deadline comes: the truth for the caller's answer.
+pub async fn publish_change(
+    repo: &dyn trustfn_domain::repo::Repository,
+    deps: &PublishDeps<'_>,
+    list: &Target,
+    seq: &str,
+) -> Result<Settled, ApiError> {
+    let cx = Cx { repo, deps };
+    trustfn_publish::publish_and_wait(&cx, &StatusLists, list, seq, deps.deadline_ms).await
+}
+
+#[async_trait]
+impl Artefact for StatusLists {
+    type Doc = StatusList;
+    type Work = ListWork;
+
+    fn name(&self) -> &'static str {
+        "status list"
+    }
+
+    fn state(doc: &StatusList) -> PublishState {
+        doc.publish.clone()
+    }
+
+    fn state_mut(doc: &mut StatusList) -> &mut PublishState {
+        &mut doc.publish
+    }
+
+    async fn waiting(&self, cx: &Cx<'_>, rec: &Record<StatusList>) -> Result<bool, ApiError> {
+        Ok(!cx.repo.pending(&rec.id, 1).await?.is_empty())
+    }
+
+    async fn prepare(
+        &self,
+        cx: &Cx<'_>,
+        rec: Record<StatusList>,
+        owner: &str,
+    ) -> Result<Option<(Record<StatusList>, ListWork)>, ApiError> {
+        let config = load_config(cx.repo, &config_of(&rec.id)).await?;
+        let Some((rec, folded)) = fold_pending(cx, rec, &config, owner).await? else {
+            return Ok(None);
         };
-        force = false;
-        let Some(folded) = fold_pending(repo, list_id, leased, &owner).await? else {
-            tracing::info!(list = %list_id, "another publisher took the list over");
-            return Ok(());
+        let service_id = config_of(&rec.id)
+            .parent()
+            .expect("configurations live in a service");
+        let service = status_service(cx.repo, &service_id).await?;
+        let key = signing_key(cx.repo, &service_id, &config.doc.kid).await?;
+        let registry = service
+            .doc
+            .registry()
+            .expect("a status service has a registry")
+            .open(cx.deps.secrets, &service_id)
+            .await?;
+        let publisher = cx.deps.registries.open(&registry).await.map_err(|e| {
+            tracing::error!(code = "PUBLISH_FAILED", list = %rec.id, error = %e, "opening the status list registry failed");
+            ApiError::upstream("the status list registry")
+        })?;
+        let work = ListWork {
+            layout: Layout::of(&config.doc.config, &rec.doc),
+            config,
+            key,
+            publisher,
+            base: registry.public_base(),
+            object_key: rec.doc.object_key.clone(),
+            folded,
         };
-        // A long fold (a big batch over a big list) leaves a full lease for signing and upload.
-        let Some(folded) = renew_lease(repo, folded, &owner).await? else {
-            tracing::info!(list = %list_id, "another publisher took the list over");
-            return Ok(());
+        Ok(Some((rec, work)))
+    }
+
+    async fn build(
+        &self,
+        cx: &Cx<'_>,
+        rec: &Record<StatusList>,
+        work: &ListWork,
+        issue: Issue,
+    ) -> Result<Built, ApiError> {
+        let statuses = load_statuses(cx.repo, &rec.id, &work.layout).await?;
+        let spec = &work.config.doc.config;
+        let (iat, ttl) = (issue.at, spec.ttl as i64);
+        let exp = iat + spec.validity as i64;
+        let claims = Claims {
+            uri: rec.doc.uri.clone(),
+            iat,
+            exp,
+            ttl: spec.ttl,
         };
-        let version = folded.doc.status_version;
-        let outcome = sign_and_upload(repo, deps, &folded, &owner).await;
-        if release(repo, list_id, &owner, version, &outcome).await? == Released::Fenced {
-            // Our lease ran out during the upload and another publisher took over: ours may have
-            // landed after a newer one. The list is marked for a republish; do it (a bounded
-            // number of times), or leave it to the publisher holding the lease now.
-            tracing::warn!(list = %list_id, version, "publish lease lost during the upload; republishing");
-            fenced += 1;
-            if fenced > 2 {
-                return Err(ApiError::upstream(
-                    "the status list registry (uploads outlast the publish lease)",
-                ));
-            }
-            force = true;
-            continue;
+        let signer = cx
+            .deps
+            .kms
+            .signer(&work.key.kms_key_arn, work.key.public_key.clone());
+        let (body, content_type) =
+            token_for(&work.config.doc, &statuses, &claims, signer.as_ref()).await?;
+        let max_age = ttl.min(exp - cx.deps.now()).max(0);
+        Ok(Built {
+            body,
+            content_type,
+            cache_control: format!("public, max-age={max_age}"),
+            revision: rec.doc.publish.revision,
+            number: None,
+            issued_at: iat,
+            expires_at: exp,
+            refresh_at: refresh_time(iat, exp, ttl),
+            entries: 0,
+        })
+    }
+
+    fn destination<'w>(&self, work: &'w ListWork) -> (&'w dyn Publisher, &'w str) {
+        (work.publisher.as_ref(), &work.object_key)
+    }
+
+    async fn absorb(
+        &self,
+        cx: &Cx<'_>,
+        rec: &Record<StatusList>,
+        work: &mut ListWork,
+        found: &[u8],
+        owner: &str,
+    ) -> Result<Absorbed<StatusList>, ApiError> {
+        let spec = &work.config.doc.config;
+        let theirs = read_token(found, token_kind(&work.config.doc), &work.key.public_key, spec.status_size)
+            .map_err(|e| {
+                ApiError::conflict(format!(
+                    "the registry holds a status list at {} that this table did not write and that does not verify with the configuration's key ({e}); it is left as it is",
+                    work.object_key
+                ))
+            })?;
+        let st = &rec.doc.publish;
+        if st.known_through.is_some_and(|k| theirs.iat <= k) {
+            // Issued by one of this table's publishers: the table is newer.
+            return Ok(Absorbed::Superseded);
         }
-        outcome?;
-        tracing::info!(list = %list_id, version, "status list published");
-        // Loop: changes that arrived while we published are published now (coalesced).
+        let ours = load_statuses(cx.repo, &rec.id, &work.layout).await?;
+        let changes = newer_statuses(&ours, &theirs.statuses, &work.folded);
+        if changes.is_empty() {
+            return Ok(Absorbed::Superseded);
+        }
+        tracing::warn!(code = "STATUS_LIST_MERGED_FROM_REGISTRY", list = %rec.id, statuses = changes.len(),
+            "the registry's copy held statuses this table lacked (a restore or a copy behind its back); kept");
+        let mut rec = rec.clone();
+        for _ in 0..RACES {
+            match write_changes(cx, &rec, &work.layout, &changes, Vec::new(), changes.len()).await?
+            {
+                Ok(merged) => return Ok(Absorbed::Merged(merged)),
+                Err(WriteError::Raced) => {
+                    match still_ours::<StatusLists>(cx, &rec.id, owner).await? {
+                        Some(cur) => rec = cur,
+                        None => return Ok(Absorbed::Lost),
+                    }
+                }
+                Err(WriteError::Failed(e)) => return Err(e),
+            }
+        }
+        Ok(Absorbed::Lost)
+    }
+
+    async fn after_upload(
+        &self,
+        cx: &Cx<'_>,
+        rec: &Record<StatusList>,
+        work: &ListWork,
+    ) -> Result<(), ApiError> {
+        write_aggregation(cx, &config_of(&rec.id), work).await
+    }
+
+    async fn covering_revision(
+        &self,
+        cx: &Cx<'_>,
+        id: &Target,
+        seq: &str,
+    ) -> Result<Option<i64>, ApiError> {
+        // The pending item first: once it is gone, the record read after it holds its fold.
+        if cx.repo.has_pending(id, seq).await? {
+            return Ok(None);
+        }
+        let list = load_as::<StatusList>(cx.repo, id).await?;
+        Ok(Some(list.doc.publish.revision))
     }
 }
 
-/// Folds the pending changes of a leased list into its chunks, oldest first: per batch, the
-/// chunks the changes touch are rewritten (each conditional on its version), then one commit
-/// bumps the status version (expecting the leased record) and removes the folded items; the two
-/// are one transaction when they fit in 100 items, and chunk writes on their own are fenced by
-/// the record's version. A publisher that dies in between leaves the items, and folding them
-/// again gives the same statuses. Stops when it has caught up (a short batch) or folded
-/// [`MAX_FOLD_CHUNKS`] batches; the publish loop takes the rest. A list written before chunks is
-/// migrated first. Returns the list as stored, or `None` when another publisher took the list
-/// over (it folds and publishes).
+/// The changes that bring `theirs`' non-zero statuses into `ours`: every entry where the
+/// registry's copy holds a non-zero status the table does not, unless a change folded under this
+/// lease set it.
+fn newer_statuses(
+    ours: &StatusArray,
+    theirs: &StatusArray,
+    folded: &HashSet<u32>,
+) -> Vec<(u32, u8)> {
+    let n = ours.capacity().min(theirs.capacity());
+    let mut out = Vec::new();
+    // Whole bytes first: most of a list is equal.
+    let (a, b) = (ours.bytes(), theirs.bytes());
+    let per = 8 / ours.bits() as usize;
+    for byte in 0..a.len().min(b.len()) {
+        if a[byte] == b[byte] || b[byte] == 0 {
+            continue;
+        }
+        for i in byte * per..((byte + 1) * per).min(n) {
+            let (o, t) = (ours.get(i).unwrap_or(0), theirs.get(i).unwrap_or(0));
+            if t != 0 && t != o && !folded.contains(&(i as u32)) {
+                out.push((i as u32, t));
+            }
+        }
+    }
+    out
+}
+
+/// The token kind a configuration publishes.
+fn token_kind(cfg: &StatusConfig) -> TokenKind {
+    match (cfg.config.list_type, cfg.config.format) {
+        (ListType::TokenStatusList, ListFormat::Cwt) => TokenKind::TslCwt,
+        (ListType::TokenStatusList, ListFormat::Jwt) => TokenKind::TslJwt,
+        (t, _) => TokenKind::W3c(w3c_kind(t)),
+    }
+}
+
+fn w3c_kind(t: ListType) -> W3cKind {
+    match t {
+        ListType::StatusList2021 => W3cKind::StatusList2021,
+        ListType::RevocationList2020 => W3cKind::RevocationList2020,
+        _ => W3cKind::BitstringStatusList,
+    }
+}
+
+/// When the scheduled refresh republishes a list: `ttl` plus five minutes before `exp` (so no
+/// consumer ever holds an expired list), and not sooner than a minute after `iat`.
+pub(crate) fn refresh_time(iat: i64, exp: i64, ttl: i64) -> i64 {
+    (exp - ttl - 300).max(iat + 60)
+}
+
+/// Writes `changes` into the list's chunks and bumps its revision by `bump`, with `others` (the
+/// folded pending items' removal) in the same commit when it fits in one transaction; otherwise
+/// the chunks go first, each commit fenced by the record's version. `Err(Raced)` when the
+/// record changed meanwhile (writing the same changes again gives the same statuses).
+async fn write_changes(
+    cx: &Cx<'_>,
+    list: &Record<StatusList>,
+    layout: &Layout,
+    changes: &[(u32, u8)],
+    others: Vec<Op>,
+    bump: usize,
+) -> Result<Result<Record<StatusList>, WriteError>, ApiError> {
+    let mut chunk_ops = chunk_writes(cx.repo, &list.id, layout, changes).await?;
+    if chunk_ops.len() + others.len() + 1 > MAX_TX_ITEMS {
+        let ops = std::mem::take(&mut chunk_ops);
+        if let Err(e) = commit_chunks(cx.repo, ops, &list.id, list.version).await {
+            return Ok(Err(e));
+        }
+    }
+    let mut next = list.clone();
+    next.doc.publish.revision += bump as i64;
+    let mut ops = chunk_ops;
+    ops.push(Op::Replace {
+        record: next.clone().upcast(),
+        expected_version: list.version,
+        children_delta: 0,
+    });
+    ops.extend(others);
+    match cx.repo.commit(ops).await {
+        Ok(()) => {
+            next.version = list.version + 1;
+            Ok(Ok(next))
+        }
+        Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => {
+            Ok(Err(WriteError::Raced))
+        }
+        Err(e) => Err(ApiError::from(e)),
+    }
+}
+
+/// Folds the pending changes of a leased list into its chunks, oldest first (in the order of
+/// their sequence numbers): per batch one commit writes the chunks the changes touch, bumps the
+/// revision and removes the folded items (see [`write_changes`]). A publisher that dies in
+/// between leaves the items, and folding them again gives the same statuses. Stops when it has
+/// caught up (a short batch) or folded [`MAX_FOLD_CHUNKS`] batches; the publish loop takes the
+/// rest. A list written before chunks is migrated first. Returns the list as stored and the
+/// indices folded, or `None` when another publisher took the list over.
 async fn fold_pending(
-    repo: &dyn Repository,
-    list_id: &Target,
+    cx: &Cx<'_>,
     mut list: Record<StatusList>,
+    config: &Record<StatusConfig>,
     owner: &str,
-) -> Result<Option<Record<StatusList>>, ApiError> {
-    let mut config = None; // read once, when there is something to do
-    let config_id = list_id.parent().expect("lists live in a configuration");
+) -> Result<Option<(Record<StatusList>, HashSet<u32>)>, ApiError> {
+    let mut folded = HashSet::new();
     let mut races = 0;
     // Our write failed: go on with the stored record if the lease is still ours.
     macro_rules! raced {
         () => {{
             races += 1;
-            match still_ours(repo, list_id, owner).await? {
+            match still_ours::<StatusLists>(cx, &list.id, owner).await? {
                 Some(cur) if races <= RACES => {
                     list = cur;
                     continue;
@@ -117,70 +368,45 @@ async fn fold_pending(
         }};
     }
     while list.doc.statuses.is_some() {
-        let cfg = match &config {
-            Some(c) => c,
-            None => config.insert(load_config(repo, &config_id).await?),
-        };
-        match migrate(repo, list.clone(), &cfg.doc.config).await? {
+        match migrate(cx.repo, list.clone(), &config.doc.config).await? {
             Ok(l) => list = l,
             Err(WriteError::Raced) => raced!(),
             Err(WriteError::Failed(e)) => return Err(e),
         }
     }
-    let mut chunks = 0;
+    let layout = Layout::of(&config.doc.config, &list.doc);
+    let mut batches = 0;
     loop {
-        if chunks == MAX_FOLD_CHUNKS {
-            return Ok(Some(list));
+        if batches == MAX_FOLD_CHUNKS {
+            return Ok(Some((list, folded)));
         }
-        let batch = repo.pending(list_id, FOLD_CHUNK).await?;
+        let batch = cx.repo.pending(&list.id, FOLD_CHUNK).await?;
         if batch.is_empty() {
-            return Ok(Some(list));
+            return Ok(Some((list, folded)));
         }
         let caught_up = batch.len() < FOLD_CHUNK;
-        let cfg = match &config {
-            Some(c) => c,
-            None => config.insert(load_config(repo, &config_id).await?),
-        };
-        let layout = Layout::of(&cfg.doc.config, &list.doc);
         let changes: Vec<(u32, u8)> = batch
             .iter()
             .flat_map(|p| p.changes.iter().copied())
             .collect();
-        let mut chunk_ops = chunk_writes(repo, list_id, &layout, &changes).await?;
-        // Usually the chunks fit in the commit that records the fold (one atomic write); a batch
-        // touching more goes first, in fenced commits of their own (folding again is harmless).
-        if chunk_ops.len() + batch.len() + 1 > MAX_TX_ITEMS {
-            let ops = std::mem::take(&mut chunk_ops);
-            match commit_chunks(repo, ops, list_id, list.version).await {
-                Ok(()) => {}
-                Err(WriteError::Raced) => raced!(),
-                Err(WriteError::Failed(e)) => return Err(e),
-            }
-        }
-        let mut next = list.clone();
-        next.doc.status_version += batch.len() as i64;
-        let mut ops = chunk_ops;
-        ops.reserve(batch.len() + 1);
-        ops.push(Op::Replace {
-            record: next.clone().upcast(),
-            expected_version: list.version,
-            children_delta: 0,
-        });
-        ops.extend(batch.iter().map(|p| Op::RemovePending {
-            list: list_id.clone(),
-            seq: p.seq.clone(),
-        }));
-        match repo.commit(ops).await {
-            Ok(()) => {
-                next.version = list.version + 1;
+        let removals = batch
+            .iter()
+            .map(|p| Op::RemovePending {
+                list: list.id.clone(),
+                seq: p.seq.clone(),
+            })
+            .collect();
+        match write_changes(cx, &list, &layout, &changes, removals, batch.len()).await? {
+            Ok(next) => {
                 list = next;
-                chunks += 1;
+                folded.extend(changes.iter().map(|(i, _)| *i));
+                batches += 1;
                 if caught_up {
-                    return Ok(Some(list));
+                    return Ok(Some((list, folded)));
                 }
             }
-            Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => raced!(),
-            Err(e) => return Err(ApiError::from(e)),
+            Err(WriteError::Raced) => raced!(),
+            Err(WriteError::Failed(e)) => return Err(e),
         }
     }
 }
@@ -198,26 +424,21 @@ async fn token_for(
     };
     let kid = cfg.kid.as_str();
     let spec = &cfg.config;
-    Ok(match (spec.list_type, spec.format) {
-        (ListType::TokenStatusList, ListFormat::Cwt) => (
+    Ok(match token_kind(cfg) {
+        TokenKind::TslCwt => (
             token::tsl_cwt(statuses, claims, kid, &x5_chain_der(cfg)?, signer)
                 .await
                 .map_err(fail)?,
             token::TSL_CWT_MEDIA_TYPE,
         ),
-        (ListType::TokenStatusList, ListFormat::Jwt) => (
+        TokenKind::TslJwt => (
             token::tsl_jwt(statuses, claims, kid, &x5_chain_der(cfg)?, signer)
                 .await
                 .map_err(fail)?
                 .into_bytes(),
             token::TSL_JWT_MEDIA_TYPE,
         ),
-        (t, _) => {
-            let kind = match t {
-                ListType::StatusList2021 => W3cKind::StatusList2021,
-                ListType::RevocationList2020 => W3cKind::RevocationList2020,
-                _ => W3cKind::BitstringStatusList,
-            };
+        TokenKind::W3c(kind) => {
             let did = cfg.did.as_deref().ok_or_else(|| {
                 ApiError::internal_msg("a W3C status list configuration without a DID")
             })?;
@@ -227,137 +448,6 @@ async fn token_for(
                 .map_err(fail)?;
             (jwt.into_bytes(), token::VC_JWT_MEDIA_TYPE)
         }
-    })
-}
-
-/// Builds the token for the list's current statuses, signs it with KMS, uploads it with the
-/// configuration's aggregation document.
-async fn sign_and_upload(
-    repo: &dyn Repository,
-    deps: &PublishDeps<'_>,
-    list: &Record<StatusList>,
-    owner: &str,
-) -> Result<Published, ApiError> {
-    let config_id = list.id.parent().expect("lists live in a configuration");
-    let cfg = load_config(repo, &config_id).await?;
-    let service_id = config_id
-        .parent()
-        .expect("configurations live in a service");
-    let service = status_service(repo, &service_id).await?;
-    let key = signing_key(repo, &service_id, &cfg.doc.kid).await?;
-    let signer = deps.kms.signer(&key.kms_key_arn, key.public_key.clone());
-    let statuses = load_statuses(repo, &list.id, &Layout::of(&cfg.doc.config, &list.doc)).await?;
-    let iat = now();
-    let exp = iat + cfg.doc.config.validity as i64;
-    let ttl = cfg.doc.config.ttl;
-    let claims = Claims {
-        uri: list.doc.uri.clone(),
-        iat,
-        exp,
-        ttl,
-    };
-    let (body, content_type) = token_for(&cfg.doc, &statuses, &claims, signer.as_ref()).await?;
-    let registry = service
-        .doc
-        .registry()
-        .expect("a status service has a registry")
-        .open(deps.secrets, &service_id)
-        .await?;
-    let unavailable = |e: &dyn std::fmt::Display, what: &str| {
-        tracing::error!(error = %e, list = %list.id, "{what} failed");
-        ApiError::upstream("the status list registry")
-    };
-    let publisher = deps
-        .registries
-        .open(&registry)
-        .await
-        .map_err(|e| unavailable(&e, "opening the registry"))?;
-    let max_age = (ttl as i64).min(exp - now()).max(0);
-    let cache = format!("public, max-age={max_age}");
-    // An upload may only run while we hold the lease: none starts without lease left, and one
-    // still running when the lease ends is abandoned (the release's fence covers one that lands
-    // anyway).
-    let lease_left = list.doc.lease_until.map_or(0, |until| until - now());
-    if lease_left < 1 {
-        return Err(unavailable(
-            &"no publish lease left",
-            "uploading the status list",
-        ));
-    }
-    // Conditional on the version the last publisher stored: an upload that lost the race to a
-    // newer one fails instead of landing after it.
-    let expect = match &list.doc.object_version {
-        Some(v) => Expect::Version(v),
-        None => Expect::Absent,
-    };
-    let deadline = std::time::Duration::from_secs(lease_left as u64);
-    let upload = |body: Vec<u8>, expect| {
-        upload_within(
-            publisher.as_ref(),
-            &list.doc.object_key,
-            body,
-            content_type,
-            &cache,
-            expect,
-            deadline,
-        )
-    };
-    let version = match upload(body.clone(), expect).await {
-        Ok(v) => v,
-        Err(RegistryError::Changed) => {
-            // Someone wrote the object since: a publisher that had lost its lease, a restore, or
-            // the first publish of a list that existed before versions were kept. Only the
-            // lease holder may overwrite it, and its statuses are the newest.
-            let cur = load_as::<StatusList>(repo, &list.id).await?;
-            let ours = cur.doc.lease_owner.as_deref() == Some(owner)
-                && cur.doc.lease_until.is_some_and(|u| u > now());
-            if !ours {
-                return Err(unavailable(
-                    &"the publish lease was taken over",
-                    "uploading the status list",
-                ));
-            }
-            tracing::warn!(list = %list.id, "the registry's copy changed since our last publish; overwriting it as the lease holder");
-            // Within what is left of the lease, not a second full upload time.
-            let left = cur.doc.lease_until.map_or(0, |u| u - now()).max(0) as u64;
-            upload_within(
-                publisher.as_ref(),
-                &list.doc.object_key,
-                body,
-                content_type,
-                &cache,
-                Expect::Any,
-                std::time::Duration::from_secs(left),
-            )
-            .await
-            .map_err(|e| unavailable(&e, "uploading the status list"))?
-        }
-        Err(e) => return Err(unavailable(&e, "uploading the status list")),
-    };
-    // The aggregation document lists every list of the configuration.
-    let base = registry.public_base();
-    let uris: Vec<String> = cfg
-        .doc
-        .lists
-        .iter()
-        .map(|id| format!("{base}/status-lists/{config_id}/{id}"))
-        .collect();
-    let agg = json!({"status_lists": uris}).to_string().into_bytes();
-    publisher
-        .put(
-            &format!("status-lists/{config_id}/aggregation"),
-            agg,
-            "application/json",
-            &cache,
-            Expect::Any,
-        )
-        .await
-        .map_err(|e| unavailable(&e, "uploading the aggregation document"))?;
-    Ok(Published {
-        iat,
-        exp,
-        ttl: ttl as i64,
-        version,
     })
 }
 
@@ -372,4 +462,36 @@ fn x5_chain_der(cfg: &StatusConfig) -> Result<Vec<Vec<u8>>, ApiError> {
             })
         })
         .collect()
+}
+
+/// Writes the configuration's aggregation document (every list's URL) from the configuration
+/// as stored now, and again while a list opened meanwhile is missing from what was written:
+/// whoever writes last has checked its copy against the configuration after writing.
+async fn write_aggregation(
+    cx: &Cx<'_>,
+    config_id: &Target,
+    work: &ListWork,
+) -> Result<(), ApiError> {
+    let key = format!("status-lists/{config_id}/aggregation");
+    let mut lists = load_config(cx.repo, config_id).await?.doc.lists;
+    for _ in 0..3 {
+        let uris: Vec<String> = lists
+            .iter()
+            .map(|id| format!("{}/status-lists/{config_id}/{id}", work.base))
+            .collect();
+        let body = json!({"status_lists": uris}).to_string().into_bytes();
+        work.publisher
+            .put(&key, body, "application/json", "public, max-age=300", Expect::Any)
+            .await
+            .map_err(|e| {
+                tracing::error!(code = "PUBLISH_FAILED", config = %config_id, error = %e, "uploading the aggregation document failed");
+                ApiError::upstream("the status list registry")
+            })?;
+        let now = load_config(cx.repo, config_id).await?.doc.lists;
+        if now == lists {
+            return Ok(());
+        }
+        lists = now;
+    }
+    Ok(())
 }

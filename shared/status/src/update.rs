@@ -1,7 +1,7 @@
-//! `status-credential/status/update`: status changes stored as pending items, then a coalesced
-//! publish of each list touched.
+//! `status-credential/status/update`: status changes stored as pending items, each named by its
+//! list's change sequence, then a coalesced publish of each list touched; the answer says whether
+//! the changes are published.
 
-use rand::Rng;
 use serde::Deserialize;
 use serde_json::json;
 use trustfn_domain::auth::{act, Authorized};
@@ -13,7 +13,8 @@ use trustfn_domain::target::Target;
 
 use crate::config::{check_status, load_config};
 use crate::list::Allocations;
-use crate::{grace_secs, now, PublishDeps, MAX_BATCH};
+use crate::{grace_secs, PublishDeps, MAX_BATCH};
+use trustfn_publish::Settled;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -36,8 +37,11 @@ pub enum UpdateBody {
     One(OneUpdate),
 }
 
-/// `PUT .../status-credential/status/update`: one update or `{"updates": [...]}`. One write per
-/// list touched, then a (coalesced) publish of each.
+/// `PUT .../status-credential/status/update`: one update or `{"updates": [...]}`. One pending
+/// item per list touched, all in one transaction, then a (coalesced) publish of each. The answer
+/// tells the truth: `published` is true only once every change is in a published list (it waits
+/// for another publisher holding a list's lease, within the request's time), else false with the
+/// lists' `pendingChanges` (the refresh publishes them).
 pub async fn update(
     repo: &dyn Repository,
     deps: &PublishDeps<'_>,
@@ -70,9 +74,7 @@ pub async fn update(
     }
     // Check every entry exists, then write the changes as pending items (one per list, in one
     // transaction): updates never contend for the list record; its publisher folds them in.
-    let mut touched = Vec::new();
-    let mut ops = Vec::new();
-    let seq = pending_seq();
+    let mut lists = Vec::new();
     for lid in &list_ids {
         let id = Target::parse(lid)
             .ok()
@@ -91,29 +93,46 @@ pub async fn update(
             }
             changes.push((*idx as u32, *value));
         }
+        lists.push((id, changes));
+    }
+    let mut ops = Vec::with_capacity(lists.len());
+    let mut touched = Vec::with_capacity(lists.len());
+    for (id, changes) in lists {
+        let seq = pending_seq(repo, &id).await?;
         ops.push(Op::AddPending(Pending {
             list: id.clone(),
             seq: seq.clone(),
             changes,
-            due_at: now() + grace_secs(),
+            due_at: deps.now() + grace_secs(),
         }));
-        touched.push(id);
+        touched.push((id, seq));
     }
     repo.commit(ops).await?;
     tracing::info!(config = %target, updates = wanted.len(), lists = touched.len(), "statuses updated");
     let mut published = true;
-    for id in &touched {
-        if let Err(e) = crate::publish::publish(repo, deps, id).await {
-            tracing::warn!(list = %id, error = %e, "publish after update failed; the refresh will retry");
-            published = false;
+    let mut error = None;
+    let mut pending = 0;
+    for (id, seq) in &touched {
+        match crate::publish::publish_change(repo, deps, id, seq).await? {
+            Settled::Published => {}
+            Settled::Unpublished(e) => {
+                tracing::warn!(list = %id, error = ?e, "update stored but not published yet; the refresh publishes it");
+                published = false;
+                error = error.or(e);
+            }
         }
+        pending += repo.pending(id, PENDING_SHOWN + 1).await?.len();
     }
-    let mut out = json!({"updated": wanted.len()});
-    if !published {
-        out["published"] = json!(false);
+    let mut out =
+        json!({"updated": wanted.len(), "published": published, "pendingChanges": pending});
+    if let Some(e) = error {
+        out["publishError"] = json!(e);
     }
     Ok(Reply::json(200, out))
 }
+
+/// Pending change sets counted in an answer (more shows as this plus one).
+pub(crate) const PENDING_SHOWN: usize = 1000;
 
 /// The `(list id, index, value)` of each update, validated before anything is read or written.
 fn wanted_changes(
@@ -145,11 +164,10 @@ fn wanted_changes(
     Ok(wanted)
 }
 
-/// Orders pending changes: microseconds since the epoch, then random bits against collisions.
-pub(crate) fn pending_seq() -> String {
-    let micros = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_micros();
-    format!("{micros:016x}{:08x}", rand::rng().random::<u32>())
+/// The name of a new pending item of `list`: its next change-sequence number, `q` + 16 hex
+/// digits. Folded in this order, so of two changes of one entry the one acknowledged later wins
+/// (a request's number is taken after every earlier acknowledged request's item was stored).
+/// Items named by the instance clock before sequences existed (24 hex digits) sort before them.
+pub(crate) async fn pending_seq(repo: &dyn Repository, list: &Target) -> Result<String, ApiError> {
+    Ok(format!("q{:016x}", repo.next_seq(list).await?))
 }

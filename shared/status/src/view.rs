@@ -23,14 +23,21 @@ pub async fn view(
         .iter()
         .filter_map(|id| target.child(id).ok())
         .collect();
+    // The pending items first, then the records: a change seen neither pending nor folded was
+    // not accepted before this view; one folded between the two reads shows in the record's
+    // revision, which is then ahead of what was published. `upToDate` never claims a change
+    // that is not in the registry.
+    let mut pending = std::collections::HashMap::with_capacity(ids.len());
+    for id in &ids {
+        pending.insert(id.clone(), repo.pending(id, PENDING_SHOWN + 1).await?.len());
+    }
     let mut lists = Vec::with_capacity(ids.len());
     for rec in repo.get_many(&ids).await? {
         let id = rec.id.clone();
+        let pending = pending.get(&id).copied().unwrap_or(0);
         let list = rec.downcast::<StatusList>().map_err(|_| {
             ApiError::internal_msg(format!("{id}, a list of {target}, is not a status list"))
         })?;
-        // Accepted changes not folded into the list yet are not published either.
-        let pending = repo.pending(&id, PENDING_SHOWN + 1).await?.len();
         let allocated = crate::list::allocated(repo, &list).await?;
         lists.push(list_view(&list.doc, allocated, pending));
     }
@@ -39,18 +46,19 @@ pub async fn view(
     Ok(Reply::json(200, out))
 }
 
-/// Pending change sets counted per list in the view (more shows as this plus one).
-const PENDING_SHOWN: usize = 1000;
+use crate::update::PENDING_SHOWN;
 
 /// One list in the view: fill level and publish state. `upToDate` holds only when every
 /// accepted change is folded and published and the last publish succeeded.
 fn list_view(l: &StatusList, allocated: u64, pending: usize) -> Value {
     let size = l.size.max(1);
-    let up_to_date = pending == 0 && l.published_version >= l.status_version && !l.failing();
+    let p = &l.publish;
+    let up_to_date = pending == 0 && !p.behind() && !p.failing();
     json!({"listId": l.list_id, "uri": l.uri, "size": size, "allocated": allocated,
-           "fill": (allocated as f64) / (size as f64), "statusVersion": l.status_version,
-           "publishedVersion": l.published_version, "pendingChanges": pending,
-           "upToDate": up_to_date, "publishedAt": l.published_at, "exp": l.exp,
-           "publishes": l.publishes, "publishError": l.publish_error.clone().flatten(),
-           "consecutiveFailures": l.failures.unwrap_or(0)})
+           "fill": (allocated as f64) / (size as f64), "statusVersion": p.revision,
+           "publishedVersion": p.published_revision, "pendingChanges": pending,
+           "upToDate": up_to_date, "publishedAt": p.issued_at.map(trustfn_publish::rfc3339),
+           "exp": p.expires_at.map(trustfn_publish::rfc3339),
+           "publishes": (p.publishes > 0).then_some(p.publishes), "publishError": p.last_error,
+           "consecutiveFailures": p.failures})
 }

@@ -10,15 +10,17 @@ use base64::Engine;
 use serde_json::{json, Value};
 use trustfn_domain::auth::{act, Operation};
 use trustfn_domain::memory::MemoryRepo;
-use trustfn_domain::model::{KeyDoc, Service, StatusConfig, StatusList, StatusServiceConfig};
-use trustfn_domain::publishing::PublishDeps;
+use trustfn_domain::model::{
+    KeyDoc, Lease, Service, StatusConfig, StatusList, StatusServiceConfig,
+};
 use trustfn_domain::repo::{Op, Pending, Repository};
 use trustfn_domain::resource::load_as;
+use trustfn_publish::{Clock, Cx, FakeClock, PublishDeps, RefreshReport, SystemClock};
 use trustfn_signer::Curve;
 use trustfn_status::config::{self, CreateConfig};
 use trustfn_status::entries::{self, Allocate};
 use trustfn_status::update::{self, UpdateBody};
-use trustfn_status::{refresh, view};
+use trustfn_status::{view, StatusLists};
 use trustfn_testkit::{
     admin, api_key, attach, registry_config, seed, seed_tenant, t, FakeKms, FakeSecrets,
     RecordingRegistry,
@@ -32,24 +34,40 @@ struct World {
     registry: RecordingRegistry,
     /// The status signing key's public point.
     public: Vec<u8>,
+    /// A clock that starts at the system's time and moves when something waits on it, or the
+    /// system clock for tests where publishers run concurrently in real time.
+    clock: Box<dyn Clock>,
 }
 
 impl World {
+    /// Publishing within 25 seconds of the world's clock.
     fn deps(&self) -> PublishDeps<'_> {
         PublishDeps {
             kms: &self.kms,
             secrets: &FakeSecrets,
             registries: &self.registry,
+            clock: self.clock.as_ref(),
+            deadline_ms: self.clock.now_ms() + 25_000,
         }
     }
 
     /// An organization with a kms service holding one P-256 key and a status service using it.
     async fn new() -> World {
+        World::with_clock(Box::new(FakeClock::now())).await
+    }
+
+    /// [`World::new`] on the system clock.
+    async fn real_time() -> World {
+        World::with_clock(Box::new(SystemClock)).await
+    }
+
+    async fn with_clock(clock: Box<dyn Clock>) -> World {
         let mut w = World {
             repo: MemoryRepo::new(),
             kms: FakeKms::default(),
             registry: RecordingRegistry::default(),
             public: Vec::new(),
+            clock,
         };
         let r = &w.repo;
         seed_tenant(r, "acme.t1").await;
@@ -112,19 +130,13 @@ impl World {
     }
 
     /// One scheduled refresh run looking `lookahead` seconds ahead (pages of 25, 30 s budget).
-    async fn refresh(
-        &self,
-        lookahead: i64,
-    ) -> Result<refresh::RefreshReport, trustfn_domain::ApiError> {
-        refresh(
-            &self.repo,
-            &self.deps(),
-            &trustfn_testkit::NothingElseDue,
-            lookahead,
-            25,
-            std::time::Duration::from_secs(30),
-        )
-        .await
+    async fn refresh(&self, lookahead: i64) -> Result<RefreshReport, trustfn_domain::ApiError> {
+        let deps = self.deps();
+        let cx = Cx {
+            repo: &self.repo,
+            deps: &deps,
+        };
+        trustfn_publish::refresh(&cx, &[&StatusLists], lookahead, 25, deps.deadline_ms).await
     }
 
     async fn list(&self, list_id: &str) -> StatusList {
@@ -139,10 +151,16 @@ impl World {
     async fn set_lease(&self, list_id: &str, until: i64, owner: Option<&str>) {
         let id = t(&format!("{CFG}.{list_id}"));
         let mut rec = load_as::<StatusList>(&self.repo, &id).await.unwrap();
-        rec.doc.lease_until = Some(until);
-        if let Some(o) = owner {
-            rec.doc.lease_owner = Some(o.to_owned());
-        }
+        let current = rec.doc.publish.lease.take();
+        let owner = owner
+            .map(str::to_owned)
+            .or(current.map(|l| l.owner))
+            .unwrap_or_else(|| "someone".into());
+        rec.doc.publish.lease = Some(Lease {
+            owner,
+            since: until - 20,
+            until,
+        });
         let v = rec.version;
         self.repo
             .commit(vec![Op::Replace {
@@ -218,7 +236,7 @@ async fn allocation_never_hands_out_an_entry_twice_and_rolls_over_to_a_new_list(
         let counted = w.repo.reserved(&t(&format!("{CFG}.{id}"))).await.unwrap();
         assert_eq!(counted, mine);
         assert!(
-            list.published_version >= 0,
+            list.publish.published_revision >= 0,
             "a new list is published at once"
         );
     }
@@ -233,13 +251,16 @@ async fn an_update_is_pending_then_folded_and_published_signed() {
     let out = w
         .update(json!({"entry": entries[1]["id"], "status": "0x2"}))
         .await;
-    assert_eq!(out, json!({"updated": 1}));
+    assert_eq!(
+        out,
+        json!({"updated": 1, "published": true, "pendingChanges": 0})
+    );
     let statuses = w.published(&list_id);
     assert_eq!(statuses[idx], 2);
     assert_eq!(statuses.iter().filter(|s| **s != 0).count(), 1);
     let list = w.list(&list_id).await;
-    assert_eq!(list.published_version, list.status_version);
-    assert!(list.lease_until.is_none() && !list.failing());
+    assert_eq!(list.publish.published_revision, list.publish.revision);
+    assert!(list.publish.lease.is_none() && !list.failing());
     assert_eq!(
         w.repo.pending_count().await,
         0,
@@ -274,7 +295,7 @@ async fn a_failed_upload_keeps_the_change_and_the_refresh_publishes_it() {
     assert_eq!(out["published"], false);
     let list = w.list(&list_id).await;
     assert!(list.failing());
-    assert!(list.published_version < list.status_version);
+    assert!(list.publish.published_revision < list.publish.revision);
     w.registry.fail.store(false, Ordering::SeqCst);
     let run = |lookahead: i64| w.refresh(lookahead);
     // A failed list backs off: the first retry is a minute later, not on every run.
@@ -288,27 +309,26 @@ async fn a_failed_upload_keeps_the_change_and_the_refresh_publishes_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn updates_during_a_publish_are_coalesced_and_none_is_lost() {
-    let w = std::sync::Arc::new(World::new().await);
+    let w = std::sync::Arc::new(World::real_time().await);
     w.configure(tsl(1024)).await.unwrap();
     let entries = w.allocate(21).await;
     let list_id = index_of(&entries[0]).0;
     let before = w.uploads_of(&list_id);
     // The first update's publisher holds the lease while its upload is held.
     w.registry.hold();
-    let first = {
-        let w = w.clone();
-        let id = entries[0]["id"].clone();
-        tokio::spawn(async move { w.update(json!({"entry": id, "status": "1"})).await })
+    let update = |e: &Value, status: &str| {
+        let (w, id, status) = (w.clone(), e["id"].clone(), status.to_owned());
+        tokio::spawn(async move { w.update(json!({"entry": id, "status": status})).await })
     };
+    let first = update(&entries[0], "1");
     while w.registry.waiting.load(Ordering::SeqCst) == 0 {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
-    // Twenty more updates find the lease taken: each stores its change and returns.
-    for e in &entries[1..] {
-        let update = w.update(json!({"entry": e["id"], "status": "3"}));
-        tokio::time::timeout(std::time::Duration::from_secs(5), update)
-            .await
-            .expect("an update returns without waiting for the lease holder's upload");
+    // Twenty more updates find the lease taken: each stores its change and waits for the
+    // holder to publish it.
+    let rest: Vec<_> = entries[1..].iter().map(|e| update(e, "3")).collect();
+    while w.repo.pending_count().await < 20 {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
     assert_eq!(
         w.uploads_of(&list_id),
@@ -316,7 +336,14 @@ async fn updates_during_a_publish_are_coalesced_and_none_is_lost() {
         "nothing more was uploaded meanwhile"
     );
     w.registry.release();
-    first.await.unwrap();
+    assert_eq!(first.await.unwrap()["published"], true);
+    for r in rest {
+        let out = r.await.unwrap();
+        assert_eq!(
+            out["published"], true,
+            "{out}: the holder published it, and said so"
+        );
+    }
     let statuses = w.published(&list_id);
     for (i, e) in entries.iter().enumerate() {
         let want = if i == 0 { 1 } else { 3 };
@@ -348,20 +375,11 @@ async fn a_live_lease_defers_and_an_expired_one_is_taken_over() {
     assert_eq!(w.repo.pending_count().await, 1);
     // The holder died: once its lease has expired, the refresh takes over and publishes.
     set_lease(now - 1).await;
-    let report = refresh(
-        &w.repo,
-        &w.deps(),
-        &trustfn_testkit::NothingElseDue,
-        3600,
-        25,
-        std::time::Duration::from_secs(30),
-    )
-    .await
-    .unwrap();
+    let report = w.refresh(3600).await.unwrap();
     assert_eq!(report.republished, 1);
     assert_eq!(w.published(&list_id)[idx], 2);
     let list = w.list(&list_id).await;
-    assert!(list.lease_until.is_none() && list.lease_owner.is_none());
+    assert!(list.publish.lease.is_none());
     assert_eq!(w.repo.pending_count().await, 0);
 }
 
@@ -401,8 +419,8 @@ async fn a_publish_folds_at_most_ten_chunks_before_it_publishes() {
         "one publish after 990 changes, one for the rest"
     );
     let list = w.list(&list_id).await;
-    assert_eq!(list.status_version, 1040);
-    assert_eq!(list.published_version, 1040);
+    assert_eq!(list.publish.revision, 1040);
+    assert_eq!(list.publish.published_revision, 1040);
     assert!(w.published(&list_id).iter().filter(|s| **s == 1).count() == 1000);
     assert_eq!(w.repo.pending_count().await, 0);
 }
@@ -993,27 +1011,25 @@ async fn a_late_upload_of_a_publisher_that_lost_its_lease_is_published_over() {
         );
         // Now A's stale upload (B's revocation missing) reaches the registry.
         w.registry.release();
-        after_b.published_version
+        after_b.publish.published_revision
     };
     let (_, published_by_b) = tokio::join!(a, b);
     // A's late upload expected the version B replaced: the registry refused it. A noticed it
-    // had lost the lease and published again: the registry's last upload holds both
+    // had lost the lease and left the list to B: the registry's last upload (B's) holds both
     // revocations, and the published version never went down.
     assert_eq!(
         w.registry.refused.load(Ordering::SeqCst),
         1,
-        "A's late upload"
+        "A's late upload, and nothing of A's after it"
     );
-    let bodies = w.registry.bodies(&format!("status-lists/{CFG}/{list_id}"));
-    assert!(bodies.len() >= 3, "a republish after A's refused upload");
     assert_eq!(
         (w.published(&list_id)[a_idx], w.published(&list_id)[b_idx]),
         (1, 1)
     );
     let list = w.list(&list_id).await;
-    assert!(list.published_version >= published_by_b);
-    assert_eq!(list.published_version, list.status_version);
-    assert!(list.lease_owner.is_none());
+    assert!(list.publish.published_revision >= published_by_b);
+    assert_eq!(list.publish.published_revision, list.publish.revision);
+    assert!(list.publish.lease.is_none());
 }
 
 #[tokio::test]
@@ -1180,7 +1196,7 @@ async fn a_publisher_killed_after_its_stale_upload_cannot_roll_the_registry_back
             .await;
         w.update(json!({"entry": entries[1]["id"], "status": "1"}))
             .await;
-        let published_by_b = w.list(&list_id).await.published_version;
+        let published_by_b = w.list(&list_id).await.publish.published_revision;
         let uploads_by_b = w.registry.bodies(&key).len();
         // Now A's stale upload (B's revocation missing) reaches the registry, and A dies.
         w.registry.release();
@@ -1202,5 +1218,5 @@ async fn a_publisher_killed_after_its_stale_upload_cannot_roll_the_registry_back
         (w.published(&list_id)[a_idx], w.published(&list_id)[b_idx]),
         (1, 1)
     );
-    assert!(w.list(&list_id).await.published_version >= published_by_b);
+    assert!(w.list(&list_id).await.publish.published_revision >= published_by_b);
 }

@@ -15,7 +15,7 @@ use ring::signature::{
 use trustfn_domain::auth::{Authorized, Operation, Permission, Permitted, Principal};
 use trustfn_domain::model::{Doc, Organization, Profile, Record, Tenant};
 use trustfn_domain::ports::{
-    CreatedKey, Expect, KeyInfo, KeyManager, KmsError, Publisher, Registries, RegistryError,
+    CreatedKey, Expect, Found, KeyInfo, KeyManager, KmsError, Publisher, Registries, RegistryError,
     SecretBox,
 };
 use trustfn_domain::registry::{RegistryConfig, Sealed, Secret};
@@ -143,6 +143,12 @@ macro_rules! repository_wrapper {
             ) -> Result<Vec<Pending>, RepoError> {
                 self.0.pending(list, limit).await
             }
+            async fn next_seq(&self, list: &Target) -> Result<u64, RepoError> {
+                self.0.next_seq(list).await
+            }
+            async fn has_pending(&self, list: &Target, seq: &str) -> Result<bool, RepoError> {
+                self.0.has_pending(list, seq).await
+            }
             async fn chunks(&self, list: &Target, nos: &[u32]) -> Result<Vec<Chunk>, RepoError> {
                 self.0.chunks(list, nos).await
             }
@@ -255,6 +261,37 @@ impl FailOnce<'_> {
 }
 
 repository_wrapper!(FailOnce<'_>);
+
+/// A repository that applies every commit but answers the first one matching a predicate as if
+/// the answer were lost on the way back (an SDK retry of a committed transaction without a
+/// request token answers the same way): the write is there, the caller was told it failed.
+pub struct AnswerLostOnce<'a>(pub &'a dyn Repository, pub Mutex<Option<CommitMatcher>>);
+
+impl<'a> AnswerLostOnce<'a> {
+    pub fn new(repo: &'a dyn Repository, matches: CommitMatcher) -> AnswerLostOnce<'a> {
+        AnswerLostOnce(repo, Mutex::new(Some(matches)))
+    }
+}
+
+impl AnswerLostOnce<'_> {
+    async fn write(&self, ops: Vec<Op>) -> Result<(), RepoError> {
+        let lose = {
+            let mut armed = self.1.lock().unwrap();
+            let hit = armed.is_some_and(|m| m(&ops));
+            if hit {
+                *armed = None;
+            }
+            hit
+        };
+        self.0.commit(ops).await?;
+        match lose {
+            true => Err(RepoError::Unavailable("the answer was lost (test)".into())),
+            false => Ok(()),
+        }
+    }
+}
+
+repository_wrapper!(AnswerLostOnce<'_>);
 
 /// A private key held here.
 pub struct LocalKey {
@@ -456,6 +493,9 @@ pub struct Upload {
     pub cache_control: String,
 }
 
+/// An object a [`RecordingRegistry`] holds: its version and body.
+type Stored = (u64, Vec<u8>);
+
 /// A registry that records uploads; it can refuse them, or hold them until released.
 #[derive(Default, Clone)]
 pub struct RecordingRegistry {
@@ -466,8 +506,13 @@ pub struct RecordingRegistry {
     hold_left: Arc<AtomicUsize>,
     /// Uploads waiting at the hold.
     pub waiting: Arc<AtomicUsize>,
-    /// Each key's version (bumped by every upload that lands), for conditional uploads.
-    versions: Arc<Mutex<std::collections::HashMap<String, u64>>>,
+    /// Each key's version (bumped by every upload that lands) and body, for conditional uploads
+    /// and reads.
+    versions: Arc<Mutex<HashMap<String, Stored>>>,
+    /// Reads answered.
+    pub reads: Arc<AtomicUsize>,
+    /// When set, reads fail as if the registry could not be read.
+    pub reads_fail: Arc<AtomicBool>,
     /// Uploads refused because their condition failed.
     pub refused: Arc<AtomicUsize>,
     /// Whether held uploads never answer once done (a publisher that dies right after its
@@ -499,6 +544,17 @@ impl RecordingRegistry {
     pub fn held_uploads_never_answer(&self) {
         self.held_never_answer.store(true, Ordering::SeqCst);
     }
+    /// Writes `body` at `key` as someone else would (a restored backup, an old deployment):
+    /// a new version the table does not know.
+    pub fn write_behind(&self, key: &str, body: Vec<u8>) {
+        let mut versions = self.versions.lock().unwrap();
+        let next = versions.get(key).map_or(0, |v| v.0) + 1;
+        versions.insert(key.to_owned(), (next, body));
+    }
+    /// The body stored at `key` now.
+    pub fn current(&self, key: &str) -> Option<Vec<u8>> {
+        self.versions.lock().unwrap().get(key).map(|v| v.1.clone())
+    }
     /// Lets held uploads (and all later ones) through.
     pub fn release(&self) {
         if let Some(s) = self.hold.lock().unwrap().take() {
@@ -509,6 +565,24 @@ impl RecordingRegistry {
 
 #[async_trait]
 impl Publisher for RecordingRegistry {
+    async fn get(&self, key: &str) -> Result<Option<Found>, RegistryError> {
+        if self.reads_fail.load(Ordering::SeqCst) || self.fail.load(Ordering::SeqCst) {
+            return Err(RegistryError::Unavailable(
+                "registry refuses reads (test)".into(),
+            ));
+        }
+        self.reads.fetch_add(1, Ordering::SeqCst);
+        Ok(self
+            .versions
+            .lock()
+            .unwrap()
+            .get(key)
+            .map(|(v, body)| Found {
+                body: body.clone(),
+                version: v.to_string(),
+            }))
+    }
+
     async fn put(
         &self,
         key: &str,
@@ -537,7 +611,7 @@ impl Publisher for RecordingRegistry {
         }
         let outcome = {
             let mut versions = self.versions.lock().unwrap();
-            let current = versions.get(key).copied();
+            let current = versions.get(key).map(|v| v.0);
             let ok = match expect {
                 Expect::Any => true,
                 Expect::Absent => current.is_none(),
@@ -545,7 +619,7 @@ impl Publisher for RecordingRegistry {
             };
             if ok {
                 let next = current.unwrap_or(0) + 1;
-                versions.insert(key.to_owned(), next);
+                versions.insert(key.to_owned(), (next, body.clone()));
                 self.uploads.lock().unwrap().push(Upload {
                     key: key.to_owned(),
                     body,
@@ -582,14 +656,4 @@ pub fn registry_config() -> RegistryConfig<Sealed> {
         "endpointUrl": "http://registry.test"
     }))
     .unwrap()
-}
-
-/// A refresh's publisher of records other than status lists, for tests that have none.
-pub struct NothingElseDue;
-
-#[async_trait]
-impl trustfn_domain::ports::Republisher for NothingElseDue {
-    async fn republish(&self, record: &Record) -> Result<(), trustfn_domain::ApiError> {
-        panic!("{} is due but is not a status list", record.id)
-    }
 }

@@ -563,7 +563,11 @@ async fn schedule_crls(
             if iaca.doc.profile != IssuedProfile::Iaca {
                 break;
             }
-            let crl = iaca.doc.crl.get_or_insert_with(CrlState::unpublished);
+            let crl = &mut iaca
+                .doc
+                .crl
+                .get_or_insert_with(CrlState::unpublished)
+                .publish;
             crl.refresh_at = match (on, crl.refresh_at) {
                 (false, None) => break, // out of the refresh already
                 (false, Some(_)) => None,

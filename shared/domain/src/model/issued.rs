@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::publish::{lease_of, rfc3339, unix_opt, PublishState};
+
 /// Which Annex B profile a recorded certificate has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -12,6 +14,10 @@ pub enum IssuedProfile {
     Iaca,
     DocumentSigner,
     StatusListSigner,
+    /// A certificate this service's records lost (its service was deleted and created again, or
+    /// the table was restored) that a published CRL lists as revoked: known by its serial and
+    /// revocation only, kept so no later CRL drops it.
+    Unknown,
 }
 
 impl IssuedProfile {
@@ -20,6 +26,7 @@ impl IssuedProfile {
             IssuedProfile::Iaca => "iaca",
             IssuedProfile::DocumentSigner => "document-signer",
             IssuedProfile::StatusListSigner => "status-list-signer",
+            IssuedProfile::Unknown => "unknown",
         }
     }
 }
@@ -58,68 +65,133 @@ pub struct Revocation {
     pub revoked_at: String,
 }
 
-/// The CRL an IACA signs: what was allocated, what was published, and its publisher's lease.
+/// The CRL an IACA signs: its publish state (`number` is the last cRLNumber allocated,
+/// `revision` is bumped by every revocation of a certificate of this IACA, `issued_at` and
+/// `expires_at` are the published CRL's thisUpdate and nextUpdate) and how many entries it holds.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(try_from = "StoredCrlState", into = "StoredCrlState")]
 pub struct CrlState {
-    /// The last cRLNumber allocated (each publish attempt takes the next; never reused).
-    pub number: u64,
-    /// Bumped by every revocation of a certificate of this IACA.
-    pub revision: u64,
-    /// The revision last published (CRLs published before any revocation: 0); -1 before the
-    /// first publish.
-    pub published_revision: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub published_number: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub this_update: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub next_update: Option<String>,
-    #[serde(default)]
+    pub publish: PublishState,
     pub revoked_count: u64,
+}
+
+/// A CRL state as stored (the field names it always had).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StoredCrlState {
+    number: u64,
+    revision: u64,
+    published_revision: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publish_error: Option<String>,
+    published_number: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publish_error_at: Option<String>,
-    /// Publishes that failed in a row since the last success (the refresh backs off by it).
+    this_update: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_update: Option<String>,
+    #[serde(default)]
+    revoked_count: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    publish_error: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    publish_error_at: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    publishes: Option<u64>,
     #[serde(rename = "_failures", default, skip_serializing_if = "Option::is_none")]
-    pub failures: Option<u32>,
-    /// When the scheduled refresh re-issues the CRL (Unix seconds): the refresh index's sort
-    /// key. `None` while the service has no CRL target.
+    failures: Option<u32>,
     #[serde(
         rename = "_refreshAt",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub refresh_at: Option<i64>,
+    refresh_at: Option<i64>,
     #[serde(
         rename = "_leaseUntil",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub lease_until: Option<i64>,
+    lease_until: Option<i64>,
     #[serde(
         rename = "_leaseOwner",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub lease_owner: Option<String>,
-    /// The registry's version of the CRL object as its last publisher stored it (the next upload
-    /// expects it).
+    lease_owner: Option<String>,
+    #[serde(rename = "_leasedAt", default, skip_serializing_if = "Option::is_none")]
+    leased_at: Option<i64>,
     #[serde(
         rename = "_objectVersion",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub object_version: Option<String>,
+    object_version: Option<String>,
+    #[serde(
+        rename = "_knownThrough",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    known_through: Option<i64>,
+}
+
+impl TryFrom<StoredCrlState> for CrlState {
+    type Error = String;
+    fn try_from(s: StoredCrlState) -> Result<CrlState, String> {
+        let publish = PublishState {
+            revision: i64::try_from(s.revision).map_err(|_| "revision is too large")?,
+            published_revision: s.published_revision,
+            number: Some(s.number),
+            published_number: s.published_number,
+            lease: lease_of(s.lease_owner, s.lease_until, s.leased_at),
+            issued_at: unix_opt("thisUpdate", s.this_update.as_deref())?,
+            expires_at: unix_opt("nextUpdate", s.next_update.as_deref())?,
+            refresh_at: s.refresh_at,
+            object_version: s.object_version,
+            failures: s.failures.unwrap_or(0),
+            last_error: s.publish_error,
+            last_error_at: unix_opt("publishErrorAt", s.publish_error_at.as_deref())?,
+            publishes: s.publishes.unwrap_or(0),
+            known_through: s.known_through,
+        };
+        Ok(CrlState {
+            publish,
+            revoked_count: s.revoked_count,
+        })
+    }
+}
+
+impl From<CrlState> for StoredCrlState {
+    fn from(c: CrlState) -> StoredCrlState {
+        let p = c.publish;
+        StoredCrlState {
+            number: p.number.unwrap_or(0),
+            revision: p.revision.max(0) as u64,
+            published_revision: p.published_revision,
+            published_number: p.published_number,
+            this_update: p.issued_at.map(rfc3339),
+            next_update: p.expires_at.map(rfc3339),
+            revoked_count: c.revoked_count,
+            publish_error: p.last_error,
+            publish_error_at: p.last_error_at.map(rfc3339),
+            publishes: (p.publishes > 0).then_some(p.publishes),
+            failures: (p.failures > 0).then_some(p.failures),
+            refresh_at: p.refresh_at,
+            lease_until: p.lease.as_ref().map(|l| l.until),
+            leased_at: p.lease.as_ref().map(|l| l.since),
+            lease_owner: p.lease.map(|l| l.owner),
+            object_version: p.object_version,
+            known_through: p.known_through,
+        }
+    }
 }
 
 impl CrlState {
     /// The state of a CRL never published.
     pub fn unpublished() -> CrlState {
         CrlState {
-            published_revision: -1,
-            ..CrlState::default()
+            publish: PublishState {
+                number: Some(0),
+                ..PublishState::unpublished()
+            },
+            revoked_count: 0,
         }
     }
 }
@@ -131,11 +203,17 @@ pub struct IssuedCertificate {
     pub profile: IssuedProfile,
     /// Lower-case hex, as in the certificate.
     pub serial_number: String,
-    pub subject: String,
+    /// The certificate's facts; absent only for a certificate known from a CRL
+    /// ([`IssuedProfile::Unknown`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
     pub issuer: String,
-    pub not_before: String,
-    pub not_after: String,
-    pub sha256_fingerprint: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256_fingerprint: Option<String>,
     /// The KMS key path of the certified key, when it is one (the IACA's own key for an IACA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_path: Option<String>,
@@ -145,10 +223,21 @@ pub struct IssuedCertificate {
     /// An IACA this service did not issue, recorded when it first signed here.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub adopted: bool,
-    pub pem: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pem: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revocation: Option<Revocation>,
     /// IACAs only: the CRL they sign.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crl: Option<CrlState>,
+}
+
+impl IssuedCertificate {
+    /// The certificate's PEM; an error naming the record when it has none (only a certificate
+    /// known from a CRL has none, and nothing is built from one).
+    pub fn pem_of(&self, id: &crate::Target) -> Result<&str, crate::ApiError> {
+        self.pem.as_deref().ok_or_else(|| {
+            crate::ApiError::internal_msg(format!("{id}: the record holds no certificate"))
+        })
+    }
 }

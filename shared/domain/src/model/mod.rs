@@ -6,12 +6,14 @@
 mod access;
 mod issued;
 mod key;
+mod publish;
 mod status;
 mod tree;
 
 pub use access::{ApiKey, Role};
 pub use issued::{CrlState, IssuedCertificate, IssuedProfile, Revocation, RevocationReason};
 pub use key::{Certificate, CertificateData, CertificateType, KeyDoc};
+pub use publish::{Lease, PublishState};
 pub use status::{
     ListConfig, ListFormat, ListType, Purpose, StatusConfig, StatusList, StatusMessage, StatusValue,
 };
@@ -276,8 +278,8 @@ impl Record<Doc> {
     /// published (the adapter keeps it in the refresh index).
     pub fn refresh_at(&self) -> Option<i64> {
         match &self.doc {
-            Doc::StatusList(l) => Some(l.refresh_at),
-            Doc::Issued(c) => c.crl.as_ref().and_then(|crl| crl.refresh_at),
+            Doc::StatusList(l) => l.publish.refresh_at,
+            Doc::Issued(c) => c.crl.as_ref().and_then(|crl| crl.publish.refresh_at),
             _ => None,
         }
     }

@@ -1,5 +1,6 @@
 //! Documents of the Credential Status service: a status credential configuration and its lists.
 
+use super::publish::{lease_of, rfc3339, unix_opt, PublishState};
 use crate::secret::Sealed;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -152,88 +153,179 @@ pub struct StatusConfig {
 
 /// One published status list of a configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(try_from = "StoredStatusList", into = "StoredStatusList")]
 pub struct StatusList {
     pub list_id: String,
     pub uri: String,
     pub object_key: String,
     pub size: u64,
     /// Entries handed out, for lists written before allocation counters; a list with a
-    /// `_permKey` counts its allocations in its own counter item instead.
-    #[serde(default)]
+    /// `perm_key` counts its allocations in its own counter item instead.
     pub allocated: u64,
-    /// Bumped by every change folded into the statuses.
-    pub status_version: i64,
-    /// The status version last published; -1 before the first publish.
-    pub published_version: i64,
-    /// When the scheduled refresh takes the list up (Unix seconds): the refresh index's sort key.
-    #[serde(rename = "_refreshAt")]
-    pub refresh_at: i64,
     /// The sealed key of the permutation that maps the list's allocation counter to indices
     /// (see `trustfn_statuslist::permutation`). Lists written before it take no new entries.
-    #[serde(rename = "_permKey", default, skip_serializing_if = "Option::is_none")]
     pub perm_key: Option<Sealed>,
     /// Lists written before statuses moved to chunk items: the statuses, zlib, base64. Moved
     /// into chunks (and cleared) by the list's next publisher.
-    #[serde(rename = "_statuses", default, skip_serializing_if = "Option::is_none")]
     pub statuses: Option<String>,
     /// Lists written before allocation counters: the allocation bitmap (1 bit per entry),
     /// zlib, base64. Kept (it no longer changes) to tell which entries exist.
+    pub allocation: Option<String>,
+    /// Publishing: `revision` is the status version (bumped by every change folded into the
+    /// statuses), `expires_at` the published token's `exp`.
+    pub publish: PublishState,
+}
+
+/// A status list as stored (the field names lists always had).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct StoredStatusList {
+    list_id: String,
+    uri: String,
+    object_key: String,
+    size: u64,
+    #[serde(default)]
+    allocated: u64,
+    status_version: i64,
+    published_version: i64,
+    #[serde(rename = "_refreshAt")]
+    refresh_at: i64,
+    #[serde(rename = "_permKey", default, skip_serializing_if = "Option::is_none")]
+    perm_key: Option<Sealed>,
+    #[serde(rename = "_statuses", default, skip_serializing_if = "Option::is_none")]
+    statuses: Option<String>,
     #[serde(
         rename = "_allocated",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub allocation: Option<String>,
-    /// The publish lease: until when (Unix seconds) and whose.
+    allocation: Option<String>,
     #[serde(
         rename = "_leaseUntil",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub lease_until: Option<i64>,
+    lease_until: Option<i64>,
     #[serde(
         rename = "_leaseOwner",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub lease_owner: Option<String>,
+    lease_owner: Option<String>,
+    #[serde(rename = "_leasedAt", default, skip_serializing_if = "Option::is_none")]
+    leased_at: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub published_at: Option<String>,
+    published_at: Option<String>,
     /// The published token's `exp`, RFC 3339 and Unix seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exp: Option<String>,
+    exp: Option<String>,
     #[serde(rename = "_exp", default, skip_serializing_if = "Option::is_none")]
-    pub exp_unix: Option<i64>,
+    exp_unix: Option<i64>,
     /// The last publish's error: absent before any publish, `null` after a successful one.
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "present_or_null"
     )]
-    pub publish_error: Option<Option<String>>,
+    publish_error: Option<Option<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publish_error_at: Option<String>,
+    publish_error_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub publishes: Option<i64>,
-    /// The registry's version (ETag or generation) of the list's object as this list's last
-    /// publisher stored it: the next upload expects it, so a stale upload cannot land after a
-    /// newer one.
+    publishes: Option<i64>,
     #[serde(
         rename = "_objectVersion",
         default,
         skip_serializing_if = "Option::is_none"
     )]
-    pub object_version: Option<String>,
-    /// Publishes that failed in a row since the last success (the refresh backs off by it).
+    object_version: Option<String>,
     #[serde(rename = "_failures", default, skip_serializing_if = "Option::is_none")]
-    pub failures: Option<u32>,
+    failures: Option<u32>,
+    #[serde(
+        rename = "_knownThrough",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    known_through: Option<i64>,
+}
+
+impl TryFrom<StoredStatusList> for StatusList {
+    type Error = String;
+    fn try_from(s: StoredStatusList) -> Result<StatusList, String> {
+        let expires_at = match s.exp_unix {
+            Some(t) => Some(t),
+            None => unix_opt("exp", s.exp.as_deref())?,
+        };
+        let publish = PublishState {
+            revision: s.status_version,
+            published_revision: s.published_version,
+            number: None,
+            published_number: None,
+            lease: lease_of(s.lease_owner, s.lease_until, s.leased_at),
+            issued_at: unix_opt("publishedAt", s.published_at.as_deref())?,
+            expires_at,
+            refresh_at: Some(s.refresh_at),
+            object_version: s.object_version,
+            failures: s.failures.unwrap_or(0),
+            last_error: s.publish_error.flatten(),
+            last_error_at: unix_opt("publishErrorAt", s.publish_error_at.as_deref())?,
+            publishes: s.publishes.unwrap_or(0).max(0) as u64,
+            known_through: s.known_through,
+        };
+        Ok(StatusList {
+            list_id: s.list_id,
+            uri: s.uri,
+            object_key: s.object_key,
+            size: s.size,
+            allocated: s.allocated,
+            perm_key: s.perm_key,
+            statuses: s.statuses,
+            allocation: s.allocation,
+            publish,
+        })
+    }
+}
+
+impl From<StatusList> for StoredStatusList {
+    fn from(l: StatusList) -> StoredStatusList {
+        let p = l.publish;
+        let tried = p.published_revision >= 0 || p.publishes > 0;
+        StoredStatusList {
+            list_id: l.list_id,
+            uri: l.uri,
+            object_key: l.object_key,
+            size: l.size,
+            allocated: l.allocated,
+            status_version: p.revision,
+            published_version: p.published_revision,
+            // A list is always in the refresh index.
+            refresh_at: p.refresh_at.unwrap_or(0),
+            perm_key: l.perm_key,
+            statuses: l.statuses,
+            allocation: l.allocation,
+            lease_until: p.lease.as_ref().map(|l| l.until),
+            leased_at: p.lease.as_ref().map(|l| l.since),
+            lease_owner: p.lease.map(|l| l.owner),
+            published_at: p.issued_at.map(rfc3339),
+            exp: p.expires_at.map(rfc3339),
+            exp_unix: p.expires_at,
+            publish_error: match p.last_error {
+                Some(e) => Some(Some(e)),
+                None if tried => Some(None),
+                None => None,
+            },
+            publish_error_at: p.last_error_at.map(rfc3339),
+            publishes: (p.publishes > 0).then_some(p.publishes as i64),
+            object_version: p.object_version,
+            failures: (p.failures > 0).then_some(p.failures),
+            known_through: p.known_through,
+        }
+    }
 }
 
 impl StatusList {
     /// Whether the last publish failed.
     pub fn failing(&self) -> bool {
-        matches!(self.publish_error, Some(Some(_)))
+        self.publish.failing()
     }
 }
 

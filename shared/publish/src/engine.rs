@@ -1,0 +1,357 @@
+//! The artefacts the engine publishes ([`Artefact`]) and the bounded publish loop.
+
+use async_trait::async_trait;
+use trustfn_domain::error::ApiError;
+use trustfn_domain::model::{DocKind, PublishState, Record};
+use trustfn_domain::ports::Publisher;
+use trustfn_domain::repo::Repository;
+use trustfn_domain::resource::load_as;
+use trustfn_domain::target::Target;
+
+use crate::lease::{release, renew, take, Attempt, Released};
+use crate::PublishDeps;
+
+/// What every step of a publish works with.
+pub struct Cx<'a> {
+    pub repo: &'a dyn Repository,
+    pub deps: &'a PublishDeps<'a>,
+}
+
+/// What a round issues: at the lease's start, with the number the lease allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Issue {
+    /// Unix seconds: the artefact's `iat` / `thisUpdate`.
+    pub at: i64,
+    pub number: Option<u64>,
+}
+
+/// A signed artefact, ready to upload.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub body: Vec<u8>,
+    pub content_type: &'static str,
+    pub cache_control: String,
+    /// The revision of the record it was built from: everything accepted up to it is in it.
+    pub revision: i64,
+    pub number: Option<u64>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    /// When the refresh should publish it again if nothing else does.
+    pub refresh_at: i64,
+    /// Entries it holds (a CRL's revoked certificates), kept by [`Artefact::published`].
+    pub entries: u64,
+}
+
+/// What the registry's copy held, once read back and verified.
+pub enum Absorbed<D> {
+    /// Nothing the table lacks: it may be replaced as it is.
+    Superseded,
+    /// What it held and the table lacked is now in the table: build again from this record.
+    Merged(Record<D>),
+    /// The lease was lost while merging.
+    Lost,
+}
+
+/// A signed artefact published to a registry under the engine's rules. Its record holds its
+/// [`PublishState`]; the artefact says how to bring the record up to date, build and sign it, and
+/// merge a registry copy that is ahead of the table.
+#[async_trait]
+pub trait Artefact: Send + Sync {
+    /// The document of the record holding the publish state.
+    type Doc: DocKind + Clone + Send + Sync + 'static;
+    /// What one round loads once and builds with (keys, configuration, the registry writer).
+    type Work: Send + Sync;
+
+    /// What it is, in logs and messages ("status list", "CRL").
+    fn name(&self) -> &'static str;
+    fn state(doc: &Self::Doc) -> PublishState;
+    fn state_mut(doc: &mut Self::Doc) -> &mut PublishState;
+
+    /// Whether it is published at all now (a CRL needs a target and an unexpired IACA). An
+    /// inactive artefact leaves the refresh index.
+    async fn active(&self, _cx: &Cx<'_>, _rec: &Record<Self::Doc>) -> Result<bool, ApiError> {
+        Ok(true)
+    }
+    /// Whether changes were accepted outside its record that are not in it yet (a status list's
+    /// pending changes).
+    async fn waiting(&self, _cx: &Cx<'_>, _rec: &Record<Self::Doc>) -> Result<bool, ApiError> {
+        Ok(false)
+    }
+    /// Under the lease: brings the record up to date and loads what building needs. `Ok(None)`
+    /// when the lease was lost meanwhile.
+    async fn prepare(
+        &self,
+        cx: &Cx<'_>,
+        rec: Record<Self::Doc>,
+        owner: &str,
+    ) -> Result<Option<(Record<Self::Doc>, Self::Work)>, ApiError>;
+    /// Builds and signs the artefact of `rec` (one KMS Sign).
+    async fn build(
+        &self,
+        cx: &Cx<'_>,
+        rec: &Record<Self::Doc>,
+        work: &Self::Work,
+        issue: Issue,
+    ) -> Result<Built, ApiError>;
+    /// The registry writer and the object's key.
+    fn destination<'w>(&self, work: &'w Self::Work) -> (&'w dyn Publisher, &'w str);
+    /// The registry holds `found`, which the table does not know: verify it with the artefact's
+    /// own key and put into the table what it holds that the table lacks (under the lease).
+    /// An error when it cannot be verified: it is then never overwritten.
+    async fn absorb(
+        &self,
+        cx: &Cx<'_>,
+        rec: &Record<Self::Doc>,
+        work: &mut Self::Work,
+        found: &[u8],
+        owner: &str,
+    ) -> Result<Absorbed<Self::Doc>, ApiError>;
+    /// After a successful upload (a status list's aggregation document).
+    async fn after_upload(
+        &self,
+        _cx: &Cx<'_>,
+        _rec: &Record<Self::Doc>,
+        _work: &Self::Work,
+    ) -> Result<(), ApiError> {
+        Ok(())
+    }
+    /// Keeps what the artefact records of a successful publish besides the state.
+    fn published(_doc: &mut Self::Doc, _built: &Built) {}
+    /// The revision that holds the change `mark` names, once the change is in the record
+    /// (`None` before). Reads in the order that makes the answer safe: a change seen folded is
+    /// in the revision returned.
+    async fn covering_revision(
+        &self,
+        cx: &Cx<'_>,
+        id: &Target,
+        mark: &str,
+    ) -> Result<Option<i64>, ApiError>;
+}
+
+/// How a publish call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// This call published what was accepted before it (at least).
+    Published,
+    /// Another publisher holds the lease; it publishes what was accepted before it releases.
+    Coalesced,
+    /// Nothing new to publish.
+    UpToDate,
+    /// Not published at all now ([`Artefact::active`] said no).
+    Inactive,
+    /// The caller's deadline came first; the refresh publishes what is left.
+    OutOfTime,
+}
+
+/// Least time a round needs (fold, one KMS Sign, one upload): none starts with less left.
+pub const MIN_ROUND_MS: i64 = 2_000;
+
+/// Rounds one call publishes at most before it leaves the rest to the refresh (a steady stream
+/// of changes cannot keep one caller publishing for ever).
+pub const MAX_ROUNDS: u32 = 8;
+
+/// Publishes `id` when something is unpublished (or always, with `force`): serialized by the
+/// lease, coalesced (changes that arrive during a round are published by the next round of the
+/// same call), bounded by `deadline_ms` (Unix milliseconds of the deps' clock) and
+/// [`MAX_ROUNDS`].
+pub async fn publish<A: Artefact>(
+    cx: &Cx<'_>,
+    artefact: &A,
+    id: &Target,
+    mut force: bool,
+    deadline_ms: i64,
+) -> Result<Outcome, ApiError> {
+    let owner = uuid::Uuid::new_v4().to_string();
+    let name = artefact.name();
+    let mut published = false;
+    let mut fenced = 0;
+    let mut rounds = 0;
+    loop {
+        let done = if published {
+            Outcome::Published
+        } else {
+            Outcome::UpToDate
+        };
+        if deadline_ms - cx.deps.clock.now_ms() < MIN_ROUND_MS || rounds == MAX_ROUNDS {
+            return Ok(if published {
+                Outcome::Published
+            } else {
+                Outcome::OutOfTime
+            });
+        }
+        let rec = load_as::<A::Doc>(cx.repo, id).await?;
+        let st = A::state(&rec.doc);
+        if st.live_lease(cx.deps.now()).is_some() {
+            return Ok(if published {
+                Outcome::Published
+            } else {
+                Outcome::Coalesced
+            });
+        }
+        if !artefact.active(cx, &rec).await? {
+            retire::<A>(cx, rec).await?;
+            return Ok(Outcome::Inactive);
+        }
+        let due = force || st.behind() || st.failing() || artefact.waiting(cx, &rec).await?;
+        if !due {
+            return Ok(done);
+        }
+        let Some(leased) = take::<A>(cx, &rec, &owner, deadline_ms).await? else {
+            continue; // another writer changed the record first: look again
+        };
+        force = false;
+        rounds += 1;
+        let lease = A::state(&leased.doc).lease.expect("just taken");
+        let mut sent = false;
+        let outcome = round(cx, artefact, leased, &owner, deadline_ms, &mut sent).await;
+        let outcome = match outcome {
+            Ok(None) => {
+                tracing::info!(id = %id, "another publisher took the {name} over");
+                return Ok(if published {
+                    Outcome::Published
+                } else {
+                    Outcome::Coalesced
+                });
+            }
+            Ok(Some(up)) => Ok(up),
+            Err(e) => Err(e),
+        };
+        let attempt = Attempt {
+            since: lease.since,
+            sent,
+            outcome: &outcome,
+        };
+        if release::<A>(cx, id, &owner, attempt).await? == Released::Fenced {
+            // Our lease ran out and another publisher took over: our upload may have landed
+            // after a newer one. The artefact is marked for a republish; do it (a bounded
+            // number of times), or leave it to the publisher holding the lease now.
+            tracing::warn!(id = %id, "{name} publish lease lost during the upload; republishing");
+            fenced += 1;
+            if fenced > 2 {
+                return Err(ApiError::upstream(&format!(
+                    "the {name} registry (uploads outlast the publish lease)"
+                )));
+            }
+            force = true;
+            continue;
+        }
+        let (built, _) = outcome?;
+        published = true;
+        tracing::info!(id = %id, revision = built.revision, number = ?built.number, entries = built.entries, "{name} published");
+        // Loop: changes accepted meanwhile are published now (coalesced).
+    }
+}
+
+/// One round under the lease: prepare, renew if the preparation was long, build, upload.
+/// `Ok(None)` when the lease was lost before the upload.
+async fn round<A: Artefact>(
+    cx: &Cx<'_>,
+    artefact: &A,
+    leased: Record<A::Doc>,
+    owner: &str,
+    deadline_ms: i64,
+    sent: &mut bool,
+) -> Result<Option<(Built, String)>, ApiError> {
+    let Some((rec, mut work)) = artefact.prepare(cx, leased, owner).await? else {
+        return Ok(None);
+    };
+    let Some(rec) = renew::<A>(cx, rec, owner, deadline_ms).await? else {
+        return Ok(None);
+    };
+    crate::upload::upload(cx, artefact, rec, &mut work, owner, deadline_ms, sent).await
+}
+
+/// Takes an inactive artefact out of the refresh index (until it is active again).
+async fn retire<A: Artefact>(cx: &Cx<'_>, rec: Record<A::Doc>) -> Result<(), ApiError> {
+    if A::state(&rec.doc).refresh_at.is_none() {
+        return Ok(());
+    }
+    let mut off = rec.clone();
+    A::state_mut(&mut off.doc).refresh_at = None;
+    let op = trustfn_domain::repo::Op::Replace {
+        record: off.upcast(),
+        expected_version: rec.version,
+        children_delta: 0,
+    };
+    match cx.repo.commit(vec![op]).await {
+        // A lost race: whoever won wrote a newer record; this comes up again.
+        Ok(())
+        | Err(
+            trustfn_domain::repo::RepoError::ConditionFailed { .. }
+            | trustfn_domain::repo::RepoError::TransactionConflict,
+        ) => Ok(()),
+        Err(e) => Err(ApiError::from(e)),
+    }
+}
+
+/// Whether a change was published by the time a caller stopped waiting.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Settled {
+    Published,
+    /// Not yet: it stays due; the refresh publishes it. The error, when a publish failed.
+    Unpublished(Option<String>),
+}
+
+/// Whether the change `mark` names is in a published revision.
+async fn is_published<A: Artefact>(
+    cx: &Cx<'_>,
+    artefact: &A,
+    id: &Target,
+    mark: &str,
+) -> Result<bool, ApiError> {
+    let Some(rev) = artefact.covering_revision(cx, id, mark).await? else {
+        return Ok(false);
+    };
+    let st = A::state(&load_as::<A::Doc>(cx.repo, id).await?.doc);
+    Ok(st.published_revision >= rev)
+}
+
+/// How often a caller waiting for another publisher looks again.
+const POLL_MS: u64 = 200;
+
+/// Publishes `id` until the change `mark` names is published: itself, or by waiting for the
+/// publisher holding the lease (and publishing itself if that one lets go without it), until
+/// `deadline_ms`. The answer tells the caller the truth: published, or not yet (the change
+/// stays due and the refresh publishes it).
+pub async fn publish_and_wait<A: Artefact>(
+    cx: &Cx<'_>,
+    artefact: &A,
+    id: &Target,
+    mark: &str,
+    deadline_ms: i64,
+) -> Result<Settled, ApiError> {
+    loop {
+        let outcome = match publish(cx, artefact, id, false, deadline_ms).await {
+            Ok(o) => o,
+            Err(e) => return Ok(Settled::Unpublished(Some(e.message))),
+        };
+        if is_published(cx, artefact, id, mark).await? {
+            return Ok(Settled::Published);
+        }
+        if matches!(outcome, Outcome::Inactive | Outcome::OutOfTime)
+            || deadline_ms - cx.deps.clock.now_ms() < MIN_ROUND_MS
+        {
+            return Ok(Settled::Unpublished(None));
+        }
+        if outcome != Outcome::Coalesced {
+            // Published or up to date, yet not with the change (it arrived after the last
+            // round): look again shortly.
+            cx.deps.clock.sleep(POLL_MS).await;
+            continue;
+        }
+        // Another publisher holds the lease: wait until it has published the change, or let go.
+        loop {
+            if deadline_ms - cx.deps.clock.now_ms() < MIN_ROUND_MS {
+                return Ok(Settled::Unpublished(None));
+            }
+            cx.deps.clock.sleep(POLL_MS).await;
+            if is_published(cx, artefact, id, mark).await? {
+                return Ok(Settled::Published);
+            }
+            let st = A::state(&load_as::<A::Doc>(cx.repo, id).await?.doc);
+            if st.live_lease(cx.deps.now()).is_none() {
+                break; // it let go without our change: publish it ourselves
+            }
+        }
+    }
+}

@@ -1,0 +1,631 @@
+//! The engine's schedules with a fake clock, a recording registry and a small artefact of its
+//! own (a set of numbers, "signed" with a keyed checksum): leases, takeover, fencing, merging a
+//! registry copy before replacing it, refusing one that does not verify, the bounds of the
+//! publish loop, backoff, and what a waiting caller is told. The status list and CRL artefacts
+//! plug into the same code (their own tests cover what they merge).
+
+use std::collections::BTreeSet;
+use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+use trustfn_domain::error::ApiError;
+use trustfn_domain::memory::MemoryRepo;
+use trustfn_domain::model::{Kind, Lease, PublishState, Record, StatusList};
+use trustfn_domain::ports::Publisher;
+use trustfn_domain::repo::{Op, Repository};
+use trustfn_domain::resource::load_as;
+use trustfn_domain::target::Target;
+use trustfn_publish::engine::MAX_ROUNDS;
+use trustfn_publish::lease::{commit_under_lease, Planned};
+use trustfn_publish::{
+    publish, publish_and_wait, refresh, Absorbed, Artefact, Built, Cx, FakeClock, Issue, Outcome,
+    PublishDeps, Republisher, Settled,
+};
+use trustfn_testkit::{t, AnswerLostOnce, FakeKms, FakeSecrets, RecordingRegistry};
+
+const KEY: &str = "object";
+const ID: &str = "acme.t1.st.c.l1";
+const T0: i64 = 1_800_000_000;
+
+/// A set of numbers published as `iat;number;n1,n2,...;checksum`. The table holds the set in
+/// the record's `allocation` field (this test's own use of a spare field).
+struct Numbers {
+    registry: RecordingRegistry,
+    /// The checksum key: a copy "signed" with another one does not verify.
+    secret: &'static str,
+    /// Whether changes wait outside the record (a status list's pending changes).
+    waiting: AtomicBool,
+    builds: AtomicUsize,
+    /// Clock milliseconds each build takes.
+    build_ms: AtomicU64,
+}
+
+struct Work {
+    registry: RecordingRegistry,
+}
+
+fn checksum(secret: &str, payload: &str) -> u64 {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (secret, payload).hash(&mut h);
+    h.finish()
+}
+
+fn set_of(doc: &StatusList) -> BTreeSet<u32> {
+    doc.allocation
+        .as_deref()
+        .unwrap_or("")
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect()
+}
+
+fn with_set(doc: &mut StatusList, set: &BTreeSet<u32>) {
+    let v: Vec<String> = set.iter().map(u32::to_string).collect();
+    doc.allocation = Some(v.join(","));
+}
+
+/// What a published body says: (iat, number, set).
+fn parse(secret: &str, body: &[u8]) -> Option<(i64, u64, BTreeSet<u32>)> {
+    let text = std::str::from_utf8(body).ok()?;
+    let (payload, sum) = text.rsplit_once(';')?;
+    if sum.parse::<u64>().ok()? != checksum(secret, payload) {
+        return None;
+    }
+    let mut parts = payload.split(';');
+    let iat = parts.next()?.parse().ok()?;
+    let number = parts.next()?.parse().ok()?;
+    let set = parts
+        .next()?
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap())
+        .collect();
+    Some((iat, number, set))
+}
+
+fn body(secret: &str, iat: i64, number: u64, set: &BTreeSet<u32>) -> Vec<u8> {
+    let v: Vec<String> = set.iter().map(u32::to_string).collect();
+    let payload = format!("{iat};{number};{}", v.join(","));
+    format!("{payload};{}", checksum(secret, &payload)).into_bytes()
+}
+
+#[async_trait]
+impl Artefact for Numbers {
+    type Doc = StatusList;
+    type Work = Work;
+
+    fn name(&self) -> &'static str {
+        "number set"
+    }
+    fn state(doc: &StatusList) -> PublishState {
+        doc.publish.clone()
+    }
+    fn state_mut(doc: &mut StatusList) -> &mut PublishState {
+        &mut doc.publish
+    }
+    async fn waiting(&self, _: &Cx<'_>, _: &Record<StatusList>) -> Result<bool, ApiError> {
+        Ok(self.waiting.load(Ordering::SeqCst))
+    }
+    async fn prepare(
+        &self,
+        _: &Cx<'_>,
+        rec: Record<StatusList>,
+        _: &str,
+    ) -> Result<Option<(Record<StatusList>, Work)>, ApiError> {
+        Ok(Some((
+            rec,
+            Work {
+                registry: self.registry.clone(),
+            },
+        )))
+    }
+    async fn build(
+        &self,
+        cx: &Cx<'_>,
+        rec: &Record<StatusList>,
+        _: &Work,
+        issue: Issue,
+    ) -> Result<Built, ApiError> {
+        self.builds.fetch_add(1, Ordering::SeqCst);
+        cx.deps
+            .clock
+            .sleep(self.build_ms.load(Ordering::SeqCst))
+            .await;
+        let number = issue.number.unwrap_or(0);
+        let set = set_of(&rec.doc);
+        Ok(Built {
+            body: body(self.secret, issue.at, number, &set),
+            content_type: "text/plain",
+            cache_control: "no-store".into(),
+            revision: rec.doc.publish.revision,
+            number: issue.number,
+            issued_at: issue.at,
+            expires_at: issue.at + 3600,
+            refresh_at: issue.at + 1800,
+            entries: set.len() as u64,
+        })
+    }
+    fn destination<'w>(&self, work: &'w Work) -> (&'w dyn Publisher, &'w str) {
+        (&work.registry, KEY)
+    }
+    async fn absorb(
+        &self,
+        cx: &Cx<'_>,
+        rec: &Record<StatusList>,
+        _: &mut Work,
+        found: &[u8],
+        owner: &str,
+    ) -> Result<Absorbed<StatusList>, ApiError> {
+        let (iat, number, theirs) = parse(self.secret, found)
+            .ok_or_else(|| ApiError::conflict("the registry's copy does not verify"))?;
+        let st = &rec.doc.publish;
+        let ours = set_of(&rec.doc);
+        let missing: BTreeSet<u32> = theirs.difference(&ours).copied().collect();
+        let number_ok = st.number.is_none_or(|n| n > number);
+        if (st.known_through.is_some_and(|k| iat <= k) || missing.is_empty()) && number_ok {
+            return Ok(Absorbed::Superseded);
+        }
+        let merged = commit_under_lease::<Numbers>(cx, rec.clone(), owner, |r| {
+            let mut next = r.clone();
+            let mut set = set_of(&r.doc);
+            set.extend(&missing);
+            with_set(&mut next.doc, &set);
+            next.doc.publish.revision += 1;
+            if let Some(n) = next.doc.publish.number.as_mut() {
+                *n = (*n).max(number + 1);
+            }
+            Ok(Planned::record(next))
+        })
+        .await?;
+        Ok(match merged {
+            Some(r) => Absorbed::Merged(r),
+            None => Absorbed::Lost,
+        })
+    }
+    async fn covering_revision(
+        &self,
+        _: &Cx<'_>,
+        _: &Target,
+        mark: &str,
+    ) -> Result<Option<i64>, ApiError> {
+        Ok(mark.parse().ok())
+    }
+}
+
+struct World {
+    repo: MemoryRepo,
+    kms: FakeKms,
+    clock: FakeClock,
+    registry: RecordingRegistry,
+    art: Numbers,
+}
+
+impl World {
+    async fn new() -> World {
+        let w = World {
+            repo: MemoryRepo::new(),
+            kms: FakeKms::default(),
+            clock: FakeClock::at(T0),
+            registry: RecordingRegistry::default(),
+            art: Numbers {
+                registry: RecordingRegistry::default(),
+                secret: "k1",
+                waiting: AtomicBool::new(false),
+                builds: AtomicUsize::new(0),
+                build_ms: AtomicU64::new(0),
+            },
+        };
+        let w = World {
+            art: Numbers {
+                registry: w.registry.clone(),
+                ..w.art
+            },
+            ..w
+        };
+        let doc: StatusList = serde_json::from_value(serde_json::json!({
+            "listId": "l1", "uri": "https://x/l1", "objectKey": KEY, "size": 1024,
+            "statusVersion": 1, "publishedVersion": -1, "_refreshAt": T0, "_allocated": "1,2"
+        }))
+        .unwrap();
+        w.repo
+            .commit(vec![Op::Create(Record::new(t(ID), doc))])
+            .await
+            .unwrap();
+        w
+    }
+
+    fn deps(&self) -> PublishDeps<'_> {
+        PublishDeps {
+            kms: &self.kms,
+            secrets: &FakeSecrets,
+            registries: &self.registry,
+            clock: &self.clock,
+            deadline_ms: self.clock_ms() + 25_000,
+        }
+    }
+
+    /// Publishes with a 25-second deadline.
+    async fn publish(&self, force: bool) -> Result<Outcome, ApiError> {
+        self.publish_on(&self.repo, force).await
+    }
+
+    async fn publish_on(&self, repo: &dyn Repository, force: bool) -> Result<Outcome, ApiError> {
+        let deps = self.deps();
+        let cx = Cx { repo, deps: &deps };
+        let deadline = self.clock_ms() + 25_000;
+        publish(&cx, &self.art, &t(ID), force, deadline).await
+    }
+
+    fn clock_ms(&self) -> i64 {
+        use trustfn_publish::Clock;
+        self.clock.now_ms()
+    }
+
+    async fn state(&self) -> PublishState {
+        self.rec().await.doc.publish
+    }
+
+    async fn rec(&self) -> Record<StatusList> {
+        load_as::<StatusList>(&self.repo, &t(ID)).await.unwrap()
+    }
+
+    /// Changes the record as another writer would.
+    async fn change(&self, f: impl FnOnce(&mut StatusList)) {
+        let mut rec = self.rec().await;
+        let v = rec.version;
+        f(&mut rec.doc);
+        self.repo
+            .commit(vec![Op::Replace {
+                record: rec.upcast(),
+                expected_version: v,
+                children_delta: 0,
+            }])
+            .await
+            .unwrap();
+    }
+
+    /// What the registry holds now: (iat, number, set).
+    fn published(&self) -> (i64, u64, BTreeSet<u32>) {
+        parse("k1", &self.registry.current(KEY).expect("an object")).expect("verifies")
+    }
+}
+
+fn set(v: &[u32]) -> BTreeSet<u32> {
+    v.iter().copied().collect()
+}
+
+#[tokio::test]
+async fn a_publish_takes_the_lease_and_records_what_it_published() {
+    let w = World::new().await;
+    assert_eq!(w.publish(false).await.unwrap(), Outcome::Published);
+    let st = w.state().await;
+    assert_eq!(st.published_revision, 1);
+    assert_eq!(st.lease, None, "released");
+    assert_eq!(st.issued_at, Some(T0), "issued at the lease's start");
+    assert_eq!(st.expires_at, Some(T0 + 3600));
+    assert_eq!(st.refresh_at, Some(T0 + 1800));
+    assert_eq!(st.object_version.as_deref(), Some("1"));
+    assert_eq!((st.publishes, st.failures), (1, 0));
+    assert_eq!(st.known_through, Some(T0), "what it sent counts as ours");
+    assert_eq!(w.published(), (T0, 0, set(&[1, 2])));
+    // Nothing new: nothing published.
+    assert_eq!(w.publish(false).await.unwrap(), Outcome::UpToDate);
+    assert_eq!(w.registry.uploads.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_live_lease_coalesces_and_an_expired_one_is_taken_over() {
+    let w = World::new().await;
+    w.change(|d| {
+        d.publish.lease = Some(Lease {
+            owner: "other".into(),
+            since: T0 - 5,
+            until: T0 + 10,
+        })
+    })
+    .await;
+    assert_eq!(w.publish(false).await.unwrap(), Outcome::Coalesced);
+    assert!(w.registry.uploads.lock().unwrap().is_empty());
+    w.clock.advance(10);
+    assert_eq!(w.publish(false).await.unwrap(), Outcome::Published);
+    let st = w.state().await;
+    assert_eq!(
+        st.known_through,
+        Some(T0 + 10),
+        "the unreleased lease's start counted as ours, then our own"
+    );
+}
+
+#[tokio::test]
+async fn the_lease_never_outlives_the_callers_deadline_and_no_round_starts_without_time() {
+    let w = World::new().await;
+    let deps = w.deps();
+    let cx = Cx {
+        repo: &w.repo,
+        deps: &deps,
+    };
+    // A registry that holds the upload: the lease we see while it waits ends at the deadline.
+    w.registry.hold();
+    let deadline = w.clock_ms() + 6_000;
+    let id = t(ID);
+    let publishing = publish(&cx, &w.art, &id, false, deadline);
+    let watch = async {
+        while w.registry.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let lease = w.state().await.lease.unwrap();
+        assert_eq!(lease.until, T0 + 6, "not the full 20-second lease");
+        assert!(
+            w.state().await.refresh_at <= Some(T0 + 6),
+            "due when it ends"
+        );
+        w.registry.release();
+    };
+    let (out, ()) = tokio::join!(publishing, watch);
+    assert_eq!(out.unwrap(), Outcome::Published);
+    // Less than a round's time left: nothing is taken.
+    w.change(|d| d.publish.revision += 1).await;
+    let out = publish(&cx, &w.art, &t(ID), false, w.clock_ms() + 1_000).await;
+    assert_eq!(out.unwrap(), Outcome::OutOfTime);
+    assert_eq!(w.state().await.lease, None);
+}
+
+fn takes_a_lease(ops: &[Op]) -> bool {
+    matches!(ops, [Op::Replace { record, .. }]
+        if record.get::<StatusList>().is_some_and(|l| l.publish.lease.is_some()))
+}
+
+#[tokio::test]
+async fn a_take_whose_answer_was_lost_recognises_its_own_lease() {
+    let w = World::new().await;
+    let repo = AnswerLostOnce::new(&w.repo, takes_a_lease);
+    // The take landed but its answer was lost (an SDK retry of a committed write answers the
+    // same way): the publisher finds its own lease and publishes, instead of leaving it
+    // orphaned and answering as if another publisher held it.
+    assert_eq!(
+        w.publish_on(&repo, false).await.unwrap(),
+        Outcome::Published
+    );
+    let st = w.state().await;
+    assert_eq!((st.published_revision, st.lease), (1, None));
+}
+
+#[tokio::test]
+async fn a_copy_written_behind_the_table_is_merged_before_it_is_replaced() {
+    let w = World::new().await;
+    w.publish(false).await.unwrap();
+    // A restored table, an older deployment: the registry holds a newer copy with 7 and 9.
+    w.clock.advance(60);
+    w.registry
+        .write_behind(KEY, body("k1", T0 + 30, 5, &set(&[1, 7, 9])));
+    w.change(|d| {
+        let mut s = set_of(d);
+        s.insert(3);
+        with_set(d, &s);
+        d.publish.revision += 1;
+    })
+    .await;
+    assert_eq!(w.publish(false).await.unwrap(), Outcome::Published);
+    let (_, _, published) = w.published();
+    assert_eq!(
+        published,
+        set(&[1, 2, 3, 7, 9]),
+        "nothing the copy held is lost"
+    );
+    assert_eq!(
+        set_of(&w.rec().await.doc),
+        set(&[1, 2, 3, 7, 9]),
+        "and the table holds it"
+    );
+    assert_eq!(w.state().await.published_revision, w.state().await.revision);
+}
+
+#[tokio::test]
+async fn a_copy_this_table_wrote_is_replaced_as_it_is() {
+    let w = World::new().await;
+    w.publish(false).await.unwrap();
+    // A stale upload of ours (issued at T0, which the table knows) lands after a newer one,
+    // with 2 that the table has since removed: it is replaced, and 2 stays removed.
+    w.clock.advance(60);
+    w.registry
+        .write_behind(KEY, body("k1", T0, 0, &set(&[1, 2])));
+    w.change(|d| {
+        with_set(d, &set(&[1]));
+        d.publish.revision += 1;
+    })
+    .await;
+    assert_eq!(w.publish(false).await.unwrap(), Outcome::Published);
+    assert_eq!(w.published().2, set(&[1]));
+    assert_eq!(set_of(&w.rec().await.doc), set(&[1]));
+}
+
+#[tokio::test]
+async fn a_copy_that_does_not_verify_or_cannot_be_read_is_never_overwritten() {
+    for unreadable in [false, true] {
+        let w = World::new().await;
+        w.publish(false).await.unwrap();
+        w.clock.advance(60);
+        let foreign = body("another key", T0 + 30, 9, &set(&[4]));
+        w.registry.write_behind(KEY, foreign.clone());
+        w.registry.reads_fail.store(unreadable, Ordering::SeqCst);
+        w.change(|d| d.publish.revision += 1).await;
+        assert!(w.publish(false).await.is_err());
+        assert_eq!(w.registry.current(KEY), Some(foreign), "left as it is");
+        let st = w.state().await;
+        assert_eq!(st.failures, 1);
+        assert!(st.last_error.is_some());
+        assert_eq!(st.lease, None);
+        assert_eq!(
+            st.refresh_at,
+            Some(T0 + 60 + 60),
+            "retried by the refresh a minute later"
+        );
+        assert!(st.behind());
+    }
+}
+
+#[tokio::test]
+async fn a_publisher_that_lost_its_lease_records_nothing_and_its_stale_upload_is_replaced() {
+    let w = World::new().await;
+    let deps = w.deps();
+    let cx = Cx {
+        repo: &w.repo,
+        deps: &deps,
+    };
+    w.registry.hold_next(1);
+    let id = t(ID);
+    let first = publish(&cx, &w.art, &id, false, w.clock_ms() + 25_000);
+    let meanwhile = async {
+        while w.registry.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // The upload of {1, 2} stalls past the lease; another publisher takes the lease over,
+        // and the table drops 2 and gains 5.
+        w.clock.advance(21);
+        w.change(|d| {
+            with_set(d, &set(&[1, 5]));
+            d.publish.revision += 1;
+            d.publish.lease = Some(Lease {
+                owner: "other".into(),
+                since: T0 + 21,
+                until: T0 + 41,
+            });
+        })
+        .await;
+        // The stale upload lands now.
+        w.registry.release();
+    };
+    let (first, ()) = tokio::join!(first, meanwhile);
+    assert_eq!(first.unwrap(), Outcome::Coalesced, "the holder publishes");
+    assert_eq!(w.published().2, set(&[1, 2]), "the stale upload landed");
+    let st = w.state().await;
+    assert_eq!(
+        st.revision, 3,
+        "its release recorded only a republish marker"
+    );
+    assert_eq!((st.published_revision, st.object_version), (-1, None));
+    assert_eq!(st.lease.unwrap().owner, "other");
+    // The holder dies; the next publisher finds the stale upload, knows it for one of this
+    // table's (no merge: 2 stays dropped) and replaces it.
+    w.clock.advance(20);
+    assert_eq!(w.publish(false).await.unwrap(), Outcome::Published);
+    assert_eq!(w.published().2, set(&[1, 5]));
+    assert_eq!(set_of(&w.rec().await.doc), set(&[1, 5]));
+    let st = w.state().await;
+    assert_eq!((st.revision, st.published_revision), (3, 3));
+}
+
+#[tokio::test]
+async fn the_publish_loop_is_bounded_by_rounds_and_by_the_deadline() {
+    let w = World::new().await;
+    // Changes keep arriving (waiting never clears): one call publishes a bounded number of
+    // rounds and leaves the rest to the refresh.
+    w.art.waiting.store(true, Ordering::SeqCst);
+    assert_eq!(w.publish(false).await.unwrap(), Outcome::Published);
+    assert_eq!(w.art.builds.load(Ordering::SeqCst), MAX_ROUNDS as usize);
+    // Rounds of 1.5 s against a deadline 7 s away: none starts with less than 2 s left.
+    w.art.build_ms.store(1_500, Ordering::SeqCst);
+    w.art.builds.store(0, Ordering::SeqCst);
+    let deps = w.deps();
+    let cx = Cx {
+        repo: &w.repo,
+        deps: &deps,
+    };
+    let out = publish(&cx, &w.art, &t(ID), false, w.clock_ms() + 7_000).await;
+    assert_eq!(out.unwrap(), Outcome::Published);
+    assert_eq!(w.art.builds.load(Ordering::SeqCst), 4);
+    assert_eq!(w.state().await.lease, None);
+}
+
+#[tokio::test]
+async fn failures_back_off_and_the_refresh_publishes_once_the_registry_is_back() {
+    let w = World::new().await;
+    w.registry.fail.store(true, Ordering::SeqCst);
+    assert!(w.publish(false).await.is_err());
+    let st = w.state().await;
+    assert_eq!((st.failures, st.refresh_at), (1, Some(T0 + 60)));
+    assert!(w.publish(false).await.is_err(), "a failing artefact is due");
+    assert_eq!(w.state().await.refresh_at, Some(T0 + 120), "twice as long");
+    w.registry.fail.store(false, Ordering::SeqCst);
+    struct Mine<'a>(&'a Numbers);
+    #[async_trait]
+    impl Republisher for Mine<'_> {
+        fn handles(&self, kind: Kind) -> bool {
+            kind == Kind::StatusList
+        }
+        async fn republish(
+            &self,
+            cx: &Cx<'_>,
+            id: &Target,
+            deadline_ms: i64,
+        ) -> Result<Outcome, ApiError> {
+            publish(cx, self.0, id, true, deadline_ms).await
+        }
+    }
+    let deps = w.deps();
+    let cx = Cx {
+        repo: &w.repo,
+        deps: &deps,
+    };
+    let mine = Mine(&w.art);
+    let publishers: [&dyn Republisher; 1] = [&mine];
+    let run = || refresh(&cx, &publishers, 0, 25, w.clock_ms() + 60_000);
+    assert_eq!(run().await.unwrap().due, 0, "not before its retry time");
+    w.clock.advance(120);
+    let report = run().await.unwrap();
+    assert_eq!((report.due, report.republished, report.failed), (1, 1, 0));
+    let st = w.state().await;
+    assert_eq!((st.failures, st.last_error.clone()), (0, None));
+    assert!(!st.behind());
+}
+
+#[tokio::test]
+async fn a_waiting_caller_is_told_the_truth_when_the_holder_dies() {
+    let w = World::new().await;
+    w.publish(false).await.unwrap();
+    // A change (revision 2) is accepted while another publisher holds the lease; it dies.
+    w.change(|d| {
+        d.publish.revision = 2;
+        d.publish.lease = Some(Lease {
+            owner: "dead".into(),
+            since: T0,
+            until: T0 + 4,
+        });
+    })
+    .await;
+    let deps = w.deps();
+    let cx = Cx {
+        repo: &w.repo,
+        deps: &deps,
+    };
+    // Waiting 3 s: the holder's lease outlasts it; the answer is "not published".
+    let out = publish_and_wait(&cx, &w.art, &t(ID), "2", w.clock_ms() + 3_000).await;
+    assert_eq!(out.unwrap(), Settled::Unpublished(None));
+    // Waiting longer: once the lease lapses the caller publishes the change itself.
+    let out = publish_and_wait(&cx, &w.art, &t(ID), "2", w.clock_ms() + 20_000).await;
+    assert_eq!(out.unwrap(), Settled::Published);
+    assert_eq!(w.state().await.published_revision, 2);
+}
+
+#[tokio::test]
+async fn numbers_never_repeat_and_stay_above_a_registry_copys() {
+    let w = World::new().await;
+    w.change(|d| d.publish.number = Some(0)).await;
+    w.publish(false).await.unwrap();
+    let first = w.state().await.published_number.unwrap();
+    assert_eq!(first, T0 as u64 * 1000, "seeded from the clock");
+    w.change(|d| d.publish.revision += 1).await;
+    w.publish(false).await.unwrap();
+    let second = w.state().await.published_number.unwrap();
+    assert!(second > first);
+    // A copy numbered far above ours (a recreated record's predecessor with a faster clock).
+    w.registry
+        .write_behind(KEY, body("k1", T0 + 5, second + 1_000_000, &set(&[1, 2])));
+    w.change(|d| d.publish.revision += 1).await;
+    w.publish(false).await.unwrap();
+    let (_, number, _) = w.published();
+    assert!(number > second + 1_000_000, "above the copy's {number}");
+    assert_eq!(w.state().await.published_number, Some(number));
+}
