@@ -35,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "infra" / "scripts"))
 
 RUNTIME = "/2018-06-01/runtime"
+# How long the gateway waits for an answer before it kills an instance: longer than any function's
+# timeout, as debug builds run slower than Lambda's release builds. Each invocation's deadline
+# (what the function sees) is its timeout in template.yaml.
 INVOKE_TIMEOUT = 120.0
 
 
@@ -61,8 +64,9 @@ class Quiet(BaseHTTPRequestHandler):
 class Instance:
     """One process of a function, with its own Runtime API on a free port."""
 
-    def __init__(self, fn, binary, env, log):
+    def __init__(self, fn, binary, env, log, timeout=INVOKE_TIMEOUT):
         self.fn = fn
+        self.timeout = timeout
         self.inbox = queue.Queue()  # (request id, event bytes)
         self.results = {}  # request id -> (kind, bytes)
         self.done = threading.Condition()
@@ -80,7 +84,7 @@ class Instance:
                     inst.ready = time.monotonic()
                     inst.ready_faults = inst.minor_faults()
                 rid, event = inst.inbox.get()
-                deadline = int((time.time() + INVOKE_TIMEOUT) * 1000)
+                deadline = int((time.time() + inst.timeout) * 1000)
                 self.reply(200, event, [
                     ("content-type", "application/json"),
                     ("lambda-runtime-aws-request-id", rid),
@@ -171,8 +175,9 @@ class Instance:
 class Pool:
     """Up to `concurrency` warm instances of one function; a busy pool queues the request."""
 
-    def __init__(self, fn, binary, env, concurrency, log):
+    def __init__(self, fn, binary, env, concurrency, log, timeout=INVOKE_TIMEOUT):
         self.fn, self.binary, self.env, self.concurrency, self.log = fn, binary, env, concurrency, log
+        self.timeout = timeout
         self.idle = queue.Queue()
         self.instances = []
         self.lock = threading.Lock()
@@ -184,7 +189,7 @@ class Pool:
             pass
         with self.lock:
             if len(self.instances) < self.concurrency:
-                inst = Instance(self.fn, self.binary, self.env, self.log)
+                inst = Instance(self.fn, self.binary, self.env, self.log, self.timeout)
                 self.instances.append(inst)
                 return inst
         return self.idle.get(timeout=INVOKE_TIMEOUT)
@@ -229,6 +234,7 @@ class Gateway:
             m, p, fn = fallback
             self.routes.append((m, p, fn, route_regex(p)))
         self.functions = routes_mod.template_functions()
+        self.timeouts = routes_mod.template_timeouts()
         self.pools = {}
         self.lock = threading.Lock()
         self.logs = {}
@@ -238,7 +244,8 @@ class Gateway:
             if fn not in self.pools:
                 log = open(self.log_dir / f"fn-{fn}.log", "ab")
                 self.logs[fn] = log
-                self.pools[fn] = Pool(fn, self.bin_dir / fn, self.env, self.concurrency, log)
+                timeout = self.timeouts.get(fn, INVOKE_TIMEOUT)
+                self.pools[fn] = Pool(fn, self.bin_dir / fn, self.env, self.concurrency, log, timeout)
             return self.pools[fn]
 
     def match(self, method, path):

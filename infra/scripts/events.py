@@ -41,7 +41,8 @@ SAMPLES = {
     "configuration-update": ({"target": "demo.tenant1.kms1", "api": "kms-service-api"}, {"config": {"note": "eu keys"}}),
     "dependencies-add": ({"target": "demo.tenant1.x509", "api": "x509-service-api"}, "demo.tenant1.kms1"),
     "dependencies-list": ({"target": "demo.tenant1.x509", "api": "x509-service-api"}, None),
-    "dependencies-remove": ({"target": "demo.tenant1.x509", "api": "x509-service-api"}, "demo.tenant1.kms1"),
+    # The store (the kms service holds the recorded IACA's key: removing it is refused).
+    "dependencies-remove": ({"target": "demo.tenant1.x509", "api": "x509-service-api"}, "demo.tenant1.store1"),
     "roles-create": ({"target": "demo.viewer"}, {"name": "Viewer", "permissions": [
         {"target": "demo", "action": "resource-list", "operation": "ADD"}]}),
     "roles-list": ({"target": "demo"}, None),

@@ -73,6 +73,15 @@ def template_functions(path=ROOT / "template.yaml"):
             for res in doc["Resources"].values() if res.get("Type") == "AWS::Serverless::Function"}
 
 
+def template_timeouts(path=ROOT / "template.yaml"):
+    """{binary: timeout in seconds} of every function in the template (Globals' default aside)."""
+    doc = yaml.load(Path(path).read_text(), Loader=_CfnLoader)
+    default = doc.get("Globals", {}).get("Function", {}).get("Timeout", 3)
+    return {res.get("Metadata", {}).get("BuildProperties", {}).get("Binary"):
+            res["Properties"].get("Timeout", default)
+            for res in doc["Resources"].values() if res.get("Type") == "AWS::Serverless::Function"}
+
+
 def cargo_routes(path=ROOT / "Cargo.toml"):
     router = tomllib.loads(Path(path).read_text())["workspace"]["metadata"]["lambda"]["watch"]["router"]
     out = []

@@ -6,14 +6,23 @@ have are deleted. Prints what it would do without --apply.
     table_sync.py --source trustfn-restore-20261124 --target <live table> [--apply] [--exact]
                   [--no-fetch] [--endpoint-url URL]
 
-Status lists are never rolled back (unless --exact): a restored list's statuses are merged with
-the newer ones, taken from the live table's chunks (read before they are overwritten) and from the
-list as published at its public URI (unless --no-fetch); of the three values of an entry, the
-newest non-zero one wins, so no revocation or suspension made after the restore point is lost (a
-reinstatement made after it is: the entry stays revoked or suspended; reinstate it again).
-Pending changes accepted after the restore point are kept. Every restored list is marked full
-(its allocation counter set to its size: indices handed out after the restore point are never
-handed out again; new entries go to new lists) and due for the next refresh, which republishes it.
+Nothing published is rolled back (unless --exact):
+- Status lists: a restored list's statuses are merged with the newer ones, taken from the live
+  table's chunks (read before they are overwritten) and from the list as published at its public
+  URI (unless --no-fetch); of the three values of an entry, the newest non-zero one wins, so no
+  revocation or suspension made after the restore point is lost (a reinstatement made after it
+  is: the entry stays revoked or suspended; reinstate it again). Pending changes accepted after
+  the restore point are kept, and so are the lists' change sequences. Every restored list is
+  marked full (its allocation counter set to its size: indices handed out after the restore point
+  are never handed out again; new entries go to new lists) and due for the next refresh, which
+  republishes it.
+- Certificates: a revocation recorded in the live table survives (revocations are final); each
+  IACA's CRL keeps the larger of the two cRLNumbers and is due at once with every revocation of
+  both tables, expecting the registry object the live table last wrote.
+- Services, configurations, lists, issued certificates created after the restore point (and the
+  keys they sign with) are kept, with their items and edges: credentials and certificates in the
+  world refer to them.
+Counters (children, dependants) are recomputed from the resulting items.
 
 Progress goes to stderr every 1,000 items. Uses the standard AWS credential chain.
 """
@@ -208,11 +217,124 @@ def keep_newer_lists(wanted, live, records, progress):
         progress(f"{list_id}: opened after the restore point; kept")
 
 
+# --- records created after the restore point, issued certificates, counters -------------------
+KEPT_TYPES = ("service", "status-credential", "status-list", "issued-certificate")
+
+
+def keep_newer_records(wanted, live, progress):
+    """Services, configurations, lists and issued certificates created after the restore point (the
+    copy lacks them) whose parent is kept, with the keys they sign with when those are new too, their
+    items (chunks, counters, pending changes, sequence), their edges and the claims of kept keys."""
+    have = {i["_id"]["S"] for k, i in wanted.items() if k[0].startswith("R#") and "_id" in i}
+    live_res = {i["_id"]["S"]: (k, i) for k, i in live.items() if k[0].startswith("R#") and "_id" in i}
+    kept = set()
+
+    def keep(rid):
+        k, item = live_res[rid]
+        wanted[k] = item
+        have.add(rid)
+        kept.add(rid)
+
+    for rid in sorted(live_res, key=lambda r: r.count(".")):  # parents before children
+        item = live_res[rid][1]
+        if rid not in have and item.get("type", {}).get("S") in KEPT_TYPES \
+                and item.get("parent", {}).get("S") in have:
+            keep(rid)
+    for (pk, sk), item in live.items():  # the keys they sign with, when new too
+        if pk.startswith("D#") and pk[2:] in kept and sk not in have and sk in live_res \
+                and live_res[sk][1].get("type", {}).get("S") == "key" \
+                and live_res[sk][1].get("parent", {}).get("S") in have:
+            keep(sk)
+    for (pk, sk), item in live.items():
+        owner = pk[2:]
+        if pk[:2] in ("S#", "A#", "P#", "Q#") and owner in kept:
+            wanted[(pk, sk)] = item
+        elif pk[:2] in ("D#", "U#") and (owner in kept or sk in kept) and owner in have and sk in have:
+            wanted[(pk, sk)] = item
+        elif pk.startswith("C#") and item.get("owner", {}).get("S") in kept:
+            wanted[(pk, sk)] = item
+    for rid in sorted(kept):
+        progress(f"{rid}: created after the restore point; kept")
+
+
+def merge_issued(wanted, live, now, progress):
+    """A revocation recorded in the live table survives; an IACA's CRL keeps the larger number and
+    is due now, expecting the registry object the live table last wrote."""
+    for k, item in live.items():
+        if not k[0].startswith("R#") or item.get("type", {}).get("S") != "issued-certificate" or k not in wanted:
+            continue
+        mine, theirs = json.loads(wanted[k]["doc"]["S"]), json.loads(item["doc"]["S"])
+        changed = False
+        if theirs.get("revocation") and not mine.get("revocation"):
+            mine["revocation"] = theirs["revocation"]
+            changed = True
+            progress(f"{item['_id']['S']}: revoked after the restore point; the revocation stays")
+        if changed:
+            wanted[k] = dict(wanted[k], doc={"S": json.dumps(mine, separators=(",", ":"))})
+    for k, rec in list(wanted.items()):
+        if not k[0].startswith("R#") or rec.get("type", {}).get("S") != "issued-certificate":
+            continue
+        doc = json.loads(rec["doc"]["S"])
+        crl = doc.get("crl")
+        if crl is None:
+            continue
+        other = live.get(k)
+        theirs = (json.loads(other["doc"]["S"]).get("crl") or {}) if other else {}
+        crl["number"] = max(crl.get("number", 0), theirs.get("number", 0))
+        if theirs.get("publishedNumber") is not None:
+            crl["publishedNumber"] = max(crl.get("publishedNumber") or 0, theirs["publishedNumber"])
+        # A revision nobody published: the next publisher republishes every revocation.
+        crl["revision"] = max(crl.get("revision", 0), theirs.get("revision", 0)) + 1
+        if theirs.get("_objectVersion"):
+            crl["_objectVersion"] = theirs["_objectVersion"]
+        known = [v for v in (crl.get("_knownThrough"), theirs.get("_knownThrough")) if v is not None]
+        if known:
+            crl["_knownThrough"] = max(known)
+        for f in ("_leaseUntil", "_leaseOwner", "_leasedAt"):
+            crl.pop(f, None)
+        if crl.get("_refreshAt") is not None or theirs.get("_refreshAt") is not None:
+            crl["_refreshAt"] = now
+            rec["rat"] = {"N": str(now)}
+            rec.setdefault("rpk", {"S": "LIST"})
+        doc["crl"] = crl
+        wanted[k] = dict(rec, doc={"S": json.dumps(doc, separators=(",", ":"))})
+        progress(f"{rec['_id']['S']}: CRL number {crl['number']} kept; due now")
+
+
+def keep_sequences(wanted, live):
+    """A list's change sequence never goes back: pending changes made after the restore are
+    named above every kept one."""
+    for (pk, sk), item in live.items():
+        if pk.startswith("Q#"):
+            mine = wanted.get((pk, sk))
+            if mine is None or int(mine["n"]["N"]) < int(item["n"]["N"]):
+                wanted[(pk, sk)] = item
+
+
+def recount(wanted):
+    """Every record's children and dependants counters, from the items that will be."""
+    children, dependants = {}, {}
+    for (pk, sk), item in wanted.items():
+        if pk.startswith("R#") and "parent" in item:
+            children[item["parent"]["S"]] = children.get(item["parent"]["S"], 0) + 1
+        elif pk.startswith("U#"):
+            dependants[pk[2:]] = dependants.get(pk[2:], 0) + 1
+    for k, item in list(wanted.items()):
+        if k[0].startswith("R#") and "_id" in item:
+            rid = item["_id"]["S"]
+            c, d = str(children.get(rid, 0)), str(dependants.get(rid, 0))
+            if item.get("children", {}).get("N") != c or item.get("dependants", {}).get("N") != d:
+                wanted[k] = dict(item, children={"N": c}, dependants={"N": d})
+
+
 def merge(wanted, live, progress, fetch):
-    """Changes `wanted` (the restored items) so that no status list loses a newer status."""
+    """Changes `wanted` (the restored items) so that nothing published is rolled back."""
     now = int(time.time())
     records = {i["_id"]["S"]: i for k, i in wanted.items() if k[0].startswith("R#") and "_id" in i}
     keep_newer_lists(wanted, live, records, progress)
+    keep_newer_records(wanted, live, progress)
+    merge_issued(wanted, live, now, progress)
+    keep_sequences(wanted, live)
     lists = [r for r in records.values() if r.get("type", {}).get("S") == "status-list"]
     for rec in lists:
         list_id = rec["_id"]["S"]
@@ -291,6 +413,7 @@ def merge(wanted, live, progress, fetch):
     for k, item in live.items():
         if k[0].startswith("P#") and k[0][2:] in records and k not in wanted:
             wanted[k] = item
+    recount(wanted)
 
 
 def main():

@@ -22,8 +22,10 @@ def stack(tmp_path_factory):
         moto_port=stack_mod.free_port(), azurite_port=stack_mod.free_port(), gcs_port=stack_mod.free_port(),
         api_port=stack_mod.free_port(), workdir=tmp_path_factory.mktemp("stack"),
         # DynamoDB and KMS behind proxies the fault tests cut; a short publish lease so a publisher
-        # that died holding it is taken over within seconds.
-        fault_proxies=True, function_env={"TRUSTFN_PUBLISH_LEASE_SECONDS": "10"},
+        # that died holding it is taken over within seconds. Up to 8 instances of a function (Lambda
+        # runs as many as requests come): an update waits until its change is published, so the
+        # instances a burst of updates may use bound how many changes one publish takes.
+        fault_proxies=True, function_env={"TRUSTFN_PUBLISH_LEASE_SECONDS": "10"}, concurrency=8,
     )
     s.start(progress=lambda m: print(m, file=sys.stderr))
     yield s

@@ -94,8 +94,9 @@ def test_an_update_costs_the_same_writes_and_one_sign_whatever_its_size(api, sta
         with Calls(stack) as calls:
             r = api.put(url, json=body)
         assert r.status_code == 200 and r.json()["updated"] == len(batch), r.text
-        # One pending item, the lease, the fold (with the pending item's removal), the release.
-        assert calls.writes() == 4, calls.counts
+        # The change's sequence number, one pending item, the lease, the fold (with the pending
+        # item's removal), the release.
+        assert calls.writes() == 5, calls.counts
         assert calls["kms.Sign"] == 1, "one publish, one signature"
         assert calls["s3.PUT"] == 2, "the list and the aggregation document"
         seen.append(calls.writes())

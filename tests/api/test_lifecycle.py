@@ -325,3 +325,127 @@ def test_a_cwt_status_list_carries_the_status_list_signer_in_x5chain(api, world,
     assert unprotected[33] == cert.public_bytes(serialization.Encoding.DER)
     der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
     cert.public_key().verify(der, cbor2.dumps(["Signature1", protected, b"", payload]), ec.ECDSA(hashes.SHA256()))
+
+
+def own_world(api, stack, s3, name):  # noqa: F811
+    """An organization with kms (keys iaca, ds), a store, an x509-service publishing CRLs to moto
+    S3 and an IACA in the store: (tenant, base path, IACA PEM, CRL fetcher, x509 config)."""
+    t = api.tenant(f"{api.org()}.t1")
+    api.service(f"{t}.kms", "kms")
+    api.service(f"{t}.store", "x509-store")
+    registry, fetch = make_registry("aws", stack, s3, name)
+    config = {"crl": {"registry": registry, "validityDays": 1}}
+    api.service(f"{t}.x509", "x509-service", config=config, dependencies=[f"{t}.kms", f"{t}.store"])
+    for k in ("iaca", "ds"):
+        key(api, t, k)
+    base = f"/v1/{t}.x509/x509-service-api"
+    r = api.post(f"{base}/iso/iacas", json={
+        "storedCertificateId": "iaca",
+        "certificateData": {"country": "US", "commonName": "Drill IACA", "issuerAlternativeNameConf": IAN},
+        "iacaKeyDesc": kms_key(t, "iaca")})
+    assert r.status_code == 201, r.text
+    return t, base, r.json()["certificatePEM"], fetch, config
+
+
+def issue_ds(api, t, base, n):
+    r = api.post(f"{base}/iso/document-signers", json={
+        "iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": f"{t}.store.iaca",
+                       "iacaKeyDesc": kms_key(t, "iaca")},
+        "certificateData": {"country": "US", "commonName": f"DS {n}"}, "dsKeyDescriptor": kms_key(t, "ds")})
+    assert r.status_code == 201, r.text
+    return format(x509.load_pem_x509_certificate(r.json()["certificatePEM"].encode()).serial_number, "x")
+
+
+def published_crl(api, base, fetch):
+    (view,) = api.get(f"{base}/crls").json()
+    crl = x509.load_der_x509_crl(fetch(view["url"])[2])
+    return view, crl, sorted(format(r.serial_number, "x") for r in crl)
+
+
+def test_a_service_deleted_and_created_again_loses_no_revocation(api, stack, s3):  # noqa: F811
+    """delete-recursive an x509-service, create it again at the same path with the same CRL
+    target, issue one Document Signer under the stored IACA: the CRL at the same URL still lists
+    every serial revoked before, with a higher cRLNumber."""
+    t, base, iaca_pem, fetch, config = own_world(api, stack, s3, "recreate-" + uuid.uuid4().hex[:10])
+    revoked = sorted(issue_ds(api, t, base, n) for n in range(6))
+    for serial in revoked:
+        r = api.post(f"{base}/certificates/revoke", json={"serialNumber": serial})
+        assert r.status_code == 200 and r.json()["crlPublished"] is True, r.text
+    view, crl, listed = published_crl(api, base, fetch)
+    assert listed == revoked
+    number = crl.extensions.get_extension_for_oid(ExtensionOID.CRL_NUMBER).value.crl_number
+    assert api.delete(f"/v1/{t}.x509/resource-api/resources/delete-recursive").status_code == 202
+    api.service(f"{t}.x509", "x509-service", config=config, dependencies=[f"{t}.kms", f"{t}.store"])
+    fresh = issue_ds(api, t, base, "fresh")
+    again, crl, listed = published_crl(api, base, fetch)
+    assert again["url"] == view["url"]
+    assert listed == revoked, "no revocation was rolled back"
+    assert crl.extensions.get_extension_for_oid(ExtensionOID.CRL_NUMBER).value.crl_number > number
+    iaca = format(x509.load_pem_x509_certificate(iaca_pem.encode()).serial_number, "x")
+    known = api.get(f"{base}/certificates/issued?iaca={iaca}&state=revoked").json()
+    assert sorted(c["serialNumber"] for c in known) == revoked, "the table knows them again"
+    assert api.post(f"{base}/certificates/revoke", json={"serialNumber": fresh}).status_code == 200
+    assert published_crl(api, base, fetch)[2] == sorted(revoked + [fresh])
+
+
+def test_a_restore_keeps_every_revocation_and_crl_number(api, stack, s3, ddb):  # noqa: F811
+    """The restore drill for CRLs: revoke, back up, revoke and issue more, restore the backup with
+    table_sync, refresh. The CRL lists every revocation, its number never goes back, and a
+    certificate issued after the backup can still be revoked by serial."""
+    import sys
+    from conftest import ROOT
+    from invariants import violations
+    sys.path.insert(0, str(ROOT / "infra" / "scripts"))
+    import table_sync
+    t, base, _, fetch, _ = own_world(api, stack, s3, "restore-" + uuid.uuid4().hex[:10])
+    a, b = issue_ds(api, t, base, "a"), issue_ds(api, t, base, "b")
+    assert api.post(f"{base}/certificates/revoke", json={"serialNumber": a}).status_code == 200
+    copy = "trustfn-crl-drill-" + uuid.uuid4().hex[:8]
+    ddb.create_table(TableName=copy, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+    quiet = lambda m: None  # noqa: E731
+    table_sync.sync(ddb, "trustfn", copy, apply=True, progress=quiet)  # the backup
+    assert api.post(f"{base}/certificates/revoke", json={"serialNumber": b}).status_code == 200
+    c = issue_ds(api, t, base, "c")
+    _, crl, listed = published_crl(api, base, fetch)
+    assert listed == sorted([a, b])
+    number = crl.extensions.get_extension_for_oid(ExtensionOID.CRL_NUMBER).value.crl_number
+    table_sync.sync(ddb, copy, "trustfn", apply=True, progress=quiet, merge_statuses=True)
+    report = invoke_refresh(stack)
+    assert report["failed"] == 0 and report["republished"] >= 1, report
+    view, crl, listed = published_crl(api, base, fetch)
+    assert listed == sorted([a, b]), "the revocation made after the backup survives"
+    assert crl.extensions.get_extension_for_oid(ExtensionOID.CRL_NUMBER).value.crl_number > number
+    r = api.post(f"{base}/certificates/revoke", json={"serialNumber": c})
+    assert r.status_code == 200 and r.json()["crlPublished"] is True, r.text
+    assert published_crl(api, base, fetch)[2] == sorted([a, b, c])
+    assert violations(ddb) == []
+    ddb.delete_table(TableName=copy)
+
+
+def test_signing_keys_their_kms_dependency_and_list_urls_stay_while_used(api, stack, s3):  # noqa: F811
+    t, base, _, _, _ = own_world(api, stack, s3, "refs-" + uuid.uuid4().hex[:10])
+    # The IACA's key and the kms dependency it lives in.
+    assert_error(api.post(f"{base}/dependencies/remove",
+                          json=f"{t}.kms"), 409)
+    assert_error(api.delete(f"/v1/{t}.kms.iaca/kms-service-api/keys/delete"), 409)
+    assert_error(api.delete(f"/v1/{t}.kms.iaca/resource-api/resources/delete"), 409)
+    assert api.get(f"/v1/{t}.kms.iaca/kms-service-api/keys/view").status_code == 200
+    # A status configuration's key, and the registry its lists are published to.
+    registry, _ = make_registry("aws", stack, s3, "refs-st-" + uuid.uuid4().hex[:10])
+    api.service(f"{t}.st", "credential-status", config={"registry": registry}, dependencies=[f"{t}.kms"])
+    key(api, t, "lists")
+    cfg = f"/v1/{t}.st.c/credential-status-service-api/status-credential"
+    assert api.post(f"{cfg}/create", json={"kid": f"{t}.kms.lists",
+                                           "config": {"type": "TokenStatusList"}}).status_code == 201
+    assert api.post(f"{cfg}/entries", json={"count": 1}).status_code == 201
+    st = f"/v1/{t}.st/credential-status-service-api"
+    assert_error(api.post(f"{st}/dependencies/remove", json=f"{t}.kms"), 409)
+    elsewhere, _ = make_registry("aws", stack, s3, "refs-moved-" + uuid.uuid4().hex[:10])
+    assert_error(api.put(f"{st}/configuration/update", json={"config": {"registry": elsewhere}}), 409)
+    # The same registry (secrets shown as *** keep their value) is accepted.
+    view = api.get(f"{st}/configuration/view").json()
+    r = api.put(f"{st}/configuration/update", json={"config": view["config"]})
+    assert r.status_code == 200, r.text

@@ -282,3 +282,69 @@ def test_a_restore_merge_never_brings_back_an_older_status():
     finally:
         table_sync.published_bytes = fetched
     assert status_of_7(copy) == 1
+
+
+def test_a_restore_merge_keeps_every_revocation_crl_number_and_newer_record():
+    """table_sync's merge of certificates on its own (no stack): a revocation recorded after the
+    restore point survives, each IACA's CRL keeps the larger cRLNumber and is due with a
+    revision nobody published, certificates and configurations created after the restore point
+    (with the keys they sign with) stay, and every counter matches the items that will be."""
+    import table_sync
+    svc, iaca, key = "o.t.x509", "o.t.x509.aa", "o.t.kms.k"
+
+    def res(rid, kind, doc, children=0, dependants=0):
+        parent = rid.rsplit(".", 1)[0]
+        return ("R#" + parent, rid), {
+            "pk": {"S": "R#" + parent}, "sk": {"S": rid}, "_id": {"S": rid}, "parent": {"S": parent},
+            "type": {"S": kind}, "doc": {"S": json.dumps(doc)}, "children": {"N": str(children)},
+            "dependants": {"N": str(dependants)}}
+
+    def cert(serial, revoked=False):
+        doc = {"profile": "document-signer", "serialNumber": serial, "issuer": "CN=IACA", "pem": "x"}
+        if revoked:
+            doc["revocation"] = {"reason": "keyCompromise", "revocationDate": "2026-12-01T00:00:00Z",
+                                 "revokedAt": "2026-12-01T00:00:00Z"}
+        return res(f"{iaca}.{serial}", "issued-certificate", doc)
+
+    def edge(frm, to):
+        return {("D#" + frm, to): {"pk": {"S": "D#" + frm}, "sk": {"S": to}},
+                ("U#" + to, frm): {"pk": {"S": "U#" + to}, "sk": {"S": frm}}}
+
+    def table(number, revision, revoked, certs, extra=()):
+        crl = {"number": number, "revision": revision, "publishedRevision": revision, "publishedNumber": number,
+               "_refreshAt": 0, "_objectVersion": f"etag-{number}"}
+        items = dict([res("o.t", "tenant", {"name": "t"}), res("o.t.kms", "service", {"type": "kms"}),
+                      res(key, "key", {"kmsKeyArn": "arn"}), res(svc, "service", {"type": "x509-service"}),
+                      res(iaca, "issued-certificate", {"profile": "iaca", "serialNumber": "aa", "crl": crl})])
+        items.update(edge(iaca, key))
+        items.update(dict(cert(s, s in revoked) for s in certs))
+        items.update(dict(extra))
+        return items
+
+    quiet = lambda m: None  # noqa: E731
+    # The copy: b1 valid, CRL number 100. Live (after the restore point): b1 revoked, b2 issued
+    # and revoked, CRL number 250; a status configuration created with a new key.
+    copy = table(100, 1, [], ["b1"])
+    new_cfg = [res("o.t.st", "service", {"type": "credential-status"}),
+               res("o.t.st.c", "status-credential", {"kid": "o.t.kms.k2", "config": {}, "lists": []}),
+               res("o.t.kms.k2", "key", {"kmsKeyArn": "arn2"})]
+    live = table(250, 3, ["b1", "b2"], ["b1", "b2"], new_cfg)
+    live.update(edge("o.t.st.c", "o.t.kms.k2"))
+    table_sync.merge(copy, live, quiet, fetch=False)
+    docs = {i["_id"]["S"]: json.loads(i["doc"]["S"]) for k, i in copy.items() if k[0].startswith("R#")}
+    assert docs[f"{iaca}.b1"]["revocation"]["reason"] == "keyCompromise", "the revocation survives"
+    assert docs[f"{iaca}.b2"]["revocation"], "a certificate issued after the restore point stays"
+    crl = docs[iaca]["crl"]
+    assert crl["number"] == 250 and crl["publishedNumber"] == 250, "numbers never go back"
+    assert crl["revision"] == 4 and crl["publishedRevision"] < crl["revision"], "due with every revocation"
+    assert crl["_objectVersion"] == "etag-250", "expects the object the live table last wrote"
+    assert crl["_refreshAt"] > 0
+    # The status service, its configuration and the key it signs with, all created after the
+    # restore point, stay, with their edge.
+    kept = {i["_id"]["S"] for k, i in copy.items() if k[0].startswith("R#")}
+    assert {"o.t.st.c", "o.t.kms.k2"} <= kept
+    assert ("D#o.t.st.c", "o.t.kms.k2") in copy and ("U#o.t.kms.k2", "o.t.st.c") in copy
+    counts = {i["_id"]["S"]: (int(i["children"]["N"]), int(i["dependants"]["N"]))
+              for k, i in copy.items() if k[0].startswith("R#")}
+    assert counts[iaca] == (2, 0) and counts[key] == (0, 1) and counts["o.t.kms.k2"] == (0, 1)
+    assert counts["o.t.st"] == (1, 0) and counts["o.t.kms"] == (2, 0)

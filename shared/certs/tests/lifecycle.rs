@@ -556,3 +556,149 @@ async fn a_revocation_recorded_during_a_publish_stays_due_if_the_publisher_dies(
         "the unpublished revocation is due within the grace period, not at half the CRL's validity ({due_in} s)"
     );
 }
+
+#[tokio::test]
+async fn a_service_deleted_and_created_again_keeps_every_published_revocation() {
+    let w = World::new(true).await;
+    let iaca = w.iaca().await;
+    let pem = iaca["certificatePEM"].as_str().unwrap().to_owned();
+    let iaca_serial = serial_of(&pem);
+    let mut revoked = Vec::new();
+    for _ in 0..5 {
+        let ds = serial_of(
+            w.ds(&pem).await.unwrap()["certificatePEM"]
+                .as_str()
+                .unwrap(),
+        );
+        w.revoke(&ds).await.unwrap();
+        revoked.push(ds);
+    }
+    revoked.sort();
+    let before = w.crls(&iaca_serial).last().unwrap().clone();
+    assert_eq!(before.1, revoked);
+    // delete-recursive the x509-service, then create it again at the same path with the same
+    // CRL target: every issued-certificate record is gone.
+    let auth = admin::<act::ResourceDelete>(X509);
+    trustfn_tree::delete::delete(&w.repo, &auth, true)
+        .await
+        .unwrap();
+    let config = X509ServiceConfig {
+        crl: Some(CrlTarget {
+            registry: registry_config(),
+            validity_days: 7,
+        }),
+        extra: Default::default(),
+    };
+    seed(&w.repo, X509, Service::X509Service(config)).await;
+    attach(&w.repo, X509, "acme.t1.kms").await;
+    // One Document Signer under the stored IACA records the IACA afresh; its CRL, published to
+    // the same URL, still lists every revocation, with a number above the last one.
+    let fresh = serial_of(
+        w.ds(&pem).await.unwrap()["certificatePEM"]
+            .as_str()
+            .unwrap(),
+    );
+    let after = w.crls(&iaca_serial).last().unwrap().clone();
+    assert_eq!(after.1, revoked, "no revocation was rolled back");
+    assert!(after.0 > before.0, "{} after {}", after.0, before.0);
+    // The table knows them again: by serial they are revoked (idempotently), listed as revoked,
+    // and the next CRL (revoking the fresh one) keeps them.
+    let again = w.revoke(&revoked[0]).await.unwrap();
+    assert_eq!(again["state"], json!("revoked"));
+    assert_eq!(again["profile"], json!("unknown"));
+    w.revoke(&fresh).await.unwrap();
+    let mut all = revoked.clone();
+    all.push(fresh);
+    all.sort();
+    assert_eq!(w.crls(&iaca_serial).last().unwrap().1, all);
+}
+
+#[tokio::test]
+async fn a_crl_in_the_registry_that_does_not_verify_is_never_overwritten() {
+    let w = World::new(true).await;
+    let iaca = w.iaca().await;
+    let pem = iaca["certificatePEM"].as_str().unwrap().to_owned();
+    let iaca_serial = serial_of(&pem);
+    let ds = serial_of(
+        w.ds(&pem).await.unwrap()["certificatePEM"]
+            .as_str()
+            .unwrap(),
+    );
+    // Something else is written at the CRL's URL behind the table's back.
+    let key = crl_object_key(&t(X509), &iaca_serial);
+    w.registry.write_behind(&key, b"not a CRL".to_vec());
+    let out = w.revoke(&ds).await.unwrap();
+    assert_eq!(out["crlPublished"], json!(false), "{out}");
+    assert!(
+        out["crlPublishError"]
+            .as_str()
+            .unwrap()
+            .contains("left as it is"),
+        "{out}"
+    );
+    assert_eq!(w.registry.current(&key).unwrap(), b"not a CRL");
+    let id = t(&format!("{X509}.{iaca_serial}"));
+    let st = w.crl_state(&id).await.publish;
+    assert_eq!(st.failures, 1);
+    assert!(st.behind(), "the revocation stays due");
+}
+
+#[tokio::test]
+async fn the_key_of_a_recorded_iaca_cannot_be_deleted() {
+    let w = World::new(true).await;
+    w.iaca().await;
+    for recursive in [false, true] {
+        let auth = admin::<act::ResourceDelete>("acme.t1.kms.iaca");
+        let e = trustfn_tree::delete::delete(&w.repo, &auth, recursive)
+            .await
+            .unwrap_err();
+        assert_eq!(e.status, 409, "{}", e.message);
+        assert!(e.message.contains("IACA"), "{}", e.message);
+    }
+    // Deleting the whole kms service is refused too (an IACA outside it signs with its key).
+    let auth = admin::<act::ResourceDelete>("acme.t1.kms");
+    assert_eq!(
+        trustfn_tree::delete::delete(&w.repo, &auth, true)
+            .await
+            .unwrap_err()
+            .status,
+        409
+    );
+    assert!(w.repo.get(&t("acme.t1.kms.iaca")).await.unwrap().is_some());
+    // With the x509-service, its IACA records and their edges go; then the key may go.
+    trustfn_tree::delete::delete(&w.repo, &admin::<act::ResourceDelete>(X509), true)
+        .await
+        .unwrap();
+    trustfn_tree::delete::delete(
+        &w.repo,
+        &admin::<act::ResourceDelete>("acme.t1.kms.iaca"),
+        false,
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn the_kms_dependency_of_a_recorded_iaca_stays() {
+    let w = World::new(true).await;
+    let iaca = w.iaca().await;
+    let iaca_id = format!(
+        "{X509}.{}",
+        serial_of(iaca["certificatePEM"].as_str().unwrap())
+    );
+    let auth = admin::<act::DependencyRemove>(X509);
+    let e = trustfn_tree::dependencies::dependency_remove(
+        &w.repo,
+        &auth,
+        "x509-service-api",
+        "acme.t1.kms",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.status, 409, "{}", e.message);
+    assert!(e.message.contains(&iaca_id), "{}", e.message);
+    assert_eq!(
+        w.repo.dependencies(&t(X509)).await.unwrap(),
+        vec![t("acme.t1.kms")]
+    );
+}

@@ -136,8 +136,9 @@ pub async fn refuse_if_used(
         let users = repo.dependants(target).await?;
         let message = if root.kind() == Kind::Key {
             format!(
-                "{target} is the signing key of {}; delete those first",
-                visible(caller, users.iter(), "configuration")
+                "{target} is the signing key of {} (status lists or an IACA's CRLs); delete \
+                 those first",
+                visible(caller, users.iter(), "signer")
             )
         } else {
             format!(

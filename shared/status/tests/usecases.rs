@@ -360,13 +360,20 @@ async fn a_live_lease_defers_and_an_expired_one_is_taken_over() {
     w.configure(tsl(1024)).await.unwrap();
     let entries = w.allocate(1).await;
     let (list_id, idx) = index_of(&entries[0]);
-    // Another publisher holds the lease (alive): an update stores its change and leaves.
+    // Another publisher holds the lease (alive): an update stores its change, waits for the
+    // holder within its time, and says its change is not published yet.
     let set_lease = |until: i64| w.set_lease(&list_id, until, Some("someone-else"));
     let now = chrono::Utc::now().timestamp();
     set_lease(now + 600).await;
     let uploads = w.uploads_of(&list_id);
-    w.update(json!({"entry": entries[0]["id"], "status": "2"}))
+    let out = w
+        .update(json!({"entry": entries[0]["id"], "status": "2"}))
         .await;
+    assert_eq!(
+        (&out["published"], &out["pendingChanges"]),
+        (&json!(false), &json!(1)),
+        "{out}"
+    );
     assert_eq!(
         w.uploads_of(&list_id),
         uploads,
@@ -933,7 +940,7 @@ async fn the_key_and_the_lists_of_a_configuration_stay_while_it_exists() {
         .unwrap_err();
     assert_eq!(e.status, 409);
     assert!(
-        !e.message.contains(CFG) && e.message.contains("1 other configuration"),
+        !e.message.contains(CFG) && e.message.contains("1 other signer"),
         "{}",
         e.message
     );
@@ -1219,4 +1226,284 @@ async fn a_publisher_killed_after_its_stale_upload_cannot_roll_the_registry_back
         (1, 1)
     );
     assert!(w.list(&list_id).await.publish.published_revision >= published_by_b);
+}
+
+/// A signed token of `list_id` issued at `iat` with `revoked` set to 1, as another deployment
+/// or a restored backup would have published it with the configuration's key.
+async fn token_behind(w: &World, list_id: &str, iat: i64, revoked: &[usize]) -> Vec<u8> {
+    let key = load_as::<KeyDoc>(&w.repo, &t("acme.t1.kms.k"))
+        .await
+        .unwrap()
+        .doc;
+    let signer =
+        trustfn_domain::ports::KeyManager::signer(&w.kms, &key.kms_key_arn, key.public_key);
+    let list = w.list(list_id).await;
+    let mut statuses = trustfn_statuslist::StatusArray::new(
+        2,
+        list.size as usize,
+        trustfn_statuslist::BitOrder::LsbFirst,
+    )
+    .unwrap();
+    for i in revoked {
+        statuses.set(*i, 1).unwrap();
+    }
+    let claims = trustfn_statuslist::Claims {
+        uri: list.uri.clone(),
+        iat,
+        exp: iat + 86_400,
+        ttl: 43_200,
+    };
+    trustfn_statuslist::token::tsl_jwt(&statuses, &claims, "acme.t1.kms.k", &[], signer.as_ref())
+        .await
+        .unwrap()
+        .into_bytes()
+}
+
+#[tokio::test]
+async fn a_registry_copy_ahead_of_the_table_is_merged_never_rolled_back() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let entries = w.allocate(3).await;
+    let (list_id, a) = index_of(&entries[0]);
+    let (b, c) = (index_of(&entries[1]).1, index_of(&entries[2]).1);
+    // A restored table (or a copy put back by hand): the registry serves a newer list in which
+    // a and c are revoked; the table knows neither.
+    let newer = w.clock.now_ms() / 1000 + 30;
+    let key = format!("status-lists/{CFG}/{list_id}");
+    w.registry
+        .write_behind(&key, token_behind(&w, &list_id, newer, &[a, c]).await);
+    // Revoking b reinstates c in the same request: a recorded change.
+    let out = w
+        .update(
+            json!({"updates": [{"entry": entries[1]["id"], "status": "1"},
+                                    {"entry": entries[2]["id"], "status": "0"}]}),
+        )
+        .await;
+    assert_eq!(out["published"], true, "{out}");
+    let statuses = w.published(&list_id);
+    assert_eq!(
+        (statuses[a], statuses[b], statuses[c]),
+        (1, 1, 0),
+        "a kept from the registry's copy, b revoked, c reinstated by the recorded change"
+    );
+    // The table holds a too: the next publish keeps it without reading anything back.
+    let reads = w.registry.reads.load(Ordering::SeqCst);
+    w.update(json!({"entry": entries[1]["id"], "status": "2"}))
+        .await;
+    assert_eq!(w.published(&list_id)[a], 1);
+    assert_eq!(w.registry.reads.load(Ordering::SeqCst), reads);
+}
+
+#[tokio::test]
+async fn a_registry_copy_that_does_not_verify_is_never_overwritten() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let entries = w.allocate(1).await;
+    let list_id = index_of(&entries[0]).0;
+    let key = format!("status-lists/{CFG}/{list_id}");
+    w.registry
+        .write_behind(&key, b"eyJhbGciOiJub25lIn0.e30.".to_vec());
+    let out = w
+        .update(json!({"entry": entries[0]["id"], "status": "1"}))
+        .await;
+    assert_eq!(out["published"], false, "{out}");
+    assert!(
+        out["publishError"]
+            .as_str()
+            .unwrap()
+            .contains("left as it is"),
+        "{out}"
+    );
+    assert_eq!(
+        w.registry.current(&key).unwrap(),
+        b"eyJhbGciOiJub25lIn0.e30."
+    );
+    let list = w.list(&list_id).await;
+    assert!(list.failing() && list.publish.behind());
+}
+
+#[tokio::test]
+async fn the_view_reads_pending_changes_before_the_lists_so_a_fold_between_never_lies() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let entries = w.allocate(1).await;
+    let (list_id, idx) = index_of(&entries[0]);
+    let id = t(&format!("{CFG}.{list_id}"));
+    // An accepted change whose publisher has not run yet ...
+    let seq = "q0000000000000001".to_owned();
+    w.repo
+        .commit(vec![Op::AddPending(Pending {
+            list: id.clone(),
+            seq: seq.clone(),
+            changes: vec![(idx as u32, 1)],
+            due_at: 0,
+        })])
+        .await
+        .unwrap();
+    // ... is folded between the view's two reads (the upload has not happened).
+    let mut folded = load_as::<StatusList>(&w.repo, &id).await.unwrap();
+    let v = folded.version;
+    folded.doc.publish.revision += 1;
+    let fold = vec![
+        Op::Replace {
+            record: folded.upcast(),
+            expected_version: v,
+            children_delta: 0,
+        },
+        Op::RemovePending { list: id, seq },
+    ];
+    let raced = trustfn_testkit::RacedRead::new(&w.repo, fold);
+    let out = view::view(&raced, &admin::<act::StatusView>(CFG))
+        .await
+        .unwrap()
+        .body
+        .unwrap();
+    let list = &out["lists"][0];
+    assert_eq!(list["upToDate"], false, "{list}");
+}
+
+#[tokio::test]
+async fn the_later_acknowledged_change_wins_whatever_the_instances_clocks() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let entries = w.allocate(1).await;
+    let (list_id, idx) = index_of(&entries[0]);
+    // Both changes wait for a publisher holding the lease.
+    let now = w.clock.now_ms() / 1000;
+    w.set_lease(&list_id, now + 3600, Some("holder")).await;
+    // Instance A, whose clock runs a minute ahead, revokes; then instance B reinstates.
+    let ahead = FakeClock::at(now + 60);
+    let mut deps = w.deps();
+    deps.clock = &ahead;
+    deps.deadline_ms = ahead.now_ms() + 3_000;
+    let body: UpdateBody =
+        serde_json::from_value(json!({"entry": entries[0]["id"], "status": "1"})).unwrap();
+    update::update(&w.repo, &deps, &admin::<act::StatusUpdate>(CFG), body)
+        .await
+        .unwrap();
+    let out = w
+        .update(json!({"entry": entries[0]["id"], "status": "0"}))
+        .await;
+    assert_eq!(out["published"], false);
+    // The holder died; the refresh folds both, in the order they were acknowledged.
+    w.set_lease(&list_id, now - 1, None).await;
+    w.refresh(3600).await.unwrap();
+    assert_eq!(w.published(&list_id)[idx], 0, "the reinstatement came last");
+}
+
+#[tokio::test]
+async fn of_concurrent_allocations_under_one_idempotency_key_only_one_takes_entries() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let first = w.allocate(1).await;
+    let list_id = index_of(&first[0]).0;
+    let id = t(&format!("{CFG}.{list_id}"));
+    // Another request with the same key finishes while this one runs (before its first write).
+    let other = trustfn_domain::repo::Remembered {
+        scope: t(CFG),
+        key: "k1".into(),
+        request: "count=1;initialStatus=1".into(),
+        outcome: json!([[list_id, 0, 1]]).to_string(),
+        expires_at: chrono::Utc::now().timestamp() + 3600,
+    };
+    let raced = trustfn_testkit::Raced::new(&w.repo, vec![Op::Remember(other)]);
+    let body = Allocate {
+        count: Some(1),
+        initial_status: Some("1".into()),
+        idempotency_key: Some("k1".into()),
+    };
+    let out = entries::allocate(
+        &raced,
+        &w.deps(),
+        &admin::<act::StatusEntryAllocate>(CFG),
+        body,
+    )
+    .await
+    .unwrap()
+    .body
+    .unwrap();
+    assert_eq!(
+        out["entries"][0]["id"], first[0]["id"],
+        "the other request's answer"
+    );
+    assert_eq!(w.repo.reserved(&id).await.unwrap(), 1, "no index burnt");
+    assert_eq!(
+        w.repo.pending_count().await,
+        0,
+        "no index stamped with a status"
+    );
+}
+
+#[tokio::test]
+async fn the_aggregation_document_lists_a_list_opened_during_the_publish() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let entries = w.allocate(1).await;
+    w.registry.hold_next(1);
+    let update = w.update(json!({"entry": entries[0]["id"], "status": "1"}));
+    let open = async {
+        while w.registry.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        // A list opened meanwhile (another allocation rolled over).
+        let mut cfg = load_as::<StatusConfig>(&w.repo, &t(CFG)).await.unwrap();
+        let v = cfg.version;
+        cfg.doc.lists.push("lnew".into());
+        w.repo
+            .commit(vec![Op::Replace {
+                record: cfg.upcast(),
+                expected_version: v,
+                children_delta: 0,
+            }])
+            .await
+            .unwrap();
+        w.registry.release();
+    };
+    tokio::join!(update, open);
+    let agg = w
+        .registry
+        .current(&format!("status-lists/{CFG}/aggregation"))
+        .unwrap();
+    let agg: Value = serde_json::from_slice(&agg).unwrap();
+    let uris = agg["status_lists"].as_array().unwrap();
+    assert!(
+        uris.iter().any(|u| u.as_str().unwrap().ends_with("/lnew")),
+        "{agg}"
+    );
+}
+
+#[tokio::test]
+async fn the_kms_dependency_and_the_registry_of_lists_in_use_stay() {
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    w.allocate(1).await;
+    // Removing the kms service whose key signs the lists: every later update would be accepted
+    // and never published.
+    let auth = admin::<act::DependencyRemove>("acme.t1.st");
+    let api = "credential-status-service-api";
+    let e = trustfn_tree::dependencies::dependency_remove(&w.repo, &auth, api, "acme.t1.kms")
+        .await
+        .unwrap_err();
+    assert_eq!(e.status, 409, "{}", e.message);
+    assert!(e.message.contains(CFG), "{}", e.message);
+    assert_eq!(
+        w.repo.dependencies(&t("acme.t1.st")).await.unwrap(),
+        vec![t("acme.t1.kms")]
+    );
+    // Moving the registry elsewhere while lists exist: credentials point at the old URIs.
+    let auth = admin::<act::ConfigurationUpdate>("acme.t1.st");
+    let moved = json!({"config": {"registry": {"type": "aws", "bucketName": "elsewhere",
+        "region": "us-east-1", "accessKeyId": "AKIAEXAMPLE", "secretKey": "secret"}}});
+    let e = trustfn_tree::services::configuration_update(
+        &w.repo,
+        &auth,
+        api,
+        moved,
+        Some(&FakeSecrets),
+        &Default::default(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.status, 409, "{}", e.message);
+    assert!(e.message.contains("registry"), "{}", e.message);
 }

@@ -102,9 +102,22 @@ pub async fn attach(repo: &dyn Repository, from: &str, to: &str) {
     .unwrap();
 }
 
-/// A repository wrapper: every read goes to `self.0`, commits to the wrapper's `write`.
+/// A repository wrapper: every read goes to `self.0` (pending changes through the wrapper's
+/// `read_pending` when it names one), commits to the wrapper's `write`.
 macro_rules! repository_wrapper {
     ($ty:ty) => {
+        repository_wrapper!($ty, pending_of_inner);
+        impl $ty {
+            async fn pending_of_inner(
+                &self,
+                list: &Target,
+                limit: usize,
+            ) -> Result<Vec<Pending>, RepoError> {
+                self.0.pending(list, limit).await
+            }
+        }
+    };
+    ($ty:ty, $pending:ident) => {
         #[async_trait]
         impl Repository for $ty {
             async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
@@ -141,7 +154,7 @@ macro_rules! repository_wrapper {
                 list: &Target,
                 limit: usize,
             ) -> Result<Vec<Pending>, RepoError> {
-                self.0.pending(list, limit).await
+                self.$pending(list, limit).await
             }
             async fn next_seq(&self, list: &Target) -> Result<u64, RepoError> {
                 self.0.next_seq(list).await
@@ -227,6 +240,33 @@ impl Raced<'_> {
 }
 
 repository_wrapper!(Raced<'_>);
+
+/// A repository where another writer commits `ops` just before the first read of pending
+/// changes (a publisher folding them between two reads of the use case under test).
+pub struct RacedRead<'a>(pub &'a dyn Repository, pub Mutex<Option<Vec<Op>>>);
+
+impl<'a> RacedRead<'a> {
+    pub fn new(repo: &'a dyn Repository, ops: Vec<Op>) -> RacedRead<'a> {
+        RacedRead(repo, Mutex::new(Some(ops)))
+    }
+
+    async fn write(&self, ops: Vec<Op>) -> Result<(), RepoError> {
+        self.0.commit(ops).await
+    }
+
+    async fn read_pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {
+        let race = self.1.lock().unwrap().take();
+        if let Some(race) = race {
+            self.0
+                .commit(race)
+                .await
+                .expect("the racing commit applies");
+        }
+        self.0.pending(list, limit).await
+    }
+}
+
+repository_wrapper!(RacedRead<'_>, read_pending);
 
 /// A repository whose first commit matching a predicate fails as if DynamoDB were unreachable
 /// (a process that dies between two writes); every other commit goes through.

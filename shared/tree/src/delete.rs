@@ -144,8 +144,9 @@ fn refuse_outside_dependants(
     if !references.is_empty() {
         let users: BTreeSet<&Target> = references.iter().map(|(from, _)| from).collect();
         return Err(ApiError::conflict(format!(
-            "{target} holds a key that {} outside it sign(s) with; delete those first",
-            visible(caller, users, "configuration")
+            "{target} holds a key that {} outside it sign(s) with (status lists or an IACA's \
+             CRLs); delete those first",
+            visible(caller, users, "signer")
         )));
     }
     let outside: BTreeSet<&Target> = dependencies
@@ -193,7 +194,8 @@ async fn subtree(
 
 type Edge = (Target, Target);
 
-/// The edges from the services and status configurations among `nodes` (leaves first), each
+/// The edges from the services, status configurations and IACA records among `nodes` (leaves
+/// first), each
 /// assigned to whichever of its ends is deleted first; with `recursive`, edges into any of
 /// them from outside too.
 async fn edges_of(
@@ -205,8 +207,16 @@ async fn edges_of(
     let mut edges: Vec<Vec<Edge>> = vec![Vec::new(); nodes.len()];
     let mut seen = BTreeSet::new();
     for n in nodes {
-        // Services depend on services; a status configuration refers to its signing key.
-        let mut found: Vec<Edge> = if matches!(n.kind(), Kind::Service | Kind::StatusConfig) {
+        // Services depend on services; a status configuration and a recorded IACA refer to
+        // their signing key.
+        let refers = match n.kind() {
+            Kind::Service | Kind::StatusConfig => true,
+            Kind::Issued => n
+                .get::<IssuedCertificate>()
+                .is_some_and(|c| c.profile == IssuedProfile::Iaca),
+            _ => false,
+        };
+        let mut found: Vec<Edge> = if refers {
             repo.dependencies(&n.id)
                 .await?
                 .into_iter()

@@ -2,11 +2,13 @@
 
 use crate::services::{check_dependency, service_for_api, MAX_DEPENDENCIES};
 use serde_json::{json, Value};
+use trustfn_domain::auth::Principal;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
+use trustfn_domain::model::{IssuedCertificate, IssuedProfile, Kind, ServiceType, StatusConfig};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, Repository};
-use trustfn_domain::resource::failed_index;
+use trustfn_domain::resource::{children_of_kind, failed_index, visible};
 use trustfn_domain::target::Target;
 
 /// `POST /v1/{service}/{service-api}/dependencies/add`
@@ -73,7 +75,8 @@ pub async fn dependency_remove(
     let target = auth.target();
     let dep = Target::parse(dep)
         .map_err(|e| ApiError::validation(format!("dependency: {}", e.message)))?;
-    service_for_api(repo, target, api).await?;
+    let (_, kind) = service_for_api(repo, target, api).await?;
+    refuse_if_signing(repo, auth.principal(), (target, kind), &dep).await?;
     let ops = vec![
         Op::RemoveEdge {
             from: target.clone(),
@@ -91,6 +94,49 @@ pub async fn dependency_remove(
     })?;
     tracing::info!(service = %target, dependency = %dep, "dependency removed");
     Ok(Reply::empty(204))
+}
+
+/// A kms dependency whose keys sign what `service` publishes stays: a status configuration's
+/// `kid`, or the key of an IACA whose CRL the x509-service publishes. Removing it would leave
+/// every later change accepted and never published (409, naming what the caller may see).
+async fn refuse_if_signing(
+    repo: &dyn Repository,
+    caller: &Principal,
+    (service, kind): (&Target, ServiceType),
+    dep: &Target,
+) -> Result<(), ApiError> {
+    let uses = |key: Option<&str>| {
+        key.and_then(|k| Target::parse(k).ok())
+            .is_some_and(|k| k.is_within(dep))
+    };
+    let users: Vec<Target> = match kind {
+        ServiceType::CredentialStatus => children_of_kind(repo, service, Kind::StatusConfig)
+            .await?
+            .into_iter()
+            .filter(|r| uses(r.get::<StatusConfig>().map(|c| c.kid.as_str())))
+            .map(|r| r.id)
+            .collect(),
+        ServiceType::X509Service => children_of_kind(repo, service, Kind::Issued)
+            .await?
+            .into_iter()
+            .filter(|r| {
+                let iaca = r
+                    .get::<IssuedCertificate>()
+                    .filter(|c| c.profile == IssuedProfile::Iaca);
+                uses(iaca.and_then(|c| c.key_path.as_deref()))
+            })
+            .map(|r| r.id)
+            .collect(),
+        ServiceType::Kms | ServiceType::X509Store => Vec::new(),
+    };
+    if users.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::conflict(format!(
+        "{dep} holds the signing key of {} in {service}: their lists or CRLs could never be \
+         published again; delete those first (or keep the dependency)",
+        visible(caller, users.iter(), "signer")
+    )))
 }
 
 /// `GET /v1/{service}/{service-api}/dependencies/list`

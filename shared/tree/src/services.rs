@@ -10,7 +10,7 @@ use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{
     CrlState, CrlTarget, Doc, IssuedCertificate, IssuedProfile, Kind, Record, Service, ServiceType,
-    StatusServiceConfig, X509ServiceConfig,
+    StatusConfig, StatusServiceConfig, X509ServiceConfig,
 };
 use trustfn_domain::ports::SecretBox;
 use trustfn_domain::registry::{RegistryConfig, RegistryPolicy};
@@ -480,6 +480,7 @@ pub async fn configuration_update(
         auth.principal().authorize::<act::RegistryUpdate>(target)?;
     }
     keeps_crl_urls(repo, target, stored, &doc).await?;
+    keeps_list_urls(repo, target, stored, &doc).await?;
     let mut updated = rec.clone();
     updated.doc = Doc::Service(doc);
     repo.commit(vec![Op::Replace {
@@ -504,6 +505,37 @@ pub async fn configuration_update(
         }
     }
     Ok(Reply::empty(200))
+}
+
+/// Credentials already issued point at their status list's `uri`: while a credential-status
+/// service has lists, its registry may change (credentials, endpoint) only where the public URL
+/// of every list stays the same; moving the lists elsewhere would leave every issued credential
+/// pointing at a URL that no longer receives its status changes (409).
+async fn keeps_list_urls(
+    repo: &dyn Repository,
+    target: &Target,
+    stored: &Service,
+    doc: &Service,
+) -> Result<(), ApiError> {
+    let (Some(old), Some(new)) = (stored.registry(), doc.registry()) else {
+        return Ok(());
+    };
+    let (old_base, new_base) = (old.public_base(), new.public_base());
+    if old_base == new_base {
+        return Ok(());
+    }
+    let has_lists = children_of_kind(repo, target, Kind::StatusConfig)
+        .await?
+        .iter()
+        .any(|c| c.get::<StatusConfig>().is_some_and(|c| !c.lists.is_empty()));
+    if !has_lists {
+        return Ok(());
+    }
+    Err(ApiError::conflict(format!(
+        "config.registry: credentials issued with {target}'s lists point at {old_base}; the \
+         registry may change only where that stays the lists' public URL (give it a bucketUrl of \
+         {old_base}), and lists keep being published there"
+    )))
 }
 
 /// Certificates already issued name their IACA's CRL URL in their distribution point: while an
