@@ -30,15 +30,16 @@ watch: bootstrap
 test: bootstrap test-unit test-api
 
 # Benchmarks (not part of make test: release builds take 10-20 minutes each).
-# PARTS="codec coldstart footprint profile load" picks parts (default: all).
+# PARTS="codec coldstart footprint profile load propagation scale" picks parts (default: all).
 bench:
 	@bash infra/scripts/bootstrap.sh bench
 	$(PY) bench/run.py $(PARTS)
 
 # Mutation testing (not part of make test). .cargo/mutants.toml picks the files (the security and
 # integrity checks) and the tests run against each mutant; MUTANTS_ARGS adds options, e.g.
-# MUTANTS_ARGS="-f shared/status/src/publish.rs" or MUTANTS_ARGS="--shard 0/4".
-MUTANT_CRATES := trustfn-domain trustfn-tree trustfn-access trustfn-keys trustfn-certs trustfn-status
+# MUTANTS_ARGS="-f shared/status/src/publish.rs" or MUTANTS_ARGS="--shard 0/4"; the publishing
+# engine alone: MUTANTS_ARGS="-f 'shared/publish/src/*.rs'".
+MUTANT_CRATES := trustfn-domain trustfn-tree trustfn-access trustfn-keys trustfn-certs trustfn-status trustfn-publish
 # Mutants build in a target directory of their own: sharing the usual one would let a build of
 # the working tree and a build of a mutant overwrite each other's artifacts.
 mutants:

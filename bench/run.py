@@ -17,6 +17,10 @@ repeated runs, each next to a baseline measured in the same run (these machines 
     scale      lists of 2^17 to 2^24 entries (1 and 2 bits), 10% allocated and 5% revoked: bytes
                written per allocation and per update call, largest item, fold + publish time, peak
                RSS (the status use cases on the in-memory table; one process per list)
+    propagation  N concurrent clients revoke entries of one 2^20-entry list on the local stack
+               (release build): from each update's request and acknowledgement to the first
+               published object that holds it, against the median duration of one uncontended
+               publish measured in the same run; publishes per 100 updates
 """
 import base64
 import json
@@ -323,6 +327,116 @@ def load(_runs, updates=1000, clients=32):
         st.stop()
 
 
+# --- propagation ------------------------------------------------------------------------------
+PROPAGATION_BINS = ["organizations-create", "tenants-create", "services-create", "keys-generate",
+                    "status-credential-create", "status-credential-entries", "status-credential-update",
+                    "status-credential-view"]
+
+
+def _pct(v, q):
+    v = sorted(v)
+    return v[min(len(v) - 1, max(0, round(q * (len(v) - 1))))] if v else None
+
+
+def propagation(_runs, updates=400, clients=16, size=1 << 20, baseline_runs=15):
+    import boto3
+    import requests
+    run(["cargo", "build", "--quiet", "--release"] + [a for b in PROPAGATION_BINS for a in ("-p", b)])
+    st = stack_mod.Stack(moto_port=stack_mod.free_port(), azurite_port=stack_mod.free_port(),
+                         gcs_port=stack_mod.free_port(), api_port=stack_mod.free_port(), profile="release",
+                         concurrency=clients)
+    st.start(progress=log)
+    try:
+        s = requests.Session()
+        h = {"Authorization": f"Bearer {st.admin_token}"}
+
+        def call(method, path, body=None, expect=(200, 201)):
+            r = s.request(method, st.api_url + path, json=body, headers=h, timeout=120)
+            assert r.status_code in expect, (path, r.status_code, r.text)
+            return r.json()
+        call("POST", "/v1/admin/organizations", {"_id": "prop", "profile": {"name": "prop"}})
+        call("POST", "/v1/prop.t/resource-api/tenants/create", {"name": "t"})
+        call("POST", "/v1/prop.t.kms/resource-api/services/create", {"type": "kms"})
+        call("POST", "/v1/prop.t.kms.k/kms-service-api/keys/generate", {"keyType": "secp256r1"})
+        call("POST", "/v1/prop.t.status/resource-api/services/create", {
+            "type": "credential-status", "dependencies": ["prop.t.kms"],
+            "config": {"registry": {"type": "aws", "bucketName": "status-lists", "region": "us-east-1",
+                                    "endpointUrl": st.moto_url}}})
+        cfg = "/v1/prop.t.status.revocations/credential-status-service-api/status-credential"
+        call("POST", f"{cfg}/create", {"kid": "prop.t.kms.k", "config": {"type": "TokenStatusList", "size": size}})
+        entries = []
+        while len(entries) < updates + baseline_runs:
+            entries += call("POST", f"{cfg}/entries", {"count": min(1000, updates + baseline_runs - len(entries))})["entries"]
+        s3 = boto3.client("s3", endpoint_url=st.moto_url, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test")
+        key = entries[0]["uri"].split(f"{st.moto_url}/status-lists/", 1)[1]
+
+        def revoked_now():
+            body = s3.get_object(Bucket="status-lists", Key=key)["Body"].read().decode()
+            claims = json.loads(base64.urlsafe_b64decode(body.split(".")[1] + "=="))
+            lst_b = claims["status_list"]["lst"]
+            return zlib.decompress(base64.urlsafe_b64decode(lst_b + "=" * (-len(lst_b) % 4)))
+
+        def update(sess, e):
+            t0 = time.perf_counter()
+            r = sess.put(st.api_url + f"{cfg}/status/update", json={"entry": e["id"], "status": "0x1"},
+                         headers=h, timeout=120)
+            assert r.status_code == 200, r.text
+            return t0, time.perf_counter(), r.json().get("published")
+        # The baseline: one update at a time, each one fold, one sign and one upload.
+        baseline = [(lambda t: (t[1] - t[0]) * 1000)(update(s, e)) for e in entries[:baseline_runs]]
+        publish_ms = median(baseline)
+        before = call("GET", f"{cfg}/view")["lists"][0]["publishes"]
+        work = entries[baseline_runs:]
+        seen, stop = {}, threading.Event()
+
+        def watch():
+            wanted = {e["index"] for e in work}
+            while not stop.is_set():
+                raw = revoked_now()
+                now = time.perf_counter()
+                for i in list(wanted):
+                    if (raw[i // 8] >> (i % 8)) & 1:
+                        seen[i] = now
+                        wanted.discard(i)
+                if not wanted:
+                    return
+                time.sleep(0.02)
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        acks = {}
+        local = threading.local()
+
+        def one(e):
+            if not hasattr(local, "s"):
+                local.s = requests.Session()
+            acks[e["index"]] = update(local.s, e)
+        log(f"propagation: {len(work)} updates of a 2^{size.bit_length() - 1}-entry list from {clients} clients")
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=clients) as pool:
+            list(pool.map(one, work))
+        wall = time.perf_counter() - t0
+        watcher.join(timeout=60)
+        stop.set()
+        missing = [e["index"] for e in work if e["index"] not in seen]
+        from_send = [(seen[i] - acks[i][0]) * 1000 for i in seen]
+        from_ack = [(seen[i] - acks[i][1]) * 1000 for i in seen]
+        after = call("GET", f"{cfg}/view")["lists"][0]["publishes"]
+        published = sum(1 for a in acks.values() if a[2] is True)
+        save("propagation", {
+            "updates": len(work), "clients": clients, "list_size": size, "wall_s": wall,
+            "publish_ms_median": publish_ms, "baseline_runs": baseline_runs,
+            "p50_ms": _pct(from_send, 0.5), "p99_ms": _pct(from_send, 0.99), "max_ms": max(from_send, default=None),
+            "p99_over_publish": _pct(from_send, 0.99) / publish_ms if publish_ms else None,
+            "after_ack_p50_ms": _pct(from_ack, 0.5), "after_ack_p99_ms": _pct(from_ack, 0.99),
+            "acks_published_true": published,
+            "publishes": after - before, "publishes_per_100_updates": (after - before) * 100 / len(work),
+            "missing": len(missing)})
+        assert not missing, f"{len(missing)} updates never published"
+    finally:
+        st.stop()
+
+
 # --- scale ------------------------------------------------------------------------------------
 SCALE_SIZES = [(17, 1), (17, 2), (20, 1), (20, 2), (22, 1), (22, 2), (24, 1), (24, 2), (24, 8)]
 
@@ -564,6 +678,31 @@ def render():
             f"{ld['p99_ms']:.0f} | {ld['publishes']} | {ld['missing_in_published_list']} |",
             "",
         ]
+    pg = load_result("propagation")
+    if pg:
+        lines += [
+            "## Propagation: from an update to the published list",
+            "",
+            f"Measured {pg['measured_at']}. `make bench PARTS=propagation`: the local stack (release build,",
+            f"up to {pg['clients']} instances per function, moto answering one request at a time, S3",
+            f"registry in moto), one TokenStatusList of {pg['list_size']:,} entries (1 bit). First",
+            f"{pg['baseline_runs']} updates one at a time: the median of their latency is one uncontended",
+            f"publish (fold, one KMS Sign, upload, release). Then {pg['updates']} single-entry revocations",
+            f"from {pg['clients']} concurrent clients while a watcher reads the published object every",
+            "20 ms: for each revocation, the time from its request (and from its answer) to the first",
+            "published object that holds it.",
+            "",
+            "| updates | clients | one publish ms (median) | request -> published p50 ms | p99 ms | p99 / one publish | answer -> published p99 ms | answers `published: true` | publishes per 100 updates | never published |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+            f"| {pg['updates']} | {pg['clients']} | {pg['publish_ms_median']:.0f} | {pg['p50_ms']:.0f} | "
+            f"{pg['p99_ms']:.0f} | {pg['p99_over_publish']:.2f} | {pg['after_ack_p99_ms']:.0f} | "
+            f"{pg['acks_published_true']} | {pg['publishes_per_100_updates']:.1f} | {pg['missing']} |",
+            "",
+            "An update answers once its change is published (or says `published: false`), so the answer",
+            "comes after the object holds it: *answer -> published* is at most the watcher's 20 ms poll",
+            "(negative: seen before the answer arrived).",
+            "",
+        ]
     sc = load_result("scale")
     if sc:
         kb = lambda b: f"{b / 1024:,.1f}"  # noqa: E731
@@ -636,6 +775,7 @@ def render():
 
 
 PARTS = {"codec": codec, "coldstart": coldstart, "footprint": footprint, "profile": profile, "load": load,
+         "propagation": propagation,
          "scale": scale}
 
 

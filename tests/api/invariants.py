@@ -49,6 +49,8 @@ def violations(ddb, table="trustfn"):
             out.append(f"token of {i['keyId']['S']}: the key record does not exist")
         if pk.startswith("P#") and pk[2:] not in resources:
             out.append(f"pending changes of {pk[2:]}: the list does not exist")
+        if pk.startswith("Q#") and pk[2:] not in resources:
+            out.append(f"change sequence of {pk[2:]}: the list does not exist")
         if pk.startswith("S#") and pk[2:] not in resources:
             out.append(f"status chunk {i['sk']['S']} of {pk[2:]}: the list does not exist")
         if pk.startswith("A#"):

@@ -532,10 +532,11 @@ def test_uploads_are_conditional_on_the_version_the_last_publisher_stored(api, e
     assert read_backs() == before + 1, "the upload expecting the old version was refused, the copy read back"
     # Something that is not a list of this configuration: left as it is, and the update says so.
     overwrite(env, s3, uri, b"not a list")
+    foreign = stored_version(env, s3, uri)
     r = api.put(path, json={"entry": entries[0]["id"], "status": "0x0"})
     assert r.status_code == 200, r.text
     assert r.json()["published"] is False and "left as it is" in r.json()["publishError"], r.json()
-    assert fetch(s3, env, uri)[1] == b"not a list"
+    assert stored_version(env, s3, uri) == foreign, "not overwritten"
     (lst,) = api.get(f"/v1/{cfg}/credential-status-service-api/status-credential/view").json()["lists"]
     assert lst["upToDate"] is False and lst["consecutiveFailures"] == 1, lst
     # An operator's decision (the object is removed, or the configuration): this one goes, so

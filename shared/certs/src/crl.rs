@@ -324,13 +324,14 @@ impl Artefact for Crls {
             .revoked_count = built.entries;
     }
 
-    async fn covering_revision(
+    async fn covering(
         &self,
-        _cx: &Cx<'_>,
-        _id: &Target,
+        cx: &Cx<'_>,
+        id: &Target,
         revision: &str,
-    ) -> Result<Option<i64>, ApiError> {
-        Ok(revision.parse().ok())
+    ) -> Result<(Option<i64>, PublishState), ApiError> {
+        let st = Self::state(&load_as::<IssuedCertificate>(cx.repo, id).await?.doc);
+        Ok((revision.parse().ok(), st))
     }
 }
 

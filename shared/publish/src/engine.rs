@@ -118,14 +118,14 @@ pub trait Artefact: Send + Sync {
     /// Keeps what the artefact records of a successful publish besides the state.
     fn published(_doc: &mut Self::Doc, _built: &Built) {}
     /// The revision that holds the change `mark` names, once the change is in the record
-    /// (`None` before). Reads in the order that makes the answer safe: a change seen folded is
-    /// in the revision returned.
-    async fn covering_revision(
+    /// (`None` before), and the publish state as read with it. Reads in the order that makes the
+    /// answer safe: a change seen folded is in the revision returned.
+    async fn covering(
         &self,
         cx: &Cx<'_>,
         id: &Target,
         mark: &str,
-    ) -> Result<Option<i64>, ApiError>;
+    ) -> Result<(Option<i64>, PublishState), ApiError>;
 }
 
 /// How a publish call ended.
@@ -292,22 +292,21 @@ pub enum Settled {
     Unpublished(Option<String>),
 }
 
-/// Whether the change `mark` names is in a published revision.
-async fn is_published<A: Artefact>(
+/// Whether the change `mark` names is in a published revision, and whether a lease is held
+/// (two reads at most: what a waiting caller costs per look).
+async fn look<A: Artefact>(
     cx: &Cx<'_>,
     artefact: &A,
     id: &Target,
     mark: &str,
-) -> Result<bool, ApiError> {
-    let Some(rev) = artefact.covering_revision(cx, id, mark).await? else {
-        return Ok(false);
-    };
-    let st = A::state(&load_as::<A::Doc>(cx.repo, id).await?.doc);
-    Ok(st.published_revision >= rev)
+) -> Result<(bool, bool), ApiError> {
+    let (covering, st) = artefact.covering(cx, id, mark).await?;
+    let published = covering.is_some_and(|rev| st.published_revision >= rev);
+    Ok((published, st.live_lease(cx.deps.now()).is_some()))
 }
 
 /// How often a caller waiting for another publisher looks again.
-const POLL_MS: u64 = 200;
+const POLL_MS: u64 = 250;
 
 /// Publishes `id` until the change `mark` names is published: itself, or by waiting for the
 /// publisher holding the lease (and publishing itself if that one lets go without it), until
@@ -325,7 +324,7 @@ pub async fn publish_and_wait<A: Artefact>(
             Ok(o) => o,
             Err(e) => return Ok(Settled::Unpublished(Some(e.message))),
         };
-        if is_published(cx, artefact, id, mark).await? {
+        if look(cx, artefact, id, mark).await?.0 {
             return Ok(Settled::Published);
         }
         if matches!(outcome, Outcome::Inactive | Outcome::OutOfTime)
@@ -345,12 +344,10 @@ pub async fn publish_and_wait<A: Artefact>(
                 return Ok(Settled::Unpublished(None));
             }
             cx.deps.clock.sleep(POLL_MS).await;
-            if is_published(cx, artefact, id, mark).await? {
-                return Ok(Settled::Published);
-            }
-            let st = A::state(&load_as::<A::Doc>(cx.repo, id).await?.doc);
-            if st.live_lease(cx.deps.now()).is_none() {
-                break; // it let go without our change: publish it ourselves
+            match look(cx, artefact, id, mark).await? {
+                (true, _) => return Ok(Settled::Published),
+                (false, false) => break, // it let go without our change: publish it ourselves
+                (false, true) => {}
             }
         }
     }

@@ -184,13 +184,14 @@ impl Artefact for Numbers {
             None => Absorbed::Lost,
         })
     }
-    async fn covering_revision(
+    async fn covering(
         &self,
-        _: &Cx<'_>,
-        _: &Target,
+        cx: &Cx<'_>,
+        id: &Target,
         mark: &str,
-    ) -> Result<Option<i64>, ApiError> {
-        Ok(mark.parse().ok())
+    ) -> Result<(Option<i64>, PublishState), ApiError> {
+        let st = load_as::<StatusList>(cx.repo, id).await?.doc.publish;
+        Ok((mark.parse().ok(), st))
     }
 }
 

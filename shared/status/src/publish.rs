@@ -229,18 +229,16 @@ impl Artefact for StatusLists {
         write_aggregation(cx, &config_of(&rec.id), work).await
     }
 
-    async fn covering_revision(
+    async fn covering(
         &self,
         cx: &Cx<'_>,
         id: &Target,
         seq: &str,
-    ) -> Result<Option<i64>, ApiError> {
+    ) -> Result<(Option<i64>, PublishState), ApiError> {
         // The pending item first: once it is gone, the record read after it holds its fold.
-        if cx.repo.has_pending(id, seq).await? {
-            return Ok(None);
-        }
-        let list = load_as::<StatusList>(cx.repo, id).await?;
-        Ok(Some(list.doc.publish.revision))
+        let waiting = cx.repo.has_pending(id, seq).await?;
+        let list = load_as::<StatusList>(cx.repo, id).await?.doc.publish;
+        Ok(((!waiting).then_some(list.revision), list))
     }
 }
 
