@@ -260,6 +260,35 @@ def _cargo_profile(name):
 
 
 # --- load -------------------------------------------------------------------------------------
+def _api(st):
+    """A caller of the stack's API as the administrator: (call(method, path, body), headers)."""
+    import requests
+    s = requests.Session()
+    h = {"Authorization": f"Bearer {st.admin_token}"}
+
+    def call(method, path, body=None, expect=(200, 201)):
+        r = s.request(method, st.api_url + path, json=body, headers=h, timeout=120)
+        assert r.status_code in expect, (path, r.status_code, r.text)
+        return r.json()
+    return call, h
+
+
+def _status_config(call, st, org, name, config):
+    """Organization `org` with a kms key and a credential-status service publishing to moto S3,
+    and the status configuration `name`: its status-credential path."""
+    call("POST", "/v1/admin/organizations", {"_id": org, "profile": {"name": org}})
+    call("POST", f"/v1/{org}.t/resource-api/tenants/create", {"name": "t"})
+    call("POST", f"/v1/{org}.t.kms/resource-api/services/create", {"type": "kms"})
+    call("POST", f"/v1/{org}.t.kms.k/kms-service-api/keys/generate", {"keyType": "secp256r1"})
+    call("POST", f"/v1/{org}.t.status/resource-api/services/create", {
+        "type": "credential-status", "dependencies": [f"{org}.t.kms"],
+        "config": {"registry": {"type": "aws", "bucketName": "status-lists", "region": "us-east-1",
+                                "endpointUrl": st.moto_url}}})
+    cfg = f"/v1/{org}.t.status.{name}/credential-status-service-api/status-credential"
+    call("POST", f"{cfg}/create", {"kid": f"{org}.t.kms.k", "config": config})
+    return cfg
+
+
 def load(_runs, updates=1000, clients=32):
     import boto3
     import requests
@@ -269,23 +298,8 @@ def load(_runs, updates=1000, clients=32):
                          concurrency=clients)
     st.start(progress=log)
     try:
-        s = requests.Session()
-        h = {"Authorization": f"Bearer {st.admin_token}"}
-
-        def call(method, path, body=None, expect=(200, 201)):
-            r = s.request(method, st.api_url + path, json=body, headers=h, timeout=120)
-            assert r.status_code in expect, (path, r.status_code, r.text)
-            return r.json()
-        call("POST", "/v1/admin/organizations", {"_id": "bench", "profile": {"name": "bench"}})
-        call("POST", "/v1/bench.t/resource-api/tenants/create", {"name": "t"})
-        call("POST", "/v1/bench.t.kms/resource-api/services/create", {"type": "kms"})
-        call("POST", "/v1/bench.t.kms.k/kms-service-api/keys/generate", {"keyType": "secp256r1"})
-        call("POST", "/v1/bench.t.status/resource-api/services/create", {
-            "type": "credential-status", "dependencies": ["bench.t.kms"],
-            "config": {"registry": {"type": "aws", "bucketName": "status-lists", "region": "us-east-1",
-                                    "endpointUrl": st.moto_url}}})
-        cfg = "/v1/bench.t.status.load/credential-status-service-api/status-credential"
-        call("POST", f"{cfg}/create", {"kid": "bench.t.kms.k", "config": {"type": "TokenStatusList"}})
+        call, h = _api(st)
+        cfg = _status_config(call, st, "bench", "load", {"type": "TokenStatusList"})
         entries = call("POST", f"{cfg}/entries", {"count": updates})["entries"]
         latencies = []
         lock = threading.Lock()
@@ -347,23 +361,9 @@ def propagation(_runs, updates=400, clients=16, size=1 << 20, baseline_runs=15):
                          concurrency=clients)
     st.start(progress=log)
     try:
+        call, h = _api(st)
         s = requests.Session()
-        h = {"Authorization": f"Bearer {st.admin_token}"}
-
-        def call(method, path, body=None, expect=(200, 201)):
-            r = s.request(method, st.api_url + path, json=body, headers=h, timeout=120)
-            assert r.status_code in expect, (path, r.status_code, r.text)
-            return r.json()
-        call("POST", "/v1/admin/organizations", {"_id": "prop", "profile": {"name": "prop"}})
-        call("POST", "/v1/prop.t/resource-api/tenants/create", {"name": "t"})
-        call("POST", "/v1/prop.t.kms/resource-api/services/create", {"type": "kms"})
-        call("POST", "/v1/prop.t.kms.k/kms-service-api/keys/generate", {"keyType": "secp256r1"})
-        call("POST", "/v1/prop.t.status/resource-api/services/create", {
-            "type": "credential-status", "dependencies": ["prop.t.kms"],
-            "config": {"registry": {"type": "aws", "bucketName": "status-lists", "region": "us-east-1",
-                                    "endpointUrl": st.moto_url}}})
-        cfg = "/v1/prop.t.status.revocations/credential-status-service-api/status-credential"
-        call("POST", f"{cfg}/create", {"kid": "prop.t.kms.k", "config": {"type": "TokenStatusList", "size": size}})
+        cfg = _status_config(call, st, "prop", "revocations", {"type": "TokenStatusList", "size": size})
         entries = []
         while len(entries) < updates + baseline_runs:
             entries += call("POST", f"{cfg}/entries", {"count": min(1000, updates + baseline_runs - len(entries))})["entries"]

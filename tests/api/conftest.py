@@ -114,6 +114,19 @@ def ddb(stack):
                         aws_access_key_id="test", aws_secret_access_key="test")
 
 
+def backup(ddb, name):
+    """A copy of the live table, as a point-in-time restore would make it (the restore drills):
+    the copy's name."""
+    from table_sync import sync
+    copy = f"trustfn-{name}-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(TableName=copy, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+    sync(ddb, "trustfn", copy, apply=True, progress=lambda m: None)
+    return copy
+
+
 def table_items(ddb, table="trustfn"):
     items, start = [], None
     while True:

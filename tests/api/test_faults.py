@@ -10,7 +10,7 @@ import zlib
 
 import pytest
 
-from conftest import assert_error
+from conftest import assert_error, backup
 from invariants import violations
 from test_status import b64d, invoke_refresh, make_registry, s3, tsl_status  # noqa: F401 (s3 is a fixture)
 from test_x509 import iaca_body, key, seed
@@ -204,13 +204,8 @@ def test_a_restore_loses_no_revocation_and_hands_out_no_index_twice(api, stack, 
     cfg = f"/v1/{t}.status.drill/credential-status-service-api/status-credential"
     before = api.post(f"{cfg}/entries", json={"count": 10}).json()["entries"]
     assert api.put(f"{cfg}/status/update", json={"entry": before[0]["id"], "status": "0x1"}).status_code == 200
-    copy = "trustfn-drill-" + uuid.uuid4().hex[:8]
-    ddb.create_table(TableName=copy, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+    copy = backup(ddb, "drill")
     quiet = lambda m: None  # noqa: E731
-    table_sync.sync(ddb, "trustfn", copy, apply=True, progress=quiet)  # the backup
     # After the backup: another revocation and more entries, one of them revoked at once.
     assert api.put(f"{cfg}/status/update", json={"entry": before[1]["id"], "status": "0x1"}).status_code == 200
     after = api.post(f"{cfg}/entries", json={"count": 5, "initialStatus": "0x1"}).json()["entries"]

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import ExtensionOID
 
-from conftest import assert_error
+from conftest import assert_error, backup
 from test_status import invoke_refresh, make_registry, s3  # noqa: F401 (fixture)
 from test_x509 import IAN, key, kms_key
 
@@ -400,13 +400,8 @@ def test_a_restore_keeps_every_revocation_and_crl_number(api, stack, s3, ddb):  
     t, base, _, fetch, _ = own_world(api, stack, s3, "restore-" + uuid.uuid4().hex[:10])
     a, b = issue_ds(api, t, base, "a"), issue_ds(api, t, base, "b")
     assert api.post(f"{base}/certificates/revoke", json={"serialNumber": a}).status_code == 200
-    copy = "trustfn-crl-drill-" + uuid.uuid4().hex[:8]
-    ddb.create_table(TableName=copy, BillingMode="PAY_PER_REQUEST",
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                           {"AttributeName": "sk", "AttributeType": "S"}],
-                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+    copy = backup(ddb, "crl-drill")
     quiet = lambda m: None  # noqa: E731
-    table_sync.sync(ddb, "trustfn", copy, apply=True, progress=quiet)  # the backup
     assert api.post(f"{base}/certificates/revoke", json={"serialNumber": b}).status_code == 200
     c = issue_ds(api, t, base, "c")
     _, crl, listed = published_crl(api, base, fetch)

@@ -101,6 +101,29 @@ impl Azure {
         (url, resource)
     }
 
+    /// A request for the blob at `key` (with the SAS when that is the authorization), dated and
+    /// versioned; and the date and canonicalized resource a Shared Key signature covers.
+    fn request(
+        &self,
+        method: reqwest::Method,
+        key: &str,
+    ) -> (reqwest::RequestBuilder, String, String) {
+        let (url, resource) = self.blob_url(key);
+        let date = chrono::Utc::now()
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        let target = match &self.auth {
+            Auth::Sas(sas) => format!("{url}?{sas}"),
+            Auth::SharedKey(_) => url,
+        };
+        let req = self
+            .http
+            .request(method, &target)
+            .header("x-ms-date", &date)
+            .header("x-ms-version", VERSION);
+        (req, date, resource)
+    }
+
     /// The `Authorization` header of a Shared Key request whose string to sign is `to_sign`.
     fn shared_key(&self, key: &[u8], to_sign: &str) -> Result<String, crate::PutError> {
         let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(|_| "invalid account key")?;
@@ -113,19 +136,7 @@ impl Azure {
 #[async_trait::async_trait]
 impl crate::PutObject for Azure {
     async fn get_object(&self, key: &str) -> Result<Option<Found>, crate::PutError> {
-        let (url, resource) = self.blob_url(key);
-        let date = chrono::Utc::now()
-            .format("%a, %d %b %Y %H:%M:%S GMT")
-            .to_string();
-        let target = match &self.auth {
-            Auth::Sas(sas) => format!("{url}?{sas}"),
-            Auth::SharedKey(_) => url.clone(),
-        };
-        let mut req = self
-            .http
-            .get(&target)
-            .header("x-ms-date", &date)
-            .header("x-ms-version", VERSION);
+        let (mut req, date, resource) = self.request(reqwest::Method::GET, key);
         if let Auth::SharedKey(k) = &self.auth {
             let to_sign = format!(
                 "GET\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{VERSION}\n{resource}"
@@ -169,19 +180,8 @@ impl crate::PutObject for Azure {
             Expect::Absent => ("", "*"),
             Expect::Version(etag) => (etag, ""),
         };
-        let (url, resource) = self.blob_url(key);
-        let date = chrono::Utc::now()
-            .format("%a, %d %b %Y %H:%M:%S GMT")
-            .to_string();
-        let target = match &self.auth {
-            Auth::Sas(sas) => format!("{url}?{sas}"),
-            Auth::SharedKey(_) => url.clone(),
-        };
-        let mut req = self
-            .http
-            .put(&target)
-            .header("x-ms-date", &date)
-            .header("x-ms-version", VERSION)
+        let (req, date, resource) = self.request(reqwest::Method::PUT, key);
+        let mut req = req
             .header("x-ms-blob-type", "BlockBlob")
             .header("x-ms-blob-content-type", content_type)
             .header("x-ms-blob-cache-control", cache_control);

@@ -183,33 +183,8 @@ mod tests {
     use super::*;
     use crate::token::{tsl_cwt, tsl_jwt, w3c_jwt};
     use crate::Claims;
-    use trustfn_signer::{Curve, SignError, Signer};
-
-    struct Local {
-        pair: ring::signature::EcdsaKeyPair,
-        public: PublicKey,
-    }
-
-    #[async_trait::async_trait]
-    impl Signer for Local {
-        fn public_key(&self) -> &PublicKey {
-            &self.public
-        }
-        async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, SignError> {
-            let rng = ring::rand::SystemRandom::new();
-            Ok(self.pair.sign(&rng, message).unwrap().as_ref().to_vec())
-        }
-    }
-
-    fn local() -> Local {
-        use ring::signature::KeyPair;
-        let alg = &ring::signature::ECDSA_P256_SHA256_ASN1_SIGNING;
-        let rng = ring::rand::SystemRandom::new();
-        let pkcs8 = ring::signature::EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
-        let pair = ring::signature::EcdsaKeyPair::from_pkcs8(alg, pkcs8.as_ref(), &rng).unwrap();
-        let public = PublicKey::new(Curve::P256, pair.public_key().as_ref().to_vec()).unwrap();
-        Local { pair, public }
-    }
+    use trustfn_signer::{Curve, Signer};
+    use trustfn_testkit::LocalKey;
 
     fn claims() -> Claims {
         Claims {
@@ -229,77 +204,47 @@ mod tests {
 
     #[tokio::test]
     async fn every_token_reads_back_with_its_key_and_no_other() {
-        let (signer, other) = (local(), local());
+        let (signer, other) = (LocalKey::new(Curve::P256), LocalKey::new(Curve::P256));
         let tsl = list(BitOrder::LsbFirst, 2);
         let jwt = tsl_jwt(&tsl, &claims(), "k", &[], &signer).await.unwrap();
         let cwt = tsl_cwt(&tsl, &claims(), "k", &[vec![1, 2]], &signer)
             .await
             .unwrap();
-        let msb = list(BitOrder::MsbFirst, 1);
-        let lsb = list(BitOrder::LsbFirst, 1);
-        let cases: Vec<(Vec<u8>, TokenKind, &StatusArray, u8)> = vec![
-            (jwt.into_bytes(), TokenKind::TslJwt, &tsl, 2),
-            (cwt, TokenKind::TslCwt, &tsl, 2),
-            (
-                w3c_jwt(
-                    &msb,
-                    W3cKind::BitstringStatusList,
-                    &claims(),
-                    "did:x",
-                    "revocation",
-                    "k",
-                    &signer,
-                )
-                .await
-                .unwrap()
-                .into_bytes(),
-                TokenKind::W3c(W3cKind::BitstringStatusList),
-                &msb,
-                1,
-            ),
-            (
-                w3c_jwt(
-                    &msb,
-                    W3cKind::StatusList2021,
-                    &claims(),
-                    "did:x",
-                    "revocation",
-                    "k",
-                    &signer,
-                )
-                .await
-                .unwrap()
-                .into_bytes(),
-                TokenKind::W3c(W3cKind::StatusList2021),
-                &msb,
-                1,
-            ),
-            (
-                w3c_jwt(
-                    &lsb,
-                    W3cKind::RevocationList2020,
-                    &claims(),
-                    "did:x",
-                    "revocation",
-                    "k",
-                    &signer,
-                )
-                .await
-                .unwrap()
-                .into_bytes(),
-                TokenKind::W3c(W3cKind::RevocationList2020),
-                &lsb,
-                1,
-            ),
+        let mut cases: Vec<(Vec<u8>, TokenKind, StatusArray, u8)> = vec![
+            (jwt.into_bytes(), TokenKind::TslJwt, tsl.clone(), 2),
+            (cwt, TokenKind::TslCwt, tsl, 2),
         ];
+        for kind in [
+            W3cKind::BitstringStatusList,
+            W3cKind::StatusList2021,
+            W3cKind::RevocationList2020,
+        ] {
+            let order = match kind {
+                W3cKind::RevocationList2020 => BitOrder::LsbFirst,
+                _ => BitOrder::MsbFirst,
+            };
+            let statuses = list(order, 1);
+            let token = w3c_jwt(
+                &statuses,
+                kind,
+                &claims(),
+                "did:x",
+                "revocation",
+                "k",
+                &signer,
+            )
+            .await
+            .unwrap();
+            cases.push((token.into_bytes(), TokenKind::W3c(kind), statuses, 1));
+        }
         for (body, kind, want, bits) in cases {
-            let read = read_token(&body, kind, &signer.public, bits).unwrap();
+            let read = read_token(&body, kind, signer.public_key(), bits).unwrap();
             assert_eq!(read.iat, 1_700_000_000, "{kind:?}");
             assert_eq!(read.exp, Some(1_700_086_400));
             assert_eq!(read.uri.as_deref(), Some("https://x.example/l1"));
-            assert_eq!(&read.statuses, want, "{kind:?}");
+            assert_eq!(read.statuses, want, "{kind:?}");
             assert_eq!(
-                read_token(&body, kind, &other.public, bits),
+                read_token(&body, kind, other.public_key(), bits),
                 Err(StatusListError::Signature),
                 "{kind:?} verifies only with its own key"
             );
@@ -312,11 +257,12 @@ mod tests {
             };
             tampered[at] ^= 0x01;
             assert!(
-                read_token(&tampered, kind, &signer.public, bits).is_err(),
+                read_token(&tampered, kind, signer.public_key(), bits).is_err(),
                 "{kind:?}"
             );
         }
-        assert!(read_token(b"garbage", TokenKind::TslJwt, &signer.public, 1).is_err());
-        assert!(read_token(b"\xff", TokenKind::TslCwt, &signer.public, 1).is_err());
+        let key = signer.public_key();
+        assert!(read_token(b"garbage", TokenKind::TslJwt, key, 1).is_err());
+        assert!(read_token(b"\xff", TokenKind::TslCwt, key, 1).is_err());
     }
 }
