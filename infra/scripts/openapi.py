@@ -174,16 +174,20 @@ SCHEMAS = {
                             "cessationOfOperation", "privilegeWithdrawn", "aACompromise"]},
         "revocationDate": {"type": "string", "format": "date-time"}}},
     "IssuedRecord": {"type": "object", "required": ["_id", "profile", "serialNumber", "state"], "properties": {
-        "_id": ref("Target"), "profile": {"enum": ["iaca", "document-signer", "status-list-signer"]},
-        "serialNumber": {"type": "string"}, "subject": {"type": "string"}, "issuer": {"type": "string"},
+        "_id": ref("Target"),
+        "profile": {"enum": ["iaca", "document-signer", "status-list-signer", "unknown"],
+                    "description": "unknown: a certificate whose record was lost, known from the published CRL "
+                                   "that revoked it (subject, validity and PEM are null)"},
+        "serialNumber": {"type": "string"}, "subject": {"type": ["string", "null"]}, "issuer": {"type": "string"},
         "iacaSerialNumber": {"type": ["string", "null"]}, "state": {"enum": ["valid", "revoked"]},
-        "revocation": {"type": ["object", "null"]}, "certificatePEM": {"type": "string"},
+        "revocation": {"type": ["object", "null"]}, "certificatePEM": {"type": ["string", "null"]},
         "crlPublished": {"type": "boolean"}, "crl": JSON_OBJ}},
     "Crl": {"type": "object", "required": ["iaca", "iacaSerialNumber"], "properties": {
         "iaca": ref("Target"), "iacaSerialNumber": {"type": "string"}, "iacaSubject": {"type": "string"},
         "url": {"type": ["string", "null"]}, "number": {"type": ["integer", "null"]},
         "thisUpdate": {"type": ["string", "null"]}, "nextUpdate": {"type": ["string", "null"]},
         "revokedCount": {"type": "integer"}, "lastPublishError": {"type": ["string", "null"]},
+        "lastPublishErrorAt": {"type": ["string", "null"]}, "consecutiveFailures": {"type": "integer"},
         "pending": {"type": "boolean"}}},
     "IssuedCertificate": {"type": "object", "required": ["certificatePEM", "certificateData"], "properties": {
         "certificatePEM": {"type": "string"}, "certificateData": JSON_OBJ,
@@ -223,8 +227,13 @@ SCHEMAS = {
         "status": {"type": "string", "description": "hex (0x1) or decimal"}}},
     "StatusUpdate": {"oneOf": [ref("StatusUpdateOne"), {"type": "object", "required": ["updates"], "properties": {
         "updates": {"type": "array", "maxItems": 1000, "items": ref("StatusUpdateOne")}}}]},
-    "StatusUpdated": {"type": "object", "required": ["updated"], "properties": {
-        "updated": {"type": "integer"}, "published": {"type": "boolean"}}},
+    "StatusUpdated": {"type": "object", "required": ["updated", "published", "pendingChanges"], "properties": {
+        "updated": {"type": "integer"},
+        "published": {"type": "boolean",
+                      "description": "true once every change of the request is in a published list; false: stored, "
+                                     "published by the lease holder or the refresh"},
+        "pendingChanges": {"type": "integer", "description": "changes of the lists touched not folded yet"},
+        "publishError": {"type": "string", "description": "why a publish failed, when one did"}}},
 }
 
 P_TARGET = {"name": "target", "in": "path", "required": True, "schema": ref("Target")}
