@@ -55,7 +55,7 @@ test-unit:
 	cargo test --workspace
 
 test-api: bootstrap build
-	cd tests/api && ../../$(PY) -m pytest -q -p no:cacheprovider
+	cd tests/api && ../../$(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 lint:
 	cargo fmt --all -- --check

@@ -166,6 +166,7 @@ pub async fn publish<A: Artefact>(
     let mut published = false;
     let mut fenced = 0;
     let mut rounds = 0;
+    let mut lost_takes = 0;
     loop {
         let done = if published {
             Outcome::Published
@@ -197,7 +198,14 @@ pub async fn publish<A: Artefact>(
             return Ok(done);
         }
         let Some(leased) = take::<A>(cx, &rec, &owner, deadline_ms).await? else {
-            continue; // another writer changed the record first: look again
+            // Another writer changed the record first: look again, a bounded number of times.
+            lost_takes += 1;
+            if lost_takes > crate::lease::RACES {
+                return Err(ApiError::conflict(format!(
+                    "{id} keeps changing; its {name} could not be published now (the refresh retries it)"
+                )));
+            }
+            continue;
         };
         force = false;
         rounds += 1;

@@ -630,3 +630,19 @@ async fn numbers_never_repeat_and_stay_above_a_registry_copys() {
     assert!(number > second + 1_000_000, "above the copy's {number}");
     assert_eq!(w.state().await.published_number, Some(number));
 }
+
+#[tokio::test]
+async fn a_record_that_keeps_changing_ends_the_publish_with_an_error_not_a_spin() {
+    let w = World::new().await;
+    // Every write loses a race (another writer keeps changing the record).
+    let repo = trustfn_testkit::CommitsConflict(&w.repo);
+    let e = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        w.publish_on(&repo, false),
+    )
+    .await
+    .expect("bounded")
+    .unwrap_err();
+    assert_eq!(e.status, 409, "{}", e.message);
+    assert_eq!(w.state().await.lease, None);
+}
