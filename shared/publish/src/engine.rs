@@ -300,26 +300,25 @@ pub enum Settled {
     Unpublished(Option<String>),
 }
 
-/// Whether the change `mark` names is in a published revision, and whether a lease is held
-/// (two reads at most: what a waiting caller costs per look).
-async fn look<A: Artefact>(
+/// Whether the change `mark` names is in a published revision (two reads at most: what a
+/// waiting caller costs per look, besides the publish call's own read of the record).
+async fn published<A: Artefact>(
     cx: &Cx<'_>,
     artefact: &A,
     id: &Target,
     mark: &str,
-) -> Result<(bool, bool), ApiError> {
+) -> Result<bool, ApiError> {
     let (covering, st) = artefact.covering(cx, id, mark).await?;
-    let published = covering.is_some_and(|rev| st.published_revision >= rev);
-    Ok((published, st.live_lease(cx.deps.now()).is_some()))
+    Ok(covering.is_some_and(|rev| st.published_revision >= rev))
 }
 
 /// How often a caller waiting for another publisher looks again.
 const POLL_MS: u64 = 250;
 
 /// Publishes `id` until the change `mark` names is published: itself, or by waiting for the
-/// publisher holding the lease (and publishing itself if that one lets go without it), until
-/// `deadline_ms`. The answer tells the caller the truth: published, or not yet (the change
-/// stays due and the refresh publishes it).
+/// publisher holding the lease (each look is a publish call: it takes the lease over once it
+/// lapses), until `deadline_ms`. The answer tells the caller the truth: published, or not yet
+/// (the change stays due and the refresh publishes it).
 pub async fn publish_and_wait<A: Artefact>(
     cx: &Cx<'_>,
     artefact: &A,
@@ -332,31 +331,12 @@ pub async fn publish_and_wait<A: Artefact>(
             Ok(o) => o,
             Err(e) => return Ok(Settled::Unpublished(Some(e.message))),
         };
-        if look(cx, artefact, id, mark).await?.0 {
+        if published(cx, artefact, id, mark).await? {
             return Ok(Settled::Published);
         }
-        if matches!(outcome, Outcome::Inactive | Outcome::OutOfTime)
-            || deadline_ms - cx.deps.clock.now_ms() < MIN_ROUND_MS
-        {
+        if matches!(outcome, Outcome::Inactive | Outcome::OutOfTime) {
             return Ok(Settled::Unpublished(None));
         }
-        if outcome != Outcome::Coalesced {
-            // Published or up to date, yet not with the change (it arrived after the last
-            // round): look again shortly.
-            cx.deps.clock.sleep(POLL_MS).await;
-            continue;
-        }
-        // Another publisher holds the lease: wait until it has published the change, or let go.
-        loop {
-            if deadline_ms - cx.deps.clock.now_ms() < MIN_ROUND_MS {
-                return Ok(Settled::Unpublished(None));
-            }
-            cx.deps.clock.sleep(POLL_MS).await;
-            match look(cx, artefact, id, mark).await? {
-                (true, _) => return Ok(Settled::Published),
-                (false, false) => break, // it let go without our change: publish it ourselves
-                (false, true) => {}
-            }
-        }
+        cx.deps.clock.sleep(POLL_MS).await;
     }
 }

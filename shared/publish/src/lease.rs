@@ -8,7 +8,7 @@ use trustfn_domain::resource::load_as;
 use trustfn_domain::target::Target;
 
 use crate::engine::{Artefact, Built, Cx};
-use crate::timing::{lease_secs, next_number, retry_time};
+use crate::timing::{lease_secs, left_ms, next_number, retry_time};
 
 /// Times a write under the lease is tried again after losing a race to a write that left the
 /// lease ours (a revocation bumping an IACA record, a fenced publisher's marker).
@@ -149,14 +149,10 @@ pub(crate) async fn renew<A: Artefact>(
     owner: &str,
     deadline_ms: i64,
 ) -> Result<Option<Record<A::Doc>>, ApiError> {
-    let left_ms = |r: &Record<A::Doc>| {
-        A::state(&r.doc)
-            .lease
-            .map_or(0, |l| l.until * 1000 - cx.deps.clock.now_ms())
-    };
     let until = (cx.deps.now() + lease_secs()).min(deadline_ms.div_euclid(1000));
-    let current = A::state(&rec.doc).lease.map_or(0, |l| l.until);
-    if left_ms(&rec) * 2 >= lease_secs() * 1000 || until <= current {
+    let current = A::state(&rec.doc).lease.map(|l| l.until);
+    let left = left_ms(current, i64::MAX, cx.deps.clock.now_ms());
+    if left * 2 >= lease_secs() * 1000 || Some(until) <= current {
         return Ok(Some(rec));
     }
     let renewed = commit_under_lease::<A>(cx, rec, owner, |r| {
@@ -207,7 +203,7 @@ pub(crate) async fn release<A: Artefact>(
     owner: &str,
     attempt: Attempt<'_>,
 ) -> Result<Released, ApiError> {
-    for _ in 0..RACES * 2 {
+    for _ in 0..RACES {
         let cur = load_as::<A::Doc>(cx.repo, id).await?;
         let mut next = cur.clone();
         let now = cx.deps.now();

@@ -21,9 +21,9 @@ pub trait Republisher: Send + Sync {
         id: &Target,
         deadline_ms: i64,
     ) -> Result<Outcome, ApiError>;
-    /// `id` is due but has no record any more: removes what it left behind. Whether it did.
-    async fn gone(&self, _cx: &Cx<'_>, _id: &Target) -> Result<bool, ApiError> {
-        Ok(false)
+    /// `id` is due but has no record any more: removes what it left behind.
+    async fn gone(&self, _cx: &Cx<'_>, _id: &Target) -> Result<(), ApiError> {
+        Ok(())
     }
 }
 
@@ -120,13 +120,11 @@ async fn republish(
 ) -> Result<Outcome, ApiError> {
     // A registry that never answers costs this artefact the rest of the run, not the whole
     // invocation (the adapters' own timeouts usually end it sooner).
-    let left = (deadline_ms - cx.deps.clock.now_ms()).max(1) as u64;
+    let left = deadline_ms - cx.deps.clock.now_ms();
     let work = async {
         let Some(rec) = cx.repo.get(id).await? else {
             for p in publishers {
-                if p.gone(cx, id).await? {
-                    tracing::info!(id = %id, "dropped what a deleted artefact left due");
-                }
+                p.gone(cx, id).await?;
             }
             return Ok(Outcome::UpToDate);
         };
@@ -139,7 +137,7 @@ async fn republish(
             ))),
         }
     };
-    tokio::time::timeout(std::time::Duration::from_millis(left), work)
+    tokio::time::timeout(std::time::Duration::from_millis(left.max(1) as u64), work)
         .await
         .unwrap_or_else(|_| Err(ApiError::upstream("registry (timed out)")))
 }

@@ -37,6 +37,12 @@ pub fn retry_time(now: i64, failures: u32, exp: Option<i64>) -> i64 {
     }
 }
 
+/// Milliseconds from `now_ms` until the lease `until` (Unix seconds) ends or the caller's
+/// `deadline_ms` comes, whichever is first (negative once past).
+pub fn left_ms(until: Option<i64>, deadline_ms: i64, now_ms: i64) -> i64 {
+    until.map_or(i64::MIN / 2, |u| u * 1000).min(deadline_ms) - now_ms
+}
+
 /// The number after `last` for an artefact issued at `now_ms`: the issue time in Unix
 /// milliseconds, or one more than `last` when that is larger. Strictly increasing within a
 /// record, and still larger than every number published before should the record be lost and
@@ -59,6 +65,14 @@ mod tests {
         // Five minutes before the published artefact expires at the latest, never in the past.
         assert_eq!(retry_time(now, 5, Some(now + 900)), now + 600);
         assert_eq!(retry_time(now, 5, Some(now + 100)), now);
+    }
+
+    #[test]
+    fn time_left_is_the_lease_or_the_deadline_whichever_ends_first() {
+        assert_eq!(left_ms(Some(100), 200_000, 99_000), 1_000);
+        assert_eq!(left_ms(Some(100), 99_500, 99_000), 500);
+        assert_eq!(left_ms(Some(100), 200_000, 101_000), -1_000);
+        assert!(left_ms(None, 200_000, 0) < 0, "no lease: no time");
     }
 
     #[test]

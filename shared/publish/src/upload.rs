@@ -8,6 +8,7 @@ use trustfn_domain::ports::{Expect, Publisher, RegistryError};
 
 use crate::engine::{Absorbed, Artefact, Built, Cx, Issue};
 use crate::lease::still_ours;
+use crate::timing::left_ms;
 
 /// Times one round reads a registry copy back and tries again: a registry that keeps changing
 /// under the lease holder is someone else writing it, and the round fails rather than loops.
@@ -48,11 +49,8 @@ pub(crate) async fn upload<A: Artefact>(
         // Only while the lease holds (and the caller waits): none starts without time left, and
         // one still running when it ends is abandoned (the release's fence covers one that
         // lands anyway).
-        let until_ms = A::state(&rec.doc)
-            .lease
-            .map_or(0, |l| l.until * 1000)
-            .min(deadline_ms);
-        let left = until_ms - cx.deps.clock.now_ms();
+        let until = A::state(&rec.doc).lease.map(|l| l.until);
+        let left = left_ms(until, deadline_ms, cx.deps.clock.now_ms());
         if left < 1 {
             return Err(unavailable("the upload", &"no publish lease left"));
         }
@@ -89,11 +87,8 @@ pub(crate) async fn upload<A: Artefact>(
         let Some(cur) = still_ours::<A>(cx, &id, owner).await? else {
             return Ok(None);
         };
-        let left = A::state(&cur.doc)
-            .lease
-            .map_or(0, |l| l.until * 1000)
-            .min(deadline_ms)
-            - cx.deps.clock.now_ms();
+        let until = A::state(&cur.doc).lease.map(|l| l.until);
+        let left = left_ms(until, deadline_ms, cx.deps.clock.now_ms());
         // Read it back; merge first.
         let found = read_back(publisher, key, left)
             .await

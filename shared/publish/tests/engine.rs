@@ -37,8 +37,17 @@ struct Numbers {
     /// Whether changes wait outside the record (a status list's pending changes).
     waiting: AtomicBool,
     builds: AtomicUsize,
-    /// Clock milliseconds each build takes.
+    /// Clock milliseconds each build takes, and each preparation.
     build_ms: AtomicU64,
+    prepare_ms: AtomicU64,
+    /// Whether the artefact is published at all now.
+    active: AtomicBool,
+    /// Whether preparations never finish (a KMS or storage call that hangs).
+    stall: AtomicBool,
+    /// Whether each build gives the lease away (to an expired lease of a "thief" that records
+    /// the version the round's upload will store), as when the lease runs out during the round
+    /// and another publisher takes it, publishes and dies.
+    steal: AtomicBool,
 }
 
 struct Work {
@@ -105,15 +114,25 @@ impl Artefact for Numbers {
     fn state_mut(doc: &mut StatusList) -> &mut PublishState {
         &mut doc.publish
     }
+    async fn active(&self, _: &Cx<'_>, _: &Record<StatusList>) -> Result<bool, ApiError> {
+        Ok(self.active.load(Ordering::SeqCst))
+    }
     async fn waiting(&self, _: &Cx<'_>, _: &Record<StatusList>) -> Result<bool, ApiError> {
         Ok(self.waiting.load(Ordering::SeqCst))
     }
     async fn prepare(
         &self,
-        _: &Cx<'_>,
+        cx: &Cx<'_>,
         rec: Record<StatusList>,
         _: &str,
     ) -> Result<Option<(Record<StatusList>, Work)>, ApiError> {
+        if self.stall.load(Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        cx.deps
+            .clock
+            .sleep(self.prepare_ms.load(Ordering::SeqCst))
+            .await;
         Ok(Some((
             rec,
             Work {
@@ -133,6 +152,24 @@ impl Artefact for Numbers {
             .clock
             .sleep(self.build_ms.load(Ordering::SeqCst))
             .await;
+        if self.steal.load(Ordering::SeqCst) {
+            let mut cur = load_as::<StatusList>(cx.repo, &rec.id).await?;
+            let v = cur.version;
+            cur.doc.publish.lease = Some(Lease {
+                owner: "thief".into(),
+                since: issue.at,
+                until: issue.at,
+            });
+            // The thief knows the version this round's upload will store.
+            let landed = self.registry.bodies(KEY).len() + 1;
+            cur.doc.publish.object_version = Some(landed.to_string());
+            let op = Op::Replace {
+                record: cur.upcast(),
+                expected_version: v,
+                children_delta: 0,
+            };
+            cx.repo.commit(vec![op]).await.unwrap();
+        }
         let number = issue.number.unwrap_or(0);
         let set = set_of(&rec.doc);
         Ok(Built {
@@ -216,6 +253,10 @@ impl World {
                 waiting: AtomicBool::new(false),
                 builds: AtomicUsize::new(0),
                 build_ms: AtomicU64::new(0),
+                prepare_ms: AtomicU64::new(0),
+                active: AtomicBool::new(true),
+                stall: AtomicBool::new(false),
+                steal: AtomicBool::new(false),
             },
         };
         let w = World {
@@ -257,6 +298,30 @@ impl World {
         let cx = Cx { repo, deps: &deps };
         let deadline = self.clock_ms() + 25_000;
         publish(&cx, &self.art, &t(ID), force, deadline).await
+    }
+
+    /// Publishes with a deadline `ms` from now.
+    async fn publish_within(&self, ms: i64) -> Result<Outcome, ApiError> {
+        let deps = self.deps();
+        let cx = Cx {
+            repo: &self.repo,
+            deps: &deps,
+        };
+        publish(&cx, &self.art, &t(ID), false, self.clock_ms() + ms).await
+    }
+
+    /// Another list like the first at `id`, due now.
+    async fn another(&self, id: &str) {
+        let mut doc = self.rec().await.doc;
+        doc.publish = PublishState {
+            refresh_at: Some(T0),
+            revision: 1,
+            ..PublishState::unpublished()
+        };
+        self.repo
+            .commit(vec![Op::Create(Record::new(t(id), doc))])
+            .await
+            .unwrap();
     }
 
     fn clock_ms(&self) -> i64 {
@@ -645,4 +710,254 @@ async fn a_record_that_keeps_changing_ends_the_publish_with_an_error_not_a_spin(
     .unwrap_err();
     assert_eq!(e.status, 409, "{}", e.message);
     assert_eq!(w.state().await.lease, None);
+}
+
+#[tokio::test]
+async fn the_system_clock_sleeps_for_real() {
+    use trustfn_publish::{Clock, SystemClock};
+    let started = std::time::Instant::now();
+    SystemClock.sleep(30).await;
+    assert!(started.elapsed() >= std::time::Duration::from_millis(25));
+    assert!((SystemClock.now_ms() - chrono_now_ms()).abs() < 5_000);
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[tokio::test]
+async fn a_round_starts_with_exactly_its_least_time_left_and_a_lease_is_a_full_one_when_time_allows(
+) {
+    let w = World::new().await;
+    assert_eq!(
+        w.publish_within(trustfn_publish::engine::MIN_ROUND_MS)
+            .await
+            .unwrap(),
+        Outcome::Published
+    );
+    // With an hour left, the lease is the full 20 seconds (seen while the upload waits).
+    w.change(|d| d.publish.revision += 1).await;
+    w.registry.hold_next(1);
+    let publishing = w.publish_within(3_600_000);
+    let watch = async {
+        while w.registry.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let lease = w.state().await.lease.unwrap();
+        assert_eq!((lease.since, lease.until), (T0, T0 + 20));
+        w.registry.release();
+    };
+    let (out, ()) = tokio::join!(publishing, watch);
+    assert_eq!(out.unwrap(), Outcome::Published);
+}
+
+#[tokio::test]
+async fn a_publish_costs_a_take_and_a_release_and_a_merge_one_more_write() {
+    let w = World::new().await;
+    let repo = trustfn_testkit::Counting::new(&w.repo);
+    w.publish_on(&repo, false).await.unwrap();
+    assert_eq!(repo.commits(), 2, "the take and the release");
+    w.clock.advance(60);
+    w.registry
+        .write_behind(KEY, body("k1", T0 + 30, 5, &set(&[7])));
+    w.change(|d| d.publish.revision += 1).await;
+    let repo = trustfn_testkit::Counting::new(&w.repo);
+    w.publish_on(&repo, false).await.unwrap();
+    assert_eq!(
+        repo.commits(),
+        3,
+        "the take, the merge (first time), the release"
+    );
+    assert_eq!(w.published().2, set(&[1, 2, 7]));
+}
+
+#[tokio::test]
+async fn a_lease_left_short_by_a_long_preparation_is_renewed_keeping_its_start() {
+    for (prepare_s, until, commits) in [(15, T0 + 35, 3), (5, T0 + 20, 2)] {
+        let w = World::new().await;
+        w.art.prepare_ms.store(prepare_s * 1000, Ordering::SeqCst);
+        w.registry.hold_next(1);
+        let repo = trustfn_testkit::Counting::new(&w.repo);
+        let deps = w.deps();
+        let cx = Cx {
+            repo: &repo,
+            deps: &deps,
+        };
+        let id = t(ID);
+        let publishing = publish(&cx, &w.art, &id, false, w.clock_ms() + 3_600_000);
+        let watch = async {
+            while w.registry.waiting.load(Ordering::SeqCst) == 0 {
+                tokio::task::yield_now().await;
+            }
+            let lease = w.state().await.lease.unwrap();
+            assert_eq!((lease.since, lease.until), (T0, until), "{prepare_s} s");
+            w.registry.release();
+        };
+        let (out, ()) = tokio::join!(publishing, watch);
+        assert_eq!(out.unwrap(), Outcome::Published);
+        assert_eq!(
+            repo.commits(),
+            commits,
+            "renewed only when less than half was left"
+        );
+        assert_eq!(w.published().0, T0, "issued at the lease's start");
+    }
+}
+
+#[tokio::test]
+async fn an_upload_never_starts_after_the_lease_ended() {
+    let w = World::new().await;
+    // The deadline caps the lease (20.5 s: until T0 + 20); the preparation outlasts it.
+    w.art.prepare_ms.store(21_000, Ordering::SeqCst);
+    assert!(w.publish_within(20_500).await.is_err());
+    assert!(w.registry.uploads.lock().unwrap().is_empty());
+    assert_eq!(w.state().await.failures, 1);
+}
+
+#[tokio::test]
+async fn a_publisher_fenced_again_and_again_gives_up_after_three_rounds() {
+    let w = World::new().await;
+    w.art.steal.store(true, Ordering::SeqCst);
+    let e = w.publish(false).await.unwrap_err();
+    assert_eq!(e.status, 503, "{}", e.message);
+    assert_eq!(w.registry.uploads.lock().unwrap().len(), 3);
+    let st = w.state().await;
+    assert_eq!(st.revision, 4, "three republish markers");
+    assert_eq!(
+        st.published_revision, -1,
+        "nothing a fenced publisher did is recorded"
+    );
+}
+
+#[tokio::test]
+async fn an_inactive_artefact_leaves_the_refresh_index() {
+    let w = World::new().await;
+    w.art.active.store(false, Ordering::SeqCst);
+    assert_eq!(w.publish(true).await.unwrap(), Outcome::Inactive);
+    assert_eq!(w.state().await.refresh_at, None);
+    assert!(w.registry.uploads.lock().unwrap().is_empty());
+    // A caller waiting for a change of it is answered at once.
+    let deps = w.deps();
+    let cx = Cx {
+        repo: &w.repo,
+        deps: &deps,
+    };
+    let before = w.clock_ms();
+    let out = publish_and_wait(&cx, &w.art, &t(ID), "1", before + 20_000).await;
+    assert_eq!(out.unwrap(), Settled::Unpublished(None));
+    assert_eq!(w.clock_ms(), before, "no waiting");
+}
+
+#[tokio::test]
+async fn a_change_made_during_a_publish_whose_publisher_then_dies_is_due_one_lease_later() {
+    let w = World::new().await;
+    fn second_take(ops: &[Op]) -> bool {
+        matches!(ops, [Op::Replace { record, .. }] if record
+            .get::<StatusList>()
+            .is_some_and(|l| l.publish.lease.is_some() && l.publish.revision == 2))
+    }
+    let dies = trustfn_testkit::FailOnce::new(&w.repo, second_take);
+    w.registry.hold_next(1);
+    let publishing = w.publish_on(&dies, false);
+    let change = async {
+        while w.registry.waiting.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        w.change(|d| d.publish.revision += 1).await;
+        w.registry.release();
+    };
+    let (out, ()) = tokio::join!(publishing, change);
+    assert!(out.is_err(), "the second round died taking the lease");
+    let st = w.state().await;
+    assert_eq!((st.published_revision, st.revision), (1, 2));
+    assert_eq!(
+        st.refresh_at,
+        Some(T0 + 20),
+        "due one lease after the release"
+    );
+}
+
+/// Republishes the engine's test artefact.
+struct Mine<'a>(&'a Numbers);
+
+#[async_trait]
+impl Republisher for Mine<'_> {
+    fn handles(&self, kind: Kind) -> bool {
+        kind == Kind::StatusList
+    }
+    async fn republish(
+        &self,
+        cx: &Cx<'_>,
+        id: &Target,
+        deadline_ms: i64,
+    ) -> Result<Outcome, ApiError> {
+        publish(cx, self.0, id, true, deadline_ms).await
+    }
+}
+
+#[tokio::test]
+async fn the_refresh_pages_counts_and_stops_in_time() {
+    let w = World::new().await;
+    for i in 2..=5 {
+        w.another(&format!("acme.t1.st.c.l{i}")).await;
+    }
+    let deps = w.deps();
+    let cx = Cx {
+        repo: &w.repo,
+        deps: &deps,
+    };
+    let mine = Mine(&w.art);
+    let publishers: [&dyn Republisher; 1] = [&mine];
+    // Less than a round's time: nothing is started, and the run says more is due.
+    let short = w.clock_ms() + trustfn_publish::engine::MIN_ROUND_MS - 1;
+    let report = refresh(&cx, &publishers, 0, 2, short).await.unwrap();
+    assert_eq!((report.due, report.more), (0, true));
+    // Pages of two: all five, each once.
+    let report = refresh(&cx, &publishers, 0, 2, w.clock_ms() + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.due, report.republished, report.failed, report.held),
+        (5, 5, 0, 0)
+    );
+    // A held one and a failing one are counted as such.
+    w.clock.advance(7200);
+    w.change(|d| {
+        d.publish.lease = Some(Lease {
+            owner: "holder".into(),
+            since: T0 + 7200,
+            until: T0 + 7300,
+        })
+    })
+    .await;
+    w.registry.fail.store(true, Ordering::SeqCst);
+    let report = refresh(&cx, &publishers, 0, 25, w.clock_ms() + 60_000)
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.due, report.held, report.failed, report.republished),
+        (5, 1, 4, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_refresh_run_is_not_held_by_an_artefact_that_hangs() {
+    let w = World::new().await;
+    w.art.stall.store(true, Ordering::SeqCst);
+    let deps = w.deps();
+    let cx = Cx {
+        repo: &w.repo,
+        deps: &deps,
+    };
+    let mine = Mine(&w.art);
+    let publishers: [&dyn Republisher; 1] = [&mine];
+    let run = refresh(&cx, &publishers, 0, 25, w.clock_ms() + 2_500);
+    let report = tokio::time::timeout(std::time::Duration::from_secs(20), run)
+        .await
+        .expect("the run ends at its deadline")
+        .unwrap();
+    assert_eq!((report.due, report.failed), (1, 1));
 }

@@ -26,14 +26,18 @@ impl Republisher for StatusLists {
         trustfn_publish::publish(cx, self, id, true, deadline_ms).await
     }
 
-    async fn gone(&self, cx: &Cx<'_>, id: &Target) -> Result<bool, ApiError> {
+    async fn gone(&self, cx: &Cx<'_>, id: &Target) -> Result<(), ApiError> {
         // The list was deleted: its pending changes have nothing left to change.
-        let mut dropped = false;
+        let mut dropped = 0;
         loop {
             let batch = cx.repo.pending(id, FOLD_CHUNK).await?;
             if batch.is_empty() {
-                return Ok(dropped);
+                if dropped > 0 {
+                    tracing::info!(list = %id, dropped, "dropped the pending changes of a deleted list");
+                }
+                return Ok(());
             }
+            dropped += batch.len();
             let ops = batch
                 .into_iter()
                 .map(|p| Op::RemovePending {
@@ -42,7 +46,6 @@ impl Republisher for StatusLists {
                 })
                 .collect();
             cx.repo.commit(ops).await?;
-            dropped = true;
         }
     }
 }

@@ -241,6 +241,27 @@ impl Raced<'_> {
 
 repository_wrapper!(Raced<'_>);
 
+/// A repository that counts the commits it is asked for (successful or not).
+pub struct Counting<'a>(pub &'a dyn Repository, pub AtomicUsize);
+
+impl<'a> Counting<'a> {
+    pub fn new(repo: &'a dyn Repository) -> Counting<'a> {
+        Counting(repo, AtomicUsize::new(0))
+    }
+
+    /// Commits asked for so far.
+    pub fn commits(&self) -> usize {
+        self.1.load(Ordering::SeqCst)
+    }
+
+    async fn write(&self, ops: Vec<Op>) -> Result<(), RepoError> {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.commit(ops).await
+    }
+}
+
+repository_wrapper!(Counting<'_>);
+
 /// A repository where another writer commits `ops` just before the first read of pending
 /// changes (a publisher folding them between two reads of the use case under test).
 pub struct RacedRead<'a>(pub &'a dyn Repository, pub Mutex<Option<Vec<Op>>>);
