@@ -352,3 +352,13 @@ def test_a_restore_merge_keeps_every_revocation_crl_number_and_newer_record():
               for k, i in copy.items() if k[0].startswith("R#")}
     assert counts[iaca] == (2, 0) and counts[key] == (0, 1) and counts["o.t.kms.k2"] == (0, 1)
     assert counts["o.t.st"] == (1, 0) and counts["o.t.kms"] == (2, 0)
+
+
+def test_the_architecture_page_names_files_that_exist():
+    """docs/ARCHITECTURE.md is a map: every path it names (in backticks, with a slash) exists."""
+    import re
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text()
+    named = {m for m in re.findall(r"`([A-Za-z0-9_./<>-]+/[A-Za-z0-9_./-]*)`", text) if "<" not in m}
+    assert len(named) > 20, named
+    missing = sorted(p for p in named if not (ROOT / p.rstrip("/")).exists())
+    assert missing == [], f"docs/ARCHITECTURE.md names paths that do not exist: {missing}"
