@@ -701,15 +701,21 @@ async fn a_record_that_keeps_changing_ends_the_publish_with_an_error_not_a_spin(
     let w = World::new().await;
     // Every write loses a race (another writer keeps changing the record).
     let repo = trustfn_testkit::CommitsConflict(&w.repo);
+    let counted = trustfn_testkit::Counting::new(&repo);
     let e = tokio::time::timeout(
         std::time::Duration::from_secs(5),
-        w.publish_on(&repo, false),
+        w.publish_on(&counted, false),
     )
     .await
     .expect("bounded")
     .unwrap_err();
     assert_eq!(e.status, 409, "{}", e.message);
     assert_eq!(w.state().await.lease, None);
+    assert_eq!(
+        counted.commits(),
+        trustfn_publish::lease::RACES as usize + 1,
+        "a bounded number of takes"
+    );
 }
 
 #[tokio::test]
