@@ -44,6 +44,8 @@ struct Numbers {
     active: AtomicBool,
     /// Whether preparations never finish (a KMS or storage call that hangs).
     stall: AtomicBool,
+    /// Real milliseconds each preparation takes (a KMS call on the network).
+    prepare_real_ms: AtomicU64,
     /// Whether each build gives the lease away (to an expired lease of a "thief" that records
     /// the version the round's upload will store), as when the lease runs out during the round
     /// and another publisher takes it, publishes and dies.
@@ -133,6 +135,10 @@ impl Artefact for Numbers {
             .clock
             .sleep(self.prepare_ms.load(Ordering::SeqCst))
             .await;
+        let real = self.prepare_real_ms.load(Ordering::SeqCst);
+        if real > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(real)).await;
+        }
         Ok(Some((
             rec,
             Work {
@@ -256,6 +262,7 @@ impl World {
                 prepare_ms: AtomicU64::new(0),
                 active: AtomicBool::new(true),
                 stall: AtomicBool::new(false),
+                prepare_real_ms: AtomicU64::new(0),
                 steal: AtomicBool::new(false),
             },
         };
@@ -966,4 +973,52 @@ async fn a_refresh_run_is_not_held_by_an_artefact_that_hangs() {
         .expect("the run ends at its deadline")
         .unwrap();
     assert_eq!((report.due, report.failed), (1, 1));
+}
+
+#[tokio::test]
+async fn a_write_under_the_lease_answers_the_record_as_stored() {
+    let w = World::new().await;
+    let leased = w.rec().await;
+    let deps = w.deps();
+    let cx = Cx {
+        repo: &w.repo,
+        deps: &deps,
+    };
+    let child = Record::new(t(&format!("{ID}.c1")), w.rec().await.doc);
+    let out = commit_under_lease::<Numbers>(&cx, leased, "nobody", |r| {
+        let mut next = r.clone();
+        with_set(&mut next.doc, &set(&[9]));
+        Ok(Planned {
+            next,
+            children_delta: 1,
+            others: vec![Op::Create(child.clone())],
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    let stored = w.rec().await;
+    assert_eq!(
+        (out.version, out.children),
+        (stored.version, stored.children)
+    );
+    assert_eq!(stored.children, 1);
+    assert_eq!(set_of(&out.doc), set(&[9]));
+}
+
+#[tokio::test]
+async fn the_refresh_starts_an_artefact_with_exactly_a_rounds_time_and_waits_for_slow_ones() {
+    let w = World::new().await;
+    let deps = w.deps();
+    let cx = Cx {
+        repo: &w.repo,
+        deps: &deps,
+    };
+    let mine = Mine(&w.art);
+    let publishers: [&dyn Republisher; 1] = [&mine];
+    // A preparation that takes real time (KMS on the network) is waited for.
+    w.art.prepare_real_ms.store(30, Ordering::SeqCst);
+    let just = w.clock_ms() + trustfn_publish::engine::MIN_ROUND_MS;
+    let report = refresh(&cx, &publishers, 0, 25, just).await.unwrap();
+    assert_eq!((report.due, report.republished, report.more), (1, 1, false));
 }
