@@ -32,33 +32,81 @@ def operation(environ):
     return "s3." + environ["REQUEST_METHOD"]
 
 
-def copy_tables_once_per_transaction():
-    """moto backs up a table before a TransactWriteItems once per item of the transaction, so a
-    100-item transaction copies the whole table 100 times and slows down with everything the test
-    session has stored (big fold transactions then outlast the SDK's 9-second timeout). During
-    one transaction, each table is copied once; everything else is copied as before."""
-    import copy
-    import types
-
+def transactions_without_table_copies():
+    """moto backs up every table a TransactWriteItems touches (a deep copy, once per item) so it
+    can roll back a cancelled transaction. That costs time in proportion to everything the test
+    session has stored: late in a run, after the big status-list tests, a small transaction took
+    longer than the SDK's 9-second timeout (a spurious 503). DynamoDB's semantics make the copy
+    unnecessary: every condition of a transaction is evaluated against the state before it, and
+    no item appears twice. So this checks every condition first and writes nothing if one fails;
+    only then applies the writes, keeping a copy of just the items it touches, which it puts back
+    if a write is refused (an item over 400 KB, a bad update expression). Requests run one at a
+    time (below), so nothing else sees the state in between."""
     from moto.dynamodb import models
-    from moto.dynamodb.models.table import Table
-
-    transact = models.DynamoDBBackend.transact_write_items
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed, MockValidationException, MultipleTransactionsException,
+        TooManyTransactionsException, TransactionCanceledException, TransactWriteSingleOpException)
+    from moto.dynamodb.comparisons import get_filter_expression as filter_expression
 
     def transact_write_items(self, transact_items):
-        copies = {}
-
-        def deepcopy(obj, memo=None):
-            if isinstance(obj, Table):
-                if id(obj) not in copies:
-                    copies[id(obj)] = copy.deepcopy(obj, memo)
-                return copies[id(obj)]
-            return copy.deepcopy(obj, memo)
-        models.copy = types.SimpleNamespace(deepcopy=deepcopy)
-        try:
-            return transact(self, transact_items)
-        finally:
-            models.copy = copy
+        if len(transact_items) > 100:
+            raise TooManyTransactionsException()
+        seen, planned, errors = set(), [], []
+        for item in transact_items:  # 1. check, write nothing
+            if len(item) > 1:
+                raise TransactWriteSingleOpException
+            op_type, op = next(iter(item.items()))
+            if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                errors.append(("ValidationException", "Unsupported transaction operation", None))
+                continue
+            table_name = op["TableName"]
+            if op_type == "Put":
+                table = self.get_table(table_name)
+                key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = op["Item"][table.range_key_attr]
+            else:
+                key = op["Key"]
+            ident = (str(table_name), str(dict(sorted(key.items()))))
+            if ident in seen:
+                raise MultipleTransactionsException()
+            seen.add(ident)
+            current = self.get_item(table_name, key)
+            cond = op.get("ConditionExpression")
+            if cond is not None and not filter_expression(
+                    cond, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")).expr(current):
+                old = current.to_json()["Attributes"] if current and op.get(
+                    "ReturnValuesOnConditionCheckFailure") == "ALL_OLD" else None
+                errors.append(("ConditionalCheckFailed", "The conditional request failed", old))
+                continue
+            errors.append((None, None, None))
+            planned.append((op_type, op, table_name, key, current.to_json()["Attributes"] if current else None))
+        if any(code is not None for code, _, _ in errors):
+            raise TransactionCanceledException(errors)
+        done = []
+        try:  # 2. apply, undoing only the touched items if a write is refused
+            for op_type, op, table_name, key, before in planned:
+                done.append((table_name, key, before))
+                names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                if op_type == "Put":
+                    self.put_item(table_name, op["Item"], expression_attribute_names=names,
+                                  expression_attribute_values=values)
+                elif op_type == "Delete":
+                    self.delete_item(table_name, key)
+                elif op_type == "Update":
+                    self.update_item(table_name, key, update_expression=op["UpdateExpression"],
+                                     expression_attribute_names=names, expression_attribute_values=values)
+        except Exception as e:
+            for table_name, key, before in reversed(done):
+                if before is None:
+                    self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, before)
+            if isinstance(e, MockValidationException):
+                raise
+            raise TransactionCanceledException(
+                [(type(e).__name__, str(e), None) if i == len(done) - 1 else (None, None, None)
+                 for i in range(len(transact_items))])
 
     models.DynamoDBBackend.transact_write_items = transact_write_items
 
@@ -69,7 +117,7 @@ def main():
     ap.add_argument("-p", "--port", type=int, default=4566)
     a = ap.parse_args()
     os.environ.setdefault("MOTO_PORT", str(a.port))
-    copy_tables_once_per_transaction()  # requests run one at a time (below), so this is safe
+    transactions_without_table_copies()  # requests run one at a time (below), so this is safe
     app = DomainDispatcherApplication(create_backend_app)
     lock = threading.Lock()
 

@@ -3,6 +3,7 @@ document, and the event fixtures invoked through `cargo lambda invoke`."""
 import json
 import subprocess
 import sys
+import uuid
 
 import pytest
 from openapi_spec_validator import validate
@@ -362,3 +363,40 @@ def test_the_architecture_page_names_files_that_exist():
     assert len(named) > 20, named
     missing = sorted(p for p in named if not (ROOT / p.rstrip("/")).exists())
     assert missing == [], f"docs/ARCHITECTURE.md names paths that do not exist: {missing}"
+
+
+def test_the_local_dynamodb_keeps_transactions_atomic_without_copying_tables(ddb):
+    """infra/local/moto_serial.py replaces moto's table copy per transaction (whose cost grew with
+    the table until small commits outlasted the SDK timeout) with a check-then-apply that undoes
+    only the items it touched. Both ways a transaction can fail still write nothing."""
+    table = f"tx-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                           {"AttributeName": "sk", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}])
+
+    def put(pk, v, cond=None):
+        p = {"TableName": table, "Item": {"pk": {"S": pk}, "sk": {"S": "x"}, "v": {"S": v}}}
+        return {"Put": {**p, "ConditionExpression": cond} if cond else p}
+
+    def value(pk):
+        return ddb.get_item(TableName=table, Key={"pk": {"S": pk}, "sk": {"S": "x"}}).get("Item", {}).get("v", {}).get("S")
+
+    ddb.transact_write_items(TransactItems=[put("a", "1"), put("b", "1")])
+    # A failed condition: the reasons name it, the first Put is not written.
+    with pytest.raises(ddb.exceptions.TransactionCanceledException) as e:
+        ddb.transact_write_items(TransactItems=[put("c", "1"), put("a", "2", "attribute_not_exists(pk)")])
+    assert [r["Code"] for r in e.value.response["CancellationReasons"]] == ["None", "ConditionalCheckFailed"]
+    assert (value("a"), value("c")) == ("1", None)
+    # A write refused after others were applied (over 400 KB): those are undone.
+    with pytest.raises(ddb.exceptions.ClientError):
+        ddb.transact_write_items(TransactItems=[
+            put("a", "3"), {"Delete": {"TableName": table, "Key": {"pk": {"S": "b"}, "sk": {"S": "x"}}}},
+            put("d", "y" * 410_000)])
+    assert (value("a"), value("b"), value("d")) == ("1", "1", None)
+    # Conditions see the state before the transaction; updates apply.
+    ddb.transact_write_items(TransactItems=[{"Update": {
+        "TableName": table, "Key": {"pk": {"S": "a"}, "sk": {"S": "x"}}, "UpdateExpression": "SET v = :v",
+        "ConditionExpression": "v = :o", "ExpressionAttributeValues": {":v": {"S": "9"}, ":o": {"S": "1"}}}}])
+    assert value("a") == "9"
+    ddb.delete_table(TableName=table)
