@@ -28,8 +28,10 @@ async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error
         repo: app.repo().await,
         deps: &deps,
     };
-    let publishers: [&dyn trustfn_publish::Republisher; 2] =
-        [&trustfn_status::StatusLists, &trustfn_certs::crl::Crls];
+    let publishers: [&dyn trustfn_publish::Republisher; 2] = [
+        &trustfn_status::StatusLists,
+        &trustfn_certs::crl_publication::Crls,
+    ];
     let report = trustfn_publish::refresh(&cx, &publishers, lookahead, PAGE, deps.deadline_ms)
         .await
         .map_err(|e| format!("refresh failed: {e}"))?;

@@ -9,7 +9,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
     // Authorized on the path alone, before any storage read.
     let auth = p.authorize::<act::IssuedList>(&target(&req)?)?;
-    trustfn_certs::issued::issued(
+    trustfn_certs::inventory::issued(
         app.repo().await,
         &auth,
         &page_params(&req),
@@ -21,5 +21,5 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    trustfn_http::run_with_query(trustfn_certs::issued::ISSUED_QUERY, handle).await
+    trustfn_http::run_with_query(trustfn_certs::inventory::ISSUED_QUERY, handle).await
 }

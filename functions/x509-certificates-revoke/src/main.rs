@@ -10,7 +10,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     // Authorized on the path alone, before any body parsing or storage read.
     let auth = p.authorize::<act::CertificateRevoke>(&target(&req)?)?;
     let deps = app.publish_deps(trustfn_http::publish_deadline(&req)).await;
-    trustfn_certs::issued::revoke(app.repo().await, &deps, &auth, json_body(&req)?).await
+    trustfn_certs::revocation::revoke(app.repo().await, &deps, &auth, json_body(&req)?).await
 }
 
 #[tokio::main]

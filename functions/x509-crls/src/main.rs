@@ -9,7 +9,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
     // Authorized on the path alone, before any storage read.
     let auth = p.authorize::<act::CrlView>(&target(&req)?)?;
-    trustfn_certs::issued::crls(app.repo().await, &auth).await
+    trustfn_certs::inventory::crls(app.repo().await, &auth).await
 }
 
 #[tokio::main]

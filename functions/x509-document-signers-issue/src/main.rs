@@ -10,7 +10,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     // Authorized on the path alone, before any body parsing or storage read.
     let auth = p.authorize::<act::DocumentSignerIssue>(&target(&req)?)?;
     let deps = app.publish_deps(trustfn_http::publish_deadline(&req)).await;
-    trustfn_certs::issue::issue_document_signer(app.repo().await, &deps, &auth, json_body(&req)?)
+    trustfn_certs::issuance::issue_document_signer(app.repo().await, &deps, &auth, json_body(&req)?)
         .await
 }
 

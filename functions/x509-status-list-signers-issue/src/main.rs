@@ -10,8 +10,13 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     // Authorized on the path alone, before any body parsing or storage read.
     let auth = p.authorize::<act::StatusListSignerIssue>(&target(&req)?)?;
     let deps = app.publish_deps(trustfn_http::publish_deadline(&req)).await;
-    trustfn_certs::issue::issue_status_list_signer(app.repo().await, &deps, &auth, json_body(&req)?)
-        .await
+    trustfn_certs::issuance::issue_status_list_signer(
+        app.repo().await,
+        &deps,
+        &auth,
+        json_body(&req)?,
+    )
+    .await
 }
 
 #[tokio::main]

@@ -1,7 +1,10 @@
-//! X.509: the certificate service (IACA and Document Signer issuance with KMS keys, written
-//! through to attached stores) and the X.509 store.
+//! The X.509 Certificate and Store services: issuance ([`issuance`]), what a service issued
+//! ([`inventory`]), revocation ([`revocation`]) and the CRLs published for it
+//! ([`crl_publication`]), and the X.509 stores ([`store`]).
 
-pub mod crl;
-pub mod issue;
-pub mod issued;
+pub mod crl_publication;
+mod error;
+pub mod inventory;
+pub mod issuance;
+pub mod revocation;
 pub mod store;

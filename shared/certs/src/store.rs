@@ -11,7 +11,7 @@ use trustfn_domain::resource::children_page;
 use trustfn_domain::target::Target;
 use trustfn_x509::parse;
 
-use crate::issue::certificate_doc;
+use crate::issuance::certificate_doc;
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

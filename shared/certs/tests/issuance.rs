@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use serde_json::{json, Value};
-use trustfn_certs::issue::{self, IssueDs, IssueIaca};
+use trustfn_certs::issuance::{self, IssueDs, IssueIaca};
 use trustfn_domain::auth::{act, Operation, Principal};
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{Certificate, KeyDoc, Record, Service};
@@ -85,7 +85,7 @@ fn ds_body(iaca_key: &str, ds_key: &str) -> IssueDs {
 }
 
 async fn iaca(repo: &MemoryRepo, kms: &FakeKms, key: &str, stored: &str) -> Result<Value, u16> {
-    issue::issue_iaca(
+    issuance::issue_iaca(
         repo,
         &deps(kms),
         &admin::<act::IacaIssue>(X509),
@@ -142,7 +142,7 @@ async fn an_id_taken_in_one_store_writes_nothing_to_any_store() {
     .unwrap();
     let before = repo.item_counts().await;
     let auth = admin::<act::IacaIssue>(X509);
-    let e = issue::issue_iaca(
+    let e = issuance::issue_iaca(
         &repo,
         &deps(&kms),
         &auth,
@@ -174,7 +174,7 @@ async fn a_store_removed_during_issuance_writes_nothing_to_the_others() {
     ];
     let raced = Raced::new(&repo, gone);
     let auth = admin::<act::IacaIssue>(X509);
-    let e = issue::issue_iaca(
+    let e = issuance::issue_iaca(
         &raced,
         &deps(&kms),
         &auth,
@@ -199,7 +199,7 @@ async fn the_signing_key_must_live_in_an_attached_kms_service() {
     let auth = admin::<act::DocumentSignerIssue>(X509);
     let d = deps(&kms);
     let ds = |iaca_key: &'static str, ds_key: &'static str| {
-        issue::issue_document_signer(&repo, &d, &auth, ds_body(iaca_key, ds_key))
+        issuance::issue_document_signer(&repo, &d, &auth, ds_body(iaca_key, ds_key))
     };
     assert_eq!(
         ds("acme.t1.kms.iaca", "acme.t1.other.k")
@@ -250,7 +250,7 @@ async fn keys_and_stores_named_in_the_request_need_their_own_rights() {
         let (repo, kms) = (&repo, &kms);
         async move {
             let auth = p.authorize::<act::IacaIssue>(&t(X509))?;
-            issue::issue_iaca(
+            issuance::issue_iaca(
                 repo,
                 &deps(kms),
                 &auth,
@@ -306,7 +306,7 @@ async fn keys_and_stores_named_in_the_request_need_their_own_rights() {
     let auth = no_ds_key
         .authorize::<act::DocumentSignerIssue>(&t(X509))
         .unwrap();
-    let e = issue::issue_document_signer(
+    let e = issuance::issue_document_signer(
         &repo,
         &deps(&kms),
         &auth,
@@ -326,7 +326,7 @@ async fn keys_and_stores_named_in_the_request_need_their_own_rights() {
     let auth = no_read
         .authorize::<act::DocumentSignerIssue>(&t(X509))
         .unwrap();
-    let e = issue::issue_document_signer(
+    let e = issuance::issue_document_signer(
         &repo,
         &deps(&kms),
         &auth,

@@ -5,9 +5,9 @@
 use std::sync::atomic::Ordering;
 
 use serde_json::{json, Value};
-use trustfn_certs::crl::{crl_object_key, publish_crl};
-use trustfn_certs::issue::{self, IssueDs, IssueIaca};
-use trustfn_certs::issued::{self, RevokeRequest};
+use trustfn_certs::crl_publication::{crl_object_key, publish_crl};
+use trustfn_certs::issuance::{self, IssueDs, IssueIaca};
+use trustfn_certs::revocation::{self, RevokeRequest};
 use trustfn_domain::auth::act;
 use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{
@@ -144,7 +144,7 @@ impl World {
             "certificateData": {"country": "US", "commonName": "IACA", "issuerAlternativeNameConf": {"uri": "https://x.example"}},
             "iacaKeyDesc": {"type": "kms-hosted-key-descriptor", "keyIdPath": "acme.t1.kms.iaca"}}))
         .unwrap();
-        issue::issue_iaca(
+        issuance::issue_iaca(
             &self.repo,
             &self.deps(),
             &admin::<act::IacaIssue>(X509),
@@ -164,7 +164,7 @@ impl World {
             "dsKeyDescriptor": {"type": "kms-hosted-key-descriptor", "keyIdPath": "acme.t1.kms.ds"}}))
         .unwrap();
         let auth = admin::<act::DocumentSignerIssue>(X509);
-        issue::issue_document_signer(&self.repo, &self.deps(), &auth, body)
+        issuance::issue_document_signer(&self.repo, &self.deps(), &auth, body)
             .await
             .map(|r| r.body.unwrap())
     }
@@ -174,7 +174,7 @@ impl World {
             serde_json::from_value(json!({"serialNumber": serial, "reason": "keyCompromise"}))
                 .unwrap();
         let auth = admin::<act::CertificateRevoke>(X509);
-        issued::revoke(&self.repo, &self.deps(), &auth, body)
+        revocation::revoke(&self.repo, &self.deps(), &auth, body)
             .await
             .map(|r| r.body.unwrap())
     }
@@ -489,7 +489,7 @@ async fn a_stored_certificate_issued_before_records_existed_can_be_revoked() {
     let body: RevokeRequest =
         serde_json::from_value(json!({"storedCertificatePath": stored})).unwrap();
     let auth = admin::<act::CertificateRevoke>(X509);
-    let out = issued::revoke(&w.repo, &w.deps(), &auth, body)
+    let out = revocation::revoke(&w.repo, &w.deps(), &auth, body)
         .await
         .unwrap()
         .body

@@ -2,6 +2,7 @@
 //! in DER and signed through the [`Signer`] trait (AWS KMS in production, a local key in tests).
 //! No AWS dependency: this crate tests in seconds.
 
+pub mod annex_b;
 pub mod country;
 pub mod crl;
 pub mod csr;

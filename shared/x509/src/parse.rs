@@ -7,13 +7,9 @@ use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer, X509Certificate, X509Version};
 
+use crate::annex_b::{IACA_MAX_DAYS, MDL_DS_EKU};
 use crate::PublicKey;
 use crate::{rule, X509Error};
-
-/// Longest IACA validity (20 years of 365 days, as walt.id enforces).
-pub const IACA_MAX_DAYS: i64 = 7300;
-/// Longest Document Signer validity.
-pub const DS_MAX_DAYS: i64 = 457;
 
 /// What a store record shows about a certificate.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,7 +71,7 @@ pub fn is_mdl_document_signer(der: &[u8]) -> bool {
     let Ok(cert) = parse_der(der) else {
         return false;
     };
-    let ds = crate::profile::MDL_DS_EKU
+    let ds = MDL_DS_EKU
         .iter()
         .map(|a| a.to_string())
         .collect::<Vec<_>>()

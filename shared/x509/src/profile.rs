@@ -10,9 +10,7 @@ use crate::parse::{self, ParsedIaca};
 use crate::PublicKey;
 use crate::{rule, Signer, X509Error};
 
-pub use crate::parse::{DS_MAX_DAYS, IACA_MAX_DAYS};
-/// The mdlDS extended key usage.
-pub const MDL_DS_EKU: &[u64] = &[1, 0, 18013, 5, 1, 2];
+use crate::annex_b::{DS_MAX_DAYS, IACA_MAX_DAYS, MDL_DS_EKU, STATUS_LIST_SIGNER_MAX_DAYS};
 
 const OID_CN: &[u64] = &[2, 5, 4, 3];
 const OID_C: &[u64] = &[2, 5, 4, 6];
@@ -73,10 +71,6 @@ pub struct DsData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<DateTime<Utc>>,
 }
-
-/// Longest validity of a status-list signer certificate (ISO/IEC 18013-5 2nd edition, the MSO
-/// revocation list signer).
-pub const STATUS_LIST_SIGNER_MAX_DAYS: i64 = 1187;
 
 /// A status-list signer certificate request: the key that signs status lists, certified by the
 /// IACA so the lists share the credentials' trust anchor.

@@ -8,8 +8,9 @@ use ring::signature::{
     EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
 };
 use sha1::Digest;
+use trustfn_x509::annex_b::{DS_MAX_DAYS, IACA_MAX_DAYS};
 use trustfn_x509::parse::{parse_iaca, parse_iaca_pem, ParsedIaca};
-use trustfn_x509::profile::{IanConf, DS_MAX_DAYS, IACA_MAX_DAYS};
+use trustfn_x509::profile::IanConf;
 use trustfn_x509::{Curve, DsData, IacaData, PublicKey, Signer, X509Error};
 use x509_parser::der_parser::asn1_rs::Tag;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};

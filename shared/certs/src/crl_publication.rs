@@ -200,7 +200,7 @@ impl Artefact for Crls {
             signer.as_ref(),
         )
         .await
-        .map_err(crate::issue::x509_error)?;
+        .map_err(crate::error::x509_error)?;
         let (this, next) = (this.timestamp(), next.timestamp());
         let max_age = CRL_MAX_AGE.min(next - cx.deps.now()).max(0);
         Ok(Built {

@@ -1,0 +1,12 @@
+//! The ISO/IEC 18013-5 limits and identifiers that both building ([`crate::profile`]) and
+//! reading ([`crate::parse`]) certificates apply: one place, so neither module needs the other's.
+
+/// Longest IACA validity (20 years of 365 days, as walt.id enforces).
+pub const IACA_MAX_DAYS: i64 = 7300;
+/// Longest Document Signer validity.
+pub const DS_MAX_DAYS: i64 = 457;
+/// Longest validity of a status-list signer certificate (ISO/IEC 18013-5 2nd edition, the MSO
+/// revocation list signer).
+pub const STATUS_LIST_SIGNER_MAX_DAYS: i64 = 1187;
+/// The mdlDS extended key usage.
+pub const MDL_DS_EKU: &[u64] = &[1, 0, 18013, 5, 1, 2];
