@@ -6,9 +6,9 @@ use trustfn_access::api_keys::{create_api_key, delete_api_key, list_api_keys, Cr
 use trustfn_access::roles::{create_role, CreateRole};
 use trustfn_domain::auth::{act, Action, Operation, Principal};
 use trustfn_domain::authn::{authenticate, AdminToken};
-use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{ApiKey, Role};
 use trustfn_domain::resource::load_as;
+use trustfn_testkit::MemoryRepo;
 use trustfn_testkit::{admin, api_key, seed_tenant, t};
 
 fn key_body(v: serde_json::Value) -> CreateApiKey {

@@ -7,13 +7,13 @@ use std::sync::atomic::Ordering;
 use serde_json::{json, Value};
 use trustfn_certs::issuance::{self, IssueDs, IssueIaca};
 use trustfn_domain::auth::{act, Operation, Principal};
-use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{Certificate, KeyDoc, Record, Service};
 use trustfn_domain::repo::Op;
 use trustfn_domain::repo::Repository;
 use trustfn_domain::resource::load_as;
 use trustfn_publish::{Clock, PublishDeps, SystemClock};
 use trustfn_signer::Curve;
+use trustfn_testkit::MemoryRepo;
 use trustfn_testkit::{
     admin, api_key, attach, seed, seed_tenant, t, FakeKms, FakeSecrets, Raced, RecordingRegistry,
 };

@@ -9,7 +9,6 @@ use trustfn_certs::crl_publication::{crl_object_key, publish_crl};
 use trustfn_certs::issuance::{self, IssueDs, IssueIaca};
 use trustfn_certs::revocation::{self, RevokeRequest};
 use trustfn_domain::auth::act;
-use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{
     CrlState, CrlTarget, IssuedCertificate, KeyDoc, Record, Service, X509ServiceConfig,
 };
@@ -18,6 +17,7 @@ use trustfn_domain::resource::load_as;
 use trustfn_publish::Outcome;
 use trustfn_publish::{Clock, PublishDeps, SystemClock};
 use trustfn_signer::Curve;
+use trustfn_testkit::MemoryRepo;
 use trustfn_testkit::{
     admin, attach, registry_config, seed, seed_tenant, t, FakeKms, FakeSecrets, RecordingRegistry,
 };

@@ -1,6 +1,6 @@
 //! The AWS-free core every trustfn service crate builds on: resource targets, the error shape,
 //! principals and permission evaluation (with the proof of authorization use cases take), the
-//! stored model, the storage port (and an in-memory repository for tests) and the ports to KMS,
+//! stored model, the storage port (in memory for tests: `trustfn_testkit::MemoryRepo`) and the ports to KMS,
 //! secret sealing and status-list registries.
 
 pub mod auth;
@@ -9,10 +9,9 @@ pub mod duration;
 pub mod endpoint;
 pub mod error;
 pub mod json;
-pub mod memory;
 pub mod model;
 pub mod ports;
-pub mod registry;
+pub mod registry_config;
 pub mod reply;
 pub mod repo;
 pub mod resource;

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use trustfn_signer::{Curve, PublicKey, Signer};
 
 use crate::error::ApiError;
-use crate::registry::RegistryConfig;
+use crate::registry_config::RegistryConfig;
 use crate::secret::{Sealed, Secret};
 
 #[derive(Debug, Clone)]

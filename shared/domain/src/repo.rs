@@ -1,5 +1,5 @@
 //! The storage port. Operations are planned in this crate as a list of [`Op`]s and committed
-//! atomically by an adapter (DynamoDB `TransactWriteItems` in production, [`MemoryRepo`] in tests).
+//! atomically by an adapter (DynamoDB `TransactWriteItems` in production, `trustfn_testkit::MemoryRepo` in tests).
 
 use async_trait::async_trait;
 

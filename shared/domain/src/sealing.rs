@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::error::ApiError;
 use crate::ports::SecretBox;
-use crate::registry::RegistryConfig;
+use crate::registry_config::RegistryConfig;
 use crate::secret::{Sealed, Secret, SecretInput};
 use crate::target::Target;
 
@@ -148,7 +148,8 @@ mod tests {
     async fn a_kept_secret_is_bound_to_its_destination() {
         let svc = Target::parse("acme.t.st").unwrap();
         let policy =
-            crate::registry::RegistryPolicy::from_settings("http://127.0.0.1:10000", "").unwrap();
+            crate::registry_config::RegistryPolicy::from_settings("http://127.0.0.1:10000", "")
+                .unwrap();
         let req = |v: serde_json::Value| RegistryConfig::from_request(Some(&v), &policy).unwrap();
         let stored = req(json!({"type": "azure", "accountName": "a", "containerName": "cc1",
                                 "sasToken": "sv=1&sig=x", "endpointUrl": "http://127.0.0.1:10000/a"}))

@@ -10,7 +10,7 @@ use lambda_http::{Body, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use trustfn_domain::auth::Principal;
 use trustfn_domain::authn::{self, AdminToken};
-use trustfn_domain::registry::RegistryPolicy;
+use trustfn_domain::registry_config::RegistryPolicy;
 use trustfn_domain::reply::{PageParams, Reply};
 use trustfn_domain::repo::Repository;
 use trustfn_domain::{ApiError, Target};

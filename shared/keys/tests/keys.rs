@@ -2,12 +2,12 @@
 //! what import checks, and which KMS keys a delete retires.
 
 use trustfn_domain::auth::act;
-use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{KeyDoc, Service};
 use trustfn_domain::repo::Repository;
 use trustfn_domain::resource::load_as;
 use trustfn_keys::{delete, generate, import_aws, list, retire, view, GenerateKey, ImportAwsKey};
 use trustfn_signer::Curve;
+use trustfn_testkit::MemoryRepo;
 use trustfn_testkit::{admin, seed, seed_tenant, t, CommitsFail, FakeKms};
 
 async fn world() -> (MemoryRepo, FakeKms) {

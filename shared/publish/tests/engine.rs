@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use trustfn_domain::error::ApiError;
-use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{Kind, Lease, PublishState, Record, StatusList};
 use trustfn_domain::ports::Publisher;
 use trustfn_domain::repo::{Op, Repository};
@@ -22,6 +21,7 @@ use trustfn_publish::{
     publish, publish_and_wait, refresh, Absorbed, Artefact, Built, Cx, FakeClock, Issue, Outcome,
     PublishDeps, Republisher, Settled,
 };
+use trustfn_testkit::MemoryRepo;
 use trustfn_testkit::{t, AnswerLostOnce, FakeKms, FakeSecrets, RecordingRegistry};
 
 const KEY: &str = "object";

@@ -5,7 +5,7 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use trustfn_domain::ports::{Expect, Found};
-use trustfn_domain::registry::{connection_string_field, AzureRegistry, Secret};
+use trustfn_domain::registry_config::{connection_string_field, AzureRegistry, Secret};
 
 const VERSION: &str = "2021-08-06";
 

@@ -6,7 +6,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64U;
 use base64::Engine;
 use serde_json::{json, Value};
 use trustfn_domain::ports::{Expect, Found};
-use trustfn_domain::registry::{GcsRegistry, Secret};
+use trustfn_domain::registry_config::{GcsRegistry, Secret};
 
 pub struct Gcs {
     http: reqwest::Client,
@@ -57,7 +57,7 @@ impl Gcs {
                 Some(ServiceAccount {
                     email: f("client_email")?,
                     // A service-account key goes to Google only, whatever its token_uri says.
-                    token_uri: trustfn_domain::registry::GOOGLE_TOKEN_URI.to_owned(),
+                    token_uri: trustfn_domain::registry_config::GOOGLE_TOKEN_URI.to_owned(),
                     pkcs8: pem_to_der(&f("private_key")?)?,
                 })
             }

@@ -21,7 +21,7 @@ use aws_sdk_s3::config::{Credentials, Region};
 use aws_sdk_s3::error::DisplayErrorContext;
 use aws_sdk_s3::primitives::ByteStream;
 use trustfn_domain::ports::{Expect, Found, Publisher, Registries, RegistryError};
-use trustfn_domain::registry::{RegistryConfig, RegistryPolicy, Secret};
+use trustfn_domain::registry_config::{RegistryConfig, RegistryPolicy, Secret};
 
 /// Why an upload failed: text for the log only, and whether trying again may help (throttling,
 /// a 5xx, a dropped connection or a timeout).

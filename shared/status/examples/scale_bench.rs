@@ -19,7 +19,6 @@ use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use serde_json::{json, Value};
 use trustfn_domain::auth::act;
-use trustfn_domain::memory::{chunk_size, item_size, pending_size, MemoryRepo};
 use trustfn_domain::model::{KeyDoc, Record, Service, StatusServiceConfig};
 use trustfn_domain::repo::{
     Chunk, Op, Page, Pending, Remembered, RepoError, Repository, TokenRecord,
@@ -30,6 +29,7 @@ use trustfn_signer::Curve;
 use trustfn_status::config::{self, CreateConfig};
 use trustfn_status::entries::{self, Allocate};
 use trustfn_status::update::{self, UpdateBody};
+use trustfn_testkit::memory::{chunk_size, item_size, pending_size, MemoryRepo};
 use trustfn_testkit::{
     admin, attach, registry_config, seed, seed_tenant, FakeKms, FakeSecrets, RecordingRegistry,
 };

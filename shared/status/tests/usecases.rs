@@ -9,7 +9,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64U;
 use base64::Engine;
 use serde_json::{json, Value};
 use trustfn_domain::auth::{act, Operation};
-use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{
     KeyDoc, Lease, Service, StatusConfig, StatusList, StatusServiceConfig,
 };
@@ -21,6 +20,7 @@ use trustfn_status::config::{self, CreateConfig};
 use trustfn_status::entries::{self, Allocate};
 use trustfn_status::update::{self, UpdateBody};
 use trustfn_status::{view, StatusLists};
+use trustfn_testkit::MemoryRepo;
 use trustfn_testkit::{
     admin, api_key, attach, registry_config, seed, seed_tenant, t, FakeKms, FakeSecrets,
     RecordingRegistry,

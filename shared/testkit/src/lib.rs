@@ -1,7 +1,11 @@
 //! Test doubles for the use-case tests of the service crates, so they run in `cargo test` in
 //! seconds without emulators: a KMS that signs with local P-256/P-384 keys and counts its calls,
 //! a secret box bound to its context, a registry that records (or refuses, or holds) uploads, and
-//! helpers that seed the resource tree and make the administrator's proofs.
+//! helpers that seed the resource tree and make the administrator's proofs; and [`MemoryRepo`],
+//! the repository port in memory with DynamoDB's semantics.
+
+pub mod memory;
+pub use memory::MemoryRepo;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -18,7 +22,7 @@ use trustfn_domain::ports::{
     CreatedKey, Expect, Found, KeyInfo, KeyManager, KmsError, Publisher, Registries, RegistryError,
     SecretBox,
 };
-use trustfn_domain::registry::{RegistryConfig, Sealed, Secret};
+use trustfn_domain::registry_config::{RegistryConfig, Sealed, Secret};
 use trustfn_domain::repo::{
     Chunk, Op, Page, Pending, Remembered, RepoError, Repository, TokenRecord,
 };

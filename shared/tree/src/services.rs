@@ -13,7 +13,7 @@ use trustfn_domain::model::{
     StatusConfig, StatusServiceConfig, X509ServiceConfig,
 };
 use trustfn_domain::ports::SecretBox;
-use trustfn_domain::registry::{RegistryConfig, RegistryPolicy};
+use trustfn_domain::registry_config::{RegistryConfig, RegistryPolicy};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
 use trustfn_domain::resource::{children_of_kind, failed_index, load};

@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use serde_json::json;
 use trustfn_domain::auth::{act, Operation};
-use trustfn_domain::memory::MemoryRepo;
 use trustfn_domain::model::{Record, Service};
 use trustfn_domain::reply::PageParams;
 use trustfn_domain::repo::{Op, Pending, Repository};
 use trustfn_domain::Target;
+use trustfn_testkit::MemoryRepo;
 use trustfn_testkit::{admin, api_key, CommitsFail, Raced};
 use trustfn_tree::organizations::{self, CreateTenant};
 use trustfn_tree::services::{self, CreateService};

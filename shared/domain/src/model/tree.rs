@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::registry::{RegistryConfig, Sealed};
+use crate::registry_config::{RegistryConfig, Sealed};
 
 use super::ServiceType;
 

@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use async_trait::async_trait;
 use tokio::sync::Mutex;
 
-use crate::model::Record;
-use crate::repo::{
+use trustfn_domain::model::Record;
+use trustfn_domain::repo::{
     Chunk, Op, Page, Pending, Remembered, RepoError, Repository, TokenRecord, MAX_TX_ITEMS,
 };
-use crate::target::Target;
+use trustfn_domain::target::Target;
 
 /// An in-process repository with the same semantics as the DynamoDB adapter, for tests.
 #[derive(Default)]
@@ -166,10 +166,9 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
         }
         Op::Settle(r) => {
             let k = (r.scope.clone(), r.key.clone());
-            let claimed = state
-                .remembered
-                .get(&k)
-                .is_some_and(|old| old.outcome == crate::repo::CLAIMED && old.request == r.request);
+            let claimed = state.remembered.get(&k).is_some_and(|old| {
+                old.outcome == trustfn_domain::repo::CLAIMED && old.request == r.request
+            });
             if !claimed {
                 return Err(fail());
             }
@@ -479,7 +478,7 @@ impl Repository for MemoryRepo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Tenant;
+    use trustfn_domain::model::Tenant;
 
     fn t(s: &str) -> Target {
         Target::parse(s).unwrap()
