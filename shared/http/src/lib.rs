@@ -80,6 +80,9 @@ impl App {
             &std::env::var("TRUSTFN_STATUS_BUCKETS").unwrap_or_default(),
         )
         .map_err(|e| format!("TRUSTFN_ALLOWED_ENDPOINTS / TRUSTFN_STATUS_BUCKETS: {e}"))?;
+        // Functions that publish refuse to start with a lease setting that is not one.
+        #[cfg(feature = "status")]
+        trustfn_publish::timing::check_lease_setting()?;
         Ok(app)
     }
 

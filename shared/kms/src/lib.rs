@@ -151,8 +151,15 @@ impl KeyManager for Kms {
             Some(KeySpec::EccNistP521) => Some(Curve::P521),
             _ => None,
         };
+        // The ARN is what the key's record keeps and every Sign names: a key without one is
+        // not something to record.
+        let arn = meta
+            .arn
+            .clone()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| KmsError::Unavailable("DescribeKey answered without a key ARN".into()))?;
         Ok(KeyInfo {
-            arn: meta.arn.clone().unwrap_or_default(),
+            arn,
             curve,
             spec: meta
                 .key_spec()

@@ -5,16 +5,36 @@
 pub const LEASE_SECS: i64 = 20;
 
 /// The publish lease in seconds: `TRUSTFN_PUBLISH_LEASE_SECONDS` (1-900), else [`LEASE_SECS`].
-/// It must outlast one fold, sign and upload; the fault-injection tests shorten it.
+/// It must outlast one fold, sign and upload; the fault-injection tests shorten it. A function
+/// checks the setting when it starts ([`check_lease_setting`]), so a bad value stops it there,
+/// with the reason, instead of publishing with a lease nobody chose.
 pub fn lease_secs() -> i64 {
     static LEASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
     *LEASE.get_or_init(|| {
-        std::env::var("TRUSTFN_PUBLISH_LEASE_SECONDS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|v| (1..=900).contains(v))
+        parse_lease(std::env::var("TRUSTFN_PUBLISH_LEASE_SECONDS").ok().as_deref())
             .unwrap_or(LEASE_SECS)
     })
+}
+
+/// `TRUSTFN_PUBLISH_LEASE_SECONDS`, checked: unset is the default; anything but a whole number of
+/// seconds from 1 to 900 is an error naming the setting and the value.
+pub fn check_lease_setting() -> Result<i64, String> {
+    parse_lease(std::env::var("TRUSTFN_PUBLISH_LEASE_SECONDS").ok().as_deref())
+}
+
+fn parse_lease(value: Option<&str>) -> Result<i64, String> {
+    let Some(v) = value else {
+        return Ok(LEASE_SECS);
+    };
+    v.trim()
+        .parse()
+        .ok()
+        .filter(|s| (1..=900).contains(s))
+        .ok_or_else(|| {
+            format!(
+                "TRUSTFN_PUBLISH_LEASE_SECONDS must be a whole number of seconds from 1 to 900, not {v:?}"
+            )
+        })
 }
 
 /// Seconds after which the scheduled refresh takes over a change nobody published (its
@@ -56,6 +76,16 @@ pub fn next_number(last: u64, now_ms: i64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_lease_setting_is_the_default_when_unset_and_an_error_when_wrong() {
+        assert_eq!(parse_lease(None), Ok(LEASE_SECS));
+        assert_eq!(parse_lease(Some("45")), Ok(45));
+        for bad in ["0", "901", "-5", "20s", "", "1.5"] {
+            let e = parse_lease(Some(bad)).unwrap_err();
+            assert!(e.contains("TRUSTFN_PUBLISH_LEASE_SECONDS") && e.contains(bad), "{e}");
+        }
+    }
 
     #[test]
     fn failing_publishes_back_off_but_never_past_their_expiry() {

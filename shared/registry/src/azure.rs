@@ -152,12 +152,10 @@ impl crate::PutObject for Azure {
         if !resp.status().is_success() {
             return Err(crate::PutError::status("Azure Get Blob", resp.status(), ""));
         }
-        let version = resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned();
+        let version = crate::answered_version(
+            "Azure Get Blob",
+            resp.headers().get("etag").and_then(|v| v.to_str().ok()),
+        )?;
         let body = resp.bytes().await.map_err(|e| {
             crate::PutError::transient(format!("Azure Get Blob: {}", e.without_url()))
         })?;
@@ -223,11 +221,9 @@ impl crate::PutObject for Azure {
                 &format!(" ({code})"),
             ));
         }
-        Ok(resp
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_owned())
+        crate::answered_version(
+            "Azure Put Blob",
+            resp.headers().get("etag").and_then(|v| v.to_str().ok()),
+        )
     }
 }

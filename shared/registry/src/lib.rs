@@ -76,6 +76,19 @@ impl PutError {
     }
 }
 
+/// The version a registry answered (an ETag), which the next upload of the object is conditional
+/// on: without one the publisher could never make that upload conditional, so a registry that
+/// answers none is an error that says so, never an empty version stored.
+pub(crate) fn answered_version(what: &str, etag: Option<&str>) -> Result<String, PutError> {
+    match etag {
+        Some(v) if !v.is_empty() => Ok(v.to_owned()),
+        _ => Err(format!(
+            "{what}: the registry answered without an ETag, so later uploads could not be conditional"
+        )
+        .into()),
+    }
+}
+
 /// One object upload, as each registry writer does it: conditional on `expect`, returning the
 /// version stored; and reading an object back with its version.
 #[async_trait]
@@ -199,7 +212,7 @@ impl crate::PutObject for S3 {
                 return Err(format!("S3 GetObject: {}", DisplayErrorContext(e)).into());
             }
         };
-        let version = out.e_tag().unwrap_or_default().to_owned();
+        let version = answered_version("S3 GetObject", out.e_tag())?;
         let body = out
             .body
             .collect()
@@ -232,7 +245,7 @@ impl crate::PutObject for S3 {
             Expect::Version(etag) => put.if_match(etag),
         };
         match put.send().await {
-            Ok(out) => Ok(out.e_tag().unwrap_or_default().to_owned()),
+            Ok(out) => answered_version("S3 PutObject", out.e_tag()),
             Err(e) => {
                 let status = e.raw_response().map(|r| r.status().as_u16());
                 // 412: the condition failed; 404: If-Match on an object that is gone.
@@ -327,6 +340,19 @@ impl CloudRegistries {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_registry_that_answers_no_etag_is_an_error_not_an_empty_version() {
+        assert!(super::answered_version("S3 PutObject", None)
+            .unwrap_err()
+            .message
+            .contains("without an ETag"));
+        assert!(super::answered_version("S3 PutObject", Some("")).is_err());
+        assert_eq!(
+            super::answered_version("S3 PutObject", Some("\"abc\"")).unwrap(),
+            "\"abc\""
+        );
+    }
+
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};
 
