@@ -283,7 +283,7 @@ def _status_config(call, st, org, name, config):
     call("POST", f"/v1/{org}.t.status/resource-api/services/create", {
         "type": "credential-status", "dependencies": [f"{org}.t.kms"],
         "config": {"registry": {"type": "aws", "bucketName": "status-lists", "region": "us-east-1",
-                                "endpointUrl": st.moto_url}}})
+                                "endpointUrl": st.moto_url, "accessKeyId": "test", "secretKey": "test"}}})
     cfg = f"/v1/{org}.t.status.{name}/credential-status-service-api/status-credential"
     call("POST", f"{cfg}/create", {"kid": f"{org}.t.kms.k", "config": config})
     return cfg
@@ -342,7 +342,7 @@ def load(_runs, updates=1000, clients=32):
 
 
 # --- propagation ------------------------------------------------------------------------------
-PROPAGATION_BINS = ["organizations-create", "tenants-create", "services-create", "keys-generate",
+PROPAGATION_BINS = ["health", "organizations-create", "tenants-create", "services-create", "keys-generate",
                     "status-credential-create", "status-credential-entries", "status-credential-update",
                     "status-credential-view"]
 
