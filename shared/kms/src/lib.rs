@@ -153,11 +153,9 @@ impl KeyManager for Kms {
         };
         // The ARN is what the key's record keeps and every Sign names: a key without one is
         // not something to record.
-        let arn = meta
-            .arn
-            .clone()
-            .filter(|a| !a.is_empty())
-            .ok_or_else(|| KmsError::Unavailable("DescribeKey answered without a key ARN".into()))?;
+        let arn = meta.arn.clone().filter(|a| !a.is_empty()).ok_or_else(|| {
+            KmsError::Unavailable("DescribeKey answered without a key ARN".into())
+        })?;
         Ok(KeyInfo {
             arn,
             curve,

@@ -11,15 +11,23 @@ pub const LEASE_SECS: i64 = 20;
 pub fn lease_secs() -> i64 {
     static LEASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
     *LEASE.get_or_init(|| {
-        parse_lease(std::env::var("TRUSTFN_PUBLISH_LEASE_SECONDS").ok().as_deref())
-            .unwrap_or(LEASE_SECS)
+        parse_lease(
+            std::env::var("TRUSTFN_PUBLISH_LEASE_SECONDS")
+                .ok()
+                .as_deref(),
+        )
+        .unwrap_or(LEASE_SECS)
     })
 }
 
 /// `TRUSTFN_PUBLISH_LEASE_SECONDS`, checked: unset is the default; anything but a whole number of
 /// seconds from 1 to 900 is an error naming the setting and the value.
 pub fn check_lease_setting() -> Result<i64, String> {
-    parse_lease(std::env::var("TRUSTFN_PUBLISH_LEASE_SECONDS").ok().as_deref())
+    parse_lease(
+        std::env::var("TRUSTFN_PUBLISH_LEASE_SECONDS")
+            .ok()
+            .as_deref(),
+    )
 }
 
 fn parse_lease(value: Option<&str>) -> Result<i64, String> {
@@ -83,7 +91,10 @@ mod tests {
         assert_eq!(parse_lease(Some("45")), Ok(45));
         for bad in ["0", "901", "-5", "20s", "", "1.5"] {
             let e = parse_lease(Some(bad)).unwrap_err();
-            assert!(e.contains("TRUSTFN_PUBLISH_LEASE_SECONDS") && e.contains(bad), "{e}");
+            assert!(
+                e.contains("TRUSTFN_PUBLISH_LEASE_SECONDS") && e.contains(bad),
+                "{e}"
+            );
         }
     }
 
