@@ -11,18 +11,13 @@ pub(crate) fn x509_error(e: X509Error) -> ApiError {
         X509Error::Key(m) => ApiError::validation(m),
         X509Error::Parse(m) => ApiError::validation(m),
         X509Error::Signer(m) => {
-            tracing::error!(error = %m, "signing failed");
-            ApiError::upstream("KMS")
+            ApiError::upstream("KMS").with_cause(format!("signing failed: {m}"))
         }
-        X509Error::BadSignature => {
-            tracing::error!(
-                "KMS returned a signature that does not verify against the key's public key"
-            );
-            ApiError::new(
-                502,
-                "BadSignatureException",
-                "the signing key returned an invalid signature; nothing was issued",
-            )
-        }
+        X509Error::BadSignature => ApiError::new(
+            502,
+            "BadSignatureException",
+            "the signing key returned an invalid signature; nothing was issued",
+        )
+        .with_cause("KMS returned a signature that does not verify against the key's public key"),
     }
 }

@@ -5,12 +5,15 @@ use serde::Serialize;
 use std::fmt;
 
 /// An error that becomes an HTTP answer. `id` is a stable machine-readable name; `message` is for
-/// humans and never carries secrets or upstream internals.
+/// humans and never carries secrets or upstream internals. `cause` keeps what went wrong below
+/// (a storage, KMS or parser error and its chain) for the log line the answer is written with
+/// (`trustfn_http::respond`): an error is logged once, there, and only if it is answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: u16,
     pub id: &'static str,
     pub message: String,
+    pub cause: Option<String>,
 }
 
 /// The JSON body of an error answer.
@@ -29,7 +32,14 @@ impl ApiError {
             status,
             id,
             message: message.into(),
+            cause: None,
         }
+    }
+    /// The same answer, keeping `cause` (never shown to the client, logged with the answer; it
+    /// must not carry a secret).
+    pub fn with_cause(mut self, cause: impl fmt::Display) -> Self {
+        self.cause = Some(cause.to_string());
+        self
     }
     pub fn bad_request(id: &'static str, message: impl Into<String>) -> Self {
         Self::new(400, id, message)
@@ -76,17 +86,16 @@ impl ApiError {
             format!("{what} is unavailable, try again later"),
         )
     }
-    /// An internal failure: the client sees an opaque 500, the log keeps `cause` and its chain
-    /// (the request id comes with the Lambda runtime's span). `cause` must not carry a secret.
+    /// An internal failure: the client sees an opaque 500, the answer's log line keeps `cause`
+    /// and its chain (the request id comes with the Lambda runtime's span). `cause` must not
+    /// carry a secret.
     pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
-        tracing::error!(error = %error_chain(cause), "internal error");
-        Self::new(500, "InternalServerError", "internal error")
+        Self::new(500, "InternalServerError", "internal error").with_cause(error_chain(cause))
     }
 
     /// [`ApiError::internal`] for a cause that is only a message.
     pub fn internal_msg(cause: impl fmt::Display) -> Self {
-        tracing::error!(error = %cause, "internal error");
-        Self::new(500, "InternalServerError", "internal error")
+        Self::new(500, "InternalServerError", "internal error").with_cause(cause)
     }
 
     pub fn body(&self) -> ErrorBody<'_> {
@@ -108,7 +117,11 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status, self.id, self.message)
+        write!(f, "{} {}: {}", self.status, self.id, self.message)?;
+        match &self.cause {
+            Some(cause) => write!(f, " ({cause})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -176,5 +189,10 @@ mod tests {
         let api = ApiError::internal(&e);
         assert_eq!((api.status, api.message.as_str()), (500, "internal error"));
         assert!(!api.to_json().contains("disk"));
+        assert_eq!(
+            api.cause.as_deref(),
+            Some("outer: disk on fire"),
+            "kept for the log"
+        );
     }
 }

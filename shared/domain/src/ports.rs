@@ -71,10 +71,7 @@ impl From<KmsError> for ApiError {
             KmsError::Unusable(m) => {
                 ApiError::validation(format!("the KMS key is not usable: {m}"))
             }
-            KmsError::Unavailable(detail) => {
-                tracing::error!(error = %detail, "KMS failure");
-                ApiError::upstream("KMS")
-            }
+            KmsError::Unavailable(detail) => ApiError::upstream("KMS").with_cause(detail),
         }
     }
 }

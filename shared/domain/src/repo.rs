@@ -188,10 +188,7 @@ impl From<RepoError> for ApiError {
                 ApiError::conflict("the resource changed concurrently; nothing was written, retry")
             }
             RepoError::Corrupt { .. } => ApiError::internal(&e),
-            RepoError::Unavailable(detail) => {
-                tracing::error!(error = %detail, "storage failure");
-                ApiError::upstream("storage")
-            }
+            RepoError::Unavailable(detail) => ApiError::upstream("storage").with_cause(detail),
         }
     }
 }

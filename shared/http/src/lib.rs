@@ -278,16 +278,19 @@ pub fn respond(method: &str, path: &str, out: Result<Reply, ApiError>) -> Respon
             }
         }
         Err(e) => {
+            // The one log line of an error: its cause (storage, KMS, parser) is here and only here.
+            let cause = e.cause.as_deref().unwrap_or("");
             if e.status >= 500 {
                 tracing::error!(
                     method,
                     path,
                     status = e.status,
                     error_id = e.id,
+                    cause,
                     "request failed"
                 );
             } else {
-                tracing::info!(method, path, status = e.status, error_id = e.id, message = %e.message, "request rejected");
+                tracing::info!(method, path, status = e.status, error_id = e.id, message = %e.message, cause, "request rejected");
             }
             error_response(&e)
         }

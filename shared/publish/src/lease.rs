@@ -203,6 +203,16 @@ pub(crate) async fn release<A: Artefact>(
     owner: &str,
     attempt: Attempt<'_>,
 ) -> Result<Released, ApiError> {
+    if let Err(ApiError {
+        cause: Some(cause),
+        message,
+        ..
+    }) = &attempt.outcome
+    {
+        // A failure whose cause no one logged yet (a KMS or storage error under the build): the
+        // record keeps only the message, the log the cause.
+        tracing::error!(code = "PUBLISH_FAILED", id = %id, error = %message, cause = %cause, "publish failed");
+    }
     for _ in 0..RACES {
         let cur = load_as::<A::Doc>(cx.repo, id).await?;
         let mut next = cur.clone();

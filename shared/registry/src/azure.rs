@@ -41,6 +41,7 @@ impl Azure {
         let mut endpoint = reg.endpoint_url.clone();
         let auth = if let Some(key) = &reg.account_key {
             Auth::SharedKey(
+                // The decoder's detail would quote a byte of the key: left out on purpose.
                 B64.decode(key.expose().trim())
                     .map_err(|_| "accountKey is not base64")?,
             )

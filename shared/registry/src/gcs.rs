@@ -30,6 +30,7 @@ fn pem_to_der(pem: &str) -> Result<Vec<u8>, String> {
         .join("");
     base64::engine::general_purpose::STANDARD
         .decode(body.trim())
+        // The decoder's detail would quote a byte of the private key: left out on purpose.
         .map_err(|_| "the service account private_key is not PEM".to_owned())
 }
 
@@ -46,6 +47,7 @@ impl Gcs {
             .map(|e| e.trim_end_matches('/').to_owned());
         let key = match &reg.service_account_key_json {
             Some(s) => Some(
+                // serde's detail can quote the secret's text: left out on purpose.
                 serde_json::from_str::<Value>(s.expose())
                     .map_err(|_| "serviceAccountKeyJson is not JSON")?,
             ),
@@ -102,7 +104,7 @@ impl Gcs {
         );
         let input = format!("{header}.{claims}");
         let pair = ring::signature::RsaKeyPair::from_pkcs8(&sa.pkcs8)
-            .map_err(|_| "the service account key is not an RSA PKCS#8 key")?;
+            .map_err(|e| format!("the service account key is not an RSA PKCS#8 key ({e})"))?;
         let mut sig = vec![0u8; pair.public().modulus_len()];
         pair.sign(
             &ring::signature::RSA_PKCS1_SHA256,

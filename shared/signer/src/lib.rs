@@ -144,7 +144,7 @@ impl PublicKey {
         let coord = |k: &str| -> Result<Vec<u8>, KeyError> {
             let v = B64
                 .decode(field(k).ok_or_else(|| KeyError(format!("JWK {k} is missing")))?)
-                .map_err(|_| KeyError(format!("JWK {k} is not base64url")))?;
+                .map_err(|e| KeyError(format!("JWK {k} is not base64url ({e})")))?;
             if v.len() != curve.coordinate_len() {
                 return Err(KeyError(format!(
                     "JWK {k} has {} bytes, expected {}",

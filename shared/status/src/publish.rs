@@ -417,8 +417,7 @@ async fn token_for(
     signer: &dyn Signer,
 ) -> Result<(Vec<u8>, &'static str), ApiError> {
     let fail = |e: trustfn_statuslist::StatusListError| {
-        tracing::error!(error = %e, "signing the status list failed");
-        ApiError::upstream("KMS")
+        ApiError::upstream("KMS").with_cause(format!("signing the status list failed: {e}"))
     };
     let kid = cfg.kid.as_str();
     let spec = &cfg.config;

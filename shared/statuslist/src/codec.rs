@@ -67,7 +67,7 @@ pub fn tsl_lst(list: &StatusArray) -> String {
 pub fn tsl_decode(bits: u8, lst: &str) -> Result<StatusArray, StatusListError> {
     let z = URL_SAFE_NO_PAD
         .decode(lst.trim_end_matches('='))
-        .map_err(|_| StatusListError::Decode("lst is not base64url".into()))?;
+        .map_err(|e| StatusListError::Decode(format!("lst is not base64url ({e})")))?;
     StatusArray::from_bytes(bits, unzlib(&z)?, BitOrder::LsbFirst)
 }
 
@@ -91,7 +91,7 @@ pub fn w3c_decode(status_size: u8, encoded: &str) -> Result<StatusArray, StatusL
     let g = URL_SAFE_NO_PAD
         .decode(s)
         .or_else(|_| STANDARD_NO_PAD.decode(s))
-        .map_err(|_| StatusListError::Decode("encodedList is not base64".into()))?;
+        .map_err(|e| StatusListError::Decode(format!("encodedList is not base64 ({e})")))?;
     StatusArray::from_bytes(status_size, gunzip(&g)?, BitOrder::MsbFirst)
 }
 

@@ -12,7 +12,7 @@ use crate::{PublicKey, X509Error};
 pub fn csr_public_key(pem: &str) -> Result<PublicKey, X509Error> {
     let der = crate::pem::decode_one(pem, "CERTIFICATE REQUEST")?;
     let (rest, csr) = X509CertificationRequest::from_der(&der)
-        .map_err(|_| X509Error::Parse("not a PKCS#10 certification request".into()))?;
+        .map_err(|e| X509Error::Parse(format!("not a PKCS#10 certification request ({e})")))?;
     if !rest.is_empty() {
         return Err(X509Error::Parse(
             "trailing bytes after the certification request".into(),

@@ -12,7 +12,7 @@ const EC_PUBLIC_KEY: &[u64] = &[1, 2, 840, 10045, 2, 1];
 /// From DER SubjectPublicKeyInfo (what KMS `GetPublicKey` returns).
 pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, X509Error> {
     let (rest, spki) = SubjectPublicKeyInfo::from_der(der)
-        .map_err(|_| X509Error::Key("invalid SubjectPublicKeyInfo".into()))?;
+        .map_err(|e| X509Error::Key(format!("invalid SubjectPublicKeyInfo ({e})")))?;
     if !rest.is_empty() {
         return Err(X509Error::Key(
             "trailing bytes after SubjectPublicKeyInfo".into(),

@@ -24,7 +24,7 @@ pub struct Facts {
 
 fn parse_der(der: &[u8]) -> Result<X509Certificate<'_>, X509Error> {
     let (rest, cert) = X509Certificate::from_der(der)
-        .map_err(|_| X509Error::Parse("not a valid X.509 certificate".into()))?;
+        .map_err(|e| X509Error::Parse(format!("not a valid X.509 certificate ({e})")))?;
     if !rest.is_empty() {
         return Err(X509Error::Parse(
             "trailing data after the certificate".into(),
