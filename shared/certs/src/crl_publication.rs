@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use trustfn_domain::error::ApiError;
+use trustfn_domain::model::SerialNumber;
 use trustfn_domain::model::{
     CrlState, CrlTarget, IssuedCertificate, IssuedProfile, KeyDoc, Kind, PublishState, Record,
     Revocation, RevocationReason, Service,
@@ -32,13 +33,13 @@ use trustfn_x509::crl::{read_crl, sign_crl, CrlData, Revoked, CRL_MEDIA_TYPE};
 pub const CRL_MAX_AGE: i64 = 3600;
 
 /// The registry object an IACA's CRL is published to: `crls/<x509 service>/<IACA serial>.crl`.
-pub fn crl_object_key(service: &Target, iaca_serial: &str) -> String {
+pub fn crl_object_key(service: &Target, iaca_serial: &SerialNumber) -> String {
     format!("crls/{service}/{iaca_serial}.crl")
 }
 
 /// The public URL of an IACA's CRL: the registry's public base plus [`crl_object_key`]. This is
 /// the CRL distribution point of every certificate the IACA signs here.
-pub fn crl_url(target: &CrlTarget, service: &Target, iaca_serial: &str) -> String {
+pub fn crl_url(target: &CrlTarget, service: &Target, iaca_serial: &SerialNumber) -> String {
     format!(
         "{}/{}",
         target.registry.public_base(),
@@ -240,8 +241,8 @@ impl Artefact for Crls {
         let children = children_of_kind(cx.repo, &rec.id, Kind::Issued).await?;
         let mut missing = Vec::new();
         for r in &theirs.revoked {
-            let serial = trustfn_x509::parse::hex(&r.serial);
-            let known = children.iter().find(|c| c.id.leaf() == serial);
+            let serial = SerialNumber::from_bytes(&r.serial);
+            let known = children.iter().find(|c| c.id.leaf() == serial.as_str());
             match known.and_then(|c| c.get::<IssuedCertificate>()) {
                 Some(c) if c.revocation.is_some() => {}
                 _ => missing.push((serial, r.revoked_at, known.cloned())),
@@ -258,7 +259,7 @@ impl Artefact for Crls {
         let now = rfc3339(cx.deps.now());
         let mut rec = rec.clone();
         // Batches that fit in one transaction with the IACA's record, each under the lease.
-        let mut batches: Vec<Vec<(String, DateTime<Utc>, Option<Record>)>> = missing
+        let mut batches: Vec<Vec<(SerialNumber, DateTime<Utc>, Option<Record>)>> = missing
             .chunks(MAX_TX_ITEMS - 1)
             .map(<[_]>::to_vec)
             .collect();
@@ -298,7 +299,7 @@ impl Artefact for Crls {
                             }
                         }
                         None => Op::Create(Record::new(
-                            cur.id.child(serial)?,
+                            cur.id.child(serial.as_str())?,
                             known_from_crl(serial, &cur.doc, revocation),
                         )),
                     });
@@ -337,13 +338,13 @@ impl Artefact for Crls {
 
 /// The record of a certificate known only from the CRL that revoked it.
 fn known_from_crl(
-    serial: &str,
+    serial: &SerialNumber,
     iaca: &IssuedCertificate,
     revocation: Revocation,
 ) -> IssuedCertificate {
     IssuedCertificate {
         profile: IssuedProfile::Unknown,
-        serial_number: serial.to_owned(),
+        serial_number: serial.clone(),
         subject: None,
         issuer: iaca.subject.clone().unwrap_or_default(),
         not_before: None,
@@ -447,8 +448,7 @@ pub(crate) async fn revoked_of(
         let bad = |what: &str| {
             ApiError::internal_msg(format!("issued certificate {id}: {what} does not parse"))
         };
-        let serial =
-            trustfn_x509::parse::unhex(&c.doc.serial_number).ok_or_else(|| bad("serialNumber"))?;
+        let serial = c.doc.serial_number.to_bytes();
         let revoked_at = DateTime::parse_from_rfc3339(&r.revocation_date)
             .map_err(|_| bad("revocationDate"))?
             .with_timezone(&Utc);

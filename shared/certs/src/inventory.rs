@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
+use trustfn_domain::model::SerialNumber;
 use trustfn_domain::model::{
     Certificate, IssuedCertificate, IssuedProfile, Kind, Record, Service, ServiceType,
 };
@@ -14,19 +15,9 @@ use trustfn_domain::target::Target;
 
 use crate::crl_publication::crl_view;
 
-/// A serial number as the API takes it: hex, colons and case optional; stored lower-case.
-pub(crate) fn normalise_serial(field: &str, s: &str) -> Result<String, ApiError> {
-    let hex: String = s
-        .chars()
-        .filter(|c| *c != ':')
-        .collect::<String>()
-        .to_ascii_lowercase();
-    if hex.is_empty() || hex.len() > 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Err(ApiError::validation(format!(
-            "{field}: a certificate serial number in hex (colons optional)"
-        )));
-    }
-    Ok(hex)
+/// A serial number a request names in `field` (hex, colons and case optional).
+pub(crate) fn serial_param(field: &str, s: &str) -> Result<SerialNumber, ApiError> {
+    SerialNumber::parse(s).map_err(|e| ApiError::validation(format!("{field}: {e}")))
 }
 
 /// The x509-service at `target`, with its document.
@@ -132,8 +123,8 @@ pub async fn issued(
     let parent = match iaca {
         None => service.clone(),
         Some(s) => {
-            let serial = normalise_serial("iaca", s)?;
-            let id = service.child(&serial)?;
+            let serial = serial_param("iaca", s)?;
+            let id = service.child(serial.as_str())?;
             // Storage failures stay 5xx; only a missing IACA is a 404.
             let is_iaca = repo.get(&id).await?.is_some_and(|r| {
                 r.get::<IssuedCertificate>()

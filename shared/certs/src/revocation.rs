@@ -15,7 +15,7 @@ use trustfn_domain::resource::{load_as, named_certificate};
 use trustfn_domain::target::Target;
 
 use crate::crl_publication::{crl_view, publish_revision};
-use crate::inventory::{iacas, issued_doc, issued_view, normalise_serial, x509_service};
+use crate::inventory::{iacas, issued_doc, issued_view, serial_param, x509_service};
 use trustfn_publish::{grace_secs, rfc3339, PublishDeps, Settled};
 
 #[derive(Deserialize)]
@@ -46,7 +46,7 @@ pub async fn revoke(
     // The stored certificate, when the request names one (with where it is stored).
     let mut stored: Option<(Target, Certificate)> = None;
     let serial = match (&body.serial_number, &body.stored_certificate_path) {
-        (Some(s), None) => normalise_serial("serialNumber", s)?,
+        (Some(s), None) => serial_param("serialNumber", s)?,
         (None, Some(path)) => {
             // The certificate is named in the body: reading it is its own right.
             let (path, cert) =
@@ -87,7 +87,7 @@ pub async fn revoke(
     }
     let ids: Vec<Target> = iacas
         .iter()
-        .map(|i| i.id.child(&serial))
+        .map(|i| i.id.child(serial.as_str()))
         .collect::<Result<_, _>>()?;
     let mut races = 0;
     let (cert, revision) = loop {
@@ -213,7 +213,7 @@ fn signed_here(
     let mut doc = issued_doc(profile, cert, None, vec![path.to_string()]);
     doc.adopted = true;
     Some(Record::with_doc(
-        iaca.id.child(&doc.serial_number).ok()?,
+        iaca.id.child(doc.serial_number.as_str()).ok()?,
         doc,
     ))
 }

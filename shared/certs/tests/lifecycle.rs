@@ -10,7 +10,8 @@ use trustfn_certs::issuance::{self, IssueDs, IssueIaca};
 use trustfn_certs::revocation::{self, RevokeRequest};
 use trustfn_domain::auth::act;
 use trustfn_domain::model::{
-    CrlState, CrlTarget, IssuedCertificate, KeyDoc, Record, Service, X509ServiceConfig,
+    CrlState, CrlTarget, IssuedCertificate, KeyDoc, Record, SerialNumber, Service,
+    X509ServiceConfig,
 };
 use trustfn_domain::repo::{Op, Repository};
 use trustfn_domain::resource::load_as;
@@ -181,7 +182,7 @@ impl World {
 
     /// The IACA's recorded CRLs, oldest first, as (number, revoked serials).
     fn crls(&self, iaca_serial: &str) -> Vec<(u64, Vec<String>)> {
-        let key = crl_object_key(&t(X509), iaca_serial);
+        let key = crl_object_key(&t(X509), &SerialNumber::parse(iaca_serial).unwrap());
         self.registry
             .bodies(&key)
             .iter()
@@ -200,7 +201,7 @@ impl World {
 
 fn serial_of(pem: &str) -> String {
     let der = trustfn_x509::pem::decode_one_certificate(pem).unwrap();
-    trustfn_x509::parse::facts(&der).unwrap().serial
+    SerialNumber::from_bytes(&trustfn_x509::parse::facts(&der).unwrap().serial).to_string()
 }
 
 #[tokio::test]
@@ -443,7 +444,7 @@ async fn another_certificate_under_a_recorded_iacas_serial_is_refused() {
     let w = World::new(true).await;
     let iaca = w.iaca().await;
     let pem = iaca["certificatePEM"].as_str().unwrap();
-    let bytes = trustfn_x509::parse::unhex(&serial_of(pem)).unwrap();
+    let bytes = SerialNumber::parse(&serial_of(pem)).unwrap().to_bytes();
     // The same key and serial, another subject: another certificate.
     let key = load_as::<KeyDoc>(&w.repo, &t("acme.t1.kms.iaca"))
         .await
@@ -625,7 +626,7 @@ async fn a_crl_in_the_registry_that_does_not_verify_is_never_overwritten() {
             .unwrap(),
     );
     // Something else is written at the CRL's URL behind the table's back.
-    let key = crl_object_key(&t(X509), &iaca_serial);
+    let key = crl_object_key(&t(X509), &SerialNumber::parse(&iaca_serial).unwrap());
     w.registry.write_behind(&key, b"not a CRL".to_vec());
     let out = w.revoke(&ds).await.unwrap();
     assert_eq!(out["crlPublished"], json!(false), "{out}");

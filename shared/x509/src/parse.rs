@@ -16,7 +16,8 @@ use crate::{rule, X509Error};
 pub struct Facts {
     pub subject: String,
     pub issuer: String,
-    pub serial: String,
+    /// The serial number's content bytes.
+    pub serial: Vec<u8>,
     pub not_before: DateTime<Utc>,
     pub not_after: DateTime<Utc>,
     pub sha256: String,
@@ -43,27 +44,16 @@ pub fn facts(der: &[u8]) -> Result<Facts, X509Error> {
     Ok(Facts {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
-        serial: hex(cert.raw_serial()),
+        serial: cert.raw_serial().to_vec(),
         not_before: time(cert.validity().not_before),
         not_after: time(cert.validity().not_after),
         sha256: hex(&Sha256::digest(der)),
     })
 }
 
-/// Lower-case hex, as serial numbers and fingerprints are shown (and issued certificates named).
+/// Lower-case hex, as fingerprints are shown.
 pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The bytes of [`hex`] text; `None` unless it is an even number (at least two) of hex digits.
-pub fn unhex(s: &str) -> Option<Vec<u8>> {
-    if !s.len().is_multiple_of(2) || s.is_empty() {
-        return None;
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 /// Whether a certificate carries the mdlDS extended key usage (an ISO 18013-5 Document Signer).

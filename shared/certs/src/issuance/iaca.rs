@@ -4,11 +4,11 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
+use trustfn_domain::model::SerialNumber;
 use trustfn_domain::model::{CertificateType, IssuedProfile};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::Repository;
 use trustfn_publish::PublishDeps;
-use trustfn_x509::parse::{self};
 use trustfn_x509::IacaData;
 
 use super::issuer::KeyDescriptor;
@@ -39,7 +39,7 @@ pub async fn issue_iaca(
     let (key, key_path) = issuer.iaca_key("iacaKeyDesc", &body.iaca_key_desc).await?;
     let to = issuer.stores(body.stored_certificate_id)?;
     let serial = trustfn_x509::profile::iso_serial();
-    let serial_hex = parse::hex(&serial);
+    let serial_hex = SerialNumber::from_bytes(&serial);
     let mut data = body.certificate_data;
     data.crl_distribution_point_uri =
         issuer.distribution_point(&serial_hex, data.crl_distribution_point_uri)?;
@@ -65,7 +65,7 @@ pub async fn issue_iaca(
     let mut reply = store_and_reply(&issuer, None, to, issued, (kind, metadata), rec).await?;
     // The distribution point answers from day one: the empty CRL is published now.
     if issuer.crl.is_some() {
-        let id = issuer.target.child(&serial_hex)?;
+        let id = issuer.target.child(serial_hex.as_str())?;
         let published = first_crl(repo, Some(deps), &id).await;
         if let Some(body) = reply.body.as_mut() {
             body["crlPublished"] = json!(published);

@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use trustfn_domain::auth::{act, Principal};
 use trustfn_domain::error::ApiError;
+use trustfn_domain::model::SerialNumber;
 use trustfn_domain::model::{CrlTarget, KeyDoc, Record, ServiceType};
 use trustfn_domain::ports::KeyManager;
 use trustfn_domain::repo::Repository;
@@ -46,7 +47,7 @@ impl<'a> Issuer<'a> {
     /// target, the URL its CRL is published at (a `given` one must equal it); else `given`.
     pub(crate) fn distribution_point(
         &self,
-        iaca_serial: &str,
+        iaca_serial: &SerialNumber,
         given: Option<String>,
     ) -> Result<Option<String>, ApiError> {
         let Some(target) = &self.crl else {

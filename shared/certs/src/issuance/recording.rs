@@ -3,6 +3,7 @@
 
 use serde_json::{json, Map, Value};
 use trustfn_domain::error::ApiError;
+use trustfn_domain::model::SerialNumber;
 use trustfn_domain::model::{
     Certificate, CertificateData, CertificateType, IssuedCertificate, IssuedProfile, Record,
 };
@@ -35,7 +36,7 @@ pub(crate) fn certificate_doc(
         },
         subject: f.subject,
         issuer: f.issuer,
-        serial_number: f.serial,
+        serial_number: SerialNumber::from_bytes(&f.serial),
         not_before: time(f.not_before),
         not_after: time(f.not_after),
         sha256_fingerprint: f.sha256,
@@ -154,7 +155,7 @@ pub(crate) async fn store_and_reply<D: serde::Serialize>(
             now(),
         ));
     }
-    let id = rec.parent.child(&book.serial_number)?;
+    let id = rec.parent.child(book.serial_number.as_str())?;
     let adopted = rec.adopt.as_ref().map(|r| r.id.clone());
     let record = Record::new(id.clone(), book);
     write_through(issuer.repo, to.as_ref(), doc, record, rec.adopt).await?;

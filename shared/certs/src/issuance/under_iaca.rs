@@ -95,7 +95,7 @@ pub(crate) async fn iaca_record(
 ) -> Result<(Target, Option<Record>, bool), ApiError> {
     let key_path = Some(iaca.key_path.clone());
     let mut doc = issued_doc(IssuedProfile::Iaca, &iaca.cert, key_path, vec![]);
-    let id = issuer.target.child(&doc.serial_number)?;
+    let id = issuer.target.child(doc.serial_number.as_str())?;
     if let Some(rec) = issuer.repo.get(&id).await? {
         // The same serial must be the same IACA: another certificate posing under a recorded
         // IACA's serial would file its certificates (and revocations) under the wrong CRL.

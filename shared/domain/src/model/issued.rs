@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::publish::{lease_of, rfc3339, unix_opt, PublishState};
+use super::SerialNumber;
 
 /// Which Annex B profile a recorded certificate has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,7 +203,7 @@ impl CrlState {
 pub struct IssuedCertificate {
     pub profile: IssuedProfile,
     /// Lower-case hex, as in the certificate.
-    pub serial_number: String,
+    pub serial_number: SerialNumber,
     /// The certificate's facts; absent only for a certificate known from a CRL
     /// ([`IssuedProfile::Unknown`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -4,6 +4,8 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use trustfn_signer::{Curve, PublicKey};
 
+use super::SerialNumber;
+
 /// A key of a `kms` service: the KMS key's ARN and its public key. The private key stays in KMS.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -64,7 +66,7 @@ pub struct Certificate {
     pub data: CertificateData,
     pub subject: String,
     pub issuer: String,
-    pub serial_number: String,
+    pub serial_number: SerialNumber,
     pub not_before: String,
     pub not_after: String,
     pub sha256_fingerprint: String,

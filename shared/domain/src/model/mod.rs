@@ -7,6 +7,7 @@ mod access;
 mod issued;
 mod key;
 mod publish;
+mod serial;
 mod status;
 mod tree;
 
@@ -14,6 +15,7 @@ pub use access::{ApiKey, Role};
 pub use issued::{CrlState, IssuedCertificate, IssuedProfile, Revocation, RevocationReason};
 pub use key::{Certificate, CertificateData, CertificateType, KeyDoc};
 pub use publish::{Lease, PublishState};
+pub use serial::{InvalidSerial, SerialNumber};
 pub use status::{
     ListConfig, ListFormat, ListType, Purpose, StatusConfig, StatusList, StatusMessage, StatusValue,
 };
