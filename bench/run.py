@@ -680,6 +680,7 @@ def render():
         ]
     pg = load_result("propagation")
     if pg:
+        loaded = pg["wall_s"] * 1000 / max(pg["publishes"], 1)
         lines += [
             "## Propagation: from an update to the published list",
             "",
@@ -692,11 +693,18 @@ def render():
             "20 ms: for each revocation, the time from its request (and from its answer) to the first",
             "published object that holds it.",
             "",
-            "| updates | clients | one publish ms (median) | request -> published p50 ms | p99 ms | p99 / one publish | answer -> published p99 ms | answers `published: true` | publishes per 100 updates | never published |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| updates | clients | one publish ms (median) | request -> published p50 ms | p99 ms | p99 / one publish | publish under load ms | p99 / publish under load | answer -> published p99 ms | answers `published: true` | publishes per 100 updates | never published |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
             f"| {pg['updates']} | {pg['clients']} | {pg['publish_ms_median']:.0f} | {pg['p50_ms']:.0f} | "
-            f"{pg['p99_ms']:.0f} | {pg['p99_over_publish']:.2f} | {pg['after_ack_p99_ms']:.0f} | "
+            f"{pg['p99_ms']:.0f} | {pg['p99_over_publish']:.2f} | {loaded:.0f} | {pg['p99_ms'] / loaded:.2f} | "
+            f"{pg['after_ack_p99_ms']:.0f} | "
             f"{pg['acks_published_true']} | {pg['publishes_per_100_updates']:.1f} | {pg['missing']} |",
+            "",
+            "*Publish under load* is the run's wall time over its publishes: while updates keep",
+            "arriving the lease holder publishes round after round, so this is one round's length",
+            "with 16 clients' commits and reads served by the same single-threaded emulator. A",
+            "change waits at most for the round in flight and then its own, so its p99 lands near",
+            "two rounds.",
             "",
             "An update answers once its change is published (or says `published: false`), so the answer",
             "comes after the object holds it: *answer -> published* is at most the watcher's 20 ms poll",
