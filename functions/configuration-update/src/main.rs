@@ -9,7 +9,7 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
     // Authorized on the path alone, before any body parsing or storage read.
     let auth = p.authorize::<act::ConfigurationUpdate>(&target(&req)?)?;
-    trustfn_tree::services::configuration_update(
+    trustfn_tree::configuration::configuration_update(
         app.repo().await,
         &auth,
         path_param(&req, "api")?,

@@ -9,8 +9,12 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
     // Authorized on the path alone, before any body parsing or storage read.
     let auth = p.authorize::<act::ConfigurationView>(&target(&req)?)?;
-    trustfn_tree::services::configuration_view(app.repo().await, &auth, path_param(&req, "api")?)
-        .await
+    trustfn_tree::configuration::configuration_view(
+        app.repo().await,
+        &auth,
+        path_param(&req, "api")?,
+    )
+    .await
 }
 
 #[tokio::main]

@@ -7,7 +7,7 @@ use trustfn_domain::repo::{Op, RepoError};
 use trustfn_domain::resource::load_as;
 use trustfn_domain::target::Target;
 
-use crate::engine::{Artefact, Built, Cx};
+use crate::artefact::{Artefact, Built, Cx};
 use crate::timing::{lease_secs, left_ms, next_number, retry_time};
 
 /// Times a write under the lease is tried again after losing a race to a write that left the

@@ -19,6 +19,7 @@
 //! Artefacts plug in through [`Artefact`]. Time comes from a [`Clock`], so every schedule is
 //! tested with a fake one.
 
+pub mod artefact;
 pub mod clock;
 pub mod engine;
 pub mod lease;
@@ -26,10 +27,9 @@ pub mod refresh;
 pub mod timing;
 pub mod upload;
 
+pub use artefact::{Absorbed, Artefact, Built, Cx, Issue};
 pub use clock::{Clock, FakeClock, SystemClock};
-pub use engine::{
-    publish, publish_and_wait, Absorbed, Artefact, Built, Cx, Issue, Outcome, Settled,
-};
+pub use engine::{publish, publish_and_wait, Outcome, Settled};
 pub use refresh::{refresh, RefreshReport, Republisher};
 pub use timing::{grace_secs, lease_secs, retry_time, LEASE_SECS};
 

@@ -7,7 +7,8 @@ use trustfn_domain::error::ApiError;
 use trustfn_domain::model::Kind;
 use trustfn_domain::target::Target;
 
-use crate::engine::{Cx, Outcome, MIN_ROUND_MS};
+use crate::artefact::Cx;
+use crate::engine::{Outcome, MIN_ROUND_MS};
 
 /// Publishes the artefacts of some kinds of record for the refresh.
 #[async_trait]

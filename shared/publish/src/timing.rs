@@ -1,7 +1,7 @@
 //! How long a publisher may hold its lease, and how failing publishes back off.
 
 /// How long a publisher may hold a lease by default: shorter than the timeout of every function
-/// that publishes (30 s), and never past the caller's own deadline (see [`crate::lease`]).
+/// that publishes (30 s), and never past the caller's own deadline (the lease module sees to that).
 pub const LEASE_SECS: i64 = 20;
 
 /// The publish lease in seconds: `TRUSTFN_PUBLISH_LEASE_SECONDS` (1-900), else [`LEASE_SECS`].

@@ -6,7 +6,7 @@ use trustfn_domain::error::ApiError;
 use trustfn_domain::model::Record;
 use trustfn_domain::ports::{Expect, Publisher, RegistryError};
 
-use crate::engine::{Absorbed, Artefact, Built, Cx, Issue};
+use crate::artefact::{Absorbed, Artefact, Built, Cx, Issue};
 use crate::lease::still_ours;
 use crate::timing::left_ms;
 

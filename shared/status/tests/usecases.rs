@@ -1494,7 +1494,7 @@ async fn the_kms_dependency_and_the_registry_of_lists_in_use_stay() {
     let auth = admin::<act::ConfigurationUpdate>("acme.t1.st");
     let moved = json!({"config": {"registry": {"type": "aws", "bucketName": "elsewhere",
         "region": "us-east-1", "accessKeyId": "AKIAEXAMPLE", "secretKey": "secret"}}});
-    let e = trustfn_tree::services::configuration_update(
+    let e = trustfn_tree::configuration::configuration_update(
         &w.repo,
         &auth,
         api,

@@ -2,6 +2,7 @@
 //! between services, listing and (recursive) deletes. Every use case takes the proof of its
 //! authorization ([`trustfn_domain::auth::Authorized`]) and plans its writes as atomic commits.
 
+pub mod configuration;
 pub mod delete;
 pub mod dependencies;
 pub mod listing;

@@ -10,6 +10,7 @@ use trustfn_domain::repo::{Op, Pending, Repository};
 use trustfn_domain::Target;
 use trustfn_testkit::MemoryRepo;
 use trustfn_testkit::{admin, api_key, CommitsFail, Raced};
+use trustfn_tree::configuration;
 use trustfn_tree::organizations::{self, CreateTenant};
 use trustfn_tree::services::{self, CreateService};
 use trustfn_tree::{delete, listing};
@@ -379,7 +380,7 @@ async fn configuration_update_refuses_a_changed_dependency_list_instead_of_ignor
     let auth = admin::<act::ConfigurationUpdate>("acme.t1.x509");
     let policy = Default::default();
     let update = |deps: serde_json::Value| {
-        services::configuration_update(
+        configuration::configuration_update(
             &repo,
             &auth,
             "x509-service-api",
@@ -484,7 +485,7 @@ async fn configuration_documents_are_read_and_written_nested_or_flat() {
     tenant(&repo, "acme.t1").await;
     service(&repo, "acme.t1.kms", "kms", &[]).await;
     let view = || async {
-        services::configuration_view(
+        configuration::configuration_view(
             &repo,
             &admin::<act::ConfigurationView>("acme.t1.kms"),
             "kms-service-api",
@@ -498,7 +499,7 @@ async fn configuration_documents_are_read_and_written_nested_or_flat() {
         let repo = &repo;
         async move {
             let policy = Default::default();
-            services::configuration_update(
+            configuration::configuration_update(
                 repo,
                 &admin::<act::ConfigurationUpdate>("acme.t1.kms"),
                 "kms-service-api",

@@ -1,5 +1,5 @@
-//! The ISO/IEC 18013-5 limits and identifiers that both building ([`crate::profile`]) and
-//! reading ([`crate::parse`]) certificates apply: one place, so neither module needs the other's.
+//! The ISO/IEC 18013-5 limits and identifiers that both building certificates (the profile
+//! module) and reading them (the parse module) apply: one place, so neither needs the other.
 
 /// Longest IACA validity (20 years of 365 days, as walt.id enforces).
 pub const IACA_MAX_DAYS: i64 = 7300;
