@@ -9,9 +9,9 @@
 //! lists is recorded as revoked here and the new CRL's number is set above its number before it
 //! is replaced: a revocation, once published, is never dropped.
 
+use crate::answer::CrlView;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::SerialNumber;
 use trustfn_domain::model::{
@@ -458,25 +458,25 @@ pub(crate) async fn revoked_of(
 }
 
 /// The public view of an IACA's CRL.
-pub(crate) fn crl_view(iaca: &Record<IssuedCertificate>, target: Option<&CrlTarget>) -> Value {
+pub(crate) fn crl_view(iaca: &Record<IssuedCertificate>, target: Option<&CrlTarget>) -> CrlView {
     let service = service_of(&iaca.id);
     let empty = CrlState::default();
     let crl = iaca.doc.crl.as_ref().unwrap_or(&empty);
     let p = &crl.publish;
-    json!({
-        "iaca": iaca.id.to_string(),
-        "iacaSerialNumber": iaca.doc.serial_number,
-        "iacaSubject": iaca.doc.subject,
-        "url": target.map(|t| crl_url(t, &service, &iaca.doc.serial_number)),
-        "number": p.published_number,
-        "thisUpdate": p.issued_at.map(rfc3339),
-        "nextUpdate": p.expires_at.map(rfc3339),
-        "revokedCount": crl.revoked_count,
-        "lastPublishError": p.last_error,
-        "lastPublishErrorAt": p.last_error_at.map(rfc3339),
-        "pending": p.behind(),
-        "consecutiveFailures": p.failures,
-    })
+    CrlView {
+        iaca: iaca.id.to_string(),
+        iaca_serial_number: iaca.doc.serial_number.clone(),
+        iaca_subject: iaca.doc.subject.clone(),
+        url: target.map(|t| crl_url(t, &service, &iaca.doc.serial_number)),
+        number: p.published_number,
+        this_update: p.issued_at.map(rfc3339),
+        next_update: p.expires_at.map(rfc3339),
+        revoked_count: crl.revoked_count,
+        last_publish_error: p.last_error.clone(),
+        last_publish_error_at: p.last_error_at.map(rfc3339),
+        pending: p.behind(),
+        consecutive_failures: p.failures,
+    }
 }
 
 #[async_trait]

@@ -1,7 +1,6 @@
 //! What an x509-service issued: its records (IACAs as `{service}.{serial}`, what each IACA
 //! signed as `{service}.{iaca serial}.{serial}`), `certificates/issued` and `crls`.
 
-use serde_json::{json, Value};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::SerialNumber;
@@ -13,6 +12,7 @@ use trustfn_domain::repo::Repository;
 use trustfn_domain::resource::{children_of_kind, children_page, load};
 use trustfn_domain::target::Target;
 
+use crate::answer::{CrlView, IssuedView};
 use crate::crl_publication::crl_view;
 
 /// A serial number a request names in `field` (hex, colons and case optional).
@@ -72,31 +72,35 @@ pub(crate) fn issued_doc(
 }
 
 /// The public view of an issued certificate (the IACA's CRL state is shown by `crls`).
-pub(crate) fn issued_view(rec: &Record<IssuedCertificate>) -> Value {
+pub(crate) fn issued_view(rec: &Record<IssuedCertificate>) -> IssuedView {
     let c = &rec.doc;
     let iaca = match c.profile {
         IssuedProfile::Iaca => None,
         _ => rec.id.parent().map(|p| p.leaf().to_owned()),
     };
-    json!({
-        "_id": rec.id.to_string(),
-        "profile": c.profile.as_str(),
-        "serialNumber": c.serial_number,
-        "subject": c.subject,
-        "issuer": c.issuer,
-        "iacaSerialNumber": iaca,
-        "notBefore": c.not_before,
-        "notAfter": c.not_after,
-        "sha256Fingerprint": c.sha256_fingerprint,
-        "keyPath": c.key_path,
-        "storedCertificatePaths": c.stored_certificate_paths,
-        "adopted": c.adopted,
-        "state": if c.revocation.is_some() { "revoked" } else { "valid" },
-        "revocation": c.revocation,
-        "issuedCount": (c.profile == IssuedProfile::Iaca).then_some(rec.children),
-        "certificatePEM": c.pem,
-        "createdAt": rec.created_at,
-    })
+    IssuedView {
+        id: rec.id.to_string(),
+        profile: c.profile.as_str(),
+        serial_number: c.serial_number.clone(),
+        subject: c.subject.clone(),
+        issuer: c.issuer.clone(),
+        iaca_serial_number: iaca,
+        not_before: c.not_before.clone(),
+        not_after: c.not_after.clone(),
+        sha256_fingerprint: c.sha256_fingerprint.clone(),
+        key_path: c.key_path.clone(),
+        stored_certificate_paths: c.stored_certificate_paths.clone(),
+        adopted: c.adopted,
+        state: if c.revocation.is_some() {
+            "revoked"
+        } else {
+            "valid"
+        },
+        revocation: c.revocation.clone(),
+        issued_count: (c.profile == IssuedProfile::Iaca).then_some(rec.children),
+        certificate_pem: c.pem.clone(),
+        created_at: rec.created_at.clone(),
+    }
 }
 
 /// Query parameters of `certificates/issued`.
@@ -139,14 +143,14 @@ pub async fn issued(
         }
     };
     let out = children_page(repo, &parent, page).await?;
-    let items: Vec<Value> = out
+    let items: Vec<IssuedView> = out
         .items
         .into_iter()
         .filter_map(|r| r.downcast::<IssuedCertificate>().ok())
         .filter(|r| want.is_none_or(|revoked| r.doc.revocation.is_some() == revoked))
         .map(|r| issued_view(&r))
         .collect();
-    let mut reply = Reply::json(200, Value::Array(items));
+    let mut reply = Reply::typed(200, &items);
     if let Some(n) = out.next {
         reply.headers.push(("x-next-cursor", n));
     }
@@ -161,11 +165,11 @@ pub async fn crls(
 ) -> Result<Reply, ApiError> {
     let service = x509_service(repo, auth.target()).await?;
     let target = service.doc.crl_target();
-    let items: Vec<Value> = iacas(repo, auth.target())
+    let items: Vec<CrlView> = iacas(repo, auth.target())
         .await?
         .iter()
         .filter(|r| r.doc.profile == IssuedProfile::Iaca)
         .map(|r| crl_view(r, target))
         .collect();
-    Ok(Reply::json(200, Value::Array(items)))
+    Ok(Reply::typed(200, &items))
 }

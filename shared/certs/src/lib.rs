@@ -2,6 +2,7 @@
 //! ([`inventory`]), revocation ([`revocation`]) and the CRLs published for it
 //! ([`crl_publication`]), and the X.509 stores ([`store`]).
 
+pub mod answer;
 pub mod crl_publication;
 mod error;
 pub mod inventory;

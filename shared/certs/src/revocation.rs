@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{
@@ -14,6 +14,7 @@ use trustfn_domain::repo::{Op, RepoError, Repository};
 use trustfn_domain::resource::{load_as, named_certificate};
 use trustfn_domain::target::Target;
 
+use crate::answer::RevokeAnswer;
 use crate::crl_publication::{crl_view, publish_revision};
 use crate::inventory::{iacas, issued_doc, issued_view, serial_param, x509_service};
 use trustfn_publish::{grace_secs, rfc3339, PublishDeps, Settled};
@@ -171,22 +172,26 @@ pub async fn revoke(
         }
     };
     let iaca_id = cert.id.parent().expect("under an IACA");
-    let mut out = issued_view(&cert);
+    let mut out = RevokeAnswer {
+        certificate: issued_view(&cert),
+        crl_published: false,
+        crl: None,
+        crl_publish_error: None,
+    };
     let Some(target) = target else {
-        out["crlPublished"] = json!(false);
-        return Ok(Reply::json(200, out));
+        return Ok(Reply::typed(200, &out));
     };
     // The truth: published once the CRL holds the revocation (waiting for another publisher
     // holding the lease, within the request's time); else the refresh publishes it.
     let settled = publish_revision(repo, deps, &iaca_id, revision).await?;
     let iaca = load_as::<IssuedCertificate>(repo, &iaca_id).await?;
-    out["crlPublished"] = json!(settled == Settled::Published);
-    out["crl"] = crl_view(&iaca, Some(&target));
+    out.crl_published = settled == Settled::Published;
+    out.crl = Some(crl_view(&iaca, Some(&target)));
     if let Settled::Unpublished(Some(e)) = settled {
         tracing::error!(code = "CRL_PUBLISH_FAILED", iaca = %iaca_id, error = %e, "revoked, but the CRL could not be published now");
-        out["crlPublishError"] = json!(e);
+        out.crl_publish_error = Some(e);
     }
-    Ok(Reply::json(200, out))
+    Ok(Reply::typed(200, &out))
 }
 
 /// The record of a stored certificate that one of the service's IACAs signed but that was not

@@ -25,6 +25,13 @@ impl Reply {
             headers: Vec::new(),
         }
     }
+    /// An answer whose shape is a type: `body` serialized (every answer type serializes).
+    pub fn typed<T: serde::Serialize>(status: u16, body: &T) -> Reply {
+        Reply::json(
+            status,
+            serde_json::to_value(body).expect("an answer type serializes"),
+        )
+    }
     pub fn empty(status: u16) -> Reply {
         Reply {
             status,

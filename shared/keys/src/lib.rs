@@ -2,8 +2,8 @@
 //! [`trustfn_domain::ports::KeyManager`]).
 //! Private keys never leave KMS; a key record holds the key's ARN and public JWK.
 
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{KeyDoc, Kind, Record, ServiceType};
@@ -43,10 +43,33 @@ fn key_doc(curve: Curve, arn: &str, public: &PublicKey, imported: bool) -> KeyDo
     }
 }
 
-fn key_view(r: &Record) -> Value {
-    let mut v = r.to_public();
-    v["type"] = json!("key");
-    v
+/// What the key routes answer for a key: its path, the KMS key's ARN and public JWK.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KeyView<'a> {
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub parent: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(flatten)]
+    pub key: &'a KeyDoc,
+    pub version: u64,
+    pub created_at: &'a str,
+}
+
+fn key_view(r: &Record) -> Result<KeyView<'_>, ApiError> {
+    let key = r
+        .get::<KeyDoc>()
+        .ok_or_else(|| ApiError::internal_msg(format!("{} is not a key record", r.id)))?;
+    Ok(KeyView {
+        id: r.id.to_string(),
+        parent: r.id.parent().map(|p| p.to_string()),
+        kind: "key",
+        key,
+        version: r.version,
+        created_at: &r.created_at,
+    })
 }
 
 /// Checks that `target` is a new key's id under an existing `kms` service.
@@ -169,7 +192,7 @@ pub async fn generate(
     let doc = key_doc(curve, &created.arn, &created.public, false);
     let rec = store_key(repo, kms, target, &parent, doc, Some(&created.arn)).await?;
     tracing::info!(key = %target, key_type = curve.key_type(), "KMS key generated");
-    Ok(Reply::json(201, key_view(&rec)))
+    Ok(Reply::typed(201, &key_view(&rec)?))
 }
 
 #[derive(Deserialize)]
@@ -208,7 +231,7 @@ pub async fn import_aws(
     let doc = key_doc(curve, &arn, &public, true);
     let rec = store_key(repo, kms, target, &parent, doc, None).await?;
     tracing::info!(key = %target, "KMS key adopted");
-    Ok(Reply::json(201, key_view(&rec)))
+    Ok(Reply::typed(201, &key_view(&rec)?))
 }
 
 /// The key's curve, canonical ARN and public key when `target` may adopt it; otherwise why not
@@ -269,8 +292,8 @@ pub async fn list(
         )));
     }
     let keys = children_of_kind(repo, target, Kind::Key).await?;
-    let out = keys.iter().map(key_view).collect();
-    Ok(Reply::json(200, Value::Array(out)))
+    let out = keys.iter().map(key_view).collect::<Result<Vec<_>, _>>()?;
+    Ok(Reply::typed(200, &out))
 }
 
 /// `GET /v1/{key}/kms-service-api/keys/view`: the public JWK and metadata.
@@ -280,7 +303,8 @@ pub async fn view(
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
     let rec = load_as::<KeyDoc>(repo, target).await?;
-    Ok(Reply::json(200, key_view(&rec.upcast())))
+    let rec = rec.upcast();
+    Ok(Reply::typed(200, &key_view(&rec)?))
 }
 
 /// `DELETE /v1/{key}/kms-service-api/keys/delete`: schedules the KMS key for deletion (30-day

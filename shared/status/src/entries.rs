@@ -1,7 +1,6 @@
 //! `status-credential/entries`: allocating entries of a configuration's lists.
 
 use serde::Deserialize;
-use serde_json::{json, Value};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{Record, StatusConfig, StatusList};
@@ -10,6 +9,7 @@ use trustfn_domain::repo::{Op, Pending, Remembered, RepoError, Repository, CLAIM
 use trustfn_domain::resource::load_as;
 use trustfn_domain::target::Target;
 
+use crate::answer::EntriesAnswer;
 use crate::config::{check_status, load_config, status_service};
 use crate::list::{entry_json, new_list, permutation};
 use crate::{backoff, grace_secs, PublishDeps, MAX_ALLOCATION};
@@ -100,7 +100,7 @@ pub async fn allocate(
         }
     }
     let mut ranges: Ranges = Vec::new();
-    let mut entries: Vec<Value> = Vec::with_capacity(count as usize);
+    let mut entries: Vec<crate::answer::Entry> = Vec::with_capacity(count as usize);
     let mut pending: Vec<Pending> = Vec::new();
     let mut publish: Vec<Target> = Vec::new();
     let mut new_lists = 0;
@@ -189,7 +189,10 @@ pub async fn allocate(
         Err(e) => return Err(ApiError::from(e)),
     }
     tracing::info!(config = %target, entries = entries.len(), new_lists, "entries allocated");
-    let mut out = json!({"entries": entries});
+    let mut out = EntriesAnswer {
+        entries,
+        published: None,
+    };
     // New lists are published at once; the initial statuses are answered for truthfully.
     let mut unpublished = false;
     for id in &publish {
@@ -209,9 +212,9 @@ pub async fn allocate(
         }
     }
     if unpublished {
-        out["published"] = json!(false);
+        out.published = Some(false);
     }
-    Ok(Reply::json(201, out))
+    Ok(Reply::typed(201, &out))
 }
 
 fn in_progress() -> ApiError {
@@ -254,7 +257,13 @@ async fn replay(
         }
     }
     tracing::info!(config = %cfg.id, entries = entries.len(), "entries replayed for a repeated Idempotency-Key");
-    Ok(Reply::json(201, json!({"entries": entries})))
+    Ok(Reply::typed(
+        201,
+        &EntriesAnswer {
+            entries,
+            published: None,
+        },
+    ))
 }
 
 /// Takes up to `want` positions of `list`'s counter: `(first, how many)`, or `None` when the

@@ -12,6 +12,7 @@
 //! change is published. Pending changes nobody folded (a crashed publisher) are due for the
 //! scheduled refresh once a lease would have ended.
 
+pub mod answer;
 pub mod config;
 mod did;
 pub mod entries;

@@ -11,10 +11,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, OnceLock};
 
+use crate::answer::Entry;
+
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use rand::Rng;
-use serde_json::{json, Value};
+use serde_json::json;
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{ListConfig, ListType, PublishState, Record, StatusConfig, StatusList};
 use trustfn_domain::ports::SecretBox;
@@ -418,7 +420,7 @@ pub(crate) async fn new_list(
 }
 
 /// An allocated entry: its id, list, index, and what a credential embeds to point at it.
-pub(crate) fn entry_json(config: &StatusConfig, list: &StatusList, index: u64) -> Value {
+pub(crate) fn entry_json(config: &StatusConfig, list: &StatusList, index: u64) -> Entry {
     let spec = &config.config;
     let uri = &list.uri;
     let embed = match spec.list_type {
@@ -441,7 +443,13 @@ pub(crate) fn entry_json(config: &StatusConfig, list: &StatusList, index: u64) -
             json!({"credentialStatus": e})
         }
     };
-    json!({"id": format!("{}:{index}", list.list_id), "list": list.list_id, "index": index, "uri": uri, "embed": embed})
+    Entry {
+        id: format!("{}:{index}", list.list_id),
+        list: list.list_id.clone(),
+        index,
+        uri: uri.clone(),
+        embed,
+    }
 }
 
 #[cfg(test)]

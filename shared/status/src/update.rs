@@ -3,7 +3,6 @@
 //! the changes are published.
 
 use serde::Deserialize;
-use serde_json::json;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{ListConfig, StatusList};
@@ -11,6 +10,7 @@ use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, Pending, Repository, MAX_TX_ITEMS};
 use trustfn_domain::target::Target;
 
+use crate::answer::UpdateAnswer;
 use crate::config::{check_status, load_config};
 use crate::list::Allocations;
 use crate::{grace_secs, PublishDeps, MAX_BATCH};
@@ -123,12 +123,15 @@ pub async fn update(
         }
         pending += repo.pending(id, PENDING_SHOWN + 1).await?.len();
     }
-    let mut out =
-        json!({"updated": wanted.len(), "published": published, "pendingChanges": pending});
-    if let Some(e) = error {
-        out["publishError"] = json!(e);
-    }
-    Ok(Reply::json(200, out))
+    Ok(Reply::typed(
+        200,
+        &UpdateAnswer {
+            updated: wanted.len(),
+            published,
+            pending_changes: pending,
+            publish_error: error,
+        },
+    ))
 }
 
 /// Pending change sets counted in an answer (more shows as this plus one).

@@ -1,6 +1,6 @@
 //! `status-credential/view`: a configuration, its lists, fill levels and publish state.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::StatusList;
@@ -8,6 +8,7 @@ use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::Repository;
 use trustfn_domain::target::Target;
 
+use crate::answer::{ConfigView, ListView};
 use crate::config::load_config;
 
 /// `GET .../status-credential/view`: the configuration, its lists, fill levels, publish state.
@@ -41,24 +42,33 @@ pub async fn view(
         let allocated = crate::list::allocated(repo, &list).await?;
         lists.push(list_view(&list.doc, allocated, pending));
     }
-    let mut out = cfg.upcast().to_public();
-    out["lists"] = Value::Array(lists);
-    Ok(Reply::json(200, out))
+    let Value::Object(config) = cfg.upcast().to_public() else {
+        unreachable!("a public document is an object")
+    };
+    Ok(Reply::typed(200, &ConfigView { config, lists }))
 }
 
 use crate::update::PENDING_SHOWN;
 
 /// One list in the view: fill level and publish state. `upToDate` holds only when every
 /// accepted change is folded and published and the last publish succeeded.
-fn list_view(l: &StatusList, allocated: u64, pending: usize) -> Value {
+fn list_view(l: &StatusList, allocated: u64, pending: usize) -> ListView {
     let size = l.size.max(1);
     let p = &l.publish;
-    let up_to_date = pending == 0 && !p.behind() && !p.failing();
-    json!({"listId": l.list_id, "uri": l.uri, "size": size, "allocated": allocated,
-           "fill": (allocated as f64) / (size as f64), "statusVersion": p.revision,
-           "publishedVersion": p.published_revision, "pendingChanges": pending,
-           "upToDate": up_to_date, "publishedAt": p.issued_at.map(trustfn_publish::rfc3339),
-           "exp": p.expires_at.map(trustfn_publish::rfc3339),
-           "publishes": (p.publishes > 0).then_some(p.publishes), "publishError": p.last_error,
-           "consecutiveFailures": p.failures})
+    ListView {
+        list_id: l.list_id.clone(),
+        uri: l.uri.clone(),
+        size,
+        allocated,
+        fill: (allocated as f64) / (size as f64),
+        status_version: p.revision,
+        published_version: p.published_revision,
+        pending_changes: pending,
+        up_to_date: pending == 0 && !p.behind() && !p.failing(),
+        published_at: p.issued_at.map(trustfn_publish::rfc3339),
+        exp: p.expires_at.map(trustfn_publish::rfc3339),
+        publishes: (p.publishes > 0).then_some(p.publishes),
+        publish_error: p.last_error.clone(),
+        consecutive_failures: p.failures,
+    }
 }

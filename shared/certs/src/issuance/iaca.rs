@@ -1,7 +1,7 @@
 //! `iso/iacas`: a self-signed IACA root whose key is a KMS key of an attached kms service.
 
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::SerialNumber;
@@ -62,14 +62,11 @@ pub async fn issue_iaca(
         adopt: None,
         parent_unpublished: false,
     };
-    let mut reply = store_and_reply(&issuer, None, to, issued, (kind, metadata), rec).await?;
+    let mut answer = store_and_reply(&issuer, None, to, issued, (kind, metadata), rec).await?;
     // The distribution point answers from day one: the empty CRL is published now.
     if issuer.crl.is_some() {
         let id = issuer.target.child(serial_hex.as_str())?;
-        let published = first_crl(repo, Some(deps), &id).await;
-        if let Some(body) = reply.body.as_mut() {
-            body["crlPublished"] = json!(published);
-        }
+        answer.crl_published = Some(first_crl(repo, Some(deps), &id).await);
     }
-    Ok(reply)
+    Ok(Reply::typed(201, &answer))
 }

@@ -1,13 +1,12 @@
 //! What an issuance writes: the certificate through to every attached store and its
 //! issued-certificate record, in one transaction, and the 201 answer.
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::SerialNumber;
 use trustfn_domain::model::{
     Certificate, CertificateData, CertificateType, IssuedCertificate, IssuedProfile, Record,
 };
-use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
 use trustfn_domain::target::Target;
 use trustfn_publish::{Outcome, PublishDeps};
@@ -15,6 +14,7 @@ use trustfn_x509::parse::{self};
 
 use super::issuer::now;
 use super::issuer::{Issuer, WriteThrough};
+use crate::answer::IssuedAnswer;
 use crate::error::x509_error;
 use crate::inventory::issued_doc;
 
@@ -131,7 +131,7 @@ pub(crate) struct Recording {
     pub(crate) parent_unpublished: bool,
 }
 
-/// Writes an issued certificate through to the attached stores, records it, and builds the 201
+/// Writes an issued certificate through to the attached stores, records it, and builds the
 /// answer.
 pub(crate) async fn store_and_reply<D: serde::Serialize>(
     issuer: &Issuer<'_>,
@@ -140,7 +140,7 @@ pub(crate) async fn store_and_reply<D: serde::Serialize>(
     issued: trustfn_x509::Issued<D>,
     (kind, metadata): (CertificateType, Option<Map<String, Value>>),
     rec: Recording,
-) -> Result<Reply, ApiError> {
+) -> Result<IssuedAnswer, ApiError> {
     let doc = certificate_doc(&issued.der, &issued.pem, kind, metadata)?;
     let stored = to.as_ref().map(WriteThrough::stored_ids);
     let mut book = issued_doc(
@@ -168,19 +168,12 @@ pub(crate) async fn store_and_reply<D: serde::Serialize>(
         first_crl(issuer.repo, deps, &rec.parent).await;
     }
     tracing::info!(service = %issuer.target, record = %id, stores = to.as_ref().map_or(0, |t| t.paths.len()), certificate = rec.profile.as_str(), "certificate issued");
-    Ok(issued_reply(
-        issued.pem,
-        serde_json::to_value(&issued.data).expect("data"),
-        stored,
-    ))
-}
-
-pub(crate) fn issued_reply(pem: String, data: Value, stored: Option<Vec<String>>) -> Reply {
-    let mut out = json!({"certificatePEM": pem, "certificateData": data});
-    if let Some(ids) = stored {
-        out["storedCertificateIds"] = json!(ids);
-    }
-    Reply::json(201, out)
+    Ok(IssuedAnswer {
+        certificate_pem: issued.pem,
+        certificate_data: serde_json::to_value(&issued.data).expect("certificate data serializes"),
+        stored_certificate_ids: stored,
+        crl_published: None,
+    })
 }
 
 /// Publishes the first CRL of a newly recorded IACA; a failure is logged (the refresh retries

@@ -211,5 +211,6 @@ pub(crate) async fn issue_under<D: UnderIaca>(
         parent_unpublished,
     };
     let kind = (CertificateType::Base, None);
-    store_and_reply(issuer, Some(deps), to, issued, kind, rec).await
+    let answer = store_and_reply(issuer, Some(deps), to, issued, kind, rec).await?;
+    Ok(Reply::typed(201, &answer))
 }
