@@ -4,6 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 use trustfn_domain::model::{Revocation, SerialNumber};
+use trustfn_domain::target::Target;
 
 /// An issued certificate (`certificates/issued`, and the base of the revoke answer).
 #[derive(Debug, Serialize)]
@@ -20,7 +21,7 @@ pub struct IssuedView {
     pub not_before: Option<String>,
     pub not_after: Option<String>,
     pub sha256_fingerprint: Option<String>,
-    pub key_path: Option<String>,
+    pub key_path: Option<Target>,
     pub stored_certificate_paths: Vec<String>,
     pub adopted: bool,
     /// `valid` or `revoked`.

@@ -378,17 +378,12 @@ async fn iaca_key(
     iaca: &Record<IssuedCertificate>,
     public: &trustfn_x509::PublicKey,
 ) -> Result<(Target, KeyDoc), ApiError> {
-    let path = iaca
+    let key_id = iaca
         .doc
         .key_path
-        .as_deref()
+        .clone()
         .ok_or_else(|| ApiError::internal_msg(format!("{}: no IACA key recorded", iaca.id)))?;
-    let key_id = Target::parse(path).map_err(|e| {
-        ApiError::internal_msg(format!(
-            "{}: the recorded key path {path:?}: {}",
-            iaca.id, e.message
-        ))
-    })?;
+    let path = &key_id;
     let key = repo
         .get(&key_id)
         .await?

@@ -51,7 +51,7 @@ pub(crate) async fn iacas(
 pub(crate) fn issued_doc(
     profile: IssuedProfile,
     cert: &Certificate,
-    key_path: Option<String>,
+    key_path: Option<Target>,
     stored: Vec<String>,
 ) -> IssuedCertificate {
     IssuedCertificate {

@@ -236,9 +236,8 @@ pub(crate) async fn status_service(
 pub(crate) async fn signing_key(
     repo: &dyn Repository,
     service: &Target,
-    kid: &str,
+    key_id: &Target,
 ) -> Result<KeyDoc, ApiError> {
-    let key_id = kid_path(kid)?;
     let kms_service = key_id
         .parent()
         .ok_or_else(|| invalid("kid: not a key path"))?;
@@ -248,7 +247,7 @@ pub(crate) async fn signing_key(
             "kid: the kms service {kms_service} is not an attached dependency of {service}"
         )));
     }
-    repo.get(&key_id)
+    repo.get(key_id)
         .await?
         .and_then(|r| r.downcast::<KeyDoc>().ok())
         .map(|r| r.doc)
@@ -283,8 +282,8 @@ pub async fn create_config(
     let target = auth.target();
     // The key the lists will be signed with is named in the body: it needs its own right,
     // checked before anything about it is read.
-    auth.principal()
-        .authorize::<act::KeyUse>(&kid_path(&body.kid)?)?;
+    let kid = kid_path(&body.kid)?;
+    auth.principal().authorize::<act::KeyUse>(&kid)?;
     let service = target
         .parent()
         .filter(|_| target.depth() >= 4)
@@ -321,7 +320,7 @@ pub async fn create_config(
         }
     }
     let config = normalise(body.config, body.did.is_some(), !x5.is_empty())?;
-    let key = signing_key(repo, &service, &body.kid).await?;
+    let key = signing_key(repo, &service, &kid).await?;
     if let Some(leaf) = x5.first() {
         leaf_is_the_signing_key(leaf, &key).map_err(|e| match &from {
             Some(_) => invalid(e.message.replace(
@@ -337,7 +336,7 @@ pub async fn create_config(
             .map_err(|why| invalid(format!("did: {why}; verifiers would reject the lists")))?;
     }
     let doc = StatusConfig {
-        kid: body.kid,
+        kid,
         config,
         lists: Vec::new(),
         current_list: None,
@@ -345,7 +344,7 @@ pub async fn create_config(
         x5_chain: (!x5.is_empty()).then_some(x5),
         x5_chain_from: body.x5_chain_from,
     };
-    let key_id = kid_path(&doc.kid)?;
+    let key_id = doc.kid.clone();
     let rec = Record::new(target.clone(), doc);
     repo.commit(vec![
         Op::Create(rec.clone()),

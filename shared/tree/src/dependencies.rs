@@ -105,15 +105,12 @@ async fn refuse_if_signing(
     (service, kind): (&Target, ServiceType),
     dep: &Target,
 ) -> Result<(), ApiError> {
-    let uses = |key: Option<&str>| {
-        key.and_then(|k| Target::parse(k).ok())
-            .is_some_and(|k| k.is_within(dep))
-    };
+    let uses = |key: Option<&Target>| key.is_some_and(|k| k.is_within(dep));
     let users: Vec<Target> = match kind {
         ServiceType::CredentialStatus => children_of_kind(repo, service, Kind::StatusConfig)
             .await?
             .into_iter()
-            .filter(|r| uses(r.get::<StatusConfig>().map(|c| c.kid.as_str())))
+            .filter(|r| uses(r.get::<StatusConfig>().map(|c| &c.kid)))
             .map(|r| r.id)
             .collect(),
         ServiceType::X509Service => children_of_kind(repo, service, Kind::Issued)
@@ -123,7 +120,7 @@ async fn refuse_if_signing(
                 let iaca = r
                     .get::<IssuedCertificate>()
                     .filter(|c| c.profile == IssuedProfile::Iaca);
-                uses(iaca.and_then(|c| c.key_path.as_deref()))
+                uses(iaca.and_then(|c| c.key_path.as_ref()))
             })
             .map(|r| r.id)
             .collect(),

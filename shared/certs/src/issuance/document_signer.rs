@@ -7,6 +7,7 @@ use trustfn_domain::error::ApiError;
 use trustfn_domain::model::IssuedProfile;
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::Repository;
+use trustfn_domain::target::Target;
 use trustfn_publish::PublishDeps;
 use trustfn_x509::{DsData, PublicKey};
 
@@ -33,14 +34,11 @@ pub async fn issue_document_signer(
 ) -> Result<Reply, ApiError> {
     let issuer = Issuer::load(repo, auth.principal(), auth.target()).await?;
     let iaca = signing_iaca(&issuer, body.iaca_signer).await?;
-    let (ds_key, key_path): (PublicKey, Option<String>) = match &body.ds_key_descriptor {
-        KeyDescriptor::KmsHosted { key_id_path } => (
-            issuer
-                .kms_key("dsKeyDescriptor", key_id_path)
-                .await?
-                .public_key,
-            Some(key_id_path.clone()),
-        ),
+    let (ds_key, key_path): (PublicKey, Option<Target>) = match &body.ds_key_descriptor {
+        KeyDescriptor::KmsHosted { key_id_path } => {
+            let (key, path) = issuer.kms_key("dsKeyDescriptor", key_id_path).await?;
+            (key.public_key, Some(path))
+        }
         KeyDescriptor::JwkEncoded { jwk } => (
             PublicKey::from_jwk(jwk)
                 .map_err(|e| ApiError::validation(format!("dsKeyDescriptor.jwk: {e}")))?,

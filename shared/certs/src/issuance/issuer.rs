@@ -63,8 +63,13 @@ impl<'a> Issuer<'a> {
     }
 
     /// A KMS key named in the request: the caller needs `kms-key-use` on it (checked before
-    /// anything about it is read), and its kms service must be attached to this service.
-    pub(crate) async fn kms_key(&self, field: &str, path: &str) -> Result<KeyDoc, ApiError> {
+    /// anything about it is read), and its kms service must be attached to this service. The
+    /// key's document and its path, parsed.
+    pub(crate) async fn kms_key(
+        &self,
+        field: &str,
+        path: &str,
+    ) -> Result<(KeyDoc, Target), ApiError> {
         let key_id = Target::parse(path)
             .map_err(|e| ApiError::validation(format!("{field}.keyIdPath: {}", e.message)))?;
         self.caller.authorize::<act::KeyUse>(&key_id)?;
@@ -84,7 +89,7 @@ impl<'a> Issuer<'a> {
             .get(&key_id)
             .await?
             .and_then(|r| r.downcast::<KeyDoc>().ok())
-            .map(|r| r.doc)
+            .map(|r| (r.doc, r.id))
             .ok_or_else(|| {
                 ApiError::validation(format!("{field}.keyIdPath: key {key_id} does not exist"))
             })
@@ -95,11 +100,9 @@ impl<'a> Issuer<'a> {
         &self,
         field: &str,
         desc: &KeyDescriptor,
-    ) -> Result<(KeyDoc, String), ApiError> {
+    ) -> Result<(KeyDoc, Target), ApiError> {
         match desc {
-            KeyDescriptor::KmsHosted { key_id_path } => {
-                Ok((self.kms_key(field, key_id_path).await?, key_id_path.clone()))
-            }
+            KeyDescriptor::KmsHosted { key_id_path } => self.kms_key(field, key_id_path).await,
             _ => Err(ApiError::validation(format!(
                 "{field}: the IACA key signs, so it must be a kms-hosted-key-descriptor"
             ))),

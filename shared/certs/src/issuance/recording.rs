@@ -69,9 +69,8 @@ pub(crate) async fn write_through(
         let iaca = r
             .get::<IssuedCertificate>()
             .filter(|c| c.profile == IssuedProfile::Iaca);
-        if let Some(path) = iaca.and_then(|c| c.key_path.as_deref()) {
-            let key = Target::parse(path).map_err(|e| ApiError::validation(e.message))?;
-            edges.extend(crate::crl_publication::key_edge(&r.id, &key));
+        if let Some(key) = iaca.and_then(|c| c.key_path.as_ref()) {
+            edges.extend(crate::crl_publication::key_edge(&r.id, key));
         }
     }
     match adopt {
@@ -123,7 +122,7 @@ pub(crate) async fn write_through(
 pub(crate) struct Recording {
     pub(crate) profile: IssuedProfile,
     pub(crate) parent: Target,
-    pub(crate) key_path: Option<String>,
+    pub(crate) key_path: Option<Target>,
     /// The parent IACA's record when this service has not recorded it yet.
     pub(crate) adopt: Option<Record>,
     /// The parent IACA's CRL was never published (publish it now, so the distribution point

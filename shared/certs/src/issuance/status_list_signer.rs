@@ -41,15 +41,8 @@ pub async fn issue_status_list_signer(
             "signerKeyDescriptor: the status-list signing key signs, so it must be a kms-hosted-key-descriptor",
         ));
     };
-    let key = issuer
-        .kms_key("signerKeyDescriptor", key_id_path)
-        .await?
-        .public_key;
+    let (key, path) = issuer.kms_key("signerKeyDescriptor", key_id_path).await?;
     let to = issuer.stores(body.stored_certificate_id)?;
-    let leaf = (
-        key,
-        Some(key_id_path.clone()),
-        IssuedProfile::StatusListSigner,
-    );
+    let leaf = (key.public_key, Some(path), IssuedProfile::StatusListSigner);
     issue_under(&issuer, deps, iaca, to, body.certificate_data, leaf).await
 }

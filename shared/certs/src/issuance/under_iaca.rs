@@ -41,7 +41,7 @@ pub(crate) struct SigningIaca {
     /// Its facts (serial, subject, fingerprint ...) and PEM, as a store would keep them.
     pub(crate) cert: Certificate,
     pub(crate) key: KeyDoc,
-    pub(crate) key_path: String,
+    pub(crate) key_path: Target,
 }
 
 pub(crate) async fn signing_iaca(
@@ -189,7 +189,7 @@ pub(crate) async fn issue_under<D: UnderIaca>(
     iaca: SigningIaca,
     to: Option<WriteThrough>,
     mut data: D,
-    (key, key_path, profile): (PublicKey, Option<String>, IssuedProfile),
+    (key, key_path, profile): (PublicKey, Option<Target>, IssuedProfile),
 ) -> Result<Reply, ApiError> {
     let dp = data.distribution_point().take();
     *data.distribution_point() = issuer.distribution_point(&iaca.cert.serial_number, dp)?;

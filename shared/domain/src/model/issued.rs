@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::publish::{lease_of, rfc3339, unix_opt, PublishState};
 use super::SerialNumber;
+use crate::target::Target;
 
 /// Which Annex B profile a recorded certificate has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -217,7 +218,7 @@ pub struct IssuedCertificate {
     pub sha256_fingerprint: Option<String>,
     /// The KMS key path of the certified key, when it is one (the IACA's own key for an IACA).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_path: Option<String>,
+    pub key_path: Option<Target>,
     /// Where the certificate was written through to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub stored_certificate_paths: Vec<String>,

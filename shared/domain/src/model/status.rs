@@ -2,6 +2,7 @@
 
 use super::publish::{lease_of, rfc3339, unix_opt, PublishState};
 use crate::secret::Sealed;
+use crate::target::Target;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The kind of list a configuration publishes.
@@ -131,7 +132,7 @@ impl ListConfig {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StatusConfig {
     /// The signing key's path (a key of a kms service attached to the status service).
-    pub kid: String,
+    pub kid: Target,
     pub config: ListConfig,
     /// Ids of the configuration's lists, oldest first.
     #[serde(default)]
