@@ -1,9 +1,10 @@
 //! The answers of the certificate routes, as types: what `certificates/issued`, `crls`,
 //! `certificates/revoke` and the issuance routes return (docs/API.md, infra/openapi.yaml).
 
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use trustfn_domain::model::{Revocation, SerialNumber};
+use trustfn_domain::model::{time, Revocation, SerialNumber};
 use trustfn_domain::target::Target;
 
 /// An issued certificate (`certificates/issued`, and the base of the revoke answer).
@@ -18,8 +19,10 @@ pub struct IssuedView {
     pub issuer: String,
     /// The signing IACA's serial (none for an IACA).
     pub iaca_serial_number: Option<String>,
-    pub not_before: Option<String>,
-    pub not_after: Option<String>,
+    #[serde(with = "time::secs_opt")]
+    pub not_before: Option<DateTime<Utc>>,
+    #[serde(with = "time::secs_opt")]
+    pub not_after: Option<DateTime<Utc>>,
     pub sha256_fingerprint: Option<String>,
     pub key_path: Option<Target>,
     pub stored_certificate_paths: Vec<String>,

@@ -13,6 +13,7 @@ use crate::answer::CrlView;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use trustfn_domain::error::ApiError;
+use trustfn_domain::model::time::{from_unix, whole_seconds};
 use trustfn_domain::model::SerialNumber;
 use trustfn_domain::model::{
     CrlState, CrlTarget, IssuedCertificate, IssuedProfile, KeyDoc, Kind, PublishState, Record,
@@ -124,13 +125,8 @@ impl Artefact for Crls {
                 rec.id
             )));
         }
-        let expired = match rec.doc.not_after.as_deref() {
-            Some(t) => {
-                DateTime::parse_from_rfc3339(t)
-                    .map_err(|e| ApiError::internal_msg(format!("{}: notAfter: {e}", rec.id)))?
-                    .timestamp()
-                    <= cx.deps.now()
-            }
+        let expired = match rec.doc.not_after {
+            Some(t) => t.timestamp() <= cx.deps.now(),
             None => true,
         };
         Ok(!expired && crl_target(cx.repo, &service_of(&rec.id)).await?.is_some())
@@ -256,7 +252,7 @@ impl Artefact for Crls {
         }
         tracing::warn!(code = "CRL_MERGED_FROM_REGISTRY", iaca = %rec.id, revocations = missing.len(), number = theirs.number,
             "the registry's CRL listed revocations this table lacked (a recreated service or a restore); recorded");
-        let now = rfc3339(cx.deps.now());
+        let now = from_unix(cx.deps.now());
         let mut rec = rec.clone();
         // Batches that fit in one transaction with the IACA's record, each under the lease.
         let mut batches: Vec<Vec<(SerialNumber, DateTime<Utc>, Option<Record>)>> = missing
@@ -276,8 +272,8 @@ impl Artefact for Crls {
                 for (serial, at, known) in &batch {
                     let revocation = Revocation {
                         reason: RevocationReason::Unspecified,
-                        revocation_date: rfc3339(at.timestamp()),
-                        revoked_at: now.clone(),
+                        revocation_date: whole_seconds(*at),
+                        revoked_at: now,
                     };
                     ops.push(match known {
                         Some(k) => {
@@ -440,14 +436,14 @@ pub(crate) async fn revoked_of(
             continue;
         };
         let Some(r) = &c.doc.revocation else { continue };
-        let bad = |what: &str| {
+        let _bad = |what: &str| {
             ApiError::internal_msg(format!("issued certificate {id}: {what} does not parse"))
         };
         let serial = c.doc.serial_number.to_bytes();
-        let revoked_at = DateTime::parse_from_rfc3339(&r.revocation_date)
-            .map_err(|_| bad("revocationDate"))?
-            .with_timezone(&Utc);
-        out.push(Revoked { serial, revoked_at });
+        out.push(Revoked {
+            serial,
+            revoked_at: r.revocation_date,
+        });
     }
     Ok(out)
 }

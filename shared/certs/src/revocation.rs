@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
+use trustfn_domain::model::time::{from_unix, whole_seconds};
 use trustfn_domain::model::{
     Certificate, IssuedCertificate, IssuedProfile, Record, Revocation, RevocationReason,
 };
@@ -17,7 +18,7 @@ use trustfn_domain::target::Target;
 use crate::answer::RevokeAnswer;
 use crate::crl_publication::{crl_view, publish_revision};
 use crate::inventory::{iacas, issued_doc, issued_view, serial_param, x509_service};
-use trustfn_publish::{grace_secs, rfc3339, PublishDeps, Settled};
+use trustfn_publish::{grace_secs, PublishDeps, Settled};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -124,8 +125,8 @@ pub async fn revoke(
         let mut revoked = cert.clone();
         revoked.doc.revocation = Some(Revocation {
             reason,
-            revocation_date: rfc3339(date.timestamp()),
-            revoked_at: rfc3339(deps.now()),
+            revocation_date: whole_seconds(date),
+            revoked_at: from_unix(deps.now()),
         });
         let mut next_iaca = iaca.clone();
         let crl = next_iaca

@@ -26,8 +26,6 @@ pub(crate) fn certificate_doc(
     metadata: Option<Map<String, Value>>,
 ) -> Result<Certificate, ApiError> {
     let f = parse::facts(der).map_err(x509_error)?;
-    let time =
-        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     Ok(Certificate {
         data: CertificateData {
             kind,
@@ -37,8 +35,8 @@ pub(crate) fn certificate_doc(
         subject: f.subject,
         issuer: f.issuer,
         serial_number: SerialNumber::from_bytes(&f.serial),
-        not_before: time(f.not_before),
-        not_after: time(f.not_after),
+        not_before: f.not_before,
+        not_after: f.not_after,
         sha256_fingerprint: f.sha256,
     })
 }

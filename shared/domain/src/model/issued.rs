@@ -3,6 +3,7 @@
 //! children (`{service}.{iaca serial}.{serial}`). An IACA's record also holds the state of the
 //! CRL it signs.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::publish::{lease_of, rfc3339, unix_opt, PublishState};
@@ -61,10 +62,12 @@ impl RevocationReason {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Revocation {
     pub reason: RevocationReason,
-    /// The date the CRL entry carries (RFC 3339).
-    pub revocation_date: String,
-    /// When the revocation was recorded (RFC 3339).
-    pub revoked_at: String,
+    /// The date the CRL entry carries.
+    #[serde(with = "super::time::secs")]
+    pub revocation_date: DateTime<Utc>,
+    /// When the revocation was recorded.
+    #[serde(with = "super::time::secs")]
+    pub revoked_at: DateTime<Utc>,
 }
 
 /// The CRL an IACA signs: its publish state (`number` is the last cRLNumber allocated,
@@ -210,10 +213,18 @@ pub struct IssuedCertificate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     pub issuer: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_before: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub not_after: Option<String>,
+    #[serde(
+        with = "super::time::secs_opt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub not_before: Option<DateTime<Utc>>,
+    #[serde(
+        with = "super::time::secs_opt",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub not_after: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256_fingerprint: Option<String>,
     /// The KMS key path of the certified key, when it is one (the IACA's own key for an IACA).

@@ -1,5 +1,6 @@
 //! KMS key records and stored certificates.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
 use trustfn_signer::{Curve, PublicKey};
@@ -67,8 +68,10 @@ pub struct Certificate {
     pub subject: String,
     pub issuer: String,
     pub serial_number: SerialNumber,
-    pub not_before: String,
-    pub not_after: String,
+    #[serde(with = "super::time::secs")]
+    pub not_before: DateTime<Utc>,
+    #[serde(with = "super::time::secs")]
+    pub not_after: DateTime<Utc>,
     pub sha256_fingerprint: String,
 }
 

@@ -9,6 +9,7 @@ mod key;
 mod publish;
 mod serial;
 mod status;
+pub mod time;
 mod tree;
 
 pub use access::{ApiKey, Role};
