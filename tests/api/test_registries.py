@@ -195,3 +195,28 @@ def test_a_registry_that_never_answers_stalls_nobody_else(api, stack, s3):
     # Backing off: a run that looks no further than now leaves it alone.
     assert invoke_refresh(stack)["failed"] == 0
     assert api.delete(f"/v1/{t_bad}/resource-api/resources/delete-recursive").status_code == 202
+
+
+def test_registry_names_cannot_steer_an_upload_elsewhere(api, stack):
+    """An Azure account name was pasted into the upload host: `127.0.0.1:<port>/x#` reached a
+    local listener, past the endpoint rules, for status registries and CRL targets alike (the
+    refresh repeated it). Every name a URL is built from is checked against its own grammar."""
+    _, t = status_tenant(api)
+    fake = stack.registry_fakes["redirect"]
+    hostport = fake.url.split("://", 1)[1].rstrip("/")
+    port = hostport.rsplit(":", 1)[1]
+    before = fake.requests
+    hostile = [("azure", "accountName", f"{hostport}/x#"), ("azure", "accountName", f"[::1]:{port}/x#"),
+               ("azure", "containerName", "lists/../x"), ("aws", "region", f"x.{hostport}#"),
+               ("gcs", "bucketName", f"{hostport}/x#")]
+    api.service(f"{t}.x509", "x509-service")
+    doc = api.get(f"/v1/{t}.x509/x509-service-api/configuration/view").json()
+    for kind, field, value in hostile:
+        reg = {**BASES[kind], field: value}
+        r = api.post(f"/v1/{t}.st/resource-api/services/create",
+                     json={"type": "credential-status", "config": {"registry": reg}, "dependencies": [f"{t}.kms"]})
+        assert_error(r, 400, contains=field)
+        r = api.put(f"/v1/{t}.x509/x509-service-api/configuration/update",
+                    json={**doc, "config": {"crl": {"registry": reg}}})
+        assert_error(r, 400, contains=field)
+    assert fake.requests == before, "no request reached the listener"

@@ -145,20 +145,38 @@ pub fn validate(registry: Option<&Value>, policy: &RegistryPolicy) -> Result<(),
             return Err(err(f, "is required"));
         }
     }
+    let names = |k: &str| reg.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+    let named: RegistryConfig<()> = match kind {
+        "aws" => RegistryConfig::Aws(AwsRegistry {
+            bucket_name: names("bucketName"),
+            region: names("region"),
+            access_key_id: None,
+            secret_key: None,
+            endpoint_url: None,
+            bucket_url: None,
+        }),
+        "azure" => RegistryConfig::Azure(AzureRegistry {
+            account_name: names("accountName"),
+            container_name: names("containerName"),
+            account_key: None,
+            sas_token: None,
+            connection_string: None,
+            endpoint_url: None,
+            bucket_url: None,
+        }),
+        _ => RegistryConfig::Gcs(GcsRegistry {
+            bucket_name: names("bucketName"),
+            project_id: None,
+            service_account_key_json: None,
+            endpoint_url: None,
+            bucket_url: None,
+        }),
+    };
+    check_names(&named).map_err(|(field, rule)| err(field, rule))?;
     let s = |k: &str| reg.get(k).and_then(Value::as_str);
     match kind {
         "aws" => {
             let bucket = s("bucketName").unwrap_or_default();
-            if !(3..=63).contains(&bucket.len())
-                || !bucket
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-            {
-                return Err(err(
-                    "bucketName",
-                    "must be a valid S3 bucket name (3-63 lower-case letters, digits, '-', '.')",
-                ));
-            }
             if !reg.contains_key("accessKeyId") && !reg.contains_key("secretKey") {
                 // The functions' own credentials: never sent to another endpoint, and only for
                 // the buckets the deployment named (and its IAM policy grants).
@@ -190,17 +208,6 @@ pub fn validate(registry: Option<&Value>, policy: &RegistryPolicy) -> Result<(),
             }
         }
         "azure" => {
-            let container = s("containerName").unwrap_or_default();
-            if !(3..=63).contains(&container.len())
-                || !container
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-            {
-                return Err(err(
-                    "containerName",
-                    "must be a valid container name (3-63 lower-case letters, digits, '-')",
-                ));
-            }
             // A connection string may name its own endpoint: the same rules as endpointUrl.
             if let Some(cs) = s("connectionString").filter(|c| *c != REDACTED) {
                 if let Some(e) = connection_string_field(cs, "BlobEndpoint") {
@@ -270,6 +277,76 @@ pub fn validate(registry: Option<&Value>, policy: &RegistryPolicy) -> Result<(),
                 "bucketUrl",
                 "must be an absolute http(s) URL without user, query or fragment",
             ));
+        }
+    }
+    Ok(())
+}
+
+/// The names a registry's URLs are built from, each against its service's own grammar, so no
+/// name can carry a host, a port, a path or a fragment (an Azure account name pasted into the
+/// upload host reached internal addresses). Checked when a registry is saved and again before
+/// every upload (a configuration saved before these rules). `Err((field, rule))`.
+pub fn check_names<S>(reg: &RegistryConfig<S>) -> Result<(), (&'static str, &'static str)> {
+    let lower_digit = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let ends_ok = |s: &str| {
+        s.chars().next().is_some_and(lower_digit) && s.chars().last().is_some_and(lower_digit)
+    };
+    match reg {
+        RegistryConfig::Aws(r) => {
+            let b = &r.bucket_name;
+            if !(3..=63).contains(&b.len())
+                || !ends_ok(b)
+                || !b.chars().all(|c| lower_digit(c) || c == '-' || c == '.')
+            {
+                return Err((
+                    "bucketName",
+                    "must be a valid S3 bucket name (3-63 lower-case letters, digits, '-', '.')",
+                ));
+            }
+            let g = &r.region;
+            if !(1..=32).contains(&g.len())
+                || !g.starts_with(|c: char| c.is_ascii_lowercase())
+                || !g.chars().all(|c| lower_digit(c) || c == '-')
+            {
+                return Err((
+                    "region",
+                    "must be an AWS region name (lower-case letters, digits and '-', e.g. eu-central-1)",
+                ));
+            }
+        }
+        RegistryConfig::Azure(r) => {
+            let a = &r.account_name;
+            if !(3..=24).contains(&a.len()) || !a.chars().all(lower_digit) {
+                return Err((
+                    "accountName",
+                    "must be a storage account name (3-24 lower-case letters and digits)",
+                ));
+            }
+            let c = &r.container_name;
+            if !(3..=63).contains(&c.len())
+                || !ends_ok(c)
+                || !c.chars().all(|x| lower_digit(x) || x == '-')
+                || c.contains("--")
+            {
+                return Err((
+                    "containerName",
+                    "must be a valid container name (3-63 lower-case letters, digits, '-')",
+                ));
+            }
+        }
+        RegistryConfig::Gcs(r) => {
+            let b = &r.bucket_name;
+            if !(3..=222).contains(&b.len())
+                || !ends_ok(b)
+                || !b
+                    .chars()
+                    .all(|c| lower_digit(c) || c == '-' || c == '_' || c == '.')
+            {
+                return Err((
+                    "bucketName",
+                    "must be a valid GCS bucket name (3-222 lower-case letters, digits, '-', '_', '.')",
+                ));
+            }
         }
     }
     Ok(())
@@ -515,6 +592,43 @@ mod tests {
     }
 
     #[test]
+    fn names_that_would_steer_a_request_elsewhere_are_refused() {
+        let base = |kind: &str| match kind {
+            "aws" => json!({"type": "aws", "bucketName": "status-lists", "region": "eu-central-1",
+                            "accessKeyId": "AKIA", "secretKey": "s"}),
+            "azure" => json!({"type": "azure", "accountName": "acct", "containerName": "lists",
+                              "sasToken": "sv=x"}),
+            _ => json!({"type": "gcs", "bucketName": "lists"}),
+        };
+        let hostile = [
+            ("azure", "accountName", "127.0.0.1:18443/x#"),
+            ("azure", "accountName", "[::1]:18443/x#"),
+            ("azure", "accountName", "evil.example.com?"),
+            ("azure", "accountName", "Acct"),
+            ("azure", "containerName", "lists/../../x"),
+            ("azure", "containerName", "lists#x"),
+            ("aws", "region", "x.127.0.0.1:9#"),
+            ("aws", "region", "eu-central-1/x"),
+            ("aws", "bucketName", "-lists"),
+            ("gcs", "bucketName", "127.0.0.1:9/x#"),
+            ("gcs", "bucketName", "lists?x"),
+        ];
+        for (kind, field, value) in hostile {
+            let mut reg = base(kind);
+            reg[field] = json!(value);
+            let e = validate(Some(&reg), &local()).unwrap_err();
+            assert!(
+                e.message.starts_with(&format!("config.registry.{field}")),
+                "{value}: {}",
+                e.message
+            );
+            // A configuration stored before the rule is refused before any upload too.
+            let parsed: RegistryConfig<String> = serde_json::from_value(reg.clone()).unwrap();
+            assert_eq!(check_names(&parsed).unwrap_err().0, field, "{value}");
+        }
+    }
+
+    #[test]
     fn names_the_failing_field() {
         let cases = [
             (json!({"type": "aws", "region": "x"}), "bucketName"),
@@ -538,11 +652,11 @@ mod tests {
             (json!({"type": "ftp"}), "type"),
             (json!({"type": "in-memory"}), "emulators"),
             (
-                json!({"type": "azure", "accountName": "a", "containerName": "lists", "sasToken": "a", "accountKey": "b"}),
+                json!({"type": "azure", "accountName": "acct", "containerName": "lists", "sasToken": "a", "accountKey": "b"}),
                 "sasToken",
             ),
             (
-                json!({"type": "gcs", "bucketName": "b", "endpointUrl": "ftp://x"}),
+                json!({"type": "gcs", "bucketName": "bkt", "endpointUrl": "ftp://x"}),
                 "endpointUrl",
             ),
         ];
@@ -566,7 +680,7 @@ mod tests {
                     json!({"type": "aws", "bucketName": "b-1", "region": "r", "accessKeyId": "A", "secretKey": "s"})
                 }
                 "azure" => {
-                    json!({"type": "azure", "accountName": "a", "containerName": "c-1", "sasToken": "sv=1"})
+                    json!({"type": "azure", "accountName": "acct", "containerName": "c-1", "sasToken": "sv=1"})
                 }
                 _ => json!({"type": "gcs", "bucketName": "b-1"}),
             };
@@ -626,9 +740,9 @@ mod tests {
     fn every_secret_field_of_every_registry_is_redacted() {
         let regs = [
             json!({"type": "aws", "bucketName": "b", "region": "r", "accessKeyId": "AKIA", "secretKey": "kms:S1"}),
-            json!({"type": "azure", "accountName": "a", "containerName": "c", "accountKey": "kms:S2"}),
-            json!({"type": "azure", "accountName": "a", "containerName": "c", "sasToken": "kms:S3"}),
-            json!({"type": "azure", "accountName": "a", "containerName": "c", "connectionString": "kms:S4"}),
+            json!({"type": "azure", "accountName": "acct", "containerName": "c", "accountKey": "kms:S2"}),
+            json!({"type": "azure", "accountName": "acct", "containerName": "c", "sasToken": "kms:S3"}),
+            json!({"type": "azure", "accountName": "acct", "containerName": "c", "connectionString": "kms:S4"}),
             json!({"type": "gcs", "bucketName": "b", "serviceAccountKeyJson": "kms:S5"}),
         ];
         let mut names = Vec::new();
@@ -673,8 +787,8 @@ mod tests {
             "https://cdn.example.com"
         );
         assert_eq!(
-            base(json!({"type": "azure", "accountName": "a", "containerName": "c"})),
-            "https://a.blob.core.windows.net/c"
+            base(json!({"type": "azure", "accountName": "acct", "containerName": "c"})),
+            "https://acct.blob.core.windows.net/c"
         );
     }
 }

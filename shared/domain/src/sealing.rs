@@ -26,7 +26,13 @@ impl RegistryConfig<SecretInput> {
         let mut sealed: HashMap<&'static str, Sealed> = HashMap::new();
         for (name, input) in self.secrets() {
             let value = match input {
-                SecretInput::Sealed(s) => s.clone(),
+                // A stored ciphertext sent back would be kept without the destination check
+                // a `***` gets (and could be another service's, which only fails later).
+                SecretInput::Sealed(_) => {
+                    return Err(ApiError::validation(format!(
+                        "config.registry.{name}: give the secret itself, or *** to keep the                          stored one; a sealed value is not accepted"
+                    )))
+                }
                 SecretInput::Keep => {
                     // A kept secret stays bound to the destination it was given for: sending
                     // it elsewhere needs the secret itself again.
@@ -112,7 +118,7 @@ mod tests {
     #[tokio::test]
     async fn seals_keeps_and_opens() {
         let svc = Target::parse("acme.t.st").unwrap();
-        let input = RegistryConfig::from_request(Some(&json!({"type": "azure", "accountName": "a", "containerName": "cc1", "sasToken": "sv=1&sig=x"})), &Default::default()).unwrap();
+        let input = RegistryConfig::from_request(Some(&json!({"type": "azure", "accountName": "acct", "containerName": "cc1", "sasToken": "sv=1&sig=x"})), &Default::default()).unwrap();
         let stored = input.seal(Some(&Prefix), &svc, None).await.unwrap();
         let RegistryConfig::Azure(a) = &stored else {
             panic!()
@@ -122,7 +128,7 @@ mod tests {
             "kms:acme.t.st:sv=1&sig=x"
         );
         // `***` keeps the stored value; without one it is refused.
-        let again = RegistryConfig::from_request(Some(&json!({"type": "azure", "accountName": "a", "containerName": "cc1", "sasToken": "***"})), &Default::default()).unwrap();
+        let again = RegistryConfig::from_request(Some(&json!({"type": "azure", "accountName": "acct", "containerName": "cc1", "sasToken": "***"})), &Default::default()).unwrap();
         assert_eq!(
             again.clone().seal(None, &svc, Some(&stored)).await.unwrap(),
             stored
@@ -145,13 +151,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stored_ciphertext_sent_back_is_refused() {
+        // Sent instead of `***`, it skipped the check that binds a kept secret to its
+        // destination: only the secret itself or `***` is accepted.
+        let svc = Target::parse("acme.t.st").unwrap();
+        let policy =
+            crate::registry_config::RegistryPolicy::from_settings("http://127.0.0.1:10000", "")
+                .unwrap();
+        let input = RegistryConfig::from_request(
+            Some(
+                &json!({"type": "azure", "accountName": "acct", "containerName": "cc1",
+                         "sasToken": "kms:c2VhbGVk", "endpointUrl": "http://127.0.0.1:10000/b"}),
+            ),
+            &policy,
+        )
+        .unwrap();
+        let e = input.seal(Some(&Prefix), &svc, None).await.unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(
+            e.message.starts_with("config.registry.sasToken"),
+            "{}",
+            e.message
+        );
+    }
+
+    #[tokio::test]
     async fn a_kept_secret_is_bound_to_its_destination() {
         let svc = Target::parse("acme.t.st").unwrap();
         let policy =
             crate::registry_config::RegistryPolicy::from_settings("http://127.0.0.1:10000", "")
                 .unwrap();
         let req = |v: serde_json::Value| RegistryConfig::from_request(Some(&v), &policy).unwrap();
-        let stored = req(json!({"type": "azure", "accountName": "a", "containerName": "cc1",
+        let stored = req(json!({"type": "azure", "accountName": "acct", "containerName": "cc1",
                                 "sasToken": "sv=1&sig=x", "endpointUrl": "http://127.0.0.1:10000/a"}))
         .seal(Some(&Prefix), &svc, None)
         .await
@@ -159,21 +190,21 @@ mod tests {
         for (field, changed) in [
             (
                 "endpointUrl",
-                json!({"type": "azure", "accountName": "a", "containerName": "cc1", "sasToken": "***",
+                json!({"type": "azure", "accountName": "acct", "containerName": "cc1", "sasToken": "***",
                                    "endpointUrl": "http://127.0.0.1:10000/b"}),
             ),
             (
                 "endpointUrl",
-                json!({"type": "azure", "accountName": "a", "containerName": "cc1", "sasToken": "***"}),
+                json!({"type": "azure", "accountName": "acct", "containerName": "cc1", "sasToken": "***"}),
             ),
             (
                 "accountName",
-                json!({"type": "azure", "accountName": "b", "containerName": "cc1", "sasToken": "***",
+                json!({"type": "azure", "accountName": "acct2", "containerName": "cc1", "sasToken": "***",
                                    "endpointUrl": "http://127.0.0.1:10000/a"}),
             ),
             (
                 "containerName",
-                json!({"type": "azure", "accountName": "a", "containerName": "cc2", "sasToken": "***",
+                json!({"type": "azure", "accountName": "acct", "containerName": "cc2", "sasToken": "***",
                                      "endpointUrl": "http://127.0.0.1:10000/a"}),
             ),
         ] {

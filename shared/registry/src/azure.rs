@@ -13,7 +13,7 @@ pub struct Azure {
     http: reqwest::Client,
     account: String,
     /// `https://{account}.blob.core.windows.net` or e.g. `http://127.0.0.1:10000/devstoreaccount1`.
-    endpoint: String,
+    endpoint: url::Url,
     container: String,
     auth: Auth,
 }
@@ -68,10 +68,23 @@ impl Azure {
         } else {
             return Err("the azure registry needs accountKey, sasToken or connectionString (no managed identity on AWS Lambda)".into());
         };
-        let endpoint = endpoint
-            .unwrap_or_else(|| format!("https://{account}.blob.core.windows.net"))
-            .trim_end_matches('/')
-            .to_owned();
+        let endpoint = match endpoint {
+            Some(e) => url::Url::parse(e.trim_end_matches('/'))
+                .map_err(|e| format!("the blob endpoint is not a URL ({e})"))?,
+            // The account name passed its grammar (3-24 lower-case letters and digits), so it
+            // can only be a host label; the URL is built, then checked to be exactly that host.
+            None => {
+                let host = format!("{account}.blob.core.windows.net");
+                let mut u =
+                    url::Url::parse("https://blob.core.windows.net").expect("a constant URL");
+                u.set_host(Some(&host))
+                    .map_err(|e| format!("accountName does not make a host name ({e})"))?;
+                if u.host_str() != Some(host.as_str()) {
+                    return Err("accountName does not make a host name".into());
+                }
+                u
+            }
+        };
         Ok(Azure {
             http,
             account,
@@ -85,21 +98,23 @@ impl Azure {
 impl Azure {
     /// The blob's URL (without a SAS) and what a Shared Key signature canonicalizes it as.
     fn blob_url(&self, key: &str) -> (String, String) {
+        // Only the path is set, from escaped segments: no name or key can change the host or
+        // add a query or a fragment.
+        let mut url = self.endpoint.clone();
+        let base = url.path().trim_end_matches('/').to_owned();
         let path_key: String = key
             .split('/')
             .map(crate::encode_segment)
             .collect::<Vec<_>>()
             .join("/");
-        let url = format!("{}/{}/{}", self.endpoint, self.container, path_key);
+        url.set_path(&format!(
+            "{base}/{}/{path_key}",
+            crate::encode_segment(&self.container)
+        ));
         // Canonicalized resource: "/" + account + the URL path (Azurite's path already starts
         // with the account, so it appears twice there, as the service expects).
-        let path = url
-            .splitn(4, '/')
-            .nth(3)
-            .map(|p| format!("/{p}"))
-            .unwrap_or_default();
-        let resource = format!("/{}{}", self.account, path);
-        (url, resource)
+        let resource = format!("/{}{}", self.account, url.path());
+        (url.to_string(), resource)
     }
 
     /// A request for the blob at `key` (with the SAS when that is the authorization), dated and

@@ -276,7 +276,10 @@ impl CloudRegistries {
         registry: &RegistryConfig<Secret>,
     ) -> Result<Box<dyn Publisher>, String> {
         // The rules of a saved configuration are checked again: the deployment's settings may
-        // have changed since, and names may now resolve elsewhere.
+        // have changed since, names may now resolve elsewhere, and a configuration saved before
+        // a rule existed must not slip past it.
+        trustfn_domain::registry_config::check_names(registry)
+            .map_err(|(field, rule)| format!("{field} {rule}"))?;
         let sdk_writer = matches!(registry, RegistryConfig::Aws(_));
         if let Some(endpoint) = registry.endpoint_url() {
             outbound::check_endpoint(&self.policy.endpoints, endpoint, sdk_writer).await?;
