@@ -202,6 +202,44 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn dates_outside_1950_to_2049_are_generalized_times_read_back_as_written() {
+        use chrono::TimeZone;
+        let key = local();
+        let issuer = issuer();
+        let old = Utc.with_ymd_and_hms(1949, 12, 31, 23, 59, 59).unwrap();
+        let late = Utc.with_ymd_and_hms(2051, 1, 1, 0, 0, 0).unwrap();
+        let revoked = [
+            Revoked {
+                serial: vec![0x41],
+                revoked_at: old,
+            },
+            Revoked {
+                serial: vec![0x42],
+                revoked_at: late,
+            },
+        ];
+        let data = CrlData {
+            issuer: &issuer,
+            authority_key_id: &[7u8; 20],
+            number: 1,
+            this_update: t(4),
+            next_update: t(11),
+            revoked: &revoked,
+        };
+        let der = sign_crl(&data, &key).await.unwrap();
+        let (_, crl) = CertificateRevocationList::from_der(&der).unwrap();
+        let dates: Vec<i64> = crl
+            .iter_revoked_certificates()
+            .map(|e| e.revocation_date.timestamp())
+            .collect();
+        assert_eq!(
+            dates,
+            [old.timestamp(), late.timestamp()],
+            "not a century off"
+        );
+    }
+
+    #[tokio::test]
     async fn a_crl_has_the_profile_and_verifies_with_the_iaca_key() {
         let key = local();
         let issuer = issuer();

@@ -121,8 +121,11 @@ pub fn named_bits(set_bits: &[u8]) -> Vec<u8> {
 }
 
 /// RFC 5280 time: UTCTime through 2049, GeneralizedTime from 2050.
+/// A time as RFC 5280 §4.1.2.5 wants it: UTCTime for 1950 through 2049 (two-digit years, read
+/// back in that window), GeneralizedTime outside it. A date before 1950 as UTCTime would be read
+/// as a century later, and a revocation, once published, cannot be corrected.
 pub fn time(t: DateTime<Utc>) -> Vec<u8> {
-    if t.year() < 2050 {
+    if (1950..2050).contains(&t.year()) {
         tlv(UTC_TIME, t.format("%y%m%d%H%M%SZ").to_string().as_bytes())
     } else {
         tlv(
