@@ -130,7 +130,9 @@ fn in_v4(ip: Ipv4Addr, net: [u8; 4], prefix: u32) -> bool {
 }
 
 fn public_v4(ip: Ipv4Addr) -> bool {
-    const BLOCKED: [([u8; 4], u32); 12] = [
+    // The IANA IPv4 Special-Purpose Address Registry's ranges that are not globally
+    // reachable (or are documentation/benchmark/relay ranges), and multicast.
+    const BLOCKED: [([u8; 4], u32); 15] = [
         ([0, 0, 0, 0], 8),
         ([10, 0, 0, 0], 8),
         ([100, 64, 0, 0], 10),
@@ -139,8 +141,11 @@ fn public_v4(ip: Ipv4Addr) -> bool {
         ([172, 16, 0, 0], 12),
         ([192, 0, 0, 0], 24),
         ([192, 0, 2, 0], 24),
+        ([192, 88, 99, 0], 24),
         ([192, 168, 0, 0], 16),
         ([198, 18, 0, 0], 15),
+        ([198, 51, 100, 0], 24),
+        ([203, 0, 113, 0], 24),
         ([224, 0, 0, 0], 4),
         ([240, 0, 0, 0], 4),
     ];
@@ -158,13 +163,22 @@ fn public_v6(ip: Ipv6Addr) -> bool {
     if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
         return public_v4(embedded);
     }
+    // The IANA IPv6 Special-Purpose Address Registry: every range that embeds an IPv4 address
+    // in another form or is not globally reachable.
     !(ip.is_unspecified()
         || ip.is_loopback()
         || ip.is_multicast()
+        || s[..4] == [0, 0, 0, 0] // ::/64 remainders: IPv4-translated ::ffff:0:0:0/96 and the like
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64 64:ff9b:1::/48
+        || s[..4] == [0x100, 0, 0, 0] // discard-only 100::/64
+        || (s[0] == 0x2001 && s[1] < 0x0200) // IETF protocol assignments 2001::/23 (Teredo ...)
+        || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
+        || s[0] == 0x2002 // 6to4 2002::/16 (embeds an IPv4 address)
+        || (s[0] & 0xfff0) == 0x3ff0 // documentation 3fff::/20
+        || s[0] == 0x5f00 // SRv6 SIDs 5f00::/16
         || (s[0] & 0xfe00) == 0xfc00 // unique local fc00::/7
         || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
-        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated) fec0::/10
-        || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
+        || (s[0] & 0xffc0) == 0xfec0) // site-local (deprecated) fec0::/10
 }
 
 #[cfg(test)]
@@ -185,6 +199,16 @@ mod tests {
             "https://[::ffff:127.0.0.1]",
             "https://[::ffff:a9fe:a9fe]",
             "https://[64:ff9b::a9fe:a9fe]",
+            "https://[64:ff9b:1::a9fe:a9fe]",
+            "https://[2002:a9fe:a9fe::1]",
+            "https://[2002:7f00:1::]",
+            "https://[::ffff:0:a9fe:a9fe]",
+            "https://[::ffff:0:7f00:1]",
+            "https://[100::1]",
+            "https://[2001::a9fe:a9fe]",
+            "https://[3fff::1]",
+            "https://198.51.100.7",
+            "https://203.0.113.7",
             "https://[fd00::1]",
             "https://[fe80::1]",
             "https://169.254.169.254/latest/meta-data",
@@ -250,7 +274,14 @@ mod tests {
 
     #[test]
     fn public_addresses() {
-        for ip in ["8.8.8.8", "1.1.1.1", "2a00:1450:4001::1", "::ffff:8.8.8.8"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "2a00:1450:4001::1",
+            "::ffff:8.8.8.8",
+            "2001:4860:4860::8888",
+            "2606:4700::1111",
+        ] {
             assert!(public_address(ip.parse().unwrap()), "{ip}");
         }
         for ip in [
