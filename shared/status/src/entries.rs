@@ -1,7 +1,7 @@
 //! `status-credential/entries`: allocating entries of a configuration's lists.
 
 use serde::Deserialize;
-use trustfn_domain::auth::{act, Authorized};
+use trustfn_domain::auth::{act, Authorized, Principal};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{Record, StatusConfig, StatusList};
 use trustfn_domain::reply::Reply;
@@ -28,6 +28,13 @@ pub struct Allocate {
     /// The request's `Idempotency-Key` header (not part of the body).
     #[serde(skip)]
     pub idempotency_key: Option<String>,
+}
+
+/// Where a request's `Idempotency-Key` is remembered: per caller (two API keys sending the same
+/// value get independent results) and per incarnation of the configuration (one deleted and
+/// created again at the same path never replays the old one's entries; the old items expire).
+pub fn remembered_key(caller: &Principal, config_created_at: &str, key: &str) -> String {
+    format!("{}|{config_created_at}|{key}", caller.describe())
 }
 
 /// How long an `Idempotency-Key` is remembered.
@@ -74,8 +81,14 @@ pub async fn allocate(
         None => 0,
     };
     let request = format!("count={count};initialStatus={initial}");
-    if let Some(key) = &body.idempotency_key {
-        check_idempotency_key(key)?;
+    let idempotency = match &body.idempotency_key {
+        Some(key) => {
+            check_idempotency_key(key)?;
+            Some(remembered_key(auth.principal(), &cfg.created_at, key))
+        }
+        None => None,
+    };
+    if let Some(key) = &idempotency {
         if let Some(r) = repo.remembered(target, key).await? {
             return replay(repo, deps, &cfg, &r, &request).await;
         }
@@ -166,7 +179,7 @@ pub async fn allocate(
     // credential never carries an entry whose status is not on its way to the list; with the
     // outcome of the Idempotency-Key in the same transaction (a handful of lists at most).
     let mut ops: Vec<Op> = pending.iter().cloned().map(Op::AddPending).collect();
-    let settle = body.idempotency_key.as_ref().map(|key| Remembered {
+    let settle = idempotency.as_ref().map(|key| Remembered {
         scope: target.clone(),
         key: key.clone(),
         request: request.clone(),
@@ -180,7 +193,7 @@ pub async fn allocate(
         // Our claim ran out and another request took the key over: answer what it answers
         // (what this one took is never handed out, and no status was stored for it).
         Err(RepoError::ConditionFailed { index }) if index == settle_at || index.is_none() => {
-            let key = body.idempotency_key.as_deref().unwrap_or_default();
+            let key = idempotency.as_deref().unwrap_or_default();
             return match repo.remembered(target, key).await? {
                 Some(r) => replay(repo, deps, &cfg, &r, &request).await,
                 None => Err(in_progress()),

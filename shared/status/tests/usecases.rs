@@ -1399,9 +1399,13 @@ async fn of_concurrent_allocations_under_one_idempotency_key_only_one_takes_entr
     let list_id = index_of(&first[0]).0;
     let id = t(&format!("{CFG}.{list_id}"));
     // Another request with the same key finishes while this one runs (before its first write).
+    let created = load_as::<StatusConfig>(&w.repo, &t(CFG))
+        .await
+        .unwrap()
+        .created_at;
     let other = trustfn_domain::repo::Remembered {
         scope: t(CFG),
-        key: "k1".into(),
+        key: entries::remembered_key(&trustfn_domain::auth::Principal::Admin, &created, "k1"),
         request: "count=1;initialStatus=1".into(),
         outcome: json!([[list_id, 0, 1]]).to_string(),
         expires_at: chrono::Utc::now().timestamp() + 3600,
@@ -1431,6 +1435,55 @@ async fn of_concurrent_allocations_under_one_idempotency_key_only_one_takes_entr
         w.repo.pending_count().await,
         0,
         "no index stamped with a status"
+    );
+}
+
+#[tokio::test]
+async fn an_idempotency_key_belongs_to_its_caller_and_to_one_configuration() {
+    // It was scoped to the configuration alone: a second API key sending the same value got
+    // the first key's entries.
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    let caller = |id: &str| trustfn_domain::auth::Principal::ApiKey {
+        key_id: t(id),
+        permissions: vec![trustfn_domain::auth::Permission {
+            target: CFG.into(),
+            action: "all".into(),
+            operation: Operation::Add,
+        }],
+        delegation: Default::default(),
+    };
+    let (a, b) = (caller("acme.ka"), caller("acme.kb"));
+    let allocate = |p: &trustfn_domain::auth::Principal| {
+        let p = p.clone();
+        let (repo, deps) = (&w.repo, w.deps());
+        async move {
+            let auth = p.authorize::<act::StatusEntryAllocate>(&t(CFG)).unwrap();
+            let body = Allocate {
+                count: Some(1),
+                initial_status: None,
+                idempotency_key: Some("same".into()),
+            };
+            let out = entries::allocate(repo, &deps, &auth, body).await.unwrap();
+            out.body.unwrap()["entries"][0]["id"].clone()
+        }
+    };
+    let first = allocate(&a).await;
+    assert_eq!(
+        allocate(&a).await,
+        first,
+        "the same caller's retry is replayed"
+    );
+    assert_ne!(
+        allocate(&b).await,
+        first,
+        "another caller's request is its own"
+    );
+    // A configuration created again at the same path is another incarnation.
+    let admin = trustfn_domain::auth::Principal::Admin;
+    assert_ne!(
+        entries::remembered_key(&admin, "2026-12-04T10:00:00Z", "k"),
+        entries::remembered_key(&admin, "2026-12-04T10:00:01Z", "k")
     );
 }
 
