@@ -184,7 +184,7 @@ impl Artefact for Crls {
         let signer = cx
             .deps
             .kms
-            .signer(&work.key.kms_key_arn, work.key.public_key.clone());
+            .signer(work.key.kms_key_arn.as_str(), work.key.public_key.clone());
         let body = sign_crl(
             &CrlData {
                 issuer: &work.issuer,

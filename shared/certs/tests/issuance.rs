@@ -36,7 +36,7 @@ async fn key(repo: &MemoryRepo, kms: &FakeKms, id: &str) {
     let doc = KeyDoc {
         key_type: Curve::P256,
         public_key: public,
-        kms_key_arn: arn,
+        kms_key_arn: trustfn_domain::model::KeyArn::parse(&arn).unwrap(),
         imported: false,
     };
     seed(repo, id, doc).await;

@@ -59,7 +59,7 @@ impl World {
             let doc = KeyDoc {
                 key_type: Curve::P256,
                 public_key: public,
-                kms_key_arn: arn,
+                kms_key_arn: trustfn_domain::model::KeyArn::parse(&arn).unwrap(),
                 imported: false,
             };
             seed(&w.repo, k, doc).await;
@@ -451,7 +451,7 @@ async fn another_certificate_under_a_recorded_iacas_serial_is_refused() {
         .unwrap()
         .doc;
     let signer =
-        trustfn_domain::ports::KeyManager::signer(&w.kms, &key.kms_key_arn, key.public_key);
+        trustfn_domain::ports::KeyManager::signer(&w.kms, key.kms_key_arn.as_str(), key.public_key);
     let data: trustfn_x509::IacaData = serde_json::from_value(json!({
         "country": "US", "commonName": "Impostor", "issuerAlternativeNameConf": {"uri": "https://y.example"}}))
     .unwrap();

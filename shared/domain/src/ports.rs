@@ -6,18 +6,19 @@ use async_trait::async_trait;
 use trustfn_signer::{Curve, PublicKey, Signer};
 
 use crate::error::ApiError;
+use crate::model::KeyArn;
 use crate::registry_config::RegistryConfig;
 use crate::secret::{Sealed, Secret};
 
 #[derive(Debug, Clone)]
 pub struct CreatedKey {
-    pub arn: String,
+    pub arn: KeyArn,
     pub public: PublicKey,
 }
 
 #[derive(Debug, Clone)]
 pub struct KeyInfo {
-    pub arn: String,
+    pub arn: KeyArn,
     pub curve: Option<Curve>,
     pub spec: String,
     pub sign_verify: bool,

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{KeyDoc, Kind, Record, ServiceType};
+use trustfn_domain::model::{KeyArn, KeyDoc, Kind, Record, ServiceType};
 use trustfn_domain::ports::{KeyManager, KmsError};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
@@ -34,11 +34,11 @@ fn not_adoptable() -> ApiError {
     )
 }
 
-fn key_doc(curve: Curve, arn: &str, public: &PublicKey, imported: bool) -> KeyDoc {
+fn key_doc(curve: Curve, arn: &KeyArn, public: &PublicKey, imported: bool) -> KeyDoc {
     KeyDoc {
         key_type: curve,
         public_key: public.clone(),
-        kms_key_arn: arn.to_owned(),
+        kms_key_arn: arn.clone(),
         imported,
     }
 }
@@ -190,7 +190,7 @@ pub async fn generate(
         )
         .await?;
     let doc = key_doc(curve, &created.arn, &created.public, false);
-    let rec = store_key(repo, kms, target, &parent, doc, Some(&created.arn)).await?;
+    let rec = store_key(repo, kms, target, &parent, doc, Some(created.arn.as_str())).await?;
     tracing::info!(key = %target, key_type = curve.key_type(), "KMS key generated");
     Ok(Reply::typed(201, &key_view(&rec)?))
 }
@@ -213,9 +213,7 @@ pub async fn import_aws(
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
     let arn = body.key_arn.trim();
-    if !(arn.starts_with("arn:") && arn.contains(":kms:") && arn.contains(":key/"))
-        || arn.len() > 2048
-    {
+    if KeyArn::parse(arn).is_err() || arn.len() > 2048 {
         return Err(ApiError::validation(
             "keyArn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)",
         ));
@@ -240,7 +238,7 @@ async fn adoptable(
     kms: &dyn KeyManager,
     arn: &str,
     target: &Target,
-) -> Result<Result<(Curve, String, PublicKey), &'static str>, ApiError> {
+) -> Result<Result<(Curve, KeyArn, PublicKey), &'static str>, ApiError> {
     let info = match kms.describe(arn).await {
         Ok(info) => info,
         Err(KmsError::NotFound | KmsError::Unusable(_)) => return Ok(Err("not visible")),
@@ -265,10 +263,7 @@ async fn adoptable(
     if !info.enabled {
         return Ok(Err("key state"));
     }
-    if info.arn.is_empty() {
-        return Ok(Err("no ARN"));
-    }
-    let public = match kms.public_key(&info.arn).await {
+    let public = match kms.public_key(info.arn.as_str()).await {
         Ok(p) => p,
         Err(KmsError::NotFound | KmsError::Unusable(_)) => return Ok(Err("public key")),
         Err(e) => return Err(e.into()),
@@ -321,7 +316,7 @@ pub async fn delete(
     refuse_if_used(repo, auth.principal(), &rec.clone().upcast()).await?;
     let key = &rec.doc;
     if !key.imported {
-        kms.schedule_deletion(&key.kms_key_arn).await?;
+        kms.schedule_deletion(key.kms_key_arn.as_str()).await?;
     }
     let parent = target.parent().expect("keys have a parent");
     let mut ops = vec![
@@ -340,7 +335,7 @@ pub async fn delete(
     ops.extend(release(target, key));
     if let Err(e) = repo.commit(ops).await {
         if !key.imported {
-            if let Err(ke) = kms.cancel_deletion(&key.kms_key_arn).await {
+            if let Err(ke) = kms.cancel_deletion(key.kms_key_arn.as_str()).await {
                 tracing::error!(error = %ke, key = %target, "could not cancel the deletion of a KMS key whose record remains");
             }
         }
@@ -370,7 +365,7 @@ pub async fn retire(kms: &dyn KeyManager, removed: &[Record]) {
         .filter_map(|r| r.get::<KeyDoc>().map(|k| (&r.id, k)))
         .filter(|(_, k)| !k.imported)
     {
-        match kms.schedule_deletion(&key.kms_key_arn).await {
+        match kms.schedule_deletion(key.kms_key_arn.as_str()).await {
             Ok(()) => tracing::info!(key = %id, "KMS key scheduled for deletion"),
             Err(e) => {
                 tracing::error!(key = %id, error = %e, "could not schedule deletion of a removed key's KMS key")

@@ -70,7 +70,7 @@ async fn generated_keys_are_retired_on_delete_and_adopted_ones_never() {
         .unwrap();
     assert_eq!(
         *kms.scheduled.lock().unwrap(),
-        vec![generated.doc.kms_key_arn.clone()]
+        vec![generated.doc.kms_key_arn.to_string()]
     );
     assert!(repo.get(&t("acme.t1.kms.gen")).await.unwrap().is_none());
     assert_eq!(
@@ -83,7 +83,7 @@ async fn generated_keys_are_retired_on_delete_and_adopted_ones_never() {
     retire(&kms, &removed).await;
     assert_eq!(
         *kms.scheduled.lock().unwrap(),
-        vec![generated.doc.kms_key_arn]
+        vec![generated.doc.kms_key_arn.to_string()]
     );
 }
 
@@ -258,7 +258,8 @@ async fn a_key_is_adopted_only_where_its_administrator_granted_it_and_only_once(
         .await
         .unwrap()
         .doc
-        .kms_key_arn;
+        .kms_key_arn
+        .to_string();
     kms.tag(&managed, "trustfn:adopt-by", "acme");
     for arn in [&untagged, &for_other, &for_sibling, &for_prefix, &managed] {
         assert_eq!(

@@ -7,6 +7,7 @@ use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, MessageType, SigningAlgorithmSpec, Tag};
 use aws_sdk_kms::Client;
 use sha2::Digest;
+use trustfn_domain::model::KeyArn;
 use trustfn_domain::ports::{CreatedKey, KeyInfo, KeyManager, KmsError};
 use trustfn_domain::secret::{Sealed, Secret, SEALED_PREFIX};
 use trustfn_x509::{Curve, PublicKey, SignError, Signer};
@@ -105,8 +106,18 @@ impl KeyManager for Kms {
             .key_metadata
             .and_then(|m| m.arn)
             .ok_or_else(|| KmsError::Unavailable("CreateKey returned no ARN".into()))?;
+        let parsed = match KeyArn::parse(&arn) {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = self.schedule_deletion(&arn).await;
+                return Err(KmsError::Unavailable(format!("CreateKey: {e}")));
+            }
+        };
         match self.public_key(&arn).await {
-            Ok(public) => Ok(CreatedKey { arn, public }),
+            Ok(public) => Ok(CreatedKey {
+                arn: parsed,
+                public,
+            }),
             Err(e) => {
                 // Do not leave a key nobody knows about.
                 let _ = self.schedule_deletion(&arn).await;
@@ -153,9 +164,12 @@ impl KeyManager for Kms {
         };
         // The ARN is what the key's record keeps and every Sign names: a key without one is
         // not something to record.
-        let arn = meta.arn.clone().filter(|a| !a.is_empty()).ok_or_else(|| {
-            KmsError::Unavailable("DescribeKey answered without a key ARN".into())
-        })?;
+        let arn = meta
+            .arn
+            .as_deref()
+            .map(KeyArn::parse)
+            .ok_or_else(|| KmsError::Unavailable("DescribeKey answered without a key ARN".into()))?
+            .map_err(|e| KmsError::Unavailable(format!("DescribeKey: {e}")))?;
         Ok(KeyInfo {
             arn,
             curve,

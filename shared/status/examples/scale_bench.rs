@@ -176,7 +176,7 @@ async fn main() {
     let key = KeyDoc {
         key_type: Curve::P256,
         public_key: public,
-        kms_key_arn: arn,
+        kms_key_arn: trustfn_domain::model::KeyArn::parse(&arn).unwrap(),
         imported: false,
     };
     seed(&repo, "acme.t1.kms.k", key).await;

@@ -154,7 +154,7 @@ impl Artefact for StatusLists {
         let signer = cx
             .deps
             .kms
-            .signer(&work.key.kms_key_arn, work.key.public_key.clone());
+            .signer(work.key.kms_key_arn.as_str(), work.key.public_key.clone());
         let (body, content_type) =
             token_for(&work.config.doc, &statuses, &claims, signer.as_ref()).await?;
         let max_age = ttl.min(exp - cx.deps.now()).max(0);

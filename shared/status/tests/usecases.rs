@@ -77,7 +77,7 @@ impl World {
         let key = KeyDoc {
             key_type: Curve::P256,
             public_key: public,
-            kms_key_arn: arn,
+            kms_key_arn: trustfn_domain::model::KeyArn::parse(&arn).unwrap(),
             imported: false,
         };
         let r = &w.repo;
@@ -459,7 +459,7 @@ async fn a_configurations_key_must_live_in_an_attached_kms_service() {
     let key = KeyDoc {
         key_type: Curve::P256,
         public_key: public,
-        kms_key_arn: arn,
+        kms_key_arn: trustfn_domain::model::KeyArn::parse(&arn).unwrap(),
         imported: false,
     };
     seed(&w.repo, "acme.t1.kms2.k", key).await;
@@ -576,8 +576,11 @@ async fn an_x5chain_leaf_must_certify_the_kid_key() {
         .await
         .unwrap()
         .doc;
-    let kid_signer =
-        trustfn_domain::ports::KeyManager::signer(&w.kms, &key.kms_key_arn, key.public_key.clone());
+    let kid_signer = trustfn_domain::ports::KeyManager::signer(
+        &w.kms,
+        key.kms_key_arn.as_str(),
+        key.public_key.clone(),
+    );
     let other = trustfn_testkit::LocalKey::new(Curve::P256);
     let mut spec = tsl(1024);
     spec["x5Chain"] = json!([certificate_for(&other).await]);
@@ -1236,7 +1239,7 @@ async fn token_behind(w: &World, list_id: &str, iat: i64, revoked: &[usize]) -> 
         .unwrap()
         .doc;
     let signer =
-        trustfn_domain::ports::KeyManager::signer(&w.kms, &key.kms_key_arn, key.public_key);
+        trustfn_domain::ports::KeyManager::signer(&w.kms, key.kms_key_arn.as_str(), key.public_key);
     let list = w.list(list_id).await;
     let mut statuses = trustfn_statuslist::StatusArray::new(
         2,

@@ -10,6 +10,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{
     EcdsaKeyPair, KeyPair, ECDSA_P256_SHA256_ASN1_SIGNING, ECDSA_P384_SHA384_ASN1_SIGNING,
 };
+use trustfn_domain::model::KeyArn;
 use trustfn_domain::ports::{CreatedKey, KeyInfo, KeyManager, KmsError, SecretBox};
 use trustfn_domain::registry_config::{Sealed, Secret};
 use trustfn_signer::{Curve, PublicKey, SignError, Signer};
@@ -140,14 +141,17 @@ impl KeyManager for FakeKms {
         for (k, v) in tags {
             self.tag(&arn, k, v);
         }
-        Ok(CreatedKey { arn, public })
+        Ok(CreatedKey {
+            arn: KeyArn::parse(&arn).expect("a test key's ARN"),
+            public,
+        })
     }
     async fn describe(&self, key_id: &str) -> Result<KeyInfo, KmsError> {
         self.check()?;
         let keys = self.keys.lock().unwrap();
         let key = keys.get(key_id).ok_or(KmsError::NotFound)?;
         Ok(KeyInfo {
-            arn: key_id.to_owned(),
+            arn: KeyArn::parse(key_id).map_err(|_| KmsError::NotFound)?,
             curve: Some(key.public.curve),
             spec: format!("{:?}", key.public.curve),
             sign_verify: !self.not_signing.lock().unwrap().iter().any(|a| a == key_id),

@@ -133,7 +133,7 @@ impl<'a> Issuer<'a> {
 }
 
 pub(crate) fn signer_for(kms: &dyn KeyManager, k: &KeyDoc) -> Box<dyn Signer> {
-    kms.signer(&k.kms_key_arn, k.public_key.clone())
+    kms.signer(k.kms_key_arn.as_str(), k.public_key.clone())
 }
 
 /// Validates a caller-chosen stored certificate id (one path segment).

@@ -7,6 +7,55 @@ use trustfn_signer::{Curve, PublicKey};
 
 use super::SerialNumber;
 
+/// The ARN of a KMS key, `arn:<partition>:kms:<region>:<account>:key/<id>`: checked where an
+/// ARN arrives (the KMS adapter's answers, stored records, a request's `keyArn`), held as this
+/// type after.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct KeyArn(String);
+
+impl KeyArn {
+    pub fn parse(text: &str) -> Result<KeyArn, String> {
+        let parts: Vec<&str> = text.split(':').collect();
+        let ok = parts.len() == 6
+            && parts[0] == "arn"
+            && !parts[1].is_empty()
+            && parts[2] == "kms"
+            && !parts[3].is_empty()
+            && !parts[4].is_empty()
+            && parts[5]
+                .strip_prefix("key/")
+                .is_some_and(|id| !id.is_empty());
+        match ok {
+            true => Ok(KeyArn(text.to_owned())),
+            false => Err(format!("{text:?} is not a KMS key ARN")),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for KeyArn {
+    type Error = String;
+    fn try_from(s: String) -> Result<KeyArn, String> {
+        KeyArn::parse(&s)
+    }
+}
+
+impl From<KeyArn> for String {
+    fn from(a: KeyArn) -> String {
+        a.0
+    }
+}
+
+impl std::fmt::Display for KeyArn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A key of a `kms` service: the KMS key's ARN and its public key. The private key stays in KMS.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -15,7 +64,7 @@ pub struct KeyDoc {
     pub key_type: Curve,
     #[serde(with = "jwk")]
     pub public_key: PublicKey,
-    pub kms_key_arn: String,
+    pub kms_key_arn: KeyArn,
     /// Adopted with `keys/import/aws`: never scheduled for deletion by trustfn.
     #[serde(default)]
     pub imported: bool,

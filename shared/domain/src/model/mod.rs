@@ -14,7 +14,7 @@ mod tree;
 
 pub use access::{ApiKey, Role};
 pub use issued::{CrlState, IssuedCertificate, IssuedProfile, Revocation, RevocationReason};
-pub use key::{Certificate, CertificateData, CertificateType, KeyDoc};
+pub use key::{Certificate, CertificateData, CertificateType, KeyArn, KeyDoc};
 pub use publish::{Lease, PublishState};
 pub use serial::{InvalidSerial, SerialNumber};
 pub use status::{
