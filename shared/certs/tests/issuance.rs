@@ -341,3 +341,33 @@ async fn keys_and_stores_named_in_the_request_need_their_own_rights() {
         "only the permitted IACA was signed"
     );
 }
+
+#[tokio::test]
+async fn a_service_too_deep_for_its_records_is_refused_before_anything_is_signed() {
+    // An x509-service 16 segments deep cannot hold an IACA's record (17 segments): the path is
+    // checked before the KMS Sign, not after it.
+    let (repo, kms) = world().await;
+    let mut path = "acme.t1".to_owned();
+    for i in 0..13 {
+        path = format!("{path}.n{i}");
+        let tenant = trustfn_domain::model::Tenant {
+            name: format!("n{i}"),
+            configuration: None,
+        };
+        seed(&repo, &path, tenant).await;
+    }
+    let deep = format!("{path}.x509");
+    assert_eq!(deep.split('.').count(), 16);
+    seed(&repo, &deep, Service::X509Service(Default::default())).await;
+    attach(&repo, &deep, "acme.t1.kms").await;
+    let e = issuance::issue_iaca(
+        &repo,
+        &deps(&kms),
+        &admin::<act::IacaIssue>(&deep),
+        iaca_body("acme.t1.kms.iaca", "deep"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.status, 400, "{}", e.message);
+    assert_eq!(kms.signs.load(Ordering::SeqCst), 0, "nothing was signed");
+}

@@ -40,6 +40,9 @@ pub async fn issue_iaca(
     let to = issuer.stores(body.stored_certificate_id)?;
     let serial = trustfn_x509::profile::iso_serial();
     let serial_hex = SerialNumber::from_bytes(&serial);
+    // The record's path is checked before anything is signed (a service too deep for it
+    // signed with KMS and then answered 400).
+    issuer.target.child(serial_hex.as_str())?;
     let mut data = body.certificate_data;
     data.crl_distribution_point_uri =
         issuer.distribution_point(&serial_hex, data.crl_distribution_point_uri)?;

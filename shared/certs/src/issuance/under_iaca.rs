@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{
-    Certificate, CertificateType, IssuedCertificate, IssuedProfile, KeyDoc, Record,
+    Certificate, CertificateType, IssuedCertificate, IssuedProfile, KeyDoc, Record, SerialNumber,
 };
 use trustfn_domain::reply::Reply;
 use trustfn_domain::resource::named_certificate;
@@ -197,8 +197,11 @@ pub(crate) async fn issue_under<D: UnderIaca>(
         .validate(&iaca.parsed, chrono::Utc::now())
         .map_err(x509_error)?;
     let (parent, adopt, parent_unpublished) = iaca_record(issuer, &iaca).await?;
-    let signer = signer_for(deps.kms, &iaca.key);
     let serial = trustfn_x509::profile::iso_serial();
+    // The record's path is checked before anything is signed (a service too deep for it
+    // signed with KMS and then answered 400).
+    parent.child(SerialNumber::from_bytes(&serial).as_str())?;
+    let signer = signer_for(deps.kms, &iaca.key);
     let issued = data
         .issue(&serial, &iaca.parsed, &key, signer.as_ref())
         .await
