@@ -272,18 +272,24 @@ pub(crate) fn order_of(config: &ListConfig) -> BitOrder {
     }
 }
 
-/// Opened permutation keys by sealed value, so a warm function asks KMS once per list.
+/// Opened permutation keys by list and sealed value, so a warm function asks KMS once per list.
+/// The list's path is part of the key: a value sealed for one list is opened for no other
+/// without KMS checking its context.
 fn key_cache() -> &'static Mutex<HashMap<String, [u8; 32]>> {
     static CACHE: OnceLock<Mutex<HashMap<String, [u8; 32]>>> = OnceLock::new();
     CACHE.get_or_init(Default::default)
 }
 
-fn remember(sealed: &Sealed, key: [u8; 32]) {
+fn cache_key(list: &Target, sealed: &Sealed) -> String {
+    format!("{list}\u{0}{}", sealed.ciphertext())
+}
+
+fn remember(list: &Target, sealed: &Sealed, key: [u8; 32]) {
     let mut cache = key_cache().lock().expect("cache lock");
     if cache.len() >= 4096 {
         cache.clear();
     }
-    cache.insert(sealed.ciphertext().to_owned(), key);
+    cache.insert(cache_key(list, sealed), key);
 }
 
 /// The permutation that chooses a list's indices; `None` for a list written before
@@ -298,7 +304,7 @@ pub(crate) async fn permutation(
     let cached = key_cache()
         .lock()
         .expect("cache lock")
-        .get(sealed.ciphertext())
+        .get(&cache_key(&list.id, sealed))
         .copied();
     let key = match cached {
         Some(k) => k,
@@ -316,7 +322,7 @@ pub(crate) async fn permutation(
                     ))
                 })?;
             key.copy_from_slice(&bytes);
-            remember(sealed, key);
+            remember(&list.id, sealed, key);
             key
         }
     };
@@ -400,7 +406,7 @@ pub(crate) async fn new_list(
     let perm_key: Sealed = secrets
         .seal(&Secret::new(B64.encode(key)), id.as_str())
         .await?;
-    remember(&perm_key, key);
+    remember(&id, &perm_key, key);
     let doc = StatusList {
         list_id,
         uri,
@@ -455,6 +461,31 @@ pub(crate) fn entry_json(config: &StatusConfig, list: &StatusList, index: u64) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_cached_index_key_is_only_ever_handed_to_its_own_list() {
+        // The cache was keyed by the sealed value alone: another list record holding the same
+        // value got the key without KMS checking it was sealed for that list.
+        let config: StatusConfig = serde_json::from_value(serde_json::json!({
+            "kid": "acme.t1.kms.k", "currentList": null,
+            "config": {"type": "TokenStatusList", "format": "JWT", "statusSize": 1, "size": 1024,
+                       "ttl": 300, "validity": 86400}}))
+        .unwrap();
+        let config = Record::with_doc(Target::parse("acme.t1.st.cfg").unwrap(), config);
+        let secrets = trustfn_testkit::FakeSecrets;
+        let a = new_list(&secrets, &config, "https://r.example", 0)
+            .await
+            .unwrap();
+        assert!(permutation(&secrets, &a).await.unwrap().is_some());
+        let b = Record {
+            id: config.id.child("lother").unwrap(),
+            ..a.clone()
+        };
+        assert!(
+            permutation(&secrets, &b).await.is_err(),
+            "opened for another list"
+        );
+    }
 
     #[test]
     fn chunks_cover_the_list_exactly() {
