@@ -102,6 +102,40 @@ actions! {
     StatusView => "credential-status-view",
 }
 
+/// The action of a kind's own list or view route, which the generic `resources/list` also needs
+/// to show a resource of that kind (a role that REMOVEs `kms-key-list` hides keys there too).
+pub fn view_action(kind: crate::model::Kind) -> Option<Action> {
+    use crate::model::Kind;
+    match kind {
+        Kind::Key => Some(Action::KeyList),
+        Kind::Certificate => Some(Action::CertificateView),
+        Kind::Issued => Some(Action::IssuedList),
+        Kind::ApiKey => Some(Action::ApiKeyList),
+        Kind::Role => Some(Action::RoleList),
+        Kind::StatusConfig | Kind::StatusList => Some(Action::StatusView),
+        Kind::Organization | Kind::Tenant | Kind::Service => None,
+    }
+}
+
+/// The action of a kind's own delete route, which the generic `resources/delete` also needs
+/// for a resource of that kind.
+pub fn delete_action(kind: crate::model::Kind) -> Option<Action> {
+    use crate::model::Kind;
+    match kind {
+        Kind::Key => Some(Action::KeyDelete),
+        Kind::Certificate => Some(Action::CertificateDelete),
+        Kind::ApiKey => Some(Action::ApiKeyDelete),
+        _ => None,
+    }
+}
+
+/// Every action [`delete_action`] can name.
+pub const KIND_DELETE_ACTIONS: [Action; 3] = [
+    Action::KeyDelete,
+    Action::CertificateDelete,
+    Action::ApiKeyDelete,
+];
+
 /// The wildcard action.
 pub const ACTION_ALL: &str = "all";
 

@@ -3,14 +3,16 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::json;
-use trustfn_domain::auth::{act, Action, Authorized, Principal};
+use trustfn_domain::auth::{
+    act, delete_action, Action, Authorized, Principal, KIND_DELETE_ACTIONS,
+};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{ApiKey, IssuedCertificate, IssuedProfile, KeyDoc, Kind, Record};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::reply::MAX_PAGE;
 use trustfn_domain::repo::MAX_TX_ITEMS;
 use trustfn_domain::repo::{Op, Repository};
-use trustfn_domain::resource::{failed_index, load, refuse_if_used, visible};
+use trustfn_domain::resource::{failed_index, refuse_if_used, visible};
 use trustfn_domain::target::Target;
 
 /// `DELETE /v1/{target}/resource-api/resources/delete[-recursive]`.
@@ -37,7 +39,19 @@ pub async fn delete_tracking(
     removed: &mut Vec<Record>,
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
-    let root = load(repo, target).await?;
+    let caller = auth.principal();
+    // A resource of a kind with its own delete route needs that route's action too. Without
+    // one of them here, the answer is 403 whether or not anything exists at the path.
+    let root = match repo.get(target).await? {
+        Some(r) => r,
+        None if KIND_DELETE_ACTIONS
+            .iter()
+            .any(|a| !caller.allows(target, *a)) =>
+        {
+            return Err(kind_forbidden(target, None));
+        }
+        None => return Err(ApiError::not_found(format!("{target} not found"))),
+    };
     if root.kind() == Kind::StatusList {
         // Credentials point at indices of every list of a configuration, the current one or not.
         return Err(ApiError::conflict(format!(
@@ -67,6 +81,12 @@ pub async fn delete_tracking(
         refuse_if_used(repo, auth.principal(), &root).await?;
     }
     let mut nodes = subtree(repo, root, recursive).await?;
+    if let Some(n) = nodes
+        .iter()
+        .find(|n| delete_action(n.kind()).is_some_and(|a| !caller.allows(&n.id, a)))
+    {
+        return Err(kind_forbidden(&n.id, delete_action(n.kind())));
+    }
     nodes.reverse(); // leaves first
     let edges = edges_of(repo, &nodes, recursive).await?;
     refuse_outside_dependants(auth.principal(), target, &nodes, &edges)?;
@@ -104,6 +124,18 @@ pub async fn delete_tracking(
         202,
         json!({"_id": target.as_str(), "deleted": deleted}),
     ))
+}
+
+fn kind_forbidden(id: &Target, action: Option<Action>) -> ApiError {
+    let what = match action {
+        Some(a) => a.as_str().to_owned(),
+        None => KIND_DELETE_ACTIONS
+            .iter()
+            .map(|a| a.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+    };
+    ApiError::forbidden(format!("not permitted: {what} on {id}"))
 }
 
 /// Removes what deleted status lists leave besides their records (status chunks, allocation

@@ -544,3 +544,45 @@ async fn configuration_documents_are_read_and_written_nested_or_flat() {
     assert!(e.message.contains("traversable"), "{}", e.message);
     assert_eq!(view().await["config"]["traversable"], json!(true));
 }
+
+#[tokio::test]
+async fn the_generic_routes_hold_the_narrower_denials_of_each_kind() {
+    // A role that REMOVEs kms-key-list and kms-key-delete still listed and deleted keys through
+    // resources/list and resources/delete.
+    let repo = MemoryRepo::new();
+    org(&repo, "acme").await;
+    tenant(&repo, "acme.t1").await;
+    service(&repo, "acme.t1.kms", "kms", &[]).await;
+    let kms = trustfn_testkit::FakeKms::default();
+    let (arn, public) = kms.add_key(trustfn_signer::Curve::P256);
+    let key = trustfn_domain::model::KeyDoc {
+        key_type: trustfn_signer::Curve::P256,
+        public_key: public,
+        kms_key_arn: trustfn_domain::model::KeyArn::parse(&arn).unwrap(),
+        imported: false,
+    };
+    trustfn_testkit::seed(&repo, "acme.t1.kms.k", key).await;
+    let p = api_key(&[
+        ("acme", "all", Operation::Add),
+        ("acme.t1.kms", "kms-key-list", Operation::Remove),
+        ("acme.t1.kms", "kms-key-delete", Operation::Remove),
+    ]);
+    let page = PageParams::default();
+    let admin_p = trustfn_domain::auth::Principal::Admin;
+    for (who, shown) in [(&admin_p, 1), (&p, 0)] {
+        let auth = who.authorize::<act::ResourceList>(&t("acme.t1.kms")).unwrap();
+        let reply = listing::list_children(&repo, &auth, &page).await.unwrap();
+        let n = reply.body.unwrap().as_array().unwrap().len();
+        assert_eq!(n, shown, "keys shown to {}", who.describe());
+    }
+    for (path, recursive) in [
+        ("acme.t1.kms.k", false),
+        ("acme.t1.kms.missing", false),
+        ("acme.t1.kms", true),
+    ] {
+        let auth = p.authorize::<act::ResourceDelete>(&t(path)).unwrap();
+        let e = delete::delete(&repo, &auth, recursive).await.unwrap_err();
+        assert_eq!(e.status, 403, "{path}: {}", e.message);
+    }
+    assert!(repo.get(&t("acme.t1.kms.k")).await.unwrap().is_some());
+}
