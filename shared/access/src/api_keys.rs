@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
-use trustfn_domain::auth::{self, Action, Principal};
+use trustfn_domain::auth::{self, Action, Permission, Principal};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{ApiKey, Kind, Record, Role};
@@ -206,6 +206,33 @@ pub struct RoleAssignment {
     pub apikey: String,
 }
 
+/// Whether `p` is the API key that created the key of `token`, or one of its creators.
+fn created_by(p: &Principal, token: &TokenRecord) -> bool {
+    match p {
+        Principal::Admin => true,
+        Principal::ApiKey { key_id, .. } => token.lineage.iter().any(|c| &c.key_id == key_id),
+    }
+}
+
+/// The permissions a key holds through its roles now (roles deleted since hold none).
+async fn current_permissions(
+    repo: &dyn Repository,
+    token: &TokenRecord,
+) -> Result<Vec<Permission>, ApiError> {
+    let ids: Vec<Target> = token
+        .roles
+        .iter()
+        .filter_map(|b| Target::parse(b.split('#').next().unwrap_or_default()).ok())
+        .collect();
+    Ok(repo
+        .get_many(&ids)
+        .await?
+        .iter()
+        .filter_map(|r| r.get::<Role>())
+        .flat_map(|r| r.permissions.iter().cloned())
+        .collect())
+}
+
 /// `POST /v1/{org.roleId}/roles-api/roles/apikey/assign` (`assign`) or `.../unassign`: gives an
 /// existing API key the role, or takes it away. The key named in the body needs its own right
 /// (`apikey-role-assign` on the key as well as on the role), and a role may only be given by a
@@ -251,6 +278,18 @@ pub async fn assign_role(
             "the token of API key {key_id} is missing"
         )));
     };
+    // Assigning or unassigning changes the key's rights (a role of REMOVE rules takes rights
+    // away): the caller must hold at least what the key holds now, unless it created the key
+    // (a key it created never held more than the caller).
+    if !created_by(p, &token) {
+        let current = current_permissions(repo, &token).await?;
+        if !p.implies(&current) {
+            return Err(ApiError::forbidden(format!(
+                "not permitted: {key_id} holds rights the caller does not; only a key holding at \
+                 least those (or the key's creator) may change its roles"
+            )));
+        }
+    }
     let mut doc = key.clone();
     let binding = role.binding(role_id);
     let bound_here = |b: &String| b == &binding || b.split('#').next() == Some(role_id.as_str());

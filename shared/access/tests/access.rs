@@ -461,3 +461,48 @@ async fn a_key_gets_roles_assigned_and_unassigned_under_the_delegation_rule() {
         .roles
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_weak_key_cannot_take_an_administrators_rights_away() {
+    // A key with only role-create and apikey-role-assign gave a deny-all role (REMOVE rules
+    // only, so "no more than the caller holds") to an org-admin key and unassigned its role.
+    use trustfn_access::api_keys::{assign_role, RoleAssignment};
+    let repo = world().await;
+    let body = key_body(json!({"name": "boss", "roles": ["acme.admin"]}));
+    let boss = create_api_key(&repo, &admin::<act::ApiKeyCreate>("acme.boss"), body)
+        .await
+        .unwrap()
+        .body
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let weak = api_key(&[
+        ("acme", "role-create", Operation::Add),
+        ("acme", "apikey-role-assign", Operation::Add),
+    ]);
+    let deny = role_body(json!({"name": "deny", "permissions": [
+        {"target": "acme", "action": "all", "operation": "REMOVE"}]}));
+    create_role(
+        &repo,
+        &weak.authorize::<act::RoleCreate>(&t("acme.deny")).unwrap(),
+        deny,
+    )
+    .await
+    .unwrap();
+    for (role, assign) in [("acme.deny", true), ("acme.admin", false)] {
+        let auth = weak.authorize::<act::RoleAssign>(&t(role)).unwrap();
+        let body: RoleAssignment = serde_json::from_value(json!({"apikey": "boss"})).unwrap();
+        let e = assign_role(&repo, &auth, body, assign).await.unwrap_err();
+        assert_eq!(e.status, 403, "{role} {assign}: {}", e.message);
+    }
+    let p = principal(&repo, &boss).await;
+    assert!(
+        p.allows(&t("acme.t1"), Action::ResourceList),
+        "the administrator keeps its rights"
+    );
+    // The administrator itself may still change its own key's roles.
+    let auth = admin::<act::RoleAssign>("acme.deny");
+    let body: RoleAssignment = serde_json::from_value(json!({"apikey": "boss"})).unwrap();
+    assert!(assign_role(&repo, &auth, body, true).await.is_ok());
+}

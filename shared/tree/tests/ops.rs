@@ -570,7 +570,9 @@ async fn the_generic_routes_hold_the_narrower_denials_of_each_kind() {
     let page = PageParams::default();
     let admin_p = trustfn_domain::auth::Principal::Admin;
     for (who, shown) in [(&admin_p, 1), (&p, 0)] {
-        let auth = who.authorize::<act::ResourceList>(&t("acme.t1.kms")).unwrap();
+        let auth = who
+            .authorize::<act::ResourceList>(&t("acme.t1.kms"))
+            .unwrap();
         let reply = listing::list_children(&repo, &auth, &page).await.unwrap();
         let n = reply.body.unwrap().as_array().unwrap().len();
         assert_eq!(n, shown, "keys shown to {}", who.describe());
