@@ -293,14 +293,21 @@ pub async fn assign_role(
     let mut doc = key.clone();
     let binding = role.binding(role_id);
     let bound_here = |b: &String| b == &binding || b.split('#').next() == Some(role_id.as_str());
-    let had = token.roles.iter().any(bound_here);
-    if assign == had {
-        // Nothing to change: assigning twice or removing what is not there.
+    // Assigning twice changes nothing; but a binding to an earlier role of the same id (deleted
+    // and created again) gives nothing, so it is replaced rather than taken for the new one.
+    let unchanged = match assign {
+        true => token.roles.contains(&binding),
+        false => !token.roles.iter().any(bound_here),
+    };
+    if unchanged {
         return Ok(Reply::json(200, key_rec.to_public()));
     }
     if assign {
+        token.roles.retain(|b| !bound_here(b));
         token.roles.push(binding);
-        doc.roles.push(role_id.to_string());
+        if !doc.roles.iter().any(|r| r == role_id.as_str()) {
+            doc.roles.push(role_id.to_string());
+        }
     } else {
         token.roles.retain(|b| !bound_here(b));
         doc.roles.retain(|r| r != role_id.as_str());

@@ -506,3 +506,41 @@ async fn a_weak_key_cannot_take_an_administrators_rights_away() {
     let body: RoleAssignment = serde_json::from_value(json!({"apikey": "boss"})).unwrap();
     assert!(assign_role(&repo, &auth, body, true).await.is_ok());
 }
+
+#[tokio::test]
+async fn assigning_a_role_created_again_gives_the_new_role() {
+    // The key still held its binding to the deleted role of the same id: assign answered 200
+    // and changed nothing, and the key did not get the new role.
+    use trustfn_access::api_keys::{assign_role, RoleAssignment};
+    let repo = world().await;
+    let body = key_body(json!({"name": "ci", "roles": ["acme.ops"]}));
+    let token = create_api_key(&repo, &admin::<act::ApiKeyCreate>("acme.ci"), body)
+        .await
+        .unwrap()
+        .body
+        .unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    trustfn_tree::delete::delete(&repo, &admin::<act::ResourceDelete>("acme.ops"), false)
+        .await
+        .unwrap();
+    let again = role_body(json!({"name": "Ops", "permissions": [
+        {"target": "acme.t1", "action": "ALL", "operation": "ADD"}]}));
+    create_role(&repo, &admin::<act::RoleCreate>("acme.ops"), again)
+        .await
+        .unwrap();
+    assert!(!principal(&repo, &token)
+        .await
+        .allows(&t("acme.t1"), Action::ResourceList));
+    let body: RoleAssignment = serde_json::from_value(json!({"apikey": "ci"})).unwrap();
+    assign_role(&repo, &admin::<act::RoleAssign>("acme.ops"), body, true)
+        .await
+        .unwrap();
+    assert!(
+        principal(&repo, &token)
+            .await
+            .allows(&t("acme.t1"), Action::ResourceList),
+        "the key holds the new role"
+    );
+}
