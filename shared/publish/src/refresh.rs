@@ -48,20 +48,39 @@ pub fn round_robin(due: Vec<Target>) -> Vec<Target> {
 }
 
 /// What one refresh run did.
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct RefreshReport {
     pub due: usize,
     pub republished: usize,
     pub failed: usize,
     /// Due, but another publisher held the lease (it publishes them).
     pub held: usize,
+    /// Due, but left for the next run: their organization failed [`FAILS_PER_ORG`] times in
+    /// this one (a dead registry), so the others' share of the run is kept.
+    pub deferred: usize,
     /// True when the run stopped at its deadline with artefacts still due (the next run goes on).
     pub more: bool,
 }
 
-/// Republishes everything due within `lookahead` seconds, in pages of `page`, until
-/// `deadline_ms`. Idempotent: an artefact republished here is not due again until its new
-/// expiry approaches. Each artefact at most once per run.
+/// Most artefacts one run reads from the refresh index at once (before turns are taken).
+pub const MAX_DUE: usize = 2000;
+/// Artefacts republished at the same time: a registry that never answers holds one slot, not
+/// the run.
+pub const CONCURRENCY: usize = 4;
+/// Failures of one organization in a run after which its other due artefacts wait for the next
+/// run (they back off anyway): one tenant's dead registries cannot take everyone's time.
+pub const FAILS_PER_ORG: usize = 3;
+/// Longest one artefact may take in a run.
+pub const ITEM_MS: i64 = 20_000;
+
+/// Republishes everything due within `lookahead` seconds until `deadline_ms`. Idempotent: an
+/// artefact republished here is not due again until its new expiry approaches. Each artefact at
+/// most once per run.
+///
+/// Fair across organizations: every due artefact (up to `page` or [`MAX_DUE`] at a time,
+/// whichever is more) is ordered in turns across organizations before any is published, [`CONCURRENCY`] are
+/// published at once, each within [`ITEM_MS`], and an organization that failed [`FAILS_PER_ORG`]
+/// times in the run has the rest of its artefacts deferred to the next.
 pub async fn refresh(
     cx: &Cx<'_>,
     publishers: &[&dyn Republisher],
@@ -69,48 +88,80 @@ pub async fn refresh(
     page: usize,
     deadline_ms: i64,
 ) -> Result<RefreshReport, ApiError> {
-    let mut report = RefreshReport::default();
-    let mut skip = std::collections::HashSet::new();
+    use futures::stream::{self, StreamExt};
+    use std::collections::{HashMap, HashSet};
+    use std::sync::Mutex;
+
+    let report = Mutex::new(RefreshReport::default());
+    let fails: Mutex<HashMap<String, usize>> = Mutex::new(HashMap::new());
+    let mut skip = HashSet::new();
     loop {
+        // Everything due (what this run already took is still listed while it backs off or is
+        // held, so it is read past and left out).
         let due: Vec<Target> = cx
             .repo
-            .due(cx.deps.now() + lookahead, page + skip.len())
+            .due(cx.deps.now() + lookahead, page.max(MAX_DUE) + skip.len())
             .await?
             .into_iter()
             .filter(|id| !skip.contains(id))
             .collect();
         if due.is_empty() {
-            return Ok(report);
+            break;
         }
-        for id in round_robin(due) {
-            if deadline_ms - cx.deps.clock.now_ms() < MIN_ROUND_MS {
-                report.more = true;
-                return Ok(report);
-            }
-            report.due += 1;
-            skip.insert(id.clone());
-            let outcome = republish(cx, publishers, &id, deadline_ms).await;
-            match outcome {
-                Ok(Outcome::Coalesced) => report.held += 1,
-                Ok(Outcome::OutOfTime) => {
-                    report.more = true;
-                    return Ok(report);
+        skip.extend(due.iter().cloned());
+        let out_of_time = std::sync::atomic::AtomicBool::new(false);
+        stream::iter(round_robin(due))
+            .for_each_concurrent(CONCURRENCY, |id| {
+                let (report, fails, out_of_time) = (&report, &fails, &out_of_time);
+                async move {
+                    let now = cx.deps.clock.now_ms();
+                    if out_of_time.load(std::sync::atomic::Ordering::SeqCst)
+                        || deadline_ms - now < MIN_ROUND_MS
+                    {
+                        out_of_time.store(true, std::sync::atomic::Ordering::SeqCst);
+                        return;
+                    }
+                    let org = id.org().to_owned();
+                    if fails.lock().expect("lock").get(&org).copied().unwrap_or(0)
+                        >= FAILS_PER_ORG
+                    {
+                        report.lock().expect("lock").deferred += 1;
+                        return;
+                    }
+                    report.lock().expect("lock").due += 1;
+                    let item_deadline = deadline_ms.min(now + ITEM_MS);
+                    let outcome = republish(cx, publishers, &id, item_deadline).await;
+                    let mut r = report.lock().expect("lock");
+                    match outcome {
+                        Ok(Outcome::Coalesced) => r.held += 1,
+                        Ok(Outcome::OutOfTime) => out_of_time.store(true, std::sync::atomic::Ordering::SeqCst),
+                        Ok(_) => r.republished += 1,
+                        Err(e) => {
+                            tracing::error!(code = "REFRESH_PUBLISH_FAILED", id = %id, org = %org, error = %e, "refresh could not republish; retrying with backoff");
+                            r.failed += 1;
+                            *fails.lock().expect("lock").entry(org).or_default() += 1;
+                        }
+                    }
+                    tracing::info!(
+                        due = r.due,
+                        republished = r.republished,
+                        failed = r.failed,
+                        held = r.held,
+                        deferred = r.deferred,
+                        "refresh progress"
+                    );
                 }
-                Ok(_) => report.republished += 1,
-                Err(e) => {
-                    tracing::error!(code = "REFRESH_PUBLISH_FAILED", id = %id, error = %e, "refresh could not republish; retrying with backoff");
-                    report.failed += 1;
-                }
-            }
-            tracing::info!(
-                due = report.due,
-                republished = report.republished,
-                failed = report.failed,
-                held = report.held,
-                "refresh progress"
-            );
+            })
+            .await;
+        if out_of_time.load(std::sync::atomic::Ordering::SeqCst) {
+            let mut r = report.into_inner().expect("lock");
+            r.more = true;
+            return Ok(r);
         }
     }
+    let mut r = report.into_inner().expect("lock");
+    r.more = r.deferred > 0;
+    Ok(r)
 }
 
 async fn republish(

@@ -1022,3 +1022,66 @@ async fn the_refresh_starts_an_artefact_with_exactly_a_rounds_time_and_waits_for
     let report = refresh(&cx, &publishers, 0, 25, just).await.unwrap();
     assert_eq!((report.due, report.republished, report.more), (1, 1, false));
 }
+
+/// Publishes like [`Mine`], except that organization `dead`'s registry never answers: each
+/// of its publishes costs 3 s (of the fake clock) and fails, as an upload timing out does.
+struct DeadOrg<'a>(&'a Numbers, &'a FakeClock);
+
+#[async_trait]
+impl Republisher for DeadOrg<'_> {
+    fn handles(&self, kind: Kind) -> bool {
+        kind == Kind::StatusList
+    }
+    async fn republish(
+        &self,
+        cx: &Cx<'_>,
+        id: &Target,
+        deadline_ms: i64,
+    ) -> Result<Outcome, ApiError> {
+        if id.org() == "dead" {
+            tokio::task::yield_now().await;
+            self.1.advance(3);
+            return Err(ApiError::upstream("the registry (timed out)"));
+        }
+        publish(cx, self.0, id, true, deadline_ms).await
+    }
+}
+
+#[tokio::test]
+async fn one_organization_with_dead_registries_does_not_starve_the_others() {
+    // The per-organization turns reordered one page of 25 due items: 50 lists of one tenant
+    // whose registry never answers took the run, and the other tenants' lists expired.
+    let w = World::new().await;
+    for i in 0..50 {
+        w.another(&format!("dead.t.st.c.l{i:02}")).await;
+    }
+    for org in ["healthy1", "healthy2"] {
+        w.another(&format!("{org}.t.st.c.l1")).await;
+    }
+    let deps = w.deps();
+    let cx = Cx {
+        repo: &w.repo,
+        deps: &deps,
+    };
+    let dead = DeadOrg(&w.art, &w.clock);
+    let publishers: [&dyn Republisher; 1] = [&dead];
+    let report = refresh(&cx, &publishers, 0, 25, w.clock_ms() + 60_000)
+        .await
+        .unwrap();
+    for id in [ID, "healthy1.t.st.c.l1", "healthy2.t.st.c.l1"] {
+        let rec = load_as::<StatusList>(&w.repo, &t(id)).await.unwrap();
+        assert!(
+            rec.doc.publish.published_revision >= 1,
+            "{id} was refreshed: {report:?}"
+        );
+    }
+    assert_eq!(report.republished, 3, "{report:?}");
+    // Its share: the failures allowed, plus those already running when the last one came.
+    use trustfn_publish::refresh::{CONCURRENCY, FAILS_PER_ORG};
+    assert!(
+        report.failed <= FAILS_PER_ORG + CONCURRENCY - 1,
+        "the dead organization stops after its share: {report:?}"
+    );
+    assert_eq!(report.deferred, 50 - report.failed, "{report:?}");
+    assert!(report.more, "the deferred ones are due for the next run");
+}
