@@ -393,7 +393,8 @@ def render():
             params.append(P_TARGET)
         if "{api}" in route:
             params.append(P_API)
-        if fn in ("resources-list", "store-certificates-get", "store-certificates-ids", "x509-certificates-issued"):
+        if fn in ("resources-list", "store-certificates-get", "store-certificates-ids", "x509-certificates-issued",
+                  "status-credential-view"):
             params += P_PAGE
         if fn == "x509-certificates-issued":
             params += [{"name": "iaca", "in": "query", "description": "an IACA's serial: what it signed",

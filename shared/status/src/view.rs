@@ -4,26 +4,39 @@ use serde_json::Value;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::StatusList;
-use trustfn_domain::reply::Reply;
+use trustfn_domain::reply::{page_limit, page_offset, PageParams, Reply};
 use trustfn_domain::repo::Repository;
 use trustfn_domain::target::Target;
 
 use crate::answer::{ConfigView, ListView};
 use crate::config::load_config;
 
-/// `GET .../status-credential/view`: the configuration, its lists, fill levels, publish state.
+/// `GET .../status-credential/view[?limit=&offset=|cursor=]`: the configuration, and one page of
+/// its lists (oldest first, 100 by default) with fill levels and publish state; the next page's
+/// cursor is in the `x-next-cursor` header. Two reads per list shown, so a page bounds the work.
 pub async fn view(
     repo: &dyn Repository,
     auth: &Authorized<'_, act::StatusView>,
+    page: &PageParams,
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
+    let limit = page_limit(page)?;
+    let start = match &page.cursor {
+        Some(c) => c
+            .parse::<usize>()
+            .map_err(|_| ApiError::validation("cursor is not valid for this list"))?,
+        None => page_offset(page)?,
+    };
     let cfg = load_config(repo, target).await?;
     let ids: Vec<Target> = cfg
         .doc
         .lists
         .iter()
+        .skip(start)
+        .take(limit)
         .filter_map(|id| target.child(id).ok())
         .collect();
+    let next = (start + limit < cfg.doc.lists.len()).then(|| (start + limit).to_string());
     // The pending items first, then the records: a change seen neither pending nor folded was
     // not accepted before this view; one folded between the two reads shows in the record's
     // revision, which is then ahead of what was published. `upToDate` never claims a change
@@ -45,7 +58,11 @@ pub async fn view(
     let Value::Object(config) = cfg.upcast().to_public() else {
         unreachable!("a public document is an object")
     };
-    Ok(Reply::typed(200, &ConfigView { config, lists }))
+    let mut reply = Reply::typed(200, &ConfigView { config, lists });
+    if let Some(n) = next {
+        reply.headers.push(("x-next-cursor", n));
+    }
+    Ok(reply)
 }
 
 use crate::update::PENDING_SHOWN;

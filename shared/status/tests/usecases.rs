@@ -507,11 +507,50 @@ async fn a_configuration_needs_the_right_to_use_its_key() {
 }
 
 #[tokio::test]
+async fn the_view_shows_a_page_of_lists_and_where_the_next_starts() {
+    // It read every list of a configuration (two storage reads each) in one request.
+    let w = World::new().await;
+    w.configure(tsl(1024)).await.unwrap();
+    for _ in 0..3 {
+        w.allocate(700).await;
+    }
+    let page = |limit: &str, cursor: Option<&str>| trustfn_domain::reply::PageParams {
+        limit: Some(limit.into()),
+        offset: None,
+        cursor: cursor.map(str::to_owned),
+    };
+    let auth = admin::<act::StatusView>(CFG);
+    let first = view::view(&w.repo, &auth, &page("2", None)).await.unwrap();
+    let next = first
+        .headers
+        .iter()
+        .find(|(h, _)| *h == "x-next-cursor")
+        .map(|(_, v)| v.clone())
+        .expect("a next page");
+    let second = view::view(&w.repo, &auth, &page("2", Some(&next)))
+        .await
+        .unwrap();
+    let ids = |r: &trustfn_domain::reply::Reply| -> Vec<String> {
+        r.body.as_ref().unwrap()["lists"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["listId"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let cfg = load_as::<StatusConfig>(&w.repo, &t(CFG)).await.unwrap().doc;
+    assert_eq!([ids(&first), ids(&second)].concat(), cfg.lists);
+    assert!(second.headers.iter().all(|(h, _)| *h != "x-next-cursor"));
+    let bad = view::view(&w.repo, &auth, &page("2", Some("x"))).await;
+    assert_eq!(bad.unwrap_err().status, 400);
+}
+
+#[tokio::test]
 async fn the_view_reports_fill_and_publish_state() {
     let w = World::new().await;
     w.configure(tsl(1024)).await.unwrap();
     w.allocate(256).await;
-    let out = view::view(&w.repo, &admin::<act::StatusView>(CFG))
+    let out = view::view(&w.repo, &admin::<act::StatusView>(CFG), &Default::default())
         .await
         .unwrap();
     let v = out.body.unwrap();
@@ -547,7 +586,7 @@ async fn the_view_never_calls_a_list_up_to_date_while_accepted_changes_wait() {
     .await;
     w.update(json!({"list": list_id, "index": idx, "status": "1"}))
         .await;
-    let shown = view::view(&w.repo, &admin::<act::StatusView>(CFG))
+    let shown = view::view(&w.repo, &admin::<act::StatusView>(CFG), &Default::default())
         .await
         .unwrap()
         .body
@@ -1356,7 +1395,7 @@ async fn the_view_reads_pending_changes_before_the_lists_so_a_fold_between_never
         Op::RemovePending { list: id, seq },
     ];
     let raced = trustfn_testkit::RacedRead::new(&w.repo, fold);
-    let out = view::view(&raced, &admin::<act::StatusView>(CFG))
+    let out = view::view(&raced, &admin::<act::StatusView>(CFG), &Default::default())
         .await
         .unwrap()
         .body
