@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use serde_json::{Map, Value};
+use trustfn_domain::model::ListId;
 
 /// `status/update`: how many entries changed and whether the change is in the published lists.
 #[derive(Debug, Serialize)]
@@ -21,7 +22,7 @@ pub struct UpdateAnswer {
 pub struct Entry {
     /// `<listId>:<index>`.
     pub id: String,
-    pub list: String,
+    pub list: ListId,
     pub index: u64,
     pub uri: String,
     /// The credential's status claim, in the list type's own shape.
@@ -41,7 +42,7 @@ pub struct EntriesAnswer {
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ListView {
-    pub list_id: String,
+    pub list_id: ListId,
     pub uri: String,
     pub size: u64,
     pub allocated: u64,

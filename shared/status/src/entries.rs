@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use trustfn_domain::auth::{act, Authorized, Principal};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{Record, StatusConfig, StatusList};
+use trustfn_domain::model::{ListId, Record, StatusConfig, StatusList};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, Pending, Remembered, RepoError, Repository, CLAIMED};
 use trustfn_domain::resource::load_as;
@@ -56,7 +56,7 @@ fn check_idempotency_key(key: &str) -> Result<(), ApiError> {
 
 /// What an allocation handed out, per list: `(list id, first position, count)`. Enough to
 /// rebuild the same entries for a retry with the same `Idempotency-Key`.
-type Ranges = Vec<(String, u64, u64)>;
+type Ranges = Vec<(ListId, u64, u64)>;
 
 /// `POST .../status-credential/entries`: allocates `count` entries. Each list counts its
 /// allocations in one counter item (one small atomic write per call, whatever the list's size)
@@ -121,7 +121,7 @@ pub async fn allocate(
     while (entries.len() as u64) < count {
         let current = match &cfg.doc.current_list {
             Some(cur) => Some(
-                load_as::<StatusList>(repo, &target.child(cur)?)
+                load_as::<StatusList>(repo, &target.child(cur.as_str())?)
                     .await
                     .map_err(|e| {
                         ApiError::internal_msg(format!("the current list {cur} of {target}: {e}"))
@@ -258,7 +258,7 @@ async fn replay(
     })?;
     let mut entries = Vec::new();
     for (list_id, start, n) in ranges {
-        let list = load_as::<StatusList>(repo, &cfg.id.child(&list_id)?).await?;
+        let list = load_as::<StatusList>(repo, &cfg.id.child(list_id.as_str())?).await?;
         let perm = permutation(deps.secrets, &list).await?.ok_or_else(|| {
             ApiError::internal_msg(format!(
                 "{}: a remembered list without an index key",

@@ -18,7 +18,9 @@ use base64::Engine;
 use rand::Rng;
 use serde_json::json;
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{ListConfig, ListType, PublishState, Record, StatusConfig, StatusList};
+use trustfn_domain::model::{
+    ListConfig, ListId, ListType, PublishState, Record, StatusConfig, StatusList,
+};
 use trustfn_domain::ports::SecretBox;
 use trustfn_domain::repo::{Op, RepoError, Repository, MAX_TX_ITEMS};
 use trustfn_domain::secret::{Sealed, Secret};
@@ -398,8 +400,9 @@ pub(crate) async fn new_list(
     now: i64,
 ) -> Result<Record<StatusList>, ApiError> {
     let spec = &config.doc.config;
-    let list_id = format!("l{:016x}", rand::rng().random::<u64>());
-    let id = config.id.child(&list_id)?;
+    let list_id = ListId::parse(&format!("l{:016x}", rand::rng().random::<u64>()))
+        .expect("l and 16 hex digits is a list id");
+    let id = config.id.child(list_id.as_str())?;
     let object_key = format!("status-lists/{}/{}", config.id, list_id);
     let uri = format!("{base_url}/{object_key}");
     let key: [u8; 32] = rand::rng().random();

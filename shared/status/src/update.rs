@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{ListConfig, StatusList};
+use trustfn_domain::model::{ListConfig, ListId, StatusList};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, Pending, Repository, MAX_TX_ITEMS};
 use trustfn_domain::target::Target;
@@ -60,7 +60,7 @@ pub async fn update(
     }
     let cfg = load_config(repo, target).await?;
     let wanted = wanted_changes(&cfg.doc.config, &updates)?;
-    let mut list_ids: Vec<String> = wanted.iter().map(|w| w.0.clone()).collect();
+    let mut list_ids: Vec<ListId> = wanted.iter().map(|w| w.0.clone()).collect();
     list_ids.sort();
     list_ids.dedup();
     // A request is one transaction (all its changes are stored, or none): DynamoDB takes at
@@ -76,15 +76,14 @@ pub async fn update(
     // transaction): updates never contend for the list record; its publisher folds them in.
     let mut lists = Vec::new();
     for lid in &list_ids {
-        let id = Target::parse(lid)
-            .ok()
-            .and_then(|l| target.child(l.as_str()).ok())
-            .ok_or_else(|| ApiError::not_found(format!("list {lid:?} not found")))?;
+        let id = target
+            .child(lid.as_str())
+            .map_err(|_| ApiError::not_found(format!("list {:?} not found", lid.as_str())))?;
         let rec = repo
             .get(&id)
             .await?
             .and_then(|r| r.downcast::<StatusList>().ok())
-            .ok_or_else(|| ApiError::not_found(format!("list {lid:?} not found")))?;
+            .ok_or_else(|| ApiError::not_found(format!("list {:?} not found", lid.as_str())))?;
         let allocated = Allocations::of(repo, deps.secrets, &rec).await?;
         let mut changes = Vec::new();
         for (_, idx, value) in wanted.iter().filter(|w| &w.0 == lid) {
@@ -141,7 +140,7 @@ pub(crate) const PENDING_SHOWN: usize = 1000;
 fn wanted_changes(
     config: &ListConfig,
     updates: &[OneUpdate],
-) -> Result<Vec<(String, usize, u8)>, ApiError> {
+) -> Result<Vec<(ListId, usize, u8)>, ApiError> {
     let mut wanted = Vec::with_capacity(updates.len());
     for (i, u) in updates.iter().enumerate() {
         let value = check_status(config, &u.status, &format!("updates[{i}].status"))?;
@@ -153,9 +152,15 @@ fn wanted_changes(
                 let idx: usize = idx
                     .parse()
                     .map_err(|_| ApiError::not_found(format!("entry {e:?} not found")))?;
-                (l.to_owned(), idx)
+                let l = ListId::parse(l)
+                    .map_err(|_| ApiError::not_found(format!("entry {e:?} not found")))?;
+                (l, idx)
             }
-            (None, Some(idx), Some(l)) => (l.clone(), idx as usize),
+            (None, Some(idx), Some(l)) => (
+                ListId::parse(l)
+                    .map_err(|_| ApiError::not_found(format!("list {l:?} not found")))?,
+                idx as usize,
+            ),
             _ => {
                 return Err(ApiError::validation(format!(
                     "updates[{i}]: give entry (or session), or index and list"

@@ -34,7 +34,7 @@ pub async fn view(
         .iter()
         .skip(start)
         .take(limit)
-        .filter_map(|id| target.child(id).ok())
+        .filter_map(|id| target.child(id.as_str()).ok())
         .collect();
     let next = (start + limit < cfg.doc.lists.len()).then(|| (start + limit).to_string());
     // The pending items first, then the records: a change seen neither pending nor folded was

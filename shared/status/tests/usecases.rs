@@ -231,8 +231,8 @@ async fn allocation_never_hands_out_an_entry_twice_and_rolls_over_to_a_new_list(
     assert_eq!(cfg.lists.len(), 3);
     assert_eq!(cfg.current_list.as_ref(), cfg.lists.last());
     for id in &cfg.lists {
-        let list = w.list(id).await;
-        let mine = seen.iter().filter(|(l, _)| l == id).count() as u64;
+        let list = w.list(id.as_str()).await;
+        let mine = seen.iter().filter(|(l, _)| l == id.as_str()).count() as u64;
         let counted = w.repo.reserved(&t(&format!("{CFG}.{id}"))).await.unwrap();
         assert_eq!(counted, mine);
         assert!(
@@ -539,7 +539,8 @@ async fn the_view_shows_a_page_of_lists_and_where_the_next_starts() {
             .collect()
     };
     let cfg = load_as::<StatusConfig>(&w.repo, &t(CFG)).await.unwrap().doc;
-    assert_eq!([ids(&first), ids(&second)].concat(), cfg.lists);
+    let all: Vec<String> = cfg.lists.iter().map(|l| l.to_string()).collect();
+    assert_eq!([ids(&first), ids(&second)].concat(), all);
     assert!(second.headers.iter().all(|(h, _)| *h != "x-next-cursor"));
     let bad = view::view(&w.repo, &auth, &page("2", Some("x"))).await;
     assert_eq!(bad.unwrap_err().status, 400);
@@ -823,8 +824,9 @@ async fn a_list_written_before_chunks_and_counters_keeps_working() {
     .unwrap();
     let mut cfg = load_as::<StatusConfig>(&w.repo, &t(CFG)).await.unwrap();
     let version = cfg.version;
-    cfg.doc.lists = vec!["lold".into()];
-    cfg.doc.current_list = Some("lold".into());
+    let lold = trustfn_domain::model::ListId::parse("lold").unwrap();
+    cfg.doc.lists = vec![lold.clone()];
+    cfg.doc.current_list = Some(lold);
     w.repo
         .commit(vec![
             Op::Create(trustfn_domain::model::Record::new(
@@ -1543,7 +1545,9 @@ async fn the_aggregation_document_lists_a_list_opened_during_the_publish() {
         // A list opened meanwhile (another allocation rolled over).
         let mut cfg = load_as::<StatusConfig>(&w.repo, &t(CFG)).await.unwrap();
         let v = cfg.version;
-        cfg.doc.lists.push("lnew".into());
+        cfg.doc
+            .lists
+            .push(trustfn_domain::model::ListId::parse("lnew").unwrap());
         w.repo
             .commit(vec![Op::Replace {
                 record: cfg.upcast(),

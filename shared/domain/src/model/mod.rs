@@ -18,7 +18,8 @@ pub use key::{Certificate, CertificateData, CertificateType, KeyArn, KeyDoc};
 pub use publish::{Lease, PublishState};
 pub use serial::{InvalidSerial, SerialNumber};
 pub use status::{
-    ListConfig, ListFormat, ListType, Purpose, StatusConfig, StatusList, StatusMessage, StatusValue,
+    ListConfig, ListFormat, ListId, ListType, Purpose, StatusConfig, StatusList, StatusMessage,
+    StatusValue,
 };
 pub use tree::{
     CrlTarget, Organization, Profile, Service, StatusServiceConfig, Tenant, X509ServiceConfig,

@@ -127,6 +127,46 @@ impl ListConfig {
     }
 }
 
+/// A status list's id: one path segment under its configuration (`l` and 16 hex digits for the
+/// lists trustfn opens), checked where it arrives (a stored record, an entry id in a request).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ListId(String);
+
+impl ListId {
+    pub fn parse(text: &str) -> Result<ListId, String> {
+        match Target::parse(text) {
+            Ok(t) if t.depth() == 1 => Ok(ListId(text.to_owned())),
+            _ => Err(format!(
+                "{text:?} is not a status list id (one path segment)"
+            )),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ListId {
+    type Error = String;
+    fn try_from(s: String) -> Result<ListId, String> {
+        ListId::parse(&s)
+    }
+}
+
+impl From<ListId> for String {
+    fn from(l: ListId) -> String {
+        l.0
+    }
+}
+
+impl std::fmt::Display for ListId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A status credential configuration: the signing key, the list specification, and its lists.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -136,9 +176,9 @@ pub struct StatusConfig {
     pub config: ListConfig,
     /// Ids of the configuration's lists, oldest first.
     #[serde(default)]
-    pub lists: Vec<String>,
+    pub lists: Vec<ListId>,
     /// The list new entries are allocated from.
-    pub current_list: Option<String>,
+    pub current_list: Option<ListId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub did: Option<String>,
     #[serde(rename = "x5Chain", default, skip_serializing_if = "Option::is_none")]
@@ -156,7 +196,7 @@ pub struct StatusConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(try_from = "StoredStatusList", into = "StoredStatusList")]
 pub struct StatusList {
-    pub list_id: String,
+    pub list_id: ListId,
     pub uri: String,
     pub object_key: String,
     pub size: u64,
@@ -181,7 +221,7 @@ pub struct StatusList {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct StoredStatusList {
-    list_id: String,
+    list_id: ListId,
     uri: String,
     object_key: String,
     size: u64,
