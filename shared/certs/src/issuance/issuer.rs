@@ -124,7 +124,7 @@ impl<'a> Issuer<'a> {
         }
         let mut paths = Vec::new();
         for s in stores {
-            let path = s.id.child(&id)?;
+            let path = s.id.child(id.as_str())?;
             self.caller.authorize::<act::CertificateAdd>(&path)?;
             paths.push((s.id.clone(), path));
         }
@@ -136,10 +136,21 @@ pub(crate) fn signer_for(kms: &dyn KeyManager, k: &KeyDoc) -> Box<dyn Signer> {
     kms.signer(k.kms_key_arn.as_str(), k.public_key.clone())
 }
 
+/// The id an issued certificate is stored under in every attached store: one path segment,
+/// the caller's `storedCertificateId` or a UUID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct StoredCertificateId(String);
+
+impl StoredCertificateId {
+    pub(crate) fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Validates a caller-chosen stored certificate id (one path segment).
-pub(crate) fn stored_id(id: Option<String>) -> Result<String, ApiError> {
+pub(crate) fn stored_id(id: Option<String>) -> Result<StoredCertificateId, ApiError> {
     match id {
-        None => Ok(uuid::Uuid::new_v4().to_string()),
+        None => Ok(StoredCertificateId(uuid::Uuid::new_v4().to_string())),
         Some(s) => {
             let t = Target::parse(&s)
                 .map_err(|e| ApiError::validation(format!("storedCertificateId: {}", e.message)))?;
@@ -148,14 +159,14 @@ pub(crate) fn stored_id(id: Option<String>) -> Result<String, ApiError> {
                     "storedCertificateId: one segment, without dots",
                 ));
             }
-            Ok(s)
+            Ok(StoredCertificateId(s))
         }
     }
 }
 
 /// Where an issued certificate is written: `(store, certificate path)` for each attached store.
 pub(crate) struct WriteThrough {
-    pub(crate) id: String,
+    pub(crate) id: StoredCertificateId,
     pub(crate) paths: Vec<(Target, Target)>,
 }
 
