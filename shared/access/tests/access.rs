@@ -462,21 +462,26 @@ async fn a_key_gets_roles_assigned_and_unassigned_under_the_delegation_rule() {
         .is_empty());
 }
 
+/// The token of key `acme.<name>`, created by the administrator with `role`.
+async fn admins_key(repo: &MemoryRepo, name: &str, role: &str) -> String {
+    let body = key_body(json!({"name": name, "roles": [role]}));
+    let out = create_api_key(
+        repo,
+        &admin::<act::ApiKeyCreate>(&format!("acme.{name}")),
+        body,
+    )
+    .await
+    .unwrap();
+    out.body.unwrap()["token"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn a_weak_key_cannot_take_an_administrators_rights_away() {
     // A key with only role-create and apikey-role-assign gave a deny-all role (REMOVE rules
     // only, so "no more than the caller holds") to an org-admin key and unassigned its role.
     use trustfn_access::api_keys::{assign_role, RoleAssignment};
     let repo = world().await;
-    let body = key_body(json!({"name": "boss", "roles": ["acme.admin"]}));
-    let boss = create_api_key(&repo, &admin::<act::ApiKeyCreate>("acme.boss"), body)
-        .await
-        .unwrap()
-        .body
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let boss = admins_key(&repo, "boss", "acme.admin").await;
     let weak = api_key(&[
         ("acme", "role-create", Operation::Add),
         ("acme", "apikey-role-assign", Operation::Add),
@@ -513,15 +518,7 @@ async fn assigning_a_role_created_again_gives_the_new_role() {
     // and changed nothing, and the key did not get the new role.
     use trustfn_access::api_keys::{assign_role, RoleAssignment};
     let repo = world().await;
-    let body = key_body(json!({"name": "ci", "roles": ["acme.ops"]}));
-    let token = create_api_key(&repo, &admin::<act::ApiKeyCreate>("acme.ci"), body)
-        .await
-        .unwrap()
-        .body
-        .unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let token = admins_key(&repo, "ci", "acme.ops").await;
     trustfn_tree::delete::delete(&repo, &admin::<act::ResourceDelete>("acme.ops"), false)
         .await
         .unwrap();

@@ -1043,7 +1043,7 @@ impl Republisher for DeadOrg<'_> {
             self.1.advance(3);
             return Err(ApiError::upstream("the registry (timed out)"));
         }
-        publish(cx, self.0, id, true, deadline_ms).await
+        Mine(self.0).republish(cx, id, deadline_ms).await
     }
 }
 
