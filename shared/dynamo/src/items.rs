@@ -52,7 +52,7 @@ pub(crate) fn to_record(item: &Item) -> Result<Record, RepoError> {
         reason: what,
     };
     let id = Target::parse(get_s(item, "_id").ok_or_else(|| bad("no _id".into()))?)
-        .map_err(|_| bad("_id is not a target".into()))?;
+        .map_err(|e| bad(format!("_id is not a target ({})", e.message)))?;
     let kind = get_s(item, "type").ok_or_else(|| bad("no type".into()))?;
     let kind = Kind::parse(kind).ok_or_else(|| bad(format!("unknown type {kind:?}")))?;
     let doc: serde_json::Value =

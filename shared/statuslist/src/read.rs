@@ -97,7 +97,7 @@ fn int_claim(claims: &Value, name: &str) -> Result<i64, StatusListError> {
 
 /// The claims of a compact JWS whose `alg` is the key's and whose signature verifies with it.
 fn verified_jws(body: &[u8], key: &PublicKey) -> Result<Value, StatusListError> {
-    let text = std::str::from_utf8(body).map_err(|_| bad("not a compact JWS"))?;
+    let text = std::str::from_utf8(body).map_err(|e| bad(format!("not a compact JWS ({e})")))?;
     let parts: Vec<&str> = text.trim().split('.').collect();
     let [header, payload, sig] = parts[..] else {
         return Err(bad("not a compact JWS"));
@@ -105,8 +105,8 @@ fn verified_jws(body: &[u8], key: &PublicKey) -> Result<Value, StatusListError> 
     let json = |part: &str, what: &str| -> Result<Value, StatusListError> {
         let raw = B64
             .decode(part)
-            .map_err(|_| bad(format!("the {what} is not base64url")))?;
-        serde_json::from_slice(&raw).map_err(|_| bad(format!("the {what} is not JSON")))
+            .map_err(|e| bad(format!("the {what} is not base64url ({e})")))?;
+        serde_json::from_slice(&raw).map_err(|e| bad(format!("the {what} is not JSON ({e})")))
     };
     let alg = json(header, "header")?;
     if alg["alg"].as_str() != Some(key.curve.jose_alg()) {
@@ -114,7 +114,7 @@ fn verified_jws(body: &[u8], key: &PublicKey) -> Result<Value, StatusListError> 
     }
     let sig = B64
         .decode(sig)
-        .map_err(|_| bad("the signature is not base64url"))?;
+        .map_err(|e| bad(format!("the signature is not base64url ({e})")))?;
     let signed = &text.trim().as_bytes()[..header.len() + 1 + payload.len()];
     if !key.verifies(signed, &sig) {
         return Err(StatusListError::Signature);

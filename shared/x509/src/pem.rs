@@ -38,7 +38,7 @@ pub fn decode_one(pem: &str, label: &str) -> Result<Vec<u8>, X509Error> {
     let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let der = STANDARD
         .decode(b64)
-        .map_err(|_| X509Error::Parse("PEM body is not valid base64".into()))?;
+        .map_err(|e| X509Error::Parse(format!("PEM body is not valid base64 ({e})")))?;
     if der.is_empty() {
         return Err(X509Error::Parse("PEM body is empty".into()));
     }
