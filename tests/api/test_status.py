@@ -381,8 +381,7 @@ def test_concurrent_updates_are_all_published(api, env, s3, ddb):
     # what the others accepted meanwhile (make bench PARTS=propagation measures how many: 23.5
     # per 100 updates in a release build). Without coalescing each update publishes at least
     # once (200 or more); with it, 8 debug-build instances stayed under 80 in every run but one
-    # (83), so the bound
-    # leaves room for a slow machine and still catches a publish per update.
+    # (83), so the bound leaves room for a slow machine and still catches a publish per update.
     assert lst["publishes"] <= 120, "a burst of updates is coalesced into fewer publishes"
     assert not [i for i in table_items(ddb) if i["pk"]["S"].startswith("P#")], "every pending change is folded"
 
