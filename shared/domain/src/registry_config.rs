@@ -145,34 +145,11 @@ pub fn validate(registry: Option<&Value>, policy: &RegistryPolicy) -> Result<(),
             return Err(err(f, "is required"));
         }
     }
-    let names = |k: &str| reg.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
-    let named: RegistryConfig<()> = match kind {
-        "aws" => RegistryConfig::Aws(AwsRegistry {
-            bucket_name: names("bucketName"),
-            region: names("region"),
-            access_key_id: None,
-            secret_key: None,
-            endpoint_url: None,
-            bucket_url: None,
-        }),
-        "azure" => RegistryConfig::Azure(AzureRegistry {
-            account_name: names("accountName"),
-            container_name: names("containerName"),
-            account_key: None,
-            sas_token: None,
-            connection_string: None,
-            endpoint_url: None,
-            bucket_url: None,
-        }),
-        _ => RegistryConfig::Gcs(GcsRegistry {
-            bucket_name: names("bucketName"),
-            project_id: None,
-            service_account_key_json: None,
-            endpoint_url: None,
-            bucket_url: None,
-        }),
-    };
-    check_names(&named).map_err(|(field, rule)| err(field, rule))?;
+    // The names URLs are built from, against their grammars (`check_names` on a saved one).
+    for f in spec.required {
+        let v = reg.get(*f).and_then(Value::as_str).unwrap_or_default();
+        name_rule(kind, f, v).map_err(|rule| err(f, rule))?;
+    }
     let s = |k: &str| reg.get(k).and_then(Value::as_str);
     match kind {
         "aws" => {
@@ -287,69 +264,60 @@ pub fn validate(registry: Option<&Value>, policy: &RegistryPolicy) -> Result<(),
 /// upload host reached internal addresses). Checked when a registry is saved and again before
 /// every upload (a configuration saved before these rules). `Err((field, rule))`.
 pub fn check_names<S>(reg: &RegistryConfig<S>) -> Result<(), (&'static str, &'static str)> {
-    let lower_digit = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
-    let ends_ok = |s: &str| {
-        s.chars().next().is_some_and(lower_digit) && s.chars().last().is_some_and(lower_digit)
-    };
-    match reg {
-        RegistryConfig::Aws(r) => {
-            let b = &r.bucket_name;
-            if !(3..=63).contains(&b.len())
-                || !ends_ok(b)
-                || !b.chars().all(|c| lower_digit(c) || c == '-' || c == '.')
-            {
-                return Err((
-                    "bucketName",
-                    "must be a valid S3 bucket name (3-63 lower-case letters, digits, '-', '.')",
-                ));
-            }
-            let g = &r.region;
-            if !(1..=32).contains(&g.len())
-                || !g.starts_with(|c: char| c.is_ascii_lowercase())
-                || !g.chars().all(|c| lower_digit(c) || c == '-')
-            {
-                return Err((
-                    "region",
-                    "must be an AWS region name (lower-case letters, digits and '-', e.g. eu-central-1)",
-                ));
-            }
-        }
-        RegistryConfig::Azure(r) => {
-            let a = &r.account_name;
-            if !(3..=24).contains(&a.len()) || !a.chars().all(lower_digit) {
-                return Err((
-                    "accountName",
-                    "must be a storage account name (3-24 lower-case letters and digits)",
-                ));
-            }
-            let c = &r.container_name;
-            if !(3..=63).contains(&c.len())
-                || !ends_ok(c)
-                || !c.chars().all(|x| lower_digit(x) || x == '-')
-                || c.contains("--")
-            {
-                return Err((
-                    "containerName",
-                    "must be a valid container name (3-63 lower-case letters, digits, '-')",
-                ));
-            }
-        }
-        RegistryConfig::Gcs(r) => {
-            let b = &r.bucket_name;
-            if !(3..=222).contains(&b.len())
-                || !ends_ok(b)
-                || !b
-                    .chars()
-                    .all(|c| lower_digit(c) || c == '-' || c == '_' || c == '.')
-            {
-                return Err((
-                    "bucketName",
-                    "must be a valid GCS bucket name (3-222 lower-case letters, digits, '-', '_', '.')",
-                ));
-            }
+    let fields = reg.destination();
+    let kind = fields[0].1.unwrap_or_default();
+    for (field, value) in fields {
+        if let Some(v) = value {
+            name_rule(kind, field, v).map_err(|rule| (field, rule))?;
         }
     }
     Ok(())
+}
+
+/// The grammar of the name `field` of a `kind` registry holds (`Err` with the rule); fields
+/// that are not names pass.
+fn name_rule(kind: &str, field: &str, v: &str) -> Result<(), &'static str> {
+    let lower_digit = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    let ends_ok =
+        v.chars().next().is_some_and(lower_digit) && v.chars().last().is_some_and(lower_digit);
+    let (ok, rule) = match (kind, field) {
+        ("aws", "bucketName") => (
+            (3..=63).contains(&v.len())
+                && ends_ok
+                && v.chars().all(|c| lower_digit(c) || c == '-' || c == '.'),
+            "must be a valid S3 bucket name (3-63 lower-case letters, digits, '-', '.')",
+        ),
+        ("aws", "region") => (
+            (1..=32).contains(&v.len())
+                && v.starts_with(|c: char| c.is_ascii_lowercase())
+                && v.chars().all(|c| lower_digit(c) || c == '-'),
+            "must be an AWS region name (lower-case letters, digits and '-', e.g. eu-central-1)",
+        ),
+        ("azure", "accountName") => (
+            (3..=24).contains(&v.len()) && v.chars().all(lower_digit),
+            "must be a storage account name (3-24 lower-case letters and digits)",
+        ),
+        ("azure", "containerName") => (
+            (3..=63).contains(&v.len())
+                && ends_ok
+                && v.chars().all(|c| lower_digit(c) || c == '-')
+                && !v.contains("--"),
+            "must be a valid container name (3-63 lower-case letters, digits, '-')",
+        ),
+        ("gcs", "bucketName") => (
+            (3..=222).contains(&v.len())
+                && ends_ok
+                && v.chars()
+                    .all(|c| lower_digit(c) || c == '-' || c == '_' || c == '.'),
+            "must be a valid GCS bucket name (3-222 lower-case letters, digits, '-', '_', '.')",
+        ),
+        _ => (true, ""),
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(rule)
+    }
 }
 
 /// A registry configuration; `S` is the form its secret fields take.
