@@ -162,6 +162,9 @@ class Stack:
 
         env = {**self.aws_env(), "TABLE_NAME": self.table, "TRUSTFN_ADMIN_TOKEN": self.admin_token,
                "TRUSTFN_SECRETS_KEY_ID": self.secrets_key, "TRUSTFN_STACK": "trustfn-local",
+               # Named in each generated key's policy (moto's account); the template gives it to
+               # keys-generate only.
+               "TRUSTFN_KEY_CREATOR_ROLE": "arn:aws:iam::123456789012:role/trustfn-local-keys-generate",
                # Registries may name the local emulators (and the tests' fakes); nothing else
                # that is not public https. The demo bucket may be written with the functions' own
                # credentials (here: moto's), like a deployment's StatusBuckets.
@@ -186,7 +189,7 @@ class Stack:
         if not self.watch_changes:
             cmd.append("--ignore-changes")
         for k in ("TABLE_NAME", "TRUSTFN_ADMIN_TOKEN", "AWS_ENDPOINT_URL", "TRUSTFN_SECRETS_KEY_ID", "TRUSTFN_STACK",
-                  "TRUSTFN_ALLOWED_ENDPOINTS", "TRUSTFN_STATUS_BUCKETS"):
+                  "TRUSTFN_KEY_CREATOR_ROLE", "TRUSTFN_ALLOWED_ENDPOINTS", "TRUSTFN_STATUS_BUCKETS"):
             cmd += ["--env-var", f"{k}={env[k]}"]
         p, log = self._spawn("api", cmd, env)
         _wait("cargo lambda watch", _http_ok(f"{self.api_url}/health"), 600, p, log)

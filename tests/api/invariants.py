@@ -59,7 +59,11 @@ def violations(ddb, table="trustfn"):
                 out.append(f"allocation counter of {pk[2:]}: the list does not exist")
             elif int(i["n"]["N"]) > json.loads(lst["doc"]["S"])["size"]:
                 out.append(f"allocation counter of {pk[2:]}: {i['n']['N']} exceeds the list's size")
-        if pk.startswith("C#"):
+        if pk.startswith("C#organization-id:"):
+            # Held for good, also after the organization is deleted (ids are never reused).
+            if i["owner"]["S"] != pk[len("C#organization-id:"):]:
+                out.append(f"claim {pk[2:]}: held by {i['owner']['S']}")
+        elif pk.startswith("C#"):
             owner = resources.get(i["owner"]["S"])
             arn = pk[len("C#kms-key:"):]
             doc = json.loads(owner["doc"]["S"]) if owner and "doc" in owner else {}

@@ -169,8 +169,17 @@ def iam_findings(template):
                     if a in ("kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:EnableKey") and \
                             "aws:ResourceTag/trustfn:stack" not in str(cond):
                         out.append(f"{name}: {a} on keys not tagged with this stack")
-                    if a in ("kms:CreateKey", "kms:TagResource") and "aws:RequestTag/trustfn:stack" not in str(cond):
-                        out.append(f"{name}: {a} without aws:RequestTag conditions")
+                    if a == "kms:TagResource":
+                        # IAM tagging rights reach every key they name, so tagging at creation
+                        # (which needs them on all keys) would let the function tag any key
+                        # trustfn:path and sign with it. New keys' own policies grant it.
+                        out.append(f"{name}: {a} in an IAM policy (tag through the new key's policy)")
+                    if a == "kms:CreateKey":
+                        if "kms:KeyUsage" not in str(cond) or "kms:KeySpec" not in str(cond):
+                            out.append(f"{name}: {a} of any key usage or spec")
+                        env = r["Properties"].get("Environment", {}).get("Variables", {})
+                        if "TRUSTFN_KEY_CREATOR_ROLE" not in env:
+                            out.append(f"{name}: {a} without TRUSTFN_KEY_CREATOR_ROLE (no one may tag its keys)")
                     if a in ("kms:Sign", "kms:DescribeKey", "kms:ListResourceTags") and \
                             "aws:ResourceTag/trustfn:" not in str(cond):
                         out.append(f"{name}: {a} on keys trustfn neither manages nor was granted")
@@ -200,10 +209,18 @@ Resources:
               Action: [kms:ScheduleKeyDeletion]
               Resource: !Sub 'arn:${AWS::Partition}:kms:${AWS::Region}:${AWS::AccountId}:key/*'
               Condition: {'Null': {'aws:ResourceTag/trustfn:path': 'false'}}
+            - Effect: Allow
+              Action: [kms:CreateKey, kms:TagResource]
+              Resource: '*'
+              Condition:
+                StringEquals: { 'aws:RequestTag/trustfn:stack': !Ref AWS::StackName }
+                'Null': { 'aws:RequestTag/trustfn:path': 'false' }
 """
     found = iam_findings(wide)
     for what in ("policy template", "kms:Sign on ['*'] without a condition", "dynamodb:Scan",
-                 "read-only route may dynamodb:PutItem", "not tagged with this stack", "neither manages"):
+                 "read-only route may dynamodb:PutItem", "not tagged with this stack", "neither manages",
+                 "kms:TagResource in an IAM policy", "kms:CreateKey of any key usage",
+                 "without TRUSTFN_KEY_CREATOR_ROLE"):
         assert any(what in f for f in found), (what, found)
 
 

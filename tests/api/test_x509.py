@@ -1,4 +1,5 @@
 """KMS keys, IACA / Document Signer issuance with write-through to X.509 stores, and the store API."""
+import json
 import subprocess
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -315,6 +316,11 @@ def test_key_lifecycle(api, kms, ddb):
         assert meta["KeyUsage"] == "SIGN_VERIFY"
         tags = kms.list_resource_tags(KeyId=meta["KeyId"])["Tags"]
         assert {"TagKey": "trustfn:path", "TagValue": k["_id"]} in tags
+        assert {"TagKey": "trustfn:stack", "TagValue": "trustfn-local"} in tags
+        # Tagged through the key's own policy, which grants its creator nothing else.
+        policy = json.loads(kms.get_key_policy(KeyId=meta["KeyId"], PolicyName="default")["Policy"])
+        creator = [st for st in policy["Statement"] if st["Principal"]["AWS"].endswith(":role/trustfn-local-keys-generate")]
+        assert sorted(st["Action"] for st in creator) == ["kms:ScheduleKeyDeletion", "kms:TagResource"]
     assert_error(api.post(f"/v1/{t}.kms.secp256r1/kms-service-api/keys/generate", json={"keyType": "secp256r1"}), 409)
     assert_error(api.post(f"/v1/{t}.kms.x/kms-service-api/keys/generate", json={"keyType": "ed25519"}), 400)
     assert_error(api.post(f"/v1/{t}.nokms.x/kms-service-api/keys/generate", json={"keyType": "secp256r1"}), 404)

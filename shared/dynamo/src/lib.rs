@@ -7,7 +7,7 @@
 //! | reverse edge | `U#<to>` | `<from>` |
 //! | API-key token | `T#<sha256>` | `T` |
 //! | pending status changes | `P#<list>` | `<seq>` |
-//! | claimed name (an adopted KMS key's ARN) | `C#<name>` | `C` |
+//! | claimed name (an adopted KMS key's ARN, an organization id ever used) | `C#<name>` | `C` |
 //! | chunk of a status list's statuses | `S#<list>` | `<chunk number, 8 digits>` |
 //! | allocation counter of a status list | `A#<list>` | `A` |
 //! | change-sequence counter of a status list | `Q#<list>` | `Q` |

@@ -183,8 +183,10 @@ impl App {
     pub async fn kms(&self) -> &trustfn_kms::Kms {
         self.kms
             .get_or_init(|| async {
-                trustfn_kms::Kms::new(aws_sdk_kms::Client::new(self.sdk.get().await))
-                    .with_stack(std::env::var("TRUSTFN_STACK").ok())
+                trustfn_kms::Kms::new(aws_sdk_kms::Client::new(self.sdk.get().await)).with_creator(
+                    std::env::var("TRUSTFN_KEY_CREATOR_ROLE").ok(),
+                    std::env::var("TRUSTFN_STACK").ok(),
+                )
             })
             .await
     }

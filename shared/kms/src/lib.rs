@@ -19,23 +19,34 @@ const MAX_RAW: usize = 4096;
 /// functions retire (schedule, cancel, re-enable) only keys carrying their own stack's tag.
 pub const STACK_TAG: &str = "trustfn:stack";
 
+mod key_policy;
+pub use key_policy::KeyCreator;
+
 #[derive(Clone)]
 pub struct Kms {
     client: Client,
-    stack: Option<String>,
+    /// Who creates keys (see [`KeyCreator`]); why not, for a function that was not given it.
+    creator: Result<KeyCreator, String>,
 }
 
 impl Kms {
     pub fn new(client: Client) -> Kms {
         Kms {
             client,
-            stack: None,
+            creator: Err("this function does not create keys".into()),
         }
     }
 
-    /// Tags every key this adapter creates with `trustfn:stack = stack`.
-    pub fn with_stack(mut self, stack: Option<String>) -> Kms {
-        self.stack = stack.filter(|s| !s.is_empty());
+    /// Lets this adapter create keys as `role_arn` (the creating function's role), tagged with
+    /// `trustfn:stack = stack`. Without both, `create_key` refuses.
+    pub fn with_creator(mut self, role_arn: Option<String>, stack: Option<String>) -> Kms {
+        self.creator = match (role_arn.filter(|r| !r.is_empty()), stack) {
+            (Some(role), Some(stack)) => KeyCreator::new(&role, &stack),
+            (None, _) => Err(
+                "TRUSTFN_KEY_CREATOR_ROLE is not set: this function does not create keys".into(),
+            ),
+            (_, None) => Err("TRUSTFN_STACK is not set".into()),
+        };
         self
     }
 }
@@ -91,17 +102,30 @@ impl KeyManager for Kms {
         description: &str,
         tags: &[(&str, &str)],
     ) -> Result<CreatedKey, KmsError> {
-        let mut req = self
+        let creator = self
+            .creator
+            .as_ref()
+            .map_err(|why| KmsError::Unavailable(format!("CreateKey: {why}")))?;
+        let tags: Vec<(&str, &str)> = tags
+            .iter()
+            .copied()
+            .chain([(STACK_TAG, creator.stack())])
+            .collect();
+        let tag_keys: Vec<&str> = tags.iter().map(|(k, _)| *k).collect();
+        // The policy keeps the creator from ever changing it (no kms:PutKeyPolicy): that is what
+        // the lockout check would otherwise insist on, and the account statement keeps the key
+        // manageable.
+        let out = self
             .client
             .create_key()
             .key_spec(spec(curve))
             .key_usage(KeyUsageType::SignVerify)
-            .description(description);
-        let stack = self.stack.as_deref().map(|s| (STACK_TAG, s));
-        for (k, v) in tags.iter().copied().chain(stack) {
-            req = req.tags(Tag::builder().tag_key(k).tag_value(v).build().expect("tag"));
-        }
-        let out = req.send().await.map_err(|e| unavailable("CreateKey", e))?;
+            .description(description)
+            .policy(creator.policy(&tag_keys)?)
+            .bypass_policy_lockout_safety_check(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("CreateKey", e))?;
         let arn = out
             .key_metadata
             .and_then(|m| m.arn)
@@ -113,6 +137,16 @@ impl KeyManager for Kms {
                 return Err(KmsError::Unavailable(format!("CreateKey: {e}")));
             }
         };
+        let mut tag_req = self.client.tag_resource().key_id(key_id(&arn));
+        for (k, v) in tags {
+            tag_req = tag_req.tags(Tag::builder().tag_key(k).tag_value(v).build().expect("tag"));
+        }
+        if let Err(e) = tag_req.send().await {
+            // An untagged key can neither sign nor be retired through IAM; its policy lets its
+            // creator schedule its deletion.
+            let _ = self.schedule_deletion(&arn).await;
+            return Err(unavailable("TagResource", e));
+        }
         match self.public_key(&arn).await {
             Ok(public) => Ok(CreatedKey {
                 arn: parsed,

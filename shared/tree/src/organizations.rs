@@ -49,14 +49,31 @@ pub async fn create_organization(
     };
     let role = Record::new(id.child("admin")?, role);
     let reply = org.to_public();
-    repo.commit(vec![Op::Create(org), Op::Create(role)])
+    // An organization id is never given to anyone else: grants made outside trustfn name
+    // paths (a KMS key's `trustfn:adopt-by`, an external auditor's records), so an id deleted
+    // and created again must not inherit them. The claim outlives the organization.
+    let claim = Op::Claim {
+        name: organization_claim(&id),
+        owner: id.clone(),
+    };
+    repo.commit(vec![Op::Create(org), Op::Create(role), claim])
         .await
         .map_err(|e| match failed_index(&e) {
+            Some(Some(2)) => ApiError::conflict(format!(
+                "organization id {id} was used before and is never given out again: grants \
+                 made to it (KMS keys tagged trustfn:adopt-by) would pass to the new owner; \
+                 choose another id"
+            )),
             Some(_) => ApiError::duplicate(id.as_str()),
             None => ApiError::from(e),
         })?;
     tracing::info!(org = %id, "organization created");
     Ok(Reply::json(201, reply))
+}
+
+/// The name an organization id is claimed under, for good (see [`create_organization`]).
+pub fn organization_claim(id: &Target) -> String {
+    format!("organization-id:{id}")
 }
 
 #[derive(Deserialize)]

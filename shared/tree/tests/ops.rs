@@ -588,3 +588,33 @@ async fn the_generic_routes_hold_the_narrower_denials_of_each_kind() {
     }
     assert!(repo.get(&t("acme.t1.kms.k")).await.unwrap().is_some());
 }
+
+#[tokio::test]
+async fn an_organization_id_is_never_given_out_twice() {
+    // Grants outside trustfn name paths (a KMS key tagged trustfn:adopt-by = "acme"): an id
+    // deleted and created again for someone else must not inherit them.
+    let repo = MemoryRepo::new();
+    org(&repo, "acme").await;
+    delete::delete(&repo, &admin::<act::ResourceDelete>("acme"), true)
+        .await
+        .unwrap();
+    assert!(repo.get(&t("acme")).await.unwrap().is_none());
+    let body = serde_json::from_value(json!({"_id": "acme", "profile": {"name": "new"}})).unwrap();
+    let e =
+        organizations::create_organization(&repo, &admin::<act::OrganizationCreate>("acme"), body)
+            .await
+            .unwrap_err();
+    assert_eq!(e.status, 409, "{e:?}");
+    assert!(e.message.contains("used before"), "{}", e.message);
+    assert!(repo.get(&t("acme")).await.unwrap().is_none());
+    assert!(repo.get(&t("acme.admin")).await.unwrap().is_none());
+    // A live organization's id is the usual duplicate.
+    org(&repo, "other").await;
+    let body = serde_json::from_value(json!({"_id": "other", "profile": {"name": "x"}})).unwrap();
+    let e =
+        organizations::create_organization(&repo, &admin::<act::OrganizationCreate>("other"), body)
+            .await
+            .unwrap_err();
+    assert_eq!(e.status, 409);
+    assert!(!e.message.contains("used before"), "{}", e.message);
+}
