@@ -6,7 +6,7 @@ use serde_json::Value;
 use trustfn_domain::auth::{self, Action, Permission, Principal};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{ApiKey, Kind, Record, Role};
+use trustfn_domain::model::{ApiKey, Kind, Record, Role, RoleBinding};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::TokenRecord;
 use trustfn_domain::repo::{Op, Repository};
@@ -222,7 +222,7 @@ async fn current_permissions(
     let ids: Vec<Target> = token
         .roles
         .iter()
-        .filter_map(|b| Target::parse(b.split('#').next().unwrap_or_default()).ok())
+        .filter_map(|b| RoleBinding::parse(b).map(|b| b.role))
         .collect();
     Ok(repo
         .get_many(&ids)
@@ -291,8 +291,11 @@ pub async fn assign_role(
         }
     }
     let mut doc = key.clone();
-    let binding = role.binding(role_id);
-    let bound_here = |b: &String| b == &binding || b.split('#').next() == Some(role_id.as_str());
+    // What an API key assigns lasts while it (and the keys that created it) are alive, as the
+    // keys it creates do.
+    let binding = role.binding_given_by(role_id, p.chain());
+    let bound_here =
+        |b: &String| b == &binding || RoleBinding::parse(b).is_some_and(|b| &b.role == role_id);
     // Assigning twice changes nothing; but a binding to an earlier role of the same id (deleted
     // and created again) gives nothing, so it is replaced rather than taken for the new one.
     let unchanged = match assign {

@@ -541,3 +541,54 @@ async fn assigning_a_role_created_again_gives_the_new_role() {
         "the key holds the new role"
     );
 }
+
+#[tokio::test]
+async fn a_role_assigned_by_a_key_ends_when_that_key_or_its_creator_is_deleted() {
+    // Keys a key creates die with it (lineage); roles it assigns did not: deleting the
+    // assigning key left the rights it handed out in place.
+    use trustfn_access::api_keys::assign_role;
+    let repo = world().await;
+    let creator = admins_key(&repo, "lead", "acme.admin").await;
+    let lead = principal(&repo, &creator).await;
+    let assigner_token = new_key(
+        &repo,
+        &lead,
+        "acme.ops-bot",
+        json!({"name": "bot", "roles": ["acme.admin"]}),
+    )
+    .await;
+    let assigner = principal(&repo, &assigner_token).await;
+    let member = admins_key(&repo, "member", "acme.admin").await;
+    // The member's own administrator role aside, it gets ops from the bot.
+    let plain = new_key(&repo, &Principal::Admin, "acme.plain", json!({"name": "p"})).await;
+    for (who, key) in [(&assigner, "plain"), (&assigner, "member")] {
+        let auth = who.authorize::<act::RoleAssign>(&t("acme.ops")).unwrap();
+        assign_role(&repo, &auth, assignment(key), true)
+            .await
+            .unwrap();
+    }
+    let holds = |p: &Principal| p.allows(&t("acme.t1.st"), Action::StatusUpdate);
+    assert!(holds(&principal(&repo, &plain).await));
+    // Its creator deleted, the bot's token stops and so does what it assigned.
+    trustfn_access::api_keys::delete_api_key(&repo, &admin::<act::ApiKeyDelete>("acme.lead"))
+        .await
+        .unwrap();
+    assert_eq!(refused(&repo, &assigner_token).await.status, 401);
+    let p = principal(&repo, &plain).await;
+    assert!(
+        !holds(&p),
+        "the assigned role outlived its assigner's chain"
+    );
+    // The member keeps what it holds on its own (its administrator role from the admin).
+    assert!(holds(&principal(&repo, &member).await));
+    // Assigned again by the administrator, the role lasts.
+    assign_role(
+        &repo,
+        &admin::<act::RoleAssign>("acme.ops"),
+        assignment("plain"),
+        true,
+    )
+    .await
+    .unwrap();
+    assert!(holds(&principal(&repo, &plain).await));
+}

@@ -296,10 +296,7 @@ impl Principal {
         &self,
         requested_expiry: Option<i64>,
     ) -> Result<(Option<i64>, Vec<Creator>), ApiError> {
-        let Principal::ApiKey {
-            key_id, delegation, ..
-        } = self
-        else {
+        let Principal::ApiKey { delegation, .. } = self else {
             return Ok((requested_expiry, Vec::new()));
         };
         if delegation.lineage.len() >= MAX_LINEAGE {
@@ -312,12 +309,25 @@ impl Principal {
             (Some(r), Some(own)) => Some(r.min(own)),
             (r, own) => r.or(own),
         };
-        let mut lineage = delegation.lineage.clone();
-        lineage.push(Creator {
-            key_id: key_id.clone(),
-            token_hash: delegation.token_hash.clone(),
-        });
-        Ok((expires_at, lineage))
+        Ok((expires_at, self.chain()))
+    }
+
+    /// The keys this principal acts through: the keys that created it, then itself (none for
+    /// the administrator). What it gives lasts only while all of them are alive.
+    pub fn chain(&self) -> Vec<Creator> {
+        match self {
+            Principal::Admin => Vec::new(),
+            Principal::ApiKey {
+                key_id, delegation, ..
+            } => {
+                let mut chain = delegation.lineage.clone();
+                chain.push(Creator {
+                    key_id: key_id.clone(),
+                    token_hash: delegation.token_hash.clone(),
+                });
+                chain
+            }
+        }
     }
 
     pub fn is_admin(&self) -> bool {

@@ -3,7 +3,7 @@
 
 use crate::auth::{self, Creator, Delegation, Principal};
 use crate::error::ApiError;
-use crate::model::{ApiKey, Role};
+use crate::model::{ApiKey, Role, RoleBinding};
 use crate::repo::Repository;
 use crate::target::Target;
 
@@ -67,47 +67,54 @@ pub async fn authenticate(
     {
         return Err(ApiError::new(401, "ExpiredTokenException", "token expired"));
     }
-    // One read for the roles and the keys that created this one.
-    let bindings: Vec<(Target, Option<&str>)> = rec
+    // One read for the roles, the keys that created this one and those that assigned roles.
+    let bindings: Vec<RoleBinding> = rec
         .roles
         .iter()
         .filter_map(|r| {
-            let (id, uid) = match r.split_once('#') {
-                Some((id, uid)) => (id, Some(uid)),
-                None => (r.as_str(), None),
-            };
-            Target::parse(id).ok().map(|t| (t, uid))
+            let b = RoleBinding::parse(r);
+            if b.is_none() {
+                tracing::error!(key = %rec.key_id, binding = %r, "role binding does not parse; not applied");
+            }
+            b
         })
         .collect();
     let ids: Vec<Target> = bindings
         .iter()
-        .map(|(t, _)| t.clone())
-        .chain(rec.lineage.iter().map(|c| c.key_id.clone()))
+        .flat_map(|b| std::iter::once(&b.role).chain(b.given_by.iter().map(|c| &c.key_id)))
+        .chain(rec.lineage.iter().map(|c| &c.key_id))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
         .collect();
     let found = repo.get_many(&ids).await?;
-    let creator_alive = |c: &Creator| {
+    let alive = |c: &Creator| {
         found.iter().any(|r| {
             r.id == c.key_id
                 && r.get::<ApiKey>()
                     .is_some_and(|k| k.token_hash == c.token_hash)
         })
     };
-    if !rec.lineage.iter().all(creator_alive) {
+    if !rec.lineage.iter().all(alive) {
         return Err(ApiError::unauthorized(
             "token revoked: an API key that created it was deleted",
         ));
     }
     let mut permissions = Vec::new();
-    for (id, uid) in &bindings {
+    for b in &bindings {
         let Some(role) = found
             .iter()
-            .find(|r| &r.id == id)
+            .find(|r| r.id == b.role)
             .and_then(|r| r.get::<Role>())
         else {
             continue;
         };
-        if role.uid.as_deref() != *uid {
-            tracing::warn!(key = %rec.key_id, role = %id, "role was recreated since the key got it; not applied");
+        if role.uid != b.uid {
+            tracing::warn!(key = %rec.key_id, role = %b.role, "role was recreated since the key got it; not applied");
+            continue;
+        }
+        if !b.given_by.iter().all(alive) {
+            tracing::info!(key = %rec.key_id, role = %b.role, "the API key that assigned this role was deleted; not applied");
             continue;
         }
         permissions.extend(role.permissions.iter().cloned());

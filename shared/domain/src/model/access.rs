@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Permission;
+use crate::auth::{Creator, Permission};
+use crate::target::Target;
 
 /// A named set of permissions within one organization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,12 +19,69 @@ pub struct Role {
 }
 
 impl Role {
-    /// How a key refers to this role.
-    pub fn binding(&self, id: &crate::target::Target) -> String {
-        match &self.uid {
-            Some(uid) => format!("{id}#{uid}"),
-            None => id.to_string(),
+    /// How a key refers to this role when it gets it at creation (the key's own lineage
+    /// already ends it with its creators).
+    pub fn binding(&self, id: &Target) -> String {
+        self.binding_given_by(id, Vec::new())
+    }
+
+    /// How a key refers to this role when `given_by` (the assigning key and the keys that
+    /// created it) gave it: the role applies only while all of them are alive.
+    pub fn binding_given_by(&self, id: &Target, given_by: Vec<Creator>) -> String {
+        RoleBinding {
+            role: id.clone(),
+            uid: self.uid.clone(),
+            given_by,
         }
+        .encode()
+    }
+}
+
+/// A key's hold on a role, as its token stores it: `<role id>[#<role uid>]`, then
+/// `@<key id>#<token hash>` for each key of the chain that assigned it (none when the role came
+/// with the key or from the administrator).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleBinding {
+    pub role: Target,
+    /// The uid of the role when the key got it: a role deleted and created again is another.
+    pub uid: Option<String>,
+    pub given_by: Vec<Creator>,
+}
+
+impl RoleBinding {
+    pub fn parse(raw: &str) -> Option<RoleBinding> {
+        let mut parts = raw.split('@');
+        let head = parts.next()?;
+        let (role, uid) = match head.split_once('#') {
+            Some((role, uid)) => (role, Some(uid.to_owned())),
+            None => (head, None),
+        };
+        let given_by = parts
+            .map(|c| {
+                let (key_id, token_hash) = c.split_once('#')?;
+                Some(Creator {
+                    key_id: Target::parse(key_id).ok()?,
+                    token_hash: token_hash.to_owned(),
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(RoleBinding {
+            role: Target::parse(role).ok()?,
+            uid,
+            given_by,
+        })
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = self.role.to_string();
+        if let Some(uid) = &self.uid {
+            out.push('#');
+            out.push_str(uid);
+        }
+        for c in &self.given_by {
+            out.push_str(&format!("@{}#{}", c.key_id, c.token_hash));
+        }
+        out
     }
 }
 

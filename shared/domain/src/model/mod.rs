@@ -12,7 +12,7 @@ mod status;
 pub mod time;
 mod tree;
 
-pub use access::{ApiKey, Role};
+pub use access::{ApiKey, Role, RoleBinding};
 pub use issued::{CrlState, IssuedCertificate, IssuedProfile, Revocation, RevocationReason};
 pub use key::{Certificate, CertificateData, CertificateType, KeyArn, KeyDoc};
 pub use publish::{Lease, PublishState};
