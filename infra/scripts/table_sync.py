@@ -301,6 +301,28 @@ def merge_issued(wanted, live, now, progress):
         progress(f"{rec['_id']['S']}: CRL number {crl['number']} kept; due now")
 
 
+def rebuild_revoked_sets(wanted):
+    """Each IACA's revoked set (`V#<iaca>` items, what its CRL is built from) is derived from the
+    issued records: written anew from the merged ones, and marked complete on every IACA."""
+    for k in [k for k in wanted if k[0].startswith("V#")]:
+        del wanted[k]
+    records = {i["_id"]["S"]: (k, i) for k, i in wanted.items()
+               if k[0].startswith("R#") and i.get("type", {}).get("S") == "issued-certificate"}
+    for rid, (k, item) in records.items():
+        doc = json.loads(item["doc"]["S"])
+        parent = item.get("parent", {}).get("S")
+        rev = doc.get("revocation")
+        if rev and parent in records and doc.get("profile") != "iaca":
+            wanted[(f"V#{parent}", rid.rsplit(".", 1)[1])] = {
+                "pk": {"S": f"V#{parent}"}, "sk": {"S": rid.rsplit(".", 1)[1]},
+                "rd": {"N": str(iso_seconds(rev["revocationDate"]))}}
+    for rid, (k, item) in records.items():
+        doc = json.loads(wanted[k]["doc"]["S"])
+        if doc.get("crl") is not None and not doc["crl"].get("_revokedSet"):
+            doc["crl"]["_revokedSet"] = True
+            wanted[k] = dict(wanted[k], doc={"S": json.dumps(doc, separators=(",", ":"))})
+
+
 def keep_sequences(wanted, live):
     """A list's change sequence never goes back: pending changes made after the restore are
     named above every kept one."""
@@ -334,6 +356,7 @@ def merge(wanted, live, progress, fetch):
     keep_newer_lists(wanted, live, records, progress)
     keep_newer_records(wanted, live, progress)
     merge_issued(wanted, live, now, progress)
+    rebuild_revoked_sets(wanted)
     keep_sequences(wanted, live)
     lists = [r for r in records.values() if r.get("type", {}).get("S") == "status-list"]
     for rec in lists:

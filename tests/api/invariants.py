@@ -59,6 +59,15 @@ def violations(ddb, table="trustfn"):
                 out.append(f"allocation counter of {pk[2:]}: the list does not exist")
             elif int(i["n"]["N"]) > json.loads(lst["doc"]["S"])["size"]:
                 out.append(f"allocation counter of {pk[2:]}: {i['n']['N']} exceeds the list's size")
+        if pk.startswith("V#"):
+            # An IACA's revoked set: one entry per revoked certificate under it, with its date.
+            rec = resources.get(f"{pk[2:]}.{i['sk']['S']}")
+            doc = json.loads(rec["doc"]["S"]) if rec and "doc" in rec else {}
+            rev = doc.get("revocation")
+            if not rev:
+                out.append(f"revoked-set entry {pk[2:]} {i['sk']['S']}: no revoked certificate")
+            elif int(i["rd"]["N"]) != iso_seconds(rev["revocationDate"]):
+                out.append(f"revoked-set entry {pk[2:]} {i['sk']['S']}: date differs from the record's")
         if pk.startswith("C#organization-id:"):
             # Held for good, also after the organization is deleted (ids are never reused).
             if i["owner"]["S"] != pk[len("C#organization-id:"):]:
@@ -69,4 +78,20 @@ def violations(ddb, table="trustfn"):
             doc = json.loads(owner["doc"]["S"]) if owner and "doc" in owner else {}
             if not (doc.get("imported") and doc.get("kmsKeyArn") == arn):
                 out.append(f"claim {pk[2:]}: {i['owner']['S']} is not the adopted key of that ARN")
+    # Every revocation of an IACA that keeps a revoked set is in it.
+    entries = {(i["pk"]["S"][2:], i["sk"]["S"]) for i in items if i["pk"]["S"].startswith("V#")}
+    for rid, i in resources.items():
+        if i.get("type", {}).get("S") != "issued-certificate":
+            continue
+        doc = json.loads(i["doc"]["S"])
+        parent = resources.get(i.get("parent", {}).get("S", ""))
+        pdoc = json.loads(parent["doc"]["S"]) if parent and parent.get("type", {}).get("S") == "issued-certificate" else None
+        if doc.get("revocation") and pdoc and (pdoc.get("crl") or {}).get("_revokedSet") \
+                and (rid.rsplit(".", 1)[0], rid.rsplit(".", 1)[1]) not in entries:
+            out.append(f"{rid}: revoked, but not in its IACA's revoked set")
     return out
+
+
+def iso_seconds(text):
+    from datetime import datetime
+    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp())

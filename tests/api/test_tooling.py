@@ -361,6 +361,10 @@ def test_a_restore_merge_keeps_every_revocation_crl_number_and_newer_record():
     assert crl["revision"] == 4 and crl["publishedRevision"] < crl["revision"], "due with every revocation"
     assert crl["_objectVersion"] == "etag-250", "expects the object the live table last wrote"
     assert crl["_refreshAt"] > 0
+    # The IACA's revoked set (what its CRL is built from) holds both revocations, and only them.
+    assert crl["_revokedSet"] is True
+    entries = {(k[0], k[1]): int(i["rd"]["N"]) for k, i in copy.items() if k[0].startswith("V#")}
+    assert entries == {(f"V#{iaca}", "b1"): 1796083200, (f"V#{iaca}", "b2"): 1796083200}  # 2026-12-01
     # The status service, its configuration and the key it signs with, all created after the
     # restore point, stay, with their edge.
     kept = {i["_id"]["S"] for k, i in copy.items() if k[0].startswith("R#")}

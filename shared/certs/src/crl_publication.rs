@@ -20,7 +20,7 @@ use trustfn_domain::model::{
     Revocation, RevocationReason, Service,
 };
 use trustfn_domain::ports::Publisher;
-use trustfn_domain::repo::{Op, Repository, MAX_TX_ITEMS};
+use trustfn_domain::repo::{Op, Repository, RevokedEntry, MAX_TX_ITEMS};
 use trustfn_domain::resource::{children_of_kind, load_as};
 use trustfn_domain::target::Target;
 use trustfn_publish::lease::{commit_under_lease, Planned};
@@ -173,9 +173,10 @@ impl Artefact for Crls {
     ) -> Result<Built, ApiError> {
         // The revision first, then the revoked records: every revocation of that revision is in
         // (a revocation writes its certificate's record with the revision).
-        let revision =
-            Self::state(&load_as::<IssuedCertificate>(cx.repo, &rec.id).await?.doc).revision;
-        let revoked = revoked_of(cx.repo, &rec.id).await?;
+        let now = load_as::<IssuedCertificate>(cx.repo, &rec.id).await?.doc;
+        let revision = Self::state(&now).revision;
+        let revoked_set = now.crl.as_ref().is_some_and(|c| c.revoked_set);
+        let revoked = revoked_of(cx.repo, &rec.id, revoked_set).await?;
         let number = issue
             .number
             .ok_or_else(|| ApiError::internal_msg(format!("{}: no cRLNumber allocated", rec.id)))?;
@@ -234,10 +235,19 @@ impl Artefact for Crls {
         })?;
         // Revocations are final: whatever the copy lists and the table lacks is recorded, and
         // the number goes above the copy's.
-        let children = children_of_kind(cx.repo, &rec.id, Kind::Issued).await?;
+        // The records the copy names, not every certificate the IACA issued.
+        let serials: Vec<SerialNumber> = theirs
+            .revoked
+            .iter()
+            .map(|r| SerialNumber::from_bytes(&r.serial))
+            .collect();
+        let ids = serials
+            .iter()
+            .map(|s| rec.id.child(s.as_str()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let children = cx.repo.get_many(&ids).await?;
         let mut missing = Vec::new();
-        for r in &theirs.revoked {
-            let serial = SerialNumber::from_bytes(&r.serial);
+        for (r, serial) in theirs.revoked.iter().zip(serials) {
             let known = children.iter().find(|c| c.id.leaf() == serial.as_str());
             match known.and_then(|c| c.get::<IssuedCertificate>()) {
                 Some(c) if c.revocation.is_some() => {}
@@ -256,7 +266,7 @@ impl Artefact for Crls {
         let mut rec = rec.clone();
         // Batches that fit in one transaction with the IACA's record, each under the lease.
         let mut batches: Vec<Vec<(SerialNumber, DateTime<Utc>, Option<Record>)>> = missing
-            .chunks(MAX_TX_ITEMS - 1)
+            .chunks((MAX_TX_ITEMS - 1) / 2)
             .map(<[_]>::to_vec)
             .collect();
         if batches.is_empty() {
@@ -298,6 +308,13 @@ impl Artefact for Crls {
                             cur.id.child(serial.as_str())?,
                             known_from_crl(serial, &cur.doc, revocation),
                         )),
+                    });
+                    ops.push(Op::AddRevoked {
+                        iaca: cur.id.clone(),
+                        entry: RevokedEntry {
+                            serial: serial.as_str().to_owned(),
+                            revoked_at: whole_seconds(*at).timestamp(),
+                        },
                     });
                 }
                 Ok(Planned {
@@ -424,11 +441,30 @@ pub(crate) fn key_edge(iaca: &Target, key: &Target) -> Vec<Op> {
     ]
 }
 
-/// Every revoked certificate the IACA at `iaca_id` signed, in serial order.
+/// Every revoked certificate the IACA at `iaca_id` signed, in serial order: from its revoked set
+/// (one small item per revocation), or, for an IACA that recorded revocations before the set
+/// existed (`revoked_set` false), from every certificate it issued.
 pub(crate) async fn revoked_of(
     repo: &dyn Repository,
     iaca_id: &Target,
+    revoked_set: bool,
 ) -> Result<Vec<Revoked>, ApiError> {
+    if revoked_set {
+        let mut out = Vec::new();
+        for e in repo.revoked(iaca_id).await? {
+            let serial = SerialNumber::parse(&e.serial).map_err(|_| {
+                ApiError::internal_msg(format!(
+                    "revoked set of {iaca_id}: serial {:?} does not parse",
+                    e.serial
+                ))
+            })?;
+            out.push(Revoked {
+                serial: serial.to_bytes(),
+                revoked_at: from_unix(e.revoked_at),
+            });
+        }
+        return Ok(out);
+    }
     let mut out = Vec::new();
     for rec in children_of_kind(repo, iaca_id, Kind::Issued).await? {
         let id = rec.id.clone();

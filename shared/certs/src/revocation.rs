@@ -11,7 +11,7 @@ use trustfn_domain::model::{
     Certificate, IssuedCertificate, IssuedProfile, Record, Revocation, RevocationReason,
 };
 use trustfn_domain::reply::Reply;
-use trustfn_domain::repo::{Op, RepoError, Repository};
+use trustfn_domain::repo::{Op, RepoError, Repository, RevokedEntry};
 use trustfn_domain::resource::{load_as, named_certificate};
 use trustfn_domain::target::Target;
 
@@ -144,6 +144,10 @@ pub async fn revoke(
             );
         }
         let revision = crl.revision;
+        let entry = RevokedEntry {
+            serial: revoked.id.leaf().to_owned(),
+            revoked_at: whole_seconds(date).timestamp(),
+        };
         let ops = vec![
             match new {
                 true => Op::Create(revoked.clone().upcast()),
@@ -157,6 +161,10 @@ pub async fn revoke(
                 record: next_iaca.upcast(),
                 expected_version: iaca.version,
                 children_delta: i64::from(new),
+            },
+            Op::AddRevoked {
+                iaca: iaca_id.clone(),
+                entry,
             },
         ];
         match repo.commit(ops).await {

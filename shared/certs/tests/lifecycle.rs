@@ -703,3 +703,76 @@ async fn the_kms_dependency_of_a_recorded_iaca_stays() {
         vec![t("acme.t1.kms")]
     );
 }
+
+#[tokio::test]
+async fn a_crl_is_built_from_the_revoked_set_not_from_every_certificate_issued() {
+    // Each publish read every issued record of the IACA (PEMs included): O(issued) per CRL.
+    let w = World::new(true).await;
+    let iaca = w.iaca().await;
+    let pem = iaca["certificatePEM"].as_str().unwrap();
+    let iaca_serial = serial_of(pem);
+    let iaca_id = t(&format!("{X509}.{iaca_serial}"));
+    let mut serials = Vec::new();
+    for _ in 0..12 {
+        serials.push(serial_of(
+            w.ds(pem).await.unwrap()["certificatePEM"].as_str().unwrap(),
+        ));
+    }
+    w.revoke(&serials[3]).await.unwrap();
+    let before = w.repo.children_reads(&iaca_id).await;
+    w.revoke(&serials[7]).await.unwrap();
+    let outcome = publish_crl(&w.repo, &w.deps(), &iaca_id, true)
+        .await
+        .unwrap();
+    assert!(matches!(outcome, Outcome::Published), "{outcome:?}");
+    assert_eq!(
+        w.repo.children_reads(&iaca_id).await,
+        before,
+        "a CRL build read the IACA's issued records"
+    );
+    let mut want = vec![serials[3].clone(), serials[7].clone()];
+    want.sort();
+    let (_, mut got) = w.crls(&iaca_serial).last().unwrap().clone();
+    got.sort();
+    assert_eq!(got, want);
+    let set: Vec<String> = w
+        .repo
+        .revoked(&iaca_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.serial)
+        .collect();
+    assert_eq!(set, want);
+
+    // An IACA that recorded revocations before the set existed: read from its records.
+    let mut rec = load_as::<IssuedCertificate>(&w.repo, &iaca_id)
+        .await
+        .unwrap();
+    let v = rec.version;
+    rec.doc.crl.as_mut().unwrap().revoked_set = false;
+    let ops = vec![
+        Op::Replace {
+            record: rec.upcast(),
+            expected_version: v,
+            children_delta: 0,
+        },
+        Op::DropRevoked {
+            iaca: iaca_id.clone(),
+            serial: serials[3].clone(),
+        },
+    ];
+    w.repo.commit(ops).await.unwrap();
+    publish_crl(&w.repo, &w.deps(), &iaca_id, true)
+        .await
+        .unwrap();
+    let (_, mut got) = w.crls(&iaca_serial).last().unwrap().clone();
+    got.sort();
+    assert_eq!(got, want, "a revocation without a set entry was left out");
+
+    // The set goes with the service.
+    trustfn_tree::delete::delete(&w.repo, &admin::<act::ResourceDelete>(X509), true)
+        .await
+        .unwrap();
+    assert!(w.repo.revoked(&iaca_id).await.unwrap().is_empty());
+}

@@ -136,6 +136,21 @@ pub enum Op {
     /// Give a name back; fails if someone other than `owner` holds it (a name nobody holds is
     /// given back trivially: records adopted before claims existed hold none).
     Release { name: String, owner: Target },
+    /// Enter a revocation in the compact set of the IACA at `iaca` (what its CRL lists, read
+    /// without the issued records); fails if the serial is entered already. Written in the
+    /// transaction that records the revocation on the certificate's record.
+    AddRevoked { iaca: Target, entry: RevokedEntry },
+    /// Take a serial out of the IACA's set, with the certificate's record; nothing if absent
+    /// (records revoked before the set existed have no entry).
+    DropRevoked { iaca: Target, serial: String },
+}
+
+/// One entry of an IACA's revoked set: a certificate's serial number (lower-case hex, as the
+/// record's id) and the revocation date its CRL entry carries (Unix seconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedEntry {
+    pub serial: String,
+    pub revoked_at: i64,
 }
 
 impl Op {
@@ -226,6 +241,9 @@ pub trait Repository: Send + Sync {
     async fn chunks(&self, list: &Target, nos: &[u32]) -> Result<Vec<Chunk>, RepoError>;
     /// Every stored chunk of `list`, by number.
     async fn all_chunks(&self, list: &Target) -> Result<Vec<Chunk>, RepoError>;
+    /// The revoked set of the IACA at `iaca` (see [`Op::AddRevoked`]), by serial: reads as many
+    /// small items as there are revocations, whatever the IACA issued. Strongly consistent.
+    async fn revoked(&self, iaca: &Target) -> Result<Vec<RevokedEntry>, RepoError>;
     /// Atomically takes `count` positions of `list`'s allocation counter if it then stays at most
     /// `limit`: returns the counter's value before (the first position taken), or `None` when
     /// fewer than `count` are left. One small write whatever the list's size.

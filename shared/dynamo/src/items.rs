@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use trustfn_domain::auth::Creator;
 use trustfn_domain::model::{Doc, Kind, Record};
-use trustfn_domain::repo::{Chunk, Pending, Remembered, RepoError, TokenRecord};
+use trustfn_domain::repo::{Chunk, Pending, Remembered, RepoError, RevokedEntry, TokenRecord};
 use trustfn_domain::Target;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -263,6 +263,28 @@ pub(crate) fn to_chunk(list: &Target, item: &Item) -> Result<Chunk, RepoError> {
             .as_ref()
             .to_vec(),
         version: get_n(item, "v").ok_or_else(|| bad("no v"))? as u64,
+    })
+}
+
+/// An entry of an IACA's revoked set: `pk` `V#<iaca>`, `sk` the serial, `rd` the CRL date.
+pub(crate) fn revoked_item(iaca: &Target, entry: &RevokedEntry) -> Item {
+    let mut item = key(format!("V#{iaca}"), entry.serial.clone());
+    item.insert("rd".into(), n(entry.revoked_at));
+    item
+}
+
+pub(crate) fn to_revoked(iaca: &Target, item: &Item) -> Result<RevokedEntry, RepoError> {
+    let bad = |what: &str| RepoError::Corrupt {
+        id: format!("revoked set of {iaca}"),
+        reason: what.to_owned(),
+    };
+    let serial = get_s(item, "sk").ok_or_else(|| bad("no sk"))?;
+    if serial.is_empty() || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad("sk is not a serial number"));
+    }
+    Ok(RevokedEntry {
+        serial: serial.to_owned(),
+        revoked_at: get_n(item, "rd").ok_or_else(|| bad("no rd"))?,
     })
 }
 

@@ -8,6 +8,7 @@
 //! | API-key token | `T#<sha256>` | `T` |
 //! | pending status changes | `P#<list>` | `<seq>` |
 //! | claimed name (an adopted KMS key's ARN, an organization id ever used) | `C#<name>` | `C` |
+//! | revoked set of an IACA (serial and CRL date of each revocation, attribute `rd`) | `V#<IACA record>` | `<serial>` |
 //! | chunk of a status list's statuses | `S#<list>` | `<chunk number, 8 digits>` |
 //! | allocation counter of a status list | `A#<list>` | `A` |
 //! | change-sequence counter of a status list | `Q#<list>` | `Q` |
@@ -31,7 +32,8 @@ use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use trustfn_domain::model::Record;
 use trustfn_domain::repo::{
-    Chunk, Op, Page, Pending, Remembered, RepoError, Repository, TokenRecord, MAX_TX_ITEMS,
+    Chunk, Op, Page, Pending, Remembered, RepoError, Repository, RevokedEntry, TokenRecord,
+    MAX_TX_ITEMS,
 };
 use trustfn_domain::Target;
 
@@ -213,6 +215,14 @@ impl Repository for DynamoRepo {
             found.insert(c.no, c);
         }
         Ok(nos.iter().filter_map(|no| found.remove(no)).collect())
+    }
+
+    async fn revoked(&self, iaca: &Target) -> Result<Vec<RevokedEntry>, RepoError> {
+        self.query_items(format!("V#{iaca}"), None)
+            .await?
+            .iter()
+            .map(|i| items::to_revoked(iaca, i))
+            .collect()
     }
 
     async fn all_chunks(&self, list: &Target) -> Result<Vec<Chunk>, RepoError> {

@@ -245,6 +245,19 @@ pub(crate) fn plan(table: &str, ops: Vec<Op>) -> (Vec<TransactWriteItem>, Vec<us
                         .expect("delete"),
                 )
                 .build()],
+            Op::AddRevoked { iaca, entry } => vec![put(table, revoked_item(&iaca, &entry))],
+            // The entry is derived from the certificate's record, whose own delete in the same
+            // transaction carries the conditions; revocations recorded before the set existed
+            // have no entry to drop.
+            Op::DropRevoked { iaca, serial } => vec![TransactWriteItem::builder()
+                .delete(
+                    Delete::builder()
+                        .set_key(Some(key(format!("V#{iaca}"), serial.clone())))
+                        .table_name(table)
+                        .build()
+                        .expect("delete"),
+                )
+                .build()],
         };
         for w in ws {
             items.push(w);

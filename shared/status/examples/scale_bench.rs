@@ -96,6 +96,12 @@ impl Repository for Counting {
     async fn all_chunks(&self, list: &Target) -> Result<Vec<Chunk>, RepoError> {
         self.inner.all_chunks(list).await
     }
+    async fn revoked(
+        &self,
+        iaca: &Target,
+    ) -> Result<Vec<trustfn_domain::repo::RevokedEntry>, RepoError> {
+        self.inner.revoked(iaca).await
+    }
     async fn reserve(
         &self,
         list: &Target,

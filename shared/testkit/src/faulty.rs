@@ -76,6 +76,12 @@ macro_rules! repository_wrapper {
             async fn all_chunks(&self, list: &Target) -> Result<Vec<Chunk>, RepoError> {
                 self.0.all_chunks(list).await
             }
+            async fn revoked(
+                &self,
+                iaca: &Target,
+            ) -> Result<Vec<trustfn_domain::repo::RevokedEntry>, RepoError> {
+                self.0.revoked(iaca).await
+            }
             async fn reserve(
                 &self,
                 list: &Target,

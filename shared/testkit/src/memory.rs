@@ -8,7 +8,8 @@ use tokio::sync::Mutex;
 
 use trustfn_domain::model::Record;
 use trustfn_domain::repo::{
-    Chunk, Op, Page, Pending, Remembered, RepoError, Repository, TokenRecord, MAX_TX_ITEMS,
+    Chunk, Op, Page, Pending, Remembered, RepoError, Repository, RevokedEntry, TokenRecord,
+    MAX_TX_ITEMS,
 };
 use trustfn_domain::target::Target;
 
@@ -25,15 +26,26 @@ struct MemState {
     tokens: HashMap<String, TokenRecord>,
     pending: BTreeMap<(Target, String), Pending>,
     claims: HashMap<String, Target>,
+    revoked: BTreeMap<(Target, String), i64>,
     chunks: BTreeMap<(Target, u32), Chunk>,
     counters: HashMap<Target, u64>,
     seqs: HashMap<Target, u64>,
     remembered: HashMap<(Target, String), Remembered>,
+    /// How many times each parent's children were read (for tests of what a use case reads).
+    children_reads: HashMap<Option<Target>, usize>,
 }
 
 impl MemoryRepo {
     pub fn new() -> Self {
         Self::default()
+    }
+    /// How many pages of `parent`'s children have been read so far.
+    pub async fn children_reads(&self, parent: &Target) -> usize {
+        let s = self.state.lock().await;
+        s.children_reads
+            .get(&Some(parent.clone()))
+            .copied()
+            .unwrap_or(0)
     }
     /// Number of stored items of every kind (records, edge pairs, tokens), for leak checks in tests.
     pub async fn item_counts(&self) -> (usize, usize, usize) {
@@ -241,6 +253,16 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
             }
             state.claims.remove(&name);
         }
+        Op::AddRevoked { iaca, entry } => {
+            let k = (iaca, entry.serial);
+            if state.revoked.contains_key(&k) {
+                return Err(fail());
+            }
+            state.revoked.insert(k, entry.revoked_at);
+        }
+        Op::DropRevoked { iaca, serial } => {
+            state.revoked.remove(&(iaca, serial));
+        }
     }
     Ok(())
 }
@@ -265,7 +287,8 @@ impl Repository for MemoryRepo {
         limit: usize,
         cursor: Option<&str>,
     ) -> Result<Page, RepoError> {
-        let s = self.state.lock().await;
+        let mut s = self.state.lock().await;
+        *s.children_reads.entry(parent.cloned()).or_default() += 1;
         let mut items: Vec<Record> = s
             .records
             .values()
@@ -365,6 +388,18 @@ impl Repository for MemoryRepo {
             .collect())
     }
 
+    async fn revoked(&self, iaca: &Target) -> Result<Vec<RevokedEntry>, RepoError> {
+        let s = self.state.lock().await;
+        Ok(s.revoked
+            .iter()
+            .filter(|((i, _), _)| i == iaca)
+            .map(|((_, serial), at)| RevokedEntry {
+                serial: serial.clone(),
+                revoked_at: *at,
+            })
+            .collect())
+    }
+
     async fn all_chunks(&self, list: &Target) -> Result<Vec<Chunk>, RepoError> {
         let s = self.state.lock().await;
         Ok(s.chunks
@@ -434,6 +469,11 @@ impl Repository for MemoryRepo {
                 Op::AddPending(p) => vec![format!("P{}#{}", p.list, p.seq)],
                 Op::RemovePending { list, seq } => vec![format!("P{list}#{seq}")],
                 Op::Claim { name, .. } | Op::Release { name, .. } => vec![format!("C{name}")],
+                Op::AddRevoked {
+                    iaca,
+                    entry: RevokedEntry { serial, .. },
+                }
+                | Op::DropRevoked { iaca, serial } => vec![format!("V{iaca}#{serial}")],
                 Op::PutChunk { list, no, .. } => vec![format!("S{list}#{no}")],
                 Op::Remember(r) | Op::Settle(r) => vec![format!("I{}#{}", r.scope, r.key)],
             };

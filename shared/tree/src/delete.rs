@@ -278,6 +278,8 @@ enum Step<'a> {
     Token(String),
     /// An adopted KMS key's ARN, given back with its record.
     Release(String, &'a Target),
+    /// A revoked certificate's entry in its IACA's revoked set, dropped with its record.
+    Unrevoke(Target, String),
     Node(&'a Record),
 }
 
@@ -292,7 +294,7 @@ impl Step<'_> {
     fn cost(&self) -> usize {
         match self {
             Step::Edge(_) => 3,
-            Step::Token(_) | Step::Release(..) => 1,
+            Step::Token(_) | Step::Release(..) | Step::Unrevoke(..) => 1,
             Step::Node(_) => 2,
         }
     }
@@ -308,6 +310,12 @@ fn steps<'a>(nodes: &'a [Record], edges: &'a [Vec<Edge>]) -> Vec<Step<'a>> {
         }
         if let Some(name) = n.get::<KeyDoc>().and_then(KeyDoc::arn_claim) {
             steps.push(Step::Release(name, &n.id));
+        }
+        let revoked = n
+            .get::<IssuedCertificate>()
+            .is_some_and(|c| c.revocation.is_some() && c.profile != IssuedProfile::Iaca);
+        if let (true, Some(iaca)) = (revoked, n.id.parent()) {
+            steps.push(Step::Unrevoke(iaca, n.id.leaf().to_owned()));
         }
         steps.push(Step::Node(n));
     }
@@ -352,6 +360,10 @@ fn batch_ops(batch: &[Step<'_>]) -> Vec<Op> {
             Step::Release(name, owner) => ops.push(Op::Release {
                 name: name.clone(),
                 owner: (*owner).clone(),
+            }),
+            Step::Unrevoke(iaca, serial) => ops.push(Op::DropRevoked {
+                iaca: iaca.clone(),
+                serial: serial.clone(),
             }),
             Step::Node(n) => {
                 if let Some(parent) = n.id.parent() {

@@ -78,6 +78,10 @@ pub struct Revocation {
 pub struct CrlState {
     pub publish: PublishState,
     pub revoked_count: u64,
+    /// Every revocation of a certificate of this IACA is in its revoked set (see
+    /// `repo::Op::AddRevoked`), so the CRL is built from the set alone. False for IACAs that
+    /// recorded revocations before the set existed: theirs are read from the issued records.
+    pub revoked_set: bool,
 }
 
 /// A CRL state as stored (the field names it always had).
@@ -95,6 +99,12 @@ struct StoredCrlState {
     next_update: Option<String>,
     #[serde(default)]
     revoked_count: u64,
+    #[serde(
+        rename = "_revokedSet",
+        default,
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    revoked_set: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     publish_error: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,6 +169,7 @@ impl TryFrom<StoredCrlState> for CrlState {
         Ok(CrlState {
             publish,
             revoked_count: s.revoked_count,
+            revoked_set: s.revoked_set,
         })
     }
 }
@@ -174,6 +185,7 @@ impl From<CrlState> for StoredCrlState {
             this_update: p.issued_at.map(rfc3339),
             next_update: p.expires_at.map(rfc3339),
             revoked_count: c.revoked_count,
+            revoked_set: c.revoked_set,
             publish_error: p.last_error,
             publish_error_at: p.last_error_at.map(rfc3339),
             publishes: (p.publishes > 0).then_some(p.publishes),
@@ -189,7 +201,8 @@ impl From<CrlState> for StoredCrlState {
 }
 
 impl CrlState {
-    /// The state of a CRL never published.
+    /// The state of a CRL never published, of an IACA that has recorded no revocation yet (a
+    /// revocation creates the state: an IACA without one has none).
     pub fn unpublished() -> CrlState {
         CrlState {
             publish: PublishState {
@@ -197,6 +210,7 @@ impl CrlState {
                 ..PublishState::unpublished()
             },
             revoked_count: 0,
+            revoked_set: true,
         }
     }
 }
