@@ -394,7 +394,7 @@ def render():
         if "{api}" in route:
             params.append(P_API)
         if fn in ("resources-list", "store-certificates-get", "store-certificates-ids", "x509-certificates-issued",
-                  "status-credential-view"):
+                  "status-credential-view", "roles-list", "api-keys-list", "keys-list"):
             params += P_PAGE
         if fn == "x509-certificates-issued":
             params += [{"name": "iaca", "in": "query", "description": "an IACA's serial: what it signed",

@@ -7,10 +7,10 @@ use trustfn_domain::auth::{self, Action, Permission, Principal};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{ApiKey, Kind, Record, Role, RoleBinding};
-use trustfn_domain::reply::Reply;
+use trustfn_domain::reply::{PageParams, Reply};
 use trustfn_domain::repo::TokenRecord;
 use trustfn_domain::repo::{Op, Repository};
-use trustfn_domain::resource::children_of_kind;
+use trustfn_domain::resource::kind_listing;
 use trustfn_domain::resource::{failed_index, load, non_blank, require_depth};
 use trustfn_domain::target::Target;
 
@@ -150,16 +150,13 @@ async fn roles_of(
 pub async fn list_api_keys(
     repo: &dyn Repository,
     auth: &Authorized<'_, act::ApiKeyList>,
+    page: &PageParams,
 ) -> Result<Reply, ApiError> {
     let org = auth.target();
     require_depth(org, 1, "API key list")
         .map_err(|_| ApiError::bad_request("InvalidTarget", "list API keys on the organization"))?;
     load(repo, org).await?;
-    let keys = children_of_kind(repo, org, Kind::ApiKey).await?;
-    Ok(Reply::json(
-        200,
-        Value::Array(keys.iter().map(Record::to_public).collect()),
-    ))
+    kind_listing(repo, org, Kind::ApiKey, page, |r| Ok(r.to_public())).await
 }
 
 /// `DELETE /v1/{org.keyId}/apikeys-api/api-keys/delete`: the token stops working at once.

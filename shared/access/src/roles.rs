@@ -1,14 +1,13 @@
 //! Roles: named sets of permissions `{target, action, operation}` within one organization.
 
 use serde::Deserialize;
-use serde_json::Value;
 use trustfn_domain::auth::{self, Permission};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{Kind, Record, Role};
-use trustfn_domain::reply::Reply;
+use trustfn_domain::reply::{PageParams, Reply};
 use trustfn_domain::repo::Repository;
-use trustfn_domain::resource::children_of_kind;
+use trustfn_domain::resource::kind_listing;
 use trustfn_domain::resource::{create_child, load, non_blank, require_depth};
 use trustfn_domain::target::Target;
 
@@ -71,14 +70,11 @@ pub async fn create_role(
 pub async fn list_roles(
     repo: &dyn Repository,
     auth: &Authorized<'_, act::RoleList>,
+    page: &PageParams,
 ) -> Result<Reply, ApiError> {
     let org = auth.target();
     require_depth(org, 1, "role list")
         .map_err(|_| ApiError::bad_request("InvalidTarget", "list roles on the organization"))?;
     load(repo, org).await?;
-    let roles = children_of_kind(repo, org, Kind::Role).await?;
-    Ok(Reply::json(
-        200,
-        Value::Array(roles.iter().map(Record::to_public).collect()),
-    ))
+    kind_listing(repo, org, Kind::Role, page, |r| Ok(r.to_public())).await
 }

@@ -70,9 +70,13 @@ async fn a_key_gets_its_roles_permissions_and_stops_working_when_deleted() {
     assert!(p.allows(&t("acme.t1.st"), Action::StatusUpdate));
     assert!(!p.allows(&t("acme.t1.kms"), Action::ResourceDelete));
     assert!(!p.allows(&t("acme"), Action::TenantCreate));
-    let listed = list_api_keys(&repo, &admin::<act::ApiKeyList>("acme"))
-        .await
-        .unwrap();
+    let listed = list_api_keys(
+        &repo,
+        &admin::<act::ApiKeyList>("acme"),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     let listed = listed.body.unwrap().to_string();
     assert!(
         listed.contains("acme.ci")
@@ -591,4 +595,59 @@ async fn a_role_assigned_by_a_key_ends_when_that_key_or_its_creator_is_deleted()
     .await
     .unwrap();
     assert!(holds(&principal(&repo, &plain).await));
+}
+
+#[tokio::test]
+async fn a_listing_reads_one_page_of_children_and_says_where_the_next_starts() {
+    // Listings of roles, API keys and KMS keys read every child of the organization (or
+    // service) in one request, however many there were.
+    use trustfn_access::api_keys::list_api_keys;
+    use trustfn_domain::reply::PageParams;
+    let repo = world().await;
+    for i in 0..5 {
+        new_key(
+            &repo,
+            &Principal::Admin,
+            &format!("acme.k{i}"),
+            json!({"name": "k"}),
+        )
+        .await;
+    }
+    let auth = admin::<act::ApiKeyList>("acme");
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    let mut requests = 0;
+    loop {
+        let page = PageParams {
+            limit: Some("3".into()),
+            cursor: cursor.take(),
+            ..Default::default()
+        };
+        let before = repo.children_reads(&t("acme")).await;
+        let out = list_api_keys(&repo, &auth, &page).await.unwrap();
+        assert_eq!(
+            repo.children_reads(&t("acme")).await,
+            before + 1,
+            "one page read"
+        );
+        requests += 1;
+        let items = out.body.clone().unwrap();
+        let items = items.as_array().unwrap();
+        assert!(items.len() <= 3);
+        seen.extend(items.iter().map(|k| k["_id"].as_str().unwrap().to_owned()));
+        match out.headers.iter().find(|(h, _)| *h == "x-next-cursor") {
+            Some((_, next)) => cursor = Some(next.clone()),
+            None => break,
+        }
+    }
+    // The organization's children: two roles, a tenant and five keys, three at a time.
+    assert_eq!(requests, 3);
+    let want: Vec<String> = (0..5).map(|i| format!("acme.k{i}")).collect();
+    assert_eq!(seen, want);
+    // Without a limit, a usual organization is listed whole in one answer.
+    let out = list_api_keys(&repo, &auth, &PageParams::default())
+        .await
+        .unwrap();
+    assert_eq!(out.body.unwrap().as_array().unwrap().len(), 5);
+    assert!(!out.headers.iter().any(|(h, _)| *h == "x-next-cursor"));
 }

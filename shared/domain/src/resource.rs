@@ -4,9 +4,10 @@
 use crate::auth::{Action, Principal};
 use crate::error::ApiError;
 use crate::model::{DocKind, Kind, Record};
-use crate::reply::{page_limit, page_offset, PageParams, MAX_PAGE};
+use crate::reply::{page_limit, page_offset, PageParams, Reply, MAX_PAGE};
 use crate::repo::{Op, Page, RepoError, Repository};
 use crate::target::Target;
+use serde_json::Value;
 
 /// The record at `id`, or 404 naming it.
 pub async fn load(repo: &dyn Repository, id: &Target) -> Result<Record, ApiError> {
@@ -196,6 +197,35 @@ pub async fn children_page(
     Ok(repo
         .children(Some(parent), limit, cursor.as_deref())
         .await?)
+}
+
+/// A listing of `parent`'s children of one kind (an organization's roles or API keys, a kms
+/// service's keys): one page of children read, at most `limit` of them (1,000 unless the request
+/// gives `limit`, so a usual listing is whole), those of `kind` answered and, when more children
+/// follow, their cursor in `x-next-cursor`. A request never reads more than one page.
+pub async fn kind_listing(
+    repo: &dyn Repository,
+    parent: &Target,
+    kind: Kind,
+    page: &PageParams,
+    show: impl Fn(&Record) -> Result<Value, ApiError>,
+) -> Result<Reply, ApiError> {
+    let mut page = page.clone();
+    if page.limit.is_none() {
+        page.limit = Some(MAX_PAGE.to_string());
+    }
+    let out = children_page(repo, parent, &page).await?;
+    let items = out
+        .items
+        .iter()
+        .filter(|r| r.kind() == kind)
+        .map(show)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut reply = Reply::json(200, Value::Array(items));
+    if let Some(n) = out.next {
+        reply.headers.push(("x-next-cursor", n));
+    }
+    Ok(reply)
 }
 
 /// A stored certificate a request names in its body field `field`: a path in the organization of

@@ -8,9 +8,10 @@ use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{KeyArn, KeyDoc, Kind, Record, ServiceType};
 use trustfn_domain::ports::{KeyManager, KmsError};
+use trustfn_domain::reply::PageParams;
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
-use trustfn_domain::resource::{children_of_kind, load, load_as, refuse_if_used};
+use trustfn_domain::resource::{kind_listing, load, load_as, refuse_if_used};
 use trustfn_domain::target::Target;
 use trustfn_signer::{Curve, PublicKey};
 
@@ -278,6 +279,7 @@ async fn adoptable(
 pub async fn list(
     repo: &dyn Repository,
     auth: &Authorized<'_, act::KeyList>,
+    page: &PageParams,
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
     let rec = load(repo, target).await?;
@@ -286,9 +288,11 @@ pub async fn list(
             "{target} is not a kms service"
         )));
     }
-    let keys = children_of_kind(repo, target, Kind::Key).await?;
-    let out = keys.iter().map(key_view).collect::<Result<Vec<_>, _>>()?;
-    Ok(Reply::typed(200, &out))
+    kind_listing(repo, target, Kind::Key, page, |r| {
+        serde_json::to_value(key_view(r)?)
+            .map_err(|e| ApiError::internal_msg(format!("key view of {}: {e}", r.id)))
+    })
+    .await
 }
 
 /// `GET /v1/{key}/kms-service-api/keys/view`: the public JWK and metadata.

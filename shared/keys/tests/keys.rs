@@ -363,13 +363,21 @@ async fn generate_answers_the_key_and_takes_only_the_aws_backend() {
     .await
     .unwrap_err();
     assert_eq!(e.id, "InvalidTarget");
-    let listed = list(&repo, &admin::<act::KeyList>("acme.t1.kms"))
-        .await
-        .unwrap();
+    let listed = list(
+        &repo,
+        &admin::<act::KeyList>("acme.t1.kms"),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(listed.body.unwrap().as_array().unwrap().len(), 2);
-    let e = list(&repo, &admin::<act::KeyList>("acme.t1.store"))
-        .await
-        .unwrap_err();
+    let e = list(
+        &repo,
+        &admin::<act::KeyList>("acme.t1.store"),
+        &Default::default(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.status, 400);
     let shown = view(&repo, &admin::<act::KeyView>("acme.t1.kms.aws"))
         .await
