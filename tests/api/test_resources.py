@@ -23,6 +23,12 @@ def test_organization_create_and_duplicate(api):
     # The org came with its admin role.
     roles = api.get(f"/v1/{org}/roles-api/roles/list").json()
     assert [r["_id"] for r in roles] == [f"{org}.admin"]
+    # Deleted, its id is never given out again: a KMS key granted to it (trustfn:adopt-by)
+    # must not pass to a new organization of the same name.
+    assert api.delete(f"/v1/{org}/resource-api/resources/delete-recursive").status_code == 202
+    assert_error(api.post("/v1/admin/organizations", json={"_id": org, "profile": {"name": "new"}}), 409,
+                 contains="used before")
+    assert api.get(f"/v1/{org}/roles-api/roles/list").status_code == 404
 
 
 @pytest.mark.parametrize("org_id", ["a.b", "", "bad id", "x" * 65, "ü"])
