@@ -147,8 +147,13 @@ def table_text(ddb, table="trustfn"):
 
 
 def mentions(item, path):
-    """True when a stored item is, or points into, the subtree at `path` (keys, ids, edge ends)."""
+    """True when a stored item is, or points into, the subtree at `path` (keys, ids, edge ends).
+    What outlives a deleted subtree by design is left out: an organization id's claim (ids are
+    never given out again) and the audit log (kept for its retention period)."""
     import re
+    pk = item.get("pk", {}).get("S", "")
+    if pk.startswith(("C#organization-id:", "L#", "H#")):
+        return False
     for v in item.values():
         text = v.get("S") if isinstance(v, dict) else None
         if text is None:
