@@ -48,6 +48,8 @@ SAMPLES = {
     "roles-list": ({"target": "demo"}, None),
     "api-keys-create": ({"target": "demo.ci"}, {"name": "CI", "roles": ["viewer"], "expiration": "30d"}),
     "api-keys-list": ({"target": "demo"}, None),
+    "audit-query": ({}, {"target": "demo", "limit": 10}),
+    "audit-verify": ({}, {"target": "demo"}),
     "roles-apikey-assign": ({"target": "demo.viewer"}, {"apikey": "ci"}),
     "roles-apikey-unassign": ({"target": "demo.viewer"}, {"apikey": "demo.ci"}),
     "api-keys-delete": ({"target": "demo.ci"}, None),

@@ -54,7 +54,7 @@ macro_rules! actions {
             /// Creating an organization: the administrator only (no permission grants it).
             pub struct OrganizationCreate;
             impl Permitted for OrganizationCreate {
-                const NAME: &'static str = "organization-create (administrator only)";
+                const NAME: &'static str = "organization-create";
                 fn allowed(p: &Principal, _: &Target) -> bool {
                     p.is_admin()
                 }
@@ -100,6 +100,7 @@ actions! {
     StatusEntryAllocate => "credential-status-entry-allocate",
     StatusUpdate => "credential-status-update",
     StatusView => "credential-status-view",
+    AuditView => "view-audit-log",
 }
 
 /// The action of a kind's own list or view route, which the generic `resources/list` also needs
@@ -217,6 +218,8 @@ pub struct Delegation {
     pub expires_at: Option<i64>,
     /// The keys that created it, the first one created by the administrator.
     pub lineage: Vec<Creator>,
+    /// The roles it holds in force (`<role>#<uid>`), for the audit log.
+    pub roles: Vec<String>,
 }
 
 /// The authenticated caller.
@@ -275,12 +278,14 @@ impl Principal {
     /// so an operation cannot run unauthorized or be authorized for another action.
     pub fn authorize<A: Permitted>(&self, target: &Target) -> Result<Authorized<'_, A>, ApiError> {
         if A::allowed(self, target) {
+            crate::audit::context::note_authorized(A::NAME, target);
             Ok(Authorized {
                 principal: self,
                 target: target.clone(),
                 action: PhantomData,
             })
         } else {
+            crate::audit::context::note_denied(A::NAME, target);
             Err(ApiError::forbidden(format!(
                 "not permitted: {} on {}",
                 A::NAME,
@@ -327,6 +332,14 @@ impl Principal {
                 });
                 chain
             }
+        }
+    }
+
+    /// The role bindings in force (none for the administrator).
+    pub fn role_bindings(&self) -> &[String] {
+        match self {
+            Principal::Admin => &[],
+            Principal::ApiKey { delegation, .. } => &delegation.roles,
         }
     }
 

@@ -101,6 +101,7 @@ pub async fn authenticate(
         ));
     }
     let mut permissions = Vec::new();
+    let mut in_force = Vec::new();
     for b in &bindings {
         let Some(role) = found
             .iter()
@@ -118,6 +119,10 @@ pub async fn authenticate(
             continue;
         }
         permissions.extend(role.permissions.iter().cloned());
+        in_force.push(match &b.uid {
+            Some(uid) => format!("{}#{uid}", b.role),
+            None => b.role.to_string(),
+        });
     }
     Ok(Principal::ApiKey {
         key_id: rec.key_id,
@@ -126,6 +131,7 @@ pub async fn authenticate(
             token_hash: rec.hash,
             expires_at: rec.expires_at,
             lineage: rec.lineage,
+            roles: in_force,
         },
     })
 }

@@ -3,6 +3,7 @@
 //! stored model, the storage port (in memory for tests: `trustfn_testkit::MemoryRepo`) and the ports to KMS,
 //! secret sealing and status-list registries.
 
+pub mod audit;
 pub mod auth;
 pub mod authn;
 pub mod duration;

@@ -9,7 +9,11 @@ use crate::model::Record;
 use crate::target::Target;
 
 /// Most items one atomic commit may touch (DynamoDB's `TransactWriteItems` limit).
-pub const MAX_TX_ITEMS: usize = 100;
+pub const STORE_TX_ITEMS: usize = 100;
+
+/// Most items a use case may put in one commit: the rest is for the commit's audit entry
+/// ([`Op::AppendAudit`], two items).
+pub const MAX_TX_ITEMS: usize = STORE_TX_ITEMS - 2;
 
 /// An API-key token as stored: found by the SHA-256 of the token, never by the token itself.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +40,9 @@ pub struct Pending {
     pub changes: Vec<(u32, u8)>,
     /// Unix seconds after which the scheduled refresh folds and publishes it if nobody did.
     pub due_at: i64,
+    /// Who made the change, and in which request (`<actor> <request id>`), for the audit entry
+    /// of the fold that takes it in; `None` for changes stored before it was kept.
+    pub by: Option<String>,
 }
 
 /// One fixed-size piece of a status list's packed statuses, as stored (the status crate
@@ -143,6 +150,27 @@ pub enum Op {
     /// Take a serial out of the IACA's set, with the certificate's record; nothing if absent
     /// (records revoked before the set existed have no entry).
     DropRevoked { iaca: Target, serial: String },
+    /// Append an entry to an audit chain: the entry item, and the chain's head moved to it;
+    /// fails unless the head is at the entry's previous sequence number.
+    AppendAudit(AuditAppend),
+    /// What the audit entry of this commit records besides what its other ops show (a
+    /// publish's number and hash, the status changes a fold took in). Writes nothing; the
+    /// auditing repository turns it into the entry.
+    Audit(Vec<serde_json::Map<String, serde_json::Value>>),
+}
+
+/// An entry appended to an audit chain (see `crate::audit`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditAppend {
+    /// An organization id, or `admin`.
+    pub chain: String,
+    pub seq: u64,
+    /// The entry's `entryHash`, kept on the head.
+    pub hash: String,
+    /// The entry's canonical JSON, as stored and answered.
+    pub text: String,
+    /// Unix seconds after which storage may drop it (the retention period).
+    pub expires_at: Option<i64>,
 }
 
 /// One entry of an IACA's revoked set: a certificate's serial number (lower-case hex, as the
@@ -157,7 +185,8 @@ impl Op {
     /// Items this op touches in storage (an edge is two items).
     pub fn items(&self) -> usize {
         match self {
-            Op::AddEdge { .. } | Op::RemoveEdge { .. } => 2,
+            Op::AddEdge { .. } | Op::RemoveEdge { .. } | Op::AppendAudit(_) => 2,
+            Op::Audit(_) => 0,
             _ => 1,
         }
     }
@@ -260,6 +289,17 @@ pub trait Repository: Send + Sync {
     async fn purge_list(&self, list: &Target) -> Result<usize, RepoError>;
     /// The remembered outcome of `key` in `scope`, if any and not expired.
     async fn remembered(&self, scope: &Target, key: &str) -> Result<Option<Remembered>, RepoError>;
+    /// The head of an audit chain: its last sequence number and entry hash (none before the
+    /// first entry). Strongly consistent.
+    async fn audit_head(&self, chain: &str) -> Result<Option<(u64, String)>, RepoError>;
+    /// Entries of an audit chain after sequence number `after`, in order, at most `limit`: their
+    /// stored canonical JSON.
+    async fn audit_entries(
+        &self,
+        chain: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<String>, RepoError>;
     /// Applies all ops atomically, or none.
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError>;
 }

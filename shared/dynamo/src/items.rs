@@ -164,6 +164,9 @@ pub(crate) fn pending_item(p: &Pending) -> Item {
     item.insert("changes".into(), s(changes.join(",")));
     item.insert("rpk".into(), s(refresh_partition(&p.list)));
     item.insert("rat".into(), n(p.due_at));
+    if let Some(by) = &p.by {
+        item.insert("by".into(), s(by.as_str()));
+    }
     item
 }
 
@@ -191,6 +194,7 @@ pub(crate) fn to_pending(list: &Target, item: &Item) -> Result<Pending, RepoErro
         seq: get_s(item, "sk").ok_or_else(|| bad("no sk"))?.to_owned(),
         changes,
         due_at: get_n(item, "rat").ok_or_else(|| bad("no rat"))?,
+        by: get_s(item, "by").map(str::to_owned),
     })
 }
 
@@ -264,6 +268,11 @@ pub(crate) fn to_chunk(list: &Target, item: &Item) -> Result<Chunk, RepoError> {
             .to_vec(),
         version: get_n(item, "v").ok_or_else(|| bad("no v"))? as u64,
     })
+}
+
+/// The sort key of audit entry `seq`: zero-padded, so the chain reads in order.
+pub(crate) fn audit_sk(seq: u64) -> String {
+    format!("{seq:020}")
 }
 
 /// An entry of an IACA's revoked set: `pk` `V#<iaca>`, `sk` the serial, `rd` the CRL date.
@@ -445,6 +454,7 @@ mod tests {
             seq: "0001".into(),
             changes: vec![(5, 1), (1023, 3)],
             due_at: 1_700_000_100,
+            by: None,
         };
         let item = pending_item(&p);
         assert_eq!(to_pending(&p.list, &item).unwrap(), p);

@@ -8,6 +8,8 @@
 //! | API-key token | `T#<sha256>` | `T` |
 //! | pending status changes | `P#<list>` | `<seq>` |
 //! | claimed name (an adopted KMS key's ARN, an organization id ever used) | `C#<name>` | `C` |
+//! | audit entry (canonical JSON `e`; `ttl` when the retention ends) | `L#<chain>` | `<sequence number, 20 digits>` |
+//! | audit chain head (`seq`, `hash`) | `H#<chain>` | `H` |
 //! | revoked set of an IACA (serial and CRL date of each revocation, attribute `rd`) | `V#<IACA record>` | `<serial>` |
 //! | chunk of a status list's statuses | `S#<list>` | `<chunk number, 8 digits>` |
 //! | allocation counter of a status list | `A#<list>` | `A` |
@@ -412,6 +414,68 @@ impl Repository for DynamoRepo {
             .iter()
             .filter_map(|t| Target::parse(t).ok())
             .collect())
+    }
+
+    async fn audit_head(&self, chain: &str) -> Result<Option<(u64, String)>, RepoError> {
+        let resp = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("H#{chain}"), "H".into())))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| unavailable("get audit head", e))?;
+        let Some(item) = resp.item else {
+            return Ok(None);
+        };
+        let bad = |what: &str| RepoError::Corrupt {
+            id: format!("audit head of {chain}"),
+            reason: what.to_owned(),
+        };
+        let seq = get_n(&item, "seq").ok_or_else(|| bad("no seq"))?;
+        let hash = get_s(&item, "hash").ok_or_else(|| bad("no hash"))?;
+        Ok(Some((seq as u64, hash.to_owned())))
+    }
+
+    async fn audit_entries(
+        &self,
+        chain: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<String>, RepoError> {
+        let mut out = Vec::new();
+        let mut start: Option<Item> = None;
+        while out.len() < limit {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND sk > :after")
+                .expression_attribute_values(":pk", s(format!("L#{chain}")))
+                .expression_attribute_values(":after", s(audit_sk(after)))
+                .consistent_read(true)
+                .limit((limit - out.len()).min(1000) as i32)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| unavailable("query audit entries", e))?;
+            for item in resp.items.unwrap_or_default() {
+                let text = get_s(&item, "e").ok_or_else(|| RepoError::Corrupt {
+                    id: format!(
+                        "audit entry {} of {chain}",
+                        get_s(&item, "sk").unwrap_or("?")
+                    ),
+                    reason: "no e".into(),
+                })?;
+                out.push(text.to_owned());
+            }
+            match resp.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        Ok(out)
     }
 
     async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, RepoError> {

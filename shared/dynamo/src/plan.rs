@@ -245,6 +245,34 @@ pub(crate) fn plan(table: &str, ops: Vec<Op>) -> (Vec<TransactWriteItem>, Vec<us
                         .expect("delete"),
                 )
                 .build()],
+            Op::AppendAudit(a) => {
+                let mut entry = key(format!("L#{}", a.chain), audit_sk(a.seq));
+                entry.insert("e".into(), s(a.text.as_str()));
+                if let Some(at) = a.expires_at {
+                    entry.insert("ttl".into(), n(at));
+                }
+                let mut head = key(format!("H#{}", a.chain), "H".into());
+                head.insert("seq".into(), n(a.seq as i64));
+                head.insert("hash".into(), s(a.hash.as_str()));
+                let head = if a.seq == 1 {
+                    put(table, head)
+                } else {
+                    TransactWriteItem::builder()
+                        .put(
+                            Put::builder()
+                                .set_item(Some(head))
+                                .condition_expression("#seq = :prev")
+                                .expression_attribute_names("#seq", "seq")
+                                .expression_attribute_values(":prev", n(a.seq as i64 - 1))
+                                .table_name(table)
+                                .build()
+                                .expect("put"),
+                        )
+                        .build()
+                };
+                vec![put(table, entry), head]
+            }
+            Op::Audit(_) => vec![],
             Op::AddRevoked { iaca, entry } => vec![put(table, revoked_item(&iaca, &entry))],
             // The entry is derived from the certificate's record, whose own delete in the same
             // transaction carries the conditions; revocations recorded before the set existed

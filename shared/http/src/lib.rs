@@ -8,6 +8,7 @@ use std::sync::Arc;
 use lambda_http::http::{header, HeaderMap, StatusCode};
 use lambda_http::{Body, RequestExt, Response};
 use serde::de::DeserializeOwned;
+use trustfn_domain::audit::{self, Audited};
 use trustfn_domain::auth::Principal;
 use trustfn_domain::authn::{self, AdminToken};
 use trustfn_domain::registry_config::RegistryPolicy;
@@ -29,7 +30,8 @@ pub struct App {
     pub admin: AdminToken,
     registry_policy: RegistryPolicy,
     table: String,
-    repo: tokio::sync::OnceCell<Arc<dyn Repository>>,
+    repo: tokio::sync::OnceCell<Arc<Audited>>,
+    retention_days: i64,
     sdk: Arc<Sdk>,
     #[cfg(feature = "kms")]
     kms: tokio::sync::OnceCell<trustfn_kms::Kms>,
@@ -75,6 +77,12 @@ impl App {
             std::env::var("TRUSTFN_ADMIN_TOKEN_SHA256").ok().as_deref(),
         )?;
         let mut app = App::assemble(tokio::sync::OnceCell::new(), table, admin);
+        app.retention_days = match std::env::var("TRUSTFN_AUDIT_RETENTION_DAYS") {
+            Err(_) => audit::DEFAULT_RETENTION_DAYS,
+            Ok(v) => v.parse::<i64>().ok().filter(|d| *d >= 1).ok_or_else(|| {
+                format!("TRUSTFN_AUDIT_RETENTION_DAYS {v:?}: a number of days, 1 or more")
+            })?,
+        };
         app.registry_policy = RegistryPolicy::from_settings(
             &std::env::var("TRUSTFN_ALLOWED_ENDPOINTS").unwrap_or_default(),
             &std::env::var("TRUSTFN_STATUS_BUCKETS").unwrap_or_default(),
@@ -92,17 +100,18 @@ impl App {
         &self.registry_policy
     }
 
-    /// For tests: an app over any repository.
+    /// For tests: an app over any repository (audited, as always).
     pub fn with_repo(repo: Arc<dyn Repository>, admin: AdminToken) -> App {
+        let audited = Arc::new(Audited::new(repo, audit::DEFAULT_RETENTION_DAYS));
         App::assemble(
-            tokio::sync::OnceCell::new_with(Some(repo)),
+            tokio::sync::OnceCell::new_with(Some(audited)),
             String::new(),
             admin,
         )
     }
 
     fn assemble(
-        repo: tokio::sync::OnceCell<Arc<dyn Repository>>,
+        repo: tokio::sync::OnceCell<Arc<Audited>>,
         table: String,
         admin: AdminToken,
     ) -> App {
@@ -111,6 +120,7 @@ impl App {
             registry_policy: RegistryPolicy::default(),
             table,
             repo,
+            retention_days: audit::DEFAULT_RETENTION_DAYS,
             sdk: Arc::new(Sdk::default()),
             #[cfg(feature = "kms")]
             kms: tokio::sync::OnceCell::new(),
@@ -121,12 +131,19 @@ impl App {
         }
     }
 
-    /// The repository: DynamoDB, its client built on the first storage call.
+    /// The repository: DynamoDB, its client built on the first storage call, audited (every
+    /// commit that changes something appends its organization's audit entry in the same
+    /// transaction).
     pub async fn repo(&self) -> &dyn Repository {
+        self.audited().await
+    }
+
+    async fn audited(&self) -> &Audited {
         self.repo
             .get_or_init(|| async {
                 let client = aws_sdk_dynamodb::Client::new(self.sdk.get().await);
-                Arc::new(DynamoRepo::new(client, self.table.clone())) as Arc<dyn Repository>
+                let table = DynamoRepo::new(client, self.table.clone());
+                Arc::new(Audited::new(Arc::new(table), self.retention_days))
             })
             .await
             .as_ref()
@@ -197,7 +214,19 @@ impl App {
             .headers()
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or("\u{0}"));
-        authn::authenticate(self.repo().await, &self.admin, header).await
+        let p = authn::authenticate(self.repo().await, &self.admin, header).await?;
+        let (actor, org) = match &p {
+            Principal::Admin => (audit::Actor::Admin, None),
+            Principal::ApiKey { key_id, .. } => (
+                audit::Actor::ApiKey {
+                    key_id: key_id.to_string(),
+                    roles: p.role_bindings().to_vec(),
+                },
+                Some(key_id.org().to_owned()),
+            ),
+        };
+        audit::context::set_caller(actor, org);
+        Ok(p)
     }
 }
 
@@ -252,10 +281,21 @@ where
         async move {
             let method = req.method().to_string();
             let path = req.uri().path().to_owned();
-            let out = match unknown_query(&req, accepted) {
-                Some(e) => Err(e),
-                None => handler(app, req).await,
-            };
+            let request_id = req.lambda_context_ref().map(|c| c.request_id.clone());
+            let out = audit::context::scope(request_id, async {
+                let out = match unknown_query(&req, accepted) {
+                    Some(e) => Err(e),
+                    None => handler(app.clone(), req).await,
+                };
+                // A refusal is on the record too, in the caller's own organization's chain.
+                if matches!(&out, Err(e) if e.status == 403) {
+                    if let Err(e) = app.audited().await.record_denied().await {
+                        tracing::error!(error = %e, "the refusal could not be recorded in the audit log");
+                    }
+                }
+                out
+            })
+            .await;
             Ok::<_, Error>(respond(&method, &path, out))
         }
     }))

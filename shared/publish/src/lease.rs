@@ -238,7 +238,12 @@ pub(crate) async fn release<A: Artefact>(
         if let (false, Ok((built, _))) = (fenced, attempt.outcome) {
             A::published(&mut next.doc, built);
         }
-        match cx.repo.commit(vec![replace(next, cur.version)]).await {
+        let mut ops = vec![replace(next, cur.version)];
+        if !fenced {
+            // What verifiers now see (or why they do not): on the organization's audit log.
+            ops.push(Op::Audit(vec![publish_fact(id, attempt.outcome)]));
+        }
+        match cx.repo.commit(ops).await {
             Ok(()) if fenced => return Ok(Released::Fenced),
             Ok(()) => return Ok(Released::Done),
             Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => continue,
@@ -248,6 +253,35 @@ pub(crate) async fn release<A: Artefact>(
     Err(ApiError::conflict(format!(
         "{id} keeps changing; its publish outcome could not be recorded"
     )))
+}
+
+/// The audit log's record of a publish: what was published (its hash, number, validity), or
+/// why nothing was.
+fn publish_fact(
+    id: &Target,
+    outcome: &Result<(Built, String), ApiError>,
+) -> serde_json::Map<String, serde_json::Value> {
+    let v = match outcome {
+        Ok((built, _)) => serde_json::json!({
+            "op": "publish",
+            "id": id.as_str(),
+            "revision": built.revision,
+            "number": built.number,
+            "payloadSha256": trustfn_domain::audit::entry::hash_hex(&built.body),
+            "issuedAt": built.issued_at,
+            "expiresAt": built.expires_at,
+        }),
+        Err(e) => {
+            serde_json::json!({"op": "publish-failed", "id": id.as_str(), "error": e.message})
+        }
+    };
+    match v {
+        serde_json::Value::Object(mut m) => {
+            m.retain(|_, v| !v.is_null());
+            m
+        }
+        _ => Default::default(),
+    }
 }
 
 fn record_success(st: &mut PublishState, built: &Built, version: &str, now: i64) {

@@ -102,6 +102,17 @@ impl Repository for Counting {
     ) -> Result<Vec<trustfn_domain::repo::RevokedEntry>, RepoError> {
         self.inner.revoked(iaca).await
     }
+    async fn audit_head(&self, chain: &str) -> Result<Option<(u64, String)>, RepoError> {
+        self.inner.audit_head(chain).await
+    }
+    async fn audit_entries(
+        &self,
+        chain: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<String>, RepoError> {
+        self.inner.audit_entries(chain, after, limit).await
+    }
     async fn reserve(
         &self,
         list: &Target,
@@ -247,6 +258,7 @@ async fn main() {
                 seq: format!("{k:016x}"),
                 changes,
                 due_at: 0,
+                by: None,
             })])
             .await
             .unwrap();
@@ -282,6 +294,7 @@ async fn main() {
             seq: "0000000000000000".into(),
             changes: vec![(e.1 as u32, 1)],
             due_at: 0,
+            by: None,
         };
         one_request_bytes.push(pending_size(&p) as f64);
         repo.take();

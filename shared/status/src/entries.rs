@@ -172,6 +172,7 @@ pub async fn allocate(
                 seq: crate::update::pending_seq(repo, &list.id).await?,
                 changes,
                 due_at: deps.now() + grace_secs(),
+                by: trustfn_domain::audit::context::acting(),
             });
         }
     }
@@ -188,6 +189,17 @@ pub async fn allocate(
     });
     ops.extend(settle.clone().map(Op::Settle));
     let settle_at = ops.len().checked_sub(1).filter(|_| settle.is_some());
+    // On the audit log: how many entries, from which lists (never which indices).
+    let mut lists: Vec<&str> = ranges.iter().map(|r| r.0.as_str()).collect();
+    lists.dedup();
+    if let serde_json::Value::Object(fact) = serde_json::json!({
+        "op": "allocate",
+        "id": target.as_str(),
+        "entries": entries.len(),
+        "lists": lists,
+    }) {
+        ops.push(Op::Audit(vec![fact]));
+    }
     match repo.commit(ops).await {
         Ok(()) => {}
         // Our claim ran out and another request took the key over: answer what it answers

@@ -387,13 +387,32 @@ async fn fold_pending(
             .iter()
             .flat_map(|p| p.changes.iter().copied())
             .collect();
-        let removals = batch
+        let mut removals: Vec<Op> = batch
             .iter()
             .map(|p| Op::RemovePending {
                 list: list.id.clone(),
                 seq: p.seq.clone(),
             })
             .collect();
+        // One audit entry per fold, not per update (a chain head per status change would make
+        // every update of an organization contend on one item): which accepted updates went
+        // into the list, and a hash of the changes ([[index, status], ...] in fold order,
+        // JSON), never the indices themselves.
+        let fact = serde_json::json!({
+            "op": "status-changes",
+            "id": list.id.as_str(),
+            "pending": batch
+                .iter()
+                .map(|p| serde_json::json!({"seq": p.seq, "by": p.by}))
+                .collect::<Vec<_>>(),
+            "changes": changes.len(),
+            "changesSha256": trustfn_domain::audit::entry::hash_hex(
+                serde_json::to_string(&changes).unwrap_or_default().as_bytes()
+            ),
+        });
+        if let serde_json::Value::Object(m) = fact {
+            removals.push(Op::Audit(vec![m]));
+        }
         match write_changes(cx, &list, &layout, &changes, removals, batch.len()).await? {
             Ok(next) => {
                 list = next;

@@ -103,6 +103,7 @@ pub async fn update(
             seq: seq.clone(),
             changes,
             due_at: deps.now() + grace_secs(),
+            by: trustfn_domain::audit::context::acting(),
         }));
         touched.push((id, seq));
     }

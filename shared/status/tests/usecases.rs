@@ -412,6 +412,7 @@ async fn a_publish_folds_at_most_ten_chunks_before_it_publishes() {
             seq: format!("{n:020}"),
             changes: vec![*chunk[0]],
             due_at: 0,
+            by: None,
         };
         w.repo.commit(vec![Op::AddPending(p)]).await.unwrap();
     }
@@ -1381,6 +1382,7 @@ async fn the_view_reads_pending_changes_before_the_lists_so_a_fold_between_never
             seq: seq.clone(),
             changes: vec![(idx as u32, 1)],
             due_at: 0,
+            by: None,
         })])
         .await
         .unwrap();

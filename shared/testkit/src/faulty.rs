@@ -82,6 +82,17 @@ macro_rules! repository_wrapper {
             ) -> Result<Vec<trustfn_domain::repo::RevokedEntry>, RepoError> {
                 self.0.revoked(iaca).await
             }
+            async fn audit_head(&self, chain: &str) -> Result<Option<(u64, String)>, RepoError> {
+                self.0.audit_head(chain).await
+            }
+            async fn audit_entries(
+                &self,
+                chain: &str,
+                after: u64,
+                limit: usize,
+            ) -> Result<Vec<String>, RepoError> {
+                self.0.audit_entries(chain, after, limit).await
+            }
             async fn reserve(
                 &self,
                 list: &Target,

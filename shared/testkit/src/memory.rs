@@ -9,7 +9,7 @@ use tokio::sync::Mutex;
 use trustfn_domain::model::Record;
 use trustfn_domain::repo::{
     Chunk, Op, Page, Pending, Remembered, RepoError, Repository, RevokedEntry, TokenRecord,
-    MAX_TX_ITEMS,
+    MAX_TX_ITEMS, STORE_TX_ITEMS,
 };
 use trustfn_domain::target::Target;
 
@@ -33,11 +33,22 @@ struct MemState {
     remembered: HashMap<(Target, String), Remembered>,
     /// How many times each parent's children were read (for tests of what a use case reads).
     children_reads: HashMap<Option<Target>, usize>,
+    audit: BTreeMap<(String, u64), String>,
+    audit_heads: HashMap<String, (u64, String)>,
 }
 
 impl MemoryRepo {
     pub fn new() -> Self {
         Self::default()
+    }
+    /// Replaces (or, with `None`, removes) a stored audit entry behind the log's back, as an
+    /// attacker with table access would.
+    pub async fn tamper_audit(&self, chain: &str, seq: u64, text: Option<String>) {
+        let mut s = self.state.lock().await;
+        match text {
+            Some(t) => s.audit.insert((chain.to_owned(), seq), t),
+            None => s.audit.remove(&(chain.to_owned(), seq)),
+        };
     }
     /// How many pages of `parent`'s children have been read so far.
     pub async fn children_reads(&self, parent: &Target) -> usize {
@@ -263,6 +274,15 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
         Op::DropRevoked { iaca, serial } => {
             state.revoked.remove(&(iaca, serial));
         }
+        Op::AppendAudit(a) => {
+            let at = state.audit_heads.get(&a.chain).map_or(0, |h| h.0);
+            if at + 1 != a.seq || state.audit.contains_key(&(a.chain.clone(), a.seq)) {
+                return Err(fail());
+            }
+            state.audit.insert((a.chain.clone(), a.seq), a.text);
+            state.audit_heads.insert(a.chain, (a.seq, a.hash));
+        }
+        Op::Audit(_) => {}
     }
     Ok(())
 }
@@ -388,6 +408,24 @@ impl Repository for MemoryRepo {
             .collect())
     }
 
+    async fn audit_head(&self, chain: &str) -> Result<Option<(u64, String)>, RepoError> {
+        Ok(self.state.lock().await.audit_heads.get(chain).cloned())
+    }
+
+    async fn audit_entries(
+        &self,
+        chain: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<String>, RepoError> {
+        let s = self.state.lock().await;
+        Ok(s.audit
+            .range((chain.to_owned(), after + 1)..=(chain.to_owned(), u64::MAX))
+            .take(limit)
+            .map(|(_, t)| t.clone())
+            .collect())
+    }
+
     async fn revoked(&self, iaca: &Target) -> Result<Vec<RevokedEntry>, RepoError> {
         let s = self.state.lock().await;
         Ok(s.revoked
@@ -476,6 +514,10 @@ impl Repository for MemoryRepo {
                 | Op::DropRevoked { iaca, serial } => vec![format!("V{iaca}#{serial}")],
                 Op::PutChunk { list, no, .. } => vec![format!("S{list}#{no}")],
                 Op::Remember(r) | Op::Settle(r) => vec![format!("I{}#{}", r.scope, r.key)],
+                Op::AppendAudit(a) => {
+                    vec![format!("L{}#{}", a.chain, a.seq), format!("H{}", a.chain)]
+                }
+                Op::Audit(_) => vec![],
             };
             for k in keys {
                 if !items.insert(k) {
@@ -485,10 +527,16 @@ impl Repository for MemoryRepo {
                 }
             }
         }
-        // DynamoDB's limits, as the adapter meets them: 100 items per transaction, 400 KB per item.
-        if items.len() > MAX_TX_ITEMS {
+        // DynamoDB's limits, as the adapter meets them: 100 items per transaction, 400 KB per
+        // item; of the 100, a use case may take 98 (the audit entry takes the other two).
+        let audit_items = ops
+            .iter()
+            .filter(|o| matches!(o, Op::AppendAudit(_)))
+            .count()
+            * 2;
+        if items.len() > STORE_TX_ITEMS || items.len() - audit_items > MAX_TX_ITEMS {
             return Err(RepoError::Unavailable(format!(
-                "a transaction of {} items exceeds DynamoDB's {MAX_TX_ITEMS}",
+                "a transaction of {} items ({audit_items} of them audit) exceeds DynamoDB's {STORE_TX_ITEMS}, or {MAX_TX_ITEMS} for a use case",
                 items.len()
             )));
         }

@@ -32,6 +32,7 @@ pub async fn create_organization(
     require_depth(&id, 1, "organization")
         .map_err(|_| ApiError::validation("_id: an organization id is one segment"))?;
     non_blank("profile.name", &body.profile.name)?;
+    trustfn_domain::audit::context::about(&id);
     let doc = Organization {
         profile: body.profile,
         billing: body.billing,

@@ -293,6 +293,7 @@ fn pending(list: &str, seq: &str, due_at: i64) -> Op {
         seq: seq.into(),
         changes: vec![(7, 1)],
         due_at,
+        by: None,
     })
 }
 

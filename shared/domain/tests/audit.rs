@@ -1,0 +1,202 @@
+//! The audit log against the in-memory repository: entries in the same commit as their change,
+//! gapless chains under contention, refusals in the caller's own chain, tampering found.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use trustfn_domain::audit::{self, context, verify::verify_chain, Actor, Audited, Entry};
+use trustfn_domain::auth::{act, Principal};
+use trustfn_domain::model::{Record, Tenant};
+use trustfn_domain::repo::{Op, RepoError, Repository};
+use trustfn_testkit::{api_key, seed_tenant, t, MemoryRepo};
+
+fn tenant(id: &str) -> Record {
+    Record::new(
+        t(id),
+        Tenant {
+            name: id.into(),
+            configuration: None,
+        },
+    )
+}
+
+fn create(id: &str) -> Vec<Op> {
+    vec![
+        Op::Create(tenant(id)),
+        Op::Count {
+            id: t(id).parent().unwrap(),
+            children: 1,
+            dependants: 0,
+        },
+    ]
+}
+
+async fn entries(repo: &dyn Repository, chain: &str) -> Vec<Entry> {
+    repo.audit_entries(chain, 0, 1000)
+        .await
+        .unwrap()
+        .iter()
+        .map(|t| serde_json::from_str(t).unwrap())
+        .collect()
+}
+
+async fn world_with_store() -> (Audited, Arc<MemoryRepo>) {
+    let repo = Arc::new(MemoryRepo::new());
+    seed_tenant(repo.as_ref(), "acme.t1").await;
+    seed_tenant(repo.as_ref(), "other.t1").await;
+    (
+        Audited::new(repo.clone(), audit::DEFAULT_RETENTION_DAYS),
+        repo,
+    )
+}
+
+async fn world() -> Audited {
+    world_with_store().await.0
+}
+
+/// Runs `f` as a request of `p` authorized for `tenant-create` on `target`.
+async fn as_request<F: std::future::Future>(p: &Principal, target: &str, f: F) -> F::Output {
+    let p = p.clone();
+    let target = t(target);
+    context::scope(Some("req-1".into()), async move {
+        context::set_caller(
+            match &p {
+                Principal::Admin => Actor::Admin,
+                Principal::ApiKey { key_id, .. } => Actor::ApiKey {
+                    key_id: key_id.to_string(),
+                    roles: vec![],
+                },
+            },
+            match &p {
+                Principal::Admin => None,
+                Principal::ApiKey { key_id, .. } => Some(key_id.org().to_owned()),
+            },
+        );
+        let _ = p.authorize::<act::TenantCreate>(&target);
+        f.await
+    })
+    .await
+}
+
+#[tokio::test]
+async fn each_change_leaves_one_entry_in_its_commit_and_the_chain_verifies() {
+    let repo = world().await;
+    as_request(&Principal::Admin, "acme.t2", repo.commit(create("acme.t2")))
+        .await
+        .unwrap();
+    as_request(&Principal::Admin, "acme.t3", repo.commit(create("acme.t3")))
+        .await
+        .unwrap();
+    // Bookkeeping alone (a counter) leaves nothing.
+    let count = vec![Op::Touch { id: t("acme.t2") }];
+    as_request(&Principal::Admin, "acme.t2", repo.commit(count))
+        .await
+        .unwrap();
+    // A commit that fails leaves nothing either.
+    let e = as_request(&Principal::Admin, "acme.t2", repo.commit(create("acme.t2")))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, RepoError::ConditionFailed { .. }), "{e:?}");
+    let got = entries(&repo, "acme").await;
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].sequence_number, 1);
+    assert_eq!(got[0].prev_entry_hash, "GENESIS");
+    assert_eq!(got[1].prev_entry_hash, got[0].entry_hash);
+    assert_eq!(got[0].action, "tenant-create");
+    assert_eq!(got[0].target, "acme.t2");
+    assert_eq!(got[0].actor, Actor::Admin);
+    assert_eq!(got[0].request_id.as_deref(), Some("req-1"));
+    let change = Value::Object(got[1].changes[0].clone());
+    assert_eq!(change["op"], "create");
+    assert_eq!(change["id"], "acme.t3");
+    assert_eq!(change["kind"], "tenant");
+    assert!(entries(&repo, "other").await.is_empty());
+    let v = verify_chain(&repo, "acme").await.unwrap();
+    assert!(v.valid && v.entries == 2, "{v:?}");
+    // Outside a request (the scheduled refresh), trustfn is the actor.
+    repo.commit(create("acme.t4")).await.unwrap();
+    let last = entries(&repo, "acme").await.pop().unwrap();
+    assert_eq!(
+        (last.actor, last.action.as_str()),
+        (Actor::System, "create")
+    );
+}
+
+#[tokio::test]
+async fn concurrent_changes_of_one_organization_keep_the_chain_gapless() {
+    let repo = Arc::new(world().await);
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let repo = repo.clone();
+        tasks.push(tokio::spawn(async move {
+            let id = format!("acme.c{i}");
+            as_request(&Principal::Admin, &id.clone(), async move {
+                repo.commit(vec![Op::Create(tenant(&id))]).await
+            })
+            .await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    let got = entries(repo.as_ref(), "acme").await;
+    let seqs: Vec<u64> = got.iter().map(|e| e.sequence_number).collect();
+    assert_eq!(seqs, (1..=16).collect::<Vec<_>>());
+    assert!(verify_chain(repo.as_ref(), "acme").await.unwrap().valid);
+}
+
+#[tokio::test]
+async fn a_refusal_is_recorded_in_the_callers_own_organization() {
+    let repo = world().await;
+    let key = api_key(&[(
+        "acme.t1",
+        "resource-list",
+        trustfn_domain::auth::Operation::Add,
+    )]);
+    as_request(&key, "other.t9", repo.record_denied())
+        .await
+        .unwrap();
+    assert!(
+        entries(&repo, "other").await.is_empty(),
+        "nothing is written into another organization's log"
+    );
+    let got = entries(&repo, "acme").await;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].outcome, audit::Outcome::Denied);
+    assert_eq!(got[0].target, "other.t9");
+    assert!(got[0].changes.is_empty());
+    // The administrator's refusals go to the `admin` chain; an unauthenticated caller (no
+    // actor) writes nothing.
+    context::scope(None, repo.record_denied()).await.unwrap();
+    assert!(entries(&repo, audit::ADMIN_CHAIN).await.is_empty());
+}
+
+#[tokio::test]
+async fn editing_removing_or_reordering_an_entry_is_found() {
+    for tamper in ["edit", "remove", "swap", "truncate"] {
+        let (repo, inner) = world_with_store().await;
+        for i in 2..6 {
+            let id = format!("acme.t{i}");
+            as_request(&Principal::Admin, &id.clone(), repo.commit(create(&id)))
+                .await
+                .unwrap();
+        }
+        let texts = repo.audit_entries("acme", 0, 10).await.unwrap();
+        match tamper {
+            "edit" => {
+                let edited = texts[1].replace("acme.t3", "acme.tX");
+                inner.tamper_audit("acme", 2, Some(edited)).await;
+            }
+            "remove" => inner.tamper_audit("acme", 2, None).await,
+            "swap" => {
+                inner.tamper_audit("acme", 2, Some(texts[2].clone())).await;
+                inner.tamper_audit("acme", 3, Some(texts[1].clone())).await;
+            }
+            _ => inner.tamper_audit("acme", 4, None).await,
+        }
+        let v = verify_chain(&repo, "acme").await.unwrap();
+        assert!(!v.valid, "{tamper}: {v:?}");
+        let want = if tamper == "truncate" { 4 } else { 2 };
+        assert_eq!(v.first_broken_sequence, Some(want), "{tamper}: {v:?}");
+    }
+}
