@@ -1099,7 +1099,9 @@ async fn an_update_over_more_lists_than_a_transaction_holds_is_a_clear_400() {
         .unwrap_err();
     assert_eq!(e.status, 400);
     assert!(
-        e.message.contains("101 lists") && e.message.contains("at most 100"),
+        e.message.contains("101 lists")
+            && e.message
+                .contains(&format!("at most {}", trustfn_domain::repo::MAX_TX_ITEMS)),
         "{}",
         e.message
     );

@@ -584,17 +584,20 @@ mod tests {
                 },
             ))
         };
-        let hundred: Vec<Op> = (0..100).map(|i| tenant(i, "x".into())).collect();
-        repo.commit(hundred).await.unwrap();
-        let too_many: Vec<Op> = (100..201).map(|i| tenant(i, "x".into())).collect();
+        // A use case may take 98 items; the audit entry the other two of DynamoDB's 100.
+        let most: Vec<Op> = (0..MAX_TX_ITEMS).map(|i| tenant(i, "x".into())).collect();
+        repo.commit(most).await.unwrap();
+        let too_many: Vec<Op> = (100..100 + MAX_TX_ITEMS + 1)
+            .map(|i| tenant(i, "x".into()))
+            .collect();
         let e = repo.commit(too_many).await.unwrap_err();
         assert!(e.to_string().contains("exceeds"), "{e}");
         assert_eq!(
             repo.item_counts().await.0,
-            100,
+            MAX_TX_ITEMS,
             "nothing of the failed commit is written"
         );
-        // Edges are two items each: 50 edges fit, 51 do not.
+        // Edges are two items each: 49 edges fit, 50 do not.
         let edges = |n: usize| -> Vec<Op> {
             (0..n)
                 .map(|i| Op::AddEdge {
@@ -603,8 +606,8 @@ mod tests {
                 })
                 .collect()
         };
-        assert!(repo.commit(edges(51)).await.is_err());
-        repo.commit(edges(50)).await.unwrap();
+        assert!(repo.commit(edges(50)).await.is_err());
+        repo.commit(edges(49)).await.unwrap();
         let big = tenant(999, "x".repeat(MAX_ITEM_BYTES));
         let e = repo.commit(vec![big]).await.unwrap_err();
         assert!(e.to_string().contains("Item size"), "{e}");
