@@ -156,12 +156,14 @@ class Stack:
         progress(f"creating DynamoDB table {self.table} and the secrets KMS key")
         self.create_table()
         self.secrets_key = self.create_secrets_key()
+        self.checkpoint_key = self.create_checkpoint_key()
 
         progress("creating the demo registries (bucket/container status-lists in moto S3, Azurite, fake-gcs-server)")
         self.create_demo_registries()
 
         env = {**self.aws_env(), "TABLE_NAME": self.table, "TRUSTFN_ADMIN_TOKEN": self.admin_token,
                "TRUSTFN_SECRETS_KEY_ID": self.secrets_key, "TRUSTFN_STACK": "trustfn-local",
+               "TRUSTFN_AUDIT_CHECKPOINT_KEY_ID": self.checkpoint_key,
                # Named in each generated key's policy (moto's account); the template gives it to
                # keys-generate only.
                "TRUSTFN_KEY_CREATOR_ROLE": "arn:aws:iam::123456789012:role/trustfn-local-keys-generate",
@@ -189,7 +191,7 @@ class Stack:
         if not self.watch_changes:
             cmd.append("--ignore-changes")
         for k in ("TABLE_NAME", "TRUSTFN_ADMIN_TOKEN", "AWS_ENDPOINT_URL", "TRUSTFN_SECRETS_KEY_ID", "TRUSTFN_STACK",
-                  "TRUSTFN_KEY_CREATOR_ROLE", "TRUSTFN_ALLOWED_ENDPOINTS", "TRUSTFN_STATUS_BUCKETS"):
+                  "TRUSTFN_KEY_CREATOR_ROLE", "TRUSTFN_AUDIT_CHECKPOINT_KEY_ID", "TRUSTFN_ALLOWED_ENDPOINTS", "TRUSTFN_STATUS_BUCKETS"):
             cmd += ["--env-var", f"{k}={env[k]}"]
         p, log = self._spawn("api", cmd, env)
         _wait("cargo lambda watch", _http_ok(f"{self.api_url}/health"), 600, p, log)
@@ -273,6 +275,14 @@ class Stack:
         kms = boto3.client("kms", endpoint_url=self.moto_url, region_name="us-east-1",
                            aws_access_key_id="test", aws_secret_access_key="test")
         return kms.create_key(Description="trustfn local secrets key")["KeyMetadata"]["KeyId"]
+
+    def create_checkpoint_key(self):
+        """The ECC key that signs audit checkpoints (the template's AuditCheckpointKey): its ARN."""
+        import boto3
+        kms = boto3.client("kms", endpoint_url=self.moto_url, region_name="us-east-1",
+                           aws_access_key_id="test", aws_secret_access_key="test")
+        return kms.create_key(Description="trustfn local audit checkpoint key", KeySpec="ECC_NIST_P256",
+                              KeyUsage="SIGN_VERIFY")["KeyMetadata"]["Arn"]
 
     def stop(self):
         for proxy in self.proxies.values():

@@ -3,6 +3,7 @@
 
     audit_verify.py export --api https://<api> --org acme > acme-audit.json   (token in $TRUSTFN_TOKEN)
     audit_verify.py verify acme-audit.json [--head SEQ:HASH]
+                           [--checkpoints acme-checkpoints.json --public-key checkpoint-key.jwk]
 
 `export` pages through POST /v1/audit/query (view-audit-log on the organization) and writes the
 entries as one JSON array. `verify` recomputes the chain from the entries alone (standard
@@ -14,7 +15,13 @@ library only):
   with ASCII member names, for which RFC 8785 is exactly Python's
   json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False);
 - with --head, the last entry is that one (a head taken earlier from audit/verify or a signed
-  checkpoint: entries cut off at the end are found too).
+  checkpoint: entries cut off at the end are found too);
+- with --checkpoints (the answer of GET /v1/audit/checkpoints?organization=...) and --public-key
+  (the checkpoint key's public JWK, from a source you trust: `aws kms get-public-key` on the
+  stack's AuditCheckpointKey, not the service's answer), every checkpoint's ES256 signature
+  verifies and names the entry the export holds at its sequence number: a chain rewritten with
+  every later hash recomputed, or cut short, no longer leads to the signed heads. This part needs
+  the `cryptography` package.
 Prints the result as JSON and exits 0 when valid, 1 when not, 2 on unusable input.
 """
 import argparse
@@ -78,6 +85,50 @@ def verify(entries, head=None):
     return {"valid": True, "entries": count, "head": last, "firstBrokenSequence": None}
 
 
+def _b64d(s):
+    import base64
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def open_checkpoint(jws, jwk):
+    """The claims of a checkpoint JWS whose ES256 signature verifies with the P-256 `jwk`."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    h, p, s = jws.split(".")
+    header = json.loads(_b64d(h))
+    if header.get("alg") != "ES256" or header.get("typ") != "trustfn-audit-checkpoint+jwt" or jwk.get("crv") != "P-256":
+        raise ValueError("not an ES256 audit checkpoint")
+    key = ec.EllipticCurvePublicNumbers(int.from_bytes(_b64d(jwk["x"]), "big"), int.from_bytes(_b64d(jwk["y"]), "big"),
+                                        ec.SECP256R1()).public_key()
+    sig = _b64d(s)
+    der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
+    try:
+        key.verify(der, f"{h}.{p}".encode(), ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        raise ValueError("the checkpoint's signature does not verify") from None
+    return json.loads(_b64d(p))
+
+
+def check_checkpoints(entries, checkpoints, jwk):
+    """None when every signed checkpoint names the entry the export holds; else what breaks."""
+    for cp in checkpoints:
+        try:
+            claims = open_checkpoint(cp["jws"], jwk)
+        except (ValueError, KeyError) as e:
+            return {"valid": False, "entries": len(entries), "head": None,
+                    "firstBrokenSequence": cp.get("sequenceNumber"), "reason": str(e)}
+        seq = claims["sequenceNumber"]
+        if seq > len(entries):
+            return {"valid": False, "entries": len(entries), "head": None, "firstBrokenSequence": len(entries) + 1,
+                    "reason": f"the entries end at {len(entries)}, but a signed checkpoint names entry {seq}"}
+        if entries[seq - 1].get("entryHash") != claims["entryHash"]:
+            return {"valid": False, "entries": len(entries), "head": None, "firstBrokenSequence": seq,
+                    "reason": "the entry is not the one its signed checkpoint names: the chain was rewritten"}
+    return None
+
+
 def export(api, org, token):
     out, cursor = [], None
     while True:
@@ -103,6 +154,8 @@ def main(argv=None):
     ve = sub.add_parser("verify")
     ve.add_argument("file")
     ve.add_argument("--head", help="SEQ:HASH the chain must end at")
+    ve.add_argument("--checkpoints", help="the answer of GET /v1/audit/checkpoints")
+    ve.add_argument("--public-key", help="the checkpoint key's public JWK (a file)")
     args = ap.parse_args(argv)
     if args.cmd == "export":
         token = os.environ.get("TRUSTFN_TOKEN")
@@ -118,10 +171,20 @@ def main(argv=None):
         if args.head:
             seq, _, h = args.head.partition(":")
             head = (int(seq), h)
-    except (OSError, ValueError) as e:
+        checkpoints = jwk = None
+        if bool(args.checkpoints) != bool(args.public_key):
+            raise ValueError("--checkpoints and --public-key go together")
+        if args.checkpoints:
+            with open(args.checkpoints, encoding="utf-8") as f:
+                checkpoints = json.load(f)["checkpoints"]
+            with open(args.public_key, encoding="utf-8") as f:
+                jwk = json.load(f)
+    except (OSError, ValueError, KeyError) as e:
         print(f"unusable input: {e}", file=sys.stderr)
         return 2
     result = verify(entries, head)
+    if result["valid"] and checkpoints is not None:
+        result = check_checkpoints(entries, checkpoints, jwk) or dict(result, checkpoints=len(checkpoints))
     print(json.dumps(result))
     return 0 if result["valid"] else 1
 

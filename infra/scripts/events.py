@@ -50,6 +50,7 @@ SAMPLES = {
     "api-keys-list": ({"target": "demo"}, None),
     "audit-query": ({}, {"target": "demo", "limit": 10}),
     "audit-verify": ({}, {"target": "demo"}),
+    "audit-checkpoints": ({"query": {"organization": "demo"}}, None),
     "roles-apikey-assign": ({"target": "demo.viewer"}, {"apikey": "ci"}),
     "roles-apikey-unassign": ({"target": "demo.viewer"}, {"apikey": "demo.ci"}),
     "api-keys-delete": ({"target": "demo.ci"}, None),
@@ -104,6 +105,8 @@ SAMPLES = {
 
 
 def event(method, route, params, body):
+    params = dict(params)
+    query = params.pop("query", {})
     raw_path = route
     for k, v in params.items():
         raw_path = raw_path.replace("{" + k + "}", v)
@@ -115,7 +118,7 @@ def event(method, route, params, body):
         "version": "2.0",
         "routeKey": f"{method} {route}",
         "rawPath": raw_path,
-        "rawQueryString": "",
+        "rawQueryString": "&".join(f"{k}={v}" for k, v in query.items()),
         "headers": headers,
         "requestContext": {
             "accountId": "123456789012", "apiId": "abc123",
@@ -129,6 +132,8 @@ def event(method, route, params, body):
     }
     if params:
         ev["pathParameters"] = params
+    if query:
+        ev["queryStringParameters"] = query
     if body is not None:
         headers["content-type"] = "application/json"
         ev["body"] = json.dumps(body)

@@ -51,12 +51,19 @@ SCHEMAS = {
                                   "outcome": {"enum": ["success", "denied"]}, "requestId": {"type": "string"},
                                   "changes": {"type": "array", "items": {"type": "object"}},
                                   "prevEntryHash": {"type": "string"}, "entryHash": {"type": "string"}}},
+    "AuditCheckpoints": {"type": "object", "required": ["organization", "publicKey", "checkpoints"], "properties": {
+        "organization": {"type": "string"}, "publicKey": {"type": "object", "description": "EC JWK (P-256)"},
+        "checkpoints": {"type": "array", "items": {"type": "object", "required": ["sequenceNumber", "jws"], "properties": {
+            "sequenceNumber": {"type": "integer"},
+            "jws": {"type": "string", "description": "compact JWS, ES256, typ trustfn-audit-checkpoint+jwt; payload "
+                                                     "{organization, sequenceNumber, entryHash, timestamp}"}}}}}},
     "AuditVerifyRequest": {"type": "object", "required": ["target"], "additionalProperties": False,
                            "properties": {"target": {"$ref": "#/components/schemas/Target"}}},
     "AuditVerification": {"type": "object", "required": ["valid", "entries", "head", "firstBrokenSequence"], "properties": {
         "valid": {"type": "boolean"}, "entries": {"type": "integer"},
         "head": {"type": ["object", "null"], "properties": {"sequenceNumber": {"type": "integer"}, "entryHash": {"type": "string"}}},
-        "firstBrokenSequence": {"type": ["integer", "null"]}, "reason": {"type": "string"}}},
+        "firstBrokenSequence": {"type": ["integer", "null"]}, "reason": {"type": "string"},
+        "checkpoint": {"type": "object", "properties": {"sequenceNumber": {"type": "integer"}, "timestamp": {"type": "integer"}}}}},
     "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "UP"}, "version": {"type": "string"}}},
     "OrganizationCreate": {
         "type": "object", "required": ["_id", "profile"], "additionalProperties": False,
@@ -319,6 +326,11 @@ OPS = {
                     json_resp("entries", {"type": "array", "items": ref("AuditEntry")},
                               {"x-next-cursor": {"schema": {"type": "string"}, "description": "cursor of the next page"}}),
                     ["400", "401", "403", "413", "415"]),
+    "audit-checkpoints": ("An organization's signed audit checkpoints, newest first, with the public key (JWK) they "
+                          "verify with (view-audit-log on the organization)", "audit", None, "200",
+                          json_resp("checkpoints", ref("AuditCheckpoints"),
+                                    {"x-next-cursor": {"schema": {"type": "string"}, "description": "cursor of the next page"}}),
+                          ["400", "401", "403"]),
     "audit-verify": ("Recompute an organization's audit chain (view-audit-log on the organization)", "audit",
                      body(ref("AuditVerifyRequest")), "200", json_resp("the verification", ref("AuditVerification")),
                      ["400", "401", "403", "413", "415"]),
@@ -432,6 +444,10 @@ def render():
                        {"name": "state", "in": "query", "schema": {"enum": ["valid", "revoked"]}}]
         if fn == "status-credential-entries":
             params.append(P_IDEMPOTENCY)
+        if fn == "audit-checkpoints":
+            params += [{"name": "organization", "in": "query", "required": True, "schema": ref("Target")},
+                       P_PAGE[0], {"name": "cursor", "in": "query", "description": "below this sequence number",
+                                   "schema": {"type": "string"}}]
         if params:
             op["parameters"] = params
         if req:

@@ -16,6 +16,7 @@ Nothing published is rolled back (unless --exact):
   marked full (its allocation counter set to its size: indices handed out after the restore point
   are never handed out again; new entries go to new lists) and due for the next refresh, which
   republishes it.
+- The audit log: every entry, chain head and signed checkpoint of the live table stays.
 - Certificates: a revocation recorded in the live table survives (revocations are final); each
   IACA's CRL keeps the larger of the two cRLNumbers and is due at once with every revocation of
   both tables, expecting the registry object the live table last wrote.
@@ -301,6 +302,14 @@ def merge_issued(wanted, live, now, progress):
         progress(f"{rec['_id']['S']}: CRL number {crl['number']} kept; due now")
 
 
+def keep_audit_log(wanted, live):
+    """The audit log is append-only: a restore never rolls it back. Every entry, chain head and
+    signed checkpoint of the live table stays (entries made after the restore point included)."""
+    for k, item in live.items():
+        if k[0].startswith(("L#", "H#", "K#")):
+            wanted[k] = item
+
+
 def rebuild_revoked_sets(wanted):
     """Each IACA's revoked set (`V#<iaca>` items, what its CRL is built from) is derived from the
     issued records: written anew from the merged ones, and marked complete on every IACA."""
@@ -357,6 +366,7 @@ def merge(wanted, live, progress, fetch):
     keep_newer_records(wanted, live, progress)
     merge_issued(wanted, live, now, progress)
     rebuild_revoked_sets(wanted)
+    keep_audit_log(wanted, live)
     keep_sequences(wanted, live)
     lists = [r for r in records.values() if r.get("type", {}).get("S") == "status-list"]
     for rec in lists:

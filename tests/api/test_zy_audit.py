@@ -148,7 +148,7 @@ def test_tampering_is_found_by_verify_and_by_the_offline_verifier(api, ddb, tmp_
                                     capture_output=True, text=True)
     ok = run("verify", str(export))
     assert ok.returncode == 0 and json.loads(ok.stdout)["entries"] == 4, ok.stdout + ok.stderr
-    items = {i["sk"]["S"]: i for i in table_items(ddb) if i["pk"]["S"] == f"L#{org}"}
+    items = {i["sk"]["S"]: i for i in table_items(ddb, audit=True) if i["pk"]["S"] == f"L#{org}"}
     second = items[f"{2:020}"]
     original = second["e"]["S"]
     edited = original.replace(f"{org}.t0", f"{org}.tX")
@@ -174,6 +174,74 @@ def test_tampering_is_found_by_verify_and_by_the_offline_verifier(api, ddb, tmp_
     assert run("verify", str(export), "--head", head).returncode == 0
 
 
+def test_signed_checkpoints_catch_a_chain_rewritten_with_its_head(api, ddb, stack, tmp_path):
+    """Someone able to write the table rewrites an entry and recomputes every later hash and the
+    head: the chain is consistent in itself; only the KMS-signed checkpoint of its head tells."""
+    from test_status import invoke_refresh
+    org = api.org()
+    for i in range(3):
+        api.tenant(f"{org}.t{i}")
+    # Every chain changed since its last checkpoint is due (the oldest first, 1,000 a run).
+    for _ in range(5):
+        out = invoke_refresh(stack)
+        assert out["checkpoints"]["failed"] == 0, out
+        r = api.get(f"/v1/audit/checkpoints?organization={org}")
+        assert r.status_code == 200, r.text
+        cps = r.json()
+        if cps["checkpoints"]:
+            break
+    assert [c["sequenceNumber"] for c in cps["checkpoints"]] == [4]
+    # The public key is the stack's checkpoint key in KMS, and the JWS verifies with it.
+    import boto3
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+    kms = boto3.client("kms", endpoint_url=stack.moto_url, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    der = kms.get_public_key(KeyId=stack.checkpoint_key)["PublicKey"]
+    nums = load_der_public_key(der).public_numbers()
+    jwk = cps["publicKey"]
+    assert int.from_bytes(audit_verify._b64d(jwk["x"]), "big") == nums.x
+    claims = audit_verify.open_checkpoint(cps["checkpoints"][0]["jws"], jwk)
+    log = entries(api, org)
+    assert claims == {"organization": org, "sequenceNumber": 4, "entryHash": log[3]["entryHash"],
+                      "timestamp": claims["timestamp"]}
+    v = verify(api, org)
+    assert v["valid"] and v["checkpoint"]["sequenceNumber"] == 4, v
+    (tmp_path / "cps.json").write_text(json.dumps(cps))
+    (tmp_path / "key.jwk").write_text(json.dumps(jwk))
+    (tmp_path / "export.json").write_text(json.dumps(log))
+    run = lambda: subprocess.run([VENV_PY, str(ROOT / "infra/scripts/audit_verify.py"), "verify",  # noqa: E731
+                                  str(tmp_path / "export.json"), "--checkpoints", str(tmp_path / "cps.json"),
+                                  "--public-key", str(tmp_path / "key.jwk")], capture_output=True, text=True)
+    ok = run()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # Rewrite entry 2, recompute 2..4 and the head.
+    items = {i["pk"]["S"] + i["sk"]["S"]: i for i in table_items(ddb, audit=True)
+             if i["pk"]["S"] in (f"L#{org}", f"H#{org}")}
+    originals = list(items.values())
+    forged = [dict(e) for e in log]
+    forged[1]["changes"] = [dict(forged[1]["changes"][0], id=f"{org}.tX")] + forged[1]["changes"][1:]
+    assert forged[1]["changes"] != log[1]["changes"]
+    for i in range(1, 4):
+        forged[i]["prevEntryHash"] = forged[i - 1]["entryHash"]
+        forged[i]["entryHash"] = audit_verify.entry_hash(forged[i])
+    try:
+        for e in forged[1:]:
+            item = items[f"L#{org}{e['sequenceNumber']:020}"]
+            ddb.put_item(TableName="trustfn", Item={**item, "e": {"S": audit_verify.canonical(e)}})
+        head = items[f"H#{org}H"]
+        ddb.put_item(TableName="trustfn", Item={**head, "hash": {"S": forged[3]["entryHash"]}})
+        (tmp_path / "export.json").write_text(json.dumps(entries(api, org)))
+        assert audit_verify.verify(entries(api, org))["valid"], "consistent in itself"
+        v = verify(api, org)
+        assert (v["valid"], v["firstBrokenSequence"]) == (False, 4), v
+        bad = run()
+        assert bad.returncode == 1 and json.loads(bad.stdout)["firstBrokenSequence"] == 4, bad.stdout
+    finally:
+        for item in originals:
+            ddb.put_item(TableName="trustfn", Item=item)
+    assert verify(api, org)["valid"]
+
+
 def test_the_offline_verifier_computes_the_hash_of_the_fixed_vector():
     # The entry of shared/domain/src/audit/entry.rs's test: both implementations agree.
     e = {"organization": "acme", "sequenceNumber": 1, "timestamp": 1796083200000,
@@ -187,7 +255,7 @@ def test_zz_every_chain_verifies_and_every_change_route_left_entries(api, ddb):
     """After the whole suite (fuzzing and faults included): every organization's chain verifies,
     no entry holds a secret's shape, and every state-changing route of docs/API.md (generated from
     its table, so a new route without auditing fails here) appears as an action."""
-    items = table_items(ddb)
+    items = table_items(ddb, audit=True)
     chains = sorted(i["pk"]["S"][2:] for i in items if i["pk"]["S"].startswith("H#"))
     assert chains
     for chain in chains:
@@ -231,5 +299,5 @@ FUNCTION_ACTIONS = {
     "status-credential-create": "credential-status-config-create",
     "status-credential-entries": "credential-status-entry-allocate",
     "status-credential-update": "credential-status-update",
-    "audit-query": None, "audit-verify": None,
+    "audit-query": None, "audit-verify": None, "not-found": None,
 }

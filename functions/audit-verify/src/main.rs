@@ -13,7 +13,8 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
         .map_err(|e| ApiError::validation(format!("target: {}", e.message)))?;
     // The organization named in the body is authorized before anything is read.
     let auth = p.authorize::<act::AuditView>(&target)?;
-    verify::verify(app.repo().await, &auth).await
+    let key = app.audit_checkpoint_key().await?.map(|(_, public)| public);
+    verify::verify(app.repo().await, &auth, key).await
 }
 
 #[tokio::main]

@@ -54,7 +54,43 @@ async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error
             "status refresh run"
         );
     }
-    Ok(json!(report))
+    // Sign each changed audit chain's head (README "Audit"), with what time is left.
+    let checkpoints = match app.audit_checkpoint_key().await {
+        Ok(Some((arn, public))) => {
+            use trustfn_http::trustfn_domain::ports::KeyManager;
+            let signer = app.kms().await.signer(arn, public.clone());
+            let now = chrono_now_ms();
+            match trustfn_http::trustfn_domain::audit::checkpoint::run(
+                app.repo().await,
+                signer.as_ref(),
+                now,
+                deps.deadline_ms,
+                app.audit_retention_days(),
+            )
+            .await
+            {
+                Ok(r) => json!(r),
+                Err(e) => {
+                    lambda_runtime::tracing::error!(code = "AUDIT_CHECKPOINT_FAILED", error = %e, "audit checkpoints failed");
+                    json!({"error": e.to_string()})
+                }
+            }
+        }
+        Ok(None) => json!(null),
+        Err(e) => {
+            lambda_runtime::tracing::error!(code = "AUDIT_CHECKPOINT_FAILED", error = %e.message, "audit checkpoint key unavailable");
+            json!({"error": e.message})
+        }
+    };
+    let mut out = json!(report);
+    out["checkpoints"] = checkpoints;
+    Ok(out)
+}
+
+fn chrono_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[tokio::main]

@@ -3,7 +3,7 @@
 //! `trustfn-registry`); tests use local fakes.
 
 use async_trait::async_trait;
-use trustfn_signer::{Curve, PublicKey, Signer};
+pub use trustfn_signer::{Curve, PublicKey, Signer};
 
 use crate::error::ApiError;
 use crate::model::KeyArn;

@@ -153,6 +153,11 @@ pub enum Op {
     /// Append an entry to an audit chain: the entry item, and the chain's head moved to it;
     /// fails unless the head is at the entry's previous sequence number.
     AppendAudit(AuditAppend),
+    /// Store a signed checkpoint of a chain's head; fails if that sequence number has one.
+    PutCheckpoint(CheckpointItem),
+    /// The chain's head is no longer due for a checkpoint; fails unless it is still at `seq` (a
+    /// later entry made it due again).
+    CheckpointTaken { chain: String, seq: u64 },
     /// What the audit entry of this commit records besides what its other ops show (a
     /// publish's number and hash, the status changes a fold took in). Writes nothing; the
     /// auditing repository turns it into the entry.
@@ -170,6 +175,18 @@ pub struct AuditAppend {
     /// The entry's canonical JSON, as stored and answered.
     pub text: String,
     /// Unix seconds after which storage may drop it (the retention period).
+    pub expires_at: Option<i64>,
+    /// Unix seconds from which the chain's new head is due for a signed checkpoint.
+    pub checkpoint_at: i64,
+}
+
+/// A signed checkpoint of an audit chain's head (see `crate::audit::checkpoint`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointItem {
+    pub chain: String,
+    pub seq: u64,
+    /// The compact JWS.
+    pub jws: String,
     pub expires_at: Option<i64>,
 }
 
@@ -300,6 +317,17 @@ pub trait Repository: Send + Sync {
         after: u64,
         limit: usize,
     ) -> Result<Vec<String>, RepoError>;
+    /// Audit chains whose head is due for a signed checkpoint at or before `before` (Unix
+    /// seconds), at most `limit`. Served by an index, never a scan.
+    async fn audit_due(&self, before: i64, limit: usize) -> Result<Vec<String>, RepoError>;
+    /// A chain's signed checkpoints, newest first, below sequence number `below` (all when
+    /// `None`), at most `limit`: (sequence number, compact JWS).
+    async fn audit_checkpoints(
+        &self,
+        chain: &str,
+        below: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, RepoError>;
     /// Applies all ops atomically, or none.
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError>;
 }

@@ -111,7 +111,7 @@ async fn each_change_leaves_one_entry_in_its_commit_and_the_chain_verifies() {
     assert_eq!(change["id"], "acme.t3");
     assert_eq!(change["kind"], "tenant");
     assert!(entries(&repo, "other").await.is_empty());
-    let v = verify_chain(&repo, "acme").await.unwrap();
+    let v = verify_chain(&repo, "acme", None).await.unwrap();
     assert!(v.valid && v.entries == 2, "{v:?}");
     // Outside a request (the scheduled refresh), trustfn is the actor.
     repo.commit(create("acme.t4")).await.unwrap();
@@ -142,7 +142,12 @@ async fn concurrent_changes_of_one_organization_keep_the_chain_gapless() {
     let got = entries(repo.as_ref(), "acme").await;
     let seqs: Vec<u64> = got.iter().map(|e| e.sequence_number).collect();
     assert_eq!(seqs, (1..=16).collect::<Vec<_>>());
-    assert!(verify_chain(repo.as_ref(), "acme").await.unwrap().valid);
+    assert!(
+        verify_chain(repo.as_ref(), "acme", None)
+            .await
+            .unwrap()
+            .valid
+    );
 }
 
 #[tokio::test]
@@ -194,9 +199,103 @@ async fn editing_removing_or_reordering_an_entry_is_found() {
             }
             _ => inner.tamper_audit("acme", 4, None).await,
         }
-        let v = verify_chain(&repo, "acme").await.unwrap();
+        let v = verify_chain(&repo, "acme", None).await.unwrap();
         assert!(!v.valid, "{tamper}: {v:?}");
         let want = if tamper == "truncate" { 4 } else { 2 };
         assert_eq!(v.first_broken_sequence, Some(want), "{tamper}: {v:?}");
     }
+}
+
+#[tokio::test]
+async fn a_chain_rewritten_with_every_later_hash_recomputed_is_found_by_its_signed_checkpoint() {
+    use trustfn_domain::audit::checkpoint;
+    use trustfn_domain::ports::KeyManager;
+    let (repo, inner) = world_with_store().await;
+    for i in 2..5 {
+        let id = format!("acme.t{i}");
+        as_request(&Principal::Admin, &id.clone(), repo.commit(create(&id)))
+            .await
+            .unwrap();
+    }
+    let kms = trustfn_testkit::FakeKms::default();
+    let (arn, public) = kms.add_key(trustfn_signer::Curve::P256);
+    let signer = kms.signer(&arn, public.clone());
+    let now = chrono::Utc::now().timestamp_millis();
+    let report = checkpoint::run(&repo, signer.as_ref(), now, now + 10_000, 30)
+        .await
+        .unwrap();
+    assert_eq!((report.due, report.signed), (1, 1));
+    let (seq, jws) = repo
+        .audit_checkpoints("acme", None, 1)
+        .await
+        .unwrap()
+        .pop()
+        .unwrap();
+    let claims = checkpoint::open(&jws, &public).unwrap();
+    let head = repo.audit_head("acme").await.unwrap().unwrap();
+    assert_eq!(
+        (seq, claims.sequence_number, claims.entry_hash.clone()),
+        (3, 3, head.1.clone())
+    );
+    let (_, other) = kms.add_key(trustfn_signer::Curve::P256);
+    assert!(
+        checkpoint::open(&jws, &other).is_err(),
+        "another key's checkpoint"
+    );
+    // Nothing new: not due again.
+    let again = checkpoint::run(&repo, signer.as_ref(), now, now + 10_000, 30)
+        .await
+        .unwrap();
+    assert_eq!(again.due, 0);
+    let v = verify_chain(&repo, "acme", Some(&public)).await.unwrap();
+    assert!(v.valid, "{v:?}");
+    assert_eq!(v.checkpoint.map(|c| c.sequence_number), Some(3));
+
+    // Rewrite entry 2 and recompute every later hash and the head: consistent in itself.
+    let mut log = entries(&repo, "acme").await;
+    log[1].changes[0].insert("id".into(), Value::String("acme.tX".into()));
+    for i in 1..log.len() {
+        log[i].prev_entry_hash = log[i - 1].entry_hash.clone();
+        log[i] = log[i].clone().seal().unwrap();
+        inner
+            .tamper_audit(
+                "acme",
+                log[i].sequence_number,
+                Some(log[i].to_canonical().unwrap()),
+            )
+            .await;
+    }
+    inner.tamper_audit_head("acme", 3, &log[2].entry_hash).await;
+    assert!(
+        verify_chain(&repo, "acme", None).await.unwrap().valid,
+        "only the checkpoint can tell"
+    );
+    let v = verify_chain(&repo, "acme", Some(&public)).await.unwrap();
+    assert_eq!(
+        (v.valid, v.first_broken_sequence),
+        (false, Some(3)),
+        "{v:?}"
+    );
+
+    // Cut short to before the checkpoint, head moved back: found too.
+    let (repo, inner) = world_with_store().await;
+    for i in 2..5 {
+        let id = format!("acme.t{i}");
+        as_request(&Principal::Admin, &id.clone(), repo.commit(create(&id)))
+            .await
+            .unwrap();
+    }
+    checkpoint::run(&repo, signer.as_ref(), now, now + 10_000, 30)
+        .await
+        .unwrap();
+    let log = entries(&repo, "acme").await;
+    inner.tamper_audit("acme", 3, None).await;
+    inner.tamper_audit_head("acme", 2, &log[1].entry_hash).await;
+    assert!(verify_chain(&repo, "acme", None).await.unwrap().valid);
+    let v = verify_chain(&repo, "acme", Some(&public)).await.unwrap();
+    assert_eq!(
+        (v.valid, v.first_broken_sequence),
+        (false, Some(3)),
+        "{v:?}"
+    );
 }

@@ -314,6 +314,15 @@ pub(crate) fn refresh_partition(list: &Target) -> String {
     format!("LIST#{:02}", hash % REFRESH_SHARDS)
 }
 
+/// The refresh-index partition of an audit chain's head while it is due for a checkpoint:
+/// `AUDIT#00` to `AUDIT#15`.
+pub(crate) fn audit_partition(chain: &str) -> String {
+    let hash = chain.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("AUDIT#{:02}", hash % REFRESH_SHARDS)
+}
+
 /// Every partition `due` reads: the shards and the partition of lists written before sharding.
 pub(crate) fn refresh_partitions() -> Vec<String> {
     (0..REFRESH_SHARDS)

@@ -9,7 +9,8 @@
 //! | pending status changes | `P#<list>` | `<seq>` |
 //! | claimed name (an adopted KMS key's ARN, an organization id ever used) | `C#<name>` | `C` |
 //! | audit entry (canonical JSON `e`; `ttl` when the retention ends) | `L#<chain>` | `<sequence number, 20 digits>` |
-//! | audit chain head (`seq`, `hash`) | `H#<chain>` | `H` |
+//! | audit chain head (`seq`, `hash`; `rpk`/`rat` while due for a checkpoint) | `H#<chain>` | `H` |
+//! | signed checkpoint of a chain head (`jws`) | `K#<chain>` | `<sequence number, 20 digits>` |
 //! | revoked set of an IACA (serial and CRL date of each revocation, attribute `rd`) | `V#<IACA record>` | `<serial>` |
 //! | chunk of a status list's statuses | `S#<list>` | `<chunk number, 8 digits>` |
 //! | allocation counter of a status list | `A#<list>` | `A` |
@@ -436,6 +437,65 @@ impl Repository for DynamoRepo {
         let seq = get_n(&item, "seq").ok_or_else(|| bad("no seq"))?;
         let hash = get_s(&item, "hash").ok_or_else(|| bad("no hash"))?;
         Ok(Some((seq as u64, hash.to_owned())))
+    }
+
+    async fn audit_due(&self, before: i64, limit: usize) -> Result<Vec<String>, RepoError> {
+        let queries = (0..REFRESH_SHARDS).map(|i| {
+            self.client
+                .query()
+                .table_name(&self.table)
+                .index_name(REFRESH_INDEX)
+                .key_condition_expression("rpk = :p AND rat <= :b")
+                .expression_attribute_values(":p", s(format!("AUDIT#{i:02}")))
+                .expression_attribute_values(":b", n(before))
+                .limit(limit as i32)
+                .send()
+        });
+        let mut due: Vec<(i64, String)> = Vec::new();
+        for resp in futures::future::join_all(queries).await {
+            let resp = resp.map_err(|e| unavailable("query refresh index (audit)", e))?;
+            due.extend(resp.items().iter().filter_map(|i| {
+                let chain = get_s(i, "pk")?.strip_prefix("H#")?;
+                Some((get_n(i, "rat")?, chain.to_owned()))
+            }));
+        }
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, c)| c).collect())
+    }
+
+    async fn audit_checkpoints(
+        &self,
+        chain: &str,
+        below: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, RepoError> {
+        let resp = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND sk < :below")
+            .expression_attribute_values(":pk", s(format!("K#{chain}")))
+            .expression_attribute_values(":below", s(audit_sk(below.unwrap_or(u64::MAX))))
+            .scan_index_forward(false)
+            .consistent_read(true)
+            .limit(limit.min(1000) as i32)
+            .send()
+            .await
+            .map_err(|e| unavailable("query audit checkpoints", e))?;
+        resp.items()
+            .iter()
+            .map(|i| {
+                let bad = |what: &str| RepoError::Corrupt {
+                    id: format!("audit checkpoint of {chain}"),
+                    reason: what.to_owned(),
+                };
+                let seq = get_s(i, "sk")
+                    .and_then(|s| s.parse::<u64>().ok())
+                    .ok_or_else(|| bad("sk is not a sequence number"))?;
+                let jws = get_s(i, "jws").ok_or_else(|| bad("no jws"))?;
+                Ok((seq, jws.to_owned()))
+            })
+            .collect()
     }
 
     async fn audit_entries(

@@ -254,6 +254,9 @@ pub(crate) fn plan(table: &str, ops: Vec<Op>) -> (Vec<TransactWriteItem>, Vec<us
                 let mut head = key(format!("H#{}", a.chain), "H".into());
                 head.insert("seq".into(), n(a.seq as i64));
                 head.insert("hash".into(), s(a.hash.as_str()));
+                // Due for a signed checkpoint: in the refresh index, under its own partitions.
+                head.insert("rpk".into(), s(audit_partition(&a.chain)));
+                head.insert("rat".into(), n(a.checkpoint_at));
                 let head = if a.seq == 1 {
                     put(table, head)
                 } else {
@@ -272,6 +275,27 @@ pub(crate) fn plan(table: &str, ops: Vec<Op>) -> (Vec<TransactWriteItem>, Vec<us
                 };
                 vec![put(table, entry), head]
             }
+            Op::PutCheckpoint(c) => {
+                let mut item = key(format!("K#{}", c.chain), audit_sk(c.seq));
+                item.insert("jws".into(), s(c.jws.as_str()));
+                if let Some(at) = c.expires_at {
+                    item.insert("ttl".into(), n(at));
+                }
+                vec![put(table, item)]
+            }
+            Op::CheckpointTaken { chain, seq } => vec![TransactWriteItem::builder()
+                .update(
+                    Update::builder()
+                        .set_key(Some(key(format!("H#{chain}"), "H".into())))
+                        .update_expression("REMOVE rpk, rat")
+                        .condition_expression("#seq = :seq")
+                        .expression_attribute_names("#seq", "seq")
+                        .expression_attribute_values(":seq", n(seq as i64))
+                        .table_name(table)
+                        .build()
+                        .expect("update"),
+                )
+                .build()],
             Op::Audit(_) => vec![],
             Op::AddRevoked { iaca, entry } => vec![put(table, revoked_item(&iaca, &entry))],
             // The entry is derived from the certificate's record, whose own delete in the same

@@ -36,6 +36,8 @@ pub struct App {
     #[cfg(feature = "kms")]
     kms: tokio::sync::OnceCell<trustfn_kms::Kms>,
     #[cfg(feature = "kms")]
+    checkpoint_key: tokio::sync::OnceCell<Option<(String, trustfn_domain::ports::PublicKey)>>,
+    #[cfg(feature = "kms")]
     secrets: tokio::sync::OnceCell<trustfn_kms::KmsSecrets>,
     #[cfg(feature = "status")]
     registries: tokio::sync::OnceCell<trustfn_registry::CloudRegistries>,
@@ -125,6 +127,8 @@ impl App {
             #[cfg(feature = "kms")]
             kms: tokio::sync::OnceCell::new(),
             #[cfg(feature = "kms")]
+            checkpoint_key: tokio::sync::OnceCell::new(),
+            #[cfg(feature = "kms")]
             secrets: tokio::sync::OnceCell::new(),
             #[cfg(feature = "status")]
             registries: tokio::sync::OnceCell::new(),
@@ -206,6 +210,34 @@ impl App {
                 )
             })
             .await
+    }
+
+    /// The audit checkpoint key (`TRUSTFN_AUDIT_CHECKPOINT_KEY_ID`, an ARN) and its public key,
+    /// read from KMS once; `None` when the deployment has none.
+    #[cfg(feature = "kms")]
+    pub async fn audit_checkpoint_key(
+        &self,
+    ) -> Result<Option<&(String, trustfn_domain::ports::PublicKey)>, ApiError> {
+        use trustfn_domain::ports::KeyManager;
+        let found = self
+            .checkpoint_key
+            .get_or_try_init(|| async {
+                let Some(arn) = std::env::var("TRUSTFN_AUDIT_CHECKPOINT_KEY_ID")
+                    .ok()
+                    .filter(|a| !a.is_empty())
+                else {
+                    return Ok::<_, ApiError>(None);
+                };
+                let public = self.kms().await.public_key(&arn).await?;
+                Ok(Some((arn, public)))
+            })
+            .await?;
+        Ok(found.as_ref())
+    }
+
+    /// How long audit entries are kept (`TRUSTFN_AUDIT_RETENTION_DAYS`).
+    pub fn audit_retention_days(&self) -> i64 {
+        self.retention_days
     }
 
     /// Authenticates the request's bearer token.

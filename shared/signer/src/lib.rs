@@ -202,6 +202,47 @@ impl PublicKey {
     }
 }
 
+/// DER `Ecdsa-Sig-Value` to JOSE/COSE `r || s`, each left-padded to the curve's size.
+pub fn der_to_raw(der: &[u8], curve: Curve) -> Option<Vec<u8>> {
+    let n = curve.coordinate_len();
+    // SEQUENCE, length (short or 0x81 long form)
+    let (body, rest) = match der {
+        [0x30, 0x81, len, rest @ ..] => (*len as usize, rest),
+        [0x30, len, rest @ ..] if *len < 0x80 => (*len as usize, rest),
+        _ => return None,
+    };
+    if rest.len() != body {
+        return None;
+    }
+    let mut out = Vec::with_capacity(2 * n);
+    let mut p = rest;
+    for _ in 0..2 {
+        let [0x02, len, tail @ ..] = p else {
+            return None;
+        };
+        let len = *len as usize;
+        if tail.len() < len || len == 0 {
+            return None;
+        }
+        let int = &tail[..len];
+        let int = if int.len() > 1 && int[0] == 0 {
+            &int[1..]
+        } else {
+            int
+        };
+        if int.len() > n {
+            return None;
+        }
+        out.extend(std::iter::repeat_n(0u8, n - int.len()));
+        out.extend(int);
+        p = &tail[len..];
+    }
+    if !p.is_empty() {
+        return None;
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

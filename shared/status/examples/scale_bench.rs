@@ -105,6 +105,17 @@ impl Repository for Counting {
     async fn audit_head(&self, chain: &str) -> Result<Option<(u64, String)>, RepoError> {
         self.inner.audit_head(chain).await
     }
+    async fn audit_due(&self, before: i64, limit: usize) -> Result<Vec<String>, RepoError> {
+        self.inner.audit_due(before, limit).await
+    }
+    async fn audit_checkpoints(
+        &self,
+        chain: &str,
+        below: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, RepoError> {
+        self.inner.audit_checkpoints(chain, below, limit).await
+    }
     async fn audit_entries(
         &self,
         chain: &str,

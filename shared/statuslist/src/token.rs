@@ -18,45 +18,9 @@ pub const VC_JWT_MEDIA_TYPE: &str = "application/vc+jwt";
 
 /// DER `Ecdsa-Sig-Value` to JOSE/COSE `r || s`, each left-padded to the curve's size.
 pub fn der_to_raw(der: &[u8], curve: Curve) -> Result<Vec<u8>, StatusListError> {
-    let bad =
-        || StatusListError::Sign("the signer returned a malformed DER ECDSA signature".into());
-    let n = curve.coordinate_len();
-    // SEQUENCE, length (short or 0x81 long form)
-    let (body, rest) = match der {
-        [0x30, 0x81, len, rest @ ..] => (*len as usize, rest),
-        [0x30, len, rest @ ..] if *len < 0x80 => (*len as usize, rest),
-        _ => return Err(bad()),
-    };
-    if rest.len() != body {
-        return Err(bad());
-    }
-    let mut out = Vec::with_capacity(2 * n);
-    let mut p = rest;
-    for _ in 0..2 {
-        let [0x02, len, tail @ ..] = p else {
-            return Err(bad());
-        };
-        let len = *len as usize;
-        if tail.len() < len || len == 0 {
-            return Err(bad());
-        }
-        let int = &tail[..len];
-        let int = if int.len() > 1 && int[0] == 0 {
-            &int[1..]
-        } else {
-            int
-        };
-        if int.len() > n {
-            return Err(bad());
-        }
-        out.extend(std::iter::repeat_n(0u8, n - int.len()));
-        out.extend(int);
-        p = &tail[len..];
-    }
-    if !p.is_empty() {
-        return Err(bad());
-    }
-    Ok(out)
+    trustfn_signer::der_to_raw(der, curve).ok_or_else(|| {
+        StatusListError::Sign("the signer returned a malformed DER ECDSA signature".into())
+    })
 }
 
 async fn sign_raw(signer: &dyn Signer, msg: &[u8]) -> Result<Vec<u8>, StatusListError> {

@@ -85,6 +85,17 @@ macro_rules! repository_wrapper {
             async fn audit_head(&self, chain: &str) -> Result<Option<(u64, String)>, RepoError> {
                 self.0.audit_head(chain).await
             }
+            async fn audit_due(&self, before: i64, limit: usize) -> Result<Vec<String>, RepoError> {
+                self.0.audit_due(before, limit).await
+            }
+            async fn audit_checkpoints(
+                &self,
+                chain: &str,
+                below: Option<u64>,
+                limit: usize,
+            ) -> Result<Vec<(u64, String)>, RepoError> {
+                self.0.audit_checkpoints(chain, below, limit).await
+            }
             async fn audit_entries(
                 &self,
                 chain: &str,

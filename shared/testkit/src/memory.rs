@@ -35,6 +35,9 @@ struct MemState {
     children_reads: HashMap<Option<Target>, usize>,
     audit: BTreeMap<(String, u64), String>,
     audit_heads: HashMap<String, (u64, String)>,
+    /// Chains whose head is due for a checkpoint, and from when.
+    audit_due: HashMap<String, i64>,
+    checkpoints: BTreeMap<(String, u64), String>,
 }
 
 impl MemoryRepo {
@@ -49,6 +52,12 @@ impl MemoryRepo {
             Some(t) => s.audit.insert((chain.to_owned(), seq), t),
             None => s.audit.remove(&(chain.to_owned(), seq)),
         };
+    }
+    /// Moves an audit chain's head behind the log's back.
+    pub async fn tamper_audit_head(&self, chain: &str, seq: u64, hash: &str) {
+        let mut s = self.state.lock().await;
+        s.audit_heads
+            .insert(chain.to_owned(), (seq, hash.to_owned()));
     }
     /// How many pages of `parent`'s children have been read so far.
     pub async fn children_reads(&self, parent: &Target) -> usize {
@@ -280,7 +289,21 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
                 return Err(fail());
             }
             state.audit.insert((a.chain.clone(), a.seq), a.text);
+            state.audit_due.insert(a.chain.clone(), a.checkpoint_at);
             state.audit_heads.insert(a.chain, (a.seq, a.hash));
+        }
+        Op::PutCheckpoint(c) => {
+            let k = (c.chain, c.seq);
+            if state.checkpoints.contains_key(&k) {
+                return Err(fail());
+            }
+            state.checkpoints.insert(k, c.jws);
+        }
+        Op::CheckpointTaken { chain, seq } => {
+            if state.audit_heads.get(&chain).is_none_or(|h| h.0 != seq) {
+                return Err(fail());
+            }
+            state.audit_due.remove(&chain);
         }
         Op::Audit(_) => {}
     }
@@ -412,6 +435,33 @@ impl Repository for MemoryRepo {
         Ok(self.state.lock().await.audit_heads.get(chain).cloned())
     }
 
+    async fn audit_due(&self, before: i64, limit: usize) -> Result<Vec<String>, RepoError> {
+        let s = self.state.lock().await;
+        let mut due: Vec<(i64, String)> = s
+            .audit_due
+            .iter()
+            .filter(|(_, at)| **at <= before)
+            .map(|(c, at)| (*at, c.clone()))
+            .collect();
+        due.sort();
+        Ok(due.into_iter().take(limit).map(|(_, c)| c).collect())
+    }
+
+    async fn audit_checkpoints(
+        &self,
+        chain: &str,
+        below: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, RepoError> {
+        let s = self.state.lock().await;
+        Ok(s.checkpoints
+            .range((chain.to_owned(), 0)..(chain.to_owned(), below.unwrap_or(u64::MAX)))
+            .rev()
+            .take(limit)
+            .map(|((_, seq), jws)| (*seq, jws.clone()))
+            .collect())
+    }
+
     async fn audit_entries(
         &self,
         chain: &str,
@@ -517,6 +567,8 @@ impl Repository for MemoryRepo {
                 Op::AppendAudit(a) => {
                     vec![format!("L{}#{}", a.chain, a.seq), format!("H{}", a.chain)]
                 }
+                Op::PutCheckpoint(c) => vec![format!("K{}#{}", c.chain, c.seq)],
+                Op::CheckpointTaken { chain, .. } => vec![format!("H{chain}")],
                 Op::Audit(_) => vec![],
             };
             for k in keys {

@@ -3,6 +3,7 @@
 //! (`repo::Audited`); refusals are recorded in the caller's own organization's chain; the
 //! routes query and verify a chain.
 
+pub mod checkpoint;
 pub mod context;
 pub mod entry;
 pub mod query;

@@ -105,6 +105,7 @@ impl Audited {
                 hash: entry.entry_hash.clone(),
                 text,
                 expires_at: Some(now_ms / 1000 + self.retention_days * 86_400),
+                checkpoint_at: now_ms / 1000,
             }));
             match self.inner.commit(all).await {
                 Ok(()) => return Ok(()),
@@ -215,6 +216,8 @@ fn describe(op: &Op) -> Option<Map<String, Value>> {
         | Op::AddRevoked { .. }
         | Op::DropRevoked { .. }
         | Op::AppendAudit(_)
+        | Op::PutCheckpoint(_)
+        | Op::CheckpointTaken { .. }
         | Op::Audit(_) => return None,
     };
     Some(obj(change))
@@ -379,6 +382,17 @@ impl Repository for Audited {
     }
     async fn audit_head(&self, chain: &str) -> Result<Option<(u64, String)>, RepoError> {
         self.inner.audit_head(chain).await
+    }
+    async fn audit_due(&self, before: i64, limit: usize) -> Result<Vec<String>, RepoError> {
+        self.inner.audit_due(before, limit).await
+    }
+    async fn audit_checkpoints(
+        &self,
+        chain: &str,
+        below: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<(u64, String)>, RepoError> {
+        self.inner.audit_checkpoints(chain, below, limit).await
     }
     async fn audit_entries(
         &self,

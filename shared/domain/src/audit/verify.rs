@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use trustfn_signer::PublicKey;
+
+use super::checkpoint;
 use super::entry::{Entry, GENESIS};
 use crate::auth::{act, Authorized};
 use crate::error::ApiError;
@@ -32,14 +35,61 @@ pub struct Verification {
     pub entries: u64,
     pub head: Option<Head>,
     pub first_broken_sequence: Option<u64>,
+    /// The newest signed checkpoint the chain was checked against (its signature verified).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<Anchor>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct Anchor {
+    pub sequence_number: u64,
+    pub timestamp: i64,
+}
+
 /// Walks the chain from its first entry: sequence numbers without gaps, each `prevEntryHash`
-/// the previous `entryHash`, each `entryHash` recomputed, and the last entry the chain's head.
-pub async fn verify_chain(repo: &dyn Repository, chain: &str) -> Result<Verification, ApiError> {
+/// the previous `entryHash`, each `entryHash` recomputed, the last entry the chain's head, and,
+/// with the checkpoint key, the entry the newest signed checkpoint names the one it signed (so a
+/// chain rewritten with every later hash and its head recomputed is found too).
+pub async fn verify_chain(
+    repo: &dyn Repository,
+    chain: &str,
+    checkpoint_key: Option<&PublicKey>,
+) -> Result<Verification, ApiError> {
     let head = repo.audit_head(chain).await?;
+    let anchor = match (
+        checkpoint_key,
+        repo.audit_checkpoints(chain, None, 1).await?.pop(),
+    ) {
+        (Some(key), Some((seq, jws))) => match checkpoint::open(&jws, key) {
+            Ok(c) if c.sequence_number == seq && c.organization == chain => Some(c),
+            Ok(_) => {
+                return Ok(Verification {
+                    valid: false,
+                    entries: 0,
+                    head: None,
+                    first_broken_sequence: Some(seq),
+                    checkpoint: None,
+                    reason: Some(format!(
+                        "the checkpoint stored at {seq} signs another entry"
+                    )),
+                })
+            }
+            Err(e) => {
+                return Ok(Verification {
+                    valid: false,
+                    entries: 0,
+                    head: None,
+                    first_broken_sequence: Some(seq),
+                    checkpoint: None,
+                    reason: Some(format!("the checkpoint stored at {seq}: {e}")),
+                })
+            }
+        },
+        _ => None,
+    };
     let mut expected = 1u64;
     let mut prev = GENESIS.to_owned();
     let mut count = 0u64;
@@ -48,6 +98,7 @@ pub async fn verify_chain(repo: &dyn Repository, chain: &str) -> Result<Verifica
         entries: count,
         head: None,
         first_broken_sequence: Some(seq),
+        checkpoint: None,
         reason: Some(why),
     };
     let mut after = 0u64;
@@ -95,6 +146,15 @@ pub async fn verify_chain(repo: &dyn Repository, chain: &str) -> Result<Verifica
                     ))
                 }
             }
+            if let Some(a) = anchor.as_ref().filter(|a| a.sequence_number == expected) {
+                if a.entry_hash != entry.entry_hash {
+                    return Ok(broken(
+                        expected,
+                        count,
+                        "the entry is not the one its signed checkpoint names: the chain was rewritten".into(),
+                    ));
+                }
+            }
             prev = entry.entry_hash;
             after = entry.sequence_number;
             expected += 1;
@@ -103,6 +163,16 @@ pub async fn verify_chain(repo: &dyn Repository, chain: &str) -> Result<Verifica
         if n < PAGE {
             break;
         }
+    }
+    if let Some(a) = anchor.as_ref().filter(|a| a.sequence_number > count) {
+        return Ok(broken(
+            count + 1,
+            count,
+            format!(
+                "the entries end at {count}, but a signed checkpoint names entry {}",
+                a.sequence_number
+            ),
+        ));
     }
     match head {
         Some((seq, hash)) if seq != count || hash != prev => Ok(broken(
@@ -119,15 +189,21 @@ pub async fn verify_chain(repo: &dyn Repository, chain: &str) -> Result<Verifica
                 entry_hash: prev,
             }),
             first_broken_sequence: None,
+            checkpoint: anchor.map(|a| Anchor {
+                sequence_number: a.sequence_number,
+                timestamp: a.timestamp,
+            }),
             reason: None,
         }),
     }
 }
 
-/// `POST /v1/audit/verify` `{"target": "<org>"}` (`view-audit-log` on the organization).
+/// `POST /v1/audit/verify` `{"target": "<org>"}` (`view-audit-log` on the organization), with
+/// the checkpoint key's public key when the deployment has one.
 pub async fn verify(
     repo: &dyn Repository,
     auth: &Authorized<'_, act::AuditView>,
+    checkpoint_key: Option<&PublicKey>,
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
     if target.depth() != 1 {
@@ -135,5 +211,8 @@ pub async fn verify(
             "target: verify a whole chain: give the organization",
         ));
     }
-    Ok(Reply::typed(200, &verify_chain(repo, target.org()).await?))
+    Ok(Reply::typed(
+        200,
+        &verify_chain(repo, target.org(), checkpoint_key).await?,
+    ))
 }
