@@ -51,6 +51,7 @@ SAMPLES = {
     "audit-query": ({}, {"target": "demo", "limit": 10}),
     "audit-verify": ({}, {"target": "demo"}),
     "audit-checkpoints": ({"query": {"organization": "demo"}}, None),
+    "events-query": ({"query": {"organization": "demo", "groupBy": "status.type"}}, {}),
     "roles-apikey-assign": ({"target": "demo.viewer"}, {"apikey": "ci"}),
     "roles-apikey-unassign": ({"target": "demo.viewer"}, {"apikey": "demo.ci"}),
     "api-keys-delete": ({"target": "demo.ci"}, None),

@@ -331,6 +331,12 @@ OPS = {
                           json_resp("checkpoints", ref("AuditCheckpoints"),
                                     {"x-next-cursor": {"schema": {"type": "string"}, "description": "cursor of the next page"}}),
                           ["400", "401", "403"]),
+    "events-query": ("Operational events (issuance, revocation, status changes, publishes) derived from the audit "
+                     "log, walt.id's Events and Metrics shape: the body filters (field -> accepted values), groupBy "
+                     "counts (view-audit-log on the organization; the organization's last 10,000 log entries)",
+                     "audit", body({"type": "object", "additionalProperties": {"type": "array"}}), "200",
+                     json_resp("events, or [{_id, count}] with groupBy", {"type": "array", "items": {"type": "object"}}),
+                     ["400", "401", "403", "413", "415"]),
     "audit-verify": ("Recompute an organization's audit chain (view-audit-log on the organization)", "audit",
                      body(ref("AuditVerifyRequest")), "200", json_resp("the verification", ref("AuditVerification")),
                      ["400", "401", "403", "413", "415"]),
@@ -444,6 +450,10 @@ def render():
                        {"name": "state", "in": "query", "schema": {"enum": ["valid", "revoked"]}}]
         if fn == "status-credential-entries":
             params.append(P_IDEMPOTENCY)
+        if fn == "events-query":
+            params += [{"name": "organization", "in": "query", "required": True, "schema": ref("Target")},
+                       {"name": "groupBy", "in": "query", "description": "a dotted field, e.g. status.type",
+                        "schema": {"type": "string"}}]
         if fn == "audit-checkpoints":
             params += [{"name": "organization", "in": "query", "required": True, "schema": ref("Target")},
                        P_PAGE[0], {"name": "cursor", "in": "query", "description": "below this sequence number",

@@ -61,6 +61,7 @@ INVOKES = [
     ("roles-list", 200), ("api-keys-create", 201), ("api-keys-list", 200),
     ("roles-apikey-assign", 200), ("roles-apikey-unassign", 200), ("api-keys-delete", 204),
     ("audit-query", 200), ("audit-verify", 200), ("audit-checkpoints", 200),
+    ("events-query", 200),
     # The recorded IACA holds its key (and the kms dependency): they go with the x509-service.
     ("UNSEED-X509", None), ("keys-delete", 202), ("resources-delete", 202), ("resources-delete-recursive", 202), ("status-refresh", None),
 ]

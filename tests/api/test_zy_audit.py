@@ -242,6 +242,36 @@ def test_signed_checkpoints_catch_a_chain_rewritten_with_its_head(api, ddb, stac
     assert verify(api, org)["valid"]
 
 
+def test_events_follow_the_walt_id_shape_and_count_by_group(api):
+    """POST /v1/events/query (walt.id "Events and Metrics"): operational events derived from the
+    audit log; `{}` gives all, a field maps to accepted values, groupBy counts."""
+    org, t = seed(api, stores=0)
+    key(api, t, "iaca")
+    assert api.post(f"/v1/{t}.x509/x509-service-api/iso/iacas", json=iaca_body(t)).status_code == 201
+    role = api.role(org, "nokeys", [{"target": org, "action": "x509-iaca-issue", "operation": "ADD"}])
+    token, _ = api.key(org, [role])
+    # Refused later (the key is not the caller's to use): a failed issuance.
+    r = api.post(f"/v1/{t}.x509/x509-service-api/iso/iacas", json=iaca_body(t), token=token)
+    assert r.status_code == 403, r.text
+    r = api.post(f"/v1/events/query?organization={org}", json={})
+    assert r.status_code == 200, r.text
+    issued = [e for e in r.json() if e["type"] == "IssuanceEvent"]
+    assert {e["status"]["type"] for e in issued} == {"Success", "Failure"}
+    ok = [e for e in issued if e["status"]["type"] == "Success"][0]
+    assert ok["organization"] == org and ok["target"] == f"{t}.x509" and ok["action"] == {"type": "x509-iaca-issue"}
+    assert ok["profile"] == "iaca" and ok["serialNumber"] and ok["callId"] and isinstance(ok["timestamp"], int)
+    r = api.post(f"/v1/events/query?organization={org}", json={"type": ["IssuanceEvent"], "status.type": ["Failure"]})
+    assert len(r.json()) == 1
+    r = api.post(f"/v1/events/query?organization={org}&groupBy=status.type", json={"type": ["IssuanceEvent"]})
+    assert sorted((g["_id"], g["count"]) for g in r.json()) == [("Failure", 1), ("Success", 1)]
+    for url, body in [(f"/v1/events/query?organization={org}&groupBy=color", {}),
+                      (f"/v1/events/query?organization={org}", {"color": ["red"]}),
+                      (f"/v1/events/query?organization={org}", {"type": "IssuanceEvent"}),
+                      ("/v1/events/query", {})]:
+        assert_error(api.post(url, json=body), 400)
+    assert_error(api.post(f"/v1/events/query?organization={org}", json={}, token=token), 403)
+
+
 def test_the_offline_verifier_computes_the_hash_of_the_fixed_vector():
     # The entry of shared/domain/src/audit/entry.rs's test: both implementations agree.
     e = {"organization": "acme", "sequenceNumber": 1, "timestamp": 1796083200000,
@@ -299,5 +329,5 @@ FUNCTION_ACTIONS = {
     "status-credential-create": "credential-status-config-create",
     "status-credential-entries": "credential-status-entry-allocate",
     "status-credential-update": "credential-status-update",
-    "audit-query": None, "audit-verify": None, "not-found": None,
+    "audit-query": None, "audit-verify": None, "not-found": None, "events-query": None,
 }

@@ -6,6 +6,7 @@
 pub mod checkpoint;
 pub mod context;
 pub mod entry;
+pub mod events;
 pub mod query;
 pub mod repo;
 pub mod verify;

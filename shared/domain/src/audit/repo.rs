@@ -46,13 +46,20 @@ impl Audited {
         let Some(ctx) = context::current() else {
             return Ok(());
         };
-        // Refused by an authorization, or later by a use case's own rule (then the action the
-        // request was authorized for is what it was refused).
-        let (Some(actor), Some((action, target))) = (
-            ctx.actor.clone(),
-            ctx.denied.clone().or_else(|| ctx.authorized.clone()),
-        ) else {
+        // The entry is about the request (its action and target, as authorized on its path);
+        // what was refused, when that is something else (a key or store named in the body, a
+        // use case's own rule), is its one change. Refused on its path: that action and target.
+        let Some(actor) = ctx.actor.clone() else {
             return Ok(());
+        };
+        let Some((action, target)) = ctx.authorized.clone().or_else(|| ctx.denied.clone()) else {
+            return Ok(());
+        };
+        let changes = match &ctx.denied {
+            Some((a, t)) if (*a, t) != (action, &target) => {
+                vec![obj(json!({"op": "refused", "action": a, "id": t.as_str()}))]
+            }
+            _ => Vec::new(),
         };
         let chain = ctx
             .caller_org
@@ -65,7 +72,7 @@ impl Audited {
             target: target.to_string(),
             outcome: Outcome::Denied,
             request_id: ctx.request_id.clone(),
-            changes: Vec::new(),
+            changes,
         };
         self.append(Vec::new(), entry).await
     }
