@@ -6,22 +6,13 @@ use std::sync::Arc;
 use serde_json::json;
 use trustfn_http::lambda_http::RequestExt;
 use trustfn_http::trustfn_domain::reply::{page_limit, PageParams};
-use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply, Target};
-use trustfn_http::{App, Error, Request};
+use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
+use trustfn_http::{organization_param, App, Error, Request};
 
 async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
     let q = req.query_string_parameters_ref();
-    let org = q
-        .and_then(|q| q.first("organization"))
-        .ok_or_else(|| ApiError::validation("organization: name the organization"))?;
-    let org = Target::parse(org)
-        .map_err(|e| ApiError::validation(format!("organization: {}", e.message)))?;
-    if org.depth() != 1 {
-        return Err(ApiError::validation(
-            "organization: one segment, the organization's id",
-        ));
-    }
+    let org = organization_param(&req)?;
     // The organization named in the query is authorized before anything is read.
     let _auth = p.authorize::<act::AuditView>(&org)?;
     let page = PageParams {

@@ -78,6 +78,16 @@ async fn as_request<F: std::future::Future>(p: &Principal, target: &str, f: F) -
     .await
 }
 
+/// Tenants `acme.t<i>` for each `i`, each created by the administrator in a request of its own.
+async fn tenants(repo: &Audited, range: std::ops::Range<u32>) {
+    for i in range {
+        let id = format!("acme.t{i}");
+        as_request(&Principal::Admin, &id.clone(), repo.commit(create(&id)))
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn each_change_leaves_one_entry_in_its_commit_and_the_chain_verifies() {
     let repo = world().await;
@@ -180,12 +190,7 @@ async fn a_refusal_is_recorded_in_the_callers_own_organization() {
 async fn editing_removing_or_reordering_an_entry_is_found() {
     for tamper in ["edit", "remove", "swap", "truncate"] {
         let (repo, inner) = world_with_store().await;
-        for i in 2..6 {
-            let id = format!("acme.t{i}");
-            as_request(&Principal::Admin, &id.clone(), repo.commit(create(&id)))
-                .await
-                .unwrap();
-        }
+        tenants(&repo, 2..6).await;
         let texts = repo.audit_entries("acme", 0, 10).await.unwrap();
         match tamper {
             "edit" => {
@@ -211,12 +216,7 @@ async fn a_chain_rewritten_with_every_later_hash_recomputed_is_found_by_its_sign
     use trustfn_domain::audit::checkpoint;
     use trustfn_domain::ports::KeyManager;
     let (repo, inner) = world_with_store().await;
-    for i in 2..5 {
-        let id = format!("acme.t{i}");
-        as_request(&Principal::Admin, &id.clone(), repo.commit(create(&id)))
-            .await
-            .unwrap();
-    }
+    tenants(&repo, 2..5).await;
     let kms = trustfn_testkit::FakeKms::default();
     let (arn, public) = kms.add_key(trustfn_signer::Curve::P256);
     let signer = kms.signer(&arn, public.clone());
@@ -279,12 +279,7 @@ async fn a_chain_rewritten_with_every_later_hash_recomputed_is_found_by_its_sign
 
     // Cut short to before the checkpoint, head moved back: found too.
     let (repo, inner) = world_with_store().await;
-    for i in 2..5 {
-        let id = format!("acme.t{i}");
-        as_request(&Principal::Admin, &id.clone(), repo.commit(create(&id)))
-            .await
-            .unwrap();
-    }
+    tenants(&repo, 2..5).await;
     checkpoint::run(&repo, signer.as_ref(), now, now + 10_000, 30)
         .await
         .unwrap();

@@ -396,6 +396,22 @@ pub fn target(req: &Request) -> Result<Target, ApiError> {
     Target::parse(path_param(req, "target")?)
 }
 
+/// The `organization` query parameter (the audit and events routes): one segment, parsed.
+pub fn organization_param(req: &Request) -> Result<Target, ApiError> {
+    let org = req
+        .query_string_parameters_ref()
+        .and_then(|q| q.first("organization").map(str::to_owned))
+        .ok_or_else(|| ApiError::validation("organization: name the organization"))?;
+    let org = Target::parse(&org)
+        .map_err(|e| ApiError::validation(format!("organization: {}", e.message)))?;
+    if org.depth() != 1 {
+        return Err(ApiError::validation(
+            "organization: one segment, the organization's id",
+        ));
+    }
+    Ok(org)
+}
+
 /// `limit` and `cursor` query parameters.
 pub fn page_params(req: &Request) -> PageParams {
     let q = req.query_string_parameters_ref();
