@@ -59,7 +59,7 @@ async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error
         Ok(Some((arn, public))) => {
             use trustfn_http::trustfn_domain::ports::KeyManager;
             let signer = app.kms().await.signer(arn, public.clone());
-            let now = chrono_now_ms();
+            let now = trustfn_publish::Clock::now_ms(&trustfn_publish::SystemClock);
             match trustfn_http::trustfn_domain::audit::checkpoint::run(
                 app.repo().await,
                 signer.as_ref(),
@@ -85,12 +85,6 @@ async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error
     let mut out = json!(report);
     out["checkpoints"] = checkpoints;
     Ok(out)
-}
-
-fn chrono_now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 #[tokio::main]

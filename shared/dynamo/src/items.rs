@@ -307,20 +307,22 @@ pub(crate) const REFRESH_SHARDS: u32 = 16;
 
 /// The refresh-index partition of a list: `LIST#00` to `LIST#15`.
 pub(crate) fn refresh_partition(list: &Target) -> String {
-    // FNV-1a: stable across processes and releases (a std hasher is not).
-    let hash = list.as_str().bytes().fold(0x811c_9dc5u32, |h, b| {
+    format!("LIST#{:02}", shard(list.as_str()))
+}
+
+/// The refresh-index shard of a key: FNV-1a, stable across processes and releases (a std
+/// hasher is not).
+fn shard(key: &str) -> u32 {
+    let hash = key.bytes().fold(0x811c_9dc5u32, |h, b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     });
-    format!("LIST#{:02}", hash % REFRESH_SHARDS)
+    hash % REFRESH_SHARDS
 }
 
 /// The refresh-index partition of an audit chain's head while it is due for a checkpoint:
 /// `AUDIT#00` to `AUDIT#15`.
 pub(crate) fn audit_partition(chain: &str) -> String {
-    let hash = chain.bytes().fold(0x811c_9dc5u32, |h, b| {
-        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
-    });
-    format!("AUDIT#{:02}", hash % REFRESH_SHARDS)
+    format!("AUDIT#{:02}", shard(chain))
 }
 
 /// Every partition `due` reads: the shards and the partition of lists written before sharding.

@@ -202,6 +202,24 @@ impl PublicKey {
     }
 }
 
+/// Signs `message` with `signer` and answers the signature as JOSE/COSE carry it (`r || s`).
+pub async fn sign_raw(signer: &dyn Signer, message: &[u8]) -> Result<Vec<u8>, SignError> {
+    let der = signer.sign(message).await?;
+    der_to_raw(&der, signer.public_key().curve)
+        .ok_or_else(|| SignError("the signer returned a malformed DER ECDSA signature".into()))
+}
+
+/// A compact JWS of the JSON texts `header` and `payload`, signed by `signer`.
+pub async fn compact_jws(
+    header: &str,
+    payload: &str,
+    signer: &dyn Signer,
+) -> Result<String, SignError> {
+    let input = format!("{}.{}", B64.encode(header), B64.encode(payload));
+    let sig = sign_raw(signer, input.as_bytes()).await?;
+    Ok(format!("{input}.{}", B64.encode(sig)))
+}
+
 /// DER `Ecdsa-Sig-Value` to JOSE/COSE `r || s`, each left-padded to the curve's size.
 pub fn der_to_raw(der: &[u8], curve: Curve) -> Option<Vec<u8>> {
     let n = curve.coordinate_len();

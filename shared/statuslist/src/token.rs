@@ -1,7 +1,6 @@
 //! Signed status list tokens. JOSE and COSE carry ECDSA signatures as fixed-size `r || s`; KMS
 //! (and the [`Signer`] trait) return DER, converted here.
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use serde_json::{json, Value};
 use trustfn_signer::{Curve, Signer};
@@ -24,11 +23,9 @@ pub fn der_to_raw(der: &[u8], curve: Curve) -> Result<Vec<u8>, StatusListError> 
 }
 
 async fn sign_raw(signer: &dyn Signer, msg: &[u8]) -> Result<Vec<u8>, StatusListError> {
-    let der = signer
-        .sign(msg)
+    trustfn_signer::sign_raw(signer, msg)
         .await
-        .map_err(|e| StatusListError::Sign(e.to_string()))?;
-    der_to_raw(&der, signer.public_key().curve)
+        .map_err(|e| StatusListError::Sign(e.to_string()))
 }
 
 async fn jws(
@@ -36,13 +33,9 @@ async fn jws(
     payload: Value,
     signer: &dyn Signer,
 ) -> Result<String, StatusListError> {
-    let input = format!(
-        "{}.{}",
-        B64.encode(header.to_string()),
-        B64.encode(payload.to_string())
-    );
-    let sig = sign_raw(signer, input.as_bytes()).await?;
-    Ok(format!("{input}.{}", B64.encode(sig)))
+    trustfn_signer::compact_jws(&header.to_string(), &payload.to_string(), signer)
+        .await
+        .map_err(|e| StatusListError::Sign(e.to_string()))
 }
 
 /// Time claims shared by every token.

@@ -27,17 +27,11 @@ pub struct Claims {
 
 /// Signs `claims` as a compact JWS.
 pub async fn sign(signer: &dyn Signer, claims: &Claims) -> Result<String, String> {
-    let key = signer.public_key();
-    let header = json!({"alg": key.curve.jose_alg(), "typ": TYP});
+    let header = json!({"alg": signer.public_key().curve.jose_alg(), "typ": TYP});
     let payload = serde_json::to_string(claims).map_err(|e| e.to_string())?;
-    let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(payload));
-    let der = signer
-        .sign(input.as_bytes())
+    trustfn_signer::compact_jws(&header.to_string(), &payload, signer)
         .await
-        .map_err(|e| e.to_string())?;
-    let raw = trustfn_signer::der_to_raw(&der, key.curve)
-        .ok_or("the signer returned a malformed DER ECDSA signature")?;
-    Ok(format!("{input}.{}", B64.encode(raw)))
+        .map_err(|e| e.to_string())
 }
 
 /// The claims of `jws` if its signature verifies with `key`.
