@@ -4,6 +4,7 @@
     audit_verify.py export --api https://<api> --org acme > acme-audit.json   (token in $TRUSTFN_TOKEN)
     audit_verify.py verify acme-audit.json [--head SEQ:HASH]
                            [--checkpoints acme-checkpoints.json --public-key checkpoint-key.jwk]
+                           [--retention-days 2562]
 
 `export` pages through POST /v1/audit/query (view-audit-log on the organization) and writes the
 entries as one JSON array. `verify` recomputes the chain from the entries alone (standard
@@ -22,6 +23,12 @@ library only):
   verifies and names the entry the export holds at its sequence number: a chain rewritten with
   every later hash recomputed, or cut short, no longer leads to the signed heads. This part needs
   the `cryptography` package.
+- entries expire at the end of the retention period (the stack's AuditRetentionDays, given as
+  --retention-days), so a long-lived chain starts after 1. That is accepted only with
+  --checkpoints: a signed checkpoint below the first remaining entry must be older than the
+  retention period (with a day's margin for the refresh and DynamoDB's TTL), and when it signs
+  the entry just before, the first remaining entry must follow it. Entries cut off the start of
+  a chain while they were young are found this way.
 Prints the result as JSON and exits 0 when valid, 1 when not, 2 on unusable input.
 """
 import argparse
@@ -56,12 +63,18 @@ def _walk(v):
             yield from _walk(x)
 
 
-def verify(entries, head=None):
-    """Returns {"valid", "entries", "head", "firstBrokenSequence", "reason"}."""
-    prev, org = GENESIS, None
-    for n, e in enumerate(entries, start=1):
+DAY_MS = 86_400_000
+# How much later than the entries it signs a checkpoint may be taken, and DynamoDB's TTL may lag.
+EXPIRY_SLACK_MS = DAY_MS
+
+
+def verify(entries, head=None, first=1, prev=GENESIS):
+    """Returns {"valid", "entries", "head", "firstBrokenSequence", "reason"}. `first` and `prev`:
+    where a chain whose oldest entries expired starts (see expired_start)."""
+    org = None
+    for n, e in enumerate(entries, start=first):
         def broken(why):
-            return {"valid": False, "entries": n - 1, "head": None, "firstBrokenSequence": n, "reason": why}
+            return {"valid": False, "entries": n - first, "head": None, "firstBrokenSequence": n, "reason": why}
         if not isinstance(e, dict):
             return broken("not an entry")
         if e.get("sequenceNumber") != n:
@@ -78,11 +91,38 @@ def verify(entries, head=None):
             return broken(str(err))
         prev = e["entryHash"]
     count = len(entries)
-    last = {"sequenceNumber": count, "entryHash": prev} if count else None
-    if head is not None and (count, prev) != head:
-        return {"valid": False, "entries": count, "head": None, "firstBrokenSequence": count + 1,
-                "reason": f"the head given is entry {head[0]}, but the entries end at {count}"}
-    return {"valid": True, "entries": count, "head": last, "firstBrokenSequence": None}
+    end = first + count - 1
+    last = {"sequenceNumber": end, "entryHash": prev} if count else None
+    if head is not None and (end, prev) != head:
+        return {"valid": False, "entries": count, "head": None, "firstBrokenSequence": end + 1,
+                "reason": f"the head given is entry {head[0]}, but the entries end at {end}"}
+    out = {"valid": True, "entries": count, "head": last, "firstBrokenSequence": None}
+    if first > 1:
+        out["expiredBefore"] = first
+    return out
+
+
+def expired_start(entries, checkpoints, jwk, retention_days, now_ms):
+    """None when the entries before the first one given may be missing because they expired:
+    a signed checkpoint below it is older than the retention period; else why not."""
+    first = entries[0]
+    k = first.get("sequenceNumber")
+    missing = f"entries 1 to {k - 1} are missing"
+    if checkpoints is None:
+        return f"{missing}; give --checkpoints and --public-key to show they expired"
+    below = [cp for cp in checkpoints if cp.get("sequenceNumber", 0) < k]
+    if not below:
+        return f"{missing}, and no signed checkpoint below them shows they expired"
+    cp = max(below, key=lambda c: c["sequenceNumber"])
+    claims = open_checkpoint(cp["jws"], jwk)
+    if claims["sequenceNumber"] != cp["sequenceNumber"] or claims["organization"] != first.get("organization"):
+        return f"the checkpoint at {cp['sequenceNumber']} signs another entry"
+    if claims["timestamp"] + retention_days * DAY_MS > now_ms + EXPIRY_SLACK_MS:
+        return (f"{missing}, but entry {claims['sequenceNumber']} was signed at {claims['timestamp']} and is not "
+                "past its retention period: the chain was cut")
+    if claims["sequenceNumber"] + 1 == k and first.get("prevEntryHash") != claims["entryHash"]:
+        return f"the first remaining entry does not follow the entry checkpoint {claims['sequenceNumber']} signed"
+    return None
 
 
 def _b64d(s):
@@ -112,7 +152,10 @@ def open_checkpoint(jws, jwk):
 
 
 def check_checkpoints(entries, checkpoints, jwk):
-    """None when every signed checkpoint names the entry the export holds; else what breaks."""
+    """None when every signed checkpoint names the entry the export holds (those below its first
+    entry: only their signatures); else what breaks."""
+    first = entries[0]["sequenceNumber"] if entries else 1
+    end = first + len(entries) - 1
     for cp in checkpoints:
         try:
             claims = open_checkpoint(cp["jws"], jwk)
@@ -120,10 +163,12 @@ def check_checkpoints(entries, checkpoints, jwk):
             return {"valid": False, "entries": len(entries), "head": None,
                     "firstBrokenSequence": cp.get("sequenceNumber"), "reason": str(e)}
         seq = claims["sequenceNumber"]
-        if seq > len(entries):
-            return {"valid": False, "entries": len(entries), "head": None, "firstBrokenSequence": len(entries) + 1,
-                    "reason": f"the entries end at {len(entries)}, but a signed checkpoint names entry {seq}"}
-        if entries[seq - 1].get("entryHash") != claims["entryHash"]:
+        if seq > end:
+            return {"valid": False, "entries": len(entries), "head": None, "firstBrokenSequence": end + 1,
+                    "reason": f"the entries end at {end}, but a signed checkpoint names entry {seq}"}
+        if seq < first:
+            continue
+        if entries[seq - first].get("entryHash") != claims["entryHash"]:
             return {"valid": False, "entries": len(entries), "head": None, "firstBrokenSequence": seq,
                     "reason": "the entry is not the one its signed checkpoint names: the chain was rewritten"}
     return None
@@ -156,6 +201,8 @@ def main(argv=None):
     ve.add_argument("--head", help="SEQ:HASH the chain must end at")
     ve.add_argument("--checkpoints", help="the answer of GET /v1/audit/checkpoints")
     ve.add_argument("--public-key", help="the checkpoint key's public JWK (a file)")
+    ve.add_argument("--retention-days", type=int, default=2562, help="the stack's AuditRetentionDays")
+    ve.add_argument("--now", type=int, help="Unix milliseconds to judge expiry at (default: now)")
     args = ap.parse_args(argv)
     if args.cmd == "export":
         token = os.environ.get("TRUSTFN_TOKEN")
@@ -182,7 +229,20 @@ def main(argv=None):
     except (OSError, ValueError, KeyError) as e:
         print(f"unusable input: {e}", file=sys.stderr)
         return 2
-    result = verify(entries, head)
+    first, prev = 1, GENESIS
+    if entries and isinstance(entries[0], dict) and isinstance(entries[0].get("sequenceNumber"), int) \
+            and entries[0]["sequenceNumber"] > 1:
+        import time
+        now_ms = args.now if args.now is not None else int(time.time() * 1000)
+        try:
+            why = expired_start(entries, checkpoints, jwk, args.retention_days, now_ms)
+        except (ValueError, KeyError) as e:
+            why = f"the checkpoint below the first entry: {e}"
+        if why:
+            print(json.dumps({"valid": False, "entries": 0, "head": None, "firstBrokenSequence": 1, "reason": why}))
+            return 1
+        first, prev = entries[0]["sequenceNumber"], entries[0].get("prevEntryHash")
+    result = verify(entries, head, first, prev)
     if result["valid"] and checkpoints is not None:
         result = check_checkpoints(entries, checkpoints, jwk) or dict(result, checkpoints=len(checkpoints))
     print(json.dumps(result))

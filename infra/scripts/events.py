@@ -83,6 +83,7 @@ SAMPLES = {
                             "crlDistributionPointUri": "https://crl.example.gov/iaca.crl"},
         "signerKeyDescriptor": KMS_KEY}),
     "x509-certificates-issued": ({"target": "demo.tenant1.x509"}, None),
+    "x509-certificates-report": ({"target": "demo.tenant1.x509", "query": {"format": "json"}}, None),
     "x509-crls": ({"target": "demo.tenant1.x509"}, None),
     "x509-certificates-revoke": ({"target": "demo.tenant1.x509"}, {"serialNumber": "00", "reason": "keyCompromise"}),
     "store-certificates-add": ({"target": "demo.tenant1.store1.manual"}, {"type": "base", "certificatePem": FIXTURE_PEM}),

@@ -210,6 +210,17 @@ SCHEMAS = {
         "iacaSerialNumber": {"type": ["string", "null"]}, "state": {"enum": ["valid", "revoked"]},
         "revocation": {"type": ["object", "null"]}, "certificatePEM": {"type": ["string", "null"]},
         "crlPublished": {"type": "boolean"}, "crl": JSON_OBJ}},
+    "ReportRow": {"type": "object", "description": "one certificate of the audit report (the CSV has the same "
+                                                   "columns in this order)", "properties": {
+        "id": ref("Target"), "profile": {"enum": ["iaca", "document-signer", "status-list-signer", "unknown"]},
+        "serialNumber": {"type": "string"}, "iacaSerialNumber": {"type": ["string", "null"]},
+        "subject": {"type": ["string", "null"]}, "issuer": {"type": "string"},
+        "notBefore": {"type": ["string", "null"], "format": "date-time"},
+        "notAfter": {"type": ["string", "null"], "format": "date-time"},
+        "sha256Fingerprint": {"type": ["string", "null"]}, "keyPath": {"type": ["string", "null"]},
+        "state": {"enum": ["valid", "revoked"]},
+        "revocationDate": {"type": ["string", "null"], "format": "date-time"},
+        "revocationReason": {"type": ["string", "null"]}, "createdAt": {"type": "string"}}},
     "Crl": {"type": "object", "required": ["iaca", "iacaSerialNumber"], "properties": {
         "iaca": ref("Target"), "iacaSerialNumber": {"type": "string"}, "iacaSubject": {"type": "string"},
         "url": {"type": ["string", "null"]}, "number": {"type": ["integer", "null"]},
@@ -386,6 +397,14 @@ OPS = {
                                  "x509-service-api", None, "200",
                                  json_resp("issued", {"type": "array", "items": ref("IssuedRecord")}),
                                  ["400", "401", "403", "404"]),
+    "x509-certificates-report": ("Audit report: every certificate the service issued with its revocation state, as CSV or "
+                                 "JSON, up to 10,000 rows a page; the page's SHA-256 (x-report-sha256) is in the audit log",
+                                 "x509-service-api", None, "200",
+                                 {"description": "report page (x-report-sha256: SHA-256 of the body; x-next-cursor)",
+                                  "content": {"text/csv": {"schema": {"type": "string"}},
+                                              "application/json": {"schema": {"type": "array",
+                                                                              "items": ref("ReportRow")}}}},
+                                 ["400", "401", "403", "404"]),
     "x509-crls": ("Per IACA: its CRL's number, thisUpdate, nextUpdate, revoked count, URL and last publish error",
                   "x509-service-api", None, "200", json_resp("CRLs", {"type": "array", "items": ref("Crl")}),
                   ["400", "401", "403", "404"]),
@@ -448,6 +467,10 @@ def render():
             params += [{"name": "iaca", "in": "query", "description": "an IACA's serial: what it signed",
                         "schema": {"type": "string"}},
                        {"name": "state", "in": "query", "schema": {"enum": ["valid", "revoked"]}}]
+        if fn == "x509-certificates-report":
+            params += [{"name": "format", "in": "query", "schema": {"enum": ["csv", "json"], "default": "csv"}},
+                       {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 10000}},
+                       {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
         if fn == "status-credential-entries":
             params.append(P_IDEMPOTENCY)
         if fn == "events-query":

@@ -12,7 +12,7 @@ import uuid
 
 import routes
 from conftest import ROOT, assert_error, table_items
-from test_x509 import iaca_body, key, seed
+from test_x509 import ds_body, iaca_body, key, seed
 
 sys.path.insert(0, str(ROOT / "infra" / "scripts"))
 import audit_verify  # noqa: E402
@@ -241,6 +241,33 @@ def test_signed_checkpoints_catch_a_chain_rewritten_with_its_head(api, ddb, stac
             ddb.put_item(TableName="trustfn", Item=item)
     assert verify(api, org)["valid"]
 
+    # The first four entries leave the table. Past the retention period after the checkpoint that
+    # signed entry 4, that is expiry: the offline verifier starts at entry 5. Now, it is a cut, and
+    # the service says so too.
+    api.tenant(f"{org}.t9")
+    log = entries(api, org)
+    (tmp_path / "expired.json").write_text(json.dumps(log[4:]))
+    offline = lambda now: subprocess.run(  # noqa: E731
+        [VENV_PY, str(ROOT / "infra/scripts/audit_verify.py"), "verify", str(tmp_path / "expired.json"),
+         "--checkpoints", str(tmp_path / "cps.json"), "--public-key", str(tmp_path / "key.jwk"),
+         "--retention-days", "30", "--now", str(now)], capture_output=True, text=True)
+    later = offline(claims["timestamp"] + 31 * 86_400_000)
+    assert later.returncode == 0, later.stdout + later.stderr
+    assert json.loads(later.stdout)["expiredBefore"] == 5
+    cut = offline(claims["timestamp"] + 86_400_000)
+    assert cut.returncode == 1 and "was cut" in json.loads(cut.stdout)["reason"], cut.stdout
+    gone = [i for i in table_items(ddb, audit=True) if i["pk"]["S"] == f"L#{org}" and int(i["sk"]["S"]) <= 4]
+    assert len(gone) == 4
+    try:
+        for item in gone:
+            ddb.delete_item(TableName="trustfn", Key={"pk": item["pk"], "sk": item["sk"]})
+        v = verify(api, org)
+        assert (v["valid"], v["firstBrokenSequence"]) == (False, 1) and "was cut" in v["reason"], v
+    finally:
+        for item in gone:
+            ddb.put_item(TableName="trustfn", Item=item)
+    assert verify(api, org)["valid"]
+
 
 def test_events_follow_the_walt_id_shape_and_count_by_group(api):
     """POST /v1/events/query (walt.id "Events and Metrics"): operational events derived from the
@@ -279,6 +306,80 @@ def test_the_offline_verifier_computes_the_hash_of_the_fixed_vector():
          "action": "kms-key-generate", "target": "acme.t1.kms.k1", "outcome": "success", "requestId": "r-1",
          "changes": [{"op": "create", "id": "acme.t1.kms.k1", "kind": "key"}], "prevEntryHash": "GENESIS"}
     assert audit_verify.entry_hash(e) == "976548825f97b2f236ef587983ada44925f21c6fe6c2d21b2b090f2130c79f38"
+
+
+def _serial(pem):
+    from cryptography import x509
+    return format(x509.load_pem_x509_certificate(pem.encode()).serial_number, "x")
+
+
+def _hex(serial):
+    return serial.replace(":", "").lower().lstrip("0")
+
+
+def test_the_certificate_report_lists_what_was_issued_and_its_hash_is_on_the_log(api):
+    org, t = seed(api, stores=0)
+    key(api, t, "iaca")
+    key(api, t, "ds")
+    base = f"/v1/{t}.x509/x509-service-api"
+    iaca = api.post(f"{base}/iso/iacas", json=iaca_body(t))
+    assert iaca.status_code == 201, iaca.text
+    serials = []
+    for _ in range(2):
+        r = api.post(f"{base}/iso/document-signers", json=ds_body(t, iaca.json()["certificatePEM"]))
+        assert r.status_code == 201, r.text
+        serials.append(_serial(r.json()["certificatePEM"]))
+    r = api.post(f"{base}/certificates/revoke", json={"serialNumber": serials[0], "reason": "keyCompromise"})
+    assert r.status_code == 200, r.text
+
+    csv_page = api.get(f"{base}/certificates/report")
+    assert csv_page.status_code == 200, csv_page.text
+    assert csv_page.headers["content-type"].startswith("text/csv")
+    assert csv_page.headers["x-report-sha256"] == hashlib.sha256(csv_page.content).hexdigest()
+    assert "x-next-cursor" not in csv_page.headers
+    import csv as csv_mod
+    import io
+    rows = list(csv_mod.DictReader(io.StringIO(csv_page.text)))
+    assert [r["profile"] for r in rows] == ["iaca", "document-signer", "document-signer"]
+    iaca_serial = _serial(iaca.json()["certificatePEM"])
+    assert _hex(rows[0]["serialNumber"]) == iaca_serial and rows[0]["iacaSerialNumber"] == ""
+    state = {_hex(r["serialNumber"]): (r["state"], r["revocationReason"]) for r in rows[1:]}
+    assert state == {serials[0]: ("revoked", "keyCompromise"), serials[1]: ("valid", "")}
+    assert all(_hex(r["iacaSerialNumber"]) == iaca_serial and r["sha256Fingerprint"] for r in rows[1:])
+    assert all(r["keyPath"] == f"{t}.kms.ds" for r in rows[1:])
+
+    # JSON, one row a page: the cursor walks the same rows, and every page's hash is on the log.
+    pages, cursor = [], None
+    while True:
+        q = "?format=json&limit=1" + (f"&cursor={cursor}" if cursor else "")
+        p = api.get(f"{base}/certificates/report{q}")
+        assert p.status_code == 200, p.text
+        assert p.headers["x-report-sha256"] == hashlib.sha256(p.content).hexdigest()
+        pages.append(p)
+        cursor = p.headers.get("x-next-cursor")
+        if not cursor:
+            break
+    got = [row for p in pages for row in p.json()]
+    assert [r["serialNumber"] for r in got] == [r["serialNumber"] for r in rows]
+    dates = {_hex(r["serialNumber"]): r["revocationDate"] for r in got[1:]}
+    assert dates[serials[0]] and dates[serials[1]] is None
+    logged = [c for e in entries(api, org) for c in e["changes"] if c.get("op") == "report"]
+    assert [c["reportSha256"] for c in logged] == [csv_page.headers["x-report-sha256"]] + [
+        p.headers["x-report-sha256"] for p in pages]
+    assert [c["rows"] for c in logged] == [3] + [len(p.json()) for p in pages]
+    assert logged[0]["complete"] and logged[-1]["complete"] and not logged[1]["complete"]
+    assert verify(api, org)["valid"]
+
+    # Bad input: 400 and nothing logged; another organization's key: 403.
+    n = len(entries(api, org))
+    for q in ["format=xml", "limit=0", "limit=10001", "cursor=bogus", "offset=1"]:
+        assert_error(api.get(f"{base}/certificates/report?{q}"), 400)
+    assert len(entries(api, org)) == n
+    other = api.org()
+    role = api.role(other, "lister", [{"target": other, "action": "x509-issued-certificate-list", "operation": "ADD"}])
+    token, _ = api.key(other, [role])
+    assert_error(api.get(f"{base}/certificates/report", token=token), 403)
+    assert all(c.get("op") != "report" for e in entries(api, org)[n:] for c in e["changes"])
 
 
 def test_zz_every_chain_verifies_and_every_change_route_left_entries(api, ddb):

@@ -14,7 +14,8 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     // The organization named in the body is authorized before anything is read.
     let auth = p.authorize::<act::AuditView>(&target)?;
     let key = app.audit_checkpoint_key().await?.map(|(_, public)| public);
-    verify::verify(app.repo().await, &auth, key).await
+    let retention = verify::Retention::now(app.audit_retention_days());
+    verify::verify(app.repo().await, &auth, key, retention).await
 }
 
 #[tokio::main]

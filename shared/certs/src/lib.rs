@@ -1,11 +1,12 @@
 //! The X.509 Certificate and Store services: issuance ([`issuance`]), what a service issued
 //! ([`inventory`]), revocation ([`revocation`]) and the CRLs published for it
-//! ([`crl_publication`]), and the X.509 stores ([`store`]).
+//! ([`crl_publication`]), its audit report ([`report`]), and the X.509 stores ([`store`]).
 
 pub mod answer;
 pub mod crl_publication;
 mod error;
 pub mod inventory;
 pub mod issuance;
+pub mod report;
 pub mod revocation;
 pub mod store;

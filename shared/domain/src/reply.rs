@@ -9,11 +9,14 @@ use crate::error::ApiError;
 pub const DEFAULT_PAGE: usize = 100;
 pub const MAX_PAGE: usize = 1000;
 
-/// A successful answer: status, optional JSON body, extra headers.
+/// A successful answer: status, optional JSON body (or a text body of its own media type),
+/// extra headers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
     pub status: u16,
     pub body: Option<Value>,
+    /// A body that is not JSON: its `Content-Type` and text (then `body` is `None`).
+    pub text: Option<(&'static str, String)>,
     pub headers: Vec<(&'static str, String)>,
 }
 
@@ -22,6 +25,7 @@ impl Reply {
         Reply {
             status,
             body: Some(body),
+            text: None,
             headers: Vec::new(),
         }
     }
@@ -36,6 +40,16 @@ impl Reply {
         Reply {
             status,
             body: None,
+            text: None,
+            headers: Vec::new(),
+        }
+    }
+    /// A text answer of media type `content_type`, sent as given.
+    pub fn text(status: u16, content_type: &'static str, text: String) -> Reply {
+        Reply {
+            status,
+            body: None,
+            text: Some((content_type, text)),
             headers: Vec::new(),
         }
     }

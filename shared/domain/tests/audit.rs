@@ -4,11 +4,17 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use trustfn_domain::audit::{self, context, verify::verify_chain, Actor, Audited, Entry};
+use trustfn_domain::audit::verify::{verify_chain, Retention};
+use trustfn_domain::audit::{self, context, Actor, Audited, Entry};
 use trustfn_domain::auth::{act, Principal};
 use trustfn_domain::model::{Record, Tenant};
 use trustfn_domain::repo::{Op, RepoError, Repository};
 use trustfn_testkit::{api_key, seed_tenant, t, MemoryRepo};
+
+/// The default retention, seen now.
+fn keep() -> Retention {
+    Retention::now(audit::DEFAULT_RETENTION_DAYS)
+}
 
 fn tenant(id: &str) -> Record {
     Record::new(
@@ -121,7 +127,7 @@ async fn each_change_leaves_one_entry_in_its_commit_and_the_chain_verifies() {
     assert_eq!(change["id"], "acme.t3");
     assert_eq!(change["kind"], "tenant");
     assert!(entries(&repo, "other").await.is_empty());
-    let v = verify_chain(&repo, "acme", None).await.unwrap();
+    let v = verify_chain(&repo, "acme", None, keep()).await.unwrap();
     assert!(v.valid && v.entries == 2, "{v:?}");
     // Outside a request (the scheduled refresh), trustfn is the actor.
     repo.commit(create("acme.t4")).await.unwrap();
@@ -153,7 +159,7 @@ async fn concurrent_changes_of_one_organization_keep_the_chain_gapless() {
     let seqs: Vec<u64> = got.iter().map(|e| e.sequence_number).collect();
     assert_eq!(seqs, (1..=16).collect::<Vec<_>>());
     assert!(
-        verify_chain(repo.as_ref(), "acme", None)
+        verify_chain(repo.as_ref(), "acme", None, keep())
             .await
             .unwrap()
             .valid
@@ -204,7 +210,7 @@ async fn editing_removing_or_reordering_an_entry_is_found() {
             }
             _ => inner.tamper_audit("acme", 4, None).await,
         }
-        let v = verify_chain(&repo, "acme", None).await.unwrap();
+        let v = verify_chain(&repo, "acme", None, keep()).await.unwrap();
         assert!(!v.valid, "{tamper}: {v:?}");
         let want = if tamper == "truncate" { 4 } else { 2 };
         assert_eq!(v.first_broken_sequence, Some(want), "{tamper}: {v:?}");
@@ -247,7 +253,9 @@ async fn a_chain_rewritten_with_every_later_hash_recomputed_is_found_by_its_sign
         .await
         .unwrap();
     assert_eq!(again.due, 0);
-    let v = verify_chain(&repo, "acme", Some(&public)).await.unwrap();
+    let v = verify_chain(&repo, "acme", Some(&public), keep())
+        .await
+        .unwrap();
     assert!(v.valid, "{v:?}");
     assert_eq!(v.checkpoint.map(|c| c.sequence_number), Some(3));
 
@@ -267,10 +275,15 @@ async fn a_chain_rewritten_with_every_later_hash_recomputed_is_found_by_its_sign
     }
     inner.tamper_audit_head("acme", 3, &log[2].entry_hash).await;
     assert!(
-        verify_chain(&repo, "acme", None).await.unwrap().valid,
+        verify_chain(&repo, "acme", None, keep())
+            .await
+            .unwrap()
+            .valid,
         "only the checkpoint can tell"
     );
-    let v = verify_chain(&repo, "acme", Some(&public)).await.unwrap();
+    let v = verify_chain(&repo, "acme", Some(&public), keep())
+        .await
+        .unwrap();
     assert_eq!(
         (v.valid, v.first_broken_sequence),
         (false, Some(3)),
@@ -286,11 +299,98 @@ async fn a_chain_rewritten_with_every_later_hash_recomputed_is_found_by_its_sign
     let log = entries(&repo, "acme").await;
     inner.tamper_audit("acme", 3, None).await;
     inner.tamper_audit_head("acme", 2, &log[1].entry_hash).await;
-    assert!(verify_chain(&repo, "acme", None).await.unwrap().valid);
-    let v = verify_chain(&repo, "acme", Some(&public)).await.unwrap();
+    assert!(
+        verify_chain(&repo, "acme", None, keep())
+            .await
+            .unwrap()
+            .valid
+    );
+    let v = verify_chain(&repo, "acme", Some(&public), keep())
+        .await
+        .unwrap();
     assert_eq!(
         (v.valid, v.first_broken_sequence),
         (false, Some(3)),
+        "{v:?}"
+    );
+}
+
+#[tokio::test]
+async fn entries_gone_at_the_end_of_retention_verify_from_a_signed_checkpoint_and_a_cut_does_not() {
+    use trustfn_domain::audit::checkpoint;
+    use trustfn_domain::ports::KeyManager;
+    let kms = trustfn_testkit::FakeKms::default();
+    let (arn, public) = kms.add_key(trustfn_signer::Curve::P256);
+    let signer = kms.signer(&arn, public.clone());
+    let day = 86_400_000;
+    let now = chrono::Utc::now().timestamp_millis();
+    // Entries 1-3, a checkpoint of 3, entries 4-6; then 1-3 (or 1-4) leave the table.
+    let chain = |gone: u64| {
+        let kms_signer = &signer;
+        async move {
+            let (repo, inner) = world_with_store().await;
+            tenants(&repo, 2..5).await;
+            checkpoint::run(&repo, kms_signer.as_ref(), now, now + 10_000, 30)
+                .await
+                .unwrap();
+            tenants(&repo, 5..8).await;
+            for seq in 1..=gone {
+                inner.tamper_audit("acme", seq, None).await;
+            }
+            (repo, inner)
+        }
+    };
+    let retention = |days_later: i64| Retention {
+        retention_days: 30,
+        now_ms: now + days_later * day,
+    };
+    for gone in [3, 4] {
+        let (repo, _) = chain(gone).await;
+        // 31 days on, entries of 30-day retention have expired: the chain starts after them.
+        let v = verify_chain(&repo, "acme", Some(&public), retention(31))
+            .await
+            .unwrap();
+        assert!(v.valid, "{v:?}");
+        assert_eq!(
+            (
+                v.expired_before,
+                v.entries,
+                v.head.map(|h| h.sequence_number)
+            ),
+            (Some(gone + 1), 6 - gone, Some(6))
+        );
+        // The same entries gone on day 10: cut, not expired.
+        let v = verify_chain(&repo, "acme", Some(&public), retention(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            (v.valid, v.first_broken_sequence),
+            (false, Some(1)),
+            "{v:?}"
+        );
+        assert!(v.reason.unwrap().contains("was cut"));
+        // Without the checkpoint key nothing shows they expired.
+        let v = verify_chain(&repo, "acme", None, retention(31))
+            .await
+            .unwrap();
+        assert!(!v.valid, "{v:?}");
+    }
+    // A first remaining entry rewritten (and resealed) to start a chain of its own: it does
+    // not follow the entry the checkpoint signed.
+    let (repo, inner) = chain(3).await;
+    let mut log = entries(&repo, "acme").await;
+    assert_eq!(log[0].sequence_number, 4);
+    log[0].prev_entry_hash = "0".repeat(64);
+    let forged = log[0].clone().seal().unwrap();
+    inner
+        .tamper_audit("acme", 4, Some(forged.to_canonical().unwrap()))
+        .await;
+    let v = verify_chain(&repo, "acme", Some(&public), retention(31))
+        .await
+        .unwrap();
+    assert_eq!(
+        (v.valid, v.first_broken_sequence),
+        (false, Some(1)),
         "{v:?}"
     );
 }

@@ -343,12 +343,16 @@ pub fn respond(method: &str, path: &str, out: Result<Reply, ApiError>) -> Respon
             for (k, v) in &reply.headers {
                 b = b.header(*k, v.as_str());
             }
-            match reply.body {
-                Some(v) => b
+            match (reply.body, reply.text) {
+                (Some(v), _) => b
                     .header(header::CONTENT_TYPE, "application/json")
                     .body(Body::Text(v.to_string()))
                     .expect("valid response"),
-                None => b.body(Body::Empty).expect("valid response"),
+                (None, Some((media_type, text))) => b
+                    .header(header::CONTENT_TYPE, media_type)
+                    .body(Body::Text(text))
+                    .expect("valid response"),
+                (None, None) => b.body(Body::Empty).expect("valid response"),
             }
         }
         Err(e) => {

@@ -9,153 +9,25 @@
 //! one update, the largest item, the size the whole-list item of the previous design would have
 //! for the same statuses, and the process's peak RSS.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use async_trait::async_trait;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use rand::seq::IndexedRandom;
 use rand::SeedableRng;
 use serde_json::{json, Value};
 use trustfn_domain::auth::act;
-use trustfn_domain::model::{KeyDoc, Record, Service, StatusServiceConfig};
-use trustfn_domain::repo::{
-    Chunk, Op, Page, Pending, Remembered, RepoError, Repository, TokenRecord,
-};
+use trustfn_domain::repo::{Op, Pending, Repository};
 use trustfn_domain::Target;
 use trustfn_publish::{Clock, PublishDeps, SystemClock};
-use trustfn_signer::Curve;
 use trustfn_status::config::{self, CreateConfig};
 use trustfn_status::entries::{self, Allocate};
 use trustfn_status::update::{self, UpdateBody};
-use trustfn_testkit::memory::{chunk_size, item_size, pending_size, MemoryRepo};
-use trustfn_testkit::{
-    admin, attach, registry_config, seed, seed_tenant, FakeKms, FakeSecrets, RecordingRegistry,
-};
+use trustfn_testkit::memory::{item_size, pending_size};
+use trustfn_testkit::{admin, seed_status_service, FakeKms, FakeSecrets, RecordingRegistry};
+use trustfn_testkit::{MemoryRepo, Metered};
 
 const CFG: &str = "acme.t1.st.national";
-
-/// Counts the bytes of every item a write stores (as DynamoDB sizes them; a delete counts its key).
-struct Counting {
-    inner: MemoryRepo,
-    bytes: AtomicUsize,
-    largest: AtomicUsize,
-}
-
-impl Counting {
-    fn add(&self, n: usize) {
-        self.bytes.fetch_add(n, Ordering::Relaxed);
-        self.largest.fetch_max(n, Ordering::Relaxed);
-    }
-    fn take(&self) -> usize {
-        self.bytes.swap(0, Ordering::Relaxed)
-    }
-}
-
-#[async_trait]
-impl Repository for Counting {
-    async fn get(&self, id: &Target) -> Result<Option<Record>, RepoError> {
-        self.inner.get(id).await
-    }
-    async fn get_many(&self, ids: &[Target]) -> Result<Vec<Record>, RepoError> {
-        self.inner.get_many(ids).await
-    }
-    async fn children(
-        &self,
-        parent: Option<&Target>,
-        limit: usize,
-        cursor: Option<&str>,
-    ) -> Result<Page, RepoError> {
-        self.inner.children(parent, limit, cursor).await
-    }
-    async fn dependencies(&self, from: &Target) -> Result<Vec<Target>, RepoError> {
-        self.inner.dependencies(from).await
-    }
-    async fn dependants(&self, to: &Target) -> Result<Vec<Target>, RepoError> {
-        self.inner.dependants(to).await
-    }
-    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>, RepoError> {
-        self.inner.token(hash).await
-    }
-    async fn due(&self, before: i64, limit: usize) -> Result<Vec<Target>, RepoError> {
-        self.inner.due(before, limit).await
-    }
-    async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {
-        self.inner.pending(list, limit).await
-    }
-    async fn has_pending(&self, list: &Target, seq: &str) -> Result<bool, RepoError> {
-        self.inner.has_pending(list, seq).await
-    }
-    async fn next_seq(&self, list: &Target) -> Result<u64, RepoError> {
-        self.inner.next_seq(list).await
-    }
-    async fn chunks(&self, list: &Target, nos: &[u32]) -> Result<Vec<Chunk>, RepoError> {
-        self.inner.chunks(list, nos).await
-    }
-    async fn all_chunks(&self, list: &Target) -> Result<Vec<Chunk>, RepoError> {
-        self.inner.all_chunks(list).await
-    }
-    async fn revoked(
-        &self,
-        iaca: &Target,
-    ) -> Result<Vec<trustfn_domain::repo::RevokedEntry>, RepoError> {
-        self.inner.revoked(iaca).await
-    }
-    async fn audit_head(&self, chain: &str) -> Result<Option<(u64, String)>, RepoError> {
-        self.inner.audit_head(chain).await
-    }
-    async fn audit_due(&self, before: i64, limit: usize) -> Result<Vec<String>, RepoError> {
-        self.inner.audit_due(before, limit).await
-    }
-    async fn audit_checkpoints(
-        &self,
-        chain: &str,
-        below: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<(u64, String)>, RepoError> {
-        self.inner.audit_checkpoints(chain, below, limit).await
-    }
-    async fn audit_entries(
-        &self,
-        chain: &str,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<String>, RepoError> {
-        self.inner.audit_entries(chain, after, limit).await
-    }
-    async fn reserve(
-        &self,
-        list: &Target,
-        count: u64,
-        limit: u64,
-    ) -> Result<Option<u64>, RepoError> {
-        // The counter item: its key and one number.
-        self.add(2 + 2 + list.as_str().len() + 2 + 1 + 1 + 8);
-        self.inner.reserve(list, count, limit).await
-    }
-    async fn reserved(&self, list: &Target) -> Result<u64, RepoError> {
-        self.inner.reserved(list).await
-    }
-    async fn purge_list(&self, list: &Target) -> Result<usize, RepoError> {
-        self.inner.purge_list(list).await
-    }
-    async fn remembered(&self, scope: &Target, key: &str) -> Result<Option<Remembered>, RepoError> {
-        self.inner.remembered(scope, key).await
-    }
-    async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError> {
-        for op in &ops {
-            self.add(match op {
-                Op::Create(r) | Op::Replace { record: r, .. } => item_size(r),
-                Op::PutChunk { list, data, .. } => chunk_size(list, data),
-                Op::AddPending(p) => pending_size(p),
-                Op::RemovePending { list, seq } => 2 + 2 + list.as_str().len() + 2 + seq.len(),
-                _ => 64,
-            });
-        }
-        self.inner.commit(ops).await
-    }
-}
 
 fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
@@ -183,11 +55,7 @@ async fn main() {
     let size: u64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(1 << 20);
     let bits: u8 = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1);
     let runs: usize = args.get(3).and_then(|a| a.parse().ok()).unwrap_or(15);
-    let repo = Counting {
-        inner: MemoryRepo::new(),
-        bytes: AtomicUsize::new(0),
-        largest: AtomicUsize::new(0),
-    };
+    let repo = Metered::new(MemoryRepo::new());
     let kms = FakeKms::default();
     let registry = RecordingRegistry::default();
     let deps = PublishDeps {
@@ -198,22 +66,7 @@ async fn main() {
         // A bench publishes as long as it takes.
         deadline_ms: SystemClock.now_ms() + 3_600_000,
     };
-    seed_tenant(&repo, "acme.t1").await;
-    seed(&repo, "acme.t1.kms", Service::Kms(Default::default())).await;
-    let (arn, public) = kms.add_key(Curve::P256);
-    let key = KeyDoc {
-        key_type: Curve::P256,
-        public_key: public,
-        kms_key_arn: trustfn_domain::model::KeyArn::parse(&arn).unwrap(),
-        imported: false,
-    };
-    seed(&repo, "acme.t1.kms.k", key).await;
-    let st = Service::CredentialStatus(StatusServiceConfig {
-        registry: registry_config(),
-        extra: Default::default(),
-    });
-    seed(&repo, "acme.t1.st", st).await;
-    attach(&repo, "acme.t1.st", "acme.t1.kms").await;
+    seed_status_service(&repo, &kms).await;
     let body: CreateConfig = serde_json::from_value(json!({"kid": "acme.t1.kms.k",
         "config": {"type": "TokenStatusList", "statusSize": bits, "size": size}}))
     .unwrap();
@@ -363,7 +216,7 @@ async fn main() {
         "update_request_bytes": median(one_request_bytes),
         "update_call_bytes": median(one_bytes), "update_call_ms": median(one_ms),
         "update_1000_call_bytes": median(batch_bytes), "update_1000_call_ms": median(batch_ms),
-        "largest_item": largest_chunk.max(list_record).max(repo.largest.load(Ordering::Relaxed)),
+        "largest_item": largest_chunk.max(list_record).max(repo.largest()),
         "chunks": chunks, "list_record": list_record,
         "published_bytes": jwt.len(), "previous_item_bytes": previous_item,
         "setup_s": setup_s, "rss_before_updates_kib": rss_before_updates,

@@ -9,9 +9,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64U;
 use base64::Engine;
 use serde_json::{json, Value};
 use trustfn_domain::auth::{act, Operation};
-use trustfn_domain::model::{
-    KeyDoc, Lease, Service, StatusConfig, StatusList, StatusServiceConfig,
-};
+use trustfn_domain::model::{KeyDoc, Lease, Service, StatusConfig, StatusList};
 use trustfn_domain::repo::{Op, Pending, Repository};
 use trustfn_domain::resource::load_as;
 use trustfn_publish::{Clock, Cx, FakeClock, PublishDeps, RefreshReport, SystemClock};
@@ -22,8 +20,7 @@ use trustfn_status::update::{self, UpdateBody};
 use trustfn_status::{view, StatusLists};
 use trustfn_testkit::MemoryRepo;
 use trustfn_testkit::{
-    admin, api_key, attach, registry_config, seed, seed_tenant, t, FakeKms, FakeSecrets,
-    RecordingRegistry,
+    admin, api_key, seed, seed_status_service, t, FakeKms, FakeSecrets, RecordingRegistry,
 };
 
 const CFG: &str = "acme.t1.st.revocations";
@@ -69,25 +66,7 @@ impl World {
             public: Vec::new(),
             clock,
         };
-        let r = &w.repo;
-        seed_tenant(r, "acme.t1").await;
-        seed(r, "acme.t1.kms", Service::Kms(Default::default())).await;
-        let (arn, public) = w.kms.add_key(Curve::P256);
-        w.public = public.point.clone();
-        let key = KeyDoc {
-            key_type: Curve::P256,
-            public_key: public,
-            kms_key_arn: trustfn_domain::model::KeyArn::parse(&arn).unwrap(),
-            imported: false,
-        };
-        let r = &w.repo;
-        seed(r, "acme.t1.kms.k", key).await;
-        let st = Service::CredentialStatus(StatusServiceConfig {
-            registry: registry_config(),
-            extra: Default::default(),
-        });
-        seed(r, "acme.t1.st", st).await;
-        attach(r, "acme.t1.st", "acme.t1.kms").await;
+        w.public = seed_status_service(&w.repo, &w.kms).await.point;
         w
     }
 

@@ -5,7 +5,9 @@
 //! the repository port in memory with DynamoDB's semantics.
 
 pub mod memory;
+pub mod metered;
 pub use memory::MemoryRepo;
+pub use metered::Metered;
 mod faulty;
 mod kms;
 mod registry;

@@ -126,6 +126,7 @@ pub fn pending_size(p: &Pending) -> usize {
         + ("changes".len() + changes)
         + ("rpk".len() + 6)
         + ("rat".len() + 8)
+        + p.by.as_ref().map_or(0, |b| "by".len() + b.len())
 }
 
 fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {

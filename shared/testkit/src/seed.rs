@@ -82,3 +82,31 @@ pub async fn attach(repo: &dyn Repository, from: &str, to: &str) {
     .await
     .unwrap();
 }
+
+/// The status service the status tests and benchmarks run on: tenant `acme.t1`, a KMS service
+/// `acme.t1.kms` with a P-256 key `acme.t1.kms.k` held by `kms`, and a credential-status service
+/// `acme.t1.st` (registry: [`crate::registry_config`]) that depends on it. Returns the key's
+/// public key.
+pub async fn seed_status_service(
+    repo: &dyn Repository,
+    kms: &crate::FakeKms,
+) -> trustfn_signer::PublicKey {
+    use trustfn_domain::model::{KeyArn, KeyDoc, Service, StatusServiceConfig};
+    seed_tenant(repo, "acme.t1").await;
+    seed(repo, "acme.t1.kms", Service::Kms(Default::default())).await;
+    let (arn, public) = kms.add_key(trustfn_signer::Curve::P256);
+    let key = KeyDoc {
+        key_type: trustfn_signer::Curve::P256,
+        public_key: public.clone(),
+        kms_key_arn: KeyArn::parse(&arn).unwrap(),
+        imported: false,
+    };
+    seed(repo, "acme.t1.kms.k", key).await;
+    let st = Service::CredentialStatus(StatusServiceConfig {
+        registry: crate::registry_config(),
+        extra: Default::default(),
+    });
+    seed(repo, "acme.t1.st", st).await;
+    attach(repo, "acme.t1.st", "acme.t1.kms").await;
+    public
+}

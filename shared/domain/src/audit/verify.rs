@@ -40,6 +40,10 @@ pub struct Verification {
     pub checkpoint: Option<Anchor>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// The entries below this sequence number are gone at the end of their retention period;
+    /// a signed checkpoint old enough to be past it shows they expired rather than were cut.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expired_before: Option<u64>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -49,14 +53,87 @@ pub struct Anchor {
     pub timestamp: i64,
 }
 
+/// How much later than the entries it signs a checkpoint may be taken (the refresh signs every
+/// minute; this covers a refresh that failed for hours) and DynamoDB's TTL may lag.
+const EXPIRY_SLACK_MS: i64 = 86_400_000;
+
+/// How entries leave a chain: at the end of `retention_days` after their timestamp, seen `now_ms`.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub retention_days: i64,
+    pub now_ms: i64,
+}
+
+impl Retention {
+    /// The deployment's retention, now.
+    pub fn now(retention_days: i64) -> Retention {
+        Retention {
+            retention_days,
+            now_ms: chrono::Utc::now().timestamp_millis(),
+        }
+    }
+}
+
+/// Whether entries `1..first` may be missing because they expired: only when a signed
+/// checkpoint below `first` shows the entries up to it were older than the retention period
+/// (an entry is never younger than the checkpoint that signs it). `Err` says why not.
+async fn expired_start(
+    repo: &dyn Repository,
+    chain: &str,
+    first: &Entry,
+    key: Option<&PublicKey>,
+    retention: Retention,
+) -> Result<Result<(), String>, ApiError> {
+    let missing = format!("entries 1 to {} are missing", first.sequence_number - 1);
+    let Some(key) = key else {
+        return Ok(Err(format!(
+            "{missing}, and no checkpoint key is configured to show they expired"
+        )));
+    };
+    let Some((seq, jws)) = repo
+        .audit_checkpoints(chain, Some(first.sequence_number), 1)
+        .await?
+        .pop()
+    else {
+        return Ok(Err(format!(
+            "{missing}, and no signed checkpoint below them shows they expired"
+        )));
+    };
+    let c = match checkpoint::open(&jws, key) {
+        Ok(c) if c.sequence_number == seq && c.organization == chain => c,
+        Ok(_) => {
+            return Ok(Err(format!(
+                "the checkpoint stored at {seq} signs another entry"
+            )))
+        }
+        Err(e) => return Ok(Err(format!("the checkpoint stored at {seq}: {e}"))),
+    };
+    let expired_by = c.timestamp + retention.retention_days * 86_400_000;
+    if expired_by > retention.now_ms + EXPIRY_SLACK_MS {
+        return Ok(Err(format!(
+            "{missing}, but entry {seq} was signed at {} and is not past its retention period: the chain was cut",
+            c.timestamp
+        )));
+    }
+    if seq + 1 == first.sequence_number && first.prev_entry_hash != c.entry_hash {
+        return Ok(Err(format!(
+            "the first remaining entry does not follow the entry checkpoint {seq} signed"
+        )));
+    }
+    Ok(Ok(()))
+}
+
 /// Walks the chain from its first entry: sequence numbers without gaps, each `prevEntryHash`
 /// the previous `entryHash`, each `entryHash` recomputed, the last entry the chain's head, and,
 /// with the checkpoint key, the entry the newest signed checkpoint names the one it signed (so a
-/// chain rewritten with every later hash and its head recomputed is found too).
+/// chain rewritten with every later hash and its head recomputed is found too). A chain whose
+/// oldest entries expired starts at its oldest remaining entry when a signed checkpoint shows
+/// they did ([`expired_start`]).
 pub async fn verify_chain(
     repo: &dyn Repository,
     chain: &str,
     checkpoint_key: Option<&PublicKey>,
+    retention: Retention,
 ) -> Result<Verification, ApiError> {
     let head = repo.audit_head(chain).await?;
     let anchor = match (
@@ -75,6 +152,7 @@ pub async fn verify_chain(
                     reason: Some(format!(
                         "the checkpoint stored at {seq} signs another entry"
                     )),
+                    expired_before: None,
                 })
             }
             Err(e) => {
@@ -85,6 +163,7 @@ pub async fn verify_chain(
                     first_broken_sequence: Some(seq),
                     checkpoint: None,
                     reason: Some(format!("the checkpoint stored at {seq}: {e}")),
+                    expired_before: None,
                 })
             }
         },
@@ -100,7 +179,9 @@ pub async fn verify_chain(
         first_broken_sequence: Some(seq),
         checkpoint: None,
         reason: Some(why),
+        expired_before: None,
     };
+    let mut expired_before = None;
     let mut after = 0u64;
     loop {
         let page = repo.audit_entries(chain, after, PAGE).await?;
@@ -116,6 +197,16 @@ pub async fn verify_chain(
                     ))
                 }
             };
+            if count == 0 && entry.sequence_number > expected {
+                match expired_start(repo, chain, &entry, checkpoint_key, retention).await? {
+                    Ok(()) => {
+                        expected = entry.sequence_number;
+                        prev = entry.prev_entry_hash.clone();
+                        expired_before = Some(expected);
+                    }
+                    Err(why) => return Ok(broken(expected, count, why)),
+                }
+            }
             if entry.sequence_number != expected {
                 return Ok(broken(
                     expected,
@@ -164,28 +255,30 @@ pub async fn verify_chain(
             break;
         }
     }
-    if let Some(a) = anchor.as_ref().filter(|a| a.sequence_number > count) {
+    // The last entry's sequence number (entries below an expiry are not counted).
+    let last = after;
+    if let Some(a) = anchor.as_ref().filter(|a| a.sequence_number > last) {
         return Ok(broken(
-            count + 1,
+            last + 1,
             count,
             format!(
-                "the entries end at {count}, but a signed checkpoint names entry {}",
+                "the entries end at {last}, but a signed checkpoint names entry {}",
                 a.sequence_number
             ),
         ));
     }
     match head {
-        Some((seq, hash)) if seq != count || hash != prev => Ok(broken(
-            count + 1,
+        Some((seq, hash)) if seq != last || hash != prev => Ok(broken(
+            last + 1,
             count,
-            format!("the chain's head is entry {seq}, but the entries end at {count}"),
+            format!("the chain's head is entry {seq}, but the entries end at {last}"),
         )),
-        None if count > 0 => Ok(broken(count, count, "entries without a head".into())),
+        None if count > 0 => Ok(broken(last, count, "entries without a head".into())),
         _ => Ok(Verification {
             valid: true,
             entries: count,
             head: (count > 0).then_some(Head {
-                sequence_number: count,
+                sequence_number: last,
                 entry_hash: prev,
             }),
             first_broken_sequence: None,
@@ -194,6 +287,7 @@ pub async fn verify_chain(
                 timestamp: a.timestamp,
             }),
             reason: None,
+            expired_before,
         }),
     }
 }
@@ -204,6 +298,7 @@ pub async fn verify(
     repo: &dyn Repository,
     auth: &Authorized<'_, act::AuditView>,
     checkpoint_key: Option<&PublicKey>,
+    retention: Retention,
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
     if target.depth() != 1 {
@@ -213,6 +308,6 @@ pub async fn verify(
     }
     Ok(Reply::typed(
         200,
-        &verify_chain(repo, target.org(), checkpoint_key).await?,
+        &verify_chain(repo, target.org(), checkpoint_key, retention).await?,
     ))
 }
