@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from routes import ROOT, template_routes
+from routes import CATCH_ALL, ROOT, template_routes
 
 EVENTS = ROOT / "infra" / "events"
 TOKEN = "REPLACE_WITH_ADMIN_TOKEN"
@@ -152,8 +152,21 @@ SCHEDULED = {
 }
 
 
+# The catch-all (`ANY /{proxy+}`, function not-found): a request no route matches.
+CATCH_ALL_SAMPLE = ("GET", "/v1/demo.tenant1/no-such-api/things")
+
+
+def catch_all_event():
+    method, path = CATCH_ALL_SAMPLE
+    ev = event(method, CATCH_ALL, {"proxy": path.lstrip("/")}, None)
+    ev["routeKey"] = ev["requestContext"]["routeKey"] = f"ANY {CATCH_ALL}"
+    ev["rawPath"] = ev["requestContext"]["http"]["path"] = path
+    return ev
+
+
 def render():
     out = {fn: json.dumps(ev, indent=2) + "\n" for fn, ev in SCHEDULED.items()}
+    out["not-found"] = json.dumps(catch_all_event(), indent=2) + "\n"
     for method, route, fn in template_routes():
         if fn not in SAMPLES:
             raise SystemExit(f"events.py: no sample for function {fn}; add one to SAMPLES")
