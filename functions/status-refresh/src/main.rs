@@ -15,6 +15,7 @@ use trustfn_http::App;
 const PAGE: usize = 25;
 
 async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error> {
+    let started = std::time::Instant::now();
     let (payload, ctx) = event.into_parts();
     let lookahead = payload
         .pointer("/detail/lookaheadSeconds")
@@ -82,6 +83,19 @@ async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error
             json!({"error": e.message})
         }
     };
+    report.emit_metrics(started.elapsed().as_millis() as i64);
+    let signed = checkpoints.get("signed").and_then(Value::as_u64);
+    trustfn_metrics::Emf::new()
+        .count("CheckpointsSigned", signed.unwrap_or(0))
+        .count(
+            "CheckpointsFailed",
+            checkpoints
+                .get("failed")
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+                + u64::from(checkpoints.get("error").is_some()),
+        )
+        .emit();
     let mut out = json!(report);
     out["checkpoints"] = checkpoints;
     Ok(out)

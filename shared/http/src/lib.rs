@@ -314,6 +314,14 @@ where
             let method = req.method().to_string();
             let path = req.uri().path().to_owned();
             let request_id = req.lambda_context_ref().map(|c| c.request_id.clone());
+            let started = std::time::Instant::now();
+            // The invocation's time budget, when the runtime says (for the near-timeout metric).
+            let budget_ms = req.lambda_context_ref().and_then(|c| {
+                c.deadline()
+                    .duration_since(std::time::SystemTime::now())
+                    .ok()
+                    .map(|d| d.as_millis() as u64)
+            });
             let out = audit::context::scope(request_id, async {
                 let out = match unknown_query(&req, accepted) {
                     Some(e) => Err(e),
@@ -328,10 +336,26 @@ where
                 out
             })
             .await;
+            request_metrics(&out, started.elapsed().as_millis() as u64, budget_ms);
             Ok::<_, Error>(respond(&method, &path, out))
         }
     }))
     .await
+}
+
+/// A request's metrics, only when there is something to page about (no line per request):
+/// `ServerError` for a 5xx answer, `NearTimeout` when the request used more than 80% of the
+/// invocation's time (the next slower call times out).
+fn request_metrics(out: &Result<Reply, ApiError>, elapsed_ms: u64, budget_ms: Option<u64>) {
+    let server_error = matches!(out, Err(e) if e.status >= 500);
+    let near_timeout = budget_ms.is_some_and(|b| elapsed_ms * 5 > b * 4);
+    if server_error || near_timeout {
+        trustfn_metrics::Emf::new()
+            .count("ServerError", server_error as u64)
+            .count("NearTimeout", near_timeout as u64)
+            .ms("RequestDuration", elapsed_ms as f64)
+            .emit();
+    }
 }
 
 /// Turns a handler's outcome into the HTTP response, logging one line per request.

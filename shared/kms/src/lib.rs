@@ -293,6 +293,7 @@ impl Signer for KmsSigner {
             };
             (digest, MessageType::Digest)
         };
+        let started = std::time::Instant::now();
         let out = self
             .client
             .sign()
@@ -301,11 +302,16 @@ impl Signer for KmsSigner {
             .message_type(kind)
             .signing_algorithm(algorithm(curve))
             .send()
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %DisplayErrorContext(&e), "KMS Sign failed");
-                SignError("KMS Sign failed".into())
-            })?;
+            .await;
+        trustfn_metrics::Emf::new()
+            .dim("Kind", "kms")
+            .ms("KmsSignLatency", started.elapsed().as_secs_f64() * 1e3)
+            .count("KmsSignFailed", out.is_err() as u64)
+            .emit();
+        let out = out.map_err(|e| {
+            tracing::error!(error = %DisplayErrorContext(&e), "KMS Sign failed");
+            SignError("KMS Sign failed".into())
+        })?;
         Ok(out
             .signature
             .ok_or_else(|| SignError("KMS returned no signature".into()))?

@@ -77,7 +77,7 @@ pub async fn publish<A: Artefact>(
         if !due {
             return Ok(done);
         }
-        let Some(leased) = take::<A>(cx, &rec, &owner, deadline_ms).await? else {
+        let Some(leased) = take::<A>(cx, &rec, &owner, deadline_ms, name).await? else {
             // Another writer changed the record first: look again, a bounded number of times.
             lost_takes += 1;
             if lost_takes > crate::lease::RACES {
@@ -90,6 +90,7 @@ pub async fn publish<A: Artefact>(
         force = false;
         rounds += 1;
         let lease = A::state(&leased.doc).lease.expect("just taken");
+        let started_ms = cx.deps.clock.now_ms();
         let mut sent = false;
         let outcome = round(cx, artefact, leased, &owner, deadline_ms, &mut sent).await;
         let outcome = match outcome {
@@ -105,6 +106,8 @@ pub async fn publish<A: Artefact>(
             Err(e) => Err(e),
         };
         let attempt = Attempt {
+            kind: name,
+            started_ms,
             since: lease.since,
             sent,
             outcome: &outcome,

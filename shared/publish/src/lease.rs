@@ -6,6 +6,7 @@ use trustfn_domain::model::{Lease, PublishState, Record};
 use trustfn_domain::repo::{Op, RepoError};
 use trustfn_domain::resource::load_as;
 use trustfn_domain::target::Target;
+use trustfn_metrics::Emf;
 
 use crate::artefact::{Artefact, Built, Cx};
 use crate::timing::{lease_secs, left_ms, next_number, retry_time};
@@ -105,11 +106,13 @@ pub(crate) async fn take<A: Artefact>(
     rec: &Record<A::Doc>,
     owner: &str,
     deadline_ms: i64,
+    kind: &'static str,
 ) -> Result<Option<Record<A::Doc>>, ApiError> {
     let now_ms = cx.deps.clock.now_ms();
     let now = now_ms.div_euclid(1000);
     let mut leased = rec.clone();
     let st = A::state_mut(&mut leased.doc);
+    let took_over = st.lease.is_some();
     if let Some(prior) = st.lease.take() {
         // Never released: its upload may have landed.
         st.known_through = st.known_through.max(Some(prior.since));
@@ -129,6 +132,13 @@ pub(crate) async fn take<A: Artefact>(
     {
         Ok(()) => {
             leased.version = rec.version + 1;
+            if took_over {
+                // A publisher died (or stalled) holding the lease, and this one took it over.
+                Emf::new()
+                    .dim("Kind", trustfn_metrics::kind(kind))
+                    .count("LeaseTakeover", 1)
+                    .emit();
+            }
             Ok(Some(leased))
         }
         Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => {
@@ -177,6 +187,10 @@ pub(crate) async fn renew<A: Artefact>(
 
 /// What one round under a lease did, for its release.
 pub(crate) struct Attempt<'a> {
+    /// The artefact's name ([`crate::Artefact::name`]).
+    pub kind: &'static str,
+    /// When the round started (Unix milliseconds of the deps' clock).
+    pub started_ms: i64,
     /// The lease's start: the issue time of what the round built.
     pub since: i64,
     /// An upload was sent that may have landed (anything but a refused condition).
@@ -238,6 +252,7 @@ pub(crate) async fn release<A: Artefact>(
         if let (false, Ok((built, _))) = (fenced, attempt.outcome) {
             A::published(&mut next.doc, built);
         }
+        let state = A::state(&next.doc);
         let mut ops = vec![replace(next, cur.version)];
         if !fenced {
             // What verifiers now see (or why they do not): on the organization's audit log.
@@ -245,7 +260,10 @@ pub(crate) async fn release<A: Artefact>(
         }
         match cx.repo.commit(ops).await {
             Ok(()) if fenced => return Ok(Released::Fenced),
-            Ok(()) => return Ok(Released::Done),
+            Ok(()) => {
+                publish_metrics(&attempt, &state, cx.deps.clock.now_ms());
+                return Ok(Released::Done);
+            }
             Err(RepoError::ConditionFailed { .. } | RepoError::TransactionConflict) => continue,
             Err(e) => return Err(ApiError::from(e)),
         }
@@ -253,6 +271,34 @@ pub(crate) async fn release<A: Artefact>(
     Err(ApiError::conflict(format!(
         "{id} keeps changing; its publish outcome could not be recorded"
     )))
+}
+
+/// The metrics of a recorded publish attempt (dimension `Kind`): `Published` or `PublishFailed`,
+/// `ConsecutiveFailures`, `PublishDuration`, and what is left of the published artefact's
+/// validity (`HeadroomSeconds`, `HeadroomRatio` of its whole validity; after a failure, of the
+/// copy verifiers still read): the alarms page an operator before it runs out.
+fn publish_metrics(attempt: &Attempt<'_>, st: &PublishState, now_ms: i64) {
+    let ok = attempt.outcome.is_ok();
+    let mut emf = Emf::new()
+        .dim("Kind", trustfn_metrics::kind(attempt.kind))
+        .count("Published", ok as u64)
+        .count("PublishFailed", (!ok) as u64)
+        .count("ConsecutiveFailures", st.failures as u64)
+        .ms(
+            "PublishDuration",
+            (now_ms - attempt.started_ms).max(0) as f64,
+        );
+    if let (Some(issued), Some(expires)) = (st.issued_at, st.expires_at) {
+        let left = expires as f64 - now_ms as f64 / 1000.0;
+        emf = emf.secs("HeadroomSeconds", left.max(0.0));
+        if expires > issued {
+            emf = emf.ratio(
+                "HeadroomRatio",
+                (left / (expires - issued) as f64).clamp(0.0, 1.0),
+            );
+        }
+    }
+    emf.emit();
 }
 
 /// The audit log's record of a publish: what was published (its hash, number, validity), or

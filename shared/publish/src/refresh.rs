@@ -62,6 +62,22 @@ pub struct RefreshReport {
     pub more: bool,
 }
 
+impl RefreshReport {
+    /// The run's metrics (no dimension): `RefreshRun` (1 per run: its absence pages), what was
+    /// due, republished, failed, held and deferred, and how long the run took.
+    pub fn emit_metrics(&self, duration_ms: i64) {
+        trustfn_metrics::Emf::new()
+            .count("RefreshRun", 1)
+            .count("RefreshDue", self.due as u64)
+            .count("RefreshRepublished", self.republished as u64)
+            .count("RefreshFailed", self.failed as u64)
+            .count("RefreshHeld", self.held as u64)
+            .count("RefreshDeferred", self.deferred as u64)
+            .ms("RefreshDuration", duration_ms.max(0) as f64)
+            .emit();
+    }
+}
+
 /// Most artefacts one run reads from the refresh index at once (before turns are taken).
 pub const MAX_DUE: usize = 2000;
 /// Artefacts republished at the same time: a registry that never answers holds one slot, not
