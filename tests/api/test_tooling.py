@@ -123,6 +123,46 @@ def test_every_fixture_invokes(stack, api, tmp_path):
             entry_id = json.loads(out["body"])["entries"][0]["id"]
 
 
+def test_template_pages_an_operator_and_keeps_logs_bounded():
+    """Alarms notify the stack's topic (publish failures and headroom per artefact kind, the
+    refresh failing or not running, API 5xx, near-timeouts, throttling), every function has a log
+    group with retention, the API is throttled and the refresh has reserved concurrency."""
+    doc = routes.yaml.load((ROOT / "template.yaml").read_text(), Loader=routes._CfnLoader)
+    res = doc["Resources"]
+    alarms = {k: r["Properties"] for k, r in res.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    for name, a in alarms.items():
+        assert a["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+    watched = {(a.get("Namespace"), a.get("MetricName"), tuple(d["Value"] for d in a.get("Dimensions", [])
+                                                             if isinstance(d["Value"], str)))
+               for a in alarms.values()}
+    for kind in ("status-list", "crl"):
+        assert ("trustfn", "PublishFailed", (kind,)) in watched
+        assert ("trustfn", "HeadroomRatio", (kind,)) in watched
+    assert ("trustfn", "RefreshRun", ()) in watched and ("trustfn", "NearTimeout", ()) in watched
+    assert ("AWS/Lambda", "Throttles", ()) in watched
+    not_running = next(a for a in alarms.values() if a.get("MetricName") == "RefreshRun")
+    assert not_running["TreatMissingData"] == "breaching", "no run at all must page"
+    metric_math = [m["MetricStat"]["Metric"]["MetricName"] for a in alarms.values() for m in a.get("Metrics", [])
+                   if "MetricStat" in m]
+    assert {"5xx", "Count", "ReadThrottleEvents", "WriteThrottleEvents"} <= set(metric_math)
+    assert res["AlarmTopic"]["Type"] == "AWS::SNS::Topic"
+    assert res["AlarmEmailSubscription"]["Condition"] == "HasAlarmEmail"
+    functions = [k for k, r in res.items() if r["Type"] == "AWS::Serverless::Function"]
+    groups = {r["Properties"]["LogGroupName"]["Sub"]: r["Properties"] for r in res.values()
+              if r["Type"] == "AWS::Logs::LogGroup"}
+    for fn in functions:
+        g = groups.get(f"/aws/lambda/${{{fn}}}")
+        assert g and g["RetentionInDays"] == {"Ref": "LogRetentionDays"}, f"{fn} has no log group with retention"
+    throttle = res["HttpApi"]["Properties"]["DefaultRouteSettings"]
+    assert throttle["ThrottlingRateLimit"] and throttle["ThrottlingBurstLimit"]
+    assert res["StatusRefreshFunction"]["Properties"]["ReservedConcurrentExecutions"] >= 1
+    assert res["Dashboard"]["Type"] == "AWS::CloudWatch::Dashboard"
+    import json as _json
+    body = res["Dashboard"]["Properties"]["DashboardBody"]["Sub"]
+    _json.loads(body.replace("${AWS::Region}", "r").replace("${HttpApi}", "a").replace("${Table}", "t")
+                .replace("${HeadroomAlarmRatio}", "0.25"))
+
+
 def test_template_protects_the_data():
     """Point-in-time recovery and deletion protection on the table, kept on stack deletion; the
     secrets key retained and only ever scheduled for deletion (30 days)."""
