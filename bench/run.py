@@ -24,6 +24,8 @@ repeated runs, each next to a baseline measured in the same run (these machines 
     audit      status updates with and without the audit log, rounds alternating in one process
                (the status use cases on the in-memory table with a modelled DynamoDB round trip):
                updates/s, CPU and bytes written per update, at 1 and at 16 concurrent clients
+    cost       AWS calls, DynamoDB request units and S3 bytes of each operation on the local stack,
+               times dated list prices: docs/COST.md (bench/cost.py)
 """
 import base64
 import json
@@ -46,6 +48,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "infra" / "local"))
 sys.path.insert(0, str(ROOT / "infra" / "scripts"))
+sys.path.insert(0, str(ROOT / "bench"))
 
 import gateway  # noqa: E402
 import stack as stack_mod  # noqa: E402
@@ -463,6 +466,20 @@ def scale(runs):
     save("scale", {"rows": rows})
 
 
+def cost(runs):
+    import cost as cost_mod
+    run(["cargo", "build", "--quiet", "--workspace", "--bins"])
+    st = stack_mod.Stack(moto_port=stack_mod.free_port(), azurite_port=stack_mod.free_port(),
+                         gcs_port=stack_mod.free_port(), api_port=stack_mod.free_port(), concurrency=16)
+    st.start(progress=log)
+    try:
+        call, _ = _api(st)
+        measured = cost_mod.measure(st, call, min(runs, 5), log)
+    finally:
+        st.stop()
+    save("cost", {"measured": measured})
+
+
 AUDIT_LOADS = [(1, 40), (16, 20)]
 
 
@@ -840,11 +857,16 @@ def render():
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text("\n".join(lines))
     log(f"wrote {DOC.relative_to(ROOT)}")
+    co = load_result("cost")
+    if co:
+        import cost as cost_mod
+        (ROOT / "docs" / "COST.md").write_text(cost_mod.render(co, _machine()))
+        log("wrote docs/COST.md")
 
 
 PARTS = {"codec": codec, "coldstart": coldstart, "footprint": footprint, "profile": profile, "load": load,
          "propagation": propagation,
-         "scale": scale, "audit": audit}
+         "scale": scale, "audit": audit, "cost": cost}
 
 
 def main():

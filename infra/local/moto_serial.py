@@ -6,9 +6,12 @@ so two truly concurrent conditional writes can both pass. Real DynamoDB never do
 every connection still gets its own thread (idle keep-alive connections block nobody), but the
 requests themselves run one after another under a lock.
 
-It also counts requests per operation, for the call-count tests:
+It also counts requests per operation, for the call-count tests and the cost model:
     GET  /_trustfn/calls    {"dynamodb.TransactWriteItems": 3, "kms.Sign": 1, "s3.PUT": 2, ...}
     POST /_trustfn/calls    the same, and starts counting from zero
+and what DynamoDB would bill for them (`dynamodb.WRU`, `dynamodb.RRU`: on-demand request units,
+from the items' sizes as DynamoDB counts them; strongly consistent reads, as the adapter makes)
+and the bytes S3 stored (`s3.bytes`).
 
     moto_serial.py -H 127.0.0.1 -p 4566
 """
@@ -111,6 +114,59 @@ def transactions_without_table_copies():
     models.DynamoDBBackend.transact_write_items = transact_write_items
 
 
+def item_size(item):
+    """An item's size as DynamoDB counts it: attribute names plus values (numbers about one byte
+    per two digits, plus one)."""
+    return sum(len(name.encode()) + value_size(v) for name, v in item.items())
+
+
+def value_size(v):
+    (t, x), = v.items()
+    if t == "S":
+        return len(x.encode())
+    if t == "N":
+        return len(x.strip("-").replace(".", "")) // 2 + 1
+    if t == "B":
+        return len(x) * 3 // 4
+    if t in ("BOOL", "NULL"):
+        return 1
+    if t in ("SS", "NS", "BS"):
+        return sum(value_size({t[0]: e}) for e in x)
+    if t == "L":
+        return 3 + sum(value_size(e) + 1 for e in x)
+    if t == "M":
+        return 3 + sum(len(k.encode()) + value_size(e) + 1 for k, e in x.items())
+    return 0
+
+
+def units(op, request, response):
+    """(write units, read units) of one DynamoDB call (on-demand: a write unit per 1 KB item
+    written, two in a transaction; a strongly consistent read unit per 4 KB read)."""
+    import math
+    kb = lambda n: max(1, math.ceil(n / 1024))  # noqa: E731
+    read = lambda n: max(1, math.ceil(n / 4096))  # noqa: E731
+    if op == "PutItem":
+        return kb(item_size(request["Item"])), 0
+    if op in ("UpdateItem", "DeleteItem"):
+        return 1, 0
+    if op == "TransactWriteItems":
+        w = 0
+        for it in request["TransactItems"]:
+            kind, body = next(iter(it.items()))
+            w += 2 * (kb(item_size(body["Item"])) if kind == "Put" else 1)
+        return w, 0
+    if op == "BatchWriteItem":
+        return sum(kb(item_size(r["PutRequest"]["Item"])) if "PutRequest" in r else 1
+                   for reqs in request["RequestItems"].values() for r in reqs), 0
+    if op == "GetItem":
+        return 0, read(item_size(response.get("Item") or {}))
+    if op == "BatchGetItem":
+        return 0, sum(read(item_size(i)) for items in response.get("Responses", {}).values() for i in items)
+    if op in ("Query", "Scan"):
+        return 0, read(sum(item_size(i) for i in response.get("Items", [])))
+    return 0, 0
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-H", "--host", default="127.0.0.1")
@@ -132,10 +188,27 @@ def main():
                 body = json.dumps(dict(calls)).encode()
             start_response("200 OK", [("Content-Type", "application/json")])
             return [body]
+        op = operation(environ)
+        body = b""
+        if op.startswith("dynamodb.") or op == "s3.PUT":
+            import io
+            n = int(environ.get("CONTENT_LENGTH") or 0)
+            body = environ["wsgi.input"].read(n) if n else b""
+            environ["wsgi.input"] = io.BytesIO(body)
         with lock:
-            calls[operation(environ)] += 1
+            calls[op] += 1
             # Read the whole response while holding the lock: moto builds it lazily.
-            return [b"".join(app(environ, start_response))]
+            out = b"".join(app(environ, start_response))
+            if op.startswith("dynamodb."):
+                try:
+                    w, r = units(op.split(".", 1)[1], json.loads(body or b"{}"), json.loads(out or b"{}"))
+                    calls["dynamodb.WRU"] += w
+                    calls["dynamodb.RRU"] += r
+                except (ValueError, KeyError, TypeError, StopIteration, AttributeError):
+                    pass
+            elif op == "s3.PUT":
+                calls["s3.bytes"] += len(body)
+            return [out]
 
     run_simple(a.host, a.port, serial, threaded=True, request_handler=MotoRequestHandler)
 
