@@ -114,7 +114,10 @@ class Instance:
         self.spawned = time.monotonic()
         self.proc = subprocess.Popen(
             [str(binary)], stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-            env={**os.environ, **env, "AWS_LAMBDA_RUNTIME_API": api, "AWS_LAMBDA_FUNCTION_NAME": fn,
+            # Each function signs its AWS calls with its own access key (`fn-<function>`), so the
+            # local moto can tell who called (a deployment: each function's own role).
+            env={**os.environ, **env, "AWS_ACCESS_KEY_ID": f"fn-{fn}", "AWS_LAMBDA_RUNTIME_API": api,
+                 "AWS_LAMBDA_FUNCTION_NAME": fn,
                  "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
                  "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{fn}", "AWS_LAMBDA_LOG_FORMAT": "JSON",
                  "AWS_LAMBDA_LOG_STREAM_NAME": uuid.uuid4().hex})

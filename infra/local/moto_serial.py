@@ -167,6 +167,149 @@ def units(op, request, response):
     return 0, 0
 
 
+ACCOUNT, REGION = "123456789012", "us-east-1"
+
+
+def caller(environ):
+    """The access key id a request was signed with (the local stack gives each function its own)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    return auth.split("Credential=", 1)[1].split("/", 1)[0] if "Credential=" in auth else None
+
+
+def _pk(key_or_item):
+    v = (key_or_item or {}).get("pk") or (key_or_item or {}).get("rpk")
+    return next(iter(v.values())) if isinstance(v, dict) else None
+
+
+def _query_key(req):
+    """The partition key value a Query names (`pk = :v` or `#n = :v` in its key condition)."""
+    import re
+    cond = req.get("KeyConditionExpression", "")
+    names = req.get("ExpressionAttributeNames", {})
+    for name, val in re.findall(r"([#\w]+)\s*=\s*(:\w+)", cond):
+        if names.get(name, name) in ("pk", "rpk"):
+            v = req.get("ExpressionAttributeValues", {}).get(val)
+            return next(iter(v.values())) if v else None
+    return None
+
+
+def iam_calls(op, req, path):
+    """What IAM authorizes for one request: [(action, resource, context)] (before the call runs)."""
+    service, _, name = op.partition(".")
+    if service == "dynamodb":
+        table = lambda t, index=None: f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{t}" + (  # noqa: E731
+            f"/index/{index}" if index else "")
+        lead = lambda pk: {"dynamodb:LeadingKeys": [pk]} if pk else {}  # noqa: E731
+        if name == "TransactWriteItems":
+            out = []
+            for it in req.get("TransactItems", []):
+                kind, body = next(iter(it.items()))
+                action = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem",
+                          "ConditionCheck": "ConditionCheckItem"}[kind]
+                out.append((f"dynamodb:{action}", table(body["TableName"]), lead(_pk(body.get("Item") or body.get("Key")))))
+            return out
+        if name == "TransactGetItems":
+            return [("dynamodb:GetItem", table(i["Get"]["TableName"]), lead(_pk(i["Get"]["Key"])))
+                    for i in req.get("TransactItems", [])]
+        if name in ("BatchGetItem", "BatchWriteItem"):
+            return [(f"dynamodb:{name}", table(t), {}) for t in req.get("RequestItems", {})]
+        if name == "Query":
+            return [("dynamodb:Query", table(req["TableName"], req.get("IndexName")), lead(_query_key(req)))]
+        if "TableName" in req:
+            return [(f"dynamodb:{name}", table(req["TableName"]), lead(_pk(req.get("Key") or req.get("Item"))))]
+        return [(f"dynamodb:{name}", "*", {})]
+    if service == "kms":
+        ctx = {"kms:CallerAccount": ACCOUNT}
+        if name == "CreateKey":
+            ctx.update({"kms:KeySpec": req.get("KeySpec", "SYMMETRIC_DEFAULT"),
+                        "kms:KeyUsage": req.get("KeyUsage", "ENCRYPT_DECRYPT"),
+                        "kms:KeyOrigin": req.get("Origin", "AWS_KMS")})
+            tags = req.get("Tags") or []
+            if tags:
+                ctx["aws:TagKeys"] = [t["TagKey"] for t in tags]
+                ctx.update({f"aws:RequestTag/{t['TagKey']}": t["TagValue"] for t in tags})
+            if req.get("BypassPolicyLockoutSafetyCheck"):
+                ctx["kms:BypassPolicyLockoutSafetyCheck"] = "true"
+            return [("kms:CreateKey", "*", ctx)]
+        if name in ("ListKeys", "ListAliases", "GenerateRandom"):
+            return [(f"kms:{name}", "*", ctx)]
+        if name == "TagResource":
+            tags = req.get("Tags") or []
+            ctx["aws:TagKeys"] = [t["TagKey"] for t in tags]
+            ctx.update({f"aws:RequestTag/{t['TagKey']}": t["TagValue"] for t in tags})
+        if name in ("Encrypt", "Decrypt", "GenerateDataKey"):
+            ec = req.get("EncryptionContext") or {}
+            ctx.update({f"kms:EncryptionContext:{k}": v for k, v in ec.items()})
+            if ec:
+                ctx["kms:EncryptionContextKeys"] = list(ec)
+        key_id = req.get("KeyId")
+        if not key_id and req.get("CiphertextBlob"):
+            # Decrypt names its key in the ciphertext (moto's format: the key id leads it).
+            import base64
+            from moto.kms.utils import _deserialize_ciphertext_blob
+            try:
+                key_id = _deserialize_ciphertext_blob(base64.b64decode(req["CiphertextBlob"])).key_id
+            except Exception:  # noqa: BLE001 (not one of moto's: the call fails anyway)
+                key_id = None
+        return [(f"kms:{name}", key_id or "*", ctx)]
+    if service == "s3":
+        bucket, _, key = path.lstrip("/").partition("/")
+        method = name
+        if not key:
+            return [({"GET": "s3:ListBucket", "HEAD": "s3:ListBucket", "PUT": "s3:CreateBucket"}.get(method, f"s3:{method}"),
+                     f"arn:aws:s3:::{bucket}", {})]
+        action = {"PUT": "s3:PutObject", "GET": "s3:GetObject", "HEAD": "s3:GetObject",
+                  "DELETE": "s3:DeleteObject"}.get(method, f"s3:{method}")
+        return [(action, f"arn:aws:s3:::{bucket}/{key}", {})]
+    return [(op, "*", {})]
+
+
+def kms_key(key_id):
+    """(ARN, tags, key policy) of a moto KMS key named by id, ARN or alias; None if unknown."""
+    from moto.kms.models import kms_backends
+    backend = kms_backends[ACCOUNT][REGION]
+    try:
+        key = backend.describe_key(key_id)
+    except Exception:  # noqa: BLE001 (an unknown key: the call fails anyway)
+        return None
+    tags = {t["TagKey"]: t["TagValue"] for t in backend.list_resource_tags(key.id).get("Tags", [])}
+    # The key's properties, which IAM offers as condition keys on operations with the key.
+    props = {"kms:KeyUsage": key.key_usage, "kms:KeySpec": key.key_spec, "kms:KeyOrigin": key.origin}
+    return key.arn, tags, key.policy, props
+
+
+class CallLog:
+    """Every distinct AWS call a function made (its access key `fn-<function>`), as IAM would
+    authorize it, one JSON line each, for the IAM simulation of `make test`."""
+
+    def __init__(self, path):
+        self.path, self.seen = path, set()
+
+    def record(self, environ, op, body):
+        who = caller(environ)
+        if not who or not who.startswith("fn-"):
+            return  # the tests' own calls, and uploads with a registry's own keys
+        try:
+            req = json.loads(body or b"{}") if not op.startswith("s3.") else {}
+        except ValueError:
+            req = {}
+        for action, resource, ctx in iam_calls(op, req, environ.get("PATH_INFO", "")):
+            entry = {"function": who[3:], "action": action, "resource": resource, "context": ctx}
+            if action.startswith("kms:") and resource != "*":
+                found = kms_key(resource)
+                if found:
+                    arn, tags, policy, props = found
+                    entry["resource"] = arn
+                    ctx.update({f"aws:ResourceTag/{k}": v for k, v in tags.items()})
+                    ctx.update({k: v for k, v in props.items() if v})
+                    entry["keyPolicy"] = json.loads(policy)
+            line = json.dumps(entry, sort_keys=True)
+            if line not in self.seen:
+                self.seen.add(line)
+                with open(self.path, "a", encoding="utf-8") as f:
+                    f.write(line + "\n")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-H", "--host", default="127.0.0.1")
@@ -178,6 +321,7 @@ def main():
     lock = threading.Lock()
 
     calls = collections.Counter()
+    call_log = CallLog(os.environ["TRUSTFN_CALL_LOG"]) if os.environ.get("TRUSTFN_CALL_LOG") else None
 
     def serial(environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -190,12 +334,14 @@ def main():
             return [body]
         op = operation(environ)
         body = b""
-        if op.startswith("dynamodb.") or op == "s3.PUT":
+        if op.startswith(("dynamodb.", "kms.")) or op == "s3.PUT":
             import io
             n = int(environ.get("CONTENT_LENGTH") or 0)
             body = environ["wsgi.input"].read(n) if n else b""
             environ["wsgi.input"] = io.BytesIO(body)
         with lock:
+            if call_log:
+                call_log.record(environ, op, body)
             calls[op] += 1
             # Read the whole response while holding the lock: moto builds it lazily.
             out = b"".join(app(environ, start_response))

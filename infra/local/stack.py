@@ -138,8 +138,12 @@ class Stack:
 
     def _start(self, progress):
         progress(f"starting moto (DynamoDB, S3, KMS) on 127.0.0.1:{self.moto_port}")
+        # Every distinct AWS call a function makes, as IAM would authorize it (the IAM
+        # simulation of `make test` evaluates them against template.yaml's policies).
+        self.call_log = self.log_dir / "aws-calls.jsonl"
         p, log = self._spawn("moto", [str(VENV_BIN / "python"), str(ROOT / "infra/local/moto_serial.py"),
-                                   "-H", "127.0.0.1", "-p", str(self.moto_port)])
+                                   "-H", "127.0.0.1", "-p", str(self.moto_port)],
+                             {"TRUSTFN_CALL_LOG": str(self.call_log)})
         _wait("moto", _http_ok(f"{self.moto_url}/moto-api/"), 60, p, log)
         if self.fault_proxies:
             # The functions reach DynamoDB and KMS through proxies a test can cut (faults.py).

@@ -35,6 +35,11 @@ if [ ! -x "$tools/node/node_modules/.bin/azurite-blob" ]; then
   mkdir -p "$tools/node"
   (cd "$tools/node" && npm install --silent --no-audit --no-fund --prefix . azurite@3 >/dev/null)
 fi
+if [ ! -d "$tools/node/node_modules/@cloud-copilot/iam-simulate" ]; then
+  echo "bootstrap: installing @cloud-copilot/iam-simulate (the IAM simulation of make test) into .tools/node" >&2
+  mkdir -p "$tools/node"
+  (cd "$tools/node" && npm install --silent --no-audit --no-fund --prefix . @cloud-copilot/iam-simulate@0.1.173 >/dev/null)
+fi
 if [ "${1:-}" = "bench" ] && [ ! -d "$tools/bench-node/node_modules/@sd-jwt/jwt-status-list" ]; then
   echo "bootstrap: installing @sd-jwt/jwt-status-list (the codec benchmark's comparison) into .tools/bench-node" >&2
   mkdir -p "$tools/bench-node"
