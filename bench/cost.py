@@ -12,9 +12,11 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-# us-east-1 list prices (USD). Read on the AWS pricing pages on 2026-12-04; check them before
-# relying on a figure. Sources: aws.amazon.com/{lambda,dynamodb,kms,s3,cloudwatch,api-gateway,
-# private-ca,ec2,ebs}/pricing.
+# us-east-1 list prices (USD), as of 2026-12-04. AWS's pricing pages fill their tables in the
+# browser, so each figure was taken from copies of AWS's Price List data and pricing write-ups that
+# agree with each other (DynamoDB on-demand: the November 2024 prices; KMS: "asymmetric requests
+# except RSA 2048"); the CloudWatch alarm figure is the long-standing standard-resolution price.
+# Check them in the AWS Pricing Calculator before relying on one.
 PRICES_DATE = "2026-12-04"
 PRICES = {
     "lambda_gb_s_arm": 0.0000133334,      # per GB-second, Arm, first 7.5 billion GB-s
@@ -290,7 +292,7 @@ def render(result, machine):
         "How: the local stack (debug build; what an operation calls does not depend on the build) counts",
         "every AWS call an operation makes, the DynamoDB on-demand request units they would be billed",
         "(from the items' sizes, `infra/local/moto_serial.py`) and the bytes S3 stores. Those counts times",
-        f"the us-east-1 list prices in `bench/cost.py` (read {PRICES_DATE}; check before relying on them) give",
+        f"the us-east-1 list prices in `bench/cost.py` (as of {PRICES_DATE}; check before relying on them) give",
         "the cost. Lambda time is modelled, not measured: each call's typical in-region latency",
         f"({', '.join(f'{k} {v} ms' for k, v in LATENCY_MS.items())}) plus {CPU_MS} ms of the function's own",
         "work, at 128 MB (512 MB for the functions that publish). The emulators' latencies are not AWS's.",

@@ -257,10 +257,11 @@ def iam_calls(op, req, path):
         method = name
         if not key:
             return [({"GET": "s3:ListBucket", "HEAD": "s3:ListBucket", "PUT": "s3:CreateBucket"}.get(method, f"s3:{method}"),
-                     f"arn:aws:s3:::{bucket}", {})]
+                     f"arn:aws:s3:::{bucket}", {"s3:ResourceAccount": ACCOUNT})]
         action = {"PUT": "s3:PutObject", "GET": "s3:GetObject", "HEAD": "s3:GetObject",
                   "DELETE": "s3:DeleteObject"}.get(method, f"s3:{method}")
-        return [(action, f"arn:aws:s3:::{bucket}/{key}", {})]
+        # S3 supplies the bucket owner's account on every request (moto's buckets: its account).
+        return [(action, f"arn:aws:s3:::{bucket}/{key}", {"s3:ResourceAccount": ACCOUNT})]
     return [(op, "*", {})]
 
 
