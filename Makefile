@@ -69,6 +69,10 @@ routes: bootstrap
 deploy:
 	sam build && sam deploy --guided
 
+# sam build (BuildMethod: makefile) calls build-<LogicalId> for each function of template.yaml.
+build-%:
+	@bash infra/scripts/sam_build.sh $* "$(ARTIFACTS_DIR)"
+
 clean:
 	cargo clean
 	rm -rf .tools .local

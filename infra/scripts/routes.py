@@ -152,6 +152,13 @@ if __name__ == "__main__":
             print(*r)
     elif cmd == "sync":
         sync()
+    elif cmd == "binary":
+        # The binary of a function's logical id (the Makefile's build-<LogicalId> target for sam build).
+        doc = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
+        res = doc["Resources"].get(sys.argv[2]) if len(sys.argv) > 2 else None
+        if not res or res.get("Type") != "AWS::Serverless::Function":
+            raise SystemExit(f"routes.py binary: no function {sys.argv[2:]} in template.yaml")
+        print(res["Metadata"]["BuildProperties"]["Binary"])
     elif cmd == "check":
         problems = check()
         for p in problems:

@@ -47,6 +47,28 @@ def test_every_function_has_a_fixture_and_a_cold_start_entry():
     assert functions | {bench.BASELINE} <= set(evs), "functions the cold-start bench cannot invoke"
 
 
+def test_sam_builds_every_function_from_one_workspace_build(tmp_path):
+    """template.yaml builds each function through the Makefile (BuildMethod makefile, in source per
+    samconfig.toml), whose build-<LogicalId> target copies that function's binary out of one shared
+    cargo lambda build."""
+    import tomllib
+    doc = routes.yaml.load((ROOT / "template.yaml").read_text(), Loader=routes._CfnLoader)
+    functions = {k: r for k, r in doc["Resources"].items() if r["Type"] == "AWS::Serverless::Function"}
+    assert functions
+    for logical, res in functions.items():
+        assert res["Metadata"]["BuildMethod"] == "makefile", logical
+        r = subprocess.run(["make", "-n", f"build-{logical}", f"ARTIFACTS_DIR={tmp_path}"], cwd=ROOT,
+                           capture_output=True, text=True)
+        assert r.returncode == 0 and f'sam_build.sh {logical} "{tmp_path}"' in r.stdout, r.stdout + r.stderr
+    one = next(iter(functions))
+    r = subprocess.run([sys.executable, str(ROOT / "infra/scripts/routes.py"), "binary", one], capture_output=True,
+                       text=True)
+    assert r.stdout.strip() == functions[one]["Metadata"]["BuildProperties"]["Binary"]
+    cfg = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    assert cfg["default"]["build"]["parameters"]["build_in_source"] is True
+    assert cfg["default"]["deploy"]["parameters"]["capabilities"] == "CAPABILITY_IAM"
+
+
 def test_openapi_is_valid():
     spec, _ = read_from_filename(str(openapi.OUT))
     validate(spec)
