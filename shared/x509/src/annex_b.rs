@@ -10,3 +10,7 @@ pub const DS_MAX_DAYS: i64 = 457;
 pub const STATUS_LIST_SIGNER_MAX_DAYS: i64 = 1187;
 /// The mdlDS extended key usage.
 pub const MDL_DS_EKU: &[u64] = &[1, 0, 18013, 5, 1, 2];
+/// The extended key usage of a VICAL signer (`id-mdl-kp-mdlVICAL`, Annex C Table C.1).
+pub const VICAL_SIGNER_EKU: &[u64] = &[1, 0, 18013, 5, 1, 8];
+/// Longest validity of a VICAL signer certificate issued here (as a status-list signer's).
+pub const VICAL_SIGNER_MAX_DAYS: i64 = 1187;

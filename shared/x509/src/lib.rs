@@ -7,13 +7,14 @@ pub mod country;
 pub mod crl;
 pub mod csr;
 pub mod der;
+pub mod describe;
 pub mod key;
 pub mod parse;
 pub mod pem;
 pub mod profile;
 pub mod signature;
 
-pub use profile::{DsData, IacaData, Issued, StatusListSignerData};
+pub use profile::{DsData, IacaData, Issued, SignerPurpose, StatusListSignerData};
 pub use trustfn_signer::{Curve, KeyError, PublicKey, SignError, Signer};
 
 #[derive(Debug, thiserror::Error, PartialEq)]

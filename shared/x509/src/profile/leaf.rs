@@ -219,9 +219,9 @@ impl DsData {
 }
 
 impl StatusListSignerData {
-    fn subject(&self) -> SubjectUnder<'_> {
+    fn subject(&self, purpose: SignerPurpose) -> SubjectUnder<'_> {
         SubjectUnder {
-            what: "status-list signer",
+            what: purpose.what(),
             country: &self.country,
             common_name: &self.common_name,
             state: self.state_or_province_name.as_deref(),
@@ -233,17 +233,27 @@ impl StatusListSignerData {
     /// Checks the status-list signer rules against the request and the IACA; fills in defaults
     /// (notBefore now, notAfter notBefore + 1,187 days but not past the IACA's notAfter).
     pub fn validate(
-        mut self,
+        self,
         iaca: &ParsedIaca,
         now: DateTime<Utc>,
     ) -> Result<StatusListSignerData, X509Error> {
-        self.subject().check(iaca, false)?;
+        self.validate_for(SignerPurpose::StatusList, iaca, now)
+    }
+
+    /// Checks the rules of a signer for `purpose` against the request and the IACA; fills in
+    /// defaults (notBefore now, notAfter notBefore + 1,187 days but not past the IACA's notAfter).
+    pub fn validate_for(
+        mut self,
+        purpose: SignerPurpose,
+        iaca: &ParsedIaca,
+        now: DateTime<Utc>,
+    ) -> Result<StatusListSignerData, X509Error> {
+        self.subject(purpose).check(iaca, false)?;
         if let Some(u) = &self.crl_distribution_point_uri {
             check_http_uri("certificateData.crlDistributionPointUri", u)?;
         }
         let times = (self.not_before, self.not_after);
-        let max = STATUS_LIST_SIGNER_MAX_DAYS;
-        let (nb, na) = validity_under(iaca, "status-list signer", times, max, now)?;
+        let (nb, na) = validity_under(iaca, purpose.what(), times, purpose.max_days(), now)?;
         self.not_before = Some(nb);
         self.not_after = Some(na);
         Ok(self)
@@ -260,10 +270,34 @@ impl StatusListSignerData {
         key: &PublicKey,
         signer: &dyn Signer,
     ) -> Result<Issued<StatusListSignerData>, X509Error> {
+        self.issue_for(SignerPurpose::StatusList, serial, iaca, key, signer)
+            .await
+    }
+
+    /// Builds a signer certificate for `purpose`. A status-list signer is described at
+    /// [`StatusListSignerData::issue_with_serial`]. A VICAL signer (Annex C Table C.1, as the
+    /// AAMVA and Austroads VICAL signers and isomdl's checks have it) carries keyUsage critical
+    /// exactly nonRepudiation and extendedKeyUsage critical 1.0.18013.5.1.8, the rest alike.
+    pub async fn issue_for(
+        self,
+        purpose: SignerPurpose,
+        serial: &[u8],
+        iaca: &ParsedIaca,
+        key: &PublicKey,
+        signer: &dyn Signer,
+    ) -> Result<Issued<StatusListSignerData>, X509Error> {
         iaca_signs(iaca, signer)?;
-        let data = self.validate(iaca, now_secs())?;
-        let subject = data.subject().name();
+        let data = self.validate_for(purpose, iaca, now_secs())?;
+        let subject = data.subject(purpose).name();
         let mut exts = leaf_extensions(iaca, key);
+        if purpose == SignerPurpose::Vical {
+            exts[2] = extension(OID_KU, true, &der::named_bits(&[1]));
+            exts.push(extension(
+                OID_EKU,
+                true,
+                &der::seq(&[&der::oid(VICAL_SIGNER_EKU)]),
+            ));
+        }
         if let Some(u) = &data.crl_distribution_point_uri {
             exts.push(extension(OID_CRLDP, false, &crl_distribution_points(u)));
         }

@@ -16,7 +16,10 @@ use crate::parse::{self};
 use crate::PublicKey;
 use crate::{rule, Signer, X509Error};
 
-use crate::annex_b::{DS_MAX_DAYS, IACA_MAX_DAYS, MDL_DS_EKU, STATUS_LIST_SIGNER_MAX_DAYS};
+use crate::annex_b::{
+    DS_MAX_DAYS, IACA_MAX_DAYS, MDL_DS_EKU, STATUS_LIST_SIGNER_MAX_DAYS, VICAL_SIGNER_EKU,
+    VICAL_SIGNER_MAX_DAYS,
+};
 
 pub(super) const OID_CN: &[u64] = &[2, 5, 4, 3];
 pub(super) const OID_C: &[u64] = &[2, 5, 4, 6];
@@ -78,8 +81,8 @@ pub struct DsData {
     pub not_after: Option<DateTime<Utc>>,
 }
 
-/// A status-list signer certificate request: the key that signs status lists, certified by the
-/// IACA so the lists share the credentials' trust anchor.
+/// A signer certificate request under an IACA: the key that signs status lists or VICALs (see
+/// [`SignerPurpose`]), certified by the IACA so what it signs shares the credentials' trust anchor.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct StatusListSignerData {
@@ -97,6 +100,32 @@ pub struct StatusListSignerData {
     pub not_after: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub crl_distribution_point_uri: Option<String>,
+}
+
+/// What a signer certificate under an IACA is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignerPurpose {
+    /// Status lists (ISO/IEC 18013-5 2nd edition, the MSO revocation list signer).
+    StatusList,
+    /// VICALs (ISO/IEC 18013-5 Annex C): extended key usage 1.0.18013.5.1.8.
+    Vical,
+}
+
+impl SignerPurpose {
+    /// The certificate in a sentence.
+    pub fn what(self) -> &'static str {
+        match self {
+            SignerPurpose::StatusList => "status-list signer",
+            SignerPurpose::Vical => "VICAL signer",
+        }
+    }
+
+    fn max_days(self) -> i64 {
+        match self {
+            SignerPurpose::StatusList => STATUS_LIST_SIGNER_MAX_DAYS,
+            SignerPurpose::Vical => VICAL_SIGNER_MAX_DAYS,
+        }
+    }
 }
 
 /// An issued certificate and the data it was built from, defaults filled in.
