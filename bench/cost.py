@@ -197,7 +197,8 @@ def refresh(st, lookahead=0):
 # Every metric the functions emit (name, dimension value): each is a billed custom metric.
 METRICS = [(n, k) for k in ("status-list", "crl") for n in (
     "Published", "PublishFailed", "ConsecutiveFailures", "PublishDuration", "HeadroomSeconds", "HeadroomRatio",
-    "LeaseTakeover")] + [("KmsSignLatency", "kms"), ("KmsSignFailed", "kms")] + [(n, None) for n in (
+    "LeaseTakeover")] + [(n, "vical") for n in (
+    "Published", "PublishFailed", "ConsecutiveFailures", "HeadroomSeconds", "HeadroomRatio")] + [("KmsSignLatency", "kms"), ("KmsSignFailed", "kms")] + [(n, None) for n in (
         "RefreshRun", "RefreshDue", "RefreshRepublished", "RefreshFailed", "RefreshHeld", "RefreshDeferred",
         "RefreshDuration", "CheckpointsSigned", "CheckpointsFailed", "ServerError", "NearTimeout", "RequestDuration")]
 

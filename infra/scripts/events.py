@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from routes import CATCH_ALL, ROOT, template_routes
+from routes import CATCH_ALL, ROOT, public_routes, template_routes
 
 EVENTS = ROOT / "infra" / "events"
 TOKEN = "REPLACE_WITH_ADMIN_TOKEN"
@@ -102,8 +102,21 @@ SAMPLES = {
     "status-credential-update": ({"target": "demo.tenant1.status.revocation"},
                                  {"entry": "REPLACE_WITH_ENTRY_ID", "status": "0x1"}),
     "status-credential-view": ({"target": "demo.tenant1.status.revocation"}, None),
+    "x509-vical-signers-issue": ({"target": "demo.tenant1.x509"}, {
+        "storedCertificateId": "vical-signer",
+        "iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": "demo.tenant1.store1.iaca",
+                       "iacaKeyDesc": KMS_KEY},
+        "certificateData": {"country": "US", "commonName": "Demo VICAL signer", "stateOrProvinceName": "US-CA"},
+        "signerKeyDescriptor": KMS_KEY}),
+    "vical-publish": ({"target": "demo.tenant1.vical"}, {
+        "vicalProvider": "Example mDL Trust Provider", "versionId": "production-2026-03-23",
+        "issuanceDate": "2026-03-23T10:15:30Z", "nextUpdate": "2026-04-23T10:15:30Z"}),
+    "vical-versions": ({"target": "demo.tenant1.vical"}, None),
+    "vical-registry": ({"target": "demo.tenant1.vical", "query": {"format": "cbor"}}, None),
+    "vical-default-requests": ({"target": "demo.tenant1.vical"}, {"vicalProvider": "Example mDL Trust Provider"}),
     "resources-delete-recursive": ({"target": "demo"}, None),
 }
+
 
 
 def event(method, route, params, body):
@@ -114,7 +127,7 @@ def event(method, route, params, body):
         raw_path = raw_path.replace("{" + k + "}", v)
     headers = {"accept": "application/json", "host": "abc123.execute-api.eu-central-1.amazonaws.com",
                "user-agent": "curl/8.5.0"}
-    if route != "/health":
+    if route not in public_routes():
         headers["authorization"] = f"Bearer {TOKEN}"
     ev = {
         "version": "2.0",

@@ -9,7 +9,7 @@ import sys
 
 import yaml
 
-from routes import ROOT, template_routes
+from routes import ROOT, public_routes, template_routes
 
 OUT = ROOT / "infra" / "openapi.yaml"
 
@@ -72,7 +72,7 @@ SCHEMAS = {
                        "billing": JSON_OBJ}},
     "TenantCreate": {"type": "object", "required": ["name"], "additionalProperties": False,
                      "properties": {"name": {"type": "string", "minLength": 1}, "configuration": JSON_OBJ}},
-    "ServiceType": {"enum": ["kms", "x509-service", "x509-store", "credential-status"]},
+    "ServiceType": {"enum": ["kms", "x509-service", "x509-store", "credential-status", "vical-service"]},
     "Registry": {
         "type": "object", "required": ["type"],
         "description": "credential-status registry: aws {bucketName, region, accessKeyId?, secretKey?, endpointUrl?, bucketUrl?}; "
@@ -86,9 +86,17 @@ SCHEMAS = {
                 "properties": {"registry": ref("Registry"),
                                "validityDays": {"type": "integer", "minimum": 1, "maximum": 366, "default": 7}}}}},
     "ServiceCreate": {"type": "object", "required": ["type"], "additionalProperties": False,
+                      "description": "a vical-service takes signingKeyId, signerCertificateId and "
+                                     "signerCertificateChainIds at the top level (walt.id's body) or in config",
                       "properties": {"type": ref("ServiceType"), "config": ref("ServiceConfig"),
                                      "dependencies": {"type": "array", "maxItems": 32,
-                                                      "items": names(ref("Target"), "service", "service-dependency-add")}}},
+                                                      "items": names(ref("Target"), "service", "service-dependency-add")},
+                                     "_id": {**ref("Target"), "description": "when given, the target"},
+                                     "signingKeyId": names(ref("Target"), "key", "kms-key-use"),
+                                     "signerCertificateId": names(ref("Target"), "certificate",
+                                                                  "x509-store-certificate-view"),
+                                     "signerCertificateChainIds": {"type": "array", "maxItems": 8, "items": names(
+                                         ref("Target"), "certificate", "x509-store-certificate-view")}}},
     "Resource": {"type": "object", "required": ["_id", "type", "version", "createdAt"], "additionalProperties": True,
                  "properties": {"_id": ref("Target"), "parent": ref("Target"), "type": {"type": "string"},
                                 "version": {"type": "integer", "minimum": 1}, "createdAt": {"type": "string", "format": "date-time"}}},
@@ -194,6 +202,28 @@ SCHEMAS = {
         "storedCertificateId": {"type": "string"},
         "iacaSigner": ref("IacaSigner"),
         "certificateData": ref("StatusListSignerData"), "signerKeyDescriptor": ref("KeyDescriptor")}},
+    "IssueVicalSigner": {"type": "object", "required": ["iacaSigner", "certificateData", "signerKeyDescriptor"],
+                         "additionalProperties": False, "properties": {
+        "storedCertificateId": {"type": "string"},
+        "iacaSigner": ref("IacaSigner"),
+        "certificateData": ref("StatusListSignerData"), "signerKeyDescriptor": ref("KeyDescriptor")}},
+    "VicalPublish": {"type": "object", "additionalProperties": False,
+                     "description": "deep-merged over the stored default request publish-vical (the call's values win)",
+                     "properties": {
+        "vicalProvider": {"type": "string", "maxLength": 256, "description": "required here or in the default request"},
+        "versionId": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$", "description": "a UUID when left out"},
+        "issuanceDate": {"type": "string", "format": "date-time", "description": "now when left out"},
+        "nextUpdate": {"type": "string", "format": "date-time", "description": "after issuanceDate"},
+        "skipInvalid": {"type": "boolean", "default": False,
+                        "description": "leave out expired or non-IACA vical-entry certificates instead of a 400"}}},
+    "VicalPublished": {"type": "object", "required": ["versionIdPath", "version", "entryCount", "vicalProvider", "date",
+                                                      "vicalIssueId", "sha256"], "properties": {
+        "versionIdPath": {"type": "string", "description": "{service}.versions.{versionId}"},
+        "version": {"const": "1.0"}, "entryCount": {"type": "integer"}, "vicalProvider": {"type": "string"},
+        "date": {"type": "string", "format": "date-time"}, "vicalIssueId": {"type": "integer"},
+        "nextUpdate": {"type": "string", "format": "date-time"},
+        "sha256": {"type": "string", "description": "SHA-256 of the signed VICAL (hex)"},
+        "skipped": {"type": "array", "items": {"type": "string"}, "description": "entries left out (skipInvalid)"}}},
     "Revoke": {"type": "object", "additionalProperties": False,
                "description": "exactly one of serialNumber and storedCertificatePath", "properties": {
         "serialNumber": {"type": "string", "description": "hex, colons optional"},
@@ -277,7 +307,8 @@ SCHEMAS = {
 
 P_TARGET = {"name": "target", "in": "path", "required": True, "schema": ref("Target")}
 P_API = {"name": "api", "in": "path", "required": True,
-         "schema": {"enum": ["kms-service-api", "x509-service-api", "x509-store-api", "credential-status-service-api"]}}
+         "schema": {"enum": ["kms-service-api", "x509-service-api", "x509-store-api", "credential-status-service-api",
+                             "vical-service-api"]}}
 P_PAGE = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}},
           {"name": "offset", "in": "query", "description": "items to skip (not with cursor)",
            "schema": {"type": "integer", "minimum": 0, "maximum": 10000}},
@@ -390,6 +421,26 @@ OPS = {
                                        "x509-service-api", body(ref("IssueStatusListSigner")), "201",
                                        json_resp("issued", ref("IssuedCertificate")),
                                        ["400", "401", "403", "404", "409", "413", "415"]),
+    "x509-vical-signers-issue": ("Issue a VICAL signer certificate (extended key usage 1.0.18013.5.1.8) under an IACA",
+                                 "x509-service-api", body(ref("IssueVicalSigner")), "201",
+                                 json_resp("issued", ref("IssuedCertificate")),
+                                 ["400", "401", "403", "404", "409", "413", "415"]),
+    "vical-publish": ("Publish a new VICAL version: every vical-entry certificate of the attached stores, one KMS Sign",
+                      "vical-service-api", body(ref("VicalPublish")), "201", json_resp("published", ref("VicalPublished")),
+                      ["400", "401", "403", "404", "409", "413", "415"]),
+    "vical-versions": ("The paths of every published version, oldest first", "vical-service-api", None, "200",
+                       json_resp("version paths", {"type": "array", "items": {"type": "string"}}),
+                       ["400", "401", "403", "404"]),
+    "vical-registry": ("PUBLIC: the latest VICAL of a service, or one version by its path (no token)",
+                       "vical-service-api", None, "200",
+                       {"description": "the signed VICAL (COSE_Sign1): hex text (default), base64 text or raw CBOR; "
+                                       "ETag, Cache-Control not past nextUpdate; 304 on If-None-Match",
+                        "content": {"text/plain": {"schema": {"type": "string"}},
+                                    "application/cbor": {"schema": {"type": "string", "format": "binary"}}}},
+                       ["400", "404"]),
+    "vical-default-requests": ("Store the default publish-vical request (merged under every publish body)",
+                               "vical-service-api", body(ref("VicalPublish")), "200",
+                               json_resp("stored", JSON_OBJ), ["400", "401", "403", "404", "409", "413", "415"]),
     "x509-certificates-revoke": ("Revoke a certificate an IACA of this service signed and republish its CRL",
                                  "x509-service-api", body(ref("Revoke")), "200", json_resp("revoked", ref("IssuedRecord")),
                                  ["400", "401", "403", "404", "409", "413", "415"]),
@@ -473,6 +524,9 @@ def render():
                        {"name": "cursor", "in": "query", "schema": {"type": "string"}}]
         if fn == "status-credential-entries":
             params.append(P_IDEMPOTENCY)
+        if fn == "vical-registry":
+            params += [{"name": "format", "in": "query", "schema": {"enum": ["hex", "base64", "cbor"], "default": "hex"}},
+                       {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}]
         if fn == "events-query":
             params += [{"name": "organization", "in": "query", "required": True, "schema": ref("Target")},
                        {"name": "groupBy", "in": "query", "description": "a dotted field, e.g. status.type",
@@ -488,8 +542,13 @@ def render():
         op["responses"] = {code: ok}
         for e in errs + ["503"]:
             op["responses"][e] = {"$ref": f"#/components/responses/E{e}"}
-        if fn == "health":
+        if route in public_routes():
             op["security"] = []
+        if fn == "vical-default-requests" and method == "DELETE":
+            op = {**op, "operationId": f"{fn}-delete", "summary": "Remove the default publish-vical request",
+                  "responses": {"204": {"description": "removed"},
+                                **{e: {"$ref": f"#/components/responses/E{e}"} for e in ["400", "401", "403", "404", "409", "503"]}}}
+            op.pop("requestBody", None)
         paths.setdefault(route, {})[method.lower()] = op
     spec = {
         "openapi": "3.1.0",

@@ -82,6 +82,18 @@ def template_timeouts(path=ROOT / "template.yaml"):
             for res in doc["Resources"].values() if res.get("Type") == "AWS::Serverless::Function"}
 
 
+def public_routes(path=ROOT / "template.yaml"):
+    """Paths of the routes that take no token: their function says `Metadata: {Public: true}` in
+    the template (every other route authenticates, and the isolation tests check it)."""
+    doc = yaml.load(Path(path).read_text(), Loader=_CfnLoader)
+    out = set()
+    for res in doc["Resources"].values():
+        if res.get("Type") == "AWS::Serverless::Function" and res.get("Metadata", {}).get("Public") is True:
+            out |= {ev["Properties"]["Path"] for ev in (res["Properties"].get("Events") or {}).values()
+                    if ev.get("Type") == "HttpApi"}
+    return out
+
+
 def cargo_routes(path=ROOT / "Cargo.toml"):
     router = tomllib.loads(Path(path).read_text())["workspace"]["metadata"]["lambda"]["watch"]["router"]
     out = []

@@ -79,6 +79,9 @@ def test_the_spec_declares_the_fields_that_name_resources():
     assert found["roles-create"] == ["permissions.[].target"]
     assert found["api-keys-create"] == ["roles.[]"]
     assert found["keys-import-aws"] == ["keyArn"]
+    assert found["services-create"] == [
+        "dependencies.[]", "signerCertificateChainIds.[]", "signerCertificateId", "signingKeyId"]
+    assert found["x509-vical-signers-issue"] == found["x509-status-list-signers-issue"]
     assert {"services-create", "dependencies-add", "configuration-update", "x509-iacas-issue"} <= set(found)
 
 
@@ -145,7 +148,11 @@ def bases(api, fn, own, pem, n):
     org = own.split(".")[0]
     ds_data = {"country": "US", "commonName": "DS", "crlDistributionPointUri": "https://crl.example/x.crl"}
     if fn == "services-create":
-        return "POST", f"/v1/{own}.new{n}/resource-api/services/create", [{"type": "x509-service", "dependencies": [REF]}]
+        vical = {"type": "vical-service", "dependencies": [f"{own}.kms", f"{own}.store"],
+                 "signingKeyId": f"{own}.kms.k", "signerCertificateId": f"{own}.store.c"}
+        return "POST", f"/v1/{own}.new{n}/resource-api/services/create", [
+            {"type": "x509-service", "dependencies": [REF]}, {**vical, "signingKeyId": REF},
+            {**vical, "signerCertificateId": REF}, {**vical, "signerCertificateChainIds": [REF]}]
     if fn in ("dependencies-add", "dependencies-remove"):
         verb = fn.split("-")[1]
         return "POST", f"/v1/{own}.x509/x509-service-api/dependencies/{verb}", [REF, {"dependency": REF}]
@@ -187,6 +194,9 @@ def bases(api, fn, own, pem, n):
             {"iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": REF,
                             "iacaKeyDesc": key(f"{own}.kms.k")},
              "certificateData": sls_data, "signerKeyDescriptor": key(f"{own}.kms.k")}]
+    if fn == "x509-vical-signers-issue":
+        _, _, bodies = bases(api, "x509-status-list-signers-issue", own, pem, n)
+        return "POST", f"/v1/{own}.x509/x509-service-api/iso/vical-signers", bodies
     if fn == "x509-certificates-revoke":
         return "POST", f"/v1/{own}.x509/x509-service-api/certificates/revoke", [
             {"storedCertificatePath": REF, "reason": "superseded"}]

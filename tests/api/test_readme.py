@@ -69,3 +69,16 @@ def test_readme_certificate_lifecycle_walkthrough_runs(stack, api, tmp_path):
     assert '"revokedCount":1' in out
     assert "x5c leaf: MII" in out
     assert api.get("/v1/mva/resource-api/resources/list").status_code == 404
+
+
+def test_readme_vical_walkthrough_runs(stack, api, tmp_path):
+    script = "set -euo pipefail\n" + walkthrough("## VICAL walk-through")
+    env = {"TRUSTFN": stack.api_url, "TOKEN": stack.admin_token, "PATH": "/usr/bin:/bin:/usr/local/bin"}
+    r = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout
+    assert '"versionIdPath":"vicaldemo.tenant1.vical-service.versions.production-2026-03-23"' in out, out
+    assert "signature: Verified OK" in out, out
+    assert "provider 'Example mDL Trust Provider'" in out and "1 certificate(s), x5chain of 2" in out, out
+    assert "US US-VA ['org.iso.18013.5.1.mDL']" in out, out
+    assert api.get("/v1/vicaldemo/resource-api/resources/list").status_code == 404

@@ -85,7 +85,9 @@ INVOKES = [
     ("services-create", 201), ("resources-list", 200), ("configuration-view", 200), ("configuration-update", 200),
     ("dependencies-add", 201), ("SEED-STORE", None), ("keys-generate", 201), ("keys-import-aws", 400),
     ("keys-list", 200), ("keys-view", 200), ("x509-iacas-issue", 201), ("x509-document-signers-issue", 201),
-    ("x509-status-list-signers-issue", 201), ("x509-certificates-issued", 200),
+    ("x509-status-list-signers-issue", 201), ("x509-vical-signers-issue", 201), ("SEED-VICAL", None),
+    ("vical-default-requests", 200), ("vical-publish", 201), ("vical-versions", 200), ("vical-registry", 200),
+    ("UNSEED-VICAL", None), ("x509-certificates-issued", 200),
     ("x509-certificates-report", 200), ("x509-crls", 200),
     ("x509-certificates-revoke", 404),
     ("store-certificates-add", 201), ("store-certificates-get", 200), ("store-certificates-ids", 200),
@@ -119,6 +121,15 @@ def test_every_fixture_invokes(stack, api, tmp_path):
             continue
         if fn == "UNSEED-STATUS":
             assert api.delete("/v1/demo.tenant1.status/resource-api/resources/delete-recursive").status_code == 202
+            continue
+        if fn == "SEED-VICAL":
+            api.service("demo.tenant1.vical", "vical-service", signingKeyId="demo.tenant1.kms1.iaca-key",
+                        signerCertificateId="demo.tenant1.store1.vical-signer",
+                        signerCertificateChainIds=["demo.tenant1.store1.iaca"],
+                        dependencies=["demo.tenant1.kms1", "demo.tenant1.store1"])
+            continue
+        if fn == "UNSEED-VICAL":
+            assert api.delete("/v1/demo.tenant1.vical/resource-api/resources/delete-recursive").status_code == 202
             continue
         if fn == "UNSEED-X509":
             assert api.delete("/v1/demo.tenant1.x509/resource-api/resources/delete-recursive").status_code == 202
@@ -157,7 +168,7 @@ def test_template_pages_an_operator_and_keeps_logs_bounded():
     watched = {(a.get("Namespace"), a.get("MetricName"), tuple(d["Value"] for d in a.get("Dimensions", [])
                                                              if isinstance(d["Value"], str)))
                for a in alarms.values()}
-    for kind in ("status-list", "crl"):
+    for kind in ("status-list", "crl", "vical"):
         assert ("trustfn", "PublishFailed", (kind,)) in watched
         assert ("trustfn", "HeadroomRatio", (kind,)) in watched
     assert ("trustfn", "RefreshRun", ()) in watched and ("trustfn", "NearTimeout", ()) in watched

@@ -1,6 +1,7 @@
 //! Scheduled (EventBridge): republishes every status list due for refresh: expiring within its
 //! `ttl` + 5 minutes, never published, or whose last publish failed; and re-issues every IACA's
-//! CRL at half its validity (or whose last publish failed). Bounded by the invocation's
+//! CRL at half its validity (or whose last publish failed), and publishes a new version of every
+//! VICAL three quarters into its validity. Bounded by the invocation's
 //! deadline; what is left is picked up by the next run. Optional event detail:
 //! `{"lookaheadSeconds": n}` also refreshes lists due within the next n seconds.
 
@@ -29,9 +30,10 @@ async fn handle(app: Arc<App>, event: LambdaEvent<Value>) -> Result<Value, Error
         repo: app.repo().await,
         deps: &deps,
     };
-    let publishers: [&dyn trustfn_publish::Republisher; 2] = [
+    let publishers: [&dyn trustfn_publish::Republisher; 3] = [
         &trustfn_status::StatusLists,
         &trustfn_certs::crl_publication::Crls,
+        &trustfn_vical::refresh::Vicals,
     ];
     let report = trustfn_publish::refresh(&cx, &publishers, lookahead, PAGE, deps.deadline_ms)
         .await

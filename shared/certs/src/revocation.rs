@@ -220,9 +220,11 @@ fn signed_here(
                 .and_then(|k| trustfn_x509::parse::verify_signed_by(&der, &k))
                 .is_ok()
     })?;
-    let profile = match trustfn_x509::parse::is_mdl_document_signer(&der) {
-        true => IssuedProfile::DocumentSigner,
-        false => IssuedProfile::StatusListSigner,
+    let vical = trustfn_x509::describe::describe(&der).is_ok_and(|d| d.is_vical_signer());
+    let profile = match (trustfn_x509::parse::is_mdl_document_signer(&der), vical) {
+        (true, _) => IssuedProfile::DocumentSigner,
+        (false, true) => IssuedProfile::VicalSigner,
+        (false, false) => IssuedProfile::StatusListSigner,
     };
     let mut doc = issued_doc(profile, cert, None, vec![path.to_string()]);
     doc.adopted = true;

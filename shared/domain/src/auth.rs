@@ -89,6 +89,7 @@ actions! {
     IacaIssue => "x509-iaca-issue",
     DocumentSignerIssue => "x509-document-signer-issue",
     StatusListSignerIssue => "x509-status-list-signer-issue",
+    VicalSignerIssue => "x509-vical-signer-issue",
     CertificateRevoke => "x509-certificate-revoke",
     IssuedList => "x509-issued-certificate-list",
     CrlView => "x509-crl-view",
@@ -101,6 +102,9 @@ actions! {
     StatusUpdate => "credential-status-update",
     StatusView => "credential-status-view",
     AuditView => "view-audit-log",
+    VicalPublish => "vical-publish",
+    VicalVersionList => "vical-version-list",
+    DefaultRequestsUpdate => "update-default-requests",
 }
 
 /// The action of a kind's own list or view route, which the generic `resources/list` also needs
@@ -114,6 +118,7 @@ pub fn view_action(kind: crate::model::Kind) -> Option<Action> {
         Kind::ApiKey => Some(Action::ApiKeyList),
         Kind::Role => Some(Action::RoleList),
         Kind::StatusConfig | Kind::StatusList => Some(Action::StatusView),
+        Kind::VicalVersion => Some(Action::VicalVersionList),
         Kind::Organization | Kind::Tenant | Kind::Service => None,
     }
 }

@@ -17,6 +17,8 @@ pub struct Reply {
     pub body: Option<Value>,
     /// A body that is not JSON: its `Content-Type` and text (then `body` is `None`).
     pub text: Option<(&'static str, String)>,
+    /// A binary body: its `Content-Type` and bytes (then `body` and `text` are `None`).
+    pub binary: Option<(&'static str, Vec<u8>)>,
     pub headers: Vec<(&'static str, String)>,
 }
 
@@ -26,6 +28,7 @@ impl Reply {
             status,
             body: Some(body),
             text: None,
+            binary: None,
             headers: Vec::new(),
         }
     }
@@ -41,6 +44,7 @@ impl Reply {
             status,
             body: None,
             text: None,
+            binary: None,
             headers: Vec::new(),
         }
     }
@@ -50,6 +54,17 @@ impl Reply {
             status,
             body: None,
             text: Some((content_type, text)),
+            binary: None,
+            headers: Vec::new(),
+        }
+    }
+    /// A binary answer of media type `content_type`.
+    pub fn bytes(status: u16, content_type: &'static str, bytes: Vec<u8>) -> Reply {
+        Reply {
+            status,
+            body: None,
+            text: None,
+            binary: Some((content_type, bytes)),
             headers: Vec::new(),
         }
     }

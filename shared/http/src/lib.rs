@@ -367,16 +367,20 @@ pub fn respond(method: &str, path: &str, out: Result<Reply, ApiError>) -> Respon
             for (k, v) in &reply.headers {
                 b = b.header(*k, v.as_str());
             }
-            match (reply.body, reply.text) {
-                (Some(v), _) => b
+            match (reply.body, reply.text, reply.binary) {
+                (Some(v), _, _) => b
                     .header(header::CONTENT_TYPE, "application/json")
                     .body(Body::Text(v.to_string()))
                     .expect("valid response"),
-                (None, Some((media_type, text))) => b
+                (None, Some((media_type, text)), _) => b
                     .header(header::CONTENT_TYPE, media_type)
                     .body(Body::Text(text))
                     .expect("valid response"),
-                (None, None) => b.body(Body::Empty).expect("valid response"),
+                (None, None, Some((media_type, bytes))) => b
+                    .header(header::CONTENT_TYPE, media_type)
+                    .body(Body::Binary(bytes))
+                    .expect("valid response"),
+                (None, None, None) => b.body(Body::Empty).expect("valid response"),
             }
         }
         Err(e) => {

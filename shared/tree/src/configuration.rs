@@ -152,6 +152,11 @@ pub async fn configuration_update(
         }
     }
     let doc = service_doc(t, config, secrets, policy, target, Some(stored)).await?;
+    if let Service::Vical(c) = &doc {
+        let deps = repo.get_many(&repo.dependencies(target).await?).await?;
+        let now = chrono::Utc::now();
+        trustfn_vical::service::check(repo, auth.principal(), target, &deps, c, now).await?;
+    }
     // Where lists and CRLs are published, and with which secrets, is its own right.
     let crl_changed = doc.crl_target() != stored.crl_target();
     let on = doc.crl_target().is_some();

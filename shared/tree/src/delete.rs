@@ -60,6 +60,14 @@ pub async fn delete_tracking(
             target.parent().map(|p| p.to_string()).unwrap_or_default()
         )));
     }
+    if root.kind() == Kind::VicalVersion {
+        // Verifiers hold on to published versions by their path: they stay with their service.
+        return Err(ApiError::conflict(format!(
+            "{target} is a published VICAL: versions are kept for good, removed only with their \
+             vical-service ({})",
+            target.parent().map(|p| p.to_string()).unwrap_or_default()
+        )));
+    }
     if root.kind() == Kind::Issued {
         // A deleted record would drop its revocation from the IACA's next CRL (and a deleted
         // IACA record its CRL's numbering): they go only with their x509-service.

@@ -5,7 +5,9 @@ use serde_json::{json, Value};
 use trustfn_domain::auth::Principal;
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{IssuedCertificate, IssuedProfile, Kind, ServiceType, StatusConfig};
+use trustfn_domain::model::{
+    IssuedCertificate, IssuedProfile, Kind, Service, ServiceType, StatusConfig,
+};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, Repository};
 use trustfn_domain::resource::{children_of_kind, failed_index, visible};
@@ -124,6 +126,19 @@ async fn refuse_if_signing(
             })
             .map(|r| r.id)
             .collect(),
+        ServiceType::Vical => {
+            let rec = trustfn_domain::resource::load(repo, service).await?;
+            let signs = match &rec.doc {
+                trustfn_domain::model::Doc::Service(Service::Vical(c)) => {
+                    Target::parse(&c.signing_key_id).ok()
+                }
+                _ => None,
+            };
+            match uses(signs.as_ref()) {
+                true => vec![service.clone()],
+                false => Vec::new(),
+            }
+        }
         ServiceType::Kms | ServiceType::X509Store => Vec::new(),
     };
     if users.is_empty() {

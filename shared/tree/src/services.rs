@@ -22,7 +22,7 @@ use trustfn_domain::target::Target;
 /// Most dependencies one service may have.
 pub const MAX_DEPENDENCIES: usize = 32;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct CreateService {
     #[serde(rename = "type")]
@@ -31,6 +31,52 @@ pub struct CreateService {
     pub config: Option<Value>,
     #[serde(default)]
     pub dependencies: Vec<String>,
+    /// The service's own path, as the walt.id quickstart sends it: must equal the target.
+    #[serde(default, rename = "_id")]
+    pub id: Option<String>,
+    /// A vical-service's configuration fields at the top level, as walt.id's create body has
+    /// them (see `trustfn_vical::service::TOP_LEVEL_FIELDS`).
+    #[serde(default, rename = "signingKeyId")]
+    pub signing_key_id: Option<Value>,
+    #[serde(default, rename = "signerCertificateId")]
+    pub signer_certificate_id: Option<Value>,
+    #[serde(default, rename = "signerCertificateChainIds")]
+    pub signer_certificate_chain_ids: Option<Value>,
+}
+
+impl CreateService {
+    /// `config` with the top-level vical-service fields moved in (a field given in both places
+    /// is refused).
+    fn config(&mut self, t: ServiceType) -> Result<Value, ApiError> {
+        let mut config = self.config.take().unwrap_or_else(|| json!({}));
+        let top = [
+            ("signingKeyId", self.signing_key_id.take()),
+            ("signerCertificateId", self.signer_certificate_id.take()),
+            (
+                "signerCertificateChainIds",
+                self.signer_certificate_chain_ids.take(),
+            ),
+        ];
+        for (name, v) in top {
+            let Some(v) = v else { continue };
+            if t != ServiceType::Vical {
+                return Err(ApiError::validation(format!(
+                    "{name} is only for vical-services, not {}",
+                    t.as_str()
+                )));
+            }
+            let Value::Object(c) = &mut config else {
+                return Err(ApiError::validation("config must be an object"));
+            };
+            if c.contains_key(name) {
+                return Err(ApiError::validation(format!(
+                    "{name} is given both at the top level and in config"
+                )));
+            }
+            c.insert(name.to_owned(), v);
+        }
+        Ok(config)
+    }
 }
 
 /// A service document from a request's `type` and `config`: validated, registry secrets sealed
@@ -67,6 +113,15 @@ pub(crate) async fn service_doc(
             crl,
             extra: config,
         }));
+    }
+    if t == ServiceType::Vical {
+        let stored = match stored {
+            Some(Service::Vical(c)) => Some(c),
+            _ => None,
+        };
+        return Ok(Service::Vical(trustfn_vical::service::config_from_request(
+            config, stored,
+        )?));
     }
     if t != ServiceType::CredentialStatus {
         return Ok(match t {
@@ -158,7 +213,7 @@ pub(crate) fn crl_request(
 pub async fn create_service(
     repo: &dyn Repository,
     auth: &Authorized<'_, act::ServiceCreate>,
-    body: CreateService,
+    mut body: CreateService,
     secrets: Option<&dyn SecretBox>,
     policy: &RegistryPolicy,
 ) -> Result<Reply, ApiError> {
@@ -170,8 +225,13 @@ pub async fn create_service(
             "the target of a new service is '<org>.<tenant>.<service>'",
         ));
     }
+    if body.id.as_ref().is_some_and(|id| id != target.as_str()) {
+        return Err(ApiError::validation(format!(
+            "_id must equal the target {target}"
+        )));
+    }
     let t = ServiceType::parse(&body.service_type)?;
-    let config = body.config.unwrap_or_else(|| json!({}));
+    let config = body.config(t)?;
     // Checked before anything is read; sealed (one KMS call per secret) once the rest is valid.
     if !config.is_object() {
         return Err(ApiError::validation("config must be an object"));
@@ -208,6 +268,12 @@ pub async fn create_service(
         )));
     }
     let doc = service_doc(t, config, secrets, policy, target, None).await?;
+    if let Service::Vical(c) = &doc {
+        let deps: Vec<Target> = deps.iter().cloned().collect();
+        let deps = repo.get_many(&deps).await?;
+        let now = chrono::Utc::now();
+        trustfn_vical::service::check(repo, p, target, &deps, c, now).await?;
+    }
     let rec = Record::new(target.clone(), doc);
     let mut ops = vec![
         Op::Create(rec.clone()),

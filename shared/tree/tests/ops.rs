@@ -41,6 +41,7 @@ async fn service(repo: &dyn Repository, id: &str, ty: &str, deps: &[&str]) {
         service_type: ty.into(),
         config: None,
         dependencies: deps.iter().map(|d| d.to_string()).collect(),
+        ..Default::default()
     };
     services::create_service(
         repo,

@@ -11,7 +11,7 @@ use trustfn_domain::resource::named_certificate;
 use trustfn_domain::target::Target;
 use trustfn_publish::PublishDeps;
 use trustfn_x509::parse::{self, ParsedIaca};
-use trustfn_x509::{DsData, PublicKey, Signer, StatusListSignerData, X509Error};
+use trustfn_x509::{DsData, PublicKey, Signer, SignerPurpose, StatusListSignerData, X509Error};
 
 use super::issuer::{now, KeyDescriptor};
 use super::issuer::{signer_for, Issuer, WriteThrough};
@@ -177,6 +177,45 @@ impl UnderIaca for StatusListSignerData {
         signer: &dyn Signer,
     ) -> Result<trustfn_x509::Issued<Self>, X509Error> {
         self.issue_with_serial(serial, iaca, key, signer).await
+    }
+}
+
+/// The data of a VICAL signer certificate: a status-list signer's fields, another profile.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct VicalSignerData(pub StatusListSignerData);
+
+impl UnderIaca for VicalSignerData {
+    fn distribution_point(&mut self) -> &mut Option<String> {
+        &mut self.0.crl_distribution_point_uri
+    }
+    fn validate(
+        self,
+        iaca: &ParsedIaca,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Self, X509Error> {
+        Ok(VicalSignerData(self.0.validate_for(
+            SignerPurpose::Vical,
+            iaca,
+            now,
+        )?))
+    }
+    async fn issue(
+        self,
+        serial: &[u8],
+        iaca: &ParsedIaca,
+        key: &PublicKey,
+        signer: &dyn Signer,
+    ) -> Result<trustfn_x509::Issued<Self>, X509Error> {
+        let issued = self
+            .0
+            .issue_for(SignerPurpose::Vical, serial, iaca, key, signer)
+            .await?;
+        Ok(trustfn_x509::Issued {
+            der: issued.der,
+            pem: issued.pem,
+            data: VicalSignerData(issued.data),
+        })
     }
 }
 

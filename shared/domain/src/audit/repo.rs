@@ -266,6 +266,11 @@ fn with_facts(change: Value, r: &Record) -> Value {
         Doc::ApiKey(k) => json!({"roles": k.roles}),
         Doc::Service(s) => json!({"type": s.service_type().as_str()}),
         Doc::StatusConfig(c) => json!({"kid": c.kid.as_str()}),
+        Doc::VicalVersion(v) => json!({
+            "vicalIssueId": v.vical_issue_id,
+            "entryCount": v.entry_count,
+            "payloadHash": v.sha256,
+        }),
         Doc::Organization(_) | Doc::Tenant(_) | Doc::StatusList(_) => json!({}),
     };
     for (k, v) in obj(facts) {

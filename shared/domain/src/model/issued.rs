@@ -17,6 +17,8 @@ pub enum IssuedProfile {
     Iaca,
     DocumentSigner,
     StatusListSigner,
+    /// The certificate of a key that signs VICALs (extended key usage 1.0.18013.5.1.8).
+    VicalSigner,
     /// A certificate this service's records lost (its service was deleted and created again, or
     /// the table was restored) that a published CRL lists as revoked: known by its serial and
     /// revocation only, kept so no later CRL drops it.
@@ -29,6 +31,7 @@ impl IssuedProfile {
             IssuedProfile::Iaca => "iaca",
             IssuedProfile::DocumentSigner => "document-signer",
             IssuedProfile::StatusListSigner => "status-list-signer",
+            IssuedProfile::VicalSigner => "vical-signer",
             IssuedProfile::Unknown => "unknown",
         }
     }

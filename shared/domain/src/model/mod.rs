@@ -11,6 +11,7 @@ mod serial;
 mod status;
 pub mod time;
 mod tree;
+mod vical;
 
 pub use access::{ApiKey, Role, RoleBinding};
 pub use issued::{CrlState, IssuedCertificate, IssuedProfile, Revocation, RevocationReason};
@@ -24,6 +25,7 @@ pub use status::{
 pub use tree::{
     CrlTarget, Organization, Profile, Service, StatusServiceConfig, Tenant, X509ServiceConfig,
 };
+pub use vical::{VicalServiceConfig, VicalVersion};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -50,6 +52,8 @@ pub enum Kind {
     StatusList,
     /// A certificate an x509-service issued (its record of it, with any revocation).
     Issued,
+    /// A VICAL a vical-service published.
+    VicalVersion,
 }
 
 impl Kind {
@@ -65,6 +69,7 @@ impl Kind {
             Kind::StatusConfig => "status-credential",
             Kind::StatusList => "status-list",
             Kind::Issued => "issued-certificate",
+            Kind::VicalVersion => "vical-version",
         }
     }
     /// The kind in a sentence, with its article: "a key", "an API key".
@@ -80,10 +85,11 @@ impl Kind {
             Kind::StatusConfig => "a status credential configuration",
             Kind::StatusList => "a status list",
             Kind::Issued => "an issued certificate",
+            Kind::VicalVersion => "a published VICAL",
         }
     }
 
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Organization,
         Kind::Tenant,
         Kind::Service,
@@ -94,6 +100,7 @@ impl Kind {
         Kind::StatusConfig,
         Kind::StatusList,
         Kind::Issued,
+        Kind::VicalVersion,
     ];
 
     pub fn parse(s: &str) -> Option<Kind> {
@@ -112,14 +119,17 @@ pub enum ServiceType {
     X509Store,
     #[serde(rename = "credential-status")]
     CredentialStatus,
+    #[serde(rename = "vical-service")]
+    Vical,
 }
 
 impl ServiceType {
-    pub const ALL: [ServiceType; 4] = [
+    pub const ALL: [ServiceType; 5] = [
         ServiceType::Kms,
         ServiceType::X509Service,
         ServiceType::X509Store,
         ServiceType::CredentialStatus,
+        ServiceType::Vical,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -128,6 +138,7 @@ impl ServiceType {
             ServiceType::X509Service => "x509-service",
             ServiceType::X509Store => "x509-store",
             ServiceType::CredentialStatus => "credential-status",
+            ServiceType::Vical => "vical-service",
         }
     }
 
@@ -138,6 +149,7 @@ impl ServiceType {
             ServiceType::X509Service => "x509-service-api",
             ServiceType::X509Store => "x509-store-api",
             ServiceType::CredentialStatus => "credential-status-service-api",
+            ServiceType::Vical => "vical-service-api",
         }
     }
 
@@ -173,6 +185,7 @@ impl ServiceType {
         match self {
             ServiceType::X509Service => &[ServiceType::Kms, ServiceType::X509Store],
             ServiceType::CredentialStatus => &[ServiceType::Kms],
+            ServiceType::Vical => &[ServiceType::Kms, ServiceType::X509Store],
             ServiceType::Kms | ServiceType::X509Store => &[],
         }
     }
@@ -245,6 +258,7 @@ doc_kinds!(
     StatusConfig(StatusConfig),
     StatusList(StatusList),
     Issued(IssuedCertificate),
+    VicalVersion(VicalVersion),
 );
 
 /// A node of the resource tree as stored: identity, document, optimistic-lock version and the
@@ -278,12 +292,13 @@ impl Record<Doc> {
         }
     }
 
-    /// When the scheduled refresh takes this record up: status lists, and IACAs whose CRL is
-    /// published (the adapter keeps it in the refresh index).
+    /// When the scheduled refresh takes this record up: status lists, IACAs whose CRL is
+    /// published, and VICAL services with a nextUpdate (the adapter keeps it in the refresh index).
     pub fn refresh_at(&self) -> Option<i64> {
         match &self.doc {
             Doc::StatusList(l) => l.publish.refresh_at,
             Doc::Issued(c) => c.crl.as_ref().and_then(|crl| crl.publish.refresh_at),
+            Doc::Service(Service::Vical(c)) => c.refresh_at,
             _ => None,
         }
     }

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use crate::registry_config::{RegistryConfig, Sealed};
 
-use super::ServiceType;
+use super::{ServiceType, VicalServiceConfig};
 
 /// An organization: the root of one customer's tree.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -45,6 +45,8 @@ pub enum Service {
     X509Store(Map<String, Value>),
     #[serde(rename = "credential-status")]
     CredentialStatus(StatusServiceConfig),
+    #[serde(rename = "vical-service")]
+    Vical(VicalServiceConfig),
 }
 
 /// The configuration of a `credential-status` service: where its lists are published.
@@ -103,6 +105,7 @@ impl Service {
             Service::X509Service(_) => ServiceType::X509Service,
             Service::X509Store(_) => ServiceType::X509Store,
             Service::CredentialStatus(_) => ServiceType::CredentialStatus,
+            Service::Vical(_) => ServiceType::Vical,
         }
     }
 
@@ -146,6 +149,13 @@ impl Service {
                     serde_json::to_value(c.registry.redacted()).unwrap_or_default(),
                 );
                 Value::Object(m)
+            }
+            Service::Vical(c) => {
+                let mut v = serde_json::to_value(c).unwrap_or_default();
+                if let Value::Object(m) = &mut v {
+                    m.retain(|k, _| !k.starts_with('_'));
+                }
+                v
             }
         };
         serde_json::json!({"type": self.service_type().as_str(), "config": config})

@@ -1,0 +1,20 @@
+//! `POST /v1/{target}/x509-service-api/iso/vical-signers`
+
+use std::sync::Arc;
+
+use trustfn_http::trustfn_domain::{auth::act, ApiError, Reply};
+use trustfn_http::{json_body, target, App, Error, Request};
+
+async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
+    let p = app.principal(&req).await?;
+    // Authorized on the path alone, before any body parsing or storage read.
+    let auth = p.authorize::<act::VicalSignerIssue>(&target(&req)?)?;
+    let deps = app.publish_deps(trustfn_http::publish_deadline(&req)).await;
+    trustfn_certs::issuance::issue_vical_signer(app.repo().await, &deps, &auth, json_body(&req)?)
+        .await
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    trustfn_http::run(handle).await
+}
