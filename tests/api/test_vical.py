@@ -163,14 +163,14 @@ def test_a_published_vical_verifies_with_independent_code(api, world):
 def test_only_the_registry_routes_are_public(api, world, ddb):
     org, t = world
     svc = f"{t}.vical-service"
+    role = api.role(org, "vical-viewer", [{"target": t, "action": "vical-version-list", "operation": "ADD"}])
+    token, _ = api.key(org, [role.split(".", 1)[1]])
     before = table_items(ddb)
     assert_error(api.post(f"/v1/{svc}/vical-service-api/publish", json=DOC_PUBLISH, token=None), 401)
     assert_error(api.get(f"/v1/{svc}/vical-service-api/versions/ids", token=None), 401)
     assert_error(api.put(f"/v1/{svc}/vical-service-api/default-requests/publish-vical",
                          json={"vicalProvider": "x"}, token=None), 401)
     # A key that may view but not publish is refused and publishes nothing.
-    role = api.role(org, "vical-viewer", [{"target": t, "action": "vical-version-list", "operation": "ADD"}])
-    token, _ = api.key(org, [role.split(".", 1)[1]])
     assert_error(api.post(f"/v1/{svc}/vical-service-api/publish", json={"vicalProvider": "x"}, token=token), 403)
     assert api.get(f"/v1/{svc}/vical-service-api/versions/ids", token=token).status_code == 200
     assert table_items(ddb) == before, "refusals wrote nothing but their audit entries"
