@@ -20,9 +20,11 @@ Nothing published is rolled back (unless --exact):
 - Certificates: a revocation recorded in the live table survives (revocations are final); each
   IACA's CRL keeps the larger of the two cRLNumbers and is due at once with every revocation of
   both tables, expecting the registry object the live table last wrote.
-- Services, configurations, lists, issued certificates created after the restore point (and the
-  keys they sign with) are kept, with their items and edges: credentials and certificates in the
-  world refer to them.
+- Services, configurations, lists, issued certificates and published VICAL versions created after
+  the restore point (and the keys they sign with) are kept, with their items and edges:
+  credentials, certificates and verifiers in the world refer to them. A VICAL service's latest is
+  its kept version with the largest vicalIssueID, and its issue counter keeps the live table's
+  larger value (an id is never handed out twice).
 Counters (children, dependants) are recomputed from the resulting items.
 
 Progress goes to stderr every 1,000 items. Uses the standard AWS credential chain.
@@ -219,7 +221,7 @@ def keep_newer_lists(wanted, live, records, progress):
 
 
 # --- records created after the restore point, issued certificates, counters -------------------
-KEPT_TYPES = ("service", "status-credential", "status-list", "issued-certificate")
+KEPT_TYPES = ("service", "status-credential", "status-list", "issued-certificate", "vical-version")
 
 
 def keep_newer_records(wanted, live, progress):
@@ -334,12 +336,37 @@ def rebuild_revoked_sets(wanted):
 
 def keep_sequences(wanted, live):
     """A list's change sequence never goes back: pending changes made after the restore are
-    named above every kept one."""
+    named above every kept one. Nor does a number series (`N#`, a VICAL service's vicalIssueID):
+    an id handed out after the restore point is never handed out again."""
     for (pk, sk), item in live.items():
-        if pk.startswith("Q#"):
+        if pk.startswith(("Q#", "N#")):
             mine = wanted.get((pk, sk))
             if mine is None or int(mine["n"]["N"]) < int(item["n"]["N"]):
                 wanted[(pk, sk)] = item
+
+
+def latest_vicals(wanted, progress):
+    """A VICAL service's latest version is its kept version with the largest vicalIssueID (one
+    published after the restore point stays, and stays the latest)."""
+    recs = [i for k, i in wanted.items() if k[0].startswith("R#") and "_id" in i]
+    versions = {}
+    for i in recs:
+        if i.get("type", {}).get("S") == "vical-version":
+            doc = json.loads(i["doc"]["S"])
+            best = versions.get(i["parent"]["S"])
+            if best is None or doc["vicalIssueId"] > best["vicalIssueId"]:
+                versions[i["parent"]["S"]] = doc
+    for k, i in list(wanted.items()):
+        if not k[0].startswith("R#") or i.get("type", {}).get("S") != "service":
+            continue
+        doc = json.loads(i["doc"]["S"])
+        latest = versions.get(i.get("_id", {}).get("S"))
+        if doc.get("type") != "vical-service" or latest is None:
+            continue
+        if doc["config"].get("_latest") != latest["versionId"]:
+            doc["config"]["_latest"] = latest["versionId"]
+            wanted[k] = dict(i, doc={"S": json.dumps(doc, separators=(",", ":"))})
+            progress(f"{i['_id']['S']}: latest VICAL {latest['versionId']} (published after the restore point)")
 
 
 def recount(wanted):
@@ -368,6 +395,7 @@ def merge(wanted, live, progress, fetch):
     rebuild_revoked_sets(wanted)
     keep_audit_log(wanted, live)
     keep_sequences(wanted, live)
+    latest_vicals(wanted, progress)
     lists = [r for r in records.values() if r.get("type", {}).get("S") == "status-list"]
     for rec in lists:
         list_id = rec["_id"]["S"]

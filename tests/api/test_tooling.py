@@ -470,6 +470,43 @@ def test_a_restore_merge_keeps_every_revocation_crl_number_and_newer_record():
     assert counts["o.t.st"] == (1, 0) and counts["o.t.kms"] == (2, 0)
 
 
+def test_a_restore_merge_keeps_published_vicals_and_never_reuses_an_issue_id():
+    """A VICAL version published after the restore point stays (verifiers hold it), stays the
+    service's latest, and the issue counter keeps the live table's larger value."""
+    import table_sync
+    svc = "o.t.vical"
+
+    def res(rid, kind, doc):
+        parent = rid.rsplit(".", 1)[0]
+        return ("R#" + parent, rid), {"pk": {"S": "R#" + parent}, "sk": {"S": rid}, "_id": {"S": rid},
+                                      "parent": {"S": parent}, "type": {"S": kind}, "doc": {"S": json.dumps(doc)},
+                                      "children": {"N": "0"}, "dependants": {"N": "0"}}
+
+    def version(v, n):
+        return res(f"{svc}.{v}", "vical-version", {"versionId": v, "vicalIssueId": n, "vicalProvider": "P",
+                                                   "date": "2026-12-01T00:00:00Z", "entryCount": 1, "sha256": "x",
+                                                   "_cbor": ""})
+
+    def table(latest, versions, counter):
+        items = dict([res("o.t", "tenant", {"name": "t"}),
+                      res(svc, "service", {"type": "vical-service", "config": {
+                          "signingKeyId": "o.t.kms.k", "signerCertificateId": "o.t.s.c", "_latest": latest}})])
+        items.update(dict(version(v, n) for v, n in versions))
+        items[(f"N#vical-issue:{svc}", "N")] = {"pk": {"S": f"N#vical-issue:{svc}"}, "sk": {"S": "N"},
+                                                "n": {"N": str(counter)}}
+        return items
+
+    copy = table("v1", [("v1", 1)], 1)
+    live = table("v3", [("v1", 1), ("v2", 2), ("v3", 3)], 4)
+    table_sync.merge(copy, live, lambda m: None, fetch=False)
+    docs = {i["_id"]["S"]: json.loads(i["doc"]["S"]) for k, i in copy.items() if k[0].startswith("R#")}
+    assert {f"{svc}.v2", f"{svc}.v3"} <= set(docs), "versions published after the restore point stay"
+    assert docs[svc]["config"]["_latest"] == "v3"
+    assert copy[(f"N#vical-issue:{svc}", "N")]["n"]["N"] == "4", "issue ids are never handed out twice"
+    counts = {i["_id"]["S"]: int(i["children"]["N"]) for k, i in copy.items() if k[0].startswith("R#")}
+    assert counts[svc] == 3
+
+
 def test_the_architecture_page_names_files_that_exist():
     """docs/ARCHITECTURE.md is a map: every path it names (in backticks, with a slash) exists."""
     import re

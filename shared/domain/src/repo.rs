@@ -279,6 +279,10 @@ pub trait Repository: Send + Sync {
     /// write. Pending changes are named by it, so they are folded in the order DynamoDB handed
     /// out their numbers, never by an instance's clock.
     async fn next_seq(&self, list: &Target) -> Result<u64, RepoError>;
+    /// The next number of the series `series` (1, 2, ...): an atomic counter in an item of its
+    /// own that no delete removes (a VICAL service's `vicalIssueID`s are never handed out twice,
+    /// even to a service created again at the same path). One small write.
+    async fn next_number(&self, series: &str) -> Result<u64, RepoError>;
     /// Whether the pending changes `seq` of `list` are still waiting to be folded.
     async fn has_pending(&self, list: &Target, seq: &str) -> Result<bool, RepoError>;
     /// The oldest pending changes of `list`, in `seq` order, at most `limit`.

@@ -240,6 +240,11 @@ pub(crate) fn sequence_key(list: &Target) -> Item {
     key(format!("Q#{list}"), "Q".into())
 }
 
+/// A number series kept for good (`Repository::next_number`): `N#<series>`.
+pub(crate) fn number_key(series: &str) -> Item {
+    key(format!("N#{series}"), "N".into())
+}
+
 pub(crate) fn counter_key(list: &Target) -> Item {
     key(format!("A#{list}"), "A".into())
 }

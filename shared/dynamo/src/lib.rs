@@ -305,6 +305,29 @@ impl Repository for DynamoRepo {
             })
     }
 
+    async fn next_number(&self, series: &str) -> Result<u64, RepoError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(number_key(series)))
+            .update_expression("ADD #n :one")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| unavailable("next number of a series", e))?;
+        out.attributes
+            .as_ref()
+            .and_then(|a| get_n(a, "n"))
+            .map(|v| v as u64)
+            .ok_or_else(|| RepoError::Corrupt {
+                id: format!("number series {series}"),
+                reason: "no n after the update".into(),
+            })
+    }
+
     async fn reserved(&self, list: &Target) -> Result<u64, RepoError> {
         let resp = self
             .client

@@ -67,6 +67,9 @@ macro_rules! repository_wrapper {
             async fn next_seq(&self, list: &Target) -> Result<u64, RepoError> {
                 self.0.next_seq(list).await
             }
+            async fn next_number(&self, series: &str) -> Result<u64, RepoError> {
+                self.0.next_number(series).await
+            }
             async fn has_pending(&self, list: &Target, seq: &str) -> Result<bool, RepoError> {
                 self.0.has_pending(list, seq).await
             }

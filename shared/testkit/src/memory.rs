@@ -30,6 +30,7 @@ struct MemState {
     chunks: BTreeMap<(Target, u32), Chunk>,
     counters: HashMap<Target, u64>,
     seqs: HashMap<Target, u64>,
+    numbers: HashMap<String, u64>,
     remembered: HashMap<(Target, String), Remembered>,
     /// How many times each parent's children were read (for tests of what a use case reads).
     children_reads: HashMap<Option<Target>, usize>,
@@ -396,6 +397,13 @@ impl Repository for MemoryRepo {
     async fn next_seq(&self, list: &Target) -> Result<u64, RepoError> {
         let mut s = self.state.lock().await;
         let n = s.seqs.entry(list.clone()).or_insert(0);
+        *n += 1;
+        Ok(*n)
+    }
+
+    async fn next_number(&self, series: &str) -> Result<u64, RepoError> {
+        let mut s = self.state.lock().await;
+        let n = s.numbers.entry(series.to_owned()).or_insert(0);
         *n += 1;
         Ok(*n)
     }

@@ -146,6 +146,9 @@ impl Repository for Metered {
     async fn next_seq(&self, list: &Target) -> Result<u64, RepoError> {
         self.inner.next_seq(list).await
     }
+    async fn next_number(&self, series: &str) -> Result<u64, RepoError> {
+        self.inner.next_number(series).await
+    }
     async fn chunks(&self, list: &Target, nos: &[u32]) -> Result<Vec<Chunk>, RepoError> {
         self.read().await;
         self.inner.chunks(list, nos).await

@@ -188,10 +188,7 @@ pub async fn publish_as(
     }
     // The service's issue counter lives in its own item, outside the tree: it survives a delete
     // and a re-creation of the service at this path, so an id is never handed out twice.
-    let issue_id = 1 + repo
-        .reserve(target, 1, u64::MAX / 2)
-        .await?
-        .ok_or_else(|| ApiError::conflict("the VICAL issue counter is exhausted"))?;
+    let issue_id = repo.next_number(&issue_series(target)).await?;
     let vical = Vical {
         provider: provider.clone(),
         date,
@@ -276,6 +273,11 @@ pub async fn publish_as(
         sha256,
         skipped,
     })
+}
+
+/// The number series of a vical-service's `vicalIssueID`s.
+pub fn issue_series(service: &Target) -> String {
+    format!("vical-issue:{service}")
 }
 
 fn version_exists(service: &Target, id: &str) -> ApiError {

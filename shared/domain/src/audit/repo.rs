@@ -360,6 +360,9 @@ impl Repository for Audited {
     async fn next_seq(&self, list: &Target) -> Result<u64, RepoError> {
         self.inner.next_seq(list).await
     }
+    async fn next_number(&self, series: &str) -> Result<u64, RepoError> {
+        self.inner.next_number(series).await
+    }
     async fn has_pending(&self, list: &Target, seq: &str) -> Result<bool, RepoError> {
         self.inner.has_pending(list, seq).await
     }
