@@ -89,6 +89,21 @@ def violations(ddb, table="trustfn"):
         if doc.get("revocation") and pdoc and (pdoc.get("crl") or {}).get("_revokedSet") \
                 and (rid.rsplit(".", 1)[0], rid.rsplit(".", 1)[1]) not in entries:
             out.append(f"{rid}: revoked, but not in its IACA's revoked set")
+    # A published VICAL's issue id was handed out by its service's series (never reused), and the
+    # service's latest is one of its versions.
+    series = {i["pk"]["S"][len("N#vical-issue:"):]: int(i["n"]["N"]) for i in items
+              if i["pk"]["S"].startswith("N#vical-issue:")}
+    for rid, i in resources.items():
+        kind = i.get("type", {}).get("S")
+        if kind == "vical-version":
+            n = json.loads(i["doc"]["S"])["vicalIssueId"]
+            if n > series.get(i["parent"]["S"], 0):
+                out.append(f"{rid}: vicalIssueID {n} is above its service's issue counter")
+        if kind == "service":
+            doc = json.loads(i["doc"]["S"])
+            latest = doc.get("config", {}).get("_latest") if doc.get("type") == "vical-service" else None
+            if latest and f"{rid}.{latest}" not in resources:
+                out.append(f"{rid}: its latest VICAL {latest} does not exist")
     return out
 
 

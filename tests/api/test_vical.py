@@ -13,6 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 
 from conftest import assert_error, table_items
+from invariants import violations
 
 DOC_PUBLISH = {"vicalProvider": "Example mDL Trust Provider", "versionId": "production-2026-03-23",
                "issuanceDate": "2026-03-23T10:15:30Z", "nextUpdate": "2026-04-23T10:15:30Z"}
@@ -217,7 +218,7 @@ def test_service_configuration_errors_name_the_field(api):
     assert_error(api.request("DELETE", f"/v1/{t}.vs.v1/resource-api/resources/delete"), 409)
 
 
-def test_default_requests_and_issue_ids_across_recreation(api):
+def test_default_requests_and_issue_ids_across_recreation(api, ddb):
     org, t = setup_world(api)
     svc = f"{t}.vical-service"
     body = create_body(t)
@@ -248,3 +249,4 @@ def test_default_requests_and_issue_ids_across_recreation(api):
     r = api.post(f"/v1/{svc}/vical-service-api/publish", json={"vicalProvider": "P"})
     assert r.status_code == 201, r.text
     assert r.json()["vicalIssueId"] > first + 1
+    assert violations(ddb) == []
