@@ -91,6 +91,14 @@ impl Curve {
             Curve::P521 => "1.2.840.10045.4.3.4",
         }
     }
+    /// The COSE algorithm number (RFC 9053: ES256 -7, ES384 -35, ES512 -36).
+    pub fn cose_alg(self) -> i64 {
+        match self {
+            Curve::P256 => -7,
+            Curve::P384 => -35,
+            Curve::P521 => -36,
+        }
+    }
     /// The JOSE/COSE algorithm name.
     pub fn jose_alg(self) -> &'static str {
         match self {

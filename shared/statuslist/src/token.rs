@@ -76,18 +76,10 @@ pub async fn tsl_jwt(
     jws(header, payload, signer).await
 }
 
-fn cose_alg(curve: Curve) -> i64 {
-    match curve {
-        Curve::P256 => -7,
-        Curve::P384 => -35,
-        Curve::P521 => -36,
-    }
-}
-
 /// The protected header of a status list CWT: `{1: alg, 16: "application/statuslist+cwt"}`.
 pub fn cwt_protected(curve: Curve) -> Vec<u8> {
     Cbor::Map(vec![
-        (Cbor::Uint(1), Cbor::int(cose_alg(curve))),
+        (Cbor::Uint(1), Cbor::int(curve.cose_alg())),
         (Cbor::Uint(16), Cbor::text(TSL_CWT_MEDIA_TYPE)),
     ])
     .encode()

@@ -8,7 +8,7 @@
 //! attached and `external_aad` empty.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use trustfn_signer::{Curve, Signer};
+use trustfn_signer::Signer;
 use trustfn_statuslist::cbor::Value as Cbor;
 
 /// The VICAL `version` this module writes.
@@ -103,14 +103,6 @@ impl CertificateInfo {
     }
 }
 
-fn cose_alg(curve: Curve) -> i64 {
-    match curve {
-        Curve::P256 => -7,
-        Curve::P384 => -35,
-        Curve::P521 => -36,
-    }
-}
-
 impl Vical {
     /// The payload: the VICAL map, CBOR.
     pub fn payload(&self) -> Vec<u8> {
@@ -139,7 +131,7 @@ impl Vical {
     ) -> Result<Vec<u8>, SignFailure> {
         let protected = Cbor::Map(vec![(
             Cbor::Uint(1),
-            Cbor::int(cose_alg(signer.public_key().curve)),
+            Cbor::int(signer.public_key().curve.cose_alg()),
         )])
         .encode();
         let payload = self.payload();
