@@ -67,6 +67,31 @@ fn decode_cursor(c: &str) -> Result<String, RepoError> {
 }
 
 impl DynamoRepo {
+    /// Adds one to the counter item `key` (created at 1) and answers its new value: one small
+    /// write. `what` names the counter in an error.
+    async fn add_one(&self, key: Item, what: impl Fn() -> String) -> Result<u64, RepoError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression("ADD #n :one")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":one", n(1))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(|e| unavailable(&format!("next value of {}", what()), e))?;
+        out.attributes
+            .as_ref()
+            .and_then(|a| get_n(a, "n"))
+            .map(|v| v as u64)
+            .ok_or_else(|| RepoError::Corrupt {
+                id: what(),
+                reason: "no n after the update".into(),
+            })
+    }
+
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoRepo {
             client,
@@ -283,49 +308,13 @@ impl Repository for DynamoRepo {
     }
 
     async fn next_seq(&self, list: &Target) -> Result<u64, RepoError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(sequence_key(list)))
-            .update_expression("ADD #n :one")
-            .expression_attribute_names("#n", "n")
-            .expression_attribute_values(":one", n(1))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
+        self.add_one(sequence_key(list), || format!("change sequence of {list}"))
             .await
-            .map_err(|e| unavailable("next sequence number", e))?;
-        out.attributes
-            .as_ref()
-            .and_then(|a| get_n(a, "n"))
-            .map(|v| v as u64)
-            .ok_or_else(|| RepoError::Corrupt {
-                id: format!("change sequence of {list}"),
-                reason: "no n after the update".into(),
-            })
     }
 
     async fn next_number(&self, series: &str) -> Result<u64, RepoError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(number_key(series)))
-            .update_expression("ADD #n :one")
-            .expression_attribute_names("#n", "n")
-            .expression_attribute_values(":one", n(1))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
+        self.add_one(number_key(series), || format!("number series {series}"))
             .await
-            .map_err(|e| unavailable("next number of a series", e))?;
-        out.attributes
-            .as_ref()
-            .and_then(|a| get_n(a, "n"))
-            .map(|v| v as u64)
-            .ok_or_else(|| RepoError::Corrupt {
-                id: format!("number series {series}"),
-                reason: "no n after the update".into(),
-            })
     }
 
     async fn reserved(&self, list: &Target) -> Result<u64, RepoError> {

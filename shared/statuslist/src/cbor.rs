@@ -85,6 +85,30 @@ impl Value {
     }
 }
 
+/// The COSE_Sign1 `Sig_structure` (RFC 9052 §4.4) with an empty `external_aad`: what the
+/// signature of a status list CWT or a VICAL covers.
+pub fn sig_structure1(protected: &[u8], payload: &[u8]) -> Vec<u8> {
+    Value::Array(vec![
+        Value::text("Signature1"),
+        Value::Bytes(protected.to_vec()),
+        Value::Bytes(Vec::new()),
+        Value::Bytes(payload.to_vec()),
+    ])
+    .encode()
+}
+
+/// The COSE `x5chain` header value (label 33): one byte string for a lone certificate, else an
+/// array, leaf first. `None` for no certificate.
+pub fn x5chain(certs: &[Vec<u8>]) -> Option<Value> {
+    match certs {
+        [] => None,
+        [one] => Some(Value::Bytes(one.clone())),
+        many => Some(Value::Array(
+            many.iter().map(|c| Value::Bytes(c.clone())).collect(),
+        )),
+    }
+}
+
 /// Most nesting [`Value::decode`] follows (a status list token nests four deep).
 const MAX_DEPTH: u32 = 16;
 

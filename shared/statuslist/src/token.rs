@@ -114,22 +114,10 @@ pub async fn tsl_cwt(
 ) -> Result<Vec<u8>, StatusListError> {
     let protected = cwt_protected(signer.public_key().curve);
     let payload = cwt_payload(list, claims);
-    let to_sign = Cbor::Array(vec![
-        Cbor::text("Signature1"),
-        Cbor::Bytes(protected.clone()),
-        Cbor::Bytes(Vec::new()),
-        Cbor::Bytes(payload.clone()),
-    ])
-    .encode();
-    let sig = sign_raw(signer, &to_sign).await?;
+    let sig = sign_raw(signer, &crate::cbor::sig_structure1(&protected, &payload)).await?;
     let mut unprotected = vec![(Cbor::Uint(4), Cbor::Bytes(kid.as_bytes().to_vec()))];
-    match x5chain {
-        [] => {}
-        [one] => unprotected.push((Cbor::Uint(33), Cbor::Bytes(one.clone()))),
-        many => unprotected.push((
-            Cbor::Uint(33),
-            Cbor::Array(many.iter().map(|c| Cbor::Bytes(c.clone())).collect()),
-        )),
+    if let Some(chain) = crate::cbor::x5chain(x5chain) {
+        unprotected.push((Cbor::Uint(33), chain));
     }
     Ok(Cbor::Tag(
         18,

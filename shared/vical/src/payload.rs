@@ -135,26 +135,20 @@ impl Vical {
         )])
         .encode();
         let payload = self.payload();
-        let to_sign = Cbor::Array(vec![
-            Cbor::text("Signature1"),
-            Cbor::Bytes(protected.clone()),
-            Cbor::Bytes(Vec::new()),
-            Cbor::Bytes(payload.clone()),
-        ])
-        .encode();
+        let to_sign = trustfn_statuslist::cbor::sig_structure1(&protected, &payload);
         let signature = trustfn_signer::sign_raw(signer, &to_sign)
             .await
             .map_err(|e| SignFailure::Signer(e.to_string()))?;
         if !signer.public_key().verifies(&to_sign, &signature) {
             return Err(SignFailure::BadSignature);
         }
-        let chain = match x5chain {
-            [one] => Cbor::Bytes(one.clone()),
-            many => Cbor::Array(many.iter().map(|c| Cbor::Bytes(c.clone())).collect()),
-        };
+        // The service's configuration always names the signer certificate, so the chain is never empty.
+        let unprotected = trustfn_statuslist::cbor::x5chain(x5chain)
+            .map(|chain| vec![(Cbor::Uint(33), chain)])
+            .unwrap_or_default();
         Ok(Cbor::Array(vec![
             Cbor::Bytes(protected),
-            Cbor::Map(vec![(Cbor::Uint(33), chain)]),
+            Cbor::Map(unprotected),
             Cbor::Bytes(payload),
             Cbor::Bytes(signature),
         ])

@@ -90,8 +90,9 @@ async fn world() -> (MemoryRepo, FakeKms, PublicKey) {
     (repo, kms, signer_key)
 }
 
-async fn create_vical(repo: &MemoryRepo) {
-    let cfg = VicalServiceConfig {
+/// The world's vical-service configuration: the signer's key and certificate, the IACA above it.
+fn signer_config() -> VicalServiceConfig {
+    VicalServiceConfig {
         signing_key_id: "acme.t1.kms.vs".into(),
         signer_certificate_id: "acme.t1.store.vs".into(),
         signer_certificate_chain_ids: vec!["acme.t1.store.iaca1".into()],
@@ -100,7 +101,11 @@ async fn create_vical(repo: &MemoryRepo) {
         refresh_at: None,
         failures: 0,
         extra: Default::default(),
-    };
+    }
+}
+
+async fn create_vical(repo: &MemoryRepo) {
+    let cfg = signer_config();
     seed(repo, VICAL, Service::Vical(cfg)).await;
     attach(repo, VICAL, "acme.t1.kms").await;
     attach(repo, VICAL, "acme.t1.store").await;
@@ -374,16 +379,7 @@ async fn a_signer_certificate_that_does_not_fit_is_refused_by_field() {
         .await
         .unwrap();
     let now = chrono::Utc::now();
-    let base = VicalServiceConfig {
-        signing_key_id: "acme.t1.kms.vs".into(),
-        signer_certificate_id: "acme.t1.store.vs".into(),
-        signer_certificate_chain_ids: vec!["acme.t1.store.iaca1".into()],
-        publish_defaults: None,
-        latest: None,
-        refresh_at: None,
-        failures: 0,
-        extra: Default::default(),
-    };
+    let base = signer_config();
     let check = |c: VicalServiceConfig| {
         let repo = &repo;
         let deps_of = &deps_of;
