@@ -223,7 +223,12 @@ SCHEMAS = {
         "date": {"type": "string", "format": "date-time"}, "vicalIssueId": {"type": "integer"},
         "nextUpdate": {"type": "string", "format": "date-time"},
         "sha256": {"type": "string", "description": "SHA-256 of the signed VICAL (hex)"},
-        "skipped": {"type": "array", "items": {"type": "string"}, "description": "entries left out (skipInvalid)"}}},
+        "skipped": {"type": "array", "items": {"type": "string"}, "description": "entries left out (skipInvalid)"},
+        "registry": {"type": "object", "required": ["object", "published"],
+                     "description": "with config.registry: the registry copy of this version",
+                     "properties": {"object": {"type": "string", "description": "vicals/<service>/latest.cbor"},
+                                    "published": {"type": "boolean"},
+                                    "message": {"type": "string", "description": "why not (the refresh retries)"}}}}},
     "Revoke": {"type": "object", "additionalProperties": False,
                "description": "exactly one of serialNumber and storedCertificatePath", "properties": {
         "serialNumber": {"type": "string", "description": "hex, colons optional"},

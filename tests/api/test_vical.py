@@ -250,3 +250,45 @@ def test_default_requests_and_issue_ids_across_recreation(api, ddb):
     assert r.status_code == 201, r.text
     assert r.json()["vicalIssueId"] > first + 1
     assert violations(ddb) == []
+
+
+def test_a_registry_receives_every_version_and_keeps_what_it_cannot_verify(api, stack):
+    """config.registry (the status registry's shapes and rules): each published version goes to
+    vicals/<service>/latest.cbor and vicals/<service>/versions/<id>.cbor through the publishing
+    engine; an object there that does not verify with the service's key is never overwritten."""
+    import boto3
+    s3 = boto3.client("s3", endpoint_url=stack.moto_url, region_name="us-east-1",
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    org, t = setup_world(api)
+    svc = f"{t}.vical-service"
+    secret = "vical-registry-secret"
+    registry = {"type": "aws", "bucketName": "status-lists", "region": "us-east-1",
+                "endpointUrl": stack.moto_url, "accessKeyId": "test", "secretKey": secret}
+    # The registry rules hold here too: a link-local endpoint is refused and nothing is created.
+    hostile = {**create_body(t), "config": {"registry": {**registry, "endpointUrl": "http://169.254.169.254"}}}
+    assert_error(api.post(f"/v1/{svc}/resource-api/services/create", json=hostile), 400, contains="endpointUrl")
+    r = api.post(f"/v1/{svc}/resource-api/services/create", json={**create_body(t), "config": {"registry": registry}})
+    assert r.status_code == 201, r.text
+    view = api.get(f"/v1/{svc}/vical-service-api/configuration/view")
+    assert view.status_code == 200 and secret not in view.text, view.text
+    assert view.json()["config"]["registry"]["secretKey"] == "***", view.text
+
+    latest_key = f"vicals/{svc}/latest.cbor"
+    r = api.post(f"/v1/{svc}/vical-service-api/publish", json={**DOC_PUBLISH, "nextUpdate": "2099-01-01T00:00:00Z"})
+    assert r.status_code == 201, r.text
+    assert r.json()["registry"] == {"object": latest_key, "published": True}, r.text
+    served = api.get(f"/v1/{svc}/vical-service-api/latest?format=cbor", token=None).content
+    got = s3.get_object(Bucket="status-lists", Key=latest_key)
+    assert got["Body"].read() == served and got["ContentType"] == "application/cbor"
+    version = s3.get_object(Bucket="status-lists", Key=f"vicals/{svc}/versions/{DOC_PUBLISH['versionId']}.cbor")
+    assert version["Body"].read() == served
+    verify_cose_sign1(served)
+
+    # Someone else's object at the latest key: left as it is, the version still kept and served.
+    s3.put_object(Bucket="status-lists", Key=latest_key, Body=b"not a VICAL")
+    r = api.post(f"/v1/{svc}/vical-service-api/publish", json={"vicalProvider": "P", "versionId": "second"})
+    assert r.status_code == 201, r.text
+    copy = r.json()["registry"]
+    assert copy["published"] is False and "cannot be verified" in copy["message"], copy
+    assert s3.get_object(Bucket="status-lists", Key=latest_key)["Body"].read() == b"not a VICAL"
+    assert api.get(f"/v1/{svc}.versions.second/vical-service-api/latest?format=cbor", token=None).status_code == 200

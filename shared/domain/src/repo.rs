@@ -283,6 +283,10 @@ pub trait Repository: Send + Sync {
     /// own that no delete removes (a VICAL service's `vicalIssueID`s are never handed out twice,
     /// even to a service created again at the same path). One small write.
     async fn next_number(&self, series: &str) -> Result<u64, RepoError>;
+    /// Raises the series `series` to at least `at_least`, so [`Repository::next_number`] hands
+    /// out numbers above it (a number found published elsewhere is a floor). Never lowers it.
+    /// One small conditional write.
+    async fn raise_number(&self, series: &str, at_least: u64) -> Result<(), RepoError>;
     /// Whether the pending changes `seq` of `list` are still waiting to be folded.
     async fn has_pending(&self, list: &Target, seq: &str) -> Result<bool, RepoError>;
     /// The oldest pending changes of `list`, in `seq` order, at most `limit`.

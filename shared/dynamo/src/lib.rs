@@ -317,6 +317,31 @@ impl Repository for DynamoRepo {
             .await
     }
 
+    async fn raise_number(&self, series: &str, at_least: u64) -> Result<(), RepoError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(number_key(series)))
+            .update_expression("SET #n = :v")
+            .condition_expression("attribute_not_exists(#n) OR #n < :v")
+            .expression_attribute_names("#n", "n")
+            .expression_attribute_values(":v", n(at_least as i64))
+            .send()
+            .await;
+        match out {
+            Ok(_) => Ok(()),
+            // Already at or above it.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(unavailable(&format!("raising number series {series}"), e)),
+        }
+    }
+
     async fn reserved(&self, list: &Target) -> Result<u64, RepoError> {
         let resp = self
             .client

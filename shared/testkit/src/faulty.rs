@@ -70,6 +70,9 @@ macro_rules! repository_wrapper {
             async fn next_number(&self, series: &str) -> Result<u64, RepoError> {
                 self.0.next_number(series).await
             }
+            async fn raise_number(&self, series: &str, at_least: u64) -> Result<(), RepoError> {
+                self.0.raise_number(series, at_least).await
+            }
             async fn has_pending(&self, list: &Target, seq: &str) -> Result<bool, RepoError> {
                 self.0.has_pending(list, seq).await
             }

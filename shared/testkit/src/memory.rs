@@ -408,6 +408,13 @@ impl Repository for MemoryRepo {
         Ok(*n)
     }
 
+    async fn raise_number(&self, series: &str, at_least: u64) -> Result<(), RepoError> {
+        let mut s = self.state.lock().await;
+        let n = s.numbers.entry(series.to_owned()).or_insert(0);
+        *n = (*n).max(at_least);
+        Ok(())
+    }
+
     async fn has_pending(&self, list: &Target, seq: &str) -> Result<bool, RepoError> {
         let s = self.state.lock().await;
         Ok(s.pending.contains_key(&(list.clone(), seq.to_owned())))

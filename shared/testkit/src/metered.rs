@@ -149,6 +149,9 @@ impl Repository for Metered {
     async fn next_number(&self, series: &str) -> Result<u64, RepoError> {
         self.inner.next_number(series).await
     }
+    async fn raise_number(&self, series: &str, at_least: u64) -> Result<(), RepoError> {
+        self.inner.raise_number(series, at_least).await
+    }
     async fn chunks(&self, list: &Target, nos: &[u32]) -> Result<Vec<Chunk>, RepoError> {
         self.read().await;
         self.inner.chunks(list, nos).await

@@ -119,8 +119,17 @@ pub(crate) async fn service_doc(
             Some(Service::Vical(c)) => Some(c),
             _ => None,
         };
+        // The same registry shapes, rules and sealing as a status service's, optional here.
+        let registry = match config.remove("registry") {
+            None | Some(Value::Null) => None,
+            Some(r) => Some(
+                RegistryConfig::from_request(Some(&r), policy)?
+                    .seal(secrets, target, stored.and_then(|c| c.registry.as_ref()))
+                    .await?,
+            ),
+        };
         return Ok(Service::Vical(trustfn_vical::service::config_from_request(
-            config, stored,
+            config, registry, stored,
         )?));
     }
     if t != ServiceType::CredentialStatus {
@@ -149,9 +158,11 @@ pub(crate) fn check_config_fields(
     t: ServiceType,
     config: &serde_json::Map<String, Value>,
 ) -> Result<(), ApiError> {
-    if t != ServiceType::CredentialStatus && config.contains_key("registry") {
+    if !matches!(t, ServiceType::CredentialStatus | ServiceType::Vical)
+        && config.contains_key("registry")
+    {
         return Err(ApiError::validation(format!(
-            "config.registry is only for credential-status services, not {}",
+            "config.registry is only for credential-status and vical services, not {}",
             t.as_str()
         )));
     }
@@ -237,7 +248,9 @@ pub async fn create_service(
         return Err(ApiError::validation("config must be an object"));
     }
     check_config_fields(t, config.as_object().expect("checked"))?;
-    if t == ServiceType::CredentialStatus {
+    if t == ServiceType::CredentialStatus
+        || (t == ServiceType::Vical && config.get("registry").is_some_and(|r| !r.is_null()))
+    {
         RegistryConfig::from_request(config.get("registry"), policy)?;
     }
     if t == ServiceType::X509Service {

@@ -7,6 +7,8 @@
 //! - [`service`]: the checks of a vical-service's configuration;
 //! - [`publish`]: a new version;
 //! - [`versions`]: the version listing and the public registry routes;
+//! - [`registry`]: the copy of every version in the service's own registry (S3, Azure, GCS),
+//!   through the publishing engine;
 //! - [`defaults`]: the stored default publish request;
 //! - [`refresh`]: the scheduled refresh's publisher of VICALs, and the publish metrics.
 
@@ -14,5 +16,6 @@ pub mod defaults;
 pub mod payload;
 pub mod publish;
 pub mod refresh;
+pub mod registry;
 pub mod service;
 pub mod versions;

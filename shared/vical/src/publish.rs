@@ -11,16 +11,18 @@ use trustfn_domain::auth::{act, Authorized, Principal};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::time::{from_unix, whole_seconds};
 use trustfn_domain::model::{
-    Certificate, CertificateType, Kind, Record, ServiceType, VicalServiceConfig, VicalVersion,
+    Backlogged, Certificate, CertificateType, Kind, Record, ServiceType, VicalServiceConfig,
+    VicalVersion,
 };
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, Repository};
 use trustfn_domain::resource::{children_of_kind, failed_index};
 use trustfn_domain::target::Target;
-use trustfn_publish::PublishDeps;
+use trustfn_publish::{Outcome, PublishDeps};
 use trustfn_x509::describe::describe;
 
 use crate::payload::{CertificateInfo, SignFailure, Vical, VICAL_VERSION};
+use crate::registry::MAX_BACKLOG;
 use crate::service::check;
 use crate::versions::{load_vical_service, version_path};
 
@@ -96,6 +98,21 @@ pub struct Published {
     pub sha256: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<String>,
+    /// With `config.registry`: whether the version is in the registry now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registry: Option<RegistryCopy>,
+}
+
+/// The registry copy of a publish, in its answer.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RegistryCopy {
+    /// The object holding the latest version.
+    pub object: String,
+    pub published: bool,
+    /// Why not (the refresh retries it, with backoff).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -186,6 +203,15 @@ pub async fn publish_as(
     if !invalid.is_empty() && req.skip_invalid != Some(true) {
         return Err(invalid_entries(&invalid));
     }
+    if cfg.registry_backlog.len() >= MAX_BACKLOG {
+        return Err(ApiError::new(
+            503,
+            "RegistryBacklogFull",
+            format!(
+                "the registry of {target} has not taken the last {MAX_BACKLOG} versions; nothing was published; fix the registry first (the publish log says why it fails)"
+            ),
+        ));
+    }
     // The service's issue counter lives in its own item, outside the tree: it survives a delete
     // and a re-creation of the service at this path, so an id is never handed out twice.
     let issue_id = repo.next_number(&issue_series(target)).await?;
@@ -234,13 +260,28 @@ pub async fn publish_as(
         cbor: base64::engine::general_purpose::STANDARD.encode(&signed),
     };
     let mut service = rec.clone();
-    service.doc = trustfn_domain::model::Service::Vical(VicalServiceConfig {
+    let mut next = VicalServiceConfig {
         latest: Some(version_id.clone()),
         refresh_at: next_update.map(|n| crate::refresh::refresh_time(date, n)),
         failures: 0,
         ..cfg
-    })
-    .into();
+    };
+    let copy = next.registry.is_some();
+    if copy {
+        // The registry copy is behind by this version; due for the refresh should this call
+        // not publish it (a lease's time from now).
+        next.registry_backlog.push(Backlogged {
+            version_id: version_id.clone(),
+            vical_issue_id: issue_id,
+        });
+        let st = next
+            .registry_publish
+            .get_or_insert_with(|| Box::new(trustfn_domain::model::PublishState::unpublished()));
+        st.revision += 1;
+        let due = deps.now() + trustfn_publish::grace_secs();
+        st.refresh_at = Some(st.refresh_at.map_or(due, |at| at.min(due)));
+    }
+    service.doc = trustfn_domain::model::Service::Vical(next).into();
     let path = version_path(target, &version_id);
     // The audit entry of this commit names the version with its issue id, entry count and hash.
     let ops = vec![
@@ -258,6 +299,10 @@ pub async fn publish_as(
         )),
         None => ApiError::from(e),
     })?;
+    let registry = match copy {
+        false => None,
+        true => Some(copy_now(repo, deps, target).await),
+    };
     let skipped: Vec<String> = invalid.into_iter().map(|(p, _)| p).collect();
     tracing::info!(service = %target, version = %version_id, vical_issue_id = issue_id, entries = entry_count, skipped = skipped.len(), "VICAL published");
     Ok(Published {
@@ -272,7 +317,34 @@ pub async fn publish_as(
         next_update_secs: next_update.map(|n| n.timestamp()),
         sha256,
         skipped,
+        registry,
     })
+}
+
+/// Publishes the registry copy of a version just kept; a failure leaves it to the refresh.
+async fn copy_now(repo: &dyn Repository, deps: &PublishDeps<'_>, target: &Target) -> RegistryCopy {
+    let object = crate::registry::latest_key(target);
+    let (published, message) =
+        match crate::registry::publish_copy(repo, deps, target, false, deps.deadline_ms).await {
+            Ok(Outcome::Published | Outcome::UpToDate) => (true, None),
+            Ok(Outcome::Coalesced) => (
+                false,
+                Some(
+                    "another publisher is uploading to the registry; it uploads this version too"
+                        .to_owned(),
+                ),
+            ),
+            Ok(Outcome::OutOfTime | Outcome::Inactive) => (
+                false,
+                Some("not uploaded within this call; the refresh uploads it".to_owned()),
+            ),
+            Err(e) => (false, Some(e.message)),
+        };
+    RegistryCopy {
+        object,
+        published,
+        message,
+    }
 }
 
 /// The number series of a vical-service's `vicalIssueID`s.

@@ -64,13 +64,30 @@ impl Republisher for Vicals {
         &self,
         cx: &Cx<'_>,
         id: &Target,
-        _deadline_ms: i64,
+        deadline_ms: i64,
     ) -> Result<Outcome, ApiError> {
         let (rec, cfg) = load_vical_service(cx.repo, id).await?;
         let now = cx.deps.now();
-        if cfg.refresh_at.is_none_or(|at| at > now) {
-            return Ok(Outcome::UpToDate);
+        // The registry copy first: behind, failing, or left by a publisher that died.
+        let copy_due = cfg
+            .registry_publish
+            .as_ref()
+            .is_some_and(|st| st.refresh_at.is_some_and(|at| at <= now));
+        if copy_due {
+            crate::registry::publish_copy(cx.repo, cx.deps, id, false, deadline_ms).await?;
         }
+        if cfg.refresh_at.is_none_or(|at| at > now) {
+            return Ok(if copy_due {
+                Outcome::Published
+            } else {
+                Outcome::UpToDate
+            });
+        }
+        // Read again: the copy's publish changed the record.
+        let (rec, cfg) = match copy_due {
+            true => load_vical_service(cx.repo, id).await?,
+            false => (rec, cfg),
+        };
         let latest = latest(cx.repo, id, &cfg).await?;
         let req = PublishRequest {
             vical_provider: Some(latest.vical_provider.clone()),

@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use trustfn_domain::auth::{act, Principal};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{KeyDoc, Record, ServiceType, VicalServiceConfig};
+use trustfn_domain::model::{KeyDoc, PublishState, Record, ServiceType, VicalServiceConfig};
+use trustfn_domain::registry_config::{RegistryConfig, Sealed};
 use trustfn_domain::repo::Repository;
 use trustfn_domain::resource::named_certificate;
 use trustfn_domain::target::Target;
@@ -30,8 +31,13 @@ pub const TOP_LEVEL_FIELDS: [&str; 3] = [
 /// Reads a vical-service's `config` (fields whose name starts with `_` are trustfn's own and
 /// refused); what a stored configuration keeps besides (the latest version, the default publish
 /// request) is carried over from `stored`.
+///
+/// `registry` is the checked and sealed `config.registry`. The registry copy's publish state
+/// is kept while the registry stays the same; a new or changed registry starts unpublished and
+/// due at once when a version exists (the refresh uploads the latest there).
 pub fn config_from_request(
     config: Map<String, Value>,
+    registry: Option<RegistryConfig<Sealed>>,
     stored: Option<&VicalServiceConfig>,
 ) -> Result<VicalServiceConfig, ApiError> {
     if let Some(k) = config.keys().find(|k| k.starts_with('_')) {
@@ -71,6 +77,21 @@ pub fn config_from_request(
         c.failures = s.failures;
         c.publish_defaults = s.publish_defaults.clone();
     }
+    let same_registry = stored.is_some_and(|s| s.registry == registry);
+    c.registry_publish = match (&registry, stored) {
+        (None, _) => None,
+        (Some(_), Some(s)) if same_registry => {
+            c.registry_backlog = s.registry_backlog.clone();
+            s.registry_publish.clone()
+        }
+        (Some(_), _) => {
+            let mut st = PublishState::unpublished();
+            // Due at once (the index sorts by time; 0 is before any run).
+            st.refresh_at = c.latest.is_some().then_some(0);
+            Some(Box::new(st))
+        }
+    };
+    c.registry = registry;
     Ok(c)
 }
 

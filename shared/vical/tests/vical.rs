@@ -7,7 +7,7 @@ use trustfn_certs::issuance::{self, IssueIaca, IssueVicalSigner};
 use trustfn_domain::auth::act;
 use trustfn_domain::model::{KeyDoc, Service, VicalServiceConfig};
 use trustfn_domain::repo::{Op, Repository};
-use trustfn_publish::{Clock, PublishDeps, SystemClock};
+use trustfn_publish::{Clock, FakeClock, PublishDeps, SystemClock};
 use trustfn_signer::{Curve, PublicKey};
 use trustfn_statuslist::cbor::Value as Cbor;
 use trustfn_testkit::{
@@ -100,6 +100,9 @@ fn signer_config() -> VicalServiceConfig {
         latest: None,
         refresh_at: None,
         failures: 0,
+        registry: None,
+        registry_publish: None,
+        registry_backlog: Vec::new(),
         extra: Default::default(),
     }
 }
@@ -557,4 +560,196 @@ async fn the_refresh_publishes_a_new_version_three_quarters_in_and_backs_off_on_
             .unwrap(),
         trustfn_publish::Outcome::UpToDate
     );
+}
+
+/// The publish deps over `registry`, at `clock`.
+fn deps_at<'a>(
+    kms: &'a FakeKms,
+    registry: &'a RecordingRegistry,
+    clock: &'a FakeClock,
+) -> PublishDeps<'a> {
+    PublishDeps {
+        kms,
+        secrets: &FakeSecrets,
+        registries: registry,
+        clock,
+        deadline_ms: clock.now_ms() + 25_000,
+    }
+}
+
+const LATEST: &str = "vicals/acme.t1.vical/latest.cbor";
+
+fn version_object(id: &str) -> String {
+    format!("vicals/acme.t1.vical/versions/{id}.cbor")
+}
+
+#[tokio::test]
+async fn with_a_registry_every_version_is_uploaded_and_a_copy_ahead_is_never_overwritten() {
+    let (repo, kms, _) = world().await;
+    // The service gets a registry, as a configuration update sets it.
+    let rec = repo.get(&t(VICAL)).await.unwrap().unwrap();
+    let stored = rec.get::<Service>().cloned().unwrap();
+    let Service::Vical(stored) = stored else {
+        panic!()
+    };
+    let mut config = serde_json::to_value(&stored)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .clone();
+    config.retain(|k, _| !k.starts_with('_'));
+    let cfg = trustfn_vical::service::config_from_request(
+        config,
+        Some(trustfn_testkit::registry_config()),
+        Some(&stored),
+    )
+    .unwrap();
+    repo.commit(vec![Op::Replace {
+        record: trustfn_domain::model::Record {
+            doc: Service::Vical(cfg).into(),
+            ..rec.clone()
+        },
+        expected_version: rec.version,
+        children_delta: 0,
+    }])
+    .await
+    .unwrap();
+    let registry = RecordingRegistry::default();
+    let clock = FakeClock::now();
+    let go = |b: Value| {
+        let (repo, kms, registry, clock) = (&repo, &kms, &registry, &clock);
+        async move {
+            publish(
+                repo,
+                &deps_at(kms, registry, clock),
+                &admin::<act::VicalPublish>(VICAL),
+                b,
+            )
+            .await
+            .map(|r| r.body.unwrap())
+            .map_err(|e| (e.status, e.message))
+        }
+    };
+    let p = |v: &str| json!({"vicalProvider": "P", "versionId": v, "nextUpdate": "2099-01-01T00:00:00Z"});
+
+    // 1. Published: the latest and the version's own object hold the version's bytes.
+    let out = go(p("v1")).await.unwrap();
+    assert_eq!(
+        out["registry"],
+        json!({"object": LATEST, "published": true})
+    );
+    assert_eq!(registry.current(LATEST), Some(signed(&repo, "v1").await));
+    assert_eq!(
+        registry.current(&version_object("v1")),
+        Some(signed(&repo, "v1").await)
+    );
+
+    // 2. The registry fails: the version is kept and answered, the copy is due for the refresh.
+    registry
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let out = go(p("v2")).await.unwrap();
+    assert_eq!(out["vicalIssueId"], 2);
+    assert_eq!(out["registry"]["published"], false, "{out}");
+    let rec = repo.get(&t(VICAL)).await.unwrap().unwrap();
+    assert!(
+        rec.refresh_at()
+            .is_some_and(|at| at <= clock.now_ms() / 1000 + 3600),
+        "due for the refresh"
+    );
+    // The stored form of the copy's state reads back as it was written.
+    let doc = rec.doc.to_stored();
+    assert!(
+        doc["config"]["_registryPublish"]["lastError"].is_string(),
+        "{doc}"
+    );
+    assert_eq!(
+        doc["config"]["_registryBacklog"].as_array().map(Vec::len),
+        Some(1)
+    );
+    assert_eq!(
+        trustfn_domain::model::Doc::from_stored(trustfn_domain::model::Kind::Service, doc).unwrap(),
+        rec.doc
+    );
+
+    // 3. Back again: the refresh uploads v2, its object included, once its retry time comes.
+    registry
+        .fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(3600);
+    let deps = deps_at(&kms, &registry, &clock);
+    let cx = trustfn_publish::Cx {
+        repo: &repo,
+        deps: &deps,
+    };
+    let report = trustfn_publish::refresh(
+        &cx,
+        &[&trustfn_vical::refresh::Vicals],
+        0,
+        10,
+        deps.deadline_ms,
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.republished, report.failed), (1, 0), "{report:?}");
+    assert_eq!(registry.current(LATEST), Some(signed(&repo, "v2").await));
+    assert_eq!(
+        registry.current(&version_object("v2")),
+        Some(signed(&repo, "v2").await)
+    );
+
+    // 4. A copy ahead of the table (issue 10, by the service's own key: a restored table) is
+    //    left as it is; the ids continue above it and the next version replaces it.
+    let key = repo.get(&t("acme.t1.kms.vs")).await.unwrap().unwrap();
+    let key = key.get::<KeyDoc>().unwrap().clone();
+    let signer = trustfn_domain::ports::KeyManager::signer(
+        &kms,
+        key.kms_key_arn.as_str(),
+        key.public_key.clone(),
+    );
+    let chain = trustfn_statuslist::cbor::Value::decode(&signed(&repo, "v2").await).unwrap();
+    let Cbor::Array(parts) = chain else { panic!() };
+    let x5chain: Vec<Vec<u8>> = match parts[1].get(&Cbor::Uint(33)).unwrap() {
+        Cbor::Array(a) => a.iter().map(|c| c.as_bytes().unwrap().to_vec()).collect(),
+        other => vec![other.as_bytes().unwrap().to_vec()],
+    };
+    let ahead = trustfn_vical::payload::Vical {
+        provider: "P".into(),
+        date: chrono::Utc::now(),
+        issue_id: 10,
+        next_update: None,
+        infos: vec![],
+    }
+    .sign(signer.as_ref(), &x5chain)
+    .await
+    .unwrap();
+    registry.write_behind(LATEST, ahead.clone());
+    let out = go(p("v3")).await.unwrap();
+    assert_eq!(out["vicalIssueId"], 3);
+    assert_eq!(out["registry"]["published"], false);
+    let msg = out["registry"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("issue 10") && msg.contains("left as it is"),
+        "{msg}"
+    );
+    assert_eq!(
+        registry.current(LATEST),
+        Some(ahead.clone()),
+        "never overwritten by an older VICAL"
+    );
+    let out = go(p("v4")).await.unwrap();
+    assert_eq!(out["vicalIssueId"], 11, "above the registry's copy");
+    assert_eq!(out["registry"]["published"], true, "{out}");
+    assert_eq!(registry.current(LATEST), Some(signed(&repo, "v4").await));
+    assert_eq!(
+        registry.current(&version_object("v3")),
+        Some(signed(&repo, "v3").await)
+    );
+
+    // 5. A copy that does not verify with the service's key is never overwritten.
+    registry.write_behind(LATEST, b"not a VICAL".to_vec());
+    let out = go(p("v5")).await.unwrap();
+    let msg = out["registry"]["message"].as_str().unwrap();
+    assert!(msg.contains("cannot be verified"), "{msg}");
+    assert_eq!(registry.current(LATEST), Some(b"not a VICAL".to_vec()));
 }

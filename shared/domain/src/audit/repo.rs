@@ -363,6 +363,9 @@ impl Repository for Audited {
     async fn next_number(&self, series: &str) -> Result<u64, RepoError> {
         self.inner.next_number(series).await
     }
+    async fn raise_number(&self, series: &str, at_least: u64) -> Result<(), RepoError> {
+        self.inner.raise_number(series, at_least).await
+    }
     async fn has_pending(&self, list: &Target, seq: &str) -> Result<bool, RepoError> {
         self.inner.has_pending(list, seq).await
     }

@@ -25,7 +25,7 @@ pub use status::{
 pub use tree::{
     CrlTarget, Organization, Profile, Service, StatusServiceConfig, Tenant, X509ServiceConfig,
 };
-pub use vical::{VicalServiceConfig, VicalVersion};
+pub use vical::{Backlogged, VicalServiceConfig, VicalVersion};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -298,7 +298,7 @@ impl Record<Doc> {
         match &self.doc {
             Doc::StatusList(l) => l.publish.refresh_at,
             Doc::Issued(c) => c.crl.as_ref().and_then(|crl| crl.publish.refresh_at),
-            Doc::Service(Service::Vical(c)) => c.refresh_at,
+            Doc::Service(Service::Vical(c)) => c.refresh_at(),
             _ => None,
         }
     }

@@ -154,6 +154,12 @@ impl Service {
                 let mut v = serde_json::to_value(c).unwrap_or_default();
                 if let Value::Object(m) = &mut v {
                     m.retain(|k, _| !k.starts_with('_'));
+                    if let Some(r) = &c.registry {
+                        m.insert(
+                            "registry".into(),
+                            serde_json::to_value(r.redacted()).unwrap_or_default(),
+                        );
+                    }
                 }
                 v
             }
