@@ -148,9 +148,11 @@ SCHEMAS = {
     "Jwk": {"type": "object", "required": ["kty", "crv", "x", "y"],
             "properties": {"kty": {"const": "EC"}, "crv": {"enum": ["P-256", "P-384", "P-521"]},
                            "x": {"type": "string"}, "y": {"type": "string"}}},
-    "Key": {"allOf": [ref("Resource"), {"type": "object", "required": ["keyType", "publicKey", "kmsKeyArn"], "properties": {
+    "Key": {"allOf": [ref("Resource"), {"type": "object", "required": ["keyType", "publicKey", "kmsKeyArn", "key"], "properties": {
         "keyType": {"enum": ["secp256r1", "secp384r1", "secp521r1"]}, "publicKey": ref("Jwk"),
-        "kmsKeyArn": {"type": "string"}, "imported": {"type": "boolean"}}}]},
+        "kmsKeyArn": {"type": "string"}, "imported": {"type": "boolean"},
+        "key": {"type": "object", "required": ["type", "jwk"], "description": "walt.id's key record: the public JWK",
+                "properties": {"type": {"const": "jwk"}, "jwk": ref("Jwk")}}}}]},
     "KeyDescriptor": {"oneOf": [
         {"type": "object", "required": ["type", "keyIdPath"], "additionalProperties": False,
          "properties": {"type": {"const": "kms-hosted-key-descriptor"},

@@ -104,5 +104,15 @@ def test_configuration_view_and_update(api):
     r = api.put(f"/v1/{t}.kms/kms-service-api/configuration/update", json=flat)
     assert r.status_code == 200, r.text
     shown = api.get(f"/v1/{t}.kms/kms-service-api/configuration/view").json()
-    assert shown["config"] == {"traversable": True, "defaultKeyGenerationRequests": {}}
+    assert shown["config"] == {"defaultKeyGenerationRequests": {}}, "traversable is the document's"
     assert shown["traversable"] is True and shown["defaultKeyGenerationRequests"] == {}
+    # A stored default key generation request lies under keys/generate.
+    shown["defaultKeyGenerationRequests"] = {"keyType": "secp384r1"}
+    assert api.put(f"/v1/{t}.kms/kms-service-api/configuration/update", json=shown).status_code == 200
+    r = api.post(f"/v1/{t}.kms.defaulted/kms-service-api/keys/generate", json={})
+    assert r.status_code == 201 and r.json()["keyType"] == "secp384r1", r.text
+    assert r.json()["key"] == {"type": "jwk", "jwk": r.json()["publicKey"]}
+    shown = api.get(f"/v1/{t}.kms/kms-service-api/configuration/view").json()
+    shown["defaultKeyGenerationRequests"] = {"keyType": "secp384r1", "d": "private"}
+    assert_error(api.put(f"/v1/{t}.kms/kms-service-api/configuration/update", json=shown), 400,
+                 contains="defaultKeyGenerationRequests")

@@ -305,6 +305,10 @@ def test_w3c_lists(api, env, s3, kind, purpose):
         assert w3c_status(raw, 1, e["index"]) == (1 if e is entries[0] else 0)
 
 
+ED25519_DID = ("did:jwk:eyJrdHkiOiJPS1AiLCJjcnYiOiJFZDI1NTE5Iiwia2lkIjoiMW1rQnBEYWZqVk9ONm9XVmlIZGREZXNEYXpKaXk1R0NTYko3VDU4"
+               "QkJ3cyIsIngiOiJzZ1BiZWRPQjl1WEMtVG54LUVhV1IxRmg1Y25JLUxRLU43NUV1UE8wV2VFIn0")
+
+
 def test_validation(api, env, ddb):
     svc = env["svc"]
     # A key in a kms service the status service does not depend on.
@@ -316,7 +320,10 @@ def test_validation(api, env, ddb):
         ({"kid": env["kid"], "config": {"type": "Nope"}}, "config.type"),
         ({"kid": env["kid"], "config": {"type": "TokenStatusList", "format": "XML"}}, "config.format"),
         ({"kid": env["kid"], "config": {"type": "TokenStatusList", "statusSize": 3}}, "statusSize"),
-        ({"kid": env["kid"], "config": {"type": "BitstringStatusList"}}, "did"),
+        # The walt.id documentation's Ed25519 did:jwk with a P-256 kid (left out, it would default
+        # to the kid key's did:jwk).
+        ({"kid": env["kid"], "did": ED25519_DID, "config": {"type": "BitstringStatusList"}},
+         f"not the signing key {env['kid']} (P-256)"),
         ({"kid": env["kid"], "config": {"type": "TokenStatusList", "statuses": [{"status": "0x5", "message": "x"}]}}, "statuses"),
         ({"kid": env["kid"], "config": {"type": "TokenStatusList", "size": 100}}, "config.size"),
         ({"kid": env["kid"], "config": {"type": "TokenStatusList", "ttl": 999999}}, "config.ttl"),

@@ -67,6 +67,26 @@ fn check_depth(bytes: &[u8]) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// `over` deep-merged over `base`: objects field by field, anything else replaced. A stored
+/// default request (walt.id's default requests) lies under the body of each call this way, so
+/// the values a call sends always win.
+pub fn deep_merge(base: &mut serde_json::Value, over: serde_json::Value) {
+    use serde_json::Value;
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                match b.get_mut(&k) {
+                    Some(slot) => deep_merge(slot, v),
+                    None => {
+                        b.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, v) => *slot = v,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

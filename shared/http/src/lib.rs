@@ -17,6 +17,8 @@ use trustfn_domain::repo::Repository;
 use trustfn_domain::{ApiError, Target};
 use trustfn_dynamo::DynamoRepo;
 
+pub mod unsupported;
+
 pub use lambda_http::{self, Error, Request};
 pub use trustfn_domain;
 

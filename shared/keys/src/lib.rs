@@ -3,10 +3,10 @@
 //! Private keys never leave KMS; a key record holds the key's ARN and public JWK.
 
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{json, Value};
 use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{KeyArn, KeyDoc, Kind, Record, ServiceType};
+use trustfn_domain::model::{Doc, KeyArn, KeyDoc, Kind, Record, Service, ServiceType};
 use trustfn_domain::ports::{KeyManager, KmsError};
 use trustfn_domain::reply::PageParams;
 use trustfn_domain::reply::Reply;
@@ -54,7 +54,9 @@ pub struct KeyView<'a> {
     #[serde(rename = "type")]
     pub kind: &'static str,
     #[serde(flatten)]
-    pub key: &'a KeyDoc,
+    pub doc: &'a KeyDoc,
+    /// walt.id's form of the key ([`KeyDoc::walt_key`]).
+    pub key: serde_json::Value,
     pub version: u64,
     pub created_at: &'a str,
 }
@@ -67,14 +69,19 @@ fn key_view(r: &Record) -> Result<KeyView<'_>, ApiError> {
         id: r.id.to_string(),
         parent: r.id.parent().map(|p| p.to_string()),
         kind: "key",
-        key,
+        doc: key,
+        key: key.walt_key(),
         version: r.version,
         created_at: &r.created_at,
     })
 }
 
-/// Checks that `target` is a new key's id under an existing `kms` service.
-async fn new_key_parent(repo: &dyn Repository, target: &Target) -> Result<Target, ApiError> {
+/// Checks that `target` is a new key's id under an existing `kms` service; that service's path
+/// and record.
+async fn new_key_parent(
+    repo: &dyn Repository,
+    target: &Target,
+) -> Result<(Target, Record), ApiError> {
     let parent = target
         .parent()
         .filter(|_| target.depth() >= 4)
@@ -93,7 +100,7 @@ async fn new_key_parent(repo: &dyn Repository, target: &Target) -> Result<Target
     if repo.get(target).await?.is_some() {
         return Err(ApiError::duplicate(target.as_str()));
     }
-    Ok(parent)
+    Ok((parent, rec))
 }
 
 /// Writes a new key record; on failure the KMS key we created is scheduled for deletion again.
@@ -143,6 +150,30 @@ async fn store_key(
     Ok(rec)
 }
 
+/// The kms service's configuration field holding its default key generation request (walt.id's
+/// `defaultKeyGenerationRequests`): a partial `keys/generate` body deep-merged under each call's.
+pub const GENERATION_DEFAULTS: &str = "defaultKeyGenerationRequests";
+
+/// Checks a kms service's `defaultKeyGenerationRequests` when it is set: a partial
+/// `keys/generate` body (400 naming what does not fit).
+pub fn check_generation_defaults(config: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
+    let Some(d) = config.get(GENERATION_DEFAULTS) else {
+        return Ok(());
+    };
+    let field = |e: String| ApiError::validation(format!("{GENERATION_DEFAULTS}: {e}"));
+    let Value::Object(d) = d else {
+        return Err(field("a partial keys/generate body (an object)".into()));
+    };
+    for (k, v) in d {
+        match (k.as_str(), v) {
+            ("keyType" | "backend", Value::String(_)) => {}
+            ("keyType" | "backend", _) => return Err(field(format!("{k} must be a string"))),
+            _ => return Err(field(format!("{k}: unknown field (keyType, backend)"))),
+        }
+    }
+    Ok(())
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GenerateKey {
@@ -152,14 +183,31 @@ pub struct GenerateKey {
     pub backend: Option<String>,
 }
 
-/// `POST /v1/{kms}.{keyId}/kms-service-api/keys/generate`
+/// `POST /v1/{kms}.{keyId}/kms-service-api/keys/generate`: the body deep-merged over the kms
+/// service's `defaultKeyGenerationRequests` (so `{}` works once a `keyType` is stored there).
 pub async fn generate(
     repo: &dyn Repository,
     kms: &dyn KeyManager,
     auth: &Authorized<'_, act::KeyGenerate>,
-    body: GenerateKey,
+    body: Value,
 ) -> Result<Reply, ApiError> {
     let target = auth.target();
+    if !body.is_object() {
+        return Err(ApiError::validation("body must be a JSON object"));
+    }
+    let (parent, service) = new_key_parent(repo, target).await?;
+    let mut merged = match &service.doc {
+        Doc::Service(Service::Kms(c)) => c.get(GENERATION_DEFAULTS).cloned(),
+        _ => None,
+    }
+    .filter(Value::is_object)
+    .unwrap_or_else(|| Value::Object(Default::default()));
+    trustfn_domain::json::deep_merge(&mut merged, body);
+    let body: GenerateKey = serde_json::from_value(merged).map_err(|e| {
+        ApiError::validation(format!(
+            "body (over the service's {GENERATION_DEFAULTS}): {e}"
+        ))
+    })?;
     let curve = Curve::from_key_type(&body.key_type).ok_or_else(|| {
         let why = if body.key_type.eq_ignore_ascii_case("ed25519") {
             " (Ed25519: AWS KMS signs with ECC_NIST_EDWARDS25519, but trustfn does not offer it \
@@ -182,7 +230,6 @@ pub async fn generate(
              it), or adopt an existing KMS key with keys/import/aws"
         )));
     }
-    let parent = new_key_parent(repo, target).await?;
     let created = kms
         .create_key(
             curve,
@@ -219,7 +266,7 @@ pub async fn import_aws(
             "keyArn must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)",
         ));
     }
-    let parent = new_key_parent(repo, target).await?;
+    let (parent, _) = new_key_parent(repo, target).await?;
     let (curve, arn, public) = match adoptable(kms, arn, target).await? {
         Ok(found) => found,
         Err(reason) => {

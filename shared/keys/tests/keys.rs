@@ -5,7 +5,7 @@ use trustfn_domain::auth::act;
 use trustfn_domain::model::{KeyDoc, Service};
 use trustfn_domain::repo::Repository;
 use trustfn_domain::resource::load_as;
-use trustfn_keys::{delete, generate, import_aws, list, retire, view, GenerateKey, ImportAwsKey};
+use trustfn_keys::{delete, generate, import_aws, list, retire, view, ImportAwsKey};
 use trustfn_signer::Curve;
 use trustfn_testkit::MemoryRepo;
 use trustfn_testkit::{admin, seed, seed_tenant, t, CommitsFail, FakeKms};
@@ -23,8 +23,8 @@ async fn world() -> (MemoryRepo, FakeKms) {
     (repo, FakeKms::default())
 }
 
-fn gen(key_type: &str) -> GenerateKey {
-    serde_json::from_value(serde_json::json!({"keyType": key_type})).unwrap()
+fn gen(key_type: &str) -> serde_json::Value {
+    serde_json::json!({"keyType": key_type})
 }
 
 #[tokio::test]
@@ -311,9 +311,7 @@ async fn a_key_is_adopted_only_where_its_administrator_granted_it_and_only_once(
 async fn generate_answers_the_key_and_takes_only_the_aws_backend() {
     let (repo, kms) = world().await;
     for backend in ["aws", "kms"] {
-        let body: GenerateKey =
-            serde_json::from_value(serde_json::json!({"keyType": "secp384r1", "backend": backend}))
-                .unwrap();
+        let body = serde_json::json!({"keyType": "secp384r1", "backend": backend});
         let id = format!("acme.t1.kms.{backend}");
         let out = generate(&repo, &kms, &admin::<act::KeyGenerate>(&id), body)
             .await
@@ -323,10 +321,13 @@ async fn generate_answers_the_key_and_takes_only_the_aws_backend() {
         assert_eq!(v["type"], "key");
         assert_eq!(v["keyType"], "secp384r1");
         assert_eq!(v["publicKey"]["crv"], "P-384");
+        // walt.id's form of the key, beside ours: the public JWK.
+        assert_eq!(
+            v["key"],
+            serde_json::json!({"type": "jwk", "jwk": v["publicKey"].clone()})
+        );
     }
-    let body: GenerateKey =
-        serde_json::from_value(serde_json::json!({"keyType": "secp256r1", "backend": "jwk"}))
-            .unwrap();
+    let body = serde_json::json!({"keyType": "secp256r1", "backend": "jwk"});
     let e = generate(
         &repo,
         &kms,
@@ -439,4 +440,70 @@ async fn a_delete_whose_record_stays_cancels_the_kms_deletion() {
         "an adopted key was never scheduled"
     );
     assert!(repo.get(&t("acme.t1.kms.gen")).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_stored_key_generation_default_lies_under_each_call() {
+    let (repo, kms) = world().await;
+    let mut cfg = serde_json::Map::new();
+    cfg.insert(
+        trustfn_keys::GENERATION_DEFAULTS.into(),
+        serde_json::json!({"keyType": "secp384r1"}),
+    );
+    trustfn_keys::check_generation_defaults(&cfg).unwrap();
+    seed(&repo, "acme.t1.kms2", Service::Kms(cfg)).await;
+    let out = generate(
+        &repo,
+        &kms,
+        &admin::<act::KeyGenerate>("acme.t1.kms2.a"),
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.body.unwrap()["keyType"],
+        "secp384r1",
+        "the default's keyType"
+    );
+    let out = generate(
+        &repo,
+        &kms,
+        &admin::<act::KeyGenerate>("acme.t1.kms2.b"),
+        gen("secp256r1"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        out.body.unwrap()["keyType"],
+        "secp256r1",
+        "the call's value wins"
+    );
+    // Without a default, keyType is required.
+    let e = generate(
+        &repo,
+        &kms,
+        &admin::<act::KeyGenerate>("acme.t1.kms.c"),
+        serde_json::json!({}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        e.status == 400 && e.message.contains("keyType"),
+        "{}",
+        e.message
+    );
+    for bad in [
+        serde_json::json!("secp256r1"),
+        serde_json::json!({"keyType": 1}),
+        serde_json::json!({"curve": "x"}),
+    ] {
+        let mut cfg = serde_json::Map::new();
+        cfg.insert(trustfn_keys::GENERATION_DEFAULTS.into(), bad);
+        let e = trustfn_keys::check_generation_defaults(&cfg).unwrap_err();
+        assert!(
+            e.message.starts_with("defaultKeyGenerationRequests"),
+            "{}",
+            e.message
+        );
+    }
 }

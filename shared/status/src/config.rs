@@ -319,8 +319,15 @@ pub async fn create_config(
             return Err(invalid("did: must be a DID (did:...)"));
         }
     }
-    let config = normalise(body.config, body.did.is_some(), !x5.is_empty())?;
     let key = signing_key(repo, &service, &kid).await?;
+    // A W3C list credential names its issuer: the did:jwk of the signing key unless the body
+    // names one (walt.id's examples always do; trustfn fills it in).
+    let w3c = body.config.kind != "TokenStatusList";
+    let did = match body.did.clone() {
+        None if w3c && x5.is_empty() => Some(crate::did::did_jwk(&key.public_key)),
+        d => d,
+    };
+    let config = normalise(body.config, did.is_some(), !x5.is_empty())?;
     if let Some(leaf) = x5.first() {
         leaf_is_the_signing_key(leaf, &key).map_err(|e| match &from {
             Some(_) => invalid(e.message.replace(
@@ -332,15 +339,22 @@ pub async fn create_config(
     }
     if let Some(d) = &body.did {
         // A verifier resolves the issuer DID to the key that must verify the lists.
-        crate::did::check(d, &key.public_key)
-            .map_err(|why| invalid(format!("did: {why}; verifiers would reject the lists")))?;
+        crate::did::check(d, &key.public_key).map_err(|why| {
+            invalid(format!(
+                "did: {why}, not the signing key {kid} ({}). A verifier resolves the issuer DID \
+                 to the key that verifies the lists, so it would reject them: give a DID of \
+                 {kid}, or leave did out to issue as {}",
+                key.public_key.curve.jwk_crv(),
+                crate::did::did_jwk(&key.public_key)
+            ))
+        })?;
     }
     let doc = StatusConfig {
         kid,
         config,
         lists: Vec::new(),
         current_list: None,
-        did: body.did,
+        did,
         x5_chain: (!x5.is_empty()).then_some(x5),
         x5_chain_from: body.x5_chain_from,
     };

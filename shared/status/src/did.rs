@@ -8,7 +8,12 @@ use base64::Engine;
 use serde_json::Value;
 use trustfn_signer::{Curve, PublicKey};
 
-/// `Err(why)` when `did` embeds a key that is not `key`.
+/// The `did:jwk` of `key`: the DID a W3C configuration issues under when it names none.
+pub(crate) fn did_jwk(key: &PublicKey) -> String {
+    format!("did:jwk:{}", B64U.encode(key.to_jwk().to_string()))
+}
+
+/// `Err(what it names)` when `did` embeds a key that is not `key` ("an Ed25519 (OKP) key", ...).
 pub(crate) fn check(did: &str, key: &PublicKey) -> Result<(), String> {
     let did = did.split('#').next().unwrap_or(did);
     if let Some(encoded) = did.strip_prefix("did:jwk:") {
@@ -17,7 +22,14 @@ pub(crate) fn check(did: &str, key: &PublicKey) -> Result<(), String> {
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or("did:jwk does not hold a base64url JSON Web Key")?;
-        let named = PublicKey::from_jwk(&jwk).map_err(|e| format!("did:jwk names {e}"))?;
+        let named = PublicKey::from_jwk(&jwk).map_err(|_| {
+            let field = |k: &str| jwk.get(k).and_then(Value::as_str).unwrap_or("?").to_owned();
+            format!(
+                "its did:jwk holds a {} {} key, which trustfn does not sign with",
+                field("crv"),
+                field("kty")
+            )
+        })?;
         return same(&named, key);
     }
     if let Some(encoded) = did.strip_prefix("did:key:") {
@@ -29,8 +41,10 @@ pub(crate) fn check(did: &str, key: &PublicKey) -> Result<(), String> {
             [0x80, 0x24, point @ ..] => compressed(Curve::P256, point, key),
             [0x81, 0x24, point @ ..] => compressed(Curve::P384, point, key),
             [0x82, 0x24, point @ ..] => compressed(Curve::P521, point, key),
-            [0xed, 0x01, ..] => Err("did:key names an Ed25519 key".into()),
-            _ => Err("did:key names a key type trustfn does not sign with".into()),
+            [0xed, 0x01, ..] => {
+                Err("its did:key names an Ed25519 key, which trustfn does not sign with".into())
+            }
+            _ => Err("its did:key names a key type trustfn does not sign with".into()),
         };
     }
     Ok(())
@@ -40,10 +54,7 @@ fn same(named: &PublicKey, key: &PublicKey) -> Result<(), String> {
     if named == key {
         Ok(())
     } else {
-        Err(format!(
-            "it names a {} key that is not the kid key",
-            named.curve.jwk_crv()
-        ))
+        Err(format!("it names another {} key", named.curve.jwk_crv()))
     }
 }
 
@@ -51,18 +62,14 @@ fn same(named: &PublicKey, key: &PublicKey) -> Result<(), String> {
 fn compressed(curve: Curve, point: &[u8], key: &PublicKey) -> Result<(), String> {
     let n = curve.coordinate_len();
     if key.curve != curve || point.len() != n + 1 {
-        return Err(format!(
-            "did:key names a {} key; kid is {}",
-            curve.jwk_crv(),
-            key.curve.jwk_crv()
-        ));
+        return Err(format!("its did:key names a {} key", curve.jwk_crv()));
     }
     let (x, y) = key.point[1..].split_at(n);
     let ours = [&[0x02 | (y[n - 1] & 1)][..], x].concat();
     if ours == point {
         Ok(())
     } else {
-        Err("did:key names a key that is not the kid key".into())
+        Err(format!("its did:key names another {} key", curve.jwk_crv()))
     }
 }
 

@@ -1112,9 +1112,51 @@ async fn a_w3c_issuer_did_that_embeds_a_key_must_embed_the_kid_key() {
         "{}",
         e.message
     );
-    // The kid key itself, as did:jwk: accepted.
+    // The Ed25519 did:jwk of the walt.id documentation's examples: the message says what the DID
+    // holds, names the key it must match, and the DID trustfn would use.
+    let okp = B64U.encode(
+        json!({"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"})
+            .to_string(),
+    );
     let jwk = B64U.encode(key.to_jwk().to_string());
+    let e = w
+        .configure(spec(&format!("did:jwk:{okp}")))
+        .await
+        .unwrap_err();
+    for part in [
+        "Ed25519 OKP key",
+        "not the signing key acme.t1.kms.k (P-256)",
+        &format!("leave did out to issue as did:jwk:{jwk}"),
+    ] {
+        assert!(e.message.contains(part), "{part}: {}", e.message);
+    }
+    // The kid key itself, as did:jwk: accepted.
     w.configure(spec(&format!("did:jwk:{jwk}"))).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_w3c_configuration_without_a_did_issues_as_the_did_jwk_of_its_key() {
+    for kind in [
+        "BitstringStatusList",
+        "StatusList2021",
+        "RevocationList2020",
+    ] {
+        let w = World::new().await;
+        let key = load_as::<KeyDoc>(&w.repo, &t("acme.t1.kms.k"))
+            .await
+            .unwrap()
+            .doc
+            .public_key;
+        w.configure(json!({"kid": "acme.t1.kms.k", "config": {"type": kind}}))
+            .await
+            .unwrap();
+        let stored = load_as::<trustfn_domain::model::StatusConfig>(&w.repo, &t(CFG))
+            .await
+            .unwrap()
+            .doc;
+        let expected = format!("did:jwk:{}", B64U.encode(key.to_jwk().to_string()));
+        assert_eq!(stored.did.as_deref(), Some(expected.as_str()), "{kind}");
+    }
 }
 
 #[tokio::test]

@@ -134,7 +134,10 @@ pub(crate) async fn service_doc(
     }
     if t != ServiceType::CredentialStatus {
         return Ok(match t {
-            ServiceType::Kms => Service::Kms(config),
+            ServiceType::Kms => {
+                trustfn_keys::check_generation_defaults(&config)?;
+                Service::Kms(config)
+            }
             _ => Service::X509Store(config),
         });
     }
@@ -348,10 +351,17 @@ pub(crate) async fn service_for_api(
 
 /// The public view of a service with its dependencies, secrets redacted. The configuration is
 /// shown nested (`config`) and, for Enterprise API clients, also flat: each configuration field
-/// whose name is not a document field appears at the top level too.
+/// whose name is not a document field appears at the top level too. As walt.id's service
+/// documents: `traversable` (always true here: a service's children are listed by
+/// `resources/list`), and a kms service's `defaultKeyGenerationRequests` (`{}` when none is
+/// stored).
 pub(crate) fn service_view(rec: &Record, deps: &[Target]) -> Value {
     let mut v = rec.to_public();
     v["dependencies"] = Value::Array(deps.iter().map(|d| Value::String(d.to_string())).collect());
+    v["traversable"] = Value::Bool(true);
+    if rec.service_type() == Some(ServiceType::Kms) {
+        v[trustfn_keys::GENERATION_DEFAULTS] = serde_json::json!({});
+    }
     if let Some(Value::Object(config)) = v.get("config").cloned() {
         for (k, val) in config {
             if !DOCUMENT_FIELDS.contains(&k.as_str()) {
@@ -408,8 +418,9 @@ pub(crate) async fn check_dependency(
 }
 
 /// The fields of a service document besides its configuration.
-pub(crate) const DOCUMENT_FIELDS: [&str; 7] = [
+pub(crate) const DOCUMENT_FIELDS: [&str; 8] = [
     "_id",
+    "traversable",
     "parent",
     "type",
     "config",

@@ -512,39 +512,64 @@ async fn configuration_documents_are_read_and_written_nested_or_flat() {
             .await
         }
     };
-    // The Enterprise API's flat document.
-    update(json!({"_id": "acme.t1.kms", "traversable": true, "defaultKeyGenerationRequests": {}}))
-        .await
-        .unwrap();
+    // The Enterprise API's flat document (its example), with a field of the client's own.
+    update(
+        json!({"_id": "acme.t1.kms", "traversable": true, "defaultKeyGenerationRequests": {},
+                  "parent": "acme.t1", "label": "eu"}),
+    )
+    .await
+    .unwrap();
     let doc = view().await;
     assert_eq!(
         doc["config"],
-        json!({"traversable": true, "defaultKeyGenerationRequests": {}})
+        json!({"defaultKeyGenerationRequests": {}, "label": "eu"}),
+        "traversable is the document's (always true), not configuration"
     );
     assert_eq!(
-        (doc["traversable"].clone(), doc["type"].clone()),
-        (json!(true), json!("kms"))
+        (
+            doc["traversable"].clone(),
+            doc["type"].clone(),
+            doc["defaultKeyGenerationRequests"].clone()
+        ),
+        (json!(true), json!("kms"), json!({}))
     );
     // A round trip editing either form.
     let mut nested = doc.clone();
-    nested["config"]["traversable"] = json!(false);
+    nested["config"]["label"] = json!("us");
     update(nested).await.unwrap();
-    assert_eq!(view().await["config"]["traversable"], json!(false));
+    assert_eq!(view().await["config"]["label"], json!("us"));
     let mut flat = view().await;
-    flat["traversable"] = json!(true);
+    flat["label"] = json!("eu");
+    flat["defaultKeyGenerationRequests"] = json!({"keyType": "secp384r1"});
     update(flat).await.unwrap();
-    assert_eq!(view().await["traversable"], json!(true));
+    let doc = view().await;
+    assert_eq!(
+        (
+            doc["label"].clone(),
+            doc["defaultKeyGenerationRequests"].clone()
+        ),
+        (json!("eu"), json!({"keyType": "secp384r1"}))
+    );
+    // A default key generation request that is not one: refused by name.
+    let mut bad = view().await;
+    bad["defaultKeyGenerationRequests"] = json!({"keyType": 7});
+    let e = update(bad).await.unwrap_err();
+    assert!(
+        e.message.starts_with("defaultKeyGenerationRequests"),
+        "{}",
+        e.message
+    );
     // Flat fields without the document's `_id` (a stray or misspelt field): refused.
     let e = update(json!({"confg": {}})).await.unwrap_err();
     assert!(e.message.contains("confg"), "{}", e.message);
     // Both forms changing one field differently: refused, nothing changes.
     let mut both = view().await;
-    both["traversable"] = json!("a");
-    both["config"]["traversable"] = json!("b");
+    both["label"] = json!("a");
+    both["config"]["label"] = json!("b");
     let e = update(both).await.unwrap_err();
     assert_eq!(e.status, 400);
-    assert!(e.message.contains("traversable"), "{}", e.message);
-    assert_eq!(view().await["config"]["traversable"], json!(true));
+    assert!(e.message.contains("label"), "{}", e.message);
+    assert_eq!(view().await["config"]["label"], json!("eu"));
 }
 
 #[tokio::test]

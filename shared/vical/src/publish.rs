@@ -62,23 +62,6 @@ impl PublishRequest {
     }
 }
 
-/// `over` deep-merged over `base`: objects field by field, anything else replaced.
-pub fn merge(base: &mut Value, over: Value) {
-    match (base, over) {
-        (Value::Object(b), Value::Object(o)) => {
-            for (k, v) in o {
-                match b.get_mut(&k) {
-                    Some(slot) => merge(slot, v),
-                    None => {
-                        b.insert(k, v);
-                    }
-                }
-            }
-        }
-        (slot, v) => *slot = v,
-    }
-}
-
 /// The publish answer (walt.id's fields; `skipped` only when entries were left out).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -164,7 +147,7 @@ pub async fn publish(
     }
     let (rec, cfg) = load_vical_service(repo, target).await?;
     let mut merged = Value::Object(cfg.publish_defaults.clone().unwrap_or_default());
-    merge(&mut merged, body);
+    trustfn_domain::json::deep_merge(&mut merged, body);
     let req = PublishRequest::parse(merged)?;
     let out = publish_as(repo, deps, auth.principal(), (rec, cfg), req).await;
     crate::refresh::metrics(&out, deps.now());

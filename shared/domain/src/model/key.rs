@@ -71,6 +71,12 @@ pub struct KeyDoc {
 }
 
 impl KeyDoc {
+    /// The key as walt.id's key records show it: `{"type": "jwk", "jwk": <public JWK>}` (the
+    /// private key never leaves KMS, so the JWK is the public one).
+    pub fn walt_key(&self) -> serde_json::Value {
+        serde_json::json!({"type": "jwk", "jwk": self.public_key.to_jwk()})
+    }
+
     /// The unique name an adopted key's record holds while it exists, so one KMS key is adopted
     /// by at most one path (see `Op::Claim`). Generated keys hold none.
     pub fn arn_claim(&self) -> Option<String> {

@@ -345,6 +345,9 @@ impl Record<Doc> {
                 }
             }
         }
+        if let Doc::Key(k) = &self.doc {
+            out.insert("key".into(), k.walt_key());
+        }
         out.insert("version".into(), Value::from(self.version));
         out.insert("createdAt".into(), Value::String(self.created_at.clone()));
         Value::Object(out)
