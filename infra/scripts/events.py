@@ -108,6 +108,10 @@ SAMPLES = {
                        "iacaKeyDesc": KMS_KEY},
         "certificateData": {"country": "US", "commonName": "Demo VICAL signer", "stateOrProvinceName": "US-CA"},
         "signerKeyDescriptor": KMS_KEY}),
+    "x509-csrs": ({"target": "demo.tenant1.x509"}, {
+        "type": "generic", "subjectKeyDescriptor": KMS_KEY,
+        "subjectName": {"commonName": "Example Leaf", "country": "US", "organizationName": "Example Org"},
+        "subjectAlternativeNames": {"dnsNames": ["leaf.example.com"]}}),
     "vical-publish": ({"target": "demo.tenant1.vical"}, {
         "vicalProvider": "Example mDL Trust Provider", "versionId": "production-2026-03-23",
         "issuanceDate": "2026-03-23T10:15:30Z", "nextUpdate": "2026-04-23T10:15:30Z"}),

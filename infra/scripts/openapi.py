@@ -209,6 +209,26 @@ SCHEMAS = {
         "storedCertificateId": {"type": "string"},
         "iacaSigner": ref("IacaSigner"),
         "certificateData": ref("StatusListSignerData"), "signerKeyDescriptor": ref("KeyDescriptor")}},
+    "CsrCreate": {"type": "object", "required": ["type", "subjectKeyDescriptor", "subjectName"],
+                  "additionalProperties": False,
+                  "description": "walt.id's generic CSR; the subject key must be a kms-hosted-key-descriptor",
+                  "properties": {
+        "type": {"const": "generic"},
+        "subjectKeyDescriptor": ref("KeyDescriptor"),
+        "subjectName": {"type": "object", "required": ["commonName"], "additionalProperties": False, "properties": {
+            "commonName": {"type": "string", "maxLength": 64}, "country": {"type": "string", "pattern": "^[A-Z]{2}$"},
+            "stateOrProvinceName": {"type": "string", "maxLength": 128}, "localityName": {"type": "string", "maxLength": 128},
+            "organizationName": {"type": "string", "maxLength": 64},
+            "organizationalUnitName": {"type": "string", "maxLength": 64}}},
+        "subjectAlternativeNames": {"type": "object", "additionalProperties": False,
+                                    "description": "at most 100 names in all", "properties": {
+            "dnsNames": {"type": "array", "items": {"type": "string"}},
+            "emailAddresses": {"type": "array", "items": {"type": "string"}},
+            "uris": {"type": "array", "items": {"type": "string"}},
+            "ipAddresses": {"type": "array", "items": {"type": "string"}}}}}},
+    "CsrCreated": {"type": "object", "required": ["csrPem", "subjectKeyIdPath"], "properties": {
+        "csrPem": {"type": "string", "description": "PEM CERTIFICATE REQUEST (PKCS#10), signed by the subject key"},
+        "subjectKeyIdPath": ref("Target")}},
     "VicalPublish": {"type": "object", "additionalProperties": False,
                      "description": "deep-merged over the stored default request publish-vical (the call's values win)",
                      "properties": {
@@ -432,6 +452,9 @@ OPS = {
                                  "x509-service-api", body(ref("IssueVicalSigner")), "201",
                                  json_resp("issued", ref("IssuedCertificate")),
                                  ["400", "401", "403", "404", "409", "413", "415"]),
+    "x509-csrs": ("Create a PKCS#10 certification request for a key of an attached kms service, signed by that key "
+                  "(walt.id's generic CSR)", "x509-service-api", body(ref("CsrCreate")), "201",
+                  json_resp("created", ref("CsrCreated")), ["400", "401", "403", "404", "413", "415"]),
     "vical-publish": ("Publish a new VICAL version: every vical-entry certificate of the attached stores, one KMS Sign",
                       "vical-service-api", body(ref("VicalPublish")), "201", json_resp("published", ref("VicalPublished")),
                       ["400", "401", "403", "404", "409", "413", "415"]),

@@ -197,6 +197,9 @@ def bases(api, fn, own, pem, n):
     if fn == "x509-vical-signers-issue":
         _, _, bodies = bases(api, "x509-status-list-signers-issue", own, pem, n)
         return "POST", f"/v1/{own}.x509/x509-service-api/iso/vical-signers", bodies
+    if fn == "x509-csrs":
+        return "POST", f"/v1/{own}.x509/x509-service-api/csrs", [
+            {"type": "generic", "subjectKeyDescriptor": key(REF), "subjectName": {"commonName": "Leaf"}}]
     if fn == "x509-certificates-revoke":
         return "POST", f"/v1/{own}.x509/x509-service-api/certificates/revoke", [
             {"storedCertificatePath": REF, "reason": "superseded"}]

@@ -439,3 +439,47 @@ def test_store_api(api, tmp_path):
     assert_error(api.get(f"/v1/{s}.mine/x509-store-api/certificates"), 404)
     assert_error(api.delete(f"/v1/{s}.mine/x509-store-api/certificates"), 404)
     assert_error(api.get(f"/v1/{t}.kms/x509-store-api/certificates"), 400)
+
+
+def test_a_generic_csr_is_signed_by_the_kms_key_and_read_by_independent_code(api, ddb):
+    """walt.id's generic CSR (docs.walt.id .../x509-service/csr-workflows), checked with cryptography."""
+    import base64
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+    org, t = seed(api, stores=0)
+    k = key(api, t, "leaf-secp384r1", "secp384r1")
+    base = f"/v1/{t}.x509/x509-service-api/csrs"
+    body = {"type": "generic",
+            "subjectKeyDescriptor": {"type": "kms-hosted-key-descriptor", "keyIdPath": f"{t}.kms.leaf-secp384r1"},
+            "subjectName": {"commonName": "Example Leaf", "country": "US", "organizationName": "Example Org"},
+            "subjectAlternativeNames": {"dnsNames": ["leaf.example.com"], "uris": ["https://leaf.example.com/id"]}}
+    r = api.post(base, json=body)
+    assert r.status_code == 201, r.text
+    csr = x509.load_pem_x509_csr(r.json()["csrPem"].encode())
+    assert csr.is_signature_valid
+    assert csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "Example Leaf"
+    assert csr.subject.get_attributes_for_oid(NameOID.COUNTRY_NAME)[0].value == "US"
+    san = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["leaf.example.com"]
+    assert san.get_values_for_type(x509.UniformResourceIdentifier) == ["https://leaf.example.com/id"]
+    pub = csr.public_key()
+    assert isinstance(pub, ec.EllipticCurvePublicKey) and pub.curve.name == "secp384r1"
+    jwk = k["publicKey"]
+    n = pub.public_numbers()
+    unb64 = lambda s: int.from_bytes(base64.urlsafe_b64decode(s + "=" * (-len(s) % 4)), "big")  # noqa: E731
+    assert (n.x, n.y) == (unb64(jwk["x"]), unb64(jwk["y"])), "the request is for the KMS key"
+    # Refused, and nothing written but the refusals' audit entries.
+    api.service(f"{t}.kms-other", "kms")
+    assert api.post(f"/v1/{t}.kms-other.k/kms-service-api/keys/generate", json={"keyType": "secp256r1"}).status_code == 201
+    before = [i for i in table_items(ddb) if not i["pk"]["S"].startswith(("L#", "H#"))]
+    for bad, text in (
+        ({**body, "type": "iso-document-signer"}, "generic"),
+        ({**body, "subjectKeyDescriptor": {"type": "jwk-encoded-key-descriptor", "jwk": jwk}}, "kms-hosted"),
+        ({**body, "subjectKeyDescriptor": {"type": "kms-hosted-key-descriptor", "keyIdPath": f"{t}.kms-other.k"}},
+         "not an attached dependency"),
+        ({**body, "subjectName": {"commonName": "x", "country": "USA"}}, "subjectName.country"),
+        ({**body, "subjectAlternativeNames": {"dnsNames": ["not a name"]}}, "subjectAlternativeNames"),
+    ):
+        assert_error(api.post(base, json=bad), 400, contains=text)
+    assert [i for i in table_items(ddb) if not i["pk"]["S"].startswith(("L#", "H#"))] == before

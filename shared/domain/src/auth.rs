@@ -90,6 +90,7 @@ actions! {
     DocumentSignerIssue => "x509-document-signer-issue",
     StatusListSignerIssue => "x509-status-list-signer-issue",
     VicalSignerIssue => "x509-vical-signer-issue",
+    CsrCreate => "x509-csr-create",
     CertificateRevoke => "x509-certificate-revoke",
     IssuedList => "x509-issued-certificate-list",
     CrlView => "x509-crl-view",

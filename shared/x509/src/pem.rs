@@ -1,4 +1,4 @@
-//! PEM armour for certificates.
+//! PEM armour for certificates and certification requests.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -6,13 +6,18 @@ use base64::Engine;
 use crate::X509Error;
 
 pub fn encode_certificate(der: &[u8]) -> String {
+    encode("CERTIFICATE", der)
+}
+
+/// One PEM block labelled `label` (RFC 7468: base64 lines of 64 characters).
+pub fn encode(label: &str, der: &[u8]) -> String {
     let b64 = STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
+    let mut out = format!("-----BEGIN {label}-----\n");
     for chunk in b64.as_bytes().chunks(64) {
         out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
         out.push('\n');
     }
-    out.push_str("-----END CERTIFICATE-----\n");
+    out.push_str(&format!("-----END {label}-----\n"));
     out
 }
 

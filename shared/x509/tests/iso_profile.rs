@@ -540,3 +540,100 @@ async fn a_non_iaca_certificate_cannot_sign() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_generic_csr_carries_the_subject_and_names_and_verifies_with_openssl() {
+    use trustfn_x509::csr::{build_csr, csr_public_key, AltNames, CsrSubject};
+    use x509_parser::certification_request::X509CertificationRequest;
+    let key = LocalKey::new(Curve::P256);
+    // walt.id's documented generic CSR (csr-workflows): subjectName and dnsNames.
+    let subject = CsrSubject {
+        common_name: "Example Leaf".into(),
+        country: Some("US".into()),
+        organization_name: Some("Example Org".into()),
+        ..Default::default()
+    };
+    let names = AltNames {
+        dns_names: vec!["leaf.example.com".into()],
+        ip_addresses: vec!["192.0.2.7".into()],
+        ..Default::default()
+    };
+    let (der, pem) = build_csr(&subject, &names, &key).await.unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE REQUEST-----\n"));
+    assert_eq!(csr_public_key(&pem).unwrap(), key.public);
+    let (_, csr) = X509CertificationRequest::from_der(&der).unwrap();
+    let info = &csr.certification_request_info;
+    assert_eq!(
+        info.subject.to_string(),
+        "C=US, O=Example Org, CN=Example Leaf"
+    );
+    let exts = csr.requested_extensions().unwrap().collect::<Vec<_>>();
+    let ParsedExtension::SubjectAlternativeName(san) = exts[0] else {
+        panic!("subjectAltName requested: {exts:?}")
+    };
+    assert_eq!(
+        san.general_names,
+        vec![
+            GeneralName::DNSName("leaf.example.com"),
+            GeneralName::IPAddress(&[192, 0, 2, 7])
+        ]
+    );
+    // openssl reads it and checks its self-signature.
+    let dir = std::env::temp_dir().join(format!("csr-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("r.pem"), &pem).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["req", "-in"])
+        .arg(dir.join("r.pem"))
+        .args(["-verify", "-noout", "-text"])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(
+        text.contains("DNS:leaf.example.com") && text.contains("IP Address:192.0.2.7"),
+        "{text}"
+    );
+    std::fs::remove_dir_all(dir).ok();
+
+    // What does not fit is refused by field, before anything is signed.
+    for (subject, names, field) in [
+        (
+            CsrSubject {
+                common_name: " ".into(),
+                ..Default::default()
+            },
+            AltNames::default(),
+            "subjectName.commonName",
+        ),
+        (
+            CsrSubject {
+                common_name: "x".into(),
+                country: Some("usa".into()),
+                ..Default::default()
+            },
+            AltNames::default(),
+            "subjectName.country",
+        ),
+        (
+            subject.clone(),
+            AltNames {
+                dns_names: vec!["bad name".into()],
+                ..Default::default()
+            },
+            "subjectAlternativeNames",
+        ),
+        (
+            subject.clone(),
+            AltNames {
+                ip_addresses: vec!["300.1.1.1".into()],
+                ..Default::default()
+            },
+            "subjectAlternativeNames",
+        ),
+    ] {
+        let e = build_csr(&subject, &names, &key).await.unwrap_err();
+        assert!(e.to_string().starts_with(field), "{field}: {e}");
+    }
+}

@@ -9,7 +9,7 @@
 
 pub mod document_signer;
 pub mod iaca;
-mod issuer;
+pub(crate) mod issuer;
 mod recording;
 pub mod status_list_signer;
 mod under_iaca;
