@@ -108,6 +108,10 @@ SAMPLES = {
                        "iacaKeyDesc": KMS_KEY},
         "certificateData": {"country": "US", "commonName": "Demo VICAL signer", "stateOrProvinceName": "US-CA"},
         "signerKeyDescriptor": KMS_KEY}),
+    # The last of its routes: PUT .../x509-service-api/default-requests/{operation}.
+    "default-requests": ({"target": "demo.tenant1.x509", "operation": "issue-document-signer"}, {
+        "iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": "demo.tenant1.store1.iaca",
+                       "iacaKeyDesc": KMS_KEY}}),
     "x509-csrs": ({"target": "demo.tenant1.x509"}, {
         "type": "generic", "subjectKeyDescriptor": KMS_KEY,
         "subjectName": {"commonName": "Example Leaf", "country": "US", "organizationName": "Example Org"},

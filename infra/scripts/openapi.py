@@ -468,6 +468,10 @@ OPS = {
                         "content": {"text/plain": {"schema": {"type": "string"}},
                                     "application/cbor": {"schema": {"type": "string", "format": "binary"}}}},
                        ["400", "404"]),
+    "default-requests": ("Store a default request: a partial body deep-merged under every call of the operation "
+                         "(the call's values win); needs update-default-requests and the operation's own action",
+                         "default-requests", body(JSON_OBJ), "200", json_resp("stored", JSON_OBJ),
+                         ["400", "401", "403", "404", "409", "413", "415"]),
     "vical-default-requests": ("Store the default publish-vical request (merged under every publish body)",
                                "vical-service-api", body(ref("VicalPublish")), "200",
                                json_resp("stored", JSON_OBJ), ["400", "401", "403", "404", "409", "413", "415"]),
@@ -529,6 +533,13 @@ ERRORS = {"400": "invalid input", "401": "missing, invalid or expired token", "4
           "415": "unsupported Content-Type", "422": "Idempotency-Key reused for another request"}
 
 
+# The default requests' operations (shared/domain/src/defaults.rs) and their service APIs.
+DEFAULT_OPERATIONS = [("generate-key", "kms-service-api"), ("issue-iaca", "x509-service-api"),
+                      ("issue-document-signer", "x509-service-api"),
+                      ("create-status-credential", "credential-status-service-api"),
+                      ("create-status-entries", "credential-status-service-api")]
+
+
 def render():
     paths = {}
     for method, route, fn in template_routes():
@@ -574,6 +585,18 @@ def render():
             op["responses"][e] = {"$ref": f"#/components/responses/E{e}"}
         if route in public_routes():
             op["security"] = []
+        if fn == "default-requests":
+            api = route.split("/")[3]
+            names = [o for o, a in DEFAULT_OPERATIONS if a == api]
+            op = {**op, "operationId": f"{fn}-{api}-{method.lower()}", "tags": [api],
+                  "parameters": params + [{"name": "operation", "in": "path", "required": True,
+                                           "schema": {"enum": names}}]}
+            if method == "DELETE":
+                op = {**op, "summary": "Remove a default request",
+                      "responses": {"204": {"description": "removed"},
+                                    **{e: {"$ref": f"#/components/responses/E{e}"}
+                                       for e in ["400", "401", "403", "404", "409", "503"]}}}
+                op.pop("requestBody", None)
         if fn == "vical-default-requests" and method == "DELETE":
             op = {**op, "operationId": f"{fn}-delete", "summary": "Remove the default publish-vical request",
                   "responses": {"204": {"description": "removed"},

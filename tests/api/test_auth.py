@@ -264,7 +264,8 @@ def route_requests(target, org=None):
         t = target
         if org and ("/apikeys-api/" in path or "/roles-api/" in path):
             t = org if path.endswith("/list") else f"{org}.x1"
-        yield fn, method, path.replace("{target}", t).replace("{api}", "x509-service-api"), {}
+        yield fn, method, path.replace("{target}", t).replace("{api}", "x509-service-api").replace(
+            "{operation}", "issue-iaca"), {}
 
 
 def credentials(api, world):

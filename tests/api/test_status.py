@@ -643,3 +643,25 @@ def test_a_four_million_entry_list_takes_200k_entries_and_100k_updates(api, env,
     assert largest <= 64 * 1024, f"largest item of the configuration: {largest} bytes"
     # Leave the emulator's table as small as it was for the tests after this one.
     assert api.delete(f"/v1/{cfg}/resource-api/resources/delete-recursive").status_code == 202
+
+
+def test_default_requests_for_configurations_and_entries(api, env):
+    """create-status-credential and create-status-entries defaults: the walt.id mechanism on the
+    credential-status service; the merged body is checked like any other."""
+    svc = env["svc"]
+    base = f"/v1/{svc}/credential-status-service-api/default-requests"
+    spec = {"kid": env["kid"], "config": {"type": "TokenStatusList", "size": 1024}}
+    assert api.put(f"{base}/create-status-credential", json=spec).status_code == 200
+    assert api.put(f"{base}/create-status-entries", json={"count": 3}).status_code == 200
+    r = api.post(f"/v1/{svc}.defaulted/credential-status-service-api/status-credential/create", json={})
+    assert r.status_code == 201 and r.json()["config"]["size"] == 1024, r.text
+    r = api.post(f"/v1/{svc}.defaulted/credential-status-service-api/status-credential/entries", json={})
+    assert r.status_code == 201 and len(r.json()["entries"]) == 3, r.text
+    r = api.post(f"/v1/{svc}.defaulted/credential-status-service-api/status-credential/entries", json={"count": 1})
+    assert r.status_code == 201 and len(r.json()["entries"]) == 1, r.text
+    # A default whose merged body does not parse says so.
+    assert api.put(f"{base}/create-status-entries", json={"count": "three"}).status_code == 200
+    assert_error(api.post(f"/v1/{svc}.defaulted/credential-status-service-api/status-credential/entries", json={}),
+                 400, contains="default request create-status-entries")
+    for op in ("create-status-credential", "create-status-entries"):
+        assert api.delete(f"{base}/{op}").status_code == 204

@@ -88,7 +88,7 @@ INVOKES = [
     ("x509-status-list-signers-issue", 201), ("x509-vical-signers-issue", 201), ("SEED-VICAL", None),
     ("vical-default-requests", 200), ("vical-publish", 201), ("vical-versions", 200), ("vical-registry", 200),
     ("UNSEED-VICAL", None), ("x509-certificates-issued", 200),
-    ("x509-certificates-report", 200), ("x509-crls", 200), ("x509-csrs", 201),
+    ("x509-certificates-report", 200), ("x509-crls", 200), ("x509-csrs", 201), ("default-requests", 200),
     ("x509-certificates-revoke", 404),
     ("store-certificates-add", 201), ("store-certificates-get", 200), ("store-certificates-ids", 200),
     ("store-certificates-update", 200), ("store-certificates-delete", 202),

@@ -483,3 +483,53 @@ def test_a_generic_csr_is_signed_by_the_kms_key_and_read_by_independent_code(api
     ):
         assert_error(api.post(base, json=bad), 400, contains=text)
     assert [i for i in table_items(ddb) if not i["pk"]["S"].startswith(("L#", "H#"))] == before
+
+
+def test_default_requests_lie_under_issuance_and_need_the_operations_right(api, ddb):
+    """walt.id's default requests (docs.walt.id .../administration/services/configuration/default-requests):
+    a stored partial body deep-merged under each call; storing one needs update-default-requests
+    and the operation's own action."""
+    org, t = seed(api, stores=0)
+    key(api, t, "iaca")
+    key(api, t, "ds")
+    r = api.post(f"/v1/{t}.x509/x509-service-api/iso/iacas", json=iaca_body(t))
+    assert r.status_code == 201, r.text
+    iaca_pem = r.json()["certificatePEM"]
+    base = f"/v1/{t}.x509/x509-service-api/default-requests"
+    full = ds_body(t, iaca_pem)
+    stored = {"iacaSigner": full["iacaSigner"],
+              "certificateData": {"country": "US", "stateOrProvinceName": "US-CA", "crlDistributionPointUri": CRL}}
+    # Without the operation's own right: refused, nothing stored.
+    role = api.role(org, "defaults-only", [{"target": t, "action": "update-default-requests", "operation": "ADD"}])
+    token, _ = api.key(org, [role.split(".", 1)[1]])
+    before = table_items(ddb)
+    assert_error(api.put(f"{base}/issue-document-signer", json=stored, token=token), 403,
+                 contains="x509-document-signer-issue")
+    assert_error(api.put(f"{base}/issue-nothing", json=stored), 404, contains="issue-iaca, issue-document-signer")
+    assert_error(api.put(f"{base}/issue-document-signer", json={"storedCertificateId": "x"}), 400,
+                 contains="storedCertificateId")
+    assert_error(api.delete(f"{base}/issue-document-signer"), 404)
+    assert [i for i in table_items(ddb) if not i["pk"]["S"].startswith(("L#", "H#"))] == \
+        [i for i in before if not i["pk"]["S"].startswith(("L#", "H#"))]
+    # Stored: shown in the configuration, and each issuance sends only what is its own.
+    r = api.put(f"{base}/issue-document-signer", json=stored)
+    assert r.status_code == 200 and r.json()["operation"] == "issue-document-signer", r.text
+    view = api.get(f"/v1/{t}.x509/x509-service-api/configuration/view").json()
+    assert view["config"]["defaultRequests"]["issue-document-signer"] == stored
+    own = {"certificateData": {"commonName": "DS from defaults"}, "dsKeyDescriptor": kms_key(t, "ds")}
+    r = api.post(f"/v1/{t}.x509/x509-service-api/iso/document-signers", json=own)
+    assert r.status_code == 201, r.text
+    # The call's values win.
+    r = api.post(f"/v1/{t}.x509/x509-service-api/iso/document-signers",
+                 json={**own, "certificateData": {"commonName": "DS 2", "stateOrProvinceName": "US-NY"}})
+    assert_error(r, 400, contains="stateOrProvinceName")
+    # Removed: the call must carry everything again.
+    assert api.delete(f"{base}/issue-document-signer").status_code == 204
+    assert_error(api.post(f"/v1/{t}.x509/x509-service-api/iso/document-signers", json=own), 400, contains="missing field")
+    # A kms service's key generation default is its documented defaultKeyGenerationRequests.
+    r = api.put(f"/v1/{t}.kms/kms-service-api/default-requests/generate-key", json={"keyType": "secp521r1"})
+    assert r.status_code == 200, r.text
+    assert api.get(f"/v1/{t}.kms/kms-service-api/configuration/view").json()["defaultKeyGenerationRequests"] == \
+        {"keyType": "secp521r1"}
+    r = api.post(f"/v1/{t}.kms.p521/kms-service-api/keys/generate", json={})
+    assert r.status_code == 201 and r.json()["keyType"] == "secp521r1", r.text

@@ -425,7 +425,7 @@ FUNCTION_ACTIONS = {
     "x509-iacas-issue": "x509-iaca-issue", "x509-document-signers-issue": "x509-document-signer-issue",
     "x509-status-list-signers-issue": "x509-status-list-signer-issue",
     "x509-vical-signers-issue": "x509-vical-signer-issue", "vical-publish": "vical-publish",
-    "x509-csrs": "x509-csr-create",
+    "x509-csrs": "x509-csr-create", "default-requests": "update-default-requests",
     "vical-default-requests": "update-default-requests",
     "x509-certificates-revoke": "x509-certificate-revoke", "store-certificates-add": "x509-store-certificate-add",
     "store-certificates-update": "x509-store-certificate-update",

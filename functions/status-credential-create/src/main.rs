@@ -9,7 +9,12 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
     // Authorized on the path alone, before any body parsing or storage read.
     let auth = p.authorize::<act::StatusConfigCreate>(&target(&req)?)?;
-    trustfn_status::config::create_config(app.repo().await, &auth, json_body(&req)?).await
+    // The status service is the configuration's parent.
+    let service = auth.target().parent();
+    let body = app
+        .with_defaults(service, "create-status-credential", json_body(&req)?)
+        .await?;
+    trustfn_status::config::create_config(app.repo().await, &auth, body).await
 }
 
 #[tokio::main]

@@ -10,7 +10,11 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     // Authorized on the path alone, before any body parsing or storage read.
     let auth = p.authorize::<act::StatusEntryAllocate>(&target(&req)?)?;
     let deps = app.publish_deps(trustfn_http::publish_deadline(&req)).await;
-    let mut body: trustfn_status::entries::Allocate = json_body(&req)?;
+    // The status service is the configuration's parent.
+    let service = auth.target().parent();
+    let mut body: trustfn_status::entries::Allocate = app
+        .with_defaults(service, "create-status-entries", json_body(&req)?)
+        .await?;
     body.idempotency_key = match req.headers().get("idempotency-key") {
         Some(v) => Some(
             v.to_str()

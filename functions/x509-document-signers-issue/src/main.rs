@@ -9,9 +9,15 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
     // Authorized on the path alone, before any body parsing or storage read.
     let auth = p.authorize::<act::DocumentSignerIssue>(&target(&req)?)?;
+    let body = app
+        .with_defaults(
+            Some(auth.target().clone()),
+            "issue-document-signer",
+            json_body(&req)?,
+        )
+        .await?;
     let deps = app.publish_deps(trustfn_http::publish_deadline(&req)).await;
-    trustfn_certs::issuance::issue_document_signer(app.repo().await, &deps, &auth, json_body(&req)?)
-        .await
+    trustfn_certs::issuance::issue_document_signer(app.repo().await, &deps, &auth, body).await
 }
 
 #[tokio::main]

@@ -9,8 +9,11 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let p = app.principal(&req).await?;
     // Authorized on the path alone, before any body parsing or storage read.
     let auth = p.authorize::<act::IacaIssue>(&target(&req)?)?;
+    let body = app
+        .with_defaults(Some(auth.target().clone()), "issue-iaca", json_body(&req)?)
+        .await?;
     let deps = app.publish_deps(trustfn_http::publish_deadline(&req)).await;
-    trustfn_certs::issuance::issue_iaca(app.repo().await, &deps, &auth, json_body(&req)?).await
+    trustfn_certs::issuance::issue_iaca(app.repo().await, &deps, &auth, body).await
 }
 
 #[tokio::main]

@@ -300,6 +300,22 @@ impl Principal {
         }
     }
 
+    /// [`Principal::authorize`] for an action known only at run time (a default request's
+    /// operation): `Ok` or the same 403.
+    pub fn require(&self, target: &Target, action: Action) -> Result<(), ApiError> {
+        if self.allows(target, action) {
+            crate::audit::context::note_authorized(action.as_str(), target);
+            Ok(())
+        } else {
+            crate::audit::context::note_denied(action.as_str(), target);
+            Err(ApiError::forbidden(format!(
+                "not permitted: {} on {}",
+                action.as_str(),
+                target
+            )))
+        }
+    }
+
     /// The expiry and lineage of a key this principal creates: never later than the
     /// principal's own expiry (the requested one, or the principal's when none is asked), and
     /// at most [`MAX_LINEAGE`] keys deep.

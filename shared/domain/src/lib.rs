@@ -6,6 +6,7 @@
 pub mod audit;
 pub mod auth;
 pub mod authn;
+pub mod defaults;
 pub mod duration;
 pub mod endpoint;
 pub mod error;

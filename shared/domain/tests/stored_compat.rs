@@ -31,7 +31,12 @@ fn records_written_before_typed_documents_load_and_answer_as_before() {
             dependants: r["dependants"].as_i64().unwrap(),
             created_at: r["createdAt"].as_str().unwrap().to_owned(),
         };
-        assert_eq!(rec.to_public(), r["public"], "{id} answers as before");
+        let mut expected = r["public"].clone();
+        if kind == Kind::Key {
+            // Added since, beside what it answered: walt.id's form of the key.
+            expected["key"] = serde_json::json!({"type": "jwk", "jwk": expected["publicKey"].clone()});
+        }
+        assert_eq!(rec.to_public(), expected, "{id} answers as before");
     }
     // Issued-certificate records and VICAL versions came after this fixture was written.
     let then = Kind::ALL

@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use trustfn_domain::auth::{act, Authorized};
+use trustfn_domain::defaults;
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{Doc, KeyArn, KeyDoc, Kind, Record, Service, ServiceType};
+use trustfn_domain::model::{Doc, KeyArn, KeyDoc, Kind, Record, ServiceType};
 use trustfn_domain::ports::{KeyManager, KmsError};
 use trustfn_domain::reply::PageParams;
 use trustfn_domain::reply::Reply;
@@ -150,30 +151,6 @@ async fn store_key(
     Ok(rec)
 }
 
-/// The kms service's configuration field holding its default key generation request (walt.id's
-/// `defaultKeyGenerationRequests`): a partial `keys/generate` body deep-merged under each call's.
-pub const GENERATION_DEFAULTS: &str = "defaultKeyGenerationRequests";
-
-/// Checks a kms service's `defaultKeyGenerationRequests` when it is set: a partial
-/// `keys/generate` body (400 naming what does not fit).
-pub fn check_generation_defaults(config: &serde_json::Map<String, Value>) -> Result<(), ApiError> {
-    let Some(d) = config.get(GENERATION_DEFAULTS) else {
-        return Ok(());
-    };
-    let field = |e: String| ApiError::validation(format!("{GENERATION_DEFAULTS}: {e}"));
-    let Value::Object(d) = d else {
-        return Err(field("a partial keys/generate body (an object)".into()));
-    };
-    for (k, v) in d {
-        match (k.as_str(), v) {
-            ("keyType" | "backend", Value::String(_)) => {}
-            ("keyType" | "backend", _) => return Err(field(format!("{k} must be a string"))),
-            _ => return Err(field(format!("{k}: unknown field (keyType, backend)"))),
-        }
-    }
-    Ok(())
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GenerateKey {
@@ -184,7 +161,8 @@ pub struct GenerateKey {
 }
 
 /// `POST /v1/{kms}.{keyId}/kms-service-api/keys/generate`: the body deep-merged over the kms
-/// service's `defaultKeyGenerationRequests` (so `{}` works once a `keyType` is stored there).
+/// service's default request `generate-key` (`defaultKeyGenerationRequests`), so `{}` works
+/// once a `keyType` is stored there.
 pub async fn generate(
     repo: &dyn Repository,
     kms: &dyn KeyManager,
@@ -196,18 +174,11 @@ pub async fn generate(
         return Err(ApiError::validation("body must be a JSON object"));
     }
     let (parent, service) = new_key_parent(repo, target).await?;
-    let mut merged = match &service.doc {
-        Doc::Service(Service::Kms(c)) => c.get(GENERATION_DEFAULTS).cloned(),
-        _ => None,
-    }
-    .filter(Value::is_object)
-    .unwrap_or_else(|| Value::Object(Default::default()));
-    trustfn_domain::json::deep_merge(&mut merged, body);
-    let body: GenerateKey = serde_json::from_value(merged).map_err(|e| {
-        ApiError::validation(format!(
-            "body (over the service's {GENERATION_DEFAULTS}): {e}"
-        ))
-    })?;
+    let Doc::Service(service) = &service.doc else {
+        return Err(ApiError::internal_msg(format!("{parent} is not a service")));
+    };
+    let op = defaults::operation(ServiceType::Kms, "generate-key")?;
+    let body: GenerateKey = defaults::apply(service, op, body)?;
     let curve = Curve::from_key_type(&body.key_type).ok_or_else(|| {
         let why = if body.key_type.eq_ignore_ascii_case("ed25519") {
             " (Ed25519: AWS KMS signs with ECC_NIST_EDWARDS25519, but trustfn does not offer it \

@@ -3,6 +3,7 @@
 //! authorization ([`trustfn_domain::auth::Authorized`]) and plans its writes as atomic commits.
 
 pub mod configuration;
+pub mod default_requests;
 pub mod delete;
 pub mod dependencies;
 pub mod listing;

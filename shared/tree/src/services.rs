@@ -93,6 +93,7 @@ pub(crate) async fn service_doc(
         return Err(ApiError::validation("config must be an object"));
     };
     check_config_fields(t, &config)?;
+    trustfn_domain::defaults::check_config(t, &config)?;
     if t == ServiceType::X509Service {
         let crl = match crl_request(config.get("crl"), policy)? {
             None => None,
@@ -134,10 +135,7 @@ pub(crate) async fn service_doc(
     }
     if t != ServiceType::CredentialStatus {
         return Ok(match t {
-            ServiceType::Kms => {
-                trustfn_keys::check_generation_defaults(&config)?;
-                Service::Kms(config)
-            }
+            ServiceType::Kms => Service::Kms(config),
             _ => Service::X509Store(config),
         });
     }
@@ -360,7 +358,7 @@ pub(crate) fn service_view(rec: &Record, deps: &[Target]) -> Value {
     v["dependencies"] = Value::Array(deps.iter().map(|d| Value::String(d.to_string())).collect());
     v["traversable"] = Value::Bool(true);
     if rec.service_type() == Some(ServiceType::Kms) {
-        v[trustfn_keys::GENERATION_DEFAULTS] = serde_json::json!({});
+        v[trustfn_domain::defaults::KEY_GENERATION_DEFAULTS] = serde_json::json!({});
     }
     if let Some(Value::Object(config)) = v.get("config").cloned() {
         for (k, val) in config {
