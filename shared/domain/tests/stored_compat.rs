@@ -34,7 +34,8 @@ fn records_written_before_typed_documents_load_and_answer_as_before() {
         let mut expected = r["public"].clone();
         if kind == Kind::Key {
             // Added since, beside what it answered: walt.id's form of the key.
-            expected["key"] = serde_json::json!({"type": "jwk", "jwk": expected["publicKey"].clone()});
+            expected["key"] =
+                serde_json::json!({"type": "jwk", "jwk": expected["publicKey"].clone()});
         }
         assert_eq!(rec.to_public(), expected, "{id} answers as before");
     }
