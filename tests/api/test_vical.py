@@ -284,6 +284,21 @@ def test_a_registry_receives_every_version_and_keeps_what_it_cannot_verify(api, 
     assert version["Body"].read() == served
     verify_cose_sign1(served)
 
+    # Where VICALs are published is the registry right's, as for status lists and CRLs: a caller
+    # who may update the configuration but not the registry cannot move (or drop) it.
+    role = api.role(org, "no-registry", [{"target": t, "action": "all", "operation": "ADD"},
+                                         {"target": t, "action": "registry-update", "operation": "REMOVE"}])
+    token, _ = api.key(org, [role.split(".", 1)[1]])
+    doc = api.get(f"/v1/{svc}/vical-service-api/configuration/view").json()
+    moved = {**doc, "config": {**doc["config"], "registry": {**registry, "bucketName": "elsewhere"}}}
+    assert_error(api.put(f"/v1/{svc}/vical-service-api/configuration/update", json=moved, token=token), 403,
+                 contains="registry-update")
+    dropped = {**doc, "config": {k: v for k, v in doc["config"].items() if k != "registry"}}
+    assert_error(api.put(f"/v1/{svc}/vical-service-api/configuration/update", json=dropped, token=token), 403,
+                 contains="registry-update")
+    assert api.get(f"/v1/{svc}/vical-service-api/configuration/view").json()["config"]["registry"]["bucketName"] \
+        == "status-lists"
+
     # Someone else's object at the latest key: left as it is, the version still kept and served.
     s3.put_object(Bucket="status-lists", Key=latest_key, Body=b"not a VICAL")
     r = api.post(f"/v1/{svc}/vical-service-api/publish", json={"vicalProvider": "P", "versionId": "second"})

@@ -511,6 +511,20 @@ def test_default_requests_lie_under_issuance_and_need_the_operations_right(api, 
     assert_error(api.delete(f"{base}/issue-document-signer"), 404)
     assert [i for i in table_items(ddb) if not i["pk"]["S"].startswith(("L#", "H#"))] == \
         [i for i in before if not i["pk"]["S"].startswith(("L#", "H#"))]
+    # Nor through the configuration written whole: the same rights as the route.
+    role = api.role(org, "no-defaults", [{"target": t, "action": "all", "operation": "ADD"},
+                                         {"target": t, "action": "update-default-requests", "operation": "REMOVE"}])
+    token2, _ = api.key(org, [role.split(".", 1)[1]])
+    doc = api.get(f"/v1/{t}.x509/x509-service-api/configuration/view").json()
+    planted = {**doc, "config": {**doc["config"], "defaultRequests": {"issue-document-signer": stored}}}
+    assert_error(api.put(f"/v1/{t}.x509/x509-service-api/configuration/update", json=planted, token=token2), 403,
+                 contains="update-default-requests")
+    assert_error(api.post(f"/v1/{t}.x509b/resource-api/services/create", token=token2, json={
+        "type": "x509-service", "config": {"defaultRequests": {"issue-document-signer": stored}}}), 403,
+                 contains="update-default-requests")
+    # A default never names the key a certificate is issued for.
+    assert_error(api.put(f"{base}/issue-document-signer", json={"dsKeyDescriptor": kms_key(t, "ds")}), 400,
+                 contains="dsKeyDescriptor")
     # Stored: shown in the configuration, and each issuance sends only what is its own.
     r = api.put(f"{base}/issue-document-signer", json=stored)
     assert r.status_code == 200 and r.json()["operation"] == "issue-document-signer", r.text

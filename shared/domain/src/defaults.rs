@@ -14,9 +14,10 @@
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
-use crate::auth::Action;
+use crate::auth::{Action, Principal};
 use crate::error::ApiError;
 use crate::model::{Service, ServiceType};
+use crate::target::Target;
 
 /// One operation that takes a default request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,18 +52,16 @@ pub const OPERATIONS: [Operation; 5] = [
         service: ServiceType::X509Service,
         call: "iso/iacas",
         action: Action::IacaIssue,
-        fields: &[
-            "certificateData",
-            "iacaKeyDesc",
-            "vicalEntryComplementaryMetadata",
-        ],
+        // Never the subject key: each call names the key it certifies.
+        fields: &["certificateData", "vicalEntryComplementaryMetadata"],
     },
     Operation {
         name: "issue-document-signer",
         service: ServiceType::X509Service,
         call: "iso/document-signers",
         action: Action::DocumentSignerIssue,
-        fields: &["iacaSigner", "certificateData", "dsKeyDescriptor"],
+        // The issuing IACA, not the key certified: each call names its Document Signer's key.
+        fields: &["iacaSigner", "certificateData"],
     },
     Operation {
         name: "create-status-credential",
@@ -149,6 +148,27 @@ pub fn check_config(service: ServiceType, config: &Map<String, Value>) -> Result
             ApiError::validation(format!("config.{DEFAULT_REQUESTS}: {}", e.message))
         })?;
         check(op, d, &format!("config.{DEFAULT_REQUESTS}.{name}"))?;
+    }
+    Ok(())
+}
+
+/// Default requests set, changed or removed by a configuration written whole (`services/create`,
+/// `configuration/update`) need what the `default-requests` route needs: `update-default-requests`
+/// and each operation's own action on the service.
+pub fn authorize_changes(
+    p: &Principal,
+    target: &Target,
+    old: Option<&Service>,
+    new: &Service,
+) -> Result<(), ApiError> {
+    for op in OPERATIONS
+        .iter()
+        .filter(|o| o.service == new.service_type())
+    {
+        if old.and_then(|s| stored(s, op)) != stored(new, op) {
+            p.require(target, Action::DefaultRequestsUpdate)?;
+            p.require(target, op.action)?;
+        }
     }
     Ok(())
 }
@@ -325,6 +345,14 @@ mod tests {
         c.insert(
             DEFAULT_REQUESTS.into(),
             json!({"issue-iaca": {"iacaKeyDesc": {}}}),
+        );
+        assert!(
+            check_config(ServiceType::X509Service, &c).is_err(),
+            "never the subject key"
+        );
+        c.insert(
+            DEFAULT_REQUESTS.into(),
+            json!({"issue-iaca": {"certificateData": {}}}),
         );
         check_config(ServiceType::X509Service, &c).unwrap();
         let mut k = Map::new();

@@ -157,12 +157,21 @@ pub async fn configuration_update(
         let now = chrono::Utc::now();
         trustfn_vical::service::check(repo, auth.principal(), target, &deps, c, now).await?;
     }
-    // Where lists and CRLs are published, and with which secrets, is its own right.
+    // Where lists, CRLs and VICALs are published, and with which secrets, is its own right.
     let crl_changed = doc.crl_target() != stored.crl_target();
     let on = doc.crl_target().is_some();
-    if doc.registry() != stored.registry() || crl_changed {
+    let vical_registry = |s: &Service| match s {
+        Service::Vical(c) => c.registry.clone(),
+        _ => None,
+    };
+    if doc.registry() != stored.registry()
+        || crl_changed
+        || vical_registry(&doc) != vical_registry(stored)
+    {
         auth.principal().authorize::<act::RegistryUpdate>(target)?;
     }
+    // So is what lies under other callers' requests.
+    trustfn_domain::defaults::authorize_changes(auth.principal(), target, Some(stored), &doc)?;
     keeps_crl_urls(repo, target, stored, &doc).await?;
     keeps_list_urls(repo, target, stored, &doc).await?;
     let mut updated = rec.clone();

@@ -282,6 +282,8 @@ pub async fn create_service(
         )));
     }
     let doc = service_doc(t, config, secrets, policy, target, None).await?;
+    // Default requests created with the service need the same rights as stored later.
+    trustfn_domain::defaults::authorize_changes(p, target, None, &doc)?;
     if let Service::Vical(c) = &doc {
         let deps: Vec<Target> = deps.iter().cloned().collect();
         let deps = repo.get_many(&deps).await?;

@@ -74,7 +74,13 @@ impl Republisher for Vicals {
             .as_ref()
             .is_some_and(|st| st.refresh_at.is_some_and(|at| at <= now));
         if copy_due {
-            crate::registry::publish_copy(cx.repo, cx.deps, id, false, deadline_ms).await?;
+            // A failing registry never holds back the VICAL itself: its error is recorded (and
+            // backed off) by the engine, and the next version is still published on time.
+            if let Err(e) =
+                crate::registry::publish_copy(cx.repo, cx.deps, id, false, deadline_ms).await
+            {
+                tracing::warn!(service = %id, error = %e.message, "the VICAL registry copy failed; the VICAL is kept current regardless");
+            }
         }
         if cfg.refresh_at.is_none_or(|at| at > now) {
             return Ok(if copy_due {

@@ -51,15 +51,25 @@ pub fn version_key(service: &Target, version_id: &str) -> String {
 /// The registry copies of vical-services, as the engine publishes them.
 pub struct VicalCopies;
 
+/// Version objects one round puts at most (the rest wait for the next round, which the round
+/// makes due): a long backlog drains over several leases, never outlasting one.
+pub const PUTS_PER_ROUND: usize = 16;
+/// Seconds of lease a version upload needs left to start.
+const PUT_MARGIN_SECS: i64 = 3;
+
 /// What one round works with, loaded under the lease.
 pub struct CopyWork {
     publisher: Box<dyn Publisher>,
     key: String,
     latest: VicalVersion,
     body: Vec<u8>,
-    /// The versions to put besides the latest (their records), oldest first.
+    /// The backlogged versions this round puts (their records), oldest first.
     backlog: Vec<VicalVersion>,
-    signing_key: PublicKey,
+    /// Keys a copy in the registry may be signed with: the signing key's, and the key of the
+    /// latest version's signer certificate (the key before a change of signing key).
+    keys: Vec<PublicKey>,
+    /// The lease holder (the round's trims of the backlog are written under its lease).
+    owner: String,
 }
 
 /// Publishes the registry copy of the vical-service `service` when it is behind (or always,
@@ -93,8 +103,20 @@ async fn version(
         .ok_or_else(|| ApiError::internal_msg(format!("{service}: version {id} is missing")))
 }
 
-/// The `vicalIssueID` of a signed VICAL whose COSE_Sign1 verifies with `key`.
-pub fn verified_issue_id(bytes: &[u8], key: &PublicKey) -> Result<u64, String> {
+/// The public key of the first `x5chain` certificate (the signer's) of a signed VICAL.
+fn signer_key(bytes: &[u8]) -> Option<PublicKey> {
+    let Cbor::Array(parts) = Cbor::decode(bytes).ok()? else {
+        return None;
+    };
+    let der = match parts.get(1)?.get(&Cbor::Uint(33))? {
+        Cbor::Array(chain) => chain.first()?.as_bytes()?,
+        one => one.as_bytes()?,
+    };
+    trustfn_x509::describe::describe(der).ok()?.public_key
+}
+
+/// The `vicalIssueID` of a signed VICAL whose COSE_Sign1 verifies with one of `keys`.
+pub fn verified_issue_id(bytes: &[u8], keys: &[PublicKey]) -> Result<u64, String> {
     let Cbor::Array(parts) = Cbor::decode(bytes)? else {
         return Err("not a COSE_Sign1 array".into());
     };
@@ -108,7 +130,8 @@ pub fn verified_issue_id(bytes: &[u8], key: &PublicKey) -> Result<u64, String> {
     ) else {
         return Err("protected header, payload and signature must be byte strings".into());
     };
-    if !key.verifies(&sig_structure1(protected, payload), signature) {
+    let to_verify = sig_structure1(protected, payload);
+    if !keys.iter().any(|k| k.verifies(&to_verify, signature)) {
         return Err("its signature does not verify with the service's signing key".into());
     }
     match Cbor::decode(payload)?.get(&Cbor::text("vicalIssueID")) {
@@ -147,7 +170,7 @@ impl Artefact for VicalCopies {
         &self,
         cx: &Cx<'_>,
         rec: Record<VicalServiceConfig>,
-        _owner: &str,
+        owner: &str,
     ) -> Result<Option<(Record<VicalServiceConfig>, CopyWork)>, ApiError> {
         let service = rec.id.clone();
         let registry = rec
@@ -164,23 +187,28 @@ impl Artefact for VicalCopies {
         let latest_id = rec.doc.latest.clone().expect("active: a version exists");
         let latest = version(cx.repo, &service, &latest_id).await?;
         let mut backlog = Vec::new();
-        for id in rec.doc.registry_backlog.iter().map(|b| &b.version_id) {
-            if *id != latest_id {
-                backlog.push(version(cx.repo, &service, id).await?);
-            }
+        for b in rec.doc.registry_backlog.iter().take(PUTS_PER_ROUND) {
+            backlog.push(match b.version_id == latest_id {
+                true => latest.clone(),
+                false => version(cx.repo, &service, &b.version_id).await?,
+            });
         }
-        backlog.push(latest.clone());
         let key_path = Target::parse(&rec.doc.signing_key_id).map_err(|e| {
             ApiError::internal_msg(format!("{service}: signingKeyId: {}", e.message))
         })?;
-        let signing_key = load_as::<KeyDoc>(cx.repo, &key_path).await?.doc.public_key;
+        let mut keys = vec![load_as::<KeyDoc>(cx.repo, &key_path).await?.doc.public_key];
+        let body = decode(&latest)?;
+        if let Some(k) = signer_key(&body).filter(|k| !keys.contains(k)) {
+            keys.push(k);
+        }
         let work = CopyWork {
             publisher,
             key: latest_key(&service),
-            body: decode(&latest)?,
+            body,
             latest,
             backlog,
-            signing_key,
+            keys,
+            owner: owner.to_owned(),
         };
         Ok(Some((rec, work)))
     }
@@ -228,7 +256,7 @@ impl Artefact for VicalCopies {
         if found == work.body.as_slice() {
             return Ok(Absorbed::Superseded);
         }
-        let theirs = verified_issue_id(found, &work.signing_key).map_err(|e| {
+        let theirs = verified_issue_id(found, &work.keys).map_err(|e| {
             ApiError::conflict(format!(
                 "the registry holds a VICAL at {} that this table did not write and that cannot be verified ({e}); it is left as it is",
                 work.key
@@ -262,20 +290,36 @@ impl Artefact for VicalCopies {
 
     async fn after_upload(
         &self,
-        _cx: &Cx<'_>,
+        cx: &Cx<'_>,
         rec: &Record<VicalServiceConfig>,
         work: &CopyWork,
     ) -> Result<(), ApiError> {
+        // Each version object while the lease has time for it; what was put leaves the backlog
+        // under the lease, and what is left keeps the copy due (a revision not yet published).
+        let until = Self::state(&rec.doc).lease.map_or(0, |l| l.until);
+        let mut put = Vec::new();
         for v in &work.backlog {
+            if until - cx.deps.now() < PUT_MARGIN_SECS {
+                break;
+            }
             put_version(&rec.id, work, v).await?;
+            put.push(v.version_id.clone());
         }
+        if put.is_empty() && work.backlog.is_empty() {
+            return Ok(());
+        }
+        commit_under_lease::<VicalCopies>(cx, rec.clone(), &work.owner, |cur| {
+            let mut next = cur.clone();
+            next.doc
+                .registry_backlog
+                .retain(|b| !put.contains(&b.version_id));
+            if !next.doc.registry_backlog.is_empty() {
+                Self::state_mut(&mut next.doc).revision += 1;
+            }
+            Ok(Planned::record(next))
+        })
+        .await?;
         Ok(())
-    }
-
-    fn published(doc: &mut VicalServiceConfig, built: &Built) {
-        // Versions minted meanwhile (higher ids) stay for the next round.
-        let up_to = built.number.unwrap_or(0);
-        doc.registry_backlog.retain(|b| b.vical_issue_id > up_to);
     }
 
     async fn covering(

@@ -77,13 +77,19 @@ pub fn config_from_request(
         c.failures = s.failures;
         c.publish_defaults = s.publish_defaults.clone();
     }
-    let same_registry = stored.is_some_and(|s| s.registry == registry);
+    // The same destination (secrets aside: sealing is not deterministic, and a secret sent again
+    // is the usual repair of a failing registry) keeps the copy's state; versions not uploaded
+    // yet stay due wherever the registry now is.
+    let destination =
+        |r: Option<&RegistryConfig<Sealed>>| r.map(|r| serde_json::to_value(r.redacted()).ok());
+    let same_registry =
+        stored.is_some_and(|s| destination(s.registry.as_ref()) == destination(registry.as_ref()));
+    if let (Some(_), Some(s)) = (&registry, stored) {
+        c.registry_backlog = s.registry_backlog.clone();
+    }
     c.registry_publish = match (&registry, stored) {
         (None, _) => None,
-        (Some(_), Some(s)) if same_registry => {
-            c.registry_backlog = s.registry_backlog.clone();
-            s.registry_publish.clone()
-        }
+        (Some(_), Some(s)) if same_registry => s.registry_publish.clone(),
         (Some(_), _) => {
             let mut st = PublishState::unpublished();
             // Due at once (the index sorts by time; 0 is before any run).

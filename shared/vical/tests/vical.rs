@@ -586,34 +586,7 @@ fn version_object(id: &str) -> String {
 #[tokio::test]
 async fn with_a_registry_every_version_is_uploaded_and_a_copy_ahead_is_never_overwritten() {
     let (repo, kms, _) = world().await;
-    // The service gets a registry, as a configuration update sets it.
-    let rec = repo.get(&t(VICAL)).await.unwrap().unwrap();
-    let stored = rec.get::<Service>().cloned().unwrap();
-    let Service::Vical(stored) = stored else {
-        panic!()
-    };
-    let mut config = serde_json::to_value(&stored)
-        .unwrap()
-        .as_object()
-        .unwrap()
-        .clone();
-    config.retain(|k, _| !k.starts_with('_'));
-    let cfg = trustfn_vical::service::config_from_request(
-        config,
-        Some(trustfn_testkit::registry_config()),
-        Some(&stored),
-    )
-    .unwrap();
-    repo.commit(vec![Op::Replace {
-        record: trustfn_domain::model::Record {
-            doc: Service::Vical(cfg).into(),
-            ..rec.clone()
-        },
-        expected_version: rec.version,
-        children_delta: 0,
-    }])
-    .await
-    .unwrap();
+    set_registry(&repo, trustfn_testkit::registry_config()).await;
     let registry = RecordingRegistry::default();
     let clock = FakeClock::now();
     let go = |b: Value| {
@@ -752,4 +725,140 @@ async fn with_a_registry_every_version_is_uploaded_and_a_copy_ahead_is_never_ove
     let msg = out["registry"]["message"].as_str().unwrap();
     assert!(msg.contains("cannot be verified"), "{msg}");
     assert_eq!(registry.current(LATEST), Some(b"not a VICAL".to_vec()));
+}
+
+/// Sets the vical-service's registry, as a configuration update does.
+async fn set_registry(
+    repo: &MemoryRepo,
+    registry: trustfn_domain::registry_config::RegistryConfig<
+        trustfn_domain::registry_config::Sealed,
+    >,
+) {
+    let rec = repo.get(&t(VICAL)).await.unwrap().unwrap();
+    let Service::Vical(stored) = rec.get::<Service>().cloned().unwrap() else {
+        panic!()
+    };
+    let mut config = serde_json::to_value(&stored)
+        .unwrap()
+        .as_object()
+        .unwrap()
+        .clone();
+    config.retain(|k, _| !k.starts_with('_') && k != "registry");
+    let cfg =
+        trustfn_vical::service::config_from_request(config, Some(registry), Some(&stored)).unwrap();
+    repo.commit(vec![Op::Replace {
+        record: trustfn_domain::model::Record {
+            doc: Service::Vical(cfg).into(),
+            ..rec.clone()
+        },
+        expected_version: rec.version,
+        children_delta: 0,
+    }])
+    .await
+    .unwrap();
+}
+
+fn vical_config(repo_rec: &trustfn_domain::model::Record) -> VicalServiceConfig {
+    match repo_rec.get::<Service>().unwrap() {
+        Service::Vical(c) => c.clone(),
+        _ => panic!("not a vical-service"),
+    }
+}
+
+#[tokio::test]
+async fn a_failing_registry_never_holds_back_the_vical_and_a_long_backlog_drains() {
+    let (repo, kms, _) = world().await;
+    let with_secret = |secret: &str| {
+        let mut r = serde_json::to_value(trustfn_testkit::registry_config()).unwrap();
+        r["accessKeyId"] = json!("AKIAEXAMPLE");
+        r["secretKey"] = json!(format!("kms:{VICAL}:{secret}"));
+        serde_json::from_value(r).unwrap()
+    };
+    set_registry(&repo, with_secret("old")).await;
+    let registry = RecordingRegistry::default();
+    let clock = FakeClock::now();
+    registry
+        .fail
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    // 20 versions while the registry is down (more than one round puts).
+    for i in 0..20 {
+        let next = chrono::DateTime::from_timestamp(clock.now_ms() / 1000 + 400, 0).unwrap();
+        publish(
+            &repo,
+            &deps_at(&kms, &registry, &clock),
+            &admin::<act::VicalPublish>(VICAL),
+            json!({"vicalProvider": "P", "versionId": format!("b{i}"), "nextUpdate": next.to_rfc3339()}),
+        )
+        .await
+        .unwrap();
+    }
+    let cfg = vical_config(&repo.get(&t(VICAL)).await.unwrap().unwrap());
+    assert_eq!(cfg.registry_backlog.len(), 20);
+    // Three quarters into the latest's validity, with the registry still down: the refresh
+    // publishes the next version anyway.
+    clock.advance(320);
+    let deps = deps_at(&kms, &registry, &clock);
+    let cx = trustfn_publish::Cx {
+        repo: &repo,
+        deps: &deps,
+    };
+    trustfn_publish::refresh(
+        &cx,
+        &[&trustfn_vical::refresh::Vicals],
+        0,
+        10,
+        deps.deadline_ms,
+    )
+    .await
+    .unwrap();
+    let cfg = vical_config(&repo.get(&t(VICAL)).await.unwrap().unwrap());
+    assert_eq!(
+        cfg.registry_backlog.len(),
+        21,
+        "a new version was published: {:?}",
+        cfg.latest
+    );
+    // New credentials for the same bucket (the usual repair): the backlog and state stay.
+    set_registry(&repo, with_secret("new")).await;
+    let cfg = vical_config(&repo.get(&t(VICAL)).await.unwrap().unwrap());
+    assert_eq!(
+        cfg.registry_backlog.len(),
+        21,
+        "nothing dropped with a re-sent secret"
+    );
+    // Back: one refresh drains the whole backlog over several rounds.
+    registry
+        .fail
+        .store(false, std::sync::atomic::Ordering::SeqCst);
+    clock.advance(3600);
+    let deps = deps_at(&kms, &registry, &clock);
+    let cx = trustfn_publish::Cx {
+        repo: &repo,
+        deps: &deps,
+    };
+    trustfn_publish::refresh(
+        &cx,
+        &[&trustfn_vical::refresh::Vicals],
+        0,
+        10,
+        deps.deadline_ms,
+    )
+    .await
+    .unwrap();
+    let cfg = vical_config(&repo.get(&t(VICAL)).await.unwrap().unwrap());
+    assert!(
+        cfg.registry_backlog.is_empty(),
+        "{:?}",
+        cfg.registry_backlog
+    );
+    for i in 0..20 {
+        let id = format!("b{i}");
+        assert_eq!(
+            registry.current(&version_object(&id)),
+            Some(signed(&repo, &id).await),
+            "{id}"
+        );
+    }
+    let latest = cfg.latest.unwrap();
+    assert_eq!(registry.current(LATEST), Some(signed(&repo, &latest).await));
 }
