@@ -209,18 +209,7 @@ pub async fn update(
     };
     let mut updated = rec.clone();
     updated.doc = doc.into();
-    repo.commit(vec![Op::Replace {
-        record: updated.clone(),
-        expected_version: rec.version,
-        children_delta: 0,
-    }])
-    .await
-    .map_err(|e| match e {
-        RepoError::ConditionFailed { .. } => ApiError::conflict(format!(
-            "{target} changed concurrently; nothing was written"
-        )),
-        other => ApiError::from(other),
-    })?;
+    trustfn_domain::resource::replace(repo, updated.clone(), rec.version).await?;
     updated.version = rec.version + 1;
     Ok(Reply::json(200, cert_view(&updated)))
 }

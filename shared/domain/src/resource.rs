@@ -27,6 +27,28 @@ pub async fn load_as<T: DocKind>(
         .map_err(|_| ApiError::validation(format!("{id} is not {}", T::KIND.described())))
 }
 
+/// Replaces `record` if it is still at `expected_version`: one conditional write; a 409 naming
+/// it when another writer changed (or removed) it first, and nothing is written.
+pub async fn replace(
+    repo: &dyn Repository,
+    record: Record,
+    expected_version: u64,
+) -> Result<(), ApiError> {
+    let id = record.id.clone();
+    repo.commit(vec![crate::repo::Op::Replace {
+        record,
+        expected_version,
+        children_delta: 0,
+    }])
+    .await
+    .map_err(|e| match failed_index(&e) {
+        Some(_) => ApiError::conflict(format!(
+            "{id} changed concurrently; nothing was written, retry"
+        )),
+        None => ApiError::from(e),
+    })
+}
+
 /// The op index a failed commit names: `Some(index)` for a failed condition, `None` otherwise.
 pub fn failed_index(e: &RepoError) -> Option<Option<usize>> {
     match e {

@@ -40,6 +40,7 @@ use trustfn_domain::repo::{
 };
 use trustfn_domain::Target;
 
+mod counters;
 mod items;
 mod plan;
 
@@ -67,31 +68,6 @@ fn decode_cursor(c: &str) -> Result<String, RepoError> {
 }
 
 impl DynamoRepo {
-    /// Adds one to the counter item `key` (created at 1) and answers its new value: one small
-    /// write. `what` names the counter in an error.
-    async fn add_one(&self, key: Item, what: impl Fn() -> String) -> Result<u64, RepoError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key))
-            .update_expression("ADD #n :one")
-            .expression_attribute_names("#n", "n")
-            .expression_attribute_values(":one", n(1))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::UpdatedNew)
-            .send()
-            .await
-            .map_err(|e| unavailable(&format!("next value of {}", what()), e))?;
-        out.attributes
-            .as_ref()
-            .and_then(|a| get_n(a, "n"))
-            .map(|v| v as u64)
-            .ok_or_else(|| RepoError::Corrupt {
-                id: what(),
-                reason: "no n after the update".into(),
-            })
-    }
-
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         DynamoRepo {
             client,
@@ -318,28 +294,10 @@ impl Repository for DynamoRepo {
     }
 
     async fn raise_number(&self, series: &str, at_least: u64) -> Result<(), RepoError> {
-        let out = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(number_key(series)))
-            .update_expression("SET #n = :v")
-            .condition_expression("attribute_not_exists(#n) OR #n < :v")
-            .expression_attribute_names("#n", "n")
-            .expression_attribute_values(":v", n(at_least as i64))
-            .send()
-            .await;
-        match out {
-            Ok(_) => Ok(()),
-            // Already at or above it.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
-            Err(e) => Err(unavailable(&format!("raising number series {series}"), e)),
-        }
+        self.raise_to(number_key(series), at_least, || {
+            format!("number series {series}")
+        })
+        .await
     }
 
     async fn reserved(&self, list: &Target) -> Result<u64, RepoError> {

@@ -14,7 +14,7 @@ use trustfn_domain::ports::SecretBox;
 use trustfn_domain::registry_config::RegistryPolicy;
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
-use trustfn_domain::resource::{children_of_kind, failed_index};
+use trustfn_domain::resource::children_of_kind;
 use trustfn_domain::target::Target;
 
 use crate::services::*;
@@ -176,18 +176,7 @@ pub async fn configuration_update(
     keeps_list_urls(repo, target, stored, &doc).await?;
     let mut updated = rec.clone();
     updated.doc = Doc::Service(doc);
-    repo.commit(vec![Op::Replace {
-        record: updated,
-        expected_version: rec.version,
-        children_delta: 0,
-    }])
-    .await
-    .map_err(|e| match failed_index(&e) {
-        Some(_) => ApiError::conflict(format!(
-            "{target} changed or was removed concurrently; nothing was written"
-        )),
-        None => ApiError::from(e),
-    })?;
+    trustfn_domain::resource::replace(repo, updated, rec.version).await?;
     tracing::info!(service = %target, version = rec.version + 1, "configuration replaced");
     if t == ServiceType::X509Service {
         // Idempotent: an update sent again repairs a schedule a failure left unfinished.

@@ -9,8 +9,7 @@ use trustfn_domain::defaults;
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{Doc, ServiceType};
 use trustfn_domain::reply::Reply;
-use trustfn_domain::repo::{Op, Repository};
-use trustfn_domain::resource::failed_index;
+use trustfn_domain::repo::Repository;
 
 use crate::services::service_for_api;
 
@@ -41,18 +40,7 @@ async fn store(
     }
     let mut updated = rec.clone();
     updated.doc = Doc::Service(service);
-    repo.commit(vec![Op::Replace {
-        record: updated,
-        expected_version: rec.version,
-        children_delta: 0,
-    }])
-    .await
-    .map_err(|e| match failed_index(&e) {
-        Some(_) => ApiError::conflict(format!(
-            "{target} changed concurrently; nothing was written, retry"
-        )),
-        None => ApiError::from(e),
-    })?;
+    trustfn_domain::resource::replace(repo, updated, rec.version).await?;
     Ok(had)
 }
 

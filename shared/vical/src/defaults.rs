@@ -6,8 +6,7 @@ use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{Service, VicalServiceConfig};
 use trustfn_domain::reply::Reply;
-use trustfn_domain::repo::{Op, Repository};
-use trustfn_domain::resource::failed_index;
+use trustfn_domain::repo::Repository;
 
 use crate::publish::PublishRequest;
 use crate::versions::load_vical_service;
@@ -31,18 +30,7 @@ async fn store(
         ..cfg
     })
     .into();
-    repo.commit(vec![Op::Replace {
-        record: updated,
-        expected_version: rec.version,
-        children_delta: 0,
-    }])
-    .await
-    .map_err(|e| match failed_index(&e) {
-        Some(_) => ApiError::conflict(format!(
-            "{target} changed concurrently; nothing was written, retry"
-        )),
-        None => ApiError::from(e),
-    })?;
+    trustfn_domain::resource::replace(repo, updated, rec.version).await?;
     Ok(had)
 }
 
