@@ -24,8 +24,16 @@ def world(api):
     return org, t
 
 
+# A default request's operation for each service API that has them.
+OPERATIONS = {"kms-service-api": "generate-key", "x509-service-api": "issue-iaca",
+              "credential-status-service-api": "create-status-entries"}
+
+
 def path_for(path, target):
-    return path.replace("{target}", target).replace("{api}", "x509-service-api")
+    path = path.replace("{target}", target).replace("{api}", "x509-service-api")
+    if "{operation}" in path:
+        path = path.replace("{operation}", OPERATIONS[path.split("/")[3]])
+    return path
 
 
 def bad_bodies():
