@@ -650,20 +650,7 @@ async fn with_a_registry_every_version_is_uploaded_and_a_copy_ahead_is_never_ove
         .fail
         .store(false, std::sync::atomic::Ordering::SeqCst);
     clock.advance(3600);
-    let deps = deps_at(&kms, &registry, &clock);
-    let cx = trustfn_publish::Cx {
-        repo: &repo,
-        deps: &deps,
-    };
-    let report = trustfn_publish::refresh(
-        &cx,
-        &[&trustfn_vical::refresh::Vicals],
-        0,
-        10,
-        deps.deadline_ms,
-    )
-    .await
-    .unwrap();
+    let report = refresh(&repo, &kms, &registry, &clock).await;
     assert_eq!((report.republished, report.failed), (1, 0), "{report:?}");
     assert_eq!(registry.current(LATEST), Some(signed(&repo, "v2").await));
     assert_eq!(
@@ -758,11 +745,39 @@ async fn set_registry(
     .unwrap();
 }
 
-fn vical_config(repo_rec: &trustfn_domain::model::Record) -> VicalServiceConfig {
-    match repo_rec.get::<Service>().unwrap() {
+/// The vical-service's configuration as stored now.
+async fn vical_config(repo: &MemoryRepo) -> VicalServiceConfig {
+    match repo
+        .get(&t(VICAL))
+        .await
+        .unwrap()
+        .unwrap()
+        .get::<Service>()
+        .unwrap()
+    {
         Service::Vical(c) => c.clone(),
         _ => panic!("not a vical-service"),
     }
+}
+
+/// One run of the scheduled refresh with the VICAL publisher, at `clock`.
+async fn refresh(
+    repo: &MemoryRepo,
+    kms: &FakeKms,
+    registry: &RecordingRegistry,
+    clock: &FakeClock,
+) -> trustfn_publish::RefreshReport {
+    let deps = deps_at(kms, registry, clock);
+    let cx = trustfn_publish::Cx { repo, deps: &deps };
+    trustfn_publish::refresh(
+        &cx,
+        &[&trustfn_vical::refresh::Vicals],
+        0,
+        10,
+        deps.deadline_ms,
+    )
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
@@ -792,26 +807,13 @@ async fn a_failing_registry_never_holds_back_the_vical_and_a_long_backlog_drains
         .await
         .unwrap();
     }
-    let cfg = vical_config(&repo.get(&t(VICAL)).await.unwrap().unwrap());
+    let cfg = vical_config(&repo).await;
     assert_eq!(cfg.registry_backlog.len(), 20);
     // Three quarters into the latest's validity, with the registry still down: the refresh
     // publishes the next version anyway.
     clock.advance(320);
-    let deps = deps_at(&kms, &registry, &clock);
-    let cx = trustfn_publish::Cx {
-        repo: &repo,
-        deps: &deps,
-    };
-    trustfn_publish::refresh(
-        &cx,
-        &[&trustfn_vical::refresh::Vicals],
-        0,
-        10,
-        deps.deadline_ms,
-    )
-    .await
-    .unwrap();
-    let cfg = vical_config(&repo.get(&t(VICAL)).await.unwrap().unwrap());
+    refresh(&repo, &kms, &registry, &clock).await;
+    let cfg = vical_config(&repo).await;
     assert_eq!(
         cfg.registry_backlog.len(),
         21,
@@ -820,7 +822,7 @@ async fn a_failing_registry_never_holds_back_the_vical_and_a_long_backlog_drains
     );
     // New credentials for the same bucket (the usual repair): the backlog and state stay.
     set_registry(&repo, with_secret("new")).await;
-    let cfg = vical_config(&repo.get(&t(VICAL)).await.unwrap().unwrap());
+    let cfg = vical_config(&repo).await;
     assert_eq!(
         cfg.registry_backlog.len(),
         21,
@@ -831,21 +833,8 @@ async fn a_failing_registry_never_holds_back_the_vical_and_a_long_backlog_drains
         .fail
         .store(false, std::sync::atomic::Ordering::SeqCst);
     clock.advance(3600);
-    let deps = deps_at(&kms, &registry, &clock);
-    let cx = trustfn_publish::Cx {
-        repo: &repo,
-        deps: &deps,
-    };
-    trustfn_publish::refresh(
-        &cx,
-        &[&trustfn_vical::refresh::Vicals],
-        0,
-        10,
-        deps.deadline_ms,
-    )
-    .await
-    .unwrap();
-    let cfg = vical_config(&repo.get(&t(VICAL)).await.unwrap().unwrap());
+    refresh(&repo, &kms, &registry, &clock).await;
+    let cfg = vical_config(&repo).await;
     assert!(
         cfg.registry_backlog.is_empty(),
         "{:?}",
