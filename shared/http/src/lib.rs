@@ -61,7 +61,14 @@ impl Sdk {
                     .connect_timeout(std::time::Duration::from_secs(2))
                     .operation_timeout(std::time::Duration::from_secs(9))
                     .build();
+                // rustls with ring: the crypto library the signer crates link already.
+                let http = aws_smithy_http_client::Builder::new()
+                    .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
+                        aws_smithy_http_client::tls::rustls_provider::CryptoMode::Ring,
+                    ))
+                    .build_https();
                 aws_config::from_env()
+                    .http_client(http)
                     .timeout_config(timeouts)
                     .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(3))
                     .load()

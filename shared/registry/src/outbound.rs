@@ -38,6 +38,9 @@ impl Resolve for PublicResolver {
 
 /// The HTTP client of the Azure and GCS writers.
 pub fn http_client(endpoints: &Endpoints) -> reqwest::Client {
+    // The client takes the process's rustls crypto provider: ring, the one library every
+    // outbound TLS connection and the signers use (an error only says one is installed).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(CONNECT_TIMEOUT)
