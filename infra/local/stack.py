@@ -176,6 +176,8 @@ class Stack:
                # credentials (here: moto's), like a deployment's StatusBuckets.
                "TRUSTFN_ALLOWED_ENDPOINTS": ",".join(self.allowed_endpoints()),
                "TRUSTFN_STATUS_BUCKETS": "status-lists",
+               # What uriMode api lists point at (a deployment takes the request's domain).
+               "TRUSTFN_PUBLIC_API_URL": self.api_url,
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **self.function_env}
         for name, proxy in self.proxies.items():
             env[f"AWS_ENDPOINT_URL_{name.upper()}"] = proxy.url
@@ -195,7 +197,7 @@ class Stack:
         if not self.watch_changes:
             cmd.append("--ignore-changes")
         for k in ("TABLE_NAME", "TRUSTFN_ADMIN_TOKEN", "AWS_ENDPOINT_URL", "TRUSTFN_SECRETS_KEY_ID", "TRUSTFN_STACK",
-                  "TRUSTFN_KEY_CREATOR_ROLE", "TRUSTFN_AUDIT_CHECKPOINT_KEY_ID", "TRUSTFN_ALLOWED_ENDPOINTS", "TRUSTFN_STATUS_BUCKETS"):
+                  "TRUSTFN_KEY_CREATOR_ROLE", "TRUSTFN_AUDIT_CHECKPOINT_KEY_ID", "TRUSTFN_ALLOWED_ENDPOINTS", "TRUSTFN_STATUS_BUCKETS", "TRUSTFN_PUBLIC_API_URL"):
             cmd += ["--env-var", f"{k}={env[k]}"]
         p, log = self._spawn("api", cmd, env)
         _wait("cargo lambda watch", _http_ok(f"{self.api_url}/health"), 600, p, log)

@@ -102,6 +102,7 @@ SAMPLES = {
     "status-credential-update": ({"target": "demo.tenant1.status.revocation"},
                                  {"entry": "REPLACE_WITH_ENTRY_ID", "status": "0x1"}),
     "status-credential-view": ({"target": "demo.tenant1.status.revocation"}, None),
+    "status-lists-get": ({"target": "demo.tenant1.status.revocation", "listId": "REPLACE_WITH_LIST_ID"}, None),
     "x509-vical-signers-issue": ({"target": "demo.tenant1.x509"}, {
         "storedCertificateId": "vical-signer",
         "iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": "demo.tenant1.store1.iaca",

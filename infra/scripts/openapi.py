@@ -461,6 +461,18 @@ OPS = {
     "vical-versions": ("The paths of every published version, oldest first", "vical-service-api", None, "200",
                        json_resp("version paths", {"type": "array", "items": {"type": "string"}}),
                        ["400", "401", "403", "404"]),
+    "status-lists-get": ("PUBLIC: a status list as relying parties fetch it (IETF Token Status List draft): the "
+                         "configuration's token, or with ?time= the one valid then (no token)",
+                         "credential-status-service-api", None, "200",
+                         {"description": "the signed list: application/statuslist+jwt, application/statuslist+cwt or "
+                                         "application/vc+jwt (W3C lists), negotiated with Accept (406 otherwise); "
+                                         "strong ETag and 304 on If-None-Match while the token is valid; "
+                                         "Cache-Control never past the token's ttl or exp; 302 to the registry copy "
+                                         "of a token too large to keep in the table",
+                          "content": {"application/statuslist+jwt": {"schema": {"type": "string"}},
+                                      "application/statuslist+cwt": {"schema": {"type": "string", "format": "binary"}},
+                                      "application/vc+jwt": {"schema": {"type": "string"}}}},
+                         ["400", "404", "406", "501"]),
     "vical-registry": ("PUBLIC: the latest VICAL of a service, or one version by its path (no token)",
                        "vical-service-api", None, "200",
                        {"description": "the signed VICAL (COSE_Sign1): hex text (default), base64 text or raw CBOR; "
@@ -530,7 +542,9 @@ P_IDEMPOTENCY = {"name": "Idempotency-Key", "in": "header", "required": False,
 
 ERRORS = {"400": "invalid input", "401": "missing, invalid or expired token", "403": "not permitted",
           "404": "not found", "409": "duplicate target or conflict", "413": "body larger than 256 KiB",
-          "415": "unsupported Content-Type", "422": "Idempotency-Key reused for another request"}
+          "415": "unsupported Content-Type", "422": "Idempotency-Key reused for another request",
+          "406": "the resource is not available in an Accepted media type",
+          "501": "not offered by this deployment"}
 
 
 # The default requests' operations (shared/domain/src/defaults.rs) and their service APIs.
@@ -567,6 +581,13 @@ def render():
             params.append(P_IDEMPOTENCY)
         if fn == "vical-registry":
             params += [{"name": "format", "in": "query", "schema": {"enum": ["hex", "base64", "cbor"], "default": "hex"}},
+                       {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}]
+        if fn == "status-lists-get":
+            params += [{"name": "listId", "in": "path", "required": True, "schema": {"type": "string"}},
+                       {"name": "time", "in": "query", "description": "Unix seconds: the token valid then "
+                        "(the newest issued at or before it, unless it had expired)",
+                        "schema": {"type": "integer", "minimum": 1}},
+                       {"name": "Accept", "in": "header", "required": False, "schema": {"type": "string"}},
                        {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}}]
         if fn == "events-query":
             params += [{"name": "organization", "in": "query", "required": True, "schema": ref("Target")},

@@ -30,7 +30,7 @@ OPERATIONS = {"kms-service-api": "generate-key", "x509-service-api": "issue-iaca
 
 
 def path_for(path, target):
-    path = path.replace("{target}", target).replace("{api}", "x509-service-api")
+    path = path.replace("{target}", target).replace("{api}", "x509-service-api").replace("{listId}", "l0000000000000000")
     if "{operation}" in path:
         path = path.replace("{operation}", OPERATIONS[path.split("/")[3]])
     return path

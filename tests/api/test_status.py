@@ -233,6 +233,88 @@ def test_token_status_list_jwt(api, env, s3):
     assert content_type.startswith("application/json") and json.loads(agg) == {"status_lists": [uri]}
 
 
+def test_the_public_endpoint_serves_each_version_for_its_window_with_negotiation_and_etags(api, env, s3):
+    """GET .../status-lists/{listId} (no token), as the IETF Token Status List draft has relying
+    parties fetch a list: three publishes a second apart, then ?time= at each window boundary
+    answers the token issued then (its signature checked, its statuses as they were); Accept is
+    negotiated (406 for CWT of a JWT list); a strong ETag answers If-None-Match with 304;
+    Cache-Control never past ttl; bad and future times are 400, times before the first 404."""
+    import time as clock
+    cfg = create(api, env, "history", {"type": "TokenStatusList", "statusSize": 2, "size": 1024,
+                                       "ttl": 300, "validity": 3600})
+    entry = allocate(api, cfg, 1)[0]
+    list_id, idx = entry["list"], entry["index"]
+    url = f"/v1/{cfg}/credential-status-service-api/status-lists/{list_id}"
+
+    def token(r):
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"] == "application/statuslist+jwt"
+        _, claims = decode_jwt(env, r.content)
+        raw = zlib.decompress(b64d(claims["status_list"]["lst"]))
+        return claims, tsl_status(raw, 2, idx)
+
+    versions = []  # (iat, status)
+    for status in (None, "0x1", "0x2"):
+        if status:
+            clock.sleep(1.1)
+            update(api, cfg, {"entry": entry["id"], "status": status})
+        claims, value = token(api.get(url, token=None))
+        assert claims["sub"] == entry["uri"]
+        versions.append((claims["iat"], value))
+    assert [v for _, v in versions] == [0, 1, 2]
+    (i0, _), (i1, _), (i2, _) = versions
+    assert i0 < i1 < i2
+    # The registry object is the newest version, byte for byte.
+    _, published = fetch(s3, env, entry["uri"])
+    assert api.get(url, token=None).content == published
+    for t, want_iat, want in [(i0, i0, 0), (i1 - 1, i0, 0), (i1, i1, 1), (i2 - 1, i1, 1), (i2, i2, 2)]:
+        claims, value = token(api.get(f"{url}?time={t}", token=None))
+        assert (claims["iat"], value) == (want_iat, want), t
+        assert claims["iat"] <= t < claims["exp"], "the draft's client check passes"
+    assert_error(api.get(f"{url}?time={i0 - 1}", token=None), 404)
+    for bad in ["abc", "-1", "1.5", str(int(clock.time()) + 3600)]:
+        assert_error(api.get(f"{url}?time={bad}", token=None), 400)
+    assert_error(api.get(f"{url}?when=1", token=None), 400)
+    # Negotiation.
+    cwt = api.get(url, token=None, headers={"Accept": "application/statuslist+cwt"})
+    assert_error(cwt, 406)
+    assert "application/statuslist+jwt" in cwt.json()["message"]
+    for accept in ["application/statuslist+jwt", "*/*", "application/*;q=0.5, text/html"]:
+        assert api.get(url, token=None, headers={"Accept": accept}).status_code == 200, accept
+    # ETag and 304; Cache-Control at most the ttl.
+    r = api.get(url, token=None)
+    etag = r.headers["etag"]
+    assert etag == '"' + hashlib.sha256(r.content).hexdigest() + '"'
+    assert r.headers["cache-control"] == "public, max-age=300"
+    again = api.get(url, token=None, headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b"" and again.headers["etag"] == etag
+    assert api.get(url, token=None, headers={"If-None-Match": '"other"'}).status_code == 200
+    # Unknown lists and configurations: 404, without a token as with one.
+    assert_error(api.get(f"/v1/{cfg}/credential-status-service-api/status-lists/l0000000000000000", token=None), 404)
+    assert_error(api.get(f"/v1/{env['svc']}.nothing/credential-status-service-api/status-lists/{list_id}",
+                         token=None), 404)
+
+
+def test_uri_mode_api_points_credentials_at_the_public_endpoint(api, env, stack):
+    """uriMode api: the entries' URI is this API's status list endpoint, and the token there
+    names it as its sub; the registry still receives the list."""
+    import requests
+    cfg = create(api, env, "by-api", {"type": "TokenStatusList", "size": 1024, "uriMode": "api"})
+    view = api.get(f"/v1/{cfg}/credential-status-service-api/status-credential/view").json()
+    entry = allocate(api, cfg, 1)[0]
+    want = f"{stack.api_url}/v1/{cfg}/credential-status-service-api/status-lists/{entry['list']}"
+    assert entry["uri"] == want and entry["embed"]["status"]["status_list"]["uri"] == want
+    r = requests.get(entry["uri"], timeout=30)  # as a relying party: no token
+    assert r.status_code == 200, r.text
+    _, claims = decode_jwt(env, r.content)
+    assert claims["sub"] == want
+    assert view["config"]["uriMode"] == "api"
+    bad = api.post(f"/v1/{env['svc']}.bad-mode/credential-status-service-api/status-credential/create",
+                   json={"kid": env["kid"], "config": {"type": "TokenStatusList", "uriMode": "cdn"}})
+    assert_error(bad, 400)
+    assert "uriMode" in bad.json()["message"]
+
+
 FIXTURE_PEM = __import__("events").FIXTURE_PEM
 
 

@@ -93,7 +93,8 @@ INVOKES = [
     ("store-certificates-add", 201), ("store-certificates-get", 200), ("store-certificates-ids", 200),
     ("store-certificates-update", 200), ("store-certificates-delete", 202),
     ("SEED-STATUS", None), ("status-credential-create", 201), ("status-credential-entries", 201),
-    ("status-credential-update", 200), ("status-credential-view", 200), ("UNSEED-STATUS", None),
+    ("status-credential-update", 200), ("status-credential-view", 200), ("status-lists-get", 200),
+    ("UNSEED-STATUS", None),
     ("dependencies-list", 200), ("dependencies-remove", 204), ("roles-create", 201),
     ("roles-list", 200), ("api-keys-create", 201), ("api-keys-list", 200),
     ("roles-apikey-assign", 200), ("roles-apikey-unassign", 200), ("api-keys-delete", 204),
@@ -141,6 +142,8 @@ def test_every_fixture_invokes(stack, api, tmp_path):
         ev = (ROOT / "infra/events" / f"{fn}.json").read_text().replace(events.TOKEN, stack.admin_token)
         if fn == "status-credential-update":
             ev = ev.replace("REPLACE_WITH_ENTRY_ID", entry_id)
+        if fn == "status-lists-get":
+            ev = ev.replace("REPLACE_WITH_LIST_ID", entry_id.split(":")[0])
         data = tmp_path / f"{fn}.json"
         data.write_text(ev)
         r = subprocess.run([str(VENV_BIN / "cargo-lambda"), "lambda", "invoke", "-A", "127.0.0.1", "-P",

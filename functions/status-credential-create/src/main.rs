@@ -11,9 +11,10 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
     let auth = p.authorize::<act::StatusConfigCreate>(&target(&req)?)?;
     // The status service is the configuration's parent.
     let service = auth.target().parent();
-    let body = app
+    let mut body: trustfn_status::config::CreateConfig = app
         .with_defaults(service, "create-status-credential", json_body(&req)?)
         .await?;
+    body.api_url = Some(trustfn_http::public_api_url(&req)?);
     trustfn_status::config::create_config(app.repo().await, &auth, body).await
 }
 

@@ -212,6 +212,7 @@ impl Artefact for Crls {
             // Re-issued at half its validity.
             refresh_at: this + (next - this) / 2,
             entries: revoked.len() as u64,
+            keep: Vec::new(),
         })
     }
 

@@ -56,6 +56,35 @@ pub struct Chunk {
     pub version: u64,
 }
 
+/// A published status list token, kept so `GET .../status-lists/{listId}?time=` can answer the
+/// version valid at a past moment. Written with the release that records its publish.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListVersion {
+    pub list: Target,
+    /// The token's `iat` and `exp` (Unix seconds) and its `ttl` (seconds a consumer may cache it).
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub ttl: u64,
+    pub content_type: String,
+    pub body: VersionBody,
+    /// Unix seconds after which it is no longer answered (the history's retention); DynamoDB TTL
+    /// removes the item some time after.
+    pub keep_until: i64,
+}
+
+/// Where a kept version's bytes are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VersionBody {
+    /// In the version's own item (tokens up to [`INLINE_VERSION_BYTES`]).
+    Inline(Vec<u8>),
+    /// A larger token: a public registry URL of an object that holds exactly these bytes (the
+    /// endpoint redirects to it), and their SHA-256, hex (the entity tag).
+    Object { url: String, sha256: String },
+}
+
+/// Largest token kept in its version item (DynamoDB items hold 400 KB).
+pub const INLINE_VERSION_BYTES: usize = 300_000;
+
 /// The outcome of a key claimed by a request that is still running.
 pub const CLAIMED: &str = "claimed";
 
@@ -158,6 +187,8 @@ pub enum Op {
     /// The chain's head is no longer due for a checkpoint; fails unless it is still at `seq` (a
     /// later entry made it due again).
     CheckpointTaken { chain: String, seq: u64 },
+    /// Keep a published status list token (overwrites a version with the same `iat`).
+    KeepVersion(ListVersion),
     /// What the audit entry of this commit records besides what its other ops show (a
     /// publish's number and hash, the status changes a fold took in). Writes nothing; the
     /// auditing repository turns it into the entry.
@@ -336,6 +367,12 @@ pub trait Repository: Send + Sync {
         below: Option<u64>,
         limit: usize,
     ) -> Result<Vec<(u64, String)>, RepoError>;
+    /// The newest kept version of `list` issued at or before `at` (the newest of all without).
+    async fn list_version(
+        &self,
+        list: &Target,
+        at: Option<i64>,
+    ) -> Result<Option<ListVersion>, RepoError>;
     /// Applies all ops atomically, or none.
     async fn commit(&self, ops: Vec<Op>) -> Result<(), RepoError>;
 }

@@ -7,7 +7,9 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 use trustfn_domain::auth::Creator;
 use trustfn_domain::model::{Doc, Kind, Record};
-use trustfn_domain::repo::{Chunk, Pending, Remembered, RepoError, RevokedEntry, TokenRecord};
+use trustfn_domain::repo::{
+    Chunk, ListVersion, Pending, Remembered, RepoError, RevokedEntry, TokenRecord, VersionBody,
+};
 use trustfn_domain::Target;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -228,6 +230,63 @@ pub(crate) fn to_remembered(scope: &Target, item: &Item) -> Result<Remembered, R
             .ok_or_else(|| bad("no outcome"))?
             .to_owned(),
         expires_at: get_n(item, TTL_ATTRIBUTE).ok_or_else(|| bad("no ttl"))?,
+    })
+}
+
+/// A kept status list version: `pk` `LV#<list>`, `sk` its `iat` (12 digits, so they sort),
+/// `exp`, `tl` (the token's ttl), `ct`, the bytes (`b`) or a registry URL (`url`, `tag`), and
+/// the table's TTL attribute at the end of the history's retention.
+pub(crate) fn version_pk(list: &Target) -> String {
+    format!("LV#{list}")
+}
+
+pub(crate) fn version_sk(iat: i64) -> String {
+    format!("{:012}", iat.max(0))
+}
+
+pub(crate) fn version_item(v: &ListVersion) -> Item {
+    let mut item = key(version_pk(&v.list), version_sk(v.issued_at));
+    item.insert("exp".into(), n(v.expires_at));
+    item.insert("tl".into(), n(v.ttl as i64));
+    item.insert("ct".into(), s(v.content_type.as_str()));
+    item.insert(TTL_ATTRIBUTE.into(), n(v.keep_until));
+    match &v.body {
+        VersionBody::Inline(b) => {
+            item.insert("b".into(), AttributeValue::B(b.clone().into()));
+        }
+        VersionBody::Object { url, sha256 } => {
+            item.insert("url".into(), s(url.as_str()));
+            item.insert("tag".into(), s(sha256.as_str()));
+        }
+    }
+    item
+}
+
+pub(crate) fn to_version(list: &Target, item: &Item) -> Result<ListVersion, RepoError> {
+    let bad = |what: &str| RepoError::Corrupt {
+        id: format!("kept version of {list}"),
+        reason: what.to_owned(),
+    };
+    let body = match (item.get("b"), get_s(item, "url"), get_s(item, "tag")) {
+        (Some(AttributeValue::B(b)), None, None) => VersionBody::Inline(b.clone().into_inner()),
+        (None, Some(url), Some(tag)) => VersionBody::Object {
+            url: url.to_owned(),
+            sha256: tag.to_owned(),
+        },
+        _ => return Err(bad("neither bytes nor a registry URL")),
+    };
+    Ok(ListVersion {
+        list: list.clone(),
+        issued_at: get_s(item, "sk")
+            .and_then(|sk| sk.parse().ok())
+            .ok_or_else(|| bad("sk is not an iat"))?,
+        expires_at: get_n(item, "exp").ok_or_else(|| bad("no exp"))?,
+        ttl: get_n(item, "tl")
+            .and_then(|t| u64::try_from(t).ok())
+            .ok_or_else(|| bad("no ttl"))?,
+        content_type: get_s(item, "ct").ok_or_else(|| bad("no ct"))?.to_owned(),
+        body,
+        keep_until: get_n(item, TTL_ATTRIBUTE).ok_or_else(|| bad("no ttl attribute"))?,
     })
 }
 

@@ -35,8 +35,8 @@ use aws_sdk_dynamodb::Client;
 use base64::Engine;
 use trustfn_domain::model::Record;
 use trustfn_domain::repo::{
-    Chunk, Op, Page, Pending, Remembered, RepoError, Repository, RevokedEntry, TokenRecord,
-    MAX_TX_ITEMS,
+    Chunk, ListVersion, Op, Page, Pending, Remembered, RepoError, Repository, RevokedEntry,
+    TokenRecord, MAX_TX_ITEMS,
 };
 use trustfn_domain::Target;
 
@@ -315,7 +315,7 @@ impl Repository for DynamoRepo {
 
     async fn purge_list(&self, list: &Target) -> Result<usize, RepoError> {
         let mut keys: Vec<Item> = Vec::new();
-        for pk in [format!("S#{list}"), format!("P#{list}")] {
+        for pk in [format!("S#{list}"), format!("P#{list}"), version_pk(list)] {
             for sk in self.query_all_sk(pk.clone()).await? {
                 keys.push(key(pk.clone(), sk));
             }
@@ -595,6 +595,34 @@ impl Repository for DynamoRepo {
             .await
             .map_err(|e| unavailable("get pending", e))?;
         Ok(resp.item.is_some())
+    }
+
+    async fn list_version(
+        &self,
+        list: &Target,
+        at: Option<i64>,
+    ) -> Result<Option<ListVersion>, RepoError> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", s(version_pk(list)))
+            .scan_index_forward(false)
+            .limit(1);
+        q = match at {
+            Some(t) => q
+                .key_condition_expression("pk = :pk AND sk <= :t")
+                .expression_attribute_values(":t", s(version_sk(t))),
+            None => q.key_condition_expression("pk = :pk"),
+        };
+        let resp = q
+            .send()
+            .await
+            .map_err(|e| unavailable("query list versions", e))?;
+        resp.items()
+            .first()
+            .map(|i| to_version(list, i))
+            .transpose()
     }
 
     async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {

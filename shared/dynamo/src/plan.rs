@@ -297,6 +297,16 @@ pub(crate) fn plan(table: &str, ops: Vec<Op>) -> (Vec<TransactWriteItem>, Vec<us
                 )
                 .build()],
             Op::Audit(_) => vec![],
+            // The same iat again (a republish within the second) keeps the later token.
+            Op::KeepVersion(v) => vec![TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .set_item(Some(version_item(&v)))
+                        .table_name(table)
+                        .build()
+                        .expect("put has item and table"),
+                )
+                .build()],
             Op::AddRevoked { iaca, entry } => vec![put(table, revoked_item(&iaca, &entry))],
             // The entry is derived from the certificate's record, whose own delete in the same
             // transaction carries the conditions; revocations recorded before the set existed

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{DocKind, PublishState, Record};
 use trustfn_domain::ports::Publisher;
-use trustfn_domain::repo::Repository;
+use trustfn_domain::repo::{Op, Repository};
 use trustfn_domain::target::Target;
 
 use crate::PublishDeps;
@@ -40,6 +40,9 @@ pub struct Built {
     pub refresh_at: i64,
     /// Entries it holds (a CRL's revoked certificates), kept by [`Artefact::published`].
     pub entries: u64,
+    /// What the release of this upload commits with the success it records (a status list's
+    /// token kept for its history): written together or not at all.
+    pub keep: Vec<Op>,
 }
 
 /// What the registry's copy held, once read back and verified.
@@ -106,12 +109,13 @@ pub trait Artefact: Send + Sync {
         found: &[u8],
         owner: &str,
     ) -> Result<Absorbed<Self::Doc>, ApiError>;
-    /// After a successful upload (a status list's aggregation document).
+    /// After a successful upload of `built` (a status list's aggregation document).
     async fn after_upload(
         &self,
         _cx: &Cx<'_>,
         _rec: &Record<Self::Doc>,
         _work: &Self::Work,
+        _built: &Built,
     ) -> Result<(), ApiError> {
         Ok(())
     }

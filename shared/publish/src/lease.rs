@@ -257,6 +257,9 @@ pub(crate) async fn release<A: Artefact>(
         if !fenced {
             // What verifiers now see (or why they do not): on the organization's audit log.
             ops.push(Op::Audit(vec![publish_fact(id, attempt.outcome)]));
+            if let Ok((built, _)) = attempt.outcome {
+                ops.extend(built.keep.iter().cloned());
+            }
         }
         match cx.repo.commit(ops).await {
             Ok(()) if fenced => return Ok(Released::Fenced),

@@ -73,7 +73,7 @@ pub(crate) async fn upload<A: Artefact>(
         match result {
             Ok(version) => {
                 *sent = true;
-                artefact.after_upload(cx, &rec, work).await?;
+                artefact.after_upload(cx, &rec, work, &built).await?;
                 return Ok(Some((built, version)));
             }
             Err(RegistryError::Changed) => {}

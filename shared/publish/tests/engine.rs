@@ -188,6 +188,7 @@ impl Artefact for Numbers {
             expires_at: issue.at + 3600,
             refresh_at: issue.at + 1800,
             entries: set.len() as u64,
+            keep: Vec::new(),
         })
     }
     fn destination<'w>(&self, work: &'w Work) -> (&'w dyn Publisher, &'w str) {

@@ -6,7 +6,7 @@ use trustfn_domain::auth::{act, Authorized};
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{
     KeyDoc, ListConfig, ListFormat, ListType, Purpose, Record, Service, StatusConfig,
-    StatusMessage, StatusValue,
+    StatusMessage, StatusValue, UriMode,
 };
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, RepoError, Repository};
@@ -44,6 +44,9 @@ pub struct ListSpec {
     pub ttl: Option<u64>,
     #[serde(default)]
     pub validity: Option<u64>,
+    /// `registry` (the default) or `api`: see [`UriMode`].
+    #[serde(default)]
+    pub uri_mode: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -59,6 +62,10 @@ pub struct CreateConfig {
     #[serde(default, rename = "x5ChainFrom")]
     pub x5_chain_from: Option<String>,
     pub config: ListSpec,
+    /// The API's public base URL (from the deployment or the request, not the body): what
+    /// `uriMode: api` lists' URIs start with.
+    #[serde(skip)]
+    pub api_url: Option<String>,
 }
 
 fn invalid(m: impl Into<String>) -> ApiError {
@@ -165,7 +172,22 @@ pub(crate) fn normalise(
     spec: ListSpec,
     has_did: bool,
     has_x5: bool,
+    api_url: Option<&str>,
 ) -> Result<ListConfig, ApiError> {
+    let (uri_mode, api_url) = match spec.uri_mode.as_deref() {
+        None | Some("registry") => (UriMode::Registry, None),
+        Some("api") => {
+            let url = api_url.ok_or_else(|| {
+                ApiError::internal_msg("uriMode api without the API's public URL")
+            })?;
+            (UriMode::Api, Some(url.trim_end_matches('/').to_owned()))
+        }
+        Some(other) => {
+            return Err(invalid(format!(
+                "config.uriMode {other:?}: use registry (credentials point at the registry object) or api (at this API's status list endpoint)"
+            )))
+        }
+    };
     let (list_type, format, purpose) = type_format_purpose(&spec, has_did, has_x5)?;
     let bits = spec.status_size.unwrap_or(1);
     if ![1, 2, 4, 8].contains(&bits) {
@@ -218,6 +240,8 @@ pub(crate) fn normalise(
         validity,
         purpose,
         statuses: (!statuses.is_empty()).then_some(statuses),
+        uri_mode,
+        api_url,
     })
 }
 
@@ -327,7 +351,12 @@ pub async fn create_config(
         None if w3c && x5.is_empty() => Some(crate::did::did_jwk(&key.public_key)),
         d => d,
     };
-    let config = normalise(body.config, did.is_some(), !x5.is_empty())?;
+    let config = normalise(
+        body.config,
+        did.is_some(),
+        !x5.is_empty(),
+        body.api_url.as_deref(),
+    )?;
     if let Some(leaf) = x5.first() {
         leaf_is_the_signing_key(leaf, &key).map_err(|e| match &from {
             Some(_) => invalid(e.message.replace(

@@ -16,9 +16,11 @@ pub mod answer;
 pub mod config;
 mod did;
 pub mod entries;
+pub mod history;
 mod list;
 pub mod publish;
 mod refresh;
+pub mod serve;
 pub mod update;
 pub mod view;
 

@@ -19,7 +19,7 @@ use rand::Rng;
 use serde_json::json;
 use trustfn_domain::error::ApiError;
 use trustfn_domain::model::{
-    ListConfig, ListId, ListType, PublishState, Record, StatusConfig, StatusList,
+    ListConfig, ListId, ListType, PublishState, Record, StatusConfig, StatusList, UriMode,
 };
 use trustfn_domain::ports::SecretBox;
 use trustfn_domain::repo::{Op, RepoError, Repository, MAX_TX_ITEMS};
@@ -404,7 +404,13 @@ pub(crate) async fn new_list(
         .expect("l and 16 hex digits is a list id");
     let id = config.id.child(list_id.as_str())?;
     let object_key = format!("status-lists/{}/{}", config.id, list_id);
-    let uri = format!("{base_url}/{object_key}");
+    let uri = match (spec.uri_mode, &spec.api_url) {
+        (UriMode::Api, Some(api)) => format!(
+            "{api}/v1/{}/credential-status-service-api/status-lists/{list_id}",
+            config.id
+        ),
+        _ => format!("{base_url}/{object_key}"),
+    };
     let key: [u8; 32] = rand::rng().random();
     let perm_key: Sealed = secrets
         .seal(&Secret::new(B64.encode(key)), id.as_str())

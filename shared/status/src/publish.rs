@@ -158,6 +158,13 @@ impl Artefact for StatusLists {
         let (body, content_type) =
             token_for(&work.config.doc, &statuses, &claims, signer.as_ref()).await?;
         let max_age = ttl.min(exp - cx.deps.now()).max(0);
+        let keep = vec![crate::history::keep(
+            &rec.id,
+            &body,
+            content_type,
+            (iat, exp, spec.ttl),
+            &work.base,
+        )];
         Ok(Built {
             body,
             content_type,
@@ -168,6 +175,7 @@ impl Artefact for StatusLists {
             expires_at: exp,
             refresh_at: refresh_time(iat, exp, ttl),
             entries: 0,
+            keep,
         })
     }
 
@@ -225,7 +233,21 @@ impl Artefact for StatusLists {
         cx: &Cx<'_>,
         rec: &Record<StatusList>,
         work: &ListWork,
+        built: &Built,
     ) -> Result<(), ApiError> {
+        if built.body.len() > trustfn_domain::repo::INLINE_VERSION_BYTES {
+            // Too large for its version item: kept as a registry object the item names (the
+            // release commits the item only after this succeeded).
+            let key = crate::history::object_key(&rec.id, built.issued_at);
+            let left = built.expires_at - cx.deps.now();
+            work.publisher
+                .put(&key, built.body.clone(), built.content_type, &format!("public, max-age={}", left.max(0)), Expect::Any)
+                .await
+                .map_err(|e| {
+                    tracing::error!(code = "PUBLISH_FAILED", list = %rec.id, error = %e, "keeping the status list's version in the registry failed");
+                    ApiError::upstream("the status list registry")
+                })?;
+        }
         write_aggregation(cx, &config_of(&rec.id), work).await
     }
 

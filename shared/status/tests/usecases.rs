@@ -1631,3 +1631,220 @@ async fn the_kms_dependency_and_the_registry_of_lists_in_use_stay() {
     assert_eq!(e.status, 409, "{}", e.message);
     assert!(e.message.contains("registry"), "{}", e.message);
 }
+
+/// A fake clock the test keeps a handle on while the world reads it.
+struct Shared(&'static FakeClock);
+
+#[async_trait::async_trait]
+impl Clock for Shared {
+    fn now_ms(&self) -> i64 {
+        self.0.now_ms()
+    }
+    async fn sleep(&self, ms: u64) {
+        self.0.sleep(ms).await
+    }
+}
+
+/// The `iat` and statuses of a Token Status List JWT.
+fn token_iat_and_statuses(body: &[u8]) -> (i64, Vec<u8>) {
+    let jwt = std::str::from_utf8(body).unwrap();
+    let payload: Value =
+        serde_json::from_slice(&B64U.decode(jwt.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let bits = payload["status_list"]["bits"].as_u64().unwrap() as u8;
+    let lst = payload["status_list"]["lst"].as_str().unwrap();
+    (
+        payload["iat"].as_i64().unwrap(),
+        trustfn_statuslist::codec::tsl_decode(bits, lst)
+            .unwrap()
+            .values(),
+    )
+}
+
+fn header<'a>(r: &'a trustfn_domain::Reply, name: &str) -> Option<&'a str> {
+    r.headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn every_published_version_answers_for_its_own_window_of_time() {
+    use trustfn_status::serve::{serve, Fetch};
+    let t0 = 1_800_000_000;
+    let clock: &'static FakeClock = Box::leak(Box::new(FakeClock::at(t0)));
+    let w = World::with_clock(Box::new(Shared(clock))).await;
+    w.configure(
+        json!({"kid": "acme.t1.kms.k", "config": {"type": "TokenStatusList",
+        "statusSize": 2, "size": 1024, "ttl": 600, "validity": 3600}}),
+    )
+    .await
+    .unwrap();
+    // Three publishes: the new list (all 0), then status 1 and status 2 of one entry.
+    let entries = w.allocate(1).await;
+    let (list_id, idx) = index_of(&entries[0]);
+    clock.advance(1000);
+    w.update(json!({"entry": entries[0]["id"], "status": "0x1"}))
+        .await;
+    clock.advance(1000);
+    w.update(json!({"entry": entries[0]["id"], "status": "0x2"}))
+        .await;
+    let (t1, t2) = (t0 + 1000, t0 + 2000);
+    let cfg = t(CFG);
+    let now = t2 + 10;
+    let at = |time: &'static str| Fetch {
+        time: Some(time),
+        ..Fetch::default()
+    };
+    let get = |f: Fetch<'static>, now: i64| {
+        let (repo, cfg, list_id) = (&w.repo, cfg.clone(), list_id.clone());
+        async move { serve(repo, &cfg, &list_id, f, now).await }
+    };
+    // Each window boundary answers the version issued at or before it.
+    let owned = |n: i64| -> &'static str { Box::leak(n.to_string().into_boxed_str()) };
+    for (time, iat, status) in [
+        (t0, t0, 0),
+        (t1 - 1, t0, 0),
+        (t1, t1, 1),
+        (t2 - 1, t1, 1),
+        (t2, t2, 2),
+        (now, t2, 2),
+    ] {
+        let r = get(at(owned(time)), now).await.unwrap();
+        assert_eq!(r.status, 200, "time {time}");
+        let (ct, body) = r.binary.clone().unwrap();
+        assert_eq!(ct, "application/statuslist+jwt");
+        let (got_iat, statuses) = token_iat_and_statuses(&body);
+        assert_eq!((got_iat, statuses[idx]), (iat, status), "time {time}");
+    }
+    // Before the first version: 404; not an integer, or in the future: 400.
+    assert_eq!(get(at(owned(t0 - 1)), now).await.unwrap_err().status, 404);
+    for bad in ["abc", "-5", "1.5", ""] {
+        assert_eq!(get(at(bad), now).await.unwrap_err().status, 400, "{bad:?}");
+    }
+    assert_eq!(get(at(owned(now + 1)), now).await.unwrap_err().status, 400);
+    // The newest version before a moment had expired by then (nobody republished): 404.
+    let late = t2 + 5000;
+    assert_eq!(
+        get(at(owned(t2 + 4000)), late).await.unwrap_err().status,
+        404
+    );
+    assert_eq!(get(at(owned(t2 + 3599)), late).await.unwrap().status, 200);
+    // Retention: 90 days after a version expired it is no longer answered.
+    let kept = t0 + 3600 + 89 * 86_400;
+    assert_eq!(get(at(owned(t0)), kept).await.unwrap().status, 200);
+    let gone = t0 + 3600 + 91 * 86_400;
+    assert_eq!(get(at(owned(t0)), gone).await.unwrap_err().status, 404);
+
+    // Without time: the newest; a strong ETag; 304 while it is valid, never once it expired;
+    // Cache-Control never past ttl or exp.
+    let r = get(Fetch::default(), now).await.unwrap();
+    assert_eq!(token_iat_and_statuses(&r.binary.clone().unwrap().1).0, t2);
+    let etag = header(&r, "etag").unwrap().to_owned();
+    assert!(etag.starts_with('"') && etag.len() == 66, "{etag}");
+    assert_eq!(header(&r, "cache-control"), Some("public, max-age=600"));
+    let near_exp = t2 + 3600 - 100;
+    let r = get(Fetch::default(), near_exp).await.unwrap();
+    assert_eq!(header(&r, "cache-control"), Some("public, max-age=100"));
+    let inm: &'static str = Box::leak(etag.clone().into_boxed_str());
+    let cond = Fetch {
+        if_none_match: Some(inm),
+        ..Fetch::default()
+    };
+    let r = get(cond, now).await.unwrap();
+    assert_eq!((r.status, r.binary.is_none()), (304, true));
+    assert_eq!(header(&r, "etag"), Some(etag.as_str()));
+    let expired = t2 + 3600;
+    let r = get(cond, expired).await.unwrap();
+    assert_eq!(r.status, 200, "an expired token is never revalidated");
+    assert_eq!(header(&r, "cache-control"), Some("no-store"));
+
+    // Content negotiation: the list is a JWT.
+    let accept = |a: &'static str| Fetch {
+        accept: Some(a),
+        ..Fetch::default()
+    };
+    assert_eq!(
+        get(accept("application/statuslist+cwt"), now)
+            .await
+            .unwrap_err()
+            .status,
+        406
+    );
+    assert_eq!(
+        get(accept("application/statuslist+jwt"), now)
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(get(accept("*/*;q=0.1"), now).await.unwrap().status, 200);
+    // An unknown list: 404.
+    assert_eq!(
+        serve(&w.repo, &cfg, "l0000000000000000", Fetch::default(), now)
+            .await
+            .unwrap_err()
+            .status,
+        404
+    );
+}
+
+#[tokio::test]
+async fn a_token_too_large_for_its_item_is_kept_in_the_registry_and_redirected_to() {
+    use trustfn_domain::repo::{VersionBody, INLINE_VERSION_BYTES};
+    use trustfn_status::serve::{serve, Fetch};
+    let w = World::new().await;
+    // 2^18 entries of 8 bits, nearly all set to arbitrary values: a token of about 350 KB.
+    w.configure(json!({"kid": "acme.t1.kms.k", "config": {"type": "TokenStatusList",
+        "statusSize": 8, "size": 262_144, "ttl": 600, "validity": 3600}}))
+        .await
+        .unwrap();
+    let mut entries = Vec::new();
+    while entries.len() < 262_144 {
+        entries.extend(w.allocate(1000.min(262_144 - entries.len() as u64)).await);
+    }
+    let list_id = index_of(&entries[0]).0;
+    let mut x: u32 = 0x9e37_79b9;
+    for batch in entries.chunks(1000) {
+        let updates: Vec<Value> = batch
+            .iter()
+            .map(|e| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                json!({"entry": e["id"], "status": format!("0x{:x}", 1 + x % 255)})
+            })
+            .collect();
+        w.update(json!({"updates": updates})).await;
+    }
+    let published = w
+        .registry
+        .bodies(&format!("status-lists/{CFG}/{list_id}"))
+        .last()
+        .unwrap()
+        .clone();
+    assert!(published.len() > INLINE_VERSION_BYTES, "{}", published.len());
+    let list = t(&format!("{CFG}.{list_id}"));
+    let kept = w.repo.list_version(&list, None).await.unwrap().unwrap();
+    let VersionBody::Object { url, sha256 } = &kept.body else {
+        panic!("kept inline: {:?}", kept.content_type)
+    };
+    let key = format!("status-list-versions/{CFG}/{list_id}/{}", kept.issued_at);
+    assert!(url.ends_with(&key), "{url}");
+    // The registry holds exactly the published bytes under the version key.
+    assert_eq!(w.registry.bodies(&key).last(), Some(&published));
+    assert_eq!(sha256, &hex_sha256(&published));
+    let now = kept.issued_at + 1;
+    let r = serve(&w.repo, &t(CFG), &list_id, Fetch::default(), now)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 302);
+    assert_eq!(header(&r, "location"), Some(url.as_str()));
+}
+
+fn hex_sha256(b: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}

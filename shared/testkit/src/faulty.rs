@@ -64,6 +64,13 @@ macro_rules! repository_wrapper {
             ) -> Result<Vec<Pending>, RepoError> {
                 self.$pending(list, limit).await
             }
+            async fn list_version(
+                &self,
+                list: &Target,
+                at: Option<i64>,
+            ) -> Result<Option<trustfn_domain::repo::ListVersion>, RepoError> {
+                self.0.list_version(list, at).await
+            }
             async fn next_seq(&self, list: &Target) -> Result<u64, RepoError> {
                 self.0.next_seq(list).await
             }

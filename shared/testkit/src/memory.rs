@@ -8,8 +8,8 @@ use tokio::sync::Mutex;
 
 use trustfn_domain::model::Record;
 use trustfn_domain::repo::{
-    Chunk, Op, Page, Pending, Remembered, RepoError, Repository, RevokedEntry, TokenRecord,
-    MAX_TX_ITEMS, STORE_TX_ITEMS,
+    Chunk, ListVersion, Op, Page, Pending, Remembered, RepoError, Repository, RevokedEntry,
+    TokenRecord, VersionBody, MAX_TX_ITEMS, STORE_TX_ITEMS,
 };
 use trustfn_domain::target::Target;
 
@@ -39,6 +39,7 @@ struct MemState {
     /// Chains whose head is due for a checkpoint, and from when.
     audit_due: HashMap<String, i64>,
     checkpoints: BTreeMap<(String, u64), String>,
+    versions: BTreeMap<(Target, i64), ListVersion>,
 }
 
 impl MemoryRepo {
@@ -128,6 +129,21 @@ pub fn pending_size(p: &Pending) -> usize {
         + ("rpk".len() + 6)
         + ("rat".len() + 8)
         + p.by.as_ref().map_or(0, |b| "by".len() + b.len())
+}
+
+/// A kept version's item size as the DynamoDB adapter stores it.
+pub fn version_size(v: &ListVersion) -> usize {
+    let body = match &v.body {
+        VersionBody::Inline(b) => "b".len() + b.len(),
+        VersionBody::Object { url, sha256 } => "url".len() + url.len() + "tag".len() + sha256.len(),
+    };
+    ("pk".len() + 2 + v.list.as_str().len())
+        + ("sk".len() + 12)
+        + ("exp".len() + 8)
+        + ("tl".len() + 8)
+        + ("ct".len() + v.content_type.len())
+        + ("ttl".len() + 8)
+        + body
 }
 
 fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
@@ -307,6 +323,9 @@ fn apply(state: &mut MemState, index: usize, op: Op) -> Result<(), RepoError> {
             }
             state.audit_due.remove(&chain);
         }
+        Op::KeepVersion(v) => {
+            state.versions.insert((v.list.clone(), v.issued_at), v);
+        }
         Op::Audit(_) => {}
     }
     Ok(())
@@ -420,6 +439,18 @@ impl Repository for MemoryRepo {
         Ok(s.pending.contains_key(&(list.clone(), seq.to_owned())))
     }
 
+    async fn list_version(
+        &self,
+        list: &Target,
+        at: Option<i64>,
+    ) -> Result<Option<ListVersion>, RepoError> {
+        let s = self.state.lock().await;
+        let until = at.unwrap_or(i64::MAX);
+        Ok(s.versions
+            .range((list.clone(), i64::MIN)..=(list.clone(), until))
+            .next_back()
+            .map(|(_, v)| v.clone()))
+    }
     async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {
         let s = self.state.lock().await;
         Ok(s.pending
@@ -541,13 +572,15 @@ impl Repository for MemoryRepo {
 
     async fn purge_list(&self, list: &Target) -> Result<usize, RepoError> {
         let mut s = self.state.lock().await;
-        let count =
-            |s: &MemState| s.chunks.len() + s.pending.len() + s.counters.len() + s.seqs.len();
+        let count = |s: &MemState| {
+            s.chunks.len() + s.pending.len() + s.counters.len() + s.seqs.len() + s.versions.len()
+        };
         let before = count(&s);
         s.chunks.retain(|(l, _), _| l != list);
         s.pending.retain(|(l, _), _| l != list);
         s.counters.remove(list);
         s.seqs.remove(list);
+        s.versions.retain(|(l, _), _| l != list);
         Ok(before - count(&s))
     }
 
@@ -585,6 +618,7 @@ impl Repository for MemoryRepo {
                 }
                 Op::PutCheckpoint(c) => vec![format!("K{}#{}", c.chain, c.seq)],
                 Op::CheckpointTaken { chain, .. } => vec![format!("H{chain}")],
+                Op::KeepVersion(v) => vec![format!("H{}#{}", v.list, v.issued_at)],
                 Op::Audit(_) => vec![],
             };
             for k in keys {
@@ -613,6 +647,7 @@ impl Repository for MemoryRepo {
                 Op::Create(r) | Op::Replace { record: r, .. } => (item_size(r), r.id.to_string()),
                 Op::PutChunk { list, data, .. } => (chunk_size(list, data), list.to_string()),
                 Op::AddPending(p) => (pending_size(p), p.list.to_string()),
+                Op::KeepVersion(v) => (version_size(v), v.list.to_string()),
                 _ => continue,
             };
             if size > MAX_ITEM_BYTES {

@@ -135,6 +135,14 @@ impl Repository for Metered {
         self.read().await;
         self.inner.due(before, limit).await
     }
+    async fn list_version(
+        &self,
+        list: &Target,
+        at: Option<i64>,
+    ) -> Result<Option<trustfn_domain::repo::ListVersion>, RepoError> {
+        self.read().await;
+        self.inner.list_version(list, at).await
+    }
     async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {
         self.read().await;
         self.inner.pending(list, limit).await

@@ -238,6 +238,7 @@ impl Artefact for VicalCopies {
             // Never republished for its age: the refresh publishes a new version instead.
             refresh_at: issued_at + NO_EXPIRY_SECS,
             entries: v.entry_count as u64,
+            keep: Vec::new(),
         })
     }
 
@@ -293,6 +294,7 @@ impl Artefact for VicalCopies {
         cx: &Cx<'_>,
         rec: &Record<VicalServiceConfig>,
         work: &CopyWork,
+        _built: &Built,
     ) -> Result<(), ApiError> {
         // Each version object while the lease has time for it; what was put leaves the backlog
         // under the lease, and what is left keeps the copy due (a revision not yet published).

@@ -225,6 +225,7 @@ fn describe(op: &Op) -> Option<Map<String, Value>> {
         | Op::AppendAudit(_)
         | Op::PutCheckpoint(_)
         | Op::CheckpointTaken { .. }
+        | Op::KeepVersion(_)
         | Op::Audit(_) => return None,
     };
     Some(obj(change))
@@ -403,6 +404,13 @@ impl Repository for Audited {
     }
     async fn audit_due(&self, before: i64, limit: usize) -> Result<Vec<String>, RepoError> {
         self.inner.audit_due(before, limit).await
+    }
+    async fn list_version(
+        &self,
+        list: &Target,
+        at: Option<i64>,
+    ) -> Result<Option<crate::repo::ListVersion>, RepoError> {
+        self.inner.list_version(list, at).await
     }
     async fn audit_checkpoints(
         &self,

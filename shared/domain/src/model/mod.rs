@@ -20,7 +20,7 @@ pub use publish::{Lease, PublishState};
 pub use serial::{InvalidSerial, SerialNumber};
 pub use status::{
     ListConfig, ListFormat, ListId, ListType, Purpose, StatusConfig, StatusList, StatusMessage,
-    StatusValue,
+    StatusValue, UriMode,
 };
 pub use tree::{
     CrlTarget, Organization, Profile, Service, StatusServiceConfig, Tenant, X509ServiceConfig,

@@ -95,6 +95,23 @@ pub struct StatusMessage {
     pub message: String,
 }
 
+/// Where the credentials of a configuration point for their list: the registry object (a
+/// CDN-friendly static file, the default) or trustfn's public status list endpoint (history with
+/// `?time=`, content negotiation and ETags, one function call per fetch).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UriMode {
+    #[default]
+    Registry,
+    Api,
+}
+
+impl UriMode {
+    pub fn is_registry(&self) -> bool {
+        *self == UriMode::Registry
+    }
+}
+
 /// A configuration's validated list specification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -114,6 +131,11 @@ pub struct ListConfig {
     pub purpose: Option<Purpose>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statuses: Option<Vec<StatusMessage>>,
+    #[serde(default, skip_serializing_if = "UriMode::is_registry")]
+    pub uri_mode: UriMode,
+    /// With `uriMode: api`: the API's public base URL the lists' URIs start with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_url: Option<String>,
 }
 
 impl ListConfig {
