@@ -5,6 +5,7 @@
 mod azure;
 mod gcs;
 pub mod outbound;
+mod s3;
 
 /// Percent-encodes one path segment (RFC 3986 unreserved characters stay).
 pub(crate) fn encode_segment(s: &str) -> String {
@@ -17,9 +18,6 @@ pub(crate) fn encode_segment(s: &str) -> String {
 }
 
 use async_trait::async_trait;
-use aws_sdk_s3::config::{Credentials, Region};
-use aws_sdk_s3::error::DisplayErrorContext;
-use aws_sdk_s3::primitives::ByteStream;
 use trustfn_domain::ports::{Expect, Found, Publisher, Registries, RegistryError};
 use trustfn_domain::registry_config::{RegistryConfig, RegistryPolicy, Secret};
 
@@ -104,8 +102,7 @@ trait PutObject: Send + Sync {
     ) -> Result<String, PutError>;
 }
 
-/// Attempts of one upload: a transient failure is tried once more after a short pause (the
-/// SDK-based S3 writer retries inside the SDK and reports nothing as transient).
+/// Attempts of one upload: a transient failure is tried once more after a short pause.
 const UPLOAD_ATTEMPTS: u32 = 2;
 
 /// A registry writer as the [`Publisher`] port.
@@ -178,86 +175,6 @@ impl CloudRegistries {
     }
 }
 
-/// The S3 client's limits: a stalled registry costs a publish at most this long.
-fn s3_timeouts() -> aws_sdk_s3::config::timeout::TimeoutConfig {
-    aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-        .connect_timeout(outbound::CONNECT_TIMEOUT)
-        .read_timeout(std::time::Duration::from_secs(10))
-        .operation_attempt_timeout(std::time::Duration::from_secs(10))
-        .operation_timeout(outbound::REQUEST_TIMEOUT)
-        .build()
-}
-
-struct S3 {
-    client: aws_sdk_s3::Client,
-    bucket: String,
-}
-
-#[async_trait::async_trait]
-impl crate::PutObject for S3 {
-    async fn get_object(&self, key: &str) -> Result<Option<Found>, PutError> {
-        let out = match self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-        {
-            Ok(out) => out,
-            Err(e) => {
-                if e.raw_response().map(|r| r.status().as_u16()) == Some(404) {
-                    return Ok(None);
-                }
-                return Err(format!("S3 GetObject: {}", DisplayErrorContext(e)).into());
-            }
-        };
-        let version = answered_version("S3 GetObject", out.e_tag())?;
-        let body = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| PutError::transient(format!("S3 GetObject body: {e}")))?
-            .into_bytes()
-            .to_vec();
-        Ok(Some(Found { body, version }))
-    }
-
-    async fn put_object(
-        &self,
-        key: &str,
-        body: Vec<u8>,
-        content_type: &str,
-        cache_control: &str,
-        expect: Expect<'_>,
-    ) -> Result<String, PutError> {
-        let mut put = self
-            .client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .body(ByteStream::from(body))
-            .content_type(content_type)
-            .cache_control(cache_control);
-        put = match expect {
-            Expect::Any => put,
-            Expect::Absent => put.if_none_match("*"),
-            Expect::Version(etag) => put.if_match(etag),
-        };
-        match put.send().await {
-            Ok(out) => answered_version("S3 PutObject", out.e_tag()),
-            Err(e) => {
-                let status = e.raw_response().map(|r| r.status().as_u16());
-                // 412: the condition failed; 404: If-Match on an object that is gone.
-                if expect != Expect::Any && matches!(status, Some(412 | 404)) {
-                    return Err(PutError::changed("S3 PutObject"));
-                }
-                Err(format!("S3 PutObject: {}", DisplayErrorContext(e)).into())
-            }
-        }
-    }
-}
-
 #[async_trait]
 impl Registries for CloudRegistries {
     async fn open(
@@ -280,34 +197,27 @@ impl CloudRegistries {
         // a rule existed must not slip past it.
         trustfn_domain::registry_config::check_names(registry)
             .map_err(|(field, rule)| format!("{field} {rule}"))?;
-        let sdk_writer = matches!(registry, RegistryConfig::Aws(_));
         if let Some(endpoint) = registry.endpoint_url() {
-            outbound::check_endpoint(&self.policy.endpoints, endpoint, sdk_writer).await?;
+            outbound::check_endpoint(&self.policy.endpoints, endpoint)?;
         }
         if let RegistryConfig::Azure(r) = registry {
             if let Some(cs) = &r.connection_string {
                 if let Some(endpoint) = azure::blob_endpoint(cs.expose()) {
-                    outbound::check_endpoint(&self.policy.endpoints, &endpoint, false).await?;
+                    outbound::check_endpoint(&self.policy.endpoints, &endpoint)?;
                 }
             }
         }
         match registry {
             RegistryConfig::Aws(r) => {
-                let mut b = aws_sdk_s3::config::Builder::from(&self.sdk)
-                    .region(Region::new(r.region.clone()))
-                    .timeout_config(s3_timeouts())
-                    .retry_config(
-                        aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(2),
-                    );
-                match (&r.access_key_id, &r.secret_key) {
+                let credentials = match (&r.access_key_id, &r.secret_key) {
                     (Some(id), Some(secret)) => {
-                        b = b.credentials_provider(Credentials::new(
+                        s3::S3Credentials::Static(aws_credential_types::Credentials::new(
                             id,
                             secret.expose(),
                             None,
                             None,
                             "trustfn-registry",
-                        ));
+                        ))
                     }
                     // The functions' own identity: never towards another endpoint, and only
                     // for the buckets the deployment named.
@@ -319,14 +229,27 @@ impl CloudRegistries {
                             r.bucket_name
                         ));
                     }
-                    _ => {}
-                }
-                if let Some(endpoint) = &r.endpoint_url {
-                    b = b.endpoint_url(endpoint).force_path_style(true);
-                }
-                Ok(Box::new(Writer(S3 {
-                    client: aws_sdk_s3::Client::from_conf(b.build()),
+                    _ => s3::S3Credentials::Own(
+                        self.sdk
+                            .credentials_provider()
+                            .ok_or("the deployment has no AWS credentials")?,
+                    ),
+                };
+                // A tenant's endpoint; for the deployment's own buckets, the S3 endpoint the
+                // environment names (the local stack's emulator), as the SDK would take it.
+                let endpoint = r.endpoint_url.clone().or_else(|| match &credentials {
+                    s3::S3Credentials::Own(_) => std::env::var("AWS_ENDPOINT_URL_S3")
+                        .or_else(|_| std::env::var("AWS_ENDPOINT_URL"))
+                        .ok()
+                        .filter(|u| !u.is_empty()),
+                    s3::S3Credentials::Static(_) => None,
+                });
+                Ok(Box::new(Writer(s3::S3 {
+                    http: self.http.clone(),
+                    credentials,
+                    region: r.region.clone(),
                     bucket: r.bucket_name.clone(),
+                    endpoint,
                 })))
             }
             RegistryConfig::Azure(r) => {
