@@ -53,6 +53,8 @@ def violations(ddb, table="trustfn"):
             out.append(f"change sequence of {pk[2:]}: the list does not exist")
         if pk.startswith("S#") and pk[2:] not in resources:
             out.append(f"status chunk {i['sk']['S']} of {pk[2:]}: the list does not exist")
+        if pk.startswith("LV#") and pk[3:] not in resources:
+            out.append(f"kept version {i['sk']['S']} of {pk[3:]}: the list does not exist")
         if pk.startswith("A#"):
             lst = resources.get(pk[2:])
             if lst is None:

@@ -82,8 +82,9 @@ pub enum VersionBody {
     Object { url: String, sha256: String },
 }
 
-/// Largest token kept in its version item (DynamoDB items hold 400 KB).
-pub const INLINE_VERSION_BYTES: usize = 300_000;
+/// Largest token kept in its version item: a write of at most 32 write units whatever the
+/// list's size; a larger token is kept as a registry object (one request, whatever its size).
+pub const INLINE_VERSION_BYTES: usize = 32 * 1024;
 
 /// The outcome of a key claimed by a request that is still running.
 pub const CLAIMED: &str = "claimed";

@@ -1793,14 +1793,16 @@ async fn a_token_too_large_for_its_item_is_kept_in_the_registry_and_redirected_t
     use trustfn_domain::repo::{VersionBody, INLINE_VERSION_BYTES};
     use trustfn_status::serve::{serve, Fetch};
     let w = World::new().await;
-    // 2^18 entries of 8 bits, nearly all set to arbitrary values: a token of about 350 KB.
-    w.configure(json!({"kid": "acme.t1.kms.k", "config": {"type": "TokenStatusList",
-        "statusSize": 8, "size": 262_144, "ttl": 600, "validity": 3600}}))
-        .await
-        .unwrap();
+    // 2^16 entries of 8 bits, all set to arbitrary values: a token of about 87 KB.
+    w.configure(
+        json!({"kid": "acme.t1.kms.k", "config": {"type": "TokenStatusList",
+        "statusSize": 8, "size": 65_536, "ttl": 600, "validity": 3600}}),
+    )
+    .await
+    .unwrap();
     let mut entries = Vec::new();
-    while entries.len() < 262_144 {
-        entries.extend(w.allocate(1000.min(262_144 - entries.len() as u64)).await);
+    while entries.len() < 65_536 {
+        entries.extend(w.allocate(1000.min(65_536 - entries.len() as u64)).await);
     }
     let list_id = index_of(&entries[0]).0;
     let mut x: u32 = 0x9e37_79b9;
@@ -1822,7 +1824,11 @@ async fn a_token_too_large_for_its_item_is_kept_in_the_registry_and_redirected_t
         .last()
         .unwrap()
         .clone();
-    assert!(published.len() > INLINE_VERSION_BYTES, "{}", published.len());
+    assert!(
+        published.len() > INLINE_VERSION_BYTES,
+        "{}",
+        published.len()
+    );
     let list = t(&format!("{CFG}.{list_id}"));
     let kept = w.repo.list_version(&list, None).await.unwrap().unwrap();
     let VersionBody::Object { url, sha256 } = &kept.body else {
