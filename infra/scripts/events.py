@@ -102,7 +102,8 @@ SAMPLES = {
     "status-credential-update": ({"target": "demo.tenant1.status.revocation"},
                                  {"entry": "REPLACE_WITH_ENTRY_ID", "status": "0x1"}),
     "status-credential-view": ({"target": "demo.tenant1.status.revocation"}, None),
-    "status-lists-get": ({"target": "demo.tenant1.status.revocation", "listId": "REPLACE_WITH_LIST_ID"}, None),
+    "status-lists-get": ({"target": "demo.tenant1.status.revocation", "listId": "REPLACE_WITH_LIST_ID",
+                          "accept": "application/statuslist+jwt"}, None),
     "x509-vical-signers-issue": ({"target": "demo.tenant1.x509"}, {
         "storedCertificateId": "vical-signer",
         "iacaSigner": {"type": "stored-certificate-descriptor", "storedCertificatePath": "demo.tenant1.store1.iaca",
@@ -131,10 +132,11 @@ SAMPLES = {
 def event(method, route, params, body):
     params = dict(params)
     query = params.pop("query", {})
+    accept = params.pop("accept", "application/json")
     raw_path = route
     for k, v in params.items():
         raw_path = raw_path.replace("{" + k + "}", v)
-    headers = {"accept": "application/json", "host": "abc123.execute-api.eu-central-1.amazonaws.com",
+    headers = {"accept": accept, "host": "abc123.execute-api.eu-central-1.amazonaws.com",
                "user-agent": "curl/8.5.0"}
     if route not in public_routes():
         headers["authorization"] = f"Bearer {TOKEN}"
