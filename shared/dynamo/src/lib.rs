@@ -607,6 +607,8 @@ impl Repository for DynamoRepo {
             .query()
             .table_name(&self.table)
             .expression_attribute_values(":pk", s(version_pk(list)))
+            // A change answered `published: true` is served at once, never a version before it.
+            .consistent_read(true)
             .scan_index_forward(false)
             .limit(1);
         q = match at {
