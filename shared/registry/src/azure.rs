@@ -162,23 +162,7 @@ impl crate::PutObject for Azure {
         let resp = req.send().await.map_err(|e| {
             crate::PutError::transient(format!("Azure Get Blob: {}", e.without_url()))
         })?;
-        if resp.status().as_u16() == 404 {
-            return Ok(None);
-        }
-        if !resp.status().is_success() {
-            return Err(crate::PutError::status("Azure Get Blob", resp.status(), ""));
-        }
-        let version = crate::answered_version(
-            "Azure Get Blob",
-            resp.headers().get("etag").and_then(|v| v.to_str().ok()),
-        )?;
-        let body = resp.bytes().await.map_err(|e| {
-            crate::PutError::transient(format!("Azure Get Blob: {}", e.without_url()))
-        })?;
-        Ok(Some(Found {
-            body: body.to_vec(),
-            version,
-        }))
+        crate::found_by_etag("Azure Get Blob", resp).await
     }
 
     async fn put_object(

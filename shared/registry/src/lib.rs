@@ -87,6 +87,50 @@ pub(crate) fn answered_version(what: &str, etag: Option<&str>) -> Result<String,
     }
 }
 
+/// An object read back over HTTP from a registry that versions by ETag (S3, Azure): `None` on
+/// 404, else its bytes and ETag.
+pub(crate) async fn found_by_etag(
+    what: &str,
+    resp: reqwest::Response,
+) -> Result<Option<Found>, PutError> {
+    let status = resp.status();
+    if status.as_u16() == 404 {
+        return Ok(None);
+    }
+    if !status.is_success() {
+        return Err(PutError::status(what, status, &error_code(resp).await));
+    }
+    let version = answered_version(
+        what,
+        resp.headers().get("etag").and_then(|v| v.to_str().ok()),
+    )?;
+    let body = resp
+        .bytes()
+        .await
+        .map_err(|e| PutError::transient(format!("{what}: {}", e.without_url())))?;
+    Ok(Some(Found {
+        body: body.to_vec(),
+        version,
+    }))
+}
+
+/// The error code of a failed answer, for the log: Azure's `x-ms-error-code` header, or the
+/// `<Code>` of S3's XML error body.
+pub(crate) async fn error_code(resp: reqwest::Response) -> String {
+    if let Some(code) = resp
+        .headers()
+        .get("x-ms-error-code")
+        .and_then(|v| v.to_str().ok())
+    {
+        return format!(" ({code})");
+    }
+    let text = resp.text().await.unwrap_or_default();
+    text.split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| format!(" ({code})"))
+        .unwrap_or_default()
+}
+
 /// One object upload, as each registry writer does it: conditional on `expect`, returning the
 /// version stored; and reading an object back with its version.
 #[async_trait]

@@ -15,7 +15,7 @@ use aws_sigv4::sign::v4;
 use sha2::{Digest, Sha256};
 use trustfn_domain::ports::{Expect, Found};
 
-use crate::{answered_version, encode_segment, PutError};
+use crate::{answered_version, encode_segment, error_code, found_by_etag, PutError};
 
 /// Where the signing credentials come from.
 pub(crate) enum S3Credentials {
@@ -114,15 +114,6 @@ impl S3 {
     }
 }
 
-/// S3's error code (`<Code>` of the XML error body), for the log.
-async fn error_code(resp: reqwest::Response) -> String {
-    let text = resp.text().await.unwrap_or_default();
-    text.split_once("<Code>")
-        .and_then(|(_, rest)| rest.split_once("</Code>"))
-        .map(|(code, _)| format!(" ({code})"))
-        .unwrap_or_default()
-}
-
 #[async_trait::async_trait]
 impl crate::PutObject for S3 {
     async fn get_object(&self, key: &str) -> Result<Option<Found>, PutError> {
@@ -131,26 +122,7 @@ impl crate::PutObject for S3 {
             .send()
             .await
             .map_err(|e| PutError::transient(format!("S3 GetObject: {}", e.without_url())))?;
-        let status = resp.status();
-        if status.as_u16() == 404 {
-            return Ok(None);
-        }
-        if !status.is_success() {
-            let code = error_code(resp).await;
-            return Err(PutError::status("S3 GetObject", status, &code));
-        }
-        let version = answered_version(
-            "S3 GetObject",
-            resp.headers().get("etag").and_then(|v| v.to_str().ok()),
-        )?;
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| PutError::transient(format!("S3 GetObject body: {}", e.without_url())))?;
-        Ok(Some(Found {
-            body: body.to_vec(),
-            version,
-        }))
+        found_by_etag("S3 GetObject", resp).await
     }
 
     async fn put_object(
