@@ -43,6 +43,7 @@ use trustfn_domain::Target;
 mod counters;
 mod items;
 mod plan;
+mod versions;
 
 use items::*;
 
@@ -602,29 +603,7 @@ impl Repository for DynamoRepo {
         list: &Target,
         at: Option<i64>,
     ) -> Result<Option<ListVersion>, RepoError> {
-        let mut q = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .expression_attribute_values(":pk", s(version_pk(list)))
-            // A change answered `published: true` is served at once, never a version before it.
-            .consistent_read(true)
-            .scan_index_forward(false)
-            .limit(1);
-        q = match at {
-            Some(t) => q
-                .key_condition_expression("pk = :pk AND sk <= :t")
-                .expression_attribute_values(":t", s(version_sk(t))),
-            None => q.key_condition_expression("pk = :pk"),
-        };
-        let resp = q
-            .send()
-            .await
-            .map_err(|e| unavailable("query list versions", e))?;
-        resp.items()
-            .first()
-            .map(|i| to_version(list, i))
-            .transpose()
+        versions::newest(&self.client, &self.table, list, at).await
     }
 
     async fn pending(&self, list: &Target, limit: usize) -> Result<Vec<Pending>, RepoError> {
