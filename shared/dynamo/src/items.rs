@@ -14,6 +14,15 @@ use trustfn_domain::Target;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 
+/// What an item parser reports when `id`'s item does not parse: [`RepoError::Corrupt`] naming it
+/// and why.
+pub(crate) fn corrupt(id: String) -> impl Fn(&str) -> RepoError {
+    move |what: &str| RepoError::Corrupt {
+        id: id.clone(),
+        reason: what.to_owned(),
+    }
+}
+
 pub(crate) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
@@ -117,10 +126,7 @@ pub(crate) fn token_item(t: &TokenRecord) -> Item {
 }
 
 pub(crate) fn to_token(hash: &str, item: &Item) -> Result<TokenRecord, RepoError> {
-    let bad = |what: &str| RepoError::Corrupt {
-        id: format!("token {}…", &hash[..hash.len().min(8)]),
-        reason: what.to_owned(),
-    };
+    let bad = corrupt(format!("token {}…", &hash[..hash.len().min(8)]));
     let key_id = get_s(item, "keyId")
         .and_then(|k| Target::parse(k).ok())
         .ok_or_else(|| bad("no keyId"))?;
@@ -173,10 +179,7 @@ pub(crate) fn pending_item(p: &Pending) -> Item {
 }
 
 pub(crate) fn to_pending(list: &Target, item: &Item) -> Result<Pending, RepoError> {
-    let bad = |what: &str| RepoError::Corrupt {
-        id: format!("pending change of {list}"),
-        reason: what.to_owned(),
-    };
+    let bad = corrupt(format!("pending change of {list}"));
     let changes = get_s(item, "changes")
         .ok_or_else(|| bad("no changes"))?
         .split(',')
@@ -216,10 +219,7 @@ pub(crate) fn remembered_item(r: &Remembered) -> Item {
 }
 
 pub(crate) fn to_remembered(scope: &Target, item: &Item) -> Result<Remembered, RepoError> {
-    let bad = |what: &str| RepoError::Corrupt {
-        id: format!("idempotency key of {scope}"),
-        reason: what.to_owned(),
-    };
+    let bad = corrupt(format!("idempotency key of {scope}"));
     Ok(Remembered {
         scope: scope.clone(),
         key: get_s(item, "sk").ok_or_else(|| bad("no sk"))?.to_owned(),
@@ -263,10 +263,7 @@ pub(crate) fn version_item(v: &ListVersion) -> Item {
 }
 
 pub(crate) fn to_version(list: &Target, item: &Item) -> Result<ListVersion, RepoError> {
-    let bad = |what: &str| RepoError::Corrupt {
-        id: format!("kept version of {list}"),
-        reason: what.to_owned(),
-    };
+    let bad = corrupt(format!("kept version of {list}"));
     let body = match (item.get("b"), get_s(item, "url"), get_s(item, "tag")) {
         (Some(AttributeValue::B(b)), None, None) => VersionBody::Inline(b.clone().into_inner()),
         (None, Some(url), Some(tag)) => VersionBody::Object {
@@ -316,10 +313,7 @@ pub(crate) fn chunk_item(list: &Target, no: u32, data: Vec<u8>, version: u64) ->
 }
 
 pub(crate) fn to_chunk(list: &Target, item: &Item) -> Result<Chunk, RepoError> {
-    let bad = |what: &str| RepoError::Corrupt {
-        id: format!("status chunk of {list}"),
-        reason: what.to_owned(),
-    };
+    let bad = corrupt(format!("status chunk of {list}"));
     Ok(Chunk {
         no: get_s(item, "sk")
             .and_then(|sk| sk.parse().ok())
@@ -347,10 +341,7 @@ pub(crate) fn revoked_item(iaca: &Target, entry: &RevokedEntry) -> Item {
 }
 
 pub(crate) fn to_revoked(iaca: &Target, item: &Item) -> Result<RevokedEntry, RepoError> {
-    let bad = |what: &str| RepoError::Corrupt {
-        id: format!("revoked set of {iaca}"),
-        reason: what.to_owned(),
-    };
+    let bad = corrupt(format!("revoked set of {iaca}"));
     let serial = get_s(item, "sk").ok_or_else(|| bad("no sk"))?;
     if serial.is_empty() || !serial.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(bad("sk is not a serial number"));

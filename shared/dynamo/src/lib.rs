@@ -426,10 +426,7 @@ impl Repository for DynamoRepo {
         let Some(item) = resp.item else {
             return Ok(None);
         };
-        let bad = |what: &str| RepoError::Corrupt {
-            id: format!("audit head of {chain}"),
-            reason: what.to_owned(),
-        };
+        let bad = corrupt(format!("audit head of {chain}"));
         let seq = get_n(&item, "seq").ok_or_else(|| bad("no seq"))?;
         let hash = get_s(&item, "hash").ok_or_else(|| bad("no hash"))?;
         Ok(Some((seq as u64, hash.to_owned())))
@@ -481,10 +478,7 @@ impl Repository for DynamoRepo {
         resp.items()
             .iter()
             .map(|i| {
-                let bad = |what: &str| RepoError::Corrupt {
-                    id: format!("audit checkpoint of {chain}"),
-                    reason: what.to_owned(),
-                };
+                let bad = corrupt(format!("audit checkpoint of {chain}"));
                 let seq = get_s(i, "sk")
                     .and_then(|s| s.parse::<u64>().ok())
                     .ok_or_else(|| bad("sk is not a sequence number"))?;
