@@ -9,8 +9,9 @@ By default the functions are the built binaries (`cargo build`) behind infra/loc
 which runs several instances of each function at once, like Lambda does.
 
 Services: moto (DynamoDB, S3, KMS) on MOTO_PORT (4566), Azurite blob on AZURITE_PORT (10000),
-fake-gcs-server on GCS_PORT (4443), the API on API_PORT (9000). Only processes started here are
-stopped, by PID.
+fake-gcs-server on GCS_PORT (4443), the API on API_PORT (9000), the development OpenID Connect
+provider (infra/oidc/provider.mjs, users alice and bob) on OIDC_PORT (9400). Only processes started
+here are stopped, by PID.
 """
 import json
 import os
@@ -82,8 +83,11 @@ def _tcp_open(port):
 class Stack:
     def __init__(self, moto_port=4566, azurite_port=10000, gcs_port=4443, api_port=9000,
                  admin_token=None, table="trustfn", workdir=None, log_dir=None, watch_changes=False,
-                 runner="gateway", concurrency=4, profile="debug", fault_proxies=False, function_env=None):
+                 runner="gateway", concurrency=4, profile="debug", fault_proxies=False, function_env=None,
+                 oidc_port=None):
         self.moto_port, self.azurite_port, self.gcs_port, self.api_port = moto_port, azurite_port, gcs_port, api_port
+        # The development identity provider (none when None): its access tokens are accepted.
+        self.oidc_port = oidc_port
         self.admin_token = admin_token or ("local-" + secrets.token_urlsafe(24))
         self.table = table
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="trustfn-stack-"))
@@ -104,9 +108,21 @@ class Stack:
     def moto_url(self):
         return f"http://127.0.0.1:{self.moto_port}"
 
+    @property
+    def oidc_issuer(self):
+        return f"http://127.0.0.1:{self.oidc_port}" if self.oidc_port else None
+
+    # The audience of the development provider's access tokens (a resource indicator: an absolute URI).
+    OIDC_AUDIENCE = "urn:trustfn:api"
+
+    def oidc_keys(self):
+        """The development provider's signing key (a private JWK), issuer, audience and users."""
+        return json.loads((self.workdir / "oidc-keys.json").read_text())
+
     def allowed_endpoints(self):
         return [self.moto_url, f"http://127.0.0.1:{self.azurite_port}", f"http://127.0.0.1:{self.gcs_port}",
-                *(fake.url for fake in self.registry_fakes.values())]
+                *(fake.url for fake in self.registry_fakes.values()),
+                *([self.oidc_issuer] if self.oidc_port else [])]
 
     def aws_env(self):
         return {
@@ -126,7 +142,8 @@ class Stack:
 
     def start(self, progress=print):
         for name, port in [("moto", self.moto_port), ("azurite", self.azurite_port),
-                           ("fake-gcs-server", self.gcs_port), ("api", self.api_port)]:
+                           ("fake-gcs-server", self.gcs_port), ("api", self.api_port),
+                           *([("oidc", self.oidc_port)] if self.oidc_port else [])]:
             if not _port_free(port):
                 raise RuntimeError(f"port {port} for {name} is in use; pick another with the *_PORT variables")
         try:
@@ -157,6 +174,13 @@ class Stack:
         progress(f"starting fake-gcs-server on 127.0.0.1:{self.gcs_port}")
         self.start_service("fake-gcs-server")
 
+        if self.oidc_port:
+            progress(f"starting the development OpenID Connect provider on {self.oidc_issuer}")
+            p, log = self._spawn("oidc", ["node", str(ROOT / "infra/oidc/provider.mjs"), "--port", str(self.oidc_port),
+                                          "--state-dir", str(self.workdir), "--audience", self.OIDC_AUDIENCE,
+                                          "--console-redirect", f"{self.api_url}/console/"])
+            _wait("the OpenID Connect provider", _http_ok(f"{self.oidc_issuer}/.well-known/openid-configuration"), 60, p, log)
+
         progress(f"creating DynamoDB table {self.table} and the secrets KMS key")
         self.create_table()
         self.secrets_key = self.create_secrets_key()
@@ -178,6 +202,8 @@ class Stack:
                "TRUSTFN_STATUS_BUCKETS": "status-lists",
                # What uriMode api lists point at (a deployment takes the request's domain).
                "TRUSTFN_PUBLIC_API_URL": self.api_url,
+               **({"TRUSTFN_OIDC_ISSUER": self.oidc_issuer, "TRUSTFN_OIDC_AUDIENCE": self.OIDC_AUDIENCE,
+                   "TRUSTFN_OIDC_ROLES_CLAIM": "groups"} if self.oidc_port else {}),
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **self.function_env}
         for name, proxy in self.proxies.items():
             env[f"AWS_ENDPOINT_URL_{name.upper()}"] = proxy.url
@@ -197,7 +223,8 @@ class Stack:
         if not self.watch_changes:
             cmd.append("--ignore-changes")
         for k in ("TABLE_NAME", "TRUSTFN_ADMIN_TOKEN", "AWS_ENDPOINT_URL", "TRUSTFN_SECRETS_KEY_ID", "TRUSTFN_STACK",
-                  "TRUSTFN_KEY_CREATOR_ROLE", "TRUSTFN_AUDIT_CHECKPOINT_KEY_ID", "TRUSTFN_ALLOWED_ENDPOINTS", "TRUSTFN_STATUS_BUCKETS", "TRUSTFN_PUBLIC_API_URL"):
+                  "TRUSTFN_KEY_CREATOR_ROLE", "TRUSTFN_AUDIT_CHECKPOINT_KEY_ID", "TRUSTFN_ALLOWED_ENDPOINTS", "TRUSTFN_STATUS_BUCKETS", "TRUSTFN_PUBLIC_API_URL",
+                  "TRUSTFN_OIDC_ISSUER", "TRUSTFN_OIDC_AUDIENCE", "TRUSTFN_OIDC_ROLES_CLAIM"):
             cmd += ["--env-var", f"{k}={env[k]}"]
         p, log = self._spawn("api", cmd, env)
         _wait("cargo lambda watch", _http_ok(f"{self.api_url}/health"), 600, p, log)
@@ -319,6 +346,7 @@ def main():
     generated = token is None
     stack = Stack(moto_port=int(env.get("MOTO_PORT", 4566)), azurite_port=int(env.get("AZURITE_PORT", 10000)),
                   gcs_port=int(env.get("GCS_PORT", 4443)), api_port=int(env.get("API_PORT", 9000)),
+                  oidc_port=int(env.get("OIDC_PORT", 9400)),
                   admin_token=token, workdir=ROOT / ".local", watch_changes=True,
                   runner="watch" if "--watch" in sys.argv[1:] else "gateway")
     shutil.rmtree(stack.workdir / "azurite", ignore_errors=True)

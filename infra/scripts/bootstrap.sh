@@ -40,6 +40,11 @@ if [ ! -d "$tools/node/node_modules/@cloud-copilot/iam-simulate" ]; then
   mkdir -p "$tools/node"
   (cd "$tools/node" && npm install --silent --no-audit --no-fund --prefix . @cloud-copilot/iam-simulate@0.1.173 >/dev/null)
 fi
+if [ ! -f "$tools/node/node_modules/oidc-provider/package.json" ]; then
+  echo "bootstrap: installing oidc-provider (the development identity provider of make run and make test) into .tools/node" >&2
+  mkdir -p "$tools/node"
+  (cd "$tools/node" && npm install --silent --no-audit --no-fund --prefix . oidc-provider@9.13.3 >/dev/null)
+fi
 if [ "${1:-}" = "bench" ] && [ ! -d "$tools/bench-node/node_modules/@sd-jwt/jwt-status-list" ]; then
   echo "bootstrap: installing @sd-jwt/jwt-status-list (the codec benchmark's comparison) into .tools/bench-node" >&2
   mkdir -p "$tools/bench-node"

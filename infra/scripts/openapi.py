@@ -126,6 +126,17 @@ SCHEMAS = {
                    "properties": {"name": {"type": "string", "minLength": 1}, "permissions": {"type": "array", "items": ref("Permission")}}},
     "Role": {"allOf": [ref("Resource"), {"type": "object", "properties": {
         "name": {"type": "string"}, "permissions": {"type": "array", "items": ref("Permission")}}}]},
+    "RoleMappingBody": {"type": "object", "additionalProperties": False, "properties": {
+        "enabled": {"type": "boolean", "default": True},
+        "providerId": {"type": ["string", "null"], "description": "the configured OidcIssuer, or omitted"},
+        "conditions": {"type": ["object", "null"], "additionalProperties": False, "properties": {
+            "emailDomains": {"type": "array", "maxItems": 20, "items": {"type": "string"},
+                             "description": "the user's verified e-mail must be in one of these domains"}}}}},
+    "RoleMapping": {"type": "object", "required": ["externalRole", "roleId", "enabled"], "properties": {
+        "externalRole": {"type": "string"}, "roleId": ref("Target"), "enabled": {"type": "boolean"},
+        "providerId": {"type": ["string", "null"]},
+        "conditions": {"type": ["object", "null"], "properties": {
+            "emailDomains": {"type": "array", "items": {"type": "string"}}}}}},
     "RoleAssignment": {"type": "object", "required": ["apikey"], "additionalProperties": False, "properties": {
         "apikey": names({"type": "string", "description": "the API key: <org>.<keyId> or <keyId>"}, "apikey",
                         "apikey-role-assign")}},
@@ -420,6 +431,10 @@ OPS = {
                      json_resp("created", ref("Role")), ["400", "401", "403", "404", "409", "413", "415"]),
     "roles-list": ("An organization's roles", "roles-api", None, "200",
                    json_resp("roles", {"type": "array", "items": ref("Role")}), ["400", "401", "403", "404"]),
+    "roles-external-mappings": ("Map a value of the single sign-on roles claim to the role (201 new, 200 replaced); "
+                                "the caller must hold every right the role grants",
+                                "roles-api", body(ref("RoleMappingBody")), "200", json_resp("the mapping", ref("RoleMapping")),
+                                ["400", "401", "403", "404", "409", "413", "415"]),
     "roles-apikey-assign": ("Give an existing API key the role (the caller must hold every right it grants)",
                             "roles-api", body(ref("RoleAssignment")), "200", json_resp("the key", ref("ApiKey")),
                             ["400", "401", "403", "404", "409", "413", "415"]),
@@ -617,6 +632,23 @@ def render():
                       "responses": {"204": {"description": "removed"},
                                     **{e: {"$ref": f"#/components/responses/E{e}"}
                                        for e in ["400", "401", "403", "404", "409", "503"]}}}
+                op.pop("requestBody", None)
+        if fn == "roles-external-mappings":
+            if "{externalRole}" in route:
+                op["parameters"] = params + [{"name": "externalRole", "in": "path", "required": True,
+                                              "schema": {"type": "string", "minLength": 1, "maxLength": 256}}]
+                op["responses"]["201"] = {"description": "mapping created",
+                                          "content": {"application/json": {"schema": ref("RoleMapping")}}}
+            op = {**op, "operationId": f"{fn}-{method.lower()}"}
+            if method == "GET":
+                op = {**op, "summary": "The organization's external role mappings (on an organization) or one role's",
+                      "responses": {"200": json_resp("mappings", {"type": "array", "items": ref("RoleMapping")}),
+                                    **{e: {"$ref": f"#/components/responses/E{e}"} for e in ["400", "401", "403", "404", "503"]}}}
+                op.pop("requestBody", None)
+            if method == "DELETE":
+                op = {**op, "summary": "Remove the mapping",
+                      "responses": {"204": {"description": "removed"},
+                                    **{e: {"$ref": f"#/components/responses/E{e}"} for e in ["400", "401", "403", "404", "409", "503"]}}}
                 op.pop("requestBody", None)
         if fn == "vical-default-requests" and method == "DELETE":
             op = {**op, "operationId": f"{fn}-delete", "summary": "Remove the default publish-vical request",

@@ -20,7 +20,7 @@ import stack as stack_mod  # noqa: E402
 def stack(tmp_path_factory):
     s = stack_mod.Stack(
         moto_port=stack_mod.free_port(), azurite_port=stack_mod.free_port(), gcs_port=stack_mod.free_port(),
-        api_port=stack_mod.free_port(), workdir=tmp_path_factory.mktemp("stack"),
+        api_port=stack_mod.free_port(), oidc_port=stack_mod.free_port(), workdir=tmp_path_factory.mktemp("stack"),
         # DynamoDB and KMS behind proxies the fault tests cut; a short publish lease so a publisher
         # that died holding it is taken over within seconds. Up to 8 instances of a function (Lambda
         # runs as many as requests come): an update waits until its change is published, so the

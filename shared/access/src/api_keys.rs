@@ -208,6 +208,7 @@ fn created_by(p: &Principal, token: &TokenRecord) -> bool {
     match p {
         Principal::Admin => true,
         Principal::ApiKey { key_id, .. } => token.lineage.iter().any(|c| &c.key_id == key_id),
+        Principal::User { .. } => false,
     }
 }
 
@@ -251,6 +252,9 @@ pub async fn assign_role(
         ))
     })?;
     p.authorize::<act::RoleAssign>(&key_id)?;
+    if assign {
+        p.can_delegate()?;
+    }
     let role_rec = load(repo, role_id).await?;
     let role = role_rec.get::<Role>().ok_or_else(|| {
         ApiError::validation(format!(

@@ -2,4 +2,5 @@
 //! [`trustfn_domain::authn`], since every function needs it.
 
 pub mod api_keys;
+pub mod mappings;
 pub mod roles;

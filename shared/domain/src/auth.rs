@@ -80,6 +80,7 @@ actions! {
     RoleCreate => "role-create",
     RoleList => "role-list",
     RoleAssign => "apikey-role-assign",
+    RoleMappingUpdate => "role-external-mapping-update",
     KeyGenerate => "kms-key-generate",
     KeyImport => "kms-key-import",
     KeyList => "kms-key-list",
@@ -239,6 +240,19 @@ pub enum Principal {
         permissions: Vec<Permission>,
         delegation: Delegation,
     },
+    /// A person signed in with the configured OpenID Connect issuer, acting in one
+    /// organization (the one the request names) with the roles that organization's mapping
+    /// gives the token's roles claim.
+    User {
+        issuer: String,
+        subject: String,
+        /// The organization the request names, `None` when it names none (then nothing is
+        /// allowed).
+        org: Option<String>,
+        permissions: Vec<Permission>,
+        /// The roles in force (`<role>#<uid>`), for the audit log.
+        roles: Vec<String>,
+    },
 }
 
 impl Principal {
@@ -251,6 +265,35 @@ impl Principal {
                 permissions,
                 ..
             } => target.org() == key_id.org() && rules_allow(permissions, target, action),
+            Principal::User {
+                org, permissions, ..
+            } => {
+                org.as_deref() == Some(target.org()) && rules_allow(permissions, target, action)
+            }
+        }
+    }
+
+    /// The rules an API key or a user holds (`None` for the administrator, who holds all).
+    fn rules(&self) -> Option<&[Permission]> {
+        match self {
+            Principal::Admin => None,
+            Principal::ApiKey { permissions, .. } | Principal::User { permissions, .. } => {
+                Some(permissions)
+            }
+        }
+    }
+
+    /// API keys are created and given roles by the administrator or by API keys only: what a
+    /// key gives lasts while the keys that gave it are alive, and a signed-in user is no key
+    /// that can be deleted (losing a group at the identity provider would not take back what
+    /// the user gave). 403 for users.
+    pub fn can_delegate(&self) -> Result<(), ApiError> {
+        match self {
+            Principal::User { .. } => Err(ApiError::forbidden(
+                "not permitted: single sign-on users cannot create API keys or give them roles; \
+                 use an API key (or the administrator token)",
+            )),
+            _ => Ok(()),
         }
     }
 
@@ -259,7 +302,7 @@ impl Principal {
     /// delegator's. Rights only change at the targets of rules, so it suffices to compare at
     /// the targets of the grants' ADDs and of this principal's REMOVEs, for every action.
     pub fn implies(&self, grants: &[Permission]) -> bool {
-        let Principal::ApiKey { permissions, .. } = self else {
+        let Some(permissions) = self.rules() else {
             return true;
         };
         let points: Vec<Target> = grants
@@ -323,6 +366,7 @@ impl Principal {
         &self,
         requested_expiry: Option<i64>,
     ) -> Result<(Option<i64>, Vec<Creator>), ApiError> {
+        self.can_delegate()?;
         let Principal::ApiKey { delegation, .. } = self else {
             return Ok((requested_expiry, Vec::new()));
         };
@@ -343,7 +387,7 @@ impl Principal {
     /// the administrator). What it gives lasts only while all of them are alive.
     pub fn chain(&self) -> Vec<Creator> {
         match self {
-            Principal::Admin => Vec::new(),
+            Principal::Admin | Principal::User { .. } => Vec::new(),
             Principal::ApiKey {
                 key_id, delegation, ..
             } => {
@@ -362,6 +406,7 @@ impl Principal {
         match self {
             Principal::Admin => &[],
             Principal::ApiKey { delegation, .. } => &delegation.roles,
+            Principal::User { roles, .. } => roles,
         }
     }
 
@@ -374,6 +419,7 @@ impl Principal {
         match self {
             Principal::Admin => "admin".to_owned(),
             Principal::ApiKey { key_id, .. } => format!("api-key:{key_id}"),
+            Principal::User { subject, .. } => format!("user:{subject}"),
         }
     }
 }

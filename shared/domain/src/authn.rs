@@ -135,3 +135,78 @@ pub async fn authenticate(
         },
     })
 }
+
+/// A person a valid single sign-on token names (the token itself checked by the caller: see
+/// `trustfn_oidc::verify`).
+#[derive(Debug, Clone)]
+pub struct SsoUser {
+    pub issuer: String,
+    pub subject: String,
+    /// Only a verified address (mapping conditions on e-mail domains read it).
+    pub verified_email: Option<String>,
+    /// The values of the configured roles claim.
+    pub groups: Vec<String>,
+}
+
+/// The principal of a signed-in user acting in `org`: the roles the organization's mapping
+/// document gives the user's claim values, as the roles are now (a role deleted, or deleted
+/// and created again, gives nothing). Two reads: the organization, then its mapped roles. A
+/// request that names no organization gets a principal allowed nothing.
+pub async fn user_principal(
+    repo: &dyn Repository,
+    user: SsoUser,
+    org: Option<&str>,
+) -> Result<Principal, ApiError> {
+    let mut permissions = Vec::new();
+    let mut in_force = Vec::new();
+    let org_id = org.and_then(|o| Target::parse(o).ok()).filter(|t| t.depth() == 1);
+    if let Some(org_id) = &org_id {
+        let mappings = match repo.get(org_id).await? {
+            Some(rec) => match rec.get::<crate::model::Organization>() {
+                Some(o) => o.role_mappings.clone(),
+                None => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        let applying: Vec<_> = mappings
+            .iter()
+            .filter(|m| m.applies(&user.issuer, &user.groups, user.verified_email.as_deref()))
+            .collect();
+        let ids: Vec<Target> = applying
+            .iter()
+            .filter_map(|m| Target::parse(&m.role_id).ok())
+            .filter(|r| r.org() == org_id.as_str())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let found = if ids.is_empty() {
+            Vec::new()
+        } else {
+            repo.get_many(&ids).await?
+        };
+        for rec in &found {
+            let Some(role) = rec.get::<Role>() else {
+                continue;
+            };
+            let given = applying
+                .iter()
+                .any(|m| m.role_id == rec.id.as_str() && m.role_uid == role.uid);
+            if !given {
+                tracing::info!(role = %rec.id, "role was recreated since it was mapped; not applied");
+                continue;
+            }
+            permissions.extend(role.permissions.iter().cloned());
+            in_force.push(match &role.uid {
+                Some(uid) => format!("{}#{uid}", rec.id),
+                None => rec.id.to_string(),
+            });
+        }
+    }
+    Ok(Principal::User {
+        issuer: user.issuer,
+        subject: user.subject,
+        org: org_id.map(|t| t.to_string()),
+        permissions,
+        roles: in_force,
+    })
+}

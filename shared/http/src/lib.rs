@@ -20,6 +20,7 @@ use trustfn_dynamo::DynamoRepo;
 mod public_url;
 pub use public_url::public_api_url;
 mod defaults;
+pub mod sso;
 pub mod unsupported;
 
 pub use lambda_http::{self, Error, Request};
@@ -46,6 +47,8 @@ pub struct App {
     secrets: tokio::sync::OnceCell<trustfn_kms::KmsSecrets>,
     #[cfg(feature = "status")]
     registries: tokio::sync::OnceCell<trustfn_registry::CloudRegistries>,
+    /// The trusted OpenID Connect issuer, when one is configured.
+    sso: Option<sso::Sso>,
 }
 
 /// The AWS SDK configuration, loaded from the environment on first use.
@@ -102,6 +105,7 @@ impl App {
             &std::env::var("TRUSTFN_STATUS_BUCKETS").unwrap_or_default(),
         )
         .map_err(|e| format!("TRUSTFN_ALLOWED_ENDPOINTS / TRUSTFN_STATUS_BUCKETS: {e}"))?;
+        app.sso = sso::Sso::from_env(&app.registry_policy.endpoints)?;
         // Functions that publish refuse to start with a lease setting that is not one.
         #[cfg(feature = "status")]
         trustfn_publish::timing::check_lease_setting()?;
@@ -144,6 +148,7 @@ impl App {
             secrets: tokio::sync::OnceCell::new(),
             #[cfg(feature = "status")]
             registries: tokio::sync::OnceCell::new(),
+            sso: None,
         }
     }
 
@@ -252,13 +257,26 @@ impl App {
         self.retention_days
     }
 
-    /// Authenticates the request's bearer token.
+    /// Authenticates the request's bearer token: the administrator token, an API key, or
+    /// (when an issuer is configured) a single sign-on access token, which acts in the
+    /// organization the request names (its `{target}`, else its `organization` query).
     pub async fn principal(&self, req: &Request) -> Result<Principal, ApiError> {
         let header = req
             .headers()
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or("\u{0}"));
-        let p = authn::authenticate(self.repo().await, &self.admin, header).await?;
+        let sso_token = match (&self.sso, trustfn_domain::auth::bearer(header)) {
+            (Some(_), Ok(t)) if trustfn_oidc::looks_like_jwt(t) => Some(t),
+            _ => None,
+        };
+        let p = match (sso_token, &self.sso) {
+            (Some(token), Some(sso)) => {
+                let user = sso.verify(token).await?;
+                let org = request_org(req);
+                authn::user_principal(self.repo().await, user, org.as_deref()).await?
+            }
+            _ => authn::authenticate(self.repo().await, &self.admin, header).await?,
+        };
         let (actor, org) = match &p {
             Principal::Admin => (audit::Actor::Admin, None),
             Principal::ApiKey { key_id, .. } => (
@@ -268,10 +286,49 @@ impl App {
                 },
                 Some(key_id.org().to_owned()),
             ),
+            Principal::User {
+                issuer,
+                subject,
+                org,
+                ..
+            } => (
+                audit::Actor::User {
+                    issuer: issuer.clone(),
+                    subject: subject.clone(),
+                    roles: p.role_bindings().to_vec(),
+                },
+                org.clone(),
+            ),
         };
         audit::context::set_caller(actor, org);
         Ok(p)
     }
+
+    /// The configured single sign-on issuer, if any.
+    pub fn sso(&self) -> Option<&sso::Sso> {
+        self.sso.as_ref()
+    }
+}
+
+/// The organization a request names: its `{target}`'s first part, else `?organization=`, else
+/// (the audit routes) the JSON body's `target`. Only which organization's mappings are read
+/// depends on it: every action is still authorized on the target it is about.
+fn request_org(req: &Request) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Named {
+        target: String,
+    }
+    let named = if let Some(t) = req.path_parameters_ref().and_then(|p| p.first("target")) {
+        t.to_owned()
+    } else if let Some(o) = req
+        .query_string_parameters_ref()
+        .and_then(|q| q.first("organization"))
+    {
+        o.to_owned()
+    } else {
+        serde_json::from_slice::<Named>(req.body().as_ref()).ok()?.target
+    };
+    Target::parse(&named).ok().map(|t| t.org().to_owned())
 }
 
 /// Time a function keeps to answer after it stops publishing.

@@ -57,6 +57,7 @@ pub async fn seed_tenant(repo: &dyn Repository, tenant: &str) {
             extra: Default::default(),
         },
         billing: None,
+        role_mappings: Vec::new(),
     };
     seed(repo, org.as_str(), doc).await;
     let doc = Tenant {

@@ -36,6 +36,7 @@ pub async fn create_organization(
     let doc = Organization {
         profile: body.profile,
         billing: body.billing,
+        role_mappings: Vec::new(),
     };
     let mut org = Record::new(id.clone(), doc);
     org.children = 1;

@@ -57,6 +57,7 @@ pub fn acting() -> Option<String> {
     let who = match c.actor? {
         Actor::Admin => "admin".to_owned(),
         Actor::ApiKey { key_id, .. } => key_id,
+        Actor::User { subject, .. } => format!("user:{subject}"),
         Actor::System => "system".to_owned(),
     };
     Some(match c.request_id {

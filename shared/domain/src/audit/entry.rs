@@ -27,6 +27,14 @@ pub enum Actor {
         /// The key's role bindings in force (`<role>#<uid>`), as authentication applied them.
         roles: Vec<String>,
     },
+    /// A person signed in with the configured OpenID Connect issuer.
+    #[serde(rename_all = "camelCase")]
+    User {
+        issuer: String,
+        subject: String,
+        /// The roles the organization's mapping gave the user's token (`<role>#<uid>`).
+        roles: Vec<String>,
+    },
     System,
 }
 

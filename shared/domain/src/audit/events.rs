@@ -21,6 +21,7 @@ pub fn events_of(e: &Entry) -> Vec<Value> {
     let originator = match &e.actor {
         Actor::Admin => "admin".to_owned(),
         Actor::ApiKey { key_id, .. } => key_id.clone(),
+        Actor::User { subject, .. } => format!("user:{subject}"),
         Actor::System => "system".to_owned(),
     };
     let status = match e.outcome {

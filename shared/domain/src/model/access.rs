@@ -5,6 +5,52 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{Creator, Permission};
 use crate::target::Target;
 
+/// One external role mapping: users whose roles claim holds `external_role` get `role_id`
+/// (walt.id's shape: `externalRole`, `roleId`, `enabled`, `providerId`, `conditions`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoleMapping {
+    pub external_role: String,
+    pub role_id: String,
+    pub enabled: bool,
+    /// The issuer the mapping is restricted to (trustfn trusts one issuer: when set, it is
+    /// that issuer's identifier).
+    #[serde(default)]
+    pub provider_id: Option<String>,
+    #[serde(default)]
+    pub conditions: Option<MappingConditions>,
+    /// The role's uid when the mapping was made: a role deleted and created again under the
+    /// same id is not given by an old mapping.
+    #[serde(rename = "_roleUid", default, skip_serializing_if = "Option::is_none")]
+    pub role_uid: Option<String>,
+}
+
+/// Conditions a mapping applies under.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MappingConditions {
+    /// The user's verified e-mail address must be in one of these domains.
+    #[serde(default)]
+    pub email_domains: Vec<String>,
+}
+
+impl RoleMapping {
+    /// Whether the mapping gives its role to a user with these claim values and e-mail.
+    pub fn applies(&self, issuer: &str, groups: &[String], verified_email: Option<&str>) -> bool {
+        if !self.enabled || !groups.iter().any(|g| g == &self.external_role) {
+            return false;
+        }
+        if self.provider_id.as_deref().is_some_and(|p| p != issuer) {
+            return false;
+        }
+        let domains = self.conditions.as_ref().map(|c| c.email_domains.as_slice()).unwrap_or(&[]);
+        domains.is_empty()
+            || verified_email
+                .and_then(|e| e.rsplit_once('@'))
+                .is_some_and(|(_, d)| domains.iter().any(|want| want.eq_ignore_ascii_case(d)))
+    }
+}
+
 /// A named set of permissions within one organization.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

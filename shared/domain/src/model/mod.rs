@@ -13,7 +13,7 @@ pub mod time;
 mod tree;
 mod vical;
 
-pub use access::{ApiKey, Role, RoleBinding};
+pub use access::{ApiKey, MappingConditions, Role, RoleBinding, RoleMapping};
 pub use issued::{CrlState, IssuedCertificate, IssuedProfile, Revocation, RevocationReason};
 pub use key::{Certificate, CertificateData, CertificateType, KeyArn, KeyDoc};
 pub use publish::{Lease, PublishState};

@@ -14,6 +14,12 @@ pub struct Organization {
     pub profile: Profile,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing: Option<Map<String, Value>>,
+    /// Which values of the single sign-on roles claim give which of the organization's roles
+    /// (walt.id's external role mappings): the organization's one mapping document, edited
+    /// through `roles-api/roles/external-mappings`, read by every SSO request of the
+    /// organization. Internal (`_`): never shown in the organization's view.
+    #[serde(rename = "_roleMappings", default, skip_serializing_if = "Vec::is_empty")]
+    pub role_mappings: Vec<super::RoleMapping>,
 }
 
 /// An organization's profile: a name and whatever else the client keeps there.
