@@ -46,7 +46,7 @@ SAMPLES = {
     "roles-create": ({"target": "demo.viewer"}, {"name": "Viewer", "permissions": [
         {"target": "demo", "action": "resource-list", "operation": "ADD"}]}),
     "roles-list": ({"target": "demo"}, None),
-    "roles-external-mappings": ({"target": "demo"}, None),
+    "roles-external-mappings": ({"target": "demo.admin", "externalRole": "dmv-a-pki-officers"}, {"enabled": True}),
     "api-keys-create": ({"target": "demo.ci"}, {"name": "CI", "roles": ["viewer"], "expiration": "30d"}),
     "api-keys-list": ({"target": "demo"}, None),
     "audit-query": ({}, {"target": "demo", "limit": 10}),

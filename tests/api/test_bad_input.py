@@ -31,6 +31,7 @@ OPERATIONS = {"kms-service-api": "generate-key", "x509-service-api": "issue-iaca
 
 def path_for(path, target):
     path = path.replace("{target}", target).replace("{api}", "x509-service-api").replace("{listId}", "l0000000000000000")
+    path = path.replace("{externalRole}", "pki-officers")
     if "{operation}" in path:
         path = path.replace("{operation}", OPERATIONS[path.split("/")[3]])
     return path

@@ -52,7 +52,7 @@ def test_a_signed_in_user_gets_what_the_mapping_gives_and_loses_it_at_once(api, 
     assert_error(api.delete(mapping), 404)
     assert_error(api.get(roles, token=alice), 403)
     api.role(org, "operators", [{"target": org, "action": "role-list", "operation": "ADD"}])
-    assert api.put(f"/v1/{org}.operators/roles-api/roles/external-mappings/{group}").status_code == 201
+    assert api.put(f"/v1/{org}.operators/roles-api/roles/external-mappings/{group}", json={}).status_code == 201
     assert api.get(roles, token=alice).status_code == 200
     assert api.delete(f"/v1/{org}.operators/resource-api/resources/delete").status_code in (200, 202, 204)
     api.role(org, "operators", [{"target": org, "action": "role-list", "operation": "ADD"}])
@@ -78,7 +78,7 @@ def test_users_act_only_in_their_own_organizations(api, stack):
     org_a = org_with_mapped_admin(api, stack)
     org_b = api.org()
     bob_group = stack.oidc_keys()["users"]["bob"]["groups"][0]
-    assert api.put(f"/v1/{org_b}.admin/roles-api/roles/external-mappings/{bob_group}").status_code == 201
+    assert api.put(f"/v1/{org_b}.admin/roles-api/roles/external-mappings/{bob_group}", json={}).status_code == 201
     alice, bob = sso.login(stack, "alice"), sso.login(stack, "bob")
     assert api.get(f"/v1/{org_a}/resource-api/resources/list", token=alice).status_code == 200
     assert api.get(f"/v1/{org_b}/resource-api/resources/list", token=bob).status_code == 200
@@ -87,7 +87,7 @@ def test_users_act_only_in_their_own_organizations(api, stack):
         assert_error(api.post(f"/v1/{other}.x/resource-api/tenants/create", json={"name": "x"}, token=token), 403)
         assert_error(api.post("/v1/audit/query", json={"target": other}, token=token), 403)
     # A role of one organization cannot be mapped from another's document.
-    assert_error(api.put(f"/v1/{org_b}.admin/roles-api/roles/external-mappings/x", token=alice), 403)
+    assert_error(api.put(f"/v1/{org_b}.admin/roles-api/roles/external-mappings/x", json={}, token=alice), 403)
     # Nor does a wrong password give a token.
     assert sso.login(stack, "alice", password="bob-local-password") is None
 
@@ -98,19 +98,19 @@ def test_users_cannot_create_api_keys_or_map_more_than_they_hold(api, stack, ddb
     api.role(org, "mapper", [{"target": org, "action": "role-external-mapping-update", "operation": "ADD"},
                              {"target": org, "action": "apikey-create", "operation": "ADD"},
                              {"target": org, "action": "role-list", "operation": "ADD"}])
-    assert api.put(f"/v1/{org}.mapper/roles-api/roles/external-mappings/{alice_group}").status_code == 201
+    assert api.put(f"/v1/{org}.mapper/roles-api/roles/external-mappings/{alice_group}", json={}).status_code == 201
     alice = sso.login(stack, "alice")
     before = table_items(ddb)
     # A key's rights must trace back to keys that can be deleted: a person's session is none.
     assert_error(api.post(f"/v1/{org}.k1/apikeys-api/api-keys/create", json={"name": "k1"}, token=alice), 403,
                  contains="single sign-on users cannot create API keys")
     # Mapping a role is a delegation: the Administrator role grants more than alice holds.
-    assert_error(api.put(f"/v1/{org}.admin/roles-api/roles/external-mappings/{alice_group}", token=alice), 403,
+    assert_error(api.put(f"/v1/{org}.admin/roles-api/roles/external-mappings/{alice_group}", json={}, token=alice), 403,
                  contains="grants more than the caller holds")
     # An API key with the same limited role is refused the same way.
     key, _ = api.key(org, ["mapper"])
     before = table_items(ddb)
-    assert_error(api.put(f"/v1/{org}.admin/roles-api/roles/external-mappings/anything", token=key), 403)
+    assert_error(api.put(f"/v1/{org}.admin/roles-api/roles/external-mappings/anything", json={}, token=key), 403)
     assert table_items(ddb) == before
 
 
@@ -156,6 +156,7 @@ def test_mapping_requests_are_checked(api, stack):
     assert_error(api.put(f"{base}/{group}", json={"providerId": "https://elsewhere.example"}), 400, contains="providerId")
     assert api.put(f"{base}/{group}", json={"providerId": stack.oidc_issuer}).status_code == 201
     assert_error(api.put(f"{base}/{group}", json={"conditions": {"emailDomains": ["a@b"]}}), 400)
-    assert_error(api.put(f"/v1/{org}.nosuchrole/roles-api/roles/external-mappings/{group}"), 404)
-    assert_error(api.put(f"/v1/{org}/roles-api/roles/external-mappings/{group}"), 400)
+    assert_error(api.put(f"/v1/{org}.nosuchrole/roles-api/roles/external-mappings/{group}", json={}), 404)
+    assert_error(api.put(f"/v1/{org}/roles-api/roles/external-mappings/{group}", json={}), 400)
+    assert_error(api.put(f"{base}/{'x' * 300}", json={}), 400)
     assert_error(api.get(f"/v1/{org}.nosuchrole/roles-api/roles/external-mappings"), 404)

@@ -96,7 +96,7 @@ INVOKES = [
     ("status-credential-update", 200), ("status-credential-view", 200), ("status-lists-get", 200),
     ("UNSEED-STATUS", None),
     ("dependencies-list", 200), ("dependencies-remove", 204), ("roles-create", 201),
-    ("roles-list", 200), ("api-keys-create", 201), ("api-keys-list", 200),
+    ("roles-list", 200), ("roles-external-mappings", 201), ("api-keys-create", 201), ("api-keys-list", 200),
     ("roles-apikey-assign", 200), ("roles-apikey-unassign", 200), ("api-keys-delete", 204),
     ("audit-query", 200), ("audit-verify", 200), ("audit-checkpoints", 200),
     ("events-query", 200), ("not-found", 404),

@@ -421,6 +421,7 @@ FUNCTION_ACTIONS = {
     "dependencies-add": "service-dependency-add", "dependencies-remove": "service-dependency-remove",
     "api-keys-create": "apikey-create", "api-keys-delete": "apikey-delete", "roles-create": "role-create",
     "roles-apikey-assign": "apikey-role-assign", "roles-apikey-unassign": "apikey-role-assign",
+    "roles-external-mappings": "role-external-mapping-update",
     "keys-generate": "kms-key-generate", "keys-import-aws": "kms-key-import", "keys-delete": "kms-key-delete",
     "x509-iacas-issue": "x509-iaca-issue", "x509-document-signers-issue": "x509-document-signer-issue",
     "x509-status-list-signers-issue": "x509-status-list-signer-issue",

@@ -20,11 +20,8 @@ async fn handle(app: Arc<App>, req: Request) -> Result<Reply, ApiError> {
             if method == "DELETE" {
                 return mappings::delete_mapping(repo, &auth, external).await;
             }
-            // walt.id's body is optional: every field has a default.
-            let body = match req.body().is_empty() {
-                true => mappings::MappingBody::default(),
-                false => json_body(&req)?,
-            };
+            // Every field of the body has a default: `{}` maps with them.
+            let body = json_body(&req)?;
             let issuer = app.sso().map(|s| s.issuer.as_str());
             mappings::put_mapping(repo, &auth, external, body, issuer).await
         }

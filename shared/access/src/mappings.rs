@@ -19,8 +19,8 @@ pub const MAX_MAPPINGS: usize = 200;
 pub const MAX_EXTERNAL_ROLE: usize = 256;
 pub const MAX_EMAIL_DOMAINS: usize = 20;
 
-/// The body of `PUT .../external-mappings/{externalRole}` (every field optional).
-#[derive(Deserialize, Default)]
+/// The body of `PUT .../external-mappings/{externalRole}` (every field optional: `{}`).
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct MappingBody {
     pub enabled: Option<bool>,
@@ -114,7 +114,9 @@ pub async fn put_mapping(
     }
     if let Some(c) = &body.conditions {
         if c.email_domains.len() > MAX_EMAIL_DOMAINS
-            || c.email_domains.iter().any(|d| d.is_empty() || d.len() > 253 || d.contains(['@', ' ']))
+            || c.email_domains
+                .iter()
+                .any(|d| d.is_empty() || d.len() > 253 || d.contains(['@', ' ']))
         {
             return Err(ApiError::validation(format!(
                 "conditions.emailDomains: at most {MAX_EMAIL_DOMAINS} domain names (no @)"
@@ -141,11 +143,9 @@ pub async fn put_mapping(
             all[i] = mapping.clone();
             200
         }
-        None if all.len() >= MAX_MAPPINGS => {
-            return Err(ApiError::validation(format!(
-                "organization {org_id} has {MAX_MAPPINGS} external role mappings, the most it may hold"
-            )))
-        }
+        None if all.len() >= MAX_MAPPINGS => return Err(ApiError::validation(format!(
+            "organization {org_id} has {MAX_MAPPINGS} external role mappings, the most it may hold"
+        ))),
         None => {
             all.push(mapping.clone());
             201

@@ -267,9 +267,7 @@ impl Principal {
             } => target.org() == key_id.org() && rules_allow(permissions, target, action),
             Principal::User {
                 org, permissions, ..
-            } => {
-                org.as_deref() == Some(target.org()) && rules_allow(permissions, target, action)
-            }
+            } => org.as_deref() == Some(target.org()) && rules_allow(permissions, target, action),
         }
     }
 

@@ -159,7 +159,9 @@ pub async fn user_principal(
 ) -> Result<Principal, ApiError> {
     let mut permissions = Vec::new();
     let mut in_force = Vec::new();
-    let org_id = org.and_then(|o| Target::parse(o).ok()).filter(|t| t.depth() == 1);
+    let org_id = org
+        .and_then(|o| Target::parse(o).ok())
+        .filter(|t| t.depth() == 1);
     if let Some(org_id) = &org_id {
         let mappings = match repo.get(org_id).await? {
             Some(rec) => match rec.get::<crate::model::Organization>() {

@@ -326,7 +326,9 @@ fn request_org(req: &Request) -> Option<String> {
     {
         o.to_owned()
     } else {
-        serde_json::from_slice::<Named>(req.body().as_ref()).ok()?.target
+        serde_json::from_slice::<Named>(req.body().as_ref())
+            .ok()?
+            .target
     };
     Target::parse(&named).ok().map(|t| t.org().to_owned())
 }

@@ -66,7 +66,9 @@ impl Sso {
     /// Checks a token; 401 with the reason (never the token) when it is not one of the
     /// issuer's valid access tokens for this API, 503 when the issuer's keys cannot be read.
     pub async fn verify(&self, token: &str) -> Result<SsoUser, ApiError> {
-        let keys = self.keys_for(trustfn_oidc::header_kid(token).as_deref()).await?;
+        let keys = self
+            .keys_for(trustfn_oidc::header_kid(token).as_deref())
+            .await?;
         let expected = Expected {
             issuer: &self.issuer,
             audience: &self.audience,
@@ -81,7 +83,9 @@ impl Sso {
                 verified_email: id.verified_email,
                 groups: id.groups,
             }),
-            Err(Rejection::Expired) => Err(ApiError::new(401, "ExpiredTokenException", "token expired")),
+            Err(Rejection::Expired) => {
+                Err(ApiError::new(401, "ExpiredTokenException", "token expired"))
+            }
             Err(why) => Err(ApiError::unauthorized(why.to_string())),
         }
     }
@@ -126,7 +130,12 @@ impl Sso {
 
     async fn get_json(&self, url: &str) -> Result<Vec<u8>, String> {
         trustfn_registry::outbound::check_endpoint(&self.endpoints, url)?;
-        let mut resp = self.client().get(url).send().await.map_err(|e| e.to_string())?;
+        let mut resp = self
+            .client()
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
         if !resp.status().is_success() {
             return Err(format!("{url}: HTTP {}", resp.status()));
         }

@@ -34,7 +34,10 @@ pub(crate) struct Key {
 
 #[derive(Debug, Clone)]
 enum Public {
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    Rsa {
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
     /// The uncompressed SEC1 point.
     Ec(Vec<u8>),
 }
@@ -45,11 +48,9 @@ impl Key {
             Public::Rsa { n, e } => signature::RsaPublicKeyComponents { n, e }
                 .verify(&signature::RSA_PKCS1_2048_8192_SHA256, message, sig)
                 .is_ok(),
-            Public::Ec(point) => {
-                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                    .verify(message, sig)
-                    .is_ok()
-            }
+            Public::Ec(point) => UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                .verify(message, sig)
+                .is_ok(),
         }
     }
 }

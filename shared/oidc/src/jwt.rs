@@ -62,8 +62,12 @@ impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Rejection::Malformed(why) => write!(f, "malformed token: {why}"),
-            Rejection::Algorithm(alg) => write!(f, "token algorithm {alg:?} is not accepted (RS256, ES256)"),
-            Rejection::UnknownKey => f.write_str("token signed by a key the issuer does not publish"),
+            Rejection::Algorithm(alg) => {
+                write!(f, "token algorithm {alg:?} is not accepted (RS256, ES256)")
+            }
+            Rejection::UnknownKey => {
+                f.write_str("token signed by a key the issuer does not publish")
+            }
             Rejection::Signature => f.write_str("token signature does not verify"),
             Rejection::Issuer => f.write_str("token issuer is not the configured issuer"),
             Rejection::Audience => f.write_str("token audience does not include this API"),
@@ -123,7 +127,9 @@ pub fn verify(token: &str, keys: &Jwks, expected: &Expected<'_>) -> Result<Ident
         .decode(p64)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
-        .ok_or(Rejection::Malformed("payload is not a base64url JSON object"))?;
+        .ok_or(Rejection::Malformed(
+            "payload is not a base64url JSON object",
+        ))?;
     check_claims(&claims, expected)
 }
 

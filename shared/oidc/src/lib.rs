@@ -10,7 +10,9 @@ mod jwks;
 mod jwt;
 
 pub use jwks::{Alg, Jwks};
-pub use jwt::{header_kid, verify, Expected, Identity, Rejection, MAX_CLAIM_VALUES, MAX_TOKEN_BYTES};
+pub use jwt::{
+    header_kid, verify, Expected, Identity, Rejection, MAX_CLAIM_VALUES, MAX_TOKEN_BYTES,
+};
 
 /// Whether a bearer token has the shape of a JWT (three base64url parts, a JSON header), so it
 /// is checked as one rather than as an API key.

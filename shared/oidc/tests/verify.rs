@@ -25,9 +25,18 @@ struct Key {
 impl Key {
     fn ec(kid: &'static str) -> Key {
         let rng = SystemRandom::new();
-        let pk8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, pk8.as_ref(), &rng).unwrap();
-        Key { kid, signer: Signer::Ec(pair) }
+        let pk8 = EcdsaKeyPair::generate_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .unwrap();
+        let pair = EcdsaKeyPair::from_pkcs8(
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            pk8.as_ref(),
+            &rng,
+        )
+        .unwrap();
+        Key {
+            kid,
+            signer: Signer::Ec(pair),
+        }
     }
 
     fn rsa(kid: &'static str) -> Key {
@@ -35,15 +44,30 @@ impl Key {
         std::fs::create_dir_all(&dir).unwrap();
         let (pem, der) = (dir.join("k.pem"), dir.join("k.der"));
         let run = |args: &[&str]| {
-            let ok = std::process::Command::new("openssl").args(args).status().expect("openssl on PATH");
+            let ok = std::process::Command::new("openssl")
+                .args(args)
+                .status()
+                .expect("openssl on PATH");
             assert!(ok.success(), "openssl {args:?}");
         };
         run(&["genrsa", "-out", pem.to_str().unwrap(), "2048"]);
         // ring reads RSA private keys as PKCS#1 (RSAPrivateKey) DER.
-        run(&["rsa", "-in", pem.to_str().unwrap(), "-traditional", "-outform", "DER", "-out", der.to_str().unwrap()]);
+        run(&[
+            "rsa",
+            "-in",
+            pem.to_str().unwrap(),
+            "-traditional",
+            "-outform",
+            "DER",
+            "-out",
+            der.to_str().unwrap(),
+        ]);
         let bytes = std::fs::read(&der).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();
-        Key { kid, signer: Signer::Rsa(RsaKeyPair::from_der(&bytes).unwrap()) }
+        Key {
+            kid,
+            signer: Signer::Rsa(RsaKeyPair::from_der(&bytes).unwrap()),
+        }
     }
 
     fn alg(&self) -> &'static str {
@@ -80,7 +104,13 @@ impl Key {
             Signer::Ec(p) => p.sign(&rng, input.as_bytes()).unwrap().as_ref().to_vec(),
             Signer::Rsa(p) => {
                 let mut out = vec![0; p.public().modulus_len()];
-                p.sign(&signature::RSA_PKCS1_SHA256, &rng, input.as_bytes(), &mut out).unwrap();
+                p.sign(
+                    &signature::RSA_PKCS1_SHA256,
+                    &rng,
+                    input.as_bytes(),
+                    &mut out,
+                )
+                .unwrap();
                 out
             }
         };
@@ -88,7 +118,10 @@ impl Key {
     }
 
     fn sign(&self, claims: &Value) -> String {
-        self.sign_with_header(json!({"alg": self.alg(), "typ": "at+jwt", "kid": self.kid}), claims)
+        self.sign_with_header(
+            json!({"alg": self.alg(), "typ": "at+jwt", "kid": self.kid}),
+            claims,
+        )
     }
 }
 
@@ -103,7 +136,13 @@ fn claims() -> Value {
 }
 
 fn expected() -> Expected<'static> {
-    Expected { issuer: ISS, audience: AUD, roles_claim: "groups", now: NOW, leeway: 30 }
+    Expected {
+        issuer: ISS,
+        audience: AUD,
+        roles_claim: "groups",
+        now: NOW,
+        leeway: 30,
+    }
 }
 
 #[test]
@@ -130,8 +169,14 @@ fn each_claim_check_refuses_its_own_failure() {
         c[k] = v;
         verify(&ec.sign(&c), &keys, &expected())
     };
-    assert_eq!(with("iss", json!("https://other.example.org")), Err(Rejection::Issuer));
-    assert_eq!(with("iss", json!(format!("{ISS}/"))), Err(Rejection::Issuer));
+    assert_eq!(
+        with("iss", json!("https://other.example.org")),
+        Err(Rejection::Issuer)
+    );
+    assert_eq!(
+        with("iss", json!(format!("{ISS}/"))),
+        Err(Rejection::Issuer)
+    );
     assert_eq!(with("aud", json!("another-api")), Err(Rejection::Audience));
     assert_eq!(with("aud", json!(["a", "b"])), Err(Rejection::Audience));
     assert!(with("aud", json!(["a", AUD])).is_ok());
@@ -139,11 +184,20 @@ fn each_claim_check_refuses_its_own_failure() {
     assert!(with("exp", json!(NOW - 29)).is_ok(), "inside the leeway");
     assert_eq!(with("nbf", json!(NOW + 31)), Err(Rejection::NotYetValid));
     assert_eq!(with("iat", json!(NOW + 120)), Err(Rejection::NotYetValid));
-    assert_eq!(with("exp", json!("tomorrow")), Err(Rejection::Malformed("a time claim is not a number")));
-    assert_eq!(with("sub", json!("")), Err(Rejection::Malformed("no sub claim")));
+    assert_eq!(
+        with("exp", json!("tomorrow")),
+        Err(Rejection::Malformed("a time claim is not a number"))
+    );
+    assert_eq!(
+        with("sub", json!("")),
+        Err(Rejection::Malformed("no sub claim"))
+    );
     let mut no_exp = claims();
     no_exp.as_object_mut().unwrap().remove("exp");
-    assert_eq!(verify(&ec.sign(&no_exp), &keys, &expected()), Err(Rejection::Malformed("no exp claim")));
+    assert_eq!(
+        verify(&ec.sign(&no_exp), &keys, &expected()),
+        Err(Rejection::Malformed("no exp claim"))
+    );
     // An address nobody verified is not the caller's.
     let id = with("email_verified", json!(false)).unwrap();
     assert_eq!(id.verified_email, None);
@@ -155,15 +209,30 @@ fn unsigned_and_confused_algorithms_are_refused_before_any_key() {
     let keys = set(&[&ec]);
     let body = B64.encode(serde_json::to_vec(&claims()).unwrap());
     let none = format!("{}.{body}.", B64.encode(br#"{"alg":"none","kid":"ec-1"}"#));
-    assert_eq!(verify(&none, &keys, &expected()), Err(Rejection::Algorithm("none".into())));
+    assert_eq!(
+        verify(&none, &keys, &expected()),
+        Err(Rejection::Algorithm("none".into()))
+    );
     // HS256 keyed with the public key (the classic confusion) never reaches a key.
-    let hs = format!("{}.{body}.AAAA", B64.encode(br#"{"alg":"HS256","kid":"ec-1"}"#));
-    assert_eq!(verify(&hs, &keys, &expected()), Err(Rejection::Algorithm("HS256".into())));
+    let hs = format!(
+        "{}.{body}.AAAA",
+        B64.encode(br#"{"alg":"HS256","kid":"ec-1"}"#)
+    );
+    assert_eq!(
+        verify(&hs, &keys, &expected()),
+        Err(Rejection::Algorithm("HS256".into()))
+    );
     // An RS256 header on an EC key's token: no RSA key has that kid.
     let rs = ec.sign_with_header(json!({"alg": "RS256", "kid": "ec-1"}), &claims());
     assert_eq!(verify(&rs, &keys, &expected()), Err(Rejection::UnknownKey));
-    let crit = ec.sign_with_header(json!({"alg": "ES256", "kid": "ec-1", "crit": ["exp"]}), &claims());
-    assert_eq!(verify(&crit, &keys, &expected()), Err(Rejection::Algorithm("crit".into())));
+    let crit = ec.sign_with_header(
+        json!({"alg": "ES256", "kid": "ec-1", "crit": ["exp"]}),
+        &claims(),
+    );
+    assert_eq!(
+        verify(&crit, &keys, &expected()),
+        Err(Rejection::Algorithm("crit".into()))
+    );
 }
 
 #[test]
@@ -171,10 +240,16 @@ fn keys_the_issuer_does_not_publish_and_altered_tokens_are_refused() {
     let (ours, theirs) = (Key::ec("ec-1"), Key::ec("ec-2"));
     let keys = set(&[&ours]);
     // Another issuer's key with its own kid.
-    assert_eq!(verify(&theirs.sign(&claims()), &keys, &expected()), Err(Rejection::UnknownKey));
+    assert_eq!(
+        verify(&theirs.sign(&claims()), &keys, &expected()),
+        Err(Rejection::UnknownKey)
+    );
     // Another key claiming our kid.
     let forged = theirs.sign_with_header(json!({"alg": "ES256", "kid": "ec-1"}), &claims());
-    assert_eq!(verify(&forged, &keys, &expected()), Err(Rejection::Signature));
+    assert_eq!(
+        verify(&forged, &keys, &expected()),
+        Err(Rejection::Signature)
+    );
     // A payload swapped under a valid signature.
     let good = ours.sign(&claims());
     let mut c = claims();
@@ -183,12 +258,18 @@ fn keys_the_issuer_does_not_publish_and_altered_tokens_are_refused() {
     let spliced: Vec<&str> = good.split('.').collect();
     let payload = other.split('.').nth(1).unwrap();
     let tampered = format!("{}.{payload}.{}", spliced[0], spliced[2]);
-    assert_eq!(verify(&tampered, &keys, &expected()), Err(Rejection::Signature));
+    assert_eq!(
+        verify(&tampered, &keys, &expected()),
+        Err(Rejection::Signature)
+    );
     // Without a kid, the only key of the algorithm is used; with two, none is guessed.
     let no_kid = ours.sign_with_header(json!({"alg": "ES256"}), &claims());
     assert!(verify(&no_kid, &keys, &expected()).is_ok());
     let two = set(&[&ours, &theirs]);
-    assert_eq!(verify(&no_kid, &two, &expected()), Err(Rejection::UnknownKey));
+    assert_eq!(
+        verify(&no_kid, &two, &expected()),
+        Err(Rejection::UnknownKey)
+    );
 }
 
 #[test]
@@ -217,11 +298,26 @@ fn the_roles_claim_may_be_a_path_a_string_or_missing() {
     let mut c = claims();
     c["realm_access"] = json!({"roles": ["pki-officers", 7, ""]});
     let token = ec.sign(&c);
-    let path = Expected { roles_claim: "realm_access.roles", ..expected() };
-    assert_eq!(verify(&token, &keys, &path).unwrap().groups, ["pki-officers"]);
+    let path = Expected {
+        roles_claim: "realm_access.roles",
+        ..expected()
+    };
+    assert_eq!(
+        verify(&token, &keys, &path).unwrap().groups,
+        ["pki-officers"]
+    );
     c["role"] = json!("auditors");
-    let one = Expected { roles_claim: "role", ..expected() };
-    assert_eq!(verify(&ec.sign(&c), &keys, &one).unwrap().groups, ["auditors"]);
-    let missing = Expected { roles_claim: "cognito:groups", ..expected() };
+    let one = Expected {
+        roles_claim: "role",
+        ..expected()
+    };
+    assert_eq!(
+        verify(&ec.sign(&c), &keys, &one).unwrap().groups,
+        ["auditors"]
+    );
+    let missing = Expected {
+        roles_claim: "cognito:groups",
+        ..expected()
+    };
     assert!(verify(&token, &keys, &missing).unwrap().groups.is_empty());
 }

@@ -43,7 +43,11 @@ impl RoleMapping {
         if self.provider_id.as_deref().is_some_and(|p| p != issuer) {
             return false;
         }
-        let domains = self.conditions.as_ref().map(|c| c.email_domains.as_slice()).unwrap_or(&[]);
+        let domains = self
+            .conditions
+            .as_ref()
+            .map(|c| c.email_domains.as_slice())
+            .unwrap_or(&[]);
         domains.is_empty()
             || verified_email
                 .and_then(|e| e.rsplit_once('@'))

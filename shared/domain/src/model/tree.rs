@@ -18,7 +18,11 @@ pub struct Organization {
     /// (walt.id's external role mappings): the organization's one mapping document, edited
     /// through `roles-api/roles/external-mappings`, read by every SSO request of the
     /// organization. Internal (`_`): never shown in the organization's view.
-    #[serde(rename = "_roleMappings", default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        rename = "_roleMappings",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub role_mappings: Vec<super::RoleMapping>,
 }
 
