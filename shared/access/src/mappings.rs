@@ -143,9 +143,11 @@ pub async fn put_mapping(
             all[i] = mapping.clone();
             200
         }
-        None if all.len() >= MAX_MAPPINGS => return Err(ApiError::validation(format!(
+        None if all.len() >= MAX_MAPPINGS => {
+            return Err(ApiError::validation(format!(
             "organization {org_id} has {MAX_MAPPINGS} external role mappings, the most it may hold"
-        ))),
+        )))
+        }
         None => {
             all.push(mapping.clone());
             201

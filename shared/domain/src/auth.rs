@@ -408,6 +408,36 @@ impl Principal {
         }
     }
 
+    /// Who the audit log records as acting, and the organization whose chain receives its
+    /// refusals (none for the administrator, and for a user whose request names none).
+    pub fn audit_actor(&self) -> (crate::audit::Actor, Option<String>) {
+        use crate::audit::Actor;
+        match self {
+            Principal::Admin => (Actor::Admin, None),
+            Principal::ApiKey { key_id, .. } => (
+                Actor::ApiKey {
+                    key_id: key_id.to_string(),
+                    roles: self.role_bindings().to_vec(),
+                },
+                Some(key_id.org().to_owned()),
+            ),
+            Principal::User {
+                issuer,
+                subject,
+                org,
+                roles,
+                ..
+            } => (
+                Actor::User {
+                    issuer: issuer.clone(),
+                    subject: subject.clone(),
+                    roles: roles.clone(),
+                },
+                org.clone(),
+            ),
+        }
+    }
+
     pub fn is_admin(&self) -> bool {
         matches!(self, Principal::Admin)
     }

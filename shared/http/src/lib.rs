@@ -277,29 +277,7 @@ impl App {
             }
             _ => authn::authenticate(self.repo().await, &self.admin, header).await?,
         };
-        let (actor, org) = match &p {
-            Principal::Admin => (audit::Actor::Admin, None),
-            Principal::ApiKey { key_id, .. } => (
-                audit::Actor::ApiKey {
-                    key_id: key_id.to_string(),
-                    roles: p.role_bindings().to_vec(),
-                },
-                Some(key_id.org().to_owned()),
-            ),
-            Principal::User {
-                issuer,
-                subject,
-                org,
-                ..
-            } => (
-                audit::Actor::User {
-                    issuer: issuer.clone(),
-                    subject: subject.clone(),
-                    roles: p.role_bindings().to_vec(),
-                },
-                org.clone(),
-            ),
-        };
+        let (actor, org) = p.audit_actor();
         audit::context::set_caller(actor, org);
         Ok(p)
     }
