@@ -178,7 +178,7 @@ class Stack:
             progress(f"starting the development OpenID Connect provider on {self.oidc_issuer}")
             p, log = self._spawn("oidc", ["node", str(ROOT / "infra/oidc/provider.mjs"), "--port", str(self.oidc_port),
                                           "--state-dir", str(self.workdir), "--audience", self.OIDC_AUDIENCE,
-                                          "--console-redirect", f"{self.api_url}/console/"])
+                                          "--console-redirect", f"{self.api_url}/console/callback"])
             _wait("the OpenID Connect provider", _http_ok(f"{self.oidc_issuer}/.well-known/openid-configuration"), 60, p, log)
 
         progress(f"creating DynamoDB table {self.table} and the secrets KMS key")
@@ -203,7 +203,9 @@ class Stack:
                # What uriMode api lists point at (a deployment takes the request's domain).
                "TRUSTFN_PUBLIC_API_URL": self.api_url,
                **({"TRUSTFN_OIDC_ISSUER": self.oidc_issuer, "TRUSTFN_OIDC_AUDIENCE": self.OIDC_AUDIENCE,
-                   "TRUSTFN_OIDC_ROLES_CLAIM": "groups"} if self.oidc_port else {}),
+                   "TRUSTFN_OIDC_ROLES_CLAIM": "groups", "TRUSTFN_CONSOLE_CLIENT_ID": "trustfn-console",
+                   "TRUSTFN_CONSOLE_SCOPE": "openid email groups",
+                   "TRUSTFN_CONSOLE_RESOURCE": self.OIDC_AUDIENCE} if self.oidc_port else {}),
                "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}", **self.function_env}
         for name, proxy in self.proxies.items():
             env[f"AWS_ENDPOINT_URL_{name.upper()}"] = proxy.url
@@ -224,8 +226,10 @@ class Stack:
             cmd.append("--ignore-changes")
         for k in ("TABLE_NAME", "TRUSTFN_ADMIN_TOKEN", "AWS_ENDPOINT_URL", "TRUSTFN_SECRETS_KEY_ID", "TRUSTFN_STACK",
                   "TRUSTFN_KEY_CREATOR_ROLE", "TRUSTFN_AUDIT_CHECKPOINT_KEY_ID", "TRUSTFN_ALLOWED_ENDPOINTS", "TRUSTFN_STATUS_BUCKETS", "TRUSTFN_PUBLIC_API_URL",
-                  "TRUSTFN_OIDC_ISSUER", "TRUSTFN_OIDC_AUDIENCE", "TRUSTFN_OIDC_ROLES_CLAIM"):
-            cmd += ["--env-var", f"{k}={env[k]}"]
+                  "TRUSTFN_OIDC_ISSUER", "TRUSTFN_OIDC_AUDIENCE", "TRUSTFN_OIDC_ROLES_CLAIM",
+                  "TRUSTFN_CONSOLE_CLIENT_ID", "TRUSTFN_CONSOLE_SCOPE", "TRUSTFN_CONSOLE_RESOURCE"):
+            if k in env:
+                cmd += ["--env-var", f"{k}={env[k]}"]
         p, log = self._spawn("api", cmd, env)
         _wait("cargo lambda watch", _http_ok(f"{self.api_url}/health"), 600, p, log)
 

@@ -20,6 +20,7 @@ pip_pkgs=(
   "cbor2>=5"
   "azure-storage-blob>=12"
   "schemathesis==4.*"
+  "playwright==1.*"
 )
 stamp="$tools/.pip-$(printf '%s\n' "${pip_pkgs[@]}" | sha256sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
@@ -59,4 +60,11 @@ if ! command -v openssl >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq openssl) >/dev/null
   else echo "bootstrap: openssl is missing; install it (apt-get install openssl)" >&2; exit 1; fi
 fi
+if ! command -v chromium >/dev/null 2>&1; then
+  # The console's browser tests drive Debian's Chromium with Playwright (no browser download).
+  echo "bootstrap: installing chromium (the console's browser tests)" >&2
+  if [ "$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium) >/dev/null
+  else echo "bootstrap: chromium is missing; install it (apt-get install chromium)" >&2; exit 1; fi
+fi
+bash "$root/infra/scripts/console_build.sh"
 echo "bootstrap: tools ready in .tools/" >&2

@@ -33,6 +33,7 @@ KMS_KEY = {"type": "kms-hosted-key-descriptor", "keyIdPath": "demo.tenant1.kms1.
 # function -> (path parameters, body or None). Together they walk the seed flow of the README.
 SAMPLES = {
     "health": ({}, None),
+    "console": ({"proxy": "config.json"}, None),
     "organizations-create": ({}, {"_id": "demo", "profile": {"name": "Demo GmbH"}}),
     "tenants-create": ({"target": "demo.tenant1"}, {"name": "Tenant 1"}),
     "services-create": ({"target": "demo.tenant1.store1"}, {"type": "x509-store"}),
@@ -136,7 +137,7 @@ def event(method, route, params, body):
     accept = params.pop("accept", "application/json")
     raw_path = route
     for k, v in params.items():
-        raw_path = raw_path.replace("{" + k + "}", v)
+        raw_path = raw_path.replace("{" + k + "}", v).replace("{" + k + "+}", v)
     headers = {"accept": accept, "host": "abc123.execute-api.eu-central-1.amazonaws.com",
                "user-agent": "curl/8.5.0"}
     if route not in public_routes():

@@ -370,6 +370,9 @@ def json_resp(desc, schema, headers=None):
 # function -> (summary, tag, request body, success code, success response, error codes)
 OPS = {
     "health": ("Liveness", "health", None, "200", json_resp("up", ref("Health")), []),
+    "console": ("The operator console (a single-page app; any path below /console/ that is not an asset is the app, "
+                "config.json what it needs to sign in)", "console", None, "200",
+                {"description": "the page or asset", "content": {"text/html": {"schema": {"type": "string"}}}}, ["404"]),
     "organizations-create": ("Create an organization (administrator only); also creates the role {org}.admin",
                              "resource-api", body(ref("OrganizationCreate")), "201", json_resp("created", ref("Resource")),
                              ["400", "401", "403", "409", "413", "415"]),
@@ -633,6 +636,9 @@ def render():
                                     **{e: {"$ref": f"#/components/responses/E{e}"}
                                        for e in ["400", "401", "403", "404", "409", "503"]}}}
                 op.pop("requestBody", None)
+        if fn == "console" and "{proxy+}" in route:
+            op = {**op, "operationId": "console-asset", "summary": "A console asset (app.js, app.css, config.json) or page",
+                  "parameters": [{"name": "proxy+", "in": "path", "required": True, "schema": {"type": "string"}}]}
         if fn == "roles-external-mappings":
             if "{externalRole}" in route:
                 op["parameters"] = params + [{"name": "externalRole", "in": "path", "required": True,

@@ -13,6 +13,7 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 target=${CARGO_TARGET_DIR:-$root/target}
 py="$root/.tools/venv/bin/python"
 [ -x "$py" ] || bash "$root/infra/scripts/bootstrap.sh"
+bash "$root/infra/scripts/console_build.sh"   # the console function embeds console/dist
 binary=$("$py" "$root/infra/scripts/routes.py" binary "$logical")
 mkdir -p "$target" "$artifacts"
 # cargo lambda finds zig (the arm64 linker) through the tools' python (pip package ziglang).

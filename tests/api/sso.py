@@ -27,7 +27,7 @@ def unb64(text):
 def login(stack, user, password=None):
     """An access token for `user`, by the flow a browser runs (login form, code, PKCE)."""
     password = password or stack.oidc_keys()["users"][user]["password"]
-    iss, redirect = stack.oidc_issuer, f"{stack.api_url}/console/"
+    iss, redirect = stack.oidc_issuer, f"{stack.api_url}/console/callback"
     s = requests.Session()
     verifier = secrets.token_urlsafe(48)
     challenge = b64(hashlib.sha256(verifier.encode()).digest())

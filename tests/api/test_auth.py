@@ -247,7 +247,7 @@ def route_requests(target, org=None):
     API keys and roles, at `org` or a key/role id in it)."""
     import routes
     public = routes.public_routes()
-    assert public == {"/health", "/v1/{target}/vical-service-api/latest",
+    assert public == {"/health", "/console", "/console/{proxy+}", "/v1/{target}/vical-service-api/latest",
                       "/v1/{target}/credential-status-service-api/status-lists/{listId}"}, "a new public route is a decision"
     for method, path, fn in routes.template_routes():
         if path in public or path == "/v1/admin/organizations":

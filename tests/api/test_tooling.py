@@ -81,7 +81,7 @@ def test_template_passes_cfn_lint():
 
 # (fixture, expected statusCode); run in this order after seeding two services over HTTP.
 INVOKES = [
-    ("health", 200), ("organizations-create", 201), ("tenants-create", 201), ("SEED", None),
+    ("health", 200), ("console", 200), ("organizations-create", 201), ("tenants-create", 201), ("SEED", None),
     ("services-create", 201), ("resources-list", 200), ("configuration-view", 200), ("configuration-update", 200),
     ("dependencies-add", 201), ("SEED-STORE", None), ("keys-generate", 201), ("keys-import-aws", 400),
     ("keys-list", 200), ("keys-view", 200), ("x509-iacas-issue", 201), ("x509-document-signers-issue", 201),

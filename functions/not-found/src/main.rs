@@ -9,6 +9,14 @@ use trustfn_http::Error;
 
 async fn handle(req: Request) -> Result<Response<Body>, Error> {
     let (method, path) = (req.method().as_str(), req.uri().path());
+    // The console lives at /console (API Gateway matches neither of its routes for /console/).
+    if method == "GET" && path == "/console/" {
+        return Ok(Response::builder()
+            .status(302)
+            .header("location", "/console")
+            .body(Body::Empty)
+            .expect("a redirect"));
+    }
     // A walt.id route trustfn deliberately does not serve says why; any other is unknown.
     let out = Err(
         trustfn_http::unsupported::refusal(method, path).unwrap_or_else(|| {
