@@ -1,5 +1,5 @@
 // The console calls the same public API as every client, with the signed-in person's token.
-import { current } from './auth.js';
+import { current, forget } from './auth.js';
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -21,7 +21,10 @@ export async function call(method, path, body) {
   const text = await r.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch { data = text; }
-  if (r.status === 401) onUnauthorized();
+  if (r.status === 401) {
+    forget();
+    onUnauthorized();
+  }
   if (!r.ok) throw new ApiError(r.status, data);
   return { data, next: r.headers.get('x-next-cursor'), status: r.status };
 }

@@ -49,7 +49,7 @@ export async function signIn() {
     client_id: cfg.clientId, response_type: 'code', redirect_uri: redirectUri(), scope: cfg.scope,
     state, code_challenge: challenge, code_challenge_method: 'S256',
   });
-  if (cfg.audience) q.set('resource', cfg.audience);
+  if (cfg.resource) q.set('resource', cfg.resource);
   location.assign(`${d.authorization_endpoint}?${q}`);
 }
 
@@ -58,15 +58,16 @@ export async function completeSignIn() {
   const params = new URLSearchParams(location.search);
   const pending = JSON.parse(sessionStorage.getItem(PENDING) || 'null');
   sessionStorage.removeItem(PENDING);
-  if (params.get('error')) throw new Error(`sign-in refused: ${params.get('error_description') || params.get('error')}`);
+  // The state first: an answer this tab did not ask for is dropped unread.
   if (!pending || params.get('state') !== pending.state) throw new Error('sign-in answer does not belong to this browser tab; sign in again');
+  if (params.get('error')) throw new Error(`sign-in refused: ${params.get('error_description') || params.get('error')}`);
   const cfg = await loadConfig();
   const d = await provider();
   const body = new URLSearchParams({
     grant_type: 'authorization_code', code: params.get('code') || '', redirect_uri: redirectUri(),
     client_id: cfg.clientId, code_verifier: pending.verifier,
   });
-  if (cfg.audience) body.set('resource', cfg.audience);
+  if (cfg.resource) body.set('resource', cfg.resource);
   const r = await fetch(d.token_endpoint, { method: 'POST', body });
   const out = await r.json().catch(() => ({}));
   if (!r.ok || !out.access_token) throw new Error(`token request failed: ${out.error_description || out.error || r.status}`);
@@ -83,6 +84,11 @@ export function useToken(token) {
 
 export const current = () => session;
 
+/** Forgets the token (the API said it is no longer valid). */
+export function forget() {
+  session = null;
+}
+
 export async function signOut() {
   const had = session;
   session = null;
@@ -90,6 +96,11 @@ export async function signOut() {
   const cfg = config;
   if (had && had.claims.iss && cfg) {
     const d = await provider().catch(() => null);
+    if (d?.revocation_endpoint) {
+      // The token stops working now, not at its exp (best effort: the page forgets it anyway).
+      const body = new URLSearchParams({ token: had.token, token_type_hint: 'access_token', client_id: cfg.clientId });
+      await fetch(d.revocation_endpoint, { method: 'POST', body }).catch(() => {});
+    }
     if (d?.end_session_endpoint) {
       const q = new URLSearchParams({ client_id: cfg.clientId, post_logout_redirect_uri: `${location.origin}/console/` });
       location.assign(`${d.end_session_endpoint}?${q}`);

@@ -10,7 +10,17 @@ import { KmsPage, StatusPage, StorePage } from './services.jsx';
 import { AccessPage, AuditPage } from './access.jsx';
 import { Failure } from './ui.jsx';
 
-const parse = () => (location.hash.replace(/^#\/?/, '') || '').split('/').filter(Boolean).map(decodeURIComponent);
+// Route parts become parts of API paths: only target-shaped words pass (no `..`, `/`, `?`).
+const SAFE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+const parse = () => {
+  let parts;
+  try {
+    parts = (location.hash.replace(/^#\/?/, '') || '').split('/').filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return [];
+  }
+  return parts.every((p) => SAFE.test(p)) ? parts : [];
+};
 
 function useRoute() {
   const [route, setRoute] = useState(parse());
@@ -22,7 +32,7 @@ function useRoute() {
   return route;
 }
 
-function SignIn({ error }) {
+function SignIn({ error, onSignedIn }) {
   const [busy, setBusy] = useState(false);
   const [failure, setFailure] = useState(error);
   const [showKey, setShowKey] = useState(false);
@@ -37,7 +47,7 @@ function SignIn({ error }) {
       <Failure error={failure} />
       <p><button type="button" class="link" onClick={() => setShowKey(!showKey)}>Use an API key instead</button></p>
       {showKey && (
-        <form class="card" onSubmit={(e) => { e.preventDefault(); useToken(new FormData(e.currentTarget).get('key').trim()); location.hash = '#/'; location.reload(); }}>
+        <form class="card" onSubmit={(e) => { e.preventDefault(); useToken(new FormData(e.currentTarget).get('key').trim()); onSignedIn(); }}>
           <label class="field"><span>API key (kept in this tab's memory only)</span><input name="key" type="password" autocomplete="off" required /></label>
           <button type="submit">Continue</button>
         </form>
@@ -121,7 +131,9 @@ function App() {
     })().catch((error) => setState({ ready: true, error }));
   }, []);
   if (!state.ready) return <p class="boot">Loading…</p>;
-  if (!current() || state.signedOut) return <SignIn error={state.error} />;
+  if (!current() || state.signedOut) {
+    return <SignIn error={state.error} onSignedIn={() => setState({ ready: true, error: null })} />;
+  }
   return <Shell />;
 }
 

@@ -53,7 +53,7 @@ function Crls({ service }) {
             ['This update', (r) => when(r.thisUpdate)],
             ['Next update', (r) => when(r.nextUpdate)],
             ['Revoked', (r) => r.revokedCount],
-            ['URL', (r) => (r.url ? <a href={r.url}>{r.url}</a> : '—')],
+            ['URL', (r) => (/^https?:\/\//.test(r.url || '') ? <a href={r.url} rel="noreferrer">{r.url}</a> : r.url || '—')],
             ['Last error', (r) => (r.lastPublishError ? <span class="bad">{r.lastPublishError}</span> : 'none')],
           ]} />
         )}

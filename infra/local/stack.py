@@ -121,8 +121,7 @@ class Stack:
 
     def allowed_endpoints(self):
         return [self.moto_url, f"http://127.0.0.1:{self.azurite_port}", f"http://127.0.0.1:{self.gcs_port}",
-                *(fake.url for fake in self.registry_fakes.values()),
-                *([self.oidc_issuer] if self.oidc_port else [])]
+                *(fake.url for fake in self.registry_fakes.values())]
 
     def aws_env(self):
         return {

@@ -209,3 +209,27 @@ def test_the_console_is_served_with_a_strict_policy(api, stack):
     assert api.get("/console/app.map", token=None).status_code == 404
     assert api.get("/console/", token=None, allow_redirects=False).headers["location"] == "/console"
     assert "localStorage" not in api.get("/console/app.js", token=None).text
+
+
+def test_an_api_key_signs_in_for_the_tab_and_hostile_links_go_nowhere(browser, api, stack, pki):
+    token, _ = api.key(pki["a"], ["admin"])
+    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = ctx.new_page()
+    calls = []
+    page.on("request", lambda r: calls.append(r.url))
+    page.goto(f"{stack.api_url}/console")
+    page.get_by_role("button", name="Use an API key instead").click()
+    page.get_by_label("API key").fill(token)
+    page.get_by_role("button", name="Continue").click()
+    expect(page.locator("header .who")).to_have_text("API key")
+    open_org(page, pki["a"])
+    expect(page.locator(".tree")).to_contain_text("mdl")
+    # A link whose route parts are not target-shaped never becomes an API path.
+    calls.clear()
+    page.goto(f"{stack.api_url}/console#/o/..%2F..%2Fhealth")
+    expect(page.get_by_role("heading", name="Welcome")).to_be_visible()
+    assert not [u for u in calls if "/v1/" in u or "/health" in u], calls
+    shot(page, "12-api-key-session")
+    stored = page.evaluate("() => JSON.stringify([localStorage, sessionStorage, document.cookie])")
+    assert token not in stored
+    ctx.close()

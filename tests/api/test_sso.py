@@ -97,6 +97,7 @@ def test_users_cannot_create_api_keys_or_map_more_than_they_hold(api, stack, ddb
     alice_group = stack.oidc_keys()["users"]["alice"]["groups"][0]
     api.role(org, "mapper", [{"target": org, "action": "role-external-mapping-update", "operation": "ADD"},
                              {"target": org, "action": "apikey-create", "operation": "ADD"},
+                             {"target": org, "action": "apikey-role-assign", "operation": "ADD"},
                              {"target": org, "action": "role-list", "operation": "ADD"}])
     assert api.put(f"/v1/{org}.mapper/roles-api/roles/external-mappings/{alice_group}", json={}).status_code == 201
     alice = sso.login(stack, "alice")
@@ -104,14 +105,49 @@ def test_users_cannot_create_api_keys_or_map_more_than_they_hold(api, stack, ddb
     # A key's rights must trace back to keys that can be deleted: a person's session is none.
     assert_error(api.post(f"/v1/{org}.k1/apikeys-api/api-keys/create", json={"name": "k1"}, token=alice), 403,
                  contains="single sign-on users cannot create API keys")
-    # Mapping a role is a delegation: the Administrator role grants more than alice holds.
-    assert_error(api.put(f"/v1/{org}.admin/roles-api/roles/external-mappings/{alice_group}", json={}, token=alice), 403,
-                 contains="grants more than the caller holds")
-    # An API key with the same limited role is refused the same way.
+    # Nor map roles: a mapping given by a person would outlive that person's own rights.
+    assert_error(api.put(f"/v1/{org}.mapper/roles-api/roles/external-mappings/staff", json={}, token=alice), 403,
+                 contains="single sign-on users cannot")
+    assert_error(api.delete(f"/v1/{org}.mapper/roles-api/roles/external-mappings/{alice_group}", token=alice), 403)
+    # Nor change a key's roles, in either direction (a role of REMOVE rules takes rights away).
+    _, plain_key = api.key(org, [])
+    for op in ("assign", "unassign"):
+        assert_error(api.post(f"/v1/{org}.mapper/roles-api/roles/apikey/{op}", json={"apikey": plain_key}, token=alice),
+                     403, contains="single sign-on users cannot")
+    # Mapping a role is a delegation: an API key with the limited role cannot map the Administrator.
     key, _ = api.key(org, ["mapper"])
     before = table_items(ddb)
-    assert_error(api.put(f"/v1/{org}.admin/roles-api/roles/external-mappings/anything", json={}, token=key), 403)
+    assert_error(api.put(f"/v1/{org}.admin/roles-api/roles/external-mappings/anything", json={}, token=key), 403,
+                 contains="grants more than the caller holds")
     assert table_items(ddb) == before
+
+
+def test_a_mapping_made_by_an_api_key_ends_with_that_key(api, stack):
+    org = api.org()
+    group = stack.oidc_keys()["users"]["alice"]["groups"][0]
+    token, key_id = api.key(org, ["admin"])
+    assert api.put(f"/v1/{org}.admin/roles-api/roles/external-mappings/{group}", json={}, token=token).status_code == 201
+    alice = sso.login(stack, "alice")
+    path = f"/v1/{org}/resource-api/resources/list"
+    assert api.get(path, token=alice).status_code == 200
+    assert api.delete(f"/v1/{key_id}/apikeys-api/api-keys/delete").status_code == 204
+    assert_error(api.get(path, token=alice), 403)
+    # A mapping of a role deleted since can still be removed.
+    api.role(org, "gone", [{"target": org, "action": "role-list", "operation": "ADD"}])
+    assert api.put(f"/v1/{org}.gone/roles-api/roles/external-mappings/{group}", json={}).status_code == 201
+    assert api.delete(f"/v1/{org}.gone/resource-api/resources/delete").status_code in (200, 202, 204)
+    assert api.delete(f"/v1/{org}.gone/roles-api/roles/external-mappings/{group}").status_code == 204
+    assert [m["roleId"] for m in api.get(f"/v1/{org}/roles-api/roles/external-mappings").json()] == [f"{org}.admin"]
+
+
+def test_refusals_of_people_without_a_role_do_not_fill_the_organizations_chain(api, stack):
+    org = api.org()
+    bob = sso.login(stack, "bob")
+    for _ in range(3):
+        assert_error(api.get(f"/v1/{org}/resource-api/resources/list", token=bob), 403)
+    r = api.post("/v1/audit/query", json={"target": org})
+    assert r.status_code == 200, r.text
+    assert not [e for e in r.json() if e["actor"].get("subject") == "bob"], r.json()
 
 
 def test_tokens_that_are_not_valid_access_tokens_of_the_issuer_are_401(api, stack, ddb):
@@ -134,6 +170,8 @@ def test_tokens_that_are_not_valid_access_tokens_of_the_issuer_are_401(api, stac
         "another issuer's key under our kid": sso.crafted(stack, key=stranger, kid=kid),
         "alg none": sso.b64(b'{"alg":"none","typ":"at+jwt"}') + f".{body}.",
         "HS256": sso.crafted(stack, alg="HS256"),
+        "ID token (nonce)": sso.crafted(stack, nonce="n-0S6_WzA2Mj"),
+        "ID token (at_hash)": sso.crafted(stack, at_hash="77QmUPtjPfzWtF2AnpK9RQ"),
         "altered payload": f"{header}.{sso.crafted(stack, groups=['everyone']).split('.')[1]}.{sso.crafted(stack).split('.')[2]}",
     }
     before = table_items(ddb)

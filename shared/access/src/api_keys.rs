@@ -252,9 +252,8 @@ pub async fn assign_role(
         ))
     })?;
     p.authorize::<act::RoleAssign>(&key_id)?;
-    if assign {
-        p.can_delegate()?;
-    }
+    // Unassigning changes rights too (a role of REMOVE rules takes some away).
+    p.can_delegate()?;
     let role_rec = load(repo, role_id).await?;
     let role = role_rec.get::<Role>().ok_or_else(|| {
         ApiError::validation(format!(

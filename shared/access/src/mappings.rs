@@ -5,9 +5,9 @@
 
 use serde::Deserialize;
 use serde_json::{json, Value};
-use trustfn_domain::auth::{act, Authorized};
+use trustfn_domain::auth::{act, Authorized, Principal};
 use trustfn_domain::error::ApiError;
-use trustfn_domain::model::{MappingConditions, Organization, Role, RoleMapping};
+use trustfn_domain::model::{MappingConditions, Organization, Record, Role, RoleMapping};
 use trustfn_domain::reply::Reply;
 use trustfn_domain::repo::{Op, Repository};
 use trustfn_domain::resource::{failed_index, load_as, require_depth};
@@ -49,16 +49,18 @@ fn view(m: &RoleMapping) -> Value {
     })
 }
 
-/// The role named by the path and its organization, checked: the caller must hold everything
-/// the role grants (a mapping hands the role to people, so it is a delegation).
+/// The role named by the path and its organization, checked: the caller must be one that can
+/// delegate (a mapping gives the role to people for as long as the API keys that made it are
+/// alive; a signed-in person is no such key) and hold everything the role grants.
 async fn role_and_org(
     repo: &dyn Repository,
     role_id: &Target,
-    auth_principal: &trustfn_domain::auth::Principal,
-) -> Result<(trustfn_domain::model::Record<Role>, Target), ApiError> {
+    p: &Principal,
+) -> Result<(Record<Role>, Target), ApiError> {
     require_depth(role_id, 2, "role")?;
+    p.can_delegate()?;
     let role = load_as::<Role>(repo, role_id).await?;
-    if !auth_principal.implies(&role.doc.permissions) {
+    if !p.implies(&role.doc.permissions) {
         return Err(ApiError::forbidden(format!(
             "not permitted: role {role_id} grants more than the caller holds; only a caller holding \
              at least its rights may map it"
@@ -70,23 +72,23 @@ async fn role_and_org(
 /// Writes the organization's mappings, if neither it nor the role changed since they were read.
 async fn save(
     repo: &dyn Repository,
-    org: trustfn_domain::model::Record<Organization>,
-    role: &trustfn_domain::model::Record<Role>,
+    org: Record<Organization>,
+    role: Option<&Record<Role>>,
 ) -> Result<(), ApiError> {
     let v = org.version;
-    repo.commit(vec![
-        Op::Check {
-            id: role.id.clone(),
-            version: role.version,
-        },
-        Op::Replace {
-            record: org.upcast(),
-            expected_version: v,
-            children_delta: 0,
-        },
-    ])
-    .await
-    .map_err(|e| match failed_index(&e) {
+    let mut ops: Vec<Op> = role
+        .map(|r| Op::Check {
+            id: r.id.clone(),
+            version: r.version,
+        })
+        .into_iter()
+        .collect();
+    ops.push(Op::Replace {
+        record: org.upcast(),
+        expected_version: v,
+        children_delta: 0,
+    });
+    repo.commit(ops).await.map_err(|e| match failed_index(&e) {
         Some(_) => ApiError::conflict(
             "the role or its organization changed concurrently; nothing was written, retry",
         ),
@@ -126,14 +128,16 @@ pub async fn put_mapping(
     let role_id = auth.target();
     let (role, org_id) = role_and_org(repo, role_id, auth.principal()).await?;
     let mut org = load_as::<Organization>(repo, &org_id).await?;
-    let mapping = RoleMapping {
+    let mut mapping = RoleMapping {
         external_role: external.to_owned(),
         role_id: role_id.to_string(),
         enabled: body.enabled.unwrap_or(true),
         provider_id: body.provider_id,
         conditions: body.conditions,
         role_uid: role.doc.uid.clone(),
+        given_by: Vec::new(),
     };
+    mapping.set_givers(&auth.principal().chain());
     let all = &mut org.doc.role_mappings;
     let found = all
         .iter()
@@ -153,13 +157,13 @@ pub async fn put_mapping(
             201
         }
     };
-    save(repo, org, &role).await?;
+    save(repo, org, Some(&role)).await?;
     tracing::info!(role = %role_id, status, "external role mapping saved");
     Ok(Reply::json(status, view(&mapping)))
 }
 
 /// `DELETE /v1/{role}/roles-api/roles/external-mappings/{externalRole}`: 204, or 404 when the
-/// role has no such mapping.
+/// role has no such mapping. A mapping of a role deleted since is removed without the role.
 pub async fn delete_mapping(
     repo: &dyn Repository,
     auth: &Authorized<'_, act::RoleMappingUpdate>,
@@ -167,7 +171,15 @@ pub async fn delete_mapping(
 ) -> Result<Reply, ApiError> {
     let external = external_role(external)?;
     let role_id = auth.target();
-    let (role, org_id) = role_and_org(repo, role_id, auth.principal()).await?;
+    require_depth(role_id, 2, "role")?;
+    let role = match repo.get(role_id).await? {
+        Some(_) => Some(role_and_org(repo, role_id, auth.principal()).await?.0),
+        None => {
+            auth.principal().can_delegate()?;
+            None
+        }
+    };
+    let org_id = role_id.parent().expect("depth 2");
     let mut org = load_as::<Organization>(repo, &org_id).await?;
     let before = org.doc.role_mappings.len();
     org.doc
@@ -178,7 +190,7 @@ pub async fn delete_mapping(
             "role {role_id} has no mapping of external role {external:?}"
         )));
     }
-    save(repo, org, &role).await?;
+    save(repo, org, role.as_ref()).await?;
     tracing::info!(role = %role_id, "external role mapping deleted");
     Ok(Reply::empty(204))
 }

@@ -281,15 +281,16 @@ impl Principal {
         }
     }
 
-    /// API keys are created and given roles by the administrator or by API keys only: what a
-    /// key gives lasts while the keys that gave it are alive, and a signed-in user is no key
-    /// that can be deleted (losing a group at the identity provider would not take back what
-    /// the user gave). 403 for users.
+    /// API keys are created and given roles, and roles mapped to the identity provider's
+    /// groups, by the administrator or by API keys only: what a key gives lasts while the keys
+    /// that gave it are alive, and a signed-in user is no key that can be deleted (losing a
+    /// group at the identity provider would not take back what the user gave). 403 for users.
     pub fn can_delegate(&self) -> Result<(), ApiError> {
         match self {
             Principal::User { .. } => Err(ApiError::forbidden(
-                "not permitted: single sign-on users cannot create API keys or give them roles; \
-                 use an API key (or the administrator token)",
+                "not permitted: single sign-on users cannot create API keys, change their roles \
+                 or map roles to the identity provider's groups; use an API key (or the \
+                 administrator token)",
             )),
             _ => Ok(()),
         }
@@ -409,7 +410,8 @@ impl Principal {
     }
 
     /// Who the audit log records as acting, and the organization whose chain receives its
-    /// refusals (none for the administrator, and for a user whose request names none).
+    /// refusals (none, the administrator's chain, for the administrator and for a user holding
+    /// no role in the organization the request names).
     pub fn audit_actor(&self) -> (crate::audit::Actor, Option<String>) {
         use crate::audit::Actor;
         match self {
@@ -421,6 +423,9 @@ impl Principal {
                 },
                 Some(key_id.org().to_owned()),
             ),
+            // A person holding no role in the organization the request names is recorded in
+            // the administrator's chain: anyone the issuer knows must not be able to fill (and
+            // contend for) any organization's chain with refusals.
             Principal::User {
                 issuer,
                 subject,
@@ -433,7 +438,7 @@ impl Principal {
                     subject: subject.clone(),
                     roles: roles.clone(),
                 },
-                org.clone(),
+                org.clone().filter(|_| !roles.is_empty()),
             ),
         }
     }

@@ -146,12 +146,17 @@ pub struct SsoUser {
     pub verified_email: Option<String>,
     /// The values of the configured roles claim.
     pub groups: Vec<String>,
+    /// With an organization claim configured: the organizations the token says the person
+    /// belongs to (mappings of any other organization never apply). `None`: not configured.
+    pub organizations: Option<Vec<String>>,
 }
 
 /// The principal of a signed-in user acting in `org`: the roles the organization's mapping
 /// document gives the user's claim values, as the roles are now (a role deleted, or deleted
-/// and created again, gives nothing). Two reads: the organization, then its mapped roles. A
-/// request that names no organization gets a principal allowed nothing.
+/// and created again, gives nothing) and while the API keys that made each mapping are alive.
+/// Two reads: the organization, then its mapped roles and their givers. A request that names no
+/// organization, or one the token's organization claim does not name, gets a principal allowed
+/// nothing.
 pub async fn user_principal(
     repo: &dyn Repository,
     user: SsoUser,
@@ -162,7 +167,12 @@ pub async fn user_principal(
     let org_id = org
         .and_then(|o| Target::parse(o).ok())
         .filter(|t| t.depth() == 1);
-    if let Some(org_id) = &org_id {
+    let member = |o: &Target| {
+        user.organizations
+            .as_ref()
+            .is_none_or(|all| all.iter().any(|m| m == o.as_str()))
+    };
+    if let Some(org_id) = org_id.as_ref().filter(|o| member(o)) {
         let mappings = match repo.get(org_id).await? {
             Some(rec) => match rec.get::<crate::model::Organization>() {
                 Some(o) => o.role_mappings.clone(),
@@ -170,14 +180,24 @@ pub async fn user_principal(
             },
             None => Vec::new(),
         };
-        let applying: Vec<_> = mappings
-            .iter()
-            .filter(|m| m.applies(&user.issuer, &user.groups, user.verified_email.as_deref()))
-            .collect();
+        let mut applying = Vec::new();
+        for m in &mappings {
+            if !m.applies(&user.issuer, &user.groups, user.verified_email.as_deref()) {
+                continue;
+            }
+            let (Ok(role), Some(givers)) = (Target::parse(&m.role_id), m.givers()) else {
+                tracing::error!(org = %org_id, external_role = %m.external_role, "external role mapping does not parse; not applied");
+                continue;
+            };
+            if role.org() == org_id.as_str() {
+                applying.push((m, role, givers));
+            }
+        }
         let ids: Vec<Target> = applying
             .iter()
-            .filter_map(|m| Target::parse(&m.role_id).ok())
-            .filter(|r| r.org() == org_id.as_str())
+            .flat_map(|(_, role, givers)| {
+                std::iter::once(role.clone()).chain(givers.iter().map(|g| g.key_id.clone()))
+            })
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
@@ -186,21 +206,37 @@ pub async fn user_principal(
         } else {
             repo.get_many(&ids).await?
         };
-        for rec in &found {
-            let Some(role) = rec.get::<Role>() else {
+        let alive = |c: &Creator| {
+            found.iter().any(|r| {
+                r.id == c.key_id
+                    && r.get::<ApiKey>()
+                        .is_some_and(|k| k.token_hash == c.token_hash)
+            })
+        };
+        let mut given = std::collections::BTreeSet::new();
+        for (m, role_id, givers) in &applying {
+            let Some(role) = found
+                .iter()
+                .find(|r| &r.id == role_id)
+                .and_then(|r| r.get::<Role>())
+            else {
                 continue;
             };
-            let given = applying
-                .iter()
-                .any(|m| m.role_id == rec.id.as_str() && m.role_uid == role.uid);
-            if !given {
-                tracing::info!(role = %rec.id, "role was recreated since it was mapped; not applied");
+            if m.role_uid != role.uid {
+                tracing::info!(role = %role_id, "role was recreated since it was mapped; not applied");
+                continue;
+            }
+            if !givers.iter().all(alive) {
+                tracing::info!(role = %role_id, "the API key that made this mapping was deleted; not applied");
+                continue;
+            }
+            if !given.insert(role_id.clone()) {
                 continue;
             }
             permissions.extend(role.permissions.iter().cloned());
             in_force.push(match &role.uid {
-                Some(uid) => format!("{}#{uid}", rec.id),
-                None => rec.id.to_string(),
+                Some(uid) => format!("{role_id}#{uid}"),
+                None => role_id.to_string(),
             });
         }
     }

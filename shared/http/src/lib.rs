@@ -105,7 +105,7 @@ impl App {
             &std::env::var("TRUSTFN_STATUS_BUCKETS").unwrap_or_default(),
         )
         .map_err(|e| format!("TRUSTFN_ALLOWED_ENDPOINTS / TRUSTFN_STATUS_BUCKETS: {e}"))?;
-        app.sso = sso::Sso::from_env(&app.registry_policy.endpoints)?;
+        app.sso = sso::Sso::from_env()?;
         // Functions that publish refuse to start with a lease setting that is not one.
         #[cfg(feature = "status")]
         trustfn_publish::timing::check_lease_setting()?;

@@ -3,8 +3,10 @@
 //! key set is found through its discovery document and kept for an hour per Lambda instance;
 //! a token naming a key the kept set lacks fetches it again, at most once a minute (key
 //! rotation without letting unknown `kid`s hammer the issuer). Both fetches go through the
-//! outbound client the registries use: the issuer must be public `https` or an origin the
-//! deployment allows (`TRUSTFN_ALLOWED_ENDPOINTS`), no redirects, bounded time and size.
+//! outbound client the registries use (no redirects, bounded time and size, internal addresses
+//! refused) with one exception of its own: the issuer's origin, which the deployment chose, is
+//! reachable whatever its address (a provider on the local network). The registries'
+//! `TRUSTFN_ALLOWED_ENDPOINTS` is not involved, so tenants' registries never reach it.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +30,9 @@ pub struct Sso {
     pub issuer: String,
     pub audience: String,
     pub roles_claim: String,
+    /// The claim naming the organizations a person belongs to, when people are bound to
+    /// organizations by one (`TRUSTFN_OIDC_ORGANIZATION_CLAIM`).
+    pub organizations_claim: Option<String>,
     endpoints: Endpoints,
     client: std::sync::OnceLock<reqwest::Client>,
     keys: tokio::sync::Mutex<Kept>,
@@ -44,20 +49,32 @@ struct Kept {
 impl Sso {
     /// From the environment; `None` when no issuer is configured (API keys only). A
     /// configuration that is not one stops the function at start.
-    pub fn from_env(endpoints: &Endpoints) -> Result<Option<Sso>, String> {
-        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    pub fn from_env() -> Result<Option<Sso>, String> {
+        let get = |k: &str| {
+            std::env::var(k)
+                .ok()
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
         let Some(issuer) = get("TRUSTFN_OIDC_ISSUER") else {
             return Ok(None);
         };
         let audience = get("TRUSTFN_OIDC_AUDIENCE")
             .ok_or("TRUSTFN_OIDC_ISSUER is set but TRUSTFN_OIDC_AUDIENCE is not")?;
-        trustfn_registry::outbound::check_endpoint(endpoints, &issuer)
-            .map_err(|e| format!("TRUSTFN_OIDC_ISSUER {issuer:?}: {e}"))?;
+        let url =
+            url::Url::parse(&issuer).map_err(|e| format!("TRUSTFN_OIDC_ISSUER {issuer:?}: {e}"))?;
+        if !matches!(url.scheme(), "https" | "http") || url.query().is_some() {
+            return Err(format!(
+                "TRUSTFN_OIDC_ISSUER {issuer:?}: an http(s) URL without a query"
+            ));
+        }
+        let endpoints = Endpoints::from_setting(&url.origin().ascii_serialization())?;
         Ok(Some(Sso {
-            issuer: issuer.trim().to_owned(),
-            audience: audience.trim().to_owned(),
+            issuer,
+            audience,
             roles_claim: get("TRUSTFN_OIDC_ROLES_CLAIM").unwrap_or_else(|| "groups".to_owned()),
-            endpoints: endpoints.clone(),
+            organizations_claim: get("TRUSTFN_OIDC_ORGANIZATION_CLAIM"),
+            endpoints,
             client: std::sync::OnceLock::new(),
             keys: tokio::sync::Mutex::new(Kept::default()),
         }))
@@ -73,6 +90,7 @@ impl Sso {
             issuer: &self.issuer,
             audience: &self.audience,
             roles_claim: &self.roles_claim,
+            organizations_claim: self.organizations_claim.as_deref(),
             now: chrono::Utc::now().timestamp(),
             leeway: LEEWAY_SECONDS,
         };
@@ -82,6 +100,7 @@ impl Sso {
                 subject: id.subject,
                 verified_email: id.verified_email,
                 groups: id.groups,
+                organizations: id.organizations,
             }),
             Err(Rejection::Expired) => {
                 Err(ApiError::new(401, "ExpiredTokenException", "token expired"))

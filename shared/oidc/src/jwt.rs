@@ -20,6 +20,9 @@ pub struct Expected<'a> {
     /// Where the claims naming the caller's groups are: a claim name or a dotted path
     /// (`realm_access.roles`); its value is a string or an array of strings.
     pub roles_claim: &'a str,
+    /// Where the organizations the caller belongs to are (same forms), when the deployment
+    /// binds people to organizations by a claim.
+    pub organizations_claim: Option<&'a str>,
     /// Unix seconds.
     pub now: i64,
     /// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
@@ -36,6 +39,8 @@ pub struct Identity {
     pub verified_email: Option<String>,
     /// The values of the roles claim (at most [`MAX_CLAIM_VALUES`], each at most 256 bytes).
     pub groups: Vec<String>,
+    /// The values of the organizations claim; `None` when none is configured.
+    pub organizations: Option<Vec<String>>,
     pub expires_at: i64,
 }
 
@@ -56,6 +61,8 @@ pub enum Rejection {
     Audience,
     Expired,
     NotYetValid,
+    /// An ID token (or another kind of JWT) where an access token is expected.
+    NotAnAccessToken,
 }
 
 impl std::fmt::Display for Rejection {
@@ -73,6 +80,9 @@ impl std::fmt::Display for Rejection {
             Rejection::Audience => f.write_str("token audience does not include this API"),
             Rejection::Expired => f.write_str("token expired"),
             Rejection::NotYetValid => f.write_str("token not yet valid"),
+            Rejection::NotAnAccessToken => {
+                f.write_str("not an access token (an ID token is not accepted)")
+            }
         }
     }
 }
@@ -82,6 +92,29 @@ struct Header {
     alg: String,
     kid: Option<String>,
     crit: Option<Value>,
+    typ: Option<String>,
+}
+
+/// The header `typ` values an access token may have: none, plain JWT (most providers), or
+/// RFC 9068's `at+jwt`. Anything else (`id+jwt`, `logout+jwt`, ...) is another kind of token.
+fn access_token_type(typ: Option<&str>) -> bool {
+    match typ.map(|t| t.to_ascii_lowercase()) {
+        None => true,
+        Some(t) => matches!(t.as_str(), "jwt" | "at+jwt" | "application/at+jwt"),
+    }
+}
+
+/// Claims only ID tokens carry (OpenID Connect Core: `at_hash`, `c_hash`, `nonce`), or by
+/// which common providers mark them (Cognito `token_use: id`, Keycloak `typ: ID`).
+fn id_token_claims(claims: &serde_json::Map<String, Value>) -> bool {
+    ["at_hash", "c_hash", "nonce"]
+        .iter()
+        .any(|c| claims.contains_key(*c))
+        || claims.get("token_use").and_then(Value::as_str) == Some("id")
+        || claims
+            .get("typ")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.eq_ignore_ascii_case("id"))
 }
 
 /// The token's header `alg` and `kid`, read before any key is needed (to know whether the key
@@ -130,6 +163,9 @@ pub fn verify(token: &str, keys: &Jwks, expected: &Expected<'_>) -> Result<Ident
         .ok_or(Rejection::Malformed(
             "payload is not a base64url JSON object",
         ))?;
+    if !access_token_type(header.typ.as_deref()) || id_token_claims(&claims) {
+        return Err(Rejection::NotAnAccessToken);
+    }
     check_claims(&claims, expected)
 }
 
@@ -160,11 +196,11 @@ fn check_claims(
         return Err(Rejection::Audience);
     }
     let exp = number("exp")?.ok_or(Rejection::Malformed("no exp claim"))?;
-    if expected.now >= exp + expected.leeway {
+    if expected.now >= exp.saturating_add(expected.leeway) {
         return Err(Rejection::Expired);
     }
     for name in ["nbf", "iat"] {
-        if number(name)?.is_some_and(|t| t > expected.now + expected.leeway) {
+        if number(name)?.is_some_and(|t| t > expected.now.saturating_add(expected.leeway)) {
             return Err(Rejection::NotYetValid);
         }
     }
@@ -179,6 +215,9 @@ fn check_claims(
         subject: subject.to_owned(),
         verified_email,
         groups: claim_values(claims, expected.roles_claim),
+        organizations: expected
+            .organizations_claim
+            .map(|c| claim_values(claims, c)),
         expires_at: exp,
     })
 }

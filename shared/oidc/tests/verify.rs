@@ -140,6 +140,7 @@ fn expected() -> Expected<'static> {
         issuer: ISS,
         audience: AUD,
         roles_claim: "groups",
+        organizations_claim: None,
         now: NOW,
         leeway: 30,
     }
@@ -320,4 +321,76 @@ fn the_roles_claim_may_be_a_path_a_string_or_missing() {
         ..expected()
     };
     assert!(verify(&token, &keys, &missing).unwrap().groups.is_empty());
+}
+
+#[test]
+fn id_tokens_and_other_kinds_of_jwt_are_not_access_tokens() {
+    let ec = Key::ec("ec-1");
+    let keys = set(&[&ec]);
+    let with = |k: &str, v: Value| {
+        let mut c = claims();
+        c[k] = v;
+        verify(&ec.sign(&c), &keys, &expected())
+    };
+    // What only ID tokens carry, and how Cognito and Keycloak mark them.
+    assert_eq!(
+        with("at_hash", json!("x")),
+        Err(Rejection::NotAnAccessToken)
+    );
+    assert_eq!(with("nonce", json!("n")), Err(Rejection::NotAnAccessToken));
+    assert_eq!(
+        with("token_use", json!("id")),
+        Err(Rejection::NotAnAccessToken)
+    );
+    assert_eq!(with("typ", json!("ID")), Err(Rejection::NotAnAccessToken));
+    assert!(with("token_use", json!("access")).is_ok());
+    assert!(with("typ", json!("Bearer")).is_ok());
+    for typ in ["id+jwt", "logout+jwt", "secevent+jwt"] {
+        let t = ec.sign_with_header(
+            json!({"alg": "ES256", "kid": "ec-1", "typ": typ}),
+            &claims(),
+        );
+        assert_eq!(
+            verify(&t, &keys, &expected()),
+            Err(Rejection::NotAnAccessToken),
+            "{typ}"
+        );
+    }
+    for typ in ["JWT", "at+jwt", "application/at+JWT"] {
+        let t = ec.sign_with_header(
+            json!({"alg": "ES256", "kid": "ec-1", "typ": typ}),
+            &claims(),
+        );
+        assert!(verify(&t, &keys, &expected()).is_ok(), "{typ}");
+    }
+}
+
+#[test]
+fn the_organizations_claim_is_read_only_when_configured() {
+    let ec = Key::ec("ec-1");
+    let keys = set(&[&ec]);
+    let mut c = claims();
+    c["org"] = json!(["dmv-a", "dmv-c"]);
+    let token = ec.sign(&c);
+    assert_eq!(
+        verify(&token, &keys, &expected()).unwrap().organizations,
+        None
+    );
+    let bound = Expected {
+        organizations_claim: Some("org"),
+        ..expected()
+    };
+    assert_eq!(
+        verify(&token, &keys, &bound).unwrap().organizations,
+        Some(vec!["dmv-a".into(), "dmv-c".into()])
+    );
+    // Configured but absent: a member of no organization.
+    let other = Expected {
+        organizations_claim: Some("tenant"),
+        ..expected()
+    };
+    assert_eq!(
+        verify(&token, &keys, &other).unwrap().organizations,
+        Some(vec![])
+    );
 }

@@ -23,6 +23,11 @@ pub struct RoleMapping {
     /// same id is not given by an old mapping.
     #[serde(rename = "_roleUid", default, skip_serializing_if = "Option::is_none")]
     pub role_uid: Option<String>,
+    /// The API key that made the mapping and the keys that created it (`<keyId>#<tokenHash>`):
+    /// the mapping applies only while all of them are alive, as a role an API key assigns does.
+    /// Empty when the administrator made it.
+    #[serde(rename = "_givenBy", default, skip_serializing_if = "Vec::is_empty")]
+    pub given_by: Vec<String>,
 }
 
 /// Conditions a mapping applies under.
@@ -35,6 +40,28 @@ pub struct MappingConditions {
 }
 
 impl RoleMapping {
+    /// Records who gives the role through this mapping.
+    pub fn set_givers(&mut self, chain: &[Creator]) {
+        self.given_by = chain
+            .iter()
+            .map(|c| format!("{}#{}", c.key_id, c.token_hash))
+            .collect();
+    }
+
+    /// Who gives the role through this mapping; `None` when a stored giver does not parse.
+    pub fn givers(&self) -> Option<Vec<Creator>> {
+        self.given_by
+            .iter()
+            .map(|g| {
+                let (key_id, token_hash) = g.split_once('#')?;
+                Some(Creator {
+                    key_id: Target::parse(key_id).ok()?,
+                    token_hash: token_hash.to_owned(),
+                })
+            })
+            .collect()
+    }
+
     /// Whether the mapping gives its role to a user with these claim values and e-mail.
     pub fn applies(&self, issuer: &str, groups: &[String], verified_email: Option<&str>) -> bool {
         if !self.enabled || !groups.iter().any(|g| g == &self.external_role) {
