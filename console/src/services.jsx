@@ -2,6 +2,7 @@
 import { useState } from 'preact/hooks';
 import { all, get, post, put, del } from './api.js';
 import { Action, Field, Form, Json, Loaded, Table, leaf, useLoad, when } from './ui.jsx';
+import { publishedStatus } from './lookup.js';
 
 export function KmsPage({ service }) {
   const keys = useLoad(() => all(`/v1/${service}/kms-service-api/keys/list?limit=1000`), [service]);
@@ -90,6 +91,11 @@ function EntryStatus({ config, onDone }) {
           { updates: [{ entry: f.get('entry').trim(), status: f.get('status') }] })}>
         <Field name="entry" label="Entry id (<listId>:<index>)" required />
         <Field label="Status"><select name="status"><option value="0x1">0x1 revoked / invalid</option><option value="0x2">0x2 suspended</option><option value="0x0">0x0 valid</option></select></Field>
+      </Form>
+      <Form title="Look up one entry" label="Look up"
+        result={(r) => <>Published status <strong>0x{r.status.toString(16)}</strong> ({r.kind}, {r.bits} bit{r.bits > 1 ? 's' : ''}, list issued {when(r.issuedAt)}). Changes not yet published are not in it.</>}
+        submit={(f) => publishedStatus(config, String(f.get('entry')))}>
+        <Field name="entry" label="Entry id (<listId>:<index>)" required />
       </Form>
       <Form title="Allocate entries" label="Allocate" onDone={(r) => { setEntries(r.entries); onDone(); }}
         result={() => <>Allocated: {(entries || []).map((e) => <code class="entry">{e}</code>)}</>}

@@ -149,6 +149,11 @@ def test_an_officer_runs_the_pki_and_the_status_lists_in_the_console(browser, st
     lists = page.get_by_role("region", name=re.compile("Lists of"))
     expect(lists.locator("tbody tr").first.locator("td").nth(2)).to_have_text("yes")
     expect(lists.locator("tbody tr").first.locator("td").nth(3)).to_have_text("0")
+    # The entry as verifiers see it: read back from the published list and decoded in the page.
+    lookup = page.locator("form", has=page.get_by_role("heading", name="Look up one entry"))
+    lookup.get_by_label("Entry id").fill(pki["entry"])
+    lookup.get_by_role("button", name="Look up").click()
+    expect(lookup.get_by_role("status")).to_contain_text("Published status 0x1", timeout=30000)
     shot(page, "07-status-up-to-date")
 
     page.goto(f"{stack.api_url}/console#/audit/{pki['a']}")
