@@ -35,21 +35,30 @@ export function Loaded({ state, what, children }) {
 }
 
 /** A button that runs an async action, shows progress while it runs and its error after. */
-export function Action({ label, busyLabel, run, confirm: question, kind = '', onDone, disabled }) {
+/** Runs async work with progress and keeps its error: `[busy, error, run]`. */
+function useRun() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState(null);
-  const go = async () => {
-    if (question && !window.confirm(question)) return;
+  const run = async (work) => {
     setBusy(true);
     setError(null);
     try {
-      const out = await run();
-      onDone?.(out);
+      return await work();
     } catch (e) {
       setError(e);
+      return undefined;
     } finally {
       setBusy(false);
     }
+  };
+  return [busy, error, run];
+}
+
+export function Action({ label, busyLabel, run: work, confirm: question, kind = '', onDone, disabled }) {
+  const [busy, error, run] = useRun();
+  const go = () => {
+    if (question && !window.confirm(question)) return;
+    run(async () => onDone?.(await work()));
   };
   return (
     <span class="action">
@@ -63,23 +72,17 @@ export function Action({ label, busyLabel, run, confirm: question, kind = '', on
 
 /** A form whose submit runs an async action with progress, its error, and its result. */
 export function Form({ title, submit, onDone, children, label = 'Submit', result }) {
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState(null);
+  const [busy, error, run] = useRun();
   const [out, setOut] = useState(null);
-  const go = async (e) => {
+  const go = (e) => {
     e.preventDefault();
-    setBusy(true);
-    setError(null);
+    const form = new FormData(e.currentTarget);
     setOut(null);
-    try {
-      const data = await submit(new FormData(e.currentTarget));
+    run(async () => {
+      const data = await submit(form);
       setOut(data ?? {});
       onDone?.(data);
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    });
   };
   return (
     <form class="card" onSubmit={go} aria-busy={busy}>

@@ -409,40 +409,6 @@ impl Principal {
         }
     }
 
-    /// Who the audit log records as acting, and the organization whose chain receives its
-    /// refusals (none, the administrator's chain, for the administrator and for a user holding
-    /// no role in the organization the request names).
-    pub fn audit_actor(&self) -> (crate::audit::Actor, Option<String>) {
-        use crate::audit::Actor;
-        match self {
-            Principal::Admin => (Actor::Admin, None),
-            Principal::ApiKey { key_id, .. } => (
-                Actor::ApiKey {
-                    key_id: key_id.to_string(),
-                    roles: self.role_bindings().to_vec(),
-                },
-                Some(key_id.org().to_owned()),
-            ),
-            // A person holding no role in the organization the request names is recorded in
-            // the administrator's chain: anyone the issuer knows must not be able to fill (and
-            // contend for) any organization's chain with refusals.
-            Principal::User {
-                issuer,
-                subject,
-                org,
-                roles,
-                ..
-            } => (
-                Actor::User {
-                    issuer: issuer.clone(),
-                    subject: subject.clone(),
-                    roles: roles.clone(),
-                },
-                org.clone().filter(|_| !roles.is_empty()),
-            ),
-        }
-    }
-
     pub fn is_admin(&self) -> bool {
         matches!(self, Principal::Admin)
     }

@@ -135,6 +135,18 @@ fn claims() -> Value {
            "groups": ["pki-officers", "auditors"], "email": "alice@dmv.example", "email_verified": true})
 }
 
+/// The check of a token whose claims are the usual ones with `k` set to `v`.
+fn with_claim(
+    key: &Key,
+    keys: &Jwks,
+    k: &str,
+    v: Value,
+) -> Result<trustfn_oidc::Identity, Rejection> {
+    let mut c = claims();
+    c[k] = v;
+    verify(&key.sign(&c), keys, &expected())
+}
+
 fn expected() -> Expected<'static> {
     Expected {
         issuer: ISS,
@@ -165,11 +177,7 @@ fn tokens_of_the_issuer_verify_with_rs256_and_es256() {
 fn each_claim_check_refuses_its_own_failure() {
     let ec = Key::ec("ec-1");
     let keys = set(&[&ec]);
-    let with = |k: &str, v: Value| {
-        let mut c = claims();
-        c[k] = v;
-        verify(&ec.sign(&c), &keys, &expected())
-    };
+    let with = |k: &str, v: Value| with_claim(&ec, &keys, k, v);
     assert_eq!(
         with("iss", json!("https://other.example.org")),
         Err(Rejection::Issuer)
@@ -327,11 +335,7 @@ fn the_roles_claim_may_be_a_path_a_string_or_missing() {
 fn id_tokens_and_other_kinds_of_jwt_are_not_access_tokens() {
     let ec = Key::ec("ec-1");
     let keys = set(&[&ec]);
-    let with = |k: &str, v: Value| {
-        let mut c = claims();
-        c[k] = v;
-        verify(&ec.sign(&c), &keys, &expected())
-    };
+    let with = |k: &str, v: Value| with_claim(&ec, &keys, k, v);
     // What only ID tokens carry, and how Cognito and Keycloak mark them.
     assert_eq!(
         with("at_hash", json!("x")),
