@@ -14,6 +14,9 @@ from playwright.sync_api import expect, sync_playwright
 import sso
 from conftest import ROOT
 
+# A loaded CI machine answers more slowly than a laptop: assertions wait up to 20 s for the page.
+expect.set_options(timeout=20_000)
+
 SHOTS = ROOT / "test-output" / "console"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Chromium's own calls home are refused by this machine's closed network: switched off.
