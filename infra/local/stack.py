@@ -375,6 +375,9 @@ admin token: {shown}
   curl -s -X POST $TRUSTFN/v1/admin/organizations -H "Authorization: Bearer $TOKEN" \\
        -H 'Content-Type: application/json' -d '{{"_id": "test", "profile": {{"name": "Test GmbH"}}}}'
 
+The console: {stack.api_url}/console/ (sign in as alice / alice-local-password or
+bob / bob-local-password at the development provider, {stack.oidc_issuer}).
+
 Press Ctrl-C to stop everything.""", flush=True)
     try:
         while not stop["now"]:
