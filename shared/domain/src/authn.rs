@@ -3,7 +3,7 @@
 
 use crate::auth::{self, Creator, Delegation, Principal};
 use crate::error::ApiError;
-use crate::model::{ApiKey, Role, RoleBinding};
+use crate::model::{ApiKey, Record, Role, RoleBinding};
 use crate::repo::Repository;
 use crate::target::Target;
 
@@ -44,6 +44,29 @@ impl AdminToken {
     }
 }
 
+/// The 401 of a token past its expiry (an API key's, or a single sign-on token's `exp`).
+pub fn token_expired() -> ApiError {
+    ApiError::new(401, "ExpiredTokenException", "token expired")
+}
+
+/// Whether the API key `c` names is still the one that gave something: its record is among
+/// `found` with the same token hash (an id can be reused after a delete, a token never).
+fn key_alive(found: &[Record], c: &Creator) -> bool {
+    found.iter().any(|r| {
+        r.id == c.key_id
+            && r.get::<ApiKey>()
+                .is_some_and(|k| k.token_hash == c.token_hash)
+    })
+}
+
+/// How the audit log names a role in force: `<role>#<uid>` (just the id for a role without uid).
+fn in_force_name(role: &Target, uid: Option<&str>) -> String {
+    match uid {
+        Some(uid) => format!("{role}#{uid}"),
+        None => role.to_string(),
+    }
+}
+
 /// Turns an `Authorization` header into a principal, or 401.
 pub async fn authenticate(
     repo: &dyn Repository,
@@ -65,7 +88,7 @@ pub async fn authenticate(
         .expires_at
         .is_some_and(|at| at <= chrono::Utc::now().timestamp())
     {
-        return Err(ApiError::new(401, "ExpiredTokenException", "token expired"));
+        return Err(token_expired());
     }
     // One read for the roles, the keys that created this one and those that assigned roles.
     let bindings: Vec<RoleBinding> = rec
@@ -88,13 +111,7 @@ pub async fn authenticate(
         .into_iter()
         .collect();
     let found = repo.get_many(&ids).await?;
-    let alive = |c: &Creator| {
-        found.iter().any(|r| {
-            r.id == c.key_id
-                && r.get::<ApiKey>()
-                    .is_some_and(|k| k.token_hash == c.token_hash)
-        })
-    };
+    let alive = |c: &Creator| key_alive(&found, c);
     if !rec.lineage.iter().all(alive) {
         return Err(ApiError::unauthorized(
             "token revoked: an API key that created it was deleted",
@@ -119,10 +136,7 @@ pub async fn authenticate(
             continue;
         }
         permissions.extend(role.permissions.iter().cloned());
-        in_force.push(match &b.uid {
-            Some(uid) => format!("{}#{uid}", b.role),
-            None => b.role.to_string(),
-        });
+        in_force.push(in_force_name(&b.role, b.uid.as_deref()));
     }
     Ok(Principal::ApiKey {
         key_id: rec.key_id,
@@ -206,13 +220,7 @@ pub async fn user_principal(
         } else {
             repo.get_many(&ids).await?
         };
-        let alive = |c: &Creator| {
-            found.iter().any(|r| {
-                r.id == c.key_id
-                    && r.get::<ApiKey>()
-                        .is_some_and(|k| k.token_hash == c.token_hash)
-            })
-        };
+        let alive = |c: &Creator| key_alive(&found, c);
         let mut given = std::collections::BTreeSet::new();
         for (m, role_id, givers) in &applying {
             let Some(role) = found
@@ -234,10 +242,7 @@ pub async fn user_principal(
                 continue;
             }
             permissions.extend(role.permissions.iter().cloned());
-            in_force.push(match &role.uid {
-                Some(uid) => format!("{role_id}#{uid}"),
-                None => role_id.to_string(),
-            });
+            in_force.push(in_force_name(role_id, role.uid.as_deref()));
         }
     }
     Ok(Principal::User {

@@ -102,9 +102,7 @@ impl Sso {
                 groups: id.groups,
                 organizations: id.organizations,
             }),
-            Err(Rejection::Expired) => {
-                Err(ApiError::new(401, "ExpiredTokenException", "token expired"))
-            }
+            Err(Rejection::Expired) => Err(trustfn_domain::authn::token_expired()),
             Err(why) => Err(ApiError::unauthorized(why.to_string())),
         }
     }
