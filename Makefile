@@ -30,7 +30,8 @@ watch: bootstrap
 test: bootstrap test-unit test-api
 
 # Benchmarks (not part of make test: release builds take 10-20 minutes each).
-# PARTS="codec coldstart footprint profile load propagation scale" picks parts (default: all).
+# PARTS="codec coldstart footprint profile load propagation scale audit cost" picks parts (default:
+# all of these); PARTS=sambuild (sam build before and after, about two hours) runs only when named.
 bench:
 	@bash infra/scripts/bootstrap.sh bench
 	$(PY) bench/run.py $(PARTS)

@@ -51,6 +51,12 @@ if [ "${1:-}" = "bench" ] && [ ! -d "$tools/bench-node/node_modules/@sd-jwt/jwt-
   mkdir -p "$tools/bench-node"
   (cd "$tools/bench-node" && npm install --silent --no-audit --no-fund --prefix . @sd-jwt/jwt-status-list@0 >/dev/null)
 fi
+if [ "${1:-}" = "bench" ] && [ ! -x "$tools/sam/bin/sam" ]; then
+  # Only the sambuild part uses it (sam build, before and after); its own venv keeps its pins apart.
+  echo "bootstrap: installing aws-sam-cli into .tools/sam" >&2
+  python3 -m venv "$tools/sam"
+  "$tools/sam/bin/pip" install --quiet --disable-pip-version-check "aws-sam-cli==1.170.*"
+fi
 if [ "${1:-}" = "mutants" ] && [ ! -x "$tools/cargo/bin/cargo-mutants" ]; then
   echo "bootstrap: building cargo-mutants into .tools/cargo (a few minutes, once)" >&2
   cargo install --quiet --locked --root "$tools/cargo" cargo-mutants@27.1.0

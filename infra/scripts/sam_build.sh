@@ -3,7 +3,8 @@
 # source), called by the Makefile's build-<LogicalId> target: every function of the workspace is
 # built for Lambda once (cargo lambda, release, arm64), then this function's bootstrap is copied
 # into SAM's artifacts directory. The first function pays for the workspace build; the others
-# find it fresh (cargo's own check), so `sam build` costs about one workspace build, not 46.
+# find it fresh (cargo's own check), so `sam build` costs one workspace build plus about 5%
+# (`make bench PARTS=sambuild`).
 #
 #     infra/scripts/sam_build.sh <LogicalId> <ARTIFACTS_DIR>
 set -euo pipefail
