@@ -2,7 +2,10 @@
 //! console/dist/, which this function embeds; a build without them stops here with that advice.
 
 fn main() {
-    let dist = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../console/dist");
+    // Read when the script runs, not when it is compiled: cargo may reuse a compiled build script
+    // for a checkout at another path, and the assets must be looked for in this one.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let dist = std::path::Path::new(&manifest).join("../../console/dist");
     for f in [
         "index.html",
         "app.js",
