@@ -501,17 +501,6 @@ def audit(runs):
 SAM = ROOT / ".tools" / "sam" / "bin" / "sam"
 
 
-def _template_functions():
-    """{LogicalId: binary} of every function in template.yaml."""
-    out, logical = {}, None
-    for line in (ROOT / "template.yaml").read_text().splitlines():
-        if line.startswith("  ") and not line.startswith("   ") and line.rstrip().endswith(":"):
-            logical = line.strip()[:-1]
-        elif line.strip().startswith("Binary: ") and logical:
-            out[logical] = line.split(":", 1)[1].strip()
-    return out
-
-
 def _before_template(dest):
     """template.yaml as it was built before 6c2206f: every function `BuildMethod: rust-cargolambda`,
     which SAM builds in source with one `cargo lambda build --release --arm64 --bin <Binary>` each."""
@@ -531,7 +520,7 @@ def _peak_rss_mib(time_v):
 
 def _clean_build(name, cmd, cwd, scratch, artefacts):
     """One build from an empty target directory under /usr/bin/time -v, with progress: wall
-    seconds, peak RSS of the largest process, and how many function artefacts it left."""
+    seconds, peak RSS of the largest process, and the names of the bootstraps it left."""
     target = scratch / f"{name}-target"
     shutil.rmtree(target, ignore_errors=True)
     timing, logf = scratch / f"{name}.time", scratch / f"{name}.log"
@@ -570,7 +559,8 @@ def _clean_build(name, cmd, cwd, scratch, artefacts):
 def sambuild(_runs):
     """A plain clean workspace build (the baseline), then a clean `sam build` as shipped (after),
     then a clean `sam build` with the per-function build method it replaced (before), in one run."""
-    functions = _template_functions()
+    import routes
+    functions = routes.function_binaries()
     scratch = Path(tempfile.mkdtemp(prefix="trustfn-sambuild-"))
     cargo_lambda = str(ROOT / ".tools/venv/bin/cargo-lambda")
     try:

@@ -66,11 +66,16 @@ def _http_routes(path):
     return sorted(routes, key=lambda r: (r[1], r[0]))
 
 
+def function_binaries(path=ROOT / "template.yaml"):
+    """{LogicalId: binary name} of every function in the template (HTTP or scheduled)."""
+    doc = yaml.load(Path(path).read_text(), Loader=_CfnLoader)
+    return {logical: res.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+            for logical, res in doc["Resources"].items() if res.get("Type") == "AWS::Serverless::Function"}
+
+
 def template_functions(path=ROOT / "template.yaml"):
     """Binary names of every function in the template (HTTP or scheduled)."""
-    doc = yaml.load(Path(path).read_text(), Loader=_CfnLoader)
-    return {res.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
-            for res in doc["Resources"].values() if res.get("Type") == "AWS::Serverless::Function"}
+    return set(function_binaries(path).values())
 
 
 def template_timeouts(path=ROOT / "template.yaml"):
@@ -166,11 +171,10 @@ if __name__ == "__main__":
         sync()
     elif cmd == "binary":
         # The binary of a function's logical id (the Makefile's build-<LogicalId> target for sam build).
-        doc = yaml.load((ROOT / "template.yaml").read_text(), Loader=_CfnLoader)
-        res = doc["Resources"].get(sys.argv[2]) if len(sys.argv) > 2 else None
-        if not res or res.get("Type") != "AWS::Serverless::Function":
+        binary = function_binaries().get(sys.argv[2]) if len(sys.argv) > 2 else None
+        if not binary:
             raise SystemExit(f"routes.py binary: no function {sys.argv[2:]} in template.yaml")
-        print(res["Metadata"]["BuildProperties"]["Binary"])
+        print(binary)
     elif cmd == "check":
         problems = check()
         for p in problems:
