@@ -10,6 +10,15 @@ async function inflate(bytes, format) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+/** Entry `index` of `bits`-bit statuses packed in `raw`: IETF lists fill each byte from its least
+ *  significant bit, W3C lists from its most significant (`msbFirst`). */
+function entryStatus(raw, index, bits, msbFirst) {
+  const bit = index * bits;
+  if (bit >= raw.length * 8) throw new Error(`index ${index} is beyond the list`);
+  const shift = msbFirst ? 8 - bits - (bit % 8) : bit % 8;
+  return (raw[bit >> 3] >> shift) & ((1 << bits) - 1);
+}
+
 /** `{status, bits, issuedAt, kind}` of entry `<listId>:<index>` of configuration `config`. */
 export async function publishedStatus(config, entry) {
   const m = /^([A-Za-z0-9_-]+):(\d+)$/.exec(entry.trim());
@@ -24,18 +33,14 @@ export async function publishedStatus(config, entry) {
   if (claims.status_list) {
     const { bits, lst } = claims.status_list;
     const raw = await inflate(unb64(lst), 'deflate');
-    const bit = index * bits;
-    if (bit >= raw.length * 8) throw new Error(`index ${index} is beyond the list`);
-    return { status: (raw[bit >> 3] >> (bit % 8)) & ((1 << bits) - 1), bits, issuedAt: claims.iat, kind: 'Token Status List' };
+    return { status: entryStatus(raw, index, bits, false), bits, issuedAt: claims.iat, kind: 'Token Status List' };
   }
   const subject = claims.vc?.credentialSubject || claims.credentialSubject;
   if (subject?.encodedList) {
     const bits = subject.statusSize || 1;
     const list = subject.encodedList.startsWith('u') ? subject.encodedList.slice(1) : subject.encodedList;
     const raw = await inflate(unb64(list), 'gzip');
-    const bit = index * bits;
-    if (bit >= raw.length * 8) throw new Error(`index ${index} is beyond the list`);
-    return { status: (raw[bit >> 3] >> (8 - bits - (bit % 8))) & ((1 << bits) - 1), bits, issuedAt: claims.iat || claims.nbf, kind: subject.type };
+    return { status: entryStatus(raw, index, bits, true), bits, issuedAt: claims.iat || claims.nbf, kind: subject.type };
   }
   throw new Error('not a status list this console can read');
 }
